@@ -1,0 +1,35 @@
+/**
+ * One execution point for every command: parse, run, and map any failure to a single stderr line and an
+ * exit code. A FaceoptError carries its own exit code; anything else is an internal error (70) whose stack
+ * is printed only with FACEOPT_DEBUG=1, so users never see a stack trace for bad input.
+ */
+import { Command, CommanderError } from 'commander';
+import { FaceoptError, ERRORS } from '../errors.js';
+
+export async function runCli(program: Command, argv: string[]): Promise<number> {
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Print one line for an error and return the exit code to use. */
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // commander already printed its message (usage errors, --help, --version)
+    return e.exitCode === 0 ? 0 : 64;
+  }
+  if (e instanceof FaceoptError) {
+    process.stderr.write(`faceopt: ${e.code}: ${e.message}\n`);
+    if (process.env.FACEOPT_DEBUG === '1' && e.cause) process.stderr.write(`${String((e.cause as Error).stack ?? e.cause)}\n`);
+    return e.exitCode;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`faceopt: FACEOPT_ERR_INTERNAL: ${msg.split('\n')[0]}\n`);
+  if (process.env.FACEOPT_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  else process.stderr.write('(set FACEOPT_DEBUG=1 for the stack trace)\n');
+  return ERRORS.FACEOPT_ERR_INTERNAL.exit;
+}

@@ -1,0 +1,119 @@
+/**
+ * The one coded error table. Every failure a user can meet has a code here, a message template that
+ * says what went wrong and what to do next, a CLI exit code and an HTTP status. `docs/errors.md` lists
+ * the same table; a test keeps the two in sync.
+ *
+ * Templates use `{name}` placeholders filled from the `params` of a FaceoptError.
+ */
+
+export interface ErrorSpec {
+  /** Message template; `{param}` placeholders are replaced from the error's params. */
+  readonly message: string;
+  /** Process exit code when the CLI stops on this error (sysexits.h style where one fits). */
+  readonly exit: number;
+  /** HTTP status when the server answers with this error. */
+  readonly http: number;
+}
+
+export const ERRORS = {
+  // --- files and models -------------------------------------------------------------------------
+  FACEOPT_ERR_FILE_NOT_FOUND: { message: 'File not found: {path}. Check the path, or run `faceopt models list` to see known packs.', exit: 66, http: 404 },
+  FACEOPT_ERR_NOT_ONNX: { message: '{path} is not an ONNX model ({reason}). Pass a .onnx file exported by PyTorch/Paddle/InsightFace.', exit: 65, http: 400 },
+  FACEOPT_ERR_MODEL_TRUNCATED: { message: '{path} is truncated or corrupt ({reason}). Download it again (`faceopt models fetch PACK`) and check with `faceopt models verify`.', exit: 65, http: 400 },
+  FACEOPT_ERR_EXTERNAL_DATA: { message: 'External tensor data for {tensor} could not be read from {path} ({reason}). Keep the .onnx file next to its data files.', exit: 66, http: 500 },
+  FACEOPT_ERR_OVERWRITE_SOURCE: { message: 'Refusing to overwrite the source model {path}. Choose another output path.', exit: 73, http: 500 },
+  FACEOPT_ERR_WRITE_FAILED: { message: 'Could not write {path} ({reason}). Check the folder exists and is writable.', exit: 73, http: 500 },
+  FACEOPT_ERR_UNSUPPORTED_TENSOR: { message: 'Tensor {tensor} has data type {dtype}, which faceopt cannot read or write as a typed array.', exit: 65, http: 500 },
+  FACEOPT_ERR_GRAPH: { message: 'Graph error: {reason}.', exit: 65, http: 500 },
+  FACEOPT_ERR_OPSET_UPGRADE: { message: 'Cannot upgrade {node} ({op}) from opset {from} to {to}: {reason}.', exit: 65, http: 500 },
+  FACEOPT_ERR_ALREADY_QUANTIZED: { message: '{path} is already quantized (it has {ops}). Quantize the float model instead.', exit: 65, http: 400 },
+  FACEOPT_ERR_MODEL_ROLE: { message: '{path} is not a {expected} model (recognised as {actual}). Pass a {expected} model or override with --role.', exit: 64, http: 400 },
+  // --- model zoo --------------------------------------------------------------------------------
+  FACEOPT_ERR_UNKNOWN_PACK: { message: 'Unknown model pack "{pack}". Known packs: {known}. Run `faceopt models list`.', exit: 64, http: 404 },
+  FACEOPT_ERR_UNKNOWN_MODEL_FILE: { message: 'Pack {pack} has no file "{file}". It has: {known}.', exit: 64, http: 404 },
+  FACEOPT_ERR_DOWNLOAD: { message: 'Could not download {url} ({reason}). Offline? Download it by hand and unpack it into {dir} (see models/README.md).', exit: 69, http: 502 },
+  FACEOPT_ERR_CHECKSUM: { message: '{path} has sha256 {actual}, expected {expected}. Delete it and fetch again.', exit: 65, http: 500 },
+  FACEOPT_ERR_MODEL_MISSING: { message: 'Model file {path} is missing. Run `faceopt models fetch {pack}` or copy the file there by hand.', exit: 66, http: 503 },
+  // --- arguments ----------------------------------------------------------------------------------
+  FACEOPT_ERR_BAD_ARGUMENT: { message: 'Expected {expected} for {name} but received {received}.', exit: 64, http: 400 },
+  // --- images and faces ---------------------------------------------------------------------------
+  FACEOPT_ERR_BAD_IMAGE: { message: 'Could not decode image {source}: {reason}. Send a JPEG, PNG or WebP file.', exit: 65, http: 400 },
+  FACEOPT_ERR_IMAGE_TOO_LARGE: { message: 'Image {source} has {pixels} pixels, over the limit of {limit}. Resize it, or raise the pixel limit.', exit: 65, http: 413 },
+  FACEOPT_ERR_UNSUPPORTED_MEDIA: { message: 'Unsupported content type {type}. Send image/jpeg, image/png or image/webp.', exit: 65, http: 415 },
+  FACEOPT_ERR_NO_FACE: { message: 'No face found in {source} (score threshold {threshold}). Try a lower --threshold or a larger photo of the face.', exit: 1, http: 422 },
+  FACEOPT_ERR_PROVIDER_UNAVAILABLE: { message: 'Execution provider {provider} is not available here ({reason}). Available: {available}.', exit: 69, http: 500 },
+  FACEOPT_ERR_INFERENCE: { message: 'Inference failed in {model}: {reason}.', exit: 70, http: 500 },
+  // --- calibration, quantization, evaluation --------------------------------------------------------
+  FACEOPT_ERR_NO_CALIBRATION_DATA: { message: 'No calibration images found in {source}. Pass --faces DIR with photos, or --calibration-list FILE.', exit: 66, http: 400 },
+  FACEOPT_ERR_STATS: { message: 'Calibration stats {path} cannot be used: {reason}. Delete it and calibrate again.', exit: 65, http: 400 },
+  FACEOPT_ERR_QUANTIZE: { message: 'Quantization failed at {node}: {reason}.', exit: 70, http: 500 },
+  FACEOPT_ERR_GATE_FAILED: { message: 'Accuracy gates failed: {reasons}. Read the report at {report}.', exit: 3, http: 500 },
+  FACEOPT_ERR_REPORT: { message: 'Report {path} cannot be read: {reason}.', exit: 65, http: 500 },
+  // --- serving ------------------------------------------------------------------------------------
+  FACEOPT_ERR_UNAUTHORIZED: { message: 'Missing or wrong API key. Send `Authorization: Bearer <key>`.', exit: 77, http: 401 },
+  FACEOPT_ERR_PAYLOAD_TOO_LARGE: { message: 'Request body over {limit} bytes. Send a smaller image.', exit: 65, http: 413 },
+  FACEOPT_ERR_OVERLOADED: { message: 'Server busy (queue of {depth} is full). Retry after {retryAfter} s.', exit: 75, http: 503 },
+  FACEOPT_ERR_TIMEOUT: { message: 'Request took longer than {ms} ms and was cancelled.', exit: 75, http: 503 },
+  FACEOPT_ERR_NOT_READY: { message: 'Models are still loading. Retry shortly.', exit: 75, http: 503 },
+  FACEOPT_ERR_VARIANT_FAILED_GATES: { message: 'Variant {variant} failed its accuracy gates ({report}). Promote another, or pass --allow-failed.', exit: 3, http: 500 },
+  // --- internal -----------------------------------------------------------------------------------
+  FACEOPT_ERR_INTERNAL: { message: 'Internal error: {reason}. Please report it with the command you ran.', exit: 70, http: 500 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Fill `{name}` placeholders of a template from params; unknown placeholders stay visible. */
+export function formatMessage(template: string, params: Record<string, unknown>): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) =>
+    key in params ? String(params[key]) : whole,
+  );
+}
+
+/**
+ * An error a user can act on: it carries a code from ERRORS, the params that fill its template, and
+ * derives its message, CLI exit code and HTTP status from the table.
+ */
+export class FaceoptError extends Error {
+  readonly code: ErrorCode;
+  readonly params: Record<string, unknown>;
+
+  constructor(code: ErrorCode, params: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(formatMessage(ERRORS[code].message, params), options);
+    this.name = 'FaceoptError';
+    this.code = code;
+    this.params = params;
+  }
+
+  get exitCode(): number {
+    return ERRORS[this.code].exit;
+  }
+
+  get httpStatus(): number {
+    return ERRORS[this.code].http;
+  }
+}
+
+/** True when `e` is a FaceoptError (optionally with the given code). */
+export function isFaceoptError(e: unknown, code?: ErrorCode): e is FaceoptError {
+  return e instanceof FaceoptError && (code === undefined || e.code === code);
+}
+
+/**
+ * Validate a numeric argument at the call, sharp-style: the error names the parameter and the range.
+ */
+export function checkNumber(
+  name: string,
+  value: unknown,
+  opts: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  const { min = -Infinity, max = Infinity, integer = false } = opts;
+  const ok = typeof n === 'number' && Number.isFinite(n) && n >= min && n <= max && (!integer || Number.isInteger(n));
+  if (!ok) {
+    const kind = integer ? 'integer' : 'number';
+    const range = Number.isFinite(min) && Number.isFinite(max) ? ` between ${min} and ${max}`
+      : Number.isFinite(min) ? ` >= ${min}` : Number.isFinite(max) ? ` <= ${max}` : '';
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `${kind}${range}`, name, received: String(value) });
+  }
+  return n as number;
+}

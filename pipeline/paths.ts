@@ -1,0 +1,21 @@
+/**
+ * Where faceopt finds things: the models folder (FACEOPT_MODELS, default `models/` in the working
+ * directory), the reports folder (FACEOPT_REPORTS, default `reports/`), and the shared data folder used by
+ * tests and benchmarks (FACEOPT_SHARED, default `../shared`).
+ */
+import path from 'node:path';
+
+/** Folder holding downloaded model packs and the manifest. */
+export function modelsDir(): string {
+  return path.resolve(process.env.FACEOPT_MODELS ?? 'models');
+}
+
+/** Folder holding generated reports. */
+export function reportsDir(): string {
+  return path.resolve(process.env.FACEOPT_REPORTS ?? 'reports');
+}
+
+/** The shared data folder (models + face photos) used by tests and benchmarks. */
+export function sharedDir(): string {
+  return path.resolve(process.env.FACEOPT_SHARED ?? '../shared');
+}
