@@ -1,0 +1,328 @@
+/**
+ * A façade over GraphProto: nodes, graph inputs/outputs/value infos, initializers as typed arrays,
+ * producer/consumer maps, topological order, and edits (add/remove/rename nodes and tensors).
+ *
+ * The proto stays the single source of truth; the maps are indexes rebuilt lazily after any edit made
+ * through this class, so callers never look up tensors by scanning strings themselves.
+ */
+import { FaceoptError } from '../errors.js';
+import { toNumber, type GraphProto, type Int64, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
+import { makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArray } from './tensor.js';
+
+/** A graph input/output/value_info as plain data; symbolic dims are strings, unknown dims null. */
+export interface ValueInfo {
+  name: string;
+  elemType: number;
+  shape: (number | string | null)[] | null;
+}
+
+/** Read a ValueInfoProto's type and shape as plain data. */
+export function valueInfoOf(v: ValueInfoProto): ValueInfo {
+  const tt = v.type?.tensorType;
+  const dims = tt?.shape?.dim;
+  return {
+    name: v.name ?? '',
+    elemType: tt?.elemType ?? 0,
+    shape: dims ? dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? toNumber(d.dimValue as Int64) : null)) : null,
+  };
+}
+
+/** Build a ValueInfoProto for a tensor. */
+export function makeValueInfo(name: string, elemType: number, shape: (number | string | null)[] | null): ValueInfoProto {
+  const vi: ValueInfoProto = { name, type: { tensorType: { elemType } } };
+  if (shape) {
+    vi.type!.tensorType!.shape = {
+      dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})),
+    };
+  }
+  return vi;
+}
+
+export class Graph {
+  readonly proto: GraphProto;
+  private index?: {
+    producer: Map<string, NodeProto>;
+    consumers: Map<string, NodeProto[]>;
+    initializers: Map<string, TensorProto>;
+  };
+  private nameCounter = 0;
+
+  constructor(proto: GraphProto) {
+    this.proto = proto;
+    proto.node ??= [];
+    proto.initializer ??= [];
+    proto.input ??= [];
+    proto.output ??= [];
+    proto.valueInfo ??= [];
+  }
+
+  /** Nodes in stored order (topological for valid models). */
+  get nodes(): NodeProto[] {
+    return this.proto.node!;
+  }
+
+  /** Graph inputs that are real inputs (not initializers listed as inputs, as IR<4 exporters do). */
+  get inputs(): ValueInfo[] {
+    const inits = this.idx().initializers;
+    return this.proto.input!.filter((v) => !inits.has(v.name ?? '')).map(valueInfoOf);
+  }
+
+  /** Graph outputs. */
+  get outputs(): ValueInfo[] {
+    return this.proto.output!.map(valueInfoOf);
+  }
+
+  /** Value info (type/shape) for an intermediate, input or output tensor, when recorded. */
+  valueInfo(name: string): ValueInfo | undefined {
+    const v = [...this.proto.valueInfo!, ...this.proto.input!, ...this.proto.output!].find((x) => x.name === name);
+    return v ? valueInfoOf(v) : undefined;
+  }
+
+  /** Mark the indexes stale; call after editing the proto directly. */
+  invalidate(): void {
+    this.index = undefined;
+  }
+
+  private idx() {
+    if (!this.index) {
+      const producer = new Map<string, NodeProto>();
+      const consumers = new Map<string, NodeProto[]>();
+      for (const n of this.nodes) {
+        for (const o of n.output ?? []) if (o) producer.set(o, n);
+        for (const i of n.input ?? []) {
+          if (!i) continue;
+          const list = consumers.get(i);
+          if (list) { if (!list.includes(n)) list.push(n); } else consumers.set(i, [n]);
+        }
+        // subgraph inputs captured from the outer scope count as uses too
+        for (const a of n.attribute ?? []) {
+          for (const g of [a.g, ...(a.graphs ?? [])]) {
+            if (!g) continue;
+            for (const sn of g.node ?? []) for (const i of sn.input ?? []) {
+              if (!i) continue;
+              const list = consumers.get(i);
+              if (list) { if (!list.includes(n)) list.push(n); } else consumers.set(i, [n]);
+            }
+          }
+        }
+      }
+      const initializers = new Map<string, TensorProto>();
+      for (const t of this.proto.initializer!) initializers.set(t.name ?? '', t);
+      this.index = { producer, consumers, initializers };
+    }
+    return this.index;
+  }
+
+  /** The node producing a tensor (undefined for graph inputs and initializers). */
+  producer(tensor: string): NodeProto | undefined {
+    return this.idx().producer.get(tensor);
+  }
+
+  /** Nodes consuming a tensor. */
+  consumers(tensor: string): NodeProto[] {
+    return this.idx().consumers.get(tensor) ?? [];
+  }
+
+  /** True when a tensor is a graph output. */
+  isGraphOutput(tensor: string): boolean {
+    return this.proto.output!.some((o) => o.name === tensor);
+  }
+
+  // --- initializers --------------------------------------------------------------------------
+
+  /** Names of all initializers. */
+  initializerNames(): string[] {
+    return [...this.idx().initializers.keys()];
+  }
+
+  /** True when `name` is an initializer. */
+  hasInitializer(name: string): boolean {
+    return this.idx().initializers.has(name);
+  }
+
+  /** The raw TensorProto of an initializer. */
+  initializer(name: string): TensorProto | undefined {
+    return this.idx().initializers.get(name);
+  }
+
+  /** An initializer (or a Constant node's value) as typed data. */
+  getTensor(name: string): TensorData {
+    const t = this.initializer(name) ?? this.constantValue(name);
+    if (!t) throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: `no initializer or constant named ${name}` });
+    return readTensor(t);
+  }
+
+  /** An initializer's values as float32 (converting other numeric types). */
+  getFloat(name: string): Float32Array {
+    return tensorToFloat32(this.getTensor(name));
+  }
+
+  /** The tensor held by a Constant node producing `name`, if any. */
+  constantValue(name: string): TensorProto | undefined {
+    const p = this.producer(name);
+    if (p?.opType !== 'Constant') return undefined;
+    return p.attribute?.find((a) => a.name === 'value')?.t ?? undefined;
+  }
+
+  /** Add or replace an initializer. */
+  setTensor(name: string, dataType: number, dims: readonly number[], data: TypedArray | number[]): void {
+    const t = makeTensor(name, dataType, dims, data);
+    const list = this.proto.initializer!;
+    const at = list.findIndex((x) => x.name === name);
+    if (at >= 0) list[at] = t; else list.push(t);
+    // an initializer that is also listed as a graph input (IR<4) keeps its input entry in sync by name
+    this.invalidate();
+  }
+
+  /** Remove an initializer (and its graph-input entry when present). */
+  removeInitializer(name: string): void {
+    this.proto.initializer = this.proto.initializer!.filter((t) => t.name !== name);
+    this.proto.input = this.proto.input!.filter((v) => v.name !== name);
+    this.invalidate();
+  }
+
+  // --- nodes ---------------------------------------------------------------------------------
+
+  /** Insert a node (at the end, or before `before`); call toposort() after a batch of edits if needed. */
+  addNode(node: NodeProto, before?: NodeProto): NodeProto {
+    node.name ||= this.uniqueName(node.opType ?? 'node');
+    if (before) {
+      const at = this.nodes.indexOf(before);
+      this.nodes.splice(at < 0 ? this.nodes.length : at, 0, node);
+    } else {
+      this.nodes.push(node);
+    }
+    this.invalidate();
+    return node;
+  }
+
+  /** Remove nodes. */
+  removeNodes(nodes: Iterable<NodeProto>): void {
+    const drop = new Set(nodes);
+    this.proto.node = this.nodes.filter((n) => !drop.has(n));
+    this.invalidate();
+  }
+
+  /** Find a node by name. */
+  node(name: string): NodeProto | undefined {
+    return this.nodes.find((n) => n.name === name);
+  }
+
+  /** Replace every use of tensor `from` by `to` in node inputs (and graph outputs when asked). */
+  replaceAllUses(from: string, to: string, opts: { graphOutputs?: boolean } = {}): void {
+    for (const n of this.nodes) {
+      if (n.input) n.input = n.input.map((i) => (i === from ? to : i));
+    }
+    if (opts.graphOutputs) for (const o of this.proto.output!) if (o.name === from) o.name = to;
+    this.invalidate();
+  }
+
+  /** Replace one input of one node. */
+  replaceInput(node: NodeProto, from: string, to: string): void {
+    node.input = (node.input ?? []).map((i) => (i === from ? to : i));
+    this.invalidate();
+  }
+
+  /** Rename a tensor everywhere: producer output, consumers, initializers, graph inputs/outputs, value infos. */
+  renameTensor(from: string, to: string): void {
+    if (from === to) return;
+    for (const n of this.nodes) {
+      if (n.input) n.input = n.input.map((i) => (i === from ? to : i));
+      if (n.output) n.output = n.output.map((o) => (o === from ? to : o));
+    }
+    for (const t of this.proto.initializer!) if (t.name === from) t.name = to;
+    for (const v of [...this.proto.input!, ...this.proto.output!, ...this.proto.valueInfo!]) if (v.name === from) v.name = to;
+    this.invalidate();
+  }
+
+  /** A tensor/node name not used anywhere in the graph, derived from `base`. */
+  uniqueName(base: string): string {
+    const used = this.allNames();
+    if (!used.has(base)) return base;
+    for (;;) {
+      const candidate = `${base}_${++this.nameCounter}`;
+      if (!used.has(candidate)) return candidate;
+    }
+  }
+
+  private allNames(): Set<string> {
+    const s = new Set<string>();
+    for (const n of this.nodes) {
+      if (n.name) s.add(n.name);
+      for (const x of [...(n.input ?? []), ...(n.output ?? [])]) s.add(x);
+    }
+    for (const t of this.proto.initializer!) s.add(t.name ?? '');
+    for (const v of [...this.proto.input!, ...this.proto.output!]) s.add(v.name ?? '');
+    return s;
+  }
+
+  /**
+   * Reorder nodes topologically (Kahn's algorithm, stable: ties keep their stored order). Throws on a
+   * cycle or on a node input nothing produces.
+   */
+  toposort(): void {
+    const available = new Set<string>(['', ...this.proto.input!.map((v) => v.name ?? ''), ...this.initializerNames()]);
+    const pending = [...this.nodes];
+    const sorted: NodeProto[] = [];
+    const outerInputs = (n: NodeProto): string[] => {
+      const ins = [...(n.input ?? [])];
+      for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) {
+        if (!g) continue;
+        const local = new Set<string>([...(g.node ?? []).flatMap((x) => x.output ?? []), ...(g.initializer ?? []).map((t) => t.name ?? ''), ...(g.input ?? []).map((v) => v.name ?? '')]);
+        for (const sn of g.node ?? []) for (const i of sn.input ?? []) if (!local.has(i)) ins.push(i);
+      }
+      return ins;
+    };
+    let progress = true;
+    while (pending.length && progress) {
+      progress = false;
+      for (let k = 0; k < pending.length; k++) {
+        const n = pending[k]!;
+        if (outerInputs(n).every((i) => available.has(i))) {
+          sorted.push(n);
+          for (const o of n.output ?? []) available.add(o);
+          pending.splice(k, 1);
+          k--;
+          progress = true;
+        }
+      }
+    }
+    if (pending.length) {
+      const n = pending[0]!;
+      const missing = outerInputs(n).filter((i) => !available.has(i));
+      throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: `node ${n.name} (${n.opType}) waits for ${missing.join(', ')}, which nothing produces (or a cycle)` });
+    }
+    this.proto.node = sorted;
+    this.invalidate();
+  }
+
+  /** Remove nodes and initializers that no graph output depends on. */
+  pruneUnused(): number {
+    const needed = new Set(this.proto.output!.map((o) => o.name ?? ''));
+    const keep = new Set<NodeProto>();
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i]!;
+      if ((n.output ?? []).some((o) => needed.has(o))) {
+        keep.add(n);
+        for (const x of n.input ?? []) needed.add(x);
+        for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) for (const sn of g?.node ?? []) for (const x of sn.input ?? []) needed.add(x);
+      }
+    }
+    const before = this.nodes.length;
+    this.proto.node = this.nodes.filter((n) => keep.has(n));
+    this.proto.initializer = this.proto.initializer!.filter((t) => needed.has(t.name ?? ''));
+    this.proto.valueInfo = this.proto.valueInfo!.filter((v) => needed.has(v.name ?? ''));
+    this.invalidate();
+    return before - this.nodes.length;
+  }
+
+  /** Op histogram: op type -> count, sorted by count. */
+  opHistogram(): Record<string, number> {
+    const h: Record<string, number> = {};
+    for (const n of this.nodes) {
+      const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType ?? '?';
+      h[key] = (h[key] ?? 0) + 1;
+    }
+    return Object.fromEntries(Object.entries(h).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+  }
+}

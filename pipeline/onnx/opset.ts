@@ -1,0 +1,224 @@
+/**
+ * Opset upgrade of the default (ai.onnx) domain to 13 or later, for the operator changes that occur in
+ * InsightFace-family graphs exported at opset 9-12: attributes that became inputs (Squeeze/Unsqueeze/Split
+ * axes, ReduceSum axes at 13 and the other Reduce* at 18, Clip min/max, Pad pads, Slice starts/ends,
+ * TopK k, Dropout ratio), Upsample -> Resize, old Resize(10) -> Resize(11+), BatchNormalization's removed
+ * attributes, and Softmax's changed axis semantics. Each rule states the version where the change happened
+ * and rewrites one node in place; anything it cannot rewrite exactly is a coded error, never a silent guess.
+ *
+ * Why not rely on onnx.version_converter: it is Python-only, and quantization (per-channel Q/DQ needs
+ * opset 13) must run in this toolkit.
+ */
+import { FaceoptError } from '../errors.js';
+import type { Graph } from './graph.js';
+import type { OnnxModel } from './model.js';
+import { DataType, attrFloat, attrInts, attrString, getAttr, removeAttr, setAttr, type NodeProto } from './proto.js';
+
+/** Lowest and highest targets this upgrader handles. */
+export const MIN_TARGET_OPSET = 13;
+export const MAX_TARGET_OPSET = 21;
+
+/** IR version that goes with an opset (ONNX's versioning table). */
+export function irVersionFor(opset: number): number {
+  if (opset <= 12) return 7;
+  if (opset <= 13) return 7;
+  if (opset <= 15) return 8;
+  if (opset <= 18) return 8;
+  if (opset <= 20) return 9;
+  return 10;
+}
+
+interface Ctx {
+  graph: Graph;
+  from: number;
+  to: number;
+  /** True when a change introduced at `version` must be applied. */
+  crosses(version: number): boolean;
+  /** Add an int64 1-D initializer and return its name. */
+  int64(base: string, values: number[]): string;
+  /** Add a float scalar/1-D initializer and return its name. */
+  float(base: string, values: number[], dims?: number[]): string;
+  fail(node: NodeProto, reason: string): never;
+}
+
+type Rule = (node: NodeProto, ctx: Ctx) => void;
+
+const REDUCE_18 = ['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'];
+
+/** Move an ints attribute to a new int64 input at position `at` (padding skipped inputs with ''). */
+function attrToInput(node: NodeProto, ctx: Ctx, attr: string, at: number): void {
+  const values = attrInts(node, attr);
+  removeAttr(node, attr);
+  if (values === undefined) return;
+  const inputs = [...(node.input ?? [])];
+  while (inputs.length < at) inputs.push('');
+  inputs[at] = ctx.int64(`${node.name || node.opType}_${attr}`, values);
+  node.input = inputs;
+}
+
+const RULES: Record<string, Rule> = {
+  BatchNormalization(node, ctx) {
+    // opset 9 dropped `spatial` (1 = the only behaviour kept); opset 6/7 dropped consumed_inputs/is_test.
+    const spatial = getAttr(node, 'spatial');
+    if (spatial === 0) ctx.fail(node, 'spatial=0 (per-activation normalisation) has no opset 9+ equivalent');
+    for (const a of ['spatial', 'is_test', 'consumed_inputs']) removeAttr(node, a);
+    // training-only outputs (running mean/var, saved stats) are dropped when unused; 14+ allows at most 3.
+    const outs = node.output ?? [];
+    if (outs.length > 1 && outs.slice(1).every((o) => !o || ctx.graph.consumers(o).length === 0 && !ctx.graph.isGraphOutput(o))) {
+      node.output = [outs[0]!];
+    }
+  },
+  Upsample(node, ctx) {
+    if (!ctx.crosses(10)) return;
+    const mode = attrString(node, 'mode', 'nearest');
+    let scales = node.input?.[1];
+    if (!scales) {
+      const s = attrInts(node, 'scales') ?? (getAttr(node, 'scales') as number[] | undefined);
+      if (!s) ctx.fail(node, 'Upsample without scales');
+      scales = ctx.float(`${node.name || 'Upsample'}_scales`, s, [s.length]);
+    }
+    node.opType = 'Resize';
+    node.attribute = [];
+    node.input = [node.input![0]!, ctx.float(`${node.name || 'Resize'}_roi`, [], [0]), scales];
+    setAttr(node, 'mode', mode === 'bilinear' ? 'linear' : mode);
+    setAttr(node, 'coordinate_transformation_mode', 'asymmetric');
+    if (mode === 'nearest') setAttr(node, 'nearest_mode', 'floor');
+  },
+  Resize(node, ctx) {
+    // Resize-10 took (X, scales) with asymmetric coordinates; 11 added roi and the transformation modes.
+    if (!ctx.crosses(11) || ctx.from >= 11) return;
+    const [x, scales] = node.input ?? [];
+    node.input = [x!, ctx.float(`${node.name || 'Resize'}_roi`, [], [0]), scales!];
+    setAttr(node, 'coordinate_transformation_mode', 'asymmetric');
+    if (attrString(node, 'mode', 'nearest') === 'nearest') setAttr(node, 'nearest_mode', 'floor');
+  },
+  Clip(node, ctx) {
+    if (!ctx.crosses(11)) return;
+    const min = getAttr(node, 'min');
+    const max = getAttr(node, 'max');
+    removeAttr(node, 'min');
+    removeAttr(node, 'max');
+    const inputs = [node.input![0]!];
+    inputs.push(typeof min === 'number' ? ctx.float(`${node.name || 'Clip'}_min`, [min], []) : '');
+    if (typeof max === 'number') inputs.push(ctx.float(`${node.name || 'Clip'}_max`, [max], []));
+    while (inputs.length > 1 && inputs[inputs.length - 1] === '') inputs.pop();
+    node.input = inputs;
+  },
+  Pad(node, ctx) {
+    if (!ctx.crosses(11)) return;
+    const pads = attrInts(node, 'pads') ?? attrInts(node, 'paddings');
+    const value = attrFloat(node, 'value', 0);
+    for (const a of ['pads', 'paddings', 'value']) removeAttr(node, a);
+    if (!pads) ctx.fail(node, 'Pad without pads');
+    node.input = [node.input![0]!, ctx.int64(`${node.name || 'Pad'}_pads`, pads)];
+    if (value !== 0) node.input.push(ctx.float(`${node.name || 'Pad'}_value`, [value], []));
+  },
+  Slice(node, ctx) {
+    if (!ctx.crosses(10)) return;
+    const starts = attrInts(node, 'starts');
+    const ends = attrInts(node, 'ends');
+    const axes = attrInts(node, 'axes');
+    for (const a of ['starts', 'ends', 'axes']) removeAttr(node, a);
+    if (!starts || !ends) ctx.fail(node, 'Slice without starts/ends');
+    node.input = [node.input![0]!, ctx.int64(`${node.name || 'Slice'}_starts`, starts), ctx.int64(`${node.name || 'Slice'}_ends`, ends)];
+    if (axes) node.input.push(ctx.int64(`${node.name || 'Slice'}_axes`, axes));
+  },
+  TopK(node, ctx) {
+    if (!ctx.crosses(10)) return;
+    const k = getAttr(node, 'k');
+    removeAttr(node, 'k');
+    if (typeof k !== 'number') ctx.fail(node, 'TopK without k');
+    node.input = [node.input![0]!, ctx.int64(`${node.name || 'TopK'}_k`, [k])];
+  },
+  Dropout(node, ctx) {
+    // Inference graphs: Dropout is the identity. Rewriting to Identity avoids the ratio attr->input change (12).
+    if (!ctx.crosses(12)) return;
+    const mask = node.output?.[1];
+    if (mask && (ctx.graph.consumers(mask).length || ctx.graph.isGraphOutput(mask))) ctx.fail(node, 'the Dropout mask output is used');
+    node.opType = 'Identity';
+    node.attribute = [];
+    node.input = [node.input![0]!];
+    node.output = [node.output![0]!];
+  },
+  Squeeze(node, ctx) { if (ctx.crosses(13)) attrToInput(node, ctx, 'axes', 1); },
+  Unsqueeze(node, ctx) {
+    if (!ctx.crosses(13)) return;
+    if (!attrInts(node, 'axes')) ctx.fail(node, 'Unsqueeze without axes');
+    attrToInput(node, ctx, 'axes', 1);
+  },
+  Split(node, ctx) {
+    if (ctx.crosses(13)) attrToInput(node, ctx, 'split', 1);
+    if (ctx.crosses(18) && !node.input?.[1]) setAttr(node, 'num_outputs', node.output?.length ?? 1, 'int');
+  },
+  ReduceSum(node, ctx) {
+    if (!ctx.crosses(13)) return;
+    attrToInput(node, ctx, 'axes', 1);
+  },
+  Softmax: softmaxRule,
+  LogSoftmax: softmaxRule,
+  Hardmax: softmaxRule,
+};
+for (const op of REDUCE_18) RULES[op] = (node, ctx) => { if (ctx.crosses(18)) attrToInput(node, ctx, 'axes', 1); };
+
+function softmaxRule(node: NodeProto, ctx: Ctx): void {
+  // Before 13 the input was coerced to 2-D at `axis` (default 1); from 13 the op works on one axis
+  // (default -1). Equal only when the axis is the last one.
+  if (!ctx.crosses(13)) return;
+  const axis = getAttr(node, 'axis');
+  const a = typeof axis === 'number' ? axis : 1;
+  if (a === -1) { setAttr(node, 'axis', -1, 'int'); return; }
+  const shape = ctx.graph.valueInfo(node.input![0]!)?.shape;
+  if (shape && a === shape.length - 1) { setAttr(node, 'axis', a, 'int'); return; }
+  ctx.fail(node, `axis ${a} is not the last axis of its input${shape ? ` (rank ${shape.length})` : ' (rank unknown)'}, so opset 13 would normalise over a different set of values`);
+}
+
+/** Ops that need no change between 9 and 21 for inference in these graphs (listed so unknown ops stand out). */
+const REMOVED: Record<string, number> = { Scatter: 11, ImageScaler: 10, Crop: 10, Affine: 10, Scale: 10, ScaledTanh: 10, ParametricSoftplus: 10, GivenTensorFill: 10, ThresholdedRelu: 0 };
+
+/**
+ * Upgrade the model's ai.onnx opset to `target` (13..21) in place. Returns the list of nodes rewritten.
+ * A model already at or above the target is left untouched.
+ */
+export function upgradeOpset(model: OnnxModel, target = MIN_TARGET_OPSET): { from: number; to: number; rewritten: string[] } {
+  if (!Number.isInteger(target) || target < MIN_TARGET_OPSET || target > MAX_TARGET_OPSET) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `integer between ${MIN_TARGET_OPSET} and ${MAX_TARGET_OPSET}`, name: 'target opset', received: String(target) });
+  }
+  const from = model.opset();
+  if (from >= target) return { from, to: from, rewritten: [] };
+  const graph = model.graph;
+  const ctx: Ctx = {
+    graph,
+    from,
+    to: target,
+    crosses: (v) => from < v && target >= v,
+    int64(base, values) {
+      const name = graph.uniqueName(base);
+      graph.setTensor(name, DataType.INT64, [values.length], values);
+      return name;
+    },
+    float(base, values, dims = [values.length]) {
+      const name = graph.uniqueName(base);
+      graph.setTensor(name, DataType.FLOAT, dims, values);
+      return name;
+    },
+    fail(node, reason) {
+      throw new FaceoptError('FACEOPT_ERR_OPSET_UPGRADE', { node: node.name || '(unnamed)', op: node.opType, from, to: target, reason });
+    },
+  };
+  const rewritten: string[] = [];
+  for (const node of [...graph.nodes]) {
+    if (node.domain && node.domain !== 'ai.onnx') continue;
+    const removedAt = REMOVED[node.opType ?? ''];
+    if (removedAt !== undefined && removedAt > 0 && ctx.crosses(removedAt)) ctx.fail(node, `${node.opType} was removed from ONNX at opset ${removedAt}`);
+    const rule = RULES[node.opType ?? ''];
+    if (!rule) continue;
+    const before = JSON.stringify([node.opType, node.input, node.output, node.attribute?.map((a) => a.name)]);
+    rule(node, ctx);
+    if (JSON.stringify([node.opType, node.input, node.output, node.attribute?.map((a) => a.name)]) !== before) rewritten.push(node.name || node.opType!);
+  }
+  graph.invalidate();
+  model.setOpset(target);
+  const ir = irVersionFor(target);
+  if (model.irVersion < ir) model.proto.irVersion = ir;
+  return { from, to: target, rewritten };
+}
