@@ -34,6 +34,7 @@ export const ERRORS = {
   FACEOPT_ERR_DOWNLOAD: { message: 'Could not download {url} ({reason}). Offline? Download it by hand and unpack it into {dir} (see models/README.md).', exit: 69, http: 502 },
   FACEOPT_ERR_CHECKSUM: { message: '{path} has sha256 {actual}, expected {expected}. Delete it and fetch again.', exit: 65, http: 500 },
   FACEOPT_ERR_MODEL_MISSING: { message: 'Model file {path} is missing. Run `faceopt models fetch {pack}` or copy the file there by hand.', exit: 66, http: 503 },
+  FACEOPT_ERR_ZOO_INVALID: { message: 'Model zoo manifest {path} is invalid: {reason}. Restore models/zoo.json from the faceopt package or fix that field.', exit: 65, http: 500 },
   // --- arguments ----------------------------------------------------------------------------------
   FACEOPT_ERR_BAD_ARGUMENT: { message: 'Expected {expected} for {name} but received {received}.', exit: 64, http: 400 },
   // --- images and faces ---------------------------------------------------------------------------
@@ -46,6 +47,7 @@ export const ERRORS = {
   // --- calibration, quantization, evaluation --------------------------------------------------------
   FACEOPT_ERR_NO_CALIBRATION_DATA: { message: 'No calibration images found in {source}. Pass --faces DIR with photos, or --calibration-list FILE.', exit: 66, http: 400 },
   FACEOPT_ERR_STATS: { message: 'Calibration stats {path} cannot be used: {reason}. Delete it and calibrate again.', exit: 65, http: 400 },
+  FACEOPT_ERR_CALIBRATION_CACHE: { message: 'TensorRT calibration cache {path} cannot be used: {reason}. Regenerate it with `faceopt optimize --tensorrt`.', exit: 65, http: 400 },
   FACEOPT_ERR_QUANTIZE: { message: 'Quantization failed at {node}: {reason}.', exit: 70, http: 500 },
   FACEOPT_ERR_GATE_FAILED: { message: 'Accuracy gates failed: {reasons}. Read the report at {report}.', exit: 3, http: 500 },
   FACEOPT_ERR_REPORT: { message: 'Report {path} cannot be read: {reason}.', exit: 65, http: 500 },

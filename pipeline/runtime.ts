@@ -2,33 +2,106 @@
  * The ONE module that imports onnxruntime-node. Everything else asks this module for sessions and
  * tensors, so execution providers, thread settings and error mapping live in one place.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { FaceoptError } from './errors.js';
 
 export type Provider = 'cpu' | 'cuda' | 'tensorrt';
+export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'tensorrt'];
 
 export interface SessionOptions {
-  /** Execution provider (default cpu). */
+  /** Execution provider (default cpu). cuda/tensorrt fall back to cpu for nodes they cannot run. */
   provider?: Provider;
   /** Threads inside one operator (default: onnxruntime's choice). */
   intraOpThreads?: number;
+  /** Threads across independent operators; only used with executionMode 'parallel'. */
+  interOpThreads?: number;
+  /** 'sequential' (default) or 'parallel' operator scheduling. */
+  executionMode?: 'sequential' | 'parallel';
   /** Graph optimisation level (default 'all'). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** GPU ordinal for cuda/tensorrt (default 0). */
+  deviceId?: number;
 }
 
 export type Tensor = ort.Tensor;
 export type Feeds = Record<string, ort.Tensor>;
 export type Session = ort.InferenceSession;
 
-/** Create an inference session from a model path or bytes. */
+/** Shared-library file each non-CPU provider needs next to the onnxruntime-node binding. */
+const PROVIDER_LIBS: Record<Exclude<Provider, 'cpu'>, string[]> = {
+  cuda: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
+  tensorrt: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_tensorrt.so'],
+};
+
+function bindingDir(): string | null {
+  try {
+    const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+    return path.join(path.dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Execution providers this installation can actually use. onnxruntime-node 1.30 lists cuda and
+ * tensorrt as supported on linux-x64 but ships them "unbundled": they work only when their provider
+ * libraries were installed next to the binding (the package's CUDA install option). A provider is
+ * reported only when the binding supports it AND (it is bundled OR its libraries are present).
+ */
+export function availableProviders(): Provider[] {
+  const supported = new Map(ort.listSupportedBackends().map((b) => [b.name, b.bundled]));
+  const dir = bindingDir();
+  const out: Provider[] = ['cpu'];
+  for (const p of ['cuda', 'tensorrt'] as const) {
+    if (!supported.has(p)) continue;
+    const libsPresent = dir !== null && PROVIDER_LIBS[p].every((lib) => existsSync(path.join(dir, lib)));
+    if (supported.get(p) === true || libsPresent) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Throw FACEOPT_ERR_PROVIDER_UNAVAILABLE (naming what is available) unless `provider` can be used
+ * here. Called by createSession so a missing GPU stack is reported before any model is loaded.
+ */
+export function requireProvider(provider: string): Provider {
+  const available = availableProviders();
+  if (!(PROVIDERS as readonly string[]).includes(provider)) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `one of ${PROVIDERS.join(', ')}`, name: 'provider', received: provider });
+  }
+  if (!available.includes(provider as Provider)) {
+    const listed = ort.listSupportedBackends().some((b) => b.name === provider);
+    throw new FaceoptError('FACEOPT_ERR_PROVIDER_UNAVAILABLE', {
+      provider,
+      reason: listed
+        ? `this onnxruntime-node build lists it but its provider libraries (${PROVIDER_LIBS[provider as 'cuda' | 'tensorrt'].join(', ')}) are not installed`
+        : 'this onnxruntime-node build does not include it',
+      available: available.join(', '),
+    });
+  }
+  return provider as Provider;
+}
+
+function executionProviders(provider: Provider, deviceId: number): ort.InferenceSession.ExecutionProviderConfig[] {
+  if (provider === 'cuda') return [{ name: 'cuda', deviceId }, 'cpu'];
+  if (provider === 'tensorrt') return [{ name: 'tensorrt', deviceId }, { name: 'cuda', deviceId }, 'cpu'];
+  return ['cpu'];
+}
+
+/** Create an inference session from a model path or bytes; provider and thread options are checked first. */
 export async function createSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<Session> {
-  const provider = opts.provider ?? 'cpu';
+  const provider = requireProvider(opts.provider ?? 'cpu');
   const so: ort.InferenceSession.SessionOptions = {
-    executionProviders: [provider],
+    executionProviders: executionProviders(provider, opts.deviceId ?? 0),
     graphOptimizationLevel: opts.optimization ?? 'all',
+    executionMode: opts.executionMode ?? 'sequential',
     logSeverityLevel: 3,
   };
   if (opts.intraOpThreads !== undefined) so.intraOpNumThreads = opts.intraOpThreads;
+  if (opts.interOpThreads !== undefined) so.interOpNumThreads = opts.interOpThreads;
   try {
     return typeof model === 'string'
       ? await ort.InferenceSession.create(model, so)
@@ -53,6 +126,38 @@ export async function runSession(session: Session, feeds: Feeds, outputs?: strin
   } catch (e) {
     throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: label, reason: (e as Error).message.split('\n')[0] }, { cause: e });
   }
+}
+
+/**
+ * Run a session `runs` times on zero-filled float inputs of the given shapes, so that the first real
+ * request does not pay for memory-arena growth and kernel selection (large on cuda/tensorrt).
+ * Returns the time of each run in milliseconds.
+ */
+export async function warmUp(session: Session, shapes: Record<string, readonly number[]>, runs = 1, label = 'model'): Promise<number[]> {
+  const feeds: Feeds = {};
+  for (const [name, dims] of Object.entries(shapes)) {
+    feeds[name] = floatTensor(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  }
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await runSession(session, feeds, undefined, label);
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** Declared input/output shapes as onnxruntime reports them (numbers for fixed dims, strings or null for symbolic ones). */
+export function sessionSignature(session: Session): {
+  inputs: { name: string; shape: (number | string | null)[] }[];
+  outputs: { name: string; shape: (number | string | null)[] }[];
+} {
+  const shapeOf = (m: ort.InferenceSession.ValueMetadata): (number | string | null)[] =>
+    m.isTensor ? (m.shape as (number | string)[]).map((d) => d ?? null) : [];
+  return {
+    inputs: session.inputMetadata.map((m) => ({ name: m.name, shape: shapeOf(m) })),
+    outputs: session.outputMetadata.map((m) => ({ name: m.name, shape: shapeOf(m) })),
+  };
 }
 
 /** onnxruntime version string. */

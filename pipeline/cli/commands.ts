@@ -3,8 +3,18 @@
  * `register(program: Command): void`.
  */
 import type { Command } from 'commander';
+import { register as compare } from './compare.js';
+import { register as detect } from './detect.js';
+import { register as embed } from './embed.js';
+import { register as inspect } from './inspect.js';
+import { register as models } from './models.js';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
+  compare,
+  detect,
+  embed,
+  inspect,
+  models,
 ];

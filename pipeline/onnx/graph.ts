@@ -78,6 +78,12 @@ export class Graph {
     return v ? valueInfoOf(v) : undefined;
   }
 
+  /** Forget recorded shapes of tensors whose shape a rewrite changed (the runtime re-infers them). */
+  dropValueInfo(names: Iterable<string>): void {
+    const drop = new Set(names);
+    this.proto.valueInfo = this.proto.valueInfo!.filter((v) => !drop.has(v.name ?? ''));
+  }
+
   /** Mark the indexes stale; call after editing the proto directly. */
   invalidate(): void {
     this.index = undefined;
@@ -296,17 +302,22 @@ export class Graph {
     this.invalidate();
   }
 
-  /** Remove nodes and initializers that no graph output depends on. */
+  /** Remove nodes and initializers that no graph output depends on (works in any node order). */
   pruneUnused(): number {
-    const needed = new Set(this.proto.output!.map((o) => o.name ?? ''));
+    const producer = new Map<string, NodeProto>();
+    for (const n of this.nodes) for (const o of n.output ?? []) if (o) producer.set(o, n);
+    const needed = new Set<string>();
     const keep = new Set<NodeProto>();
-    for (let i = this.nodes.length - 1; i >= 0; i--) {
-      const n = this.nodes[i]!;
-      if ((n.output ?? []).some((o) => needed.has(o))) {
-        keep.add(n);
-        for (const x of n.input ?? []) needed.add(x);
-        for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) for (const sn of g?.node ?? []) for (const x of sn.input ?? []) needed.add(x);
-      }
+    const work = this.proto.output!.map((o) => o.name ?? '');
+    while (work.length) {
+      const t = work.pop()!;
+      if (needed.has(t)) continue;
+      needed.add(t);
+      const n = producer.get(t);
+      if (!n || keep.has(n)) continue;
+      keep.add(n);
+      for (const x of n.input ?? []) if (x) work.push(x);
+      for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) for (const sn of g?.node ?? []) for (const x of sn.input ?? []) work.push(x);
     }
     const before = this.nodes.length;
     this.proto.node = this.nodes.filter((n) => keep.has(n));

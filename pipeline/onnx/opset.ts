@@ -74,7 +74,7 @@ const RULES: Record<string, Rule> = {
     let scales = node.input?.[1];
     if (!scales) {
       const s = attrInts(node, 'scales') ?? (getAttr(node, 'scales') as number[] | undefined);
-      if (!s) ctx.fail(node, 'Upsample without scales');
+      if (!s) return ctx.fail(node, 'Upsample without scales');
       scales = ctx.float(`${node.name || 'Upsample'}_scales`, s, [s.length]);
     }
     node.opType = 'Resize';
@@ -109,7 +109,7 @@ const RULES: Record<string, Rule> = {
     const pads = attrInts(node, 'pads') ?? attrInts(node, 'paddings');
     const value = attrFloat(node, 'value', 0);
     for (const a of ['pads', 'paddings', 'value']) removeAttr(node, a);
-    if (!pads) ctx.fail(node, 'Pad without pads');
+    if (!pads) return ctx.fail(node, 'Pad without pads');
     node.input = [node.input![0]!, ctx.int64(`${node.name || 'Pad'}_pads`, pads)];
     if (value !== 0) node.input.push(ctx.float(`${node.name || 'Pad'}_value`, [value], []));
   },
@@ -119,7 +119,7 @@ const RULES: Record<string, Rule> = {
     const ends = attrInts(node, 'ends');
     const axes = attrInts(node, 'axes');
     for (const a of ['starts', 'ends', 'axes']) removeAttr(node, a);
-    if (!starts || !ends) ctx.fail(node, 'Slice without starts/ends');
+    if (!starts || !ends) return ctx.fail(node, 'Slice without starts/ends');
     node.input = [node.input![0]!, ctx.int64(`${node.name || 'Slice'}_starts`, starts), ctx.int64(`${node.name || 'Slice'}_ends`, ends)];
     if (axes) node.input.push(ctx.int64(`${node.name || 'Slice'}_axes`, axes));
   },
@@ -127,7 +127,7 @@ const RULES: Record<string, Rule> = {
     if (!ctx.crosses(10)) return;
     const k = getAttr(node, 'k');
     removeAttr(node, 'k');
-    if (typeof k !== 'number') ctx.fail(node, 'TopK without k');
+    if (typeof k !== 'number') return ctx.fail(node, 'TopK without k');
     node.input = [node.input![0]!, ctx.int64(`${node.name || 'TopK'}_k`, [k])];
   },
   Dropout(node, ctx) {

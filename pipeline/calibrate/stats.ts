@@ -1,0 +1,187 @@
+/**
+ * The calibration stats artifact: the only contract between calibration and quantization
+ * (DESIGN.md). It records which model (sha256) and which images (count + hash of the list) produced
+ * it, the method and every collector setting, and per tensor min, max, histogram and chosen range.
+ * Saved atomically as JSON with sorted keys (byte-identical for identical content), loaded with
+ * validation that refuses, with FACEOPT_ERR_STATS and a reason, a file that is not JSON, has another
+ * schema version, was made for another model, or holds inconsistent numbers.
+ */
+import { readFile } from 'node:fs/promises';
+import { FaceoptError, isFaceoptError } from '../errors.js';
+import { requireFile, sha256, writeFileAtomic } from '../fsutil.js';
+import { TOOL_VERSION } from '../version.js';
+import {
+  COLLECTORS, type CalibrationMethod, type CollectorSettings, type TensorStats, resolveSettings,
+} from './collectors.js';
+import { checkHistogramData } from './histogram.js';
+
+/** Bump when the layout changes incompatibly; older files are then refused with a reason. */
+export const STATS_SCHEMA_VERSION = 1;
+
+/** Where the calibration data came from. */
+export interface CalibrationSource {
+  /** Human-readable: folder or list file, and how images were turned into tensors. */
+  description: string;
+  /** Number of images (or faces) actually fed. */
+  images: number;
+  /** `hashImageList` of the ordered list of images fed. */
+  listSha256: string;
+}
+
+export interface CalibrationStats {
+  schemaVersion: number;
+  /** faceopt version that wrote it (informative; not part of `statsHash`). */
+  tool: string;
+  /** sha256 of the float model file the activations came from. */
+  modelSha256: string;
+  method: CalibrationMethod;
+  settings: CollectorSettings;
+  source: CalibrationSource;
+  tensors: Record<string, TensorStats>;
+}
+
+/** What a caller expects of a loaded artifact; mismatches are refused with a reason. */
+export interface StatsExpectation {
+  modelSha256?: string;
+  method?: CalibrationMethod;
+}
+
+/**
+ * Hash of an ordered image list: sha256 of the paths joined by '\n' (plus a final '\n'). Paths only,
+ * not file contents: cheap, and enough to tell two calibration subsets apart; use paths relative to
+ * the faces folder so the hash does not depend on where the folder is mounted.
+ */
+export function hashImageList(paths: readonly string[]): string {
+  return sha256(paths.map((p) => `${p}\n`).join(''));
+}
+
+/** Assemble an artifact from collector results, stamping the schema and tool versions. */
+export function createStats(args: {
+  modelSha256: string; method: CalibrationMethod; settings: CollectorSettings;
+  source: CalibrationSource; tensors: Record<string, TensorStats>;
+}): CalibrationStats {
+  return { schemaVersion: STATS_SCHEMA_VERSION, tool: TOOL_VERSION, ...args };
+}
+
+/** JSON with object keys sorted at every level (arrays keep their order): one text per content. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Stable content hash of an artifact: sha256 of its canonical JSON without the `tool` field, so the
+ * same model + images + settings give the same hash across faceopt versions and key orders. Reports
+ * and derived files (calibration cache, quantized model metadata) cite it.
+ */
+export function statsHash(stats: CalibrationStats): string {
+  const { tool: _tool, ...content } = stats;
+  return sha256(canonicalJson(content));
+}
+
+/**
+ * The file text: sorted keys at every level with `tensors` last, one tensor per line so diffs and
+ * `grep` stay readable. Identical content gives identical bytes.
+ */
+export function serializeStats(stats: CalibrationStats): string {
+  const { tensors, ...head } = stats;
+  const names = Object.keys(tensors).sort();
+  const body = names.map((n) => `  ${JSON.stringify(n)}:${canonicalJson(tensors[n])}`).join(',\n');
+  const headJson = canonicalJson(head);
+  return `${headJson.slice(0, -1)},"tensors":{\n${body}\n}}\n`;
+}
+
+/** Save atomically (temp file + rename). */
+export async function saveStats(file: string, stats: CalibrationStats): Promise<void> {
+  await writeFileAtomic(file, serializeStats(stats));
+}
+
+/** Load and validate a stats file; see `parseStats`. FACEOPT_ERR_FILE_NOT_FOUND when absent. */
+export async function loadStats(file: string, expect: StatsExpectation = {}): Promise<CalibrationStats> {
+  requireFile(file);
+  return parseStats(await readFile(file, 'utf8'), file, expect);
+}
+
+const isFiniteNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+
+/** Why one tensor entry is unusable, or null. */
+function tensorProblem(t: unknown, method: CalibrationMethod): string | null {
+  if (typeof t !== 'object' || t === null) return 'not an object';
+  const s = t as Partial<TensorStats>;
+  if (s.method !== method) return `method ${String(s.method)} differs from the file's ${method}`;
+  if (!isFiniteNumber(s.min) || !isFiniteNumber(s.max) || s.min > s.max) return 'min/max must be finite with min <= max';
+  if (!isCount(s.count) || !isCount(s.nonFinite)) return 'count/nonFinite must be integers >= 0';
+  const r = s.range;
+  if (!Array.isArray(r) || r.length !== 2 || !isFiniteNumber(r[0]) || !isFiniteNumber(r[1]) || r[0] > r[1]) {
+    return 'range must be two finite numbers [lo, hi] with lo <= hi';
+  }
+  if (s.histogram !== undefined) {
+    const h = checkHistogramData(s.histogram);
+    if (h) return `histogram: ${h}`;
+  } else if (COLLECTORS[method].needsHistogram) {
+    return `${method} needs a histogram`;
+  }
+  return null;
+}
+
+/**
+ * Parse and validate artifact text. `where` names the file in errors. Every refusal is
+ * FACEOPT_ERR_STATS with a reason: not JSON, another schema version, another model (when
+ * `expect.modelSha256` is given), another method (when `expect.method` is given), bad settings, or a
+ * tensor entry with inconsistent numbers (named).
+ */
+export function parseStats(text: string, where: string, expect: StatsExpectation = {}): CalibrationStats {
+  const refuse = (reason: string): never => {
+    throw new FaceoptError('FACEOPT_ERR_STATS', { path: where, reason });
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return refuse(`not JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return refuse('not a JSON object');
+  const s = raw as Partial<CalibrationStats>;
+  if (s.schemaVersion !== STATS_SCHEMA_VERSION) {
+    return refuse(`schema version ${String(s.schemaVersion)}, this faceopt reads version ${STATS_SCHEMA_VERSION}`);
+  }
+  if (typeof s.modelSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.modelSha256)) return refuse('modelSha256 is missing or not a sha256');
+  if (expect.modelSha256 !== undefined && s.modelSha256 !== expect.modelSha256) {
+    return refuse(`it was made for another model (sha256 ${s.modelSha256.slice(0, 12)}…, this model is ${expect.modelSha256.slice(0, 12)}…)`);
+  }
+  if (typeof s.method !== 'string' || !Object.hasOwn(COLLECTORS, s.method)) return refuse(`unknown method ${String(s.method)}`);
+  const method = s.method as CalibrationMethod;
+  if (expect.method !== undefined && method !== expect.method) {
+    if (COLLECTORS[expect.method].needsHistogram && !Object.values(s.tensors ?? {}).every((t) => t && typeof t === 'object' && 'histogram' in t)) {
+      return refuse(`it holds ${method} stats without histograms, and ${expect.method} needs them`);
+    }
+  }
+  let settings: CollectorSettings;
+  try {
+    settings = resolveSettings((s.settings ?? {}) as Partial<CollectorSettings>);
+  } catch (e) {
+    return refuse(isFaceoptError(e) ? `bad settings: ${e.message}` : 'bad settings');
+  }
+  const src = s.source as Partial<CalibrationSource> | undefined;
+  if (!src || typeof src.description !== 'string' || !isCount(src.images) || typeof src.listSha256 !== 'string') {
+    return refuse('source must have description, images and listSha256');
+  }
+  if (typeof s.tensors !== 'object' || s.tensors === null || Array.isArray(s.tensors)) return refuse('tensors must be an object');
+  const names = Object.keys(s.tensors);
+  if (names.length === 0) return refuse('it holds no tensors');
+  for (const name of names) {
+    const problem = tensorProblem((s.tensors as Record<string, unknown>)[name], method);
+    if (problem) return refuse(`tensor ${name}: ${problem}`);
+  }
+  return {
+    schemaVersion: STATS_SCHEMA_VERSION, tool: typeof s.tool === 'string' ? s.tool : 'unknown',
+    modelSha256: s.modelSha256, method, settings,
+    source: { description: src.description, images: src.images, listSha256: src.listSha256 },
+    tensors: s.tensors as Record<string, TensorStats>,
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * `faceopt compare A B [--threshold T]`: are the main faces of two photos the same person? Takes the
+ * largest, most central face of each photo, prints the cosine similarity of their embeddings and the
+ * same/different verdict at the match threshold, as JSON.
+ */
+import type { Command } from 'commander';
+import { checkNumber, FaceoptError } from '../errors.js';
+import { FaceAnalyzer } from '../faces/analyzer.js';
+import { cosineSimilarity } from '../faces/arcface.js';
+import { analyzerOptions, round, toJson, type FaceCliOptions } from '../faces/options.js';
+import { addFaceOptions, faceJson } from './detect.js';
+
+/**
+ * Default cosine match threshold: the best LFW DevTest threshold of SCRFD-500M + MobileFaceNet-128 was
+ * 0.31. It is model-dependent: measure yours with the evaluation report.
+ */
+export const DEFAULT_MATCH_THRESHOLD = 0.3;
+
+export function register(program: Command): void {
+  addFaceOptions(
+    program
+      .command('compare')
+      .description('Compare the main face of two photos: cosine similarity and same/different; prints JSON')
+      .argument('<a>', 'first photo')
+      .argument('<b>', 'second photo'),
+    true,
+    '--det-threshold',
+  )
+    .option('--threshold <t>', `cosine at or above which the faces are the same person (default ${DEFAULT_MATCH_THRESHOLD})`)
+    .action(async (a: string, b: string, opts: Omit<FaceCliOptions, 'threshold'> & { threshold?: string; detThreshold?: string }) => {
+      const matchThreshold = checkNumber('--threshold', opts.threshold ?? DEFAULT_MATCH_THRESHOLD, { min: -1, max: 1 });
+      const options = analyzerOptions({ ...opts, threshold: opts.detThreshold }, true);
+      const analyzer = await FaceAnalyzer.load(options);
+      try {
+        const faces = [];
+        for (const image of [a, b]) {
+          const found = await analyzer.extract(image, { maxFaces: 1 });
+          if (found.length === 0) {
+            throw new FaceoptError('FACEOPT_ERR_NO_FACE', { source: image, threshold: options.detect?.threshold ?? 0.5 });
+          }
+          faces.push(found[0]);
+        }
+        const cosine = cosineSimilarity(faces[0].embedding, faces[1].embedding);
+        process.stdout.write(`${toJson({
+          a: { image: a, ...faceJson(faces[0]) },
+          b: { image: b, ...faceJson(faces[1]) },
+          cosine: round(cosine, 6),
+          threshold: matchThreshold,
+          same: cosine >= matchThreshold,
+        })}\n`);
+      } finally {
+        await analyzer.release();
+      }
+    });
+}

@@ -1,0 +1,106 @@
+/**
+ * `faceopt inspect MODEL [--json]`: what a model is before anyone optimises it — versions, producer,
+ * inputs/outputs, op histogram, parameters, MACs at its input size, the face-model role and preprocessing
+ * profile faceopt would use, and whether it is already quantized.
+ */
+import type { Command } from 'commander';
+import { loadModel } from '../onnx/model.js';
+import { summarizeModel, type ModelSummary } from '../onnx/summary.js';
+import { countMacs, type MacsResult } from '../onnx/macs.js';
+import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
+import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
+import { resolveModelArg } from '../zoo/resolve.js';
+import { checkNumber, isFaceoptError } from '../errors.js';
+
+export interface InspectResult extends ModelSummary {
+  file: string;
+  role: 'detector' | 'recognizer' | 'unknown';
+  /** Plain-words description of the role, e.g. "SCRFD detector with keypoints". */
+  roleDescription: string;
+  profile: ModelProfile | null;
+  profileError?: string;
+  macs: (MacsResult & { note?: string }) | { error: string };
+}
+
+/** Inspect a model file; `detSize` sets H and W for graphs with dynamic spatial dims. */
+export async function inspectModel(file: string, opts: { detSize?: number; batch?: number } = {}): Promise<InspectResult> {
+  const model = loadModel(file);
+  const summary = summarizeModel(model);
+  const gs = graphSummary(model.proto);
+  const guessed = guessRole(gs);
+  let profile: ModelProfile | null = null;
+  let profileError: string | undefined;
+  if (guessed) {
+    try {
+      profile = detectProfile(gs, {}, undefined, file);
+    } catch (e) {
+      if (!isFaceoptError(e)) throw e;
+      profileError = e.message;
+    }
+  }
+  const role = profile?.role ?? 'unknown';
+  const roleDescription = profile?.role === 'detector'
+    ? `SCRFD detector ${profile.outputs.kps ? 'with' : 'without'} keypoints (${profile.strides.length} strides, ${profile.numAnchors} anchor(s))`
+    : profile?.role === 'recognizer'
+      ? `ArcFace-style recognizer, ${profile.embeddingSize ?? '?'}-d embedding from ${profile.inputSize.join('x')} crops`
+      : 'unknown (not a face detector or recognizer faceopt recognises; generic optimisation still applies)';
+  const size = opts.detSize ?? 640;
+  let macs: InspectResult['macs'];
+  try {
+    macs = await countMacs(model, { batch: opts.batch ?? 1, spatial: [size, size] });
+  } catch (e) {
+    macs = { error: (e as Error).message };
+  }
+  return { file, ...summary, role, roleDescription, profile, ...(profileError ? { profileError } : {}), macs };
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+const giga = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(3)} G` : `${(n / 1e6).toFixed(2)} M`);
+const shape = (s: (number | string | null)[] | null) => (s ? `[${s.map((d) => d ?? '?').join(', ')}]` : '(unknown)');
+
+/** Human-readable rendering of an inspection. */
+export function renderInspect(r: InspectResult): string {
+  const lines: string[] = [];
+  lines.push(`${r.file}`);
+  lines.push(`  IR ${r.irVersion}, opsets ${Object.entries(r.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}, producer "${r.producer}", graph "${r.graphName}"`);
+  lines.push(`  role: ${r.roleDescription}`);
+  for (const i of r.inputs) lines.push(`  input  ${i.name}: ${i.type} ${shape(i.shape)}`);
+  for (const o of r.outputs) lines.push(`  output ${o.name}: ${o.type} ${shape(o.shape)}`);
+  lines.push(`  nodes: ${r.nodes}   ops: ${Object.entries(r.ops).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push(`  parameters: ${fmt(r.parameters)} (${(r.parameterBytes / 1e6).toFixed(2)} MB of initializers)`);
+  if ('error' in r.macs) lines.push(`  MACs: unavailable (${r.macs.error})`);
+  else lines.push(`  MACs: ${giga(r.macs.total)} at ${Object.entries(r.macs.inputShapes).map(([n, s]) => `${n}=${shape(s)}`).join(', ')} (${Object.entries(r.macs.byOp).map(([k, v]) => `${k} ${giga(v)}`).join(', ')})`);
+  lines.push(`  quantized: ${r.quantized.isQuantized ? `yes (${r.quantized.evidence.join(', ')})` : 'no'}`);
+  if (r.profile) {
+    const p = r.profile;
+    lines.push(`  preprocessing: ${p.channelOrder} ${p.layout}, (x - ${p.mean.join('/')}) / ${p.std.join('/')}, input ${p.inputSize ? p.inputSize.join('x') : 'dynamic H/W'}`);
+    for (const n of p.notes) lines.push(`    - ${n}`);
+  } else if (r.profileError) {
+    lines.push(`  preprocessing: none (${r.profileError})`);
+  }
+  return lines.join('\n');
+}
+
+/** Register `faceopt inspect`. */
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description('describe an ONNX model: shapes, ops, parameters, MACs, face-model role and preprocessing, quantization')
+    .argument('<model>', 'model file or PACK/FILE from the zoo')
+    .option('--json', 'print JSON instead of text')
+    .option('--det-size <n>', 'height/width used for MACs when the input size is dynamic', '640')
+    .option('--batch <n>', 'batch size used for MACs when the batch is dynamic', '1')
+    .action(async (modelArg: string, o: { json?: boolean; detSize: string; batch: string }) => {
+      const detSize = checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true });
+      const batch = checkNumber('--batch', o.batch, { min: 1, max: 1024, integer: true });
+      const file = resolveModelArg(modelArg);
+      const r = await inspectModel(file, { detSize, batch });
+      if (o.json) {
+        const { macs, ...rest } = r;
+        const slim = 'error' in macs ? macs : { inputShapes: macs.inputShapes, total: macs.total, byOp: macs.byOp, layers: macs.layers.length };
+        process.stdout.write(`${JSON.stringify({ ...rest, macs: slim }, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${renderInspect(r)}\n`);
+      }
+    });
+}

@@ -1,0 +1,51 @@
+/**
+ * The `--gate-*` command-line flags that override gate thresholds, in one table: flag, the threshold it
+ * sets, its valid range and help text. `addGateOptions` puts them on any commander command (`evaluate`,
+ * `optimize`) and `gateThresholdsFromOptions` turns parsed options into GateThresholds, validating each
+ * value with an error that names the flag.
+ */
+import type { Command } from 'commander';
+import { checkNumber } from '../errors.js';
+import { DEFAULT_GATES, type GateThresholds } from './gates.js';
+
+interface GateFlag {
+  flag: string;
+  /** commander's camelCase key for the flag. */
+  key: string;
+  section: keyof GateThresholds;
+  field: string;
+  min: number;
+  max: number;
+  help: string;
+}
+
+export const GATE_FLAGS: readonly GateFlag[] = [
+  { flag: '--gate-mean-cosine', key: 'gateMeanCosine', section: 'recognizer', field: 'minMeanCosine', min: -1, max: 1, help: 'lowest allowed mean reference-vs-variant cosine' },
+  { flag: '--gate-min-cosine', key: 'gateMinCosine', section: 'recognizer', field: 'minMinCosine', min: -1, max: 1, help: 'lowest allowed per-face cosine' },
+  { flag: '--gate-accuracy-delta', key: 'gateAccuracyDelta', section: 'recognizer', field: 'minAccuracyDeltaPp', min: -100, max: 100, help: 'lowest allowed 10-fold accuracy change, in percentage points' },
+  { flag: '--gate-recall', key: 'gateRecall', section: 'detector', field: 'minRecall', min: 0, max: 1, help: 'lowest allowed detection recall vs the reference at IoU 0.5 (fraction)' },
+  { flag: '--gate-keypoint-error', key: 'gateKeypointError', section: 'detector', field: 'maxKeypointError', min: 0, max: 1, help: 'highest allowed mean keypoint error, as a fraction of face box size' },
+];
+
+/** Add every `--gate-*` flag (with its default in the help) to a commander command; returns the command. */
+export function addGateOptions(command: Command): Command {
+  for (const g of GATE_FLAGS) {
+    const def = (DEFAULT_GATES[g.section] as unknown as Record<string, number>)[g.field];
+    command.option(`${g.flag} <value>`, `${g.help} (default ${def})`);
+  }
+  return command;
+}
+
+/**
+ * Gate thresholds from parsed commander options: `base` (the defaults) with every given `--gate-*` flag
+ * applied. Throws FACEOPT_ERR_BAD_ARGUMENT naming the flag and its range on a bad value.
+ */
+export function gateThresholdsFromOptions(options: Record<string, unknown>, base: GateThresholds = DEFAULT_GATES): GateThresholds {
+  const out = structuredClone(base);
+  for (const g of GATE_FLAGS) {
+    const raw = options[g.key];
+    if (raw === undefined) continue;
+    (out[g.section] as unknown as Record<string, number>)[g.field] = checkNumber(g.flag, raw, { min: g.min, max: g.max });
+  }
+  return out;
+}

@@ -1,0 +1,403 @@
+/**
+ * Face verification metrics on same/different pairs, scored by cosine similarity (higher = more alike;
+ * a pair is predicted "same" when its score is strictly above the threshold):
+ *
+ * - best-threshold accuracy over all pairs;
+ * - k-fold accuracy per the LFW protocol as insightface's `verification.py` computes it (`calculate_roc`
+ *   with `KFold(n_splits=10, shuffle=False)`): the threshold that maximises accuracy on k-1 folds is tested
+ *   on the held-out fold; mean and population std over folds;
+ * - TAR at a target FAR, ROC curve and AUC;
+ * - the accuracy delta of two models on the same pairs with a fold-stratified paired bootstrap interval.
+ *
+ * Thresholds are exact, not a grid: candidates are the midpoints between consecutive distinct scores
+ * (plus one just below the lowest score and the highest score itself), which covers every distinct way
+ * to split the training pairs. Ties in training accuracy go to the highest threshold, as numpy's argmax over
+ * insightface's increasing distance grid does. A NaN score (broken embedding) counts as -2: always "different".
+ */
+import { checkNumber, FaceoptError } from '../errors.js';
+import { mean, mulberry32, percentileSorted, stdPopulation } from './stats.js';
+
+/**
+ * How pairs are split into folds. `lfw-sets` (default): positives in file order are cut into k
+ * consecutive chunks, negatives likewise, and fold f = positive chunk f + negative chunk f. On a View 2
+ * `pairs.txt` (10 sets of 300 same + 300 different, in order) this gives exactly the View 2 sets, the same
+ * folds as KFold(shuffle=False); on DevTest-style files (all same pairs, then all different) it still gives
+ * balanced folds. `consecutive`: sklearn's KFold(shuffle=False) on the file order verbatim (the first
+ * n % k folds get one extra pair).
+ */
+export type FoldMode = 'lfw-sets' | 'consecutive';
+
+export interface VerificationOptions {
+  /** Number of folds (default 10). */
+  folds?: number;
+  foldMode?: FoldMode;
+  /** Target false accept rates for TAR@FAR (default [1e-2, 1e-3]). */
+  farTargets?: readonly number[];
+  /** Most ROC points kept after dropping collinear ones (default 500). */
+  rocMaxPoints?: number;
+}
+
+export interface ThresholdAccuracy {
+  threshold: number;
+  accuracy: number;
+}
+
+export interface FoldResult {
+  /** Pairs in the held-out fold. */
+  size: number;
+  positives: number;
+  /** Threshold chosen on the other folds. */
+  threshold: number;
+  /** Accuracy of that threshold on this fold. */
+  accuracy: number;
+}
+
+export interface KFoldAccuracy {
+  folds: number;
+  foldMode: FoldMode;
+  accuracyMean: number;
+  /** Population std (ddof 0) over folds, as insightface reports it. */
+  accuracyStd: number;
+  perFold: FoldResult[];
+}
+
+/**
+ * TAR at a target FAR over all pairs. With N negatives, at most k = floor(far x N) of them may score above
+ * the threshold; the threshold is the (k+1)-th highest negative score (the lowest threshold that keeps
+ * false accepts <= k) and TAR is the share of positives scoring strictly above it. When far x N < 1 no false
+ * accept is allowed, so the value is TAR at FAR 0, a conservative (lower) estimate: `resolved` is false.
+ * With no negatives (or no positives) the rate is undefined: `tar` and `threshold` are null.
+ */
+export interface TarAtFar {
+  far: number;
+  tar: number | null;
+  threshold: number | null;
+  /** Negatives scoring above the threshold. */
+  falseAccepts: number;
+  /** falseAccepts / negatives (null without negatives). */
+  achievedFar: number | null;
+  /** True when far x negatives >= 1, i.e. the target FAR is resolvable with this many negatives. */
+  resolved: boolean;
+  note?: string;
+}
+
+export interface RocPoint {
+  fpr: number;
+  tpr: number;
+  /** Pairs with score >= threshold are accepted at this point; null for the (0, 0) start. */
+  threshold: number | null;
+}
+
+export interface RocCurve {
+  /** Area under the curve (ties count half); null without both positives and negatives. */
+  auc: number | null;
+  points: RocPoint[];
+}
+
+export interface VerificationResult {
+  pairs: number;
+  positives: number;
+  negatives: number;
+  bestThreshold: ThresholdAccuracy;
+  kFold: KFoldAccuracy;
+  tarAtFar: TarAtFar[];
+  roc: RocCurve;
+}
+
+/** Scores and labels after validation: NaN -> -2, labels as 0/1. */
+interface Pairs {
+  scores: Float64Array;
+  same: Uint8Array;
+}
+
+function preparePairs(scores: ArrayLike<number>, same: ArrayLike<boolean | number>): Pairs {
+  if (scores.length !== same.length) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `${scores.length} labels (one per score)`, name: 'same', received: `${same.length}` });
+  }
+  if (scores.length === 0) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'at least one pair', name: 'pairs', received: 'none' });
+  }
+  const s = new Float64Array(scores.length);
+  const y = new Uint8Array(scores.length);
+  for (let i = 0; i < scores.length; i++) {
+    const v = scores[i]!;
+    if (Number.isNaN(v)) s[i] = -2;
+    else if (!Number.isFinite(v)) {
+      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'finite similarity scores', name: `score ${i}`, received: String(v) });
+    } else s[i] = v;
+    y[i] = same[i] ? 1 : 0;
+  }
+  return { scores: s, same: y };
+}
+
+/**
+ * Fold sizes of sklearn's KFold: n // k each, the first n % k folds one larger. Exported so callers can
+ * show users how pairs were split.
+ */
+export function kFoldSizes(n: number, k: number): number[] {
+  const base = Math.floor(n / k);
+  return Array.from({ length: k }, (_, i) => base + (i < n % k ? 1 : 0));
+}
+
+/**
+ * The fold (0..k-1) of every pair under the given fold mode (see FoldMode). Throws when a fold would be
+ * empty, naming the counts, because a threshold cannot be tested on nothing.
+ */
+export function assignFolds(same: ArrayLike<boolean | number>, k: number, mode: FoldMode = 'lfw-sets'): Int32Array {
+  checkNumber('folds', k, { min: 2, integer: true });
+  const n = same.length;
+  const fold = new Int32Array(n);
+  if (mode === 'consecutive') {
+    if (n < k) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at least ${k} pairs for ${k} folds`, name: 'pairs', received: String(n) });
+    let i = 0;
+    kFoldSizes(n, k).forEach((size, f) => { for (let j = 0; j < size; j++) fold[i++] = f; });
+    return fold;
+  }
+  const pos: number[] = [];
+  const neg: number[] = [];
+  for (let i = 0; i < n; i++) (same[i] ? pos : neg).push(i);
+  if (Math.max(pos.length, neg.length) < k) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at least ${k} same or ${k} different pairs for ${k} folds`, name: 'pairs', received: `${pos.length} same, ${neg.length} different` });
+  }
+  for (const group of [pos, neg]) {
+    let i = 0;
+    kFoldSizes(group.length, k).forEach((size, f) => { for (let j = 0; j < size; j++) fold[group[i++]!] = f; });
+  }
+  return fold;
+}
+
+/**
+ * The threshold maximising accuracy over the chosen pairs (all when `pick` is absent): a sweep over the
+ * pairs sorted by score, O(n log n). See the file comment for candidates and tie-breaking.
+ */
+function bestThresholdOf(p: Pairs, pick?: (i: number) => boolean): ThresholdAccuracy {
+  const idx: number[] = [];
+  for (let i = 0; i < p.scores.length; i++) if (!pick || pick(i)) idx.push(i);
+  idx.sort((a, b) => p.scores[a]! - p.scores[b]!);
+  let positives = 0;
+  for (const i of idx) positives += p.same[i]!;
+  // threshold below every score: everything predicted "same"
+  let correct = positives;
+  let bestCorrect = correct;
+  let bestThreshold = p.scores[idx[0]!]! - 1e-6;
+  for (let j = 0; j < idx.length;) {
+    const u = p.scores[idx[j]!]!;
+    while (j < idx.length && p.scores[idx[j]!] === u) {
+      correct += p.same[idx[j]!] ? -1 : 1; // this pair is now predicted "different"
+      j++;
+    }
+    const t = j < idx.length ? (u + p.scores[idx[j]!]!) / 2 : u;
+    if (correct >= bestCorrect) { bestCorrect = correct; bestThreshold = t; }
+  }
+  return { threshold: bestThreshold, accuracy: bestCorrect / idx.length };
+}
+
+/** Per-fold results plus whether each pair was classified correctly when its fold was held out. */
+function kFold(p: Pairs, k: number, mode: FoldMode): { result: KFoldAccuracy; correct: Uint8Array; fold: Int32Array } {
+  const fold = assignFolds(p.same, k, mode);
+  const correct = new Uint8Array(p.scores.length);
+  const perFold: FoldResult[] = [];
+  for (let f = 0; f < k; f++) {
+    const { threshold } = bestThresholdOf(p, (i) => fold[i] !== f);
+    let size = 0;
+    let positives = 0;
+    let right = 0;
+    for (let i = 0; i < p.scores.length; i++) {
+      if (fold[i] !== f) continue;
+      size++;
+      positives += p.same[i]!;
+      const ok = (p.scores[i]! > threshold ? 1 : 0) === p.same[i] ? 1 : 0;
+      correct[i] = ok;
+      right += ok;
+    }
+    perFold.push({ size, positives, threshold, accuracy: right / size });
+  }
+  const accs = perFold.map((r) => r.accuracy);
+  return { result: { folds: k, foldMode: mode, accuracyMean: mean(accs), accuracyStd: stdPopulation(accs), perFold }, correct, fold };
+}
+
+/**
+ * TAR at each target FAR over all pairs, by the rule documented on TarAtFar. Exported for callers that
+ * only need this number (e.g. to pick a serving threshold at FAR 1e-3).
+ */
+export function tarAtFar(scores: ArrayLike<number>, same: ArrayLike<boolean | number>, far: number): TarAtFar {
+  checkNumber('far', far, { min: 0, max: 1 });
+  const p = preparePairs(scores, same);
+  const neg: number[] = [];
+  const pos: number[] = [];
+  for (let i = 0; i < p.scores.length; i++) (p.same[i] ? pos : neg).push(p.scores[i]!);
+  if (neg.length === 0) return { far, tar: null, threshold: null, falseAccepts: 0, achievedFar: null, resolved: false, note: 'no different-identity pairs: FAR is undefined' };
+  neg.sort((a, b) => b - a);
+  const allowed = Math.floor(far * neg.length + 1e-9);
+  const resolved = allowed >= 1;
+  if (allowed >= neg.length) {
+    // every negative may be accepted: accept everything
+    let lowest = Infinity;
+    for (const v of p.scores) lowest = Math.min(lowest, v);
+    const threshold = lowest - 1e-6;
+    return { far, tar: pos.length ? 1 : null, threshold, falseAccepts: neg.length, achievedFar: 1, resolved, ...(pos.length ? {} : { note: 'no same-identity pairs: TAR is undefined' }) };
+  }
+  const threshold = neg[allowed]!;
+  const falseAccepts = neg.filter((s) => s > threshold).length;
+  const base = { far, threshold, falseAccepts, achievedFar: falseAccepts / neg.length, resolved };
+  const note = resolved ? undefined : `only ${neg.length} different-identity pairs: FAR ${far} is below the resolution 1/${neg.length}, so this is TAR at FAR 0 (a lower bound)`;
+  if (pos.length === 0) return { ...base, tar: null, note: 'no same-identity pairs: TAR is undefined' };
+  const tar = pos.filter((s) => s > threshold).length / pos.length;
+  return note ? { ...base, tar, note } : { ...base, tar };
+}
+
+/**
+ * ROC curve (accept pairs with score >= threshold, sweeping thresholds from high to low) and its AUC.
+ * Points on straight horizontal or vertical runs are dropped (the polyline is unchanged), then the rest is
+ * thinned evenly to at most `maxPoints`, always keeping the first and last.
+ */
+export function rocCurve(scores: ArrayLike<number>, same: ArrayLike<boolean | number>, maxPoints = 500): RocCurve {
+  checkNumber('rocMaxPoints', maxPoints, { min: 2, integer: true });
+  const p = preparePairs(scores, same);
+  const idx = Array.from(p.scores.keys()).sort((a, b) => p.scores[b]! - p.scores[a]!);
+  let P = 0;
+  for (const i of idx) P += p.same[i]!;
+  const N = idx.length - P;
+  if (P === 0 || N === 0) return { auc: null, points: [] };
+  const all: RocPoint[] = [{ fpr: 0, tpr: 0, threshold: null }];
+  let tp = 0;
+  let fp = 0;
+  for (let j = 0; j < idx.length;) {
+    const u = p.scores[idx[j]!]!;
+    while (j < idx.length && p.scores[idx[j]!] === u) {
+      if (p.same[idx[j]!]) tp++; else fp++;
+      j++;
+    }
+    all.push({ fpr: fp / N, tpr: tp / P, threshold: u });
+  }
+  let auc = 0;
+  for (let i = 1; i < all.length; i++) auc += (all[i]!.fpr - all[i - 1]!.fpr) * (all[i]!.tpr + all[i - 1]!.tpr) / 2;
+  const corners = all.filter((q, i) => {
+    if (i === 0 || i === all.length - 1) return true;
+    const a = all[i - 1]!;
+    const b = all[i + 1]!;
+    return !((a.fpr === q.fpr && q.fpr === b.fpr) || (a.tpr === q.tpr && q.tpr === b.tpr));
+  });
+  let points = corners;
+  if (corners.length > maxPoints) {
+    const step = (corners.length - 1) / (maxPoints - 1);
+    points = Array.from({ length: maxPoints }, (_, i) => corners[Math.round(i * step)]!);
+  }
+  return { auc, points };
+}
+
+/**
+ * All verification metrics of one model on labelled pairs (see the file comment for the protocol).
+ * `scores[i]` is the cosine similarity of pair i's two embeddings; `same[i]` whether they are one person.
+ */
+export function verification(scores: ArrayLike<number>, same: ArrayLike<boolean | number>, opts: VerificationOptions = {}): VerificationResult {
+  return verificationDetailed(preparePairs(scores, same), opts).result;
+}
+
+function verificationDetailed(p: Pairs, opts: VerificationOptions): { result: VerificationResult; correct: Uint8Array; fold: Int32Array } {
+  const { folds = 10, foldMode = 'lfw-sets', farTargets = [1e-2, 1e-3], rocMaxPoints = 500 } = opts;
+  const kf = kFold(p, folds, foldMode);
+  let positives = 0;
+  for (const v of p.same) positives += v;
+  const result: VerificationResult = {
+    pairs: p.scores.length,
+    positives,
+    negatives: p.scores.length - positives,
+    bestThreshold: bestThresholdOf(p),
+    kFold: kf.result,
+    tarAtFar: farTargets.map((far) => tarAtFar(p.scores, p.same, far)),
+    roc: rocCurve(p.scores, p.same, rocMaxPoints),
+  };
+  return { result, correct: kf.correct, fold: kf.fold };
+}
+
+/**
+ * The k-fold accuracy delta (variant minus reference, as a fraction: -0.002 = -0.2 pp) and how sure we
+ * are of it. Both models are scored on the same folds; `perFold` is the per-fold delta (its spread is the
+ * fold interval). The bootstrap resamples pairs with replacement within each fold, keeping each pair's
+ * two outcomes together (paired) and each pair's fold threshold fixed, and recomputes the mean of per-fold
+ * deltas; [low, high] is the percentile interval at `confidence`. `fixed`/`broken` count pairs the
+ * variant gets right/wrong where the reference did the opposite.
+ */
+export interface AccuracyDelta {
+  reference: number;
+  variant: number;
+  delta: number;
+  perFold: number[];
+  foldStd: number;
+  foldMin: number;
+  foldMax: number;
+  fixed: number;
+  broken: number;
+  bootstrap: { resamples: number; seed: number; confidence: number; low: number; high: number };
+}
+
+export interface CompareOptions extends VerificationOptions {
+  /** Bootstrap resamples (default 1000). */
+  resamples?: number;
+  /** PRNG seed (default 1). */
+  seed?: number;
+  /** Interval coverage (default 0.95). */
+  confidence?: number;
+}
+
+/**
+ * Verification of a reference and a variant model on the same pairs, and their accuracy delta with a
+ * paired, fold-stratified bootstrap interval and the fold spread (see AccuracyDelta). Deterministic for a
+ * given seed.
+ */
+export function compareVerification(
+  referenceScores: ArrayLike<number>,
+  variantScores: ArrayLike<number>,
+  same: ArrayLike<boolean | number>,
+  opts: CompareOptions = {},
+): { reference: VerificationResult; variant: VerificationResult; delta: AccuracyDelta } {
+  const { resamples = 1000, seed = 1, confidence = 0.95 } = opts;
+  checkNumber('resamples', resamples, { min: 1, integer: true });
+  checkNumber('confidence', confidence, { min: 0.5, max: 0.999 });
+  if (referenceScores.length !== variantScores.length) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `${referenceScores.length} variant scores (one per pair)`, name: 'variantScores', received: String(variantScores.length) });
+  }
+  const ref = verificationDetailed(preparePairs(referenceScores, same), opts);
+  const vari = verificationDetailed(preparePairs(variantScores, same), opts);
+  const k = ref.result.kFold.folds;
+  const members: number[][] = Array.from({ length: k }, () => []);
+  ref.fold.forEach((f, i) => members[f]!.push(i));
+  const d = new Int8Array(ref.correct.length);
+  let fixed = 0;
+  let broken = 0;
+  for (let i = 0; i < d.length; i++) {
+    d[i] = vari.correct[i]! - ref.correct[i]!;
+    if (d[i] === 1) fixed++; else if (d[i] === -1) broken++;
+  }
+  const perFold = vari.result.kFold.perFold.map((r, f) => r.accuracy - ref.result.kFold.perFold[f]!.accuracy);
+  const rand = mulberry32(seed);
+  const boots = new Float64Array(resamples);
+  for (let b = 0; b < resamples; b++) {
+    let sum = 0;
+    for (const m of members) {
+      let s = 0;
+      for (let j = 0; j < m.length; j++) s += d[m[Math.floor(rand() * m.length)]!]!;
+      sum += s / m.length;
+    }
+    boots[b] = sum / k;
+  }
+  boots.sort();
+  const alpha = (1 - confidence) / 2;
+  return {
+    reference: ref.result,
+    variant: vari.result,
+    delta: {
+      reference: ref.result.kFold.accuracyMean,
+      variant: vari.result.kFold.accuracyMean,
+      delta: vari.result.kFold.accuracyMean - ref.result.kFold.accuracyMean,
+      perFold,
+      foldStd: stdPopulation(perFold),
+      foldMin: Math.min(...perFold),
+      foldMax: Math.max(...perFold),
+      fixed,
+      broken,
+      bootstrap: { resamples, seed, confidence, low: percentileSorted(boots, alpha * 100), high: percentileSorted(boots, (1 - alpha) * 100) },
+    },
+  };
+}

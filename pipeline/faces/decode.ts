@@ -1,0 +1,104 @@
+/**
+ * Photo decoding with sharp: any JPEG (baseline or progressive), PNG or WebP, grayscale, with alpha or
+ * 16 bits per channel, becomes an 8-bit RGB HWC buffer with its EXIF orientation applied (as
+ * OpenCV's imread does, which InsightFace uses). Decoding runs on libuv worker threads (sharp is
+ * asynchronous), so a server can decode the next photo while the previous one is being inferred.
+ *
+ * Alpha is dropped, not composited, again like imread(IMREAD_COLOR). A pixel limit, checked from the
+ * header before any pixel is decoded, guards against decompression bombs.
+ */
+import { existsSync } from 'node:fs';
+import sharp from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
+import { FaceoptError, checkNumber } from '../errors.js';
+import type { RgbImage } from './types.js';
+
+/** Default pixel limit: 40 megapixels (a 7,700 x 5,200 photo), far above any camera a face pipeline sees. */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+/** Container formats accepted; anything else sharp can read (SVG, TIFF, GIF, ...) is refused. */
+export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp'] as const;
+
+export interface DecodeOptions {
+  /** Largest width x height accepted (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
+  /** Name used in error messages (default: the path, or "<buffer>"). */
+  source?: string;
+}
+
+/** A decoded photo plus what the header said about it. */
+export interface DecodedImage extends RgbImage {
+  /** Container format (jpeg, png, webp). */
+  readonly format: string;
+  /** EXIF orientation tag that was applied (1 = none). */
+  readonly orientation: number;
+}
+
+function badImage(source: string, reason: string, cause?: unknown): FaceoptError {
+  return new FaceoptError('FACEOPT_ERR_BAD_IMAGE', { source, reason }, { cause });
+}
+
+/**
+ * Decode a photo (file path or encoded bytes) to 8-bit RGB, EXIF orientation applied.
+ * Errors: FACEOPT_ERR_FILE_NOT_FOUND, FACEOPT_ERR_BAD_IMAGE (corrupt, empty or unsupported format),
+ * FACEOPT_ERR_IMAGE_TOO_LARGE (over maxPixels, decided from the header alone).
+ */
+export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<DecodedImage> {
+  const maxPixels = checkNumber('maxPixels', opts.maxPixels ?? DEFAULT_MAX_PIXELS, { min: 1, integer: true });
+  const source = opts.source ?? (typeof input === 'string' ? input : '<buffer>');
+  if (typeof input === 'string') {
+    if (!existsSync(input)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: input });
+  } else if (input.length === 0) {
+    throw badImage(source, 'it is empty');
+  }
+
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw badImage(source, (e as Error).message.split('\n')[0], e);
+  }
+  const format = meta.format ?? 'unknown';
+  if (!(SUPPORTED_FORMATS as readonly string[]).includes(format)) {
+    throw badImage(source, `${format} is not a supported format`);
+  }
+  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+  if (pixels <= 0) throw badImage(source, 'it has no pixels');
+  if (pixels > maxPixels) {
+    throw new FaceoptError('FACEOPT_ERR_IMAGE_TOO_LARGE', { source, pixels, limit: maxPixels });
+  }
+
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    out = await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' })
+      .rotate() // EXIF orientation
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw badImage(source, (e as Error).message.split('\n')[0], e);
+  }
+  const { width, height, channels } = out.info;
+  const data = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength);
+  return {
+    width,
+    height,
+    data: channels === 3 ? data : toRgb(data, width * height, channels),
+    format,
+    orientation: meta.orientation ?? 1,
+  };
+}
+
+/** Expand 1-, 2- or 4-channel pixels to RGB (safety net; sharp normally returns 3 channels here). */
+function toRgb(src: Uint8Array, pixels: number, channels: number): Uint8Array {
+  const dst = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) {
+    const s = i * channels;
+    const gray = channels < 3;
+    dst[i * 3] = src[s];
+    dst[i * 3 + 1] = gray ? src[s] : src[s + 1];
+    dst[i * 3 + 2] = gray ? src[s] : src[s + 2];
+  }
+  return dst;
+}

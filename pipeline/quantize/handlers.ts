@@ -1,0 +1,90 @@
+/**
+ * Per-op quantization handlers, one small function per op family in one table. A handler only *marks*
+ * tensors (quantize this activation, share that tensor's parameters, quantize this weight per channel,
+ * this bias from that input and weight); `qdq.ts` applies the marks in fixed phases. An op without a
+ * handler stays in float and reads dequantized inputs.
+ */
+import type { Graph } from '../onnx/graph.js';
+import { attrInt, type NodeProto } from '../onnx/proto.js';
+
+export interface MarkContext {
+  readonly graph: Graph;
+  /** Quantize an activation with its own calibrated range. */
+  activation(tensor: string): void;
+  /** Quantize `output` with exactly the parameters of `input` (so the op can run on int8 directly). */
+  share(output: string, input: string): void;
+  /** Quantize a weight initializer symmetric int8, per channel along `axis` when per-channel is on. */
+  weight(initializer: string, axis: number): void;
+  /** Quantize a bias initializer to int32 with scale = scale(input) x scale(weight). */
+  bias(initializer: string, input: string, weight: string): void;
+  isInitializer(tensor: string): boolean;
+}
+
+export type Handler = (node: NodeProto, ctx: MarkContext) => void;
+
+const ins = (n: NodeProto) => n.input ?? [];
+const out0 = (n: NodeProto) => n.output![0]!;
+
+/** Quantize every non-empty input (initializers as constants with their own range) and the output. */
+const elementwise: Handler = (n, ctx) => {
+  for (const t of ins(n)) if (t) ctx.activation(t);
+  ctx.activation(out0(n));
+};
+
+/** Data-movement ops: the output reuses the input's parameters, so Q/DQ around them cancel. */
+const passThrough: Handler = (n, ctx) => {
+  ctx.activation(ins(n)[0]!);
+  ctx.share(out0(n), ins(n)[0]!);
+};
+
+const conv: Handler = (n, ctx) => {
+  const [x, w, b] = ins(n);
+  if (!w || !ctx.isInitializer(w)) return; // dynamic weights: leave float
+  ctx.activation(x!);
+  ctx.weight(w, 0);
+  if (b && ctx.isInitializer(b)) ctx.bias(b, x!, w);
+  ctx.activation(out0(n));
+};
+
+const gemm: Handler = (n, ctx) => {
+  const [a, b, c] = ins(n);
+  if (!b || !ctx.isInitializer(b) || attrInt(n, 'transA', 0) !== 0) return;
+  ctx.activation(a!);
+  ctx.weight(b, attrInt(n, 'transB', 0) ? 0 : 1);
+  if (c && ctx.isInitializer(c) && ctx.graph.getTensor(c).dims.length === 1) ctx.bias(c, a!, b);
+  ctx.activation(out0(n));
+};
+
+const matmul: Handler = (n, ctx) => {
+  const [a, b] = ins(n);
+  ctx.activation(a!);
+  if (b && ctx.isInitializer(b) && ctx.graph.getTensor(b).dims.length === 2) ctx.weight(b, 1);
+  else ctx.activation(b!);
+  ctx.activation(out0(n));
+};
+
+/** The registry: op type -> handler. Ops not listed (PRelu, BatchNormalization, Softmax...) stay float. */
+export const HANDLERS: Record<string, Handler> = {
+  Conv: conv,
+  Gemm: gemm,
+  MatMul: matmul,
+  Add: elementwise,
+  Mul: elementwise,
+  Concat: elementwise,
+  Sigmoid: elementwise,
+  // Relu/Clip that survive folding (int8 symmetric mode) are quantized like any unary op
+  Relu: elementwise,
+  Clip: (n, ctx) => { ctx.activation(ins(n)[0]!); ctx.activation(out0(n)); },
+  AveragePool: elementwise,
+  GlobalAveragePool: elementwise,
+  MaxPool: passThrough,
+  Resize: passThrough,
+  Reshape: passThrough,
+  Transpose: passThrough,
+  Flatten: passThrough,
+  Squeeze: passThrough,
+  Unsqueeze: passThrough,
+};
+
+/** Ops whose output range is the input range (used when folding Relu and choosing shared params). */
+export const PASS_THROUGH_OPS = new Set(['MaxPool', 'Resize', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze']);

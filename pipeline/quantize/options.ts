@@ -1,0 +1,43 @@
+/**
+ * Every quantizer option, typed, with its default in one place (no string-keyed option bags).
+ */
+import { FaceoptError } from '../errors.js';
+
+export type ActivationType = 'uint8' | 'int8';
+export type PreluForm = 'keep' | 'split-relu' | 'max';
+
+export interface QuantizeOptions {
+  /** Per-channel weight scales (axis 0 for Conv, output axis for Gemm/MatMul). */
+  perChannel: boolean;
+  /** uint8 asymmetric (CPU, U8S8) or int8 symmetric with zero point 0 (TensorRT). */
+  activationType: ActivationType;
+  /** Node names or op types left in float. */
+  exclude: string[];
+  /** Target opset (raised automatically; per-channel Q/DQ needs 13). */
+  opset: number;
+  /** Fold Relu (and Clip(0, max)) into the producer's quantization range (uint8 only: Q saturates at 0). */
+  foldRelu: boolean;
+  /** Quantize graph outputs too (ORT-style); when false, final layers keep float outputs. */
+  quantizeGraphOutputs: boolean;
+}
+
+export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
+  perChannel: true,
+  activationType: 'uint8',
+  exclude: [],
+  opset: 13,
+  foldRelu: true,
+  quantizeGraphOutputs: true,
+});
+
+/** Merge user options over the defaults, validating each field and naming it in the error. */
+export function resolveQuantizeOptions(partial: Partial<QuantizeOptions> = {}): QuantizeOptions {
+  const o = { ...DEFAULT_QUANTIZE_OPTIONS, ...partial, exclude: [...(partial.exclude ?? DEFAULT_QUANTIZE_OPTIONS.exclude)] };
+  if (o.activationType !== 'uint8' && o.activationType !== 'int8') {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '"uint8" or "int8"', name: 'activationType', received: String(o.activationType) });
+  }
+  if (!Number.isInteger(o.opset) || o.opset < 13 || o.opset > 21) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'integer between 13 and 21', name: 'opset', received: String(o.opset) });
+  }
+  return o;
+}

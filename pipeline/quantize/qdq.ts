@@ -1,0 +1,224 @@
+/**
+ * The QDQ rewriter: phases applied in a fixed order to a float graph whose activation ranges are known.
+ *   1. fold   - Relu/Clip(0,·) after a quantized producer disappears into the producer's range (uint8:
+ *               QuantizeLinear saturates at zero point 0, which is exactly Relu);
+ *   2. mark   - each node's handler marks tensors (handlers.ts);
+ *   3. params - scales/zero points from calibrated ranges, shared parameters resolved;
+ *   4. insert - QuantizeLinear/DequantizeLinear pairs on activations, int8 weights and int32 biases
+ *               behind DequantizeLinear, consumers rewired;
+ *   5. prune  - unused float initializers removed, nodes sorted.
+ * Tensor names are deterministic: `<t>_QuantizeLinear` / `<t>_DequantizeLinear` nodes, `<t>_quantized`,
+ * `<t>_dequantized`, `<t>_scale`, `<t>_zero_point`, so float and quantized graphs pair up by name.
+ */
+import { FaceoptError } from '../errors.js';
+import type { Graph } from '../onnx/graph.js';
+import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
+import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
+import { HANDLERS, type MarkContext } from './handlers.js';
+import type { QuantizeOptions } from './options.js';
+
+/** Calibrated ranges per tensor name. */
+export type RangeTable = Record<string, readonly [number, number]>;
+
+export interface QdqResult {
+  /** Nodes whose handler ran (quantized). */
+  quantizedNodes: string[];
+  /** Nodes left in float, with the reason. */
+  floatNodes: { name: string; op: string; reason: string }[];
+  /** Relu/Clip nodes folded into their producer's range. */
+  foldedActivations: string[];
+  activations: number;
+  weights: number;
+  biases: number;
+  /** Parameters chosen per activation tensor (for reports and TensorRT caches). */
+  params: Record<string, { scale: number; zeroPoint: number; dtype: 'uint8' | 'int8' }>;
+}
+
+const excluded = (n: NodeProto, opts: QuantizeOptions) => opts.exclude.includes(n.name ?? '') || opts.exclude.includes(n.opType ?? '');
+
+function clipBounds(g: Graph, n: NodeProto): [number, number] {
+  if (n.opType === 'Relu') return [0, Infinity];
+  const lo = n.input?.[1] ? g.getFloat(n.input[1])[0]! : typeof getAttr(n, 'min') === 'number' ? attrFloat(n, 'min', -Infinity) : -Infinity;
+  const hi = n.input?.[2] ? g.getFloat(n.input[2])[0]! : typeof getAttr(n, 'max') === 'number' ? attrFloat(n, 'max', Infinity) : Infinity;
+  return [lo, hi];
+}
+
+/** Phase 1: fold Relu/Clip(0, max) into a quantized producer (uint8 only). */
+function foldActivations(g: Graph, ranges: Record<string, [number, number]>, opts: QuantizeOptions): string[] {
+  if (!opts.foldRelu || opts.activationType !== 'uint8') return [];
+  const folded: string[] = [];
+  for (const n of [...g.nodes]) {
+    if ((n.opType !== 'Relu' && n.opType !== 'Clip') || excluded(n, opts)) continue;
+    const x = n.input![0]!;
+    const y = n.output![0]!;
+    const p = g.producer(x);
+    if (!p || !HANDLERS[p.opType ?? ''] || excluded(p, opts) || g.consumers(x).length !== 1 || g.isGraphOutput(x)) continue;
+    if (!['Conv', 'Gemm', 'MatMul', 'Add', 'Concat'].includes(p.opType ?? '')) continue;
+    const [lo, hi] = clipBounds(g, n);
+    if (lo !== 0) continue;
+    const r = ranges[y] ?? ranges[x];
+    if (!r) continue;
+    ranges[y] = [0, Math.min(Math.max(r[1], 0), hi)];
+    p.output = p.output!.map((o) => (o === x ? y : o));
+    g.removeNodes([n]);
+    folded.push(n.name || y);
+  }
+  return folded;
+}
+
+function paramsFor(lo: number, hi: number, opts: QuantizeOptions): QParams {
+  if (opts.activationType === 'uint8') return asymmetricUint8(Math.min(lo, 0), Math.max(hi, 0));
+  const amax = Math.max(Math.abs(lo), Math.abs(hi));
+  return symmetricInt8(-amax, amax);
+}
+
+/**
+ * Rewrite `g` (float, opset >= 13) to QDQ form using calibrated `ranges`. Mutates the graph.
+ */
+export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions): QdqResult {
+  const ranges: Record<string, [number, number]> = {};
+  for (const [k, v] of Object.entries(rangesIn)) ranges[k] = [v[0], v[1]];
+  const foldedActivations = foldActivations(g, ranges, opts);
+
+  // --- phase 2: mark ------------------------------------------------------------------------
+  const activations = new Set<string>();
+  const shared = new Map<string, string>();
+  const weights = new Map<string, number>();
+  const biases = new Map<string, { input: string; weight: string }>();
+  const quantizedNodes: string[] = [];
+  const floatNodes: QdqResult['floatNodes'] = [];
+  const ctx: MarkContext = {
+    graph: g,
+    activation: (t) => { if (t) activations.add(t); },
+    share: (o, i) => { shared.set(o, i); },
+    weight: (w, axis) => { weights.set(w, axis); },
+    bias: (b, input, weight) => { biases.set(b, { input, weight }); },
+    isInitializer: (t) => g.hasInitializer(t),
+  };
+  for (const n of g.nodes) {
+    const h = HANDLERS[n.opType ?? ''];
+    if (excluded(n, opts)) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'excluded by option' }); continue; }
+    if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
+    h(n, ctx);
+    quantizedNodes.push(n.name ?? '');
+  }
+  // only float tensors are quantized; graph outputs only when asked
+  for (const t of [...activations]) {
+    const isFloatInit = g.hasInitializer(t) && g.initializer(t)!.dataType === DataType.FLOAT;
+    if ((g.hasInitializer(t) && !isFloatInit) || (!opts.quantizeGraphOutputs && g.isGraphOutput(t)) || weights.has(t) || biases.has(t)) activations.delete(t);
+  }
+  for (const [o] of shared) if (!opts.quantizeGraphOutputs && g.isGraphOutput(o)) shared.delete(o);
+
+  // --- phase 3: parameters --------------------------------------------------------------------
+  const params = new Map<string, QParams>();
+  const rangeOf = (t: string): [number, number] => {
+    if (ranges[t]) return ranges[t]!;
+    if (g.hasInitializer(t)) {
+      const v = g.getFloat(t);
+      let lo = 0; let hi = 0;
+      for (const x of v) { if (x < lo) lo = x; if (x > hi) hi = x; }
+      return [lo, hi];
+    }
+    throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: g.producer(t)?.name ?? t, reason: `no calibrated range for tensor ${t}; calibrate this graph again (the stats belong to another graph)` });
+  };
+  const resolve = (t: string, seen = new Set<string>()): QParams => {
+    const got = params.get(t);
+    if (got) return got;
+    const src = shared.get(t);
+    const qp = src && !seen.has(src) ? (seen.add(t), resolve(src, seen)) : (() => { const [lo, hi] = rangeOf(t); return paramsFor(lo, hi, opts); })();
+    params.set(t, qp);
+    return qp;
+  };
+  for (const t of [...activations, ...shared.keys()]) resolve(t);
+
+  // --- phase 4: insert ------------------------------------------------------------------------
+  const qType = opts.activationType === 'uint8' ? DataType.UINT8 : DataType.INT8;
+  const newNodes: NodeProto[] = [];
+  const addQdq = (t: string) => {
+    const qp = params.get(t)!;
+    const isOut = g.isGraphOutput(t);
+    const src = isOut ? `${t}_float` : t;
+    if (isOut) {
+      const p = g.producer(t);
+      if (p) p.output = p.output!.map((o) => (o === t ? src : o));
+      for (const c of g.consumers(t)) c.input = c.input!.map((i) => (i === t ? src : i));
+      g.invalidate();
+    }
+    g.setTensor(`${t}_scale`, DataType.FLOAT, [], [qp.scale]);
+    g.setTensor(`${t}_zero_point`, qType, [], [qp.zeroPoint]);
+    const deq = isOut ? t : `${t}_dequantized`;
+    if (!isOut) g.replaceAllUses(t, deq);
+    newNodes.push(makeNode('QuantizeLinear', [src, `${t}_scale`, `${t}_zero_point`], [`${t}_quantized`], `${t}_QuantizeLinear`));
+    newNodes.push(makeNode('DequantizeLinear', [`${t}_quantized`, `${t}_scale`, `${t}_zero_point`], [deq], `${t}_DequantizeLinear`));
+  };
+  const toQuantize = new Set([...activations, ...shared.keys()]);
+  for (const t of toQuantize) {
+    if (g.consumers(t).length === 0 && !g.isGraphOutput(t)) continue;
+    addQdq(t);
+  }
+  const weightScales = new Map<string, Float32Array>();
+  // biases first decide whether a weight scale must grow so the int32 bias fits
+  const adjusted = new Map<string, Float32Array>();
+  for (const [b, { input, weight }] of biases) {
+    const axis = weights.get(weight);
+    if (axis === undefined || !opts.perChannel) continue;
+    const w = g.getTensor(weight);
+    const q = quantizeWeightsPerChannel(g.getFloat(weight), w.dims, axis);
+    const inScale = params.get(input)?.scale;
+    if (inScale === undefined) continue;
+    const bias = g.getFloat(b);
+    if (bias.length !== q.scales.length) continue;
+    adjusted.set(weight, adjustWeightScalesForBias(q.scales, bias, inScale));
+  }
+  for (const [w, axis] of weights) {
+    const t = g.getTensor(w);
+    const values = g.getFloat(w);
+    let scales: Float32Array;
+    let data: Int8Array;
+    let zp: Int8Array;
+    if (opts.perChannel) {
+      const q = quantizeWeightsPerChannel(values, t.dims, axis, adjusted.get(w));
+      scales = q.scales; data = q.data; zp = q.zeroPoints;
+    } else {
+      let amax = 0;
+      for (const v of values) amax = Math.max(amax, Math.abs(v));
+      const pt = quantizeWeightsPerChannel(values, [1, values.length], 0, [symmetricInt8(-amax, amax).scale]);
+      scales = pt.scales; data = pt.data; zp = pt.zeroPoints;
+    }
+    weightScales.set(w, scales);
+    const perCh = opts.perChannel;
+    g.setTensor(`${w}_quantized`, DataType.INT8, t.dims, data);
+    g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? [scales.length] : [], scales);
+    g.setTensor(`${w}_zero_point`, DataType.INT8, perCh ? [zp.length] : [], zp);
+    const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`], [`${w}_dequantized`], `${w}_DequantizeLinear`);
+    if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
+    newNodes.push(dq);
+    for (const c of g.consumers(w)) if (HANDLERS[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, w, `${w}_dequantized`);
+  }
+  for (const [b, { input, weight }] of biases) {
+    const inScale = params.get(input)?.scale;
+    const ws = weightScales.get(weight);
+    if (inScale === undefined || !ws) continue;
+    const bias = g.getFloat(b);
+    const q = quantizeBias(bias, inScale, ws.length === bias.length ? ws : ws[0]!);
+    const perCh = q.scales.length > 1;
+    g.setTensor(`${b}_quantized`, DataType.INT32, [bias.length], q.data);
+    g.setTensor(`${b}_scale`, DataType.FLOAT, perCh ? [q.scales.length] : [], q.scales);
+    g.setTensor(`${b}_zero_point`, DataType.INT32, perCh ? [q.scales.length] : [], new Int32Array(q.scales.length));
+    const dq = makeNode('DequantizeLinear', [`${b}_quantized`, `${b}_scale`, `${b}_zero_point`], [`${b}_dequantized`], `${b}_DequantizeLinear`);
+    if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: 0 });
+    newNodes.push(dq);
+    for (const c of g.consumers(b)) if (HANDLERS[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, `${b}_dequantized`);
+  }
+  for (const n of newNodes) g.addNode(n);
+
+  // --- phase 5: prune and order ---------------------------------------------------------------
+  g.pruneUnused();
+  g.toposort();
+  const outParams: QdqResult['params'] = {};
+  for (const [t, qp] of params) outParams[t] = { scale: qp.scale, zeroPoint: qp.zeroPoint, dtype: qp.dtype };
+  return {
+    quantizedNodes, floatNodes, foldedActivations,
+    activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams,
+  };
+}

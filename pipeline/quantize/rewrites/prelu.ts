@@ -1,0 +1,159 @@
+/**
+ * PRelu rewrites. onnxruntime has no int8 PRelu kernel, so in a QDQ graph every PRelu is a float island
+ * (DequantizeLinear -> PRelu -> QuantizeLinear, plus layout Transposes around it on the NHWC int8 path),
+ * and InsightFace recognizers have one after nearly every convolution.
+ *
+ * `split-relu` (exact for any slope a, negative or above 1 included) uses
+ *     PRelu(x) = Relu(x) - a * Relu(-x)
+ * with x = Conv1(z): Conv1 gets each output channel twice, once with weights W and once with -W, and a
+ * Relu (which the quantizer folds into the int8 output range); every consumer Conv2 reads the 2C channels
+ * with weights [W2, -a*W2] on each interleaved pair. The graph is then Conv(+Relu) only, which fuses
+ * entirely into int8 kernels, at the price of twice the MACs in the two convolutions around each PRelu.
+ *
+ * `max` uses PRelu(x) = Max(x, a*x), exact only when every slope is <= 1 (checked per model).
+ */
+import type { Graph } from '../../onnx/graph.js';
+import { DataType, attrInt, makeNode, type NodeProto } from '../../onnx/proto.js';
+
+export interface PreluRewriteResult {
+  rewritten: string[];
+  /** PRelu nodes left as they are, with the reason. */
+  skipped: { name: string; reason: string }[];
+}
+
+function slopes(g: Graph, prelu: NodeProto, channels: number): Float32Array | undefined {
+  const name = prelu.input?.[1];
+  if (!name || !g.hasInitializer(name)) return undefined;
+  const s = g.getFloat(name);
+  if (s.length === channels) return s;
+  if (s.length === 1) return new Float32Array(channels).fill(s[0]!);
+  return undefined;
+}
+
+/** Rewrite Conv -> PRelu -> Conv(s) into Conv(2x, Relu) -> Conv(s) reading interleaved pairs. */
+function splitRelu(g: Graph, prelu: NodeProto): string | undefined {
+  const x = prelu.input![0]!;
+  const y = prelu.output![0]!;
+  const conv1 = g.producer(x);
+  if (conv1?.opType !== 'Conv') return 'its input does not come from a Conv';
+  if (g.consumers(x).length !== 1 || g.isGraphOutput(x)) return 'the Conv output has other uses';
+  if (g.isGraphOutput(y)) return 'its output is a graph output';
+  const consumers = g.consumers(y);
+  if (!consumers.length || consumers.some((c) => c.opType !== 'Conv' || c.input![0] !== y || c.input!.slice(1).includes(y))) return 'not every consumer is a Conv reading it as data';
+  const [, w1Name, b1Name] = conv1.input!;
+  if (!w1Name || !g.hasInitializer(w1Name) || (b1Name && !g.hasInitializer(b1Name))) return 'the producing Conv has dynamic weights';
+  if (g.consumers(w1Name).length !== 1) return 'the producing Conv shares its weights';
+  const w1 = g.getTensor(w1Name);
+  const out = w1.dims[0]!;
+  const a = slopes(g, prelu, out);
+  if (!a) return 'its slope is not per-channel or scalar';
+  for (const c of consumers) {
+    const w = c.input![1];
+    if (!w || !g.hasInitializer(w) || g.consumers(w).length !== 1) return 'a consuming Conv has dynamic or shared weights';
+  }
+  // Conv1: output channel c -> 2c (W) and 2c+1 (-W); groups keep their pairs together
+  const w1f = g.getFloat(w1Name);
+  const inner = w1f.length / out;
+  const nw1 = new Float32Array(w1f.length * 2);
+  for (let c = 0; c < out; c++) {
+    for (let i = 0; i < inner; i++) {
+      nw1[(2 * c) * inner + i] = w1f[c * inner + i]!;
+      nw1[(2 * c + 1) * inner + i] = -w1f[c * inner + i]!;
+    }
+  }
+  g.setTensor(w1Name, DataType.FLOAT, [out * 2, ...w1.dims.slice(1)], nw1);
+  const b1 = b1Name ? g.getFloat(b1Name) : new Float32Array(out);
+  const nb1 = new Float32Array(out * 2);
+  for (let c = 0; c < out; c++) { nb1[2 * c] = b1[c]!; nb1[2 * c + 1] = -b1[c]!; }
+  const b1New = b1Name || g.uniqueName(`${conv1.name || 'conv'}_bias`);
+  g.setTensor(b1New, DataType.FLOAT, [out * 2], nb1);
+  conv1.input = [conv1.input![0]!, w1Name, b1New];
+  // Relu on the doubled output; its output replaces the PRelu's
+  const pos = g.uniqueName(`${x}_split`);
+  conv1.output = [pos];
+  const relu = makeNode('Relu', [pos], [y], `${prelu.name || 'PRelu'}_split_relu`);
+  g.addNode(relu, prelu);
+  g.removeNodes([prelu]);
+  g.dropValueInfo([x, y]);
+  // Conv2: input channel i -> pair (2i, 2i+1) with weights (W2, -a*W2)
+  for (const conv2 of consumers) {
+    const w2Name = conv2.input![1]!;
+    const w2 = g.getTensor(w2Name);
+    const w2f = g.getFloat(w2Name);
+    const [o2, cpg, ...k] = w2.dims as number[];
+    const group = attrInt(conv2, 'group', 1);
+    const taps = k.reduce((p, q) => p * q, 1);
+    const outPerGroup = o2! / group;
+    const nw2 = new Float32Array(w2f.length * 2);
+    for (let o = 0; o < o2!; o++) {
+      const gi = Math.floor(o / outPerGroup);
+      for (let i = 0; i < cpg!; i++) {
+        const ch = gi * cpg! + i;
+        for (let t = 0; t < taps; t++) {
+          const v = w2f[(o * cpg! + i) * taps + t]!;
+          nw2[(o * 2 * cpg! + 2 * i) * taps + t] = v;
+          nw2[(o * 2 * cpg! + 2 * i + 1) * taps + t] = -a[ch]! * v;
+        }
+      }
+    }
+    g.setTensor(w2Name, DataType.FLOAT, [o2!, cpg! * 2, ...k], nw2);
+  }
+  g.invalidate();
+  return undefined;
+}
+
+/** Rewrite PRelu -> Max(x, Mul(x, a)) when every slope is <= 1. */
+function maxForm(g: Graph, prelu: NodeProto): string | undefined {
+  const [x, s] = prelu.input!;
+  if (!s || !g.hasInitializer(s)) return 'its slope is not a constant';
+  if (g.getFloat(s).some((v) => v > 1)) return 'a slope is above 1, where Max(x, a*x) is not PRelu';
+  const ax = g.uniqueName(`${prelu.name || 'PRelu'}_scaled`);
+  g.addNode(makeNode('Mul', [x!, s], [ax], `${prelu.name || 'PRelu'}_mul`), prelu);
+  g.addNode(makeNode('Max', [x!, ax], [prelu.output![0]!], `${prelu.name || 'PRelu'}_max`), prelu);
+  g.removeNodes([prelu]);
+  return undefined;
+}
+
+/** Decompositions into ops with fast (and int8) kernels; exact for any slope. */
+function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min'): string | undefined {
+  const [x, s] = prelu.input!;
+  if (!s || !g.hasInitializer(s)) return 'its slope is not a constant';
+  const base = prelu.name || 'PRelu';
+  const y = prelu.output![0]!;
+  const a = g.getTensor(s);
+  const av = g.getFloat(s);
+  if (form === 'affine-relu') {
+    // y = a*x + (1-a)*Relu(x)
+    const oneMinus = g.uniqueName(`${s}_one_minus`);
+    g.setTensor(oneMinus, DataType.FLOAT, a.dims, Float32Array.from(av, (v) => 1 - v));
+    const ax = g.uniqueName(`${base}_ax`); const r = g.uniqueName(`${base}_relu`); const br = g.uniqueName(`${base}_br`);
+    g.addNode(makeNode('Mul', [x!, s], [ax], `${base}_mul_a`), prelu);
+    g.addNode(makeNode('Relu', [x!], [r], `${base}_relu`), prelu);
+    g.addNode(makeNode('Mul', [r, oneMinus], [br], `${base}_mul_b`), prelu);
+    g.addNode(makeNode('Add', [ax, br], [y], `${base}_add`), prelu);
+  } else {
+    // y = Relu(x) + a*Min(x, 0)
+    const zero = g.uniqueName(`${base}_zero`);
+    g.setTensor(zero, DataType.FLOAT, [], [0]);
+    const r = g.uniqueName(`${base}_relu`); const m = g.uniqueName(`${base}_min`); const am = g.uniqueName(`${base}_am`);
+    g.addNode(makeNode('Relu', [x!], [r], `${base}_relu`), prelu);
+    g.addNode(makeNode('Min', [x!, zero], [m], `${base}_min`), prelu);
+    g.addNode(makeNode('Mul', [m, s], [am], `${base}_mul`), prelu);
+    g.addNode(makeNode('Add', [r, am], [y], `${base}_add`), prelu);
+  }
+  g.removeNodes([prelu]);
+  return undefined;
+}
+
+/** Apply a PRelu rewrite to every PRelu where it is valid. */
+export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min'): PreluRewriteResult {
+  const rewritten: string[] = [];
+  const skipped: PreluRewriteResult['skipped'] = [];
+  for (const n of [...g.nodes]) {
+    if (n.opType !== 'PRelu') continue;
+    const reason = form === 'split-relu' ? splitRelu(g, n) : form === 'max' ? maxForm(g, n) : decompose(g, n, form);
+    if (reason) skipped.push({ name: n.name ?? '', reason }); else rewritten.push(n.name ?? '');
+  }
+  g.toposort();
+  return { rewritten, skipped };
+}

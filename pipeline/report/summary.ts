@@ -1,0 +1,101 @@
+/**
+ * The key numbers of a report (what a reviewer looks at first, what issue 4's one-screen summary and the
+ * server's /v1/models show) and their terminal renderings: one report, or two side by side. Every value is
+ * read from the Report and printed with the shared formatters.
+ */
+import { DIGITS, farLabel, fixed, mib, ms, percent, pp, ratio } from './format.js';
+import type { Report } from './types.js';
+
+export interface KeyNumber {
+  id: string;
+  label: string;
+  /** The headline number (for comparisons); null when not measured. */
+  value: number | null;
+  /** The formatted text, with context. */
+  text: string;
+}
+
+/**
+ * The headline numbers of a report in a fixed order; rows whose section is absent are left out (a
+ * detector report has no cosine rows).
+ */
+export function keyNumbers(r: Report): KeyNumber[] {
+  const rows: KeyNumber[] = [];
+  const add = (id: string, label: string, value: number | null, text: string): void => { rows.push({ id, label, value, text }); };
+  add('size', 'file size', r.sizeRatio, `${mib(r.reference.sizeBytes)} -> ${mib(r.variant.sizeBytes)} (${ratio(r.sizeRatio)})`);
+  if (r.speed) {
+    const s = r.speed;
+    add('speedup.batch1', 'speed-up, batch 1', s.speedup.batch1, `${ratio(s.speedup.batch1)} (p50 ${ms(s.reference.batch1.p50Ms)} -> ${ms(s.variant.batch1.p50Ms)})`);
+    if (s.speedup.batch8 !== null) {
+      add('speedup.batch8', 'speed-up, batch 8', s.speedup.batch8, `${ratio(s.speedup.batch8)} (p50 ${ms(s.reference.batch8?.p50Ms)} -> ${ms(s.variant.batch8?.p50Ms)})`);
+    }
+  }
+  if (r.recognizer) {
+    const c = r.recognizer.cosine;
+    add('cosine.mean', 'mean cosine', c.mean, `${fixed(c.mean, DIGITS.cosine)} over ${c.count} faces`);
+    add('cosine.min', 'min cosine', c.min, `${fixed(c.min, DIGITS.cosine)} (p1 ${fixed(c.p1, DIGITS.cosine)})`);
+    const v = r.recognizer.verification;
+    if (v) {
+      const d = v.delta;
+      add('accuracy.delta', '10-fold accuracy', d.delta,
+        `${percent(d.reference)} -> ${percent(d.variant)} (${pp(d.delta)}, ${Math.round(d.bootstrap.confidence * 100)}% interval ${pp(d.bootstrap.low)} to ${pp(d.bootstrap.high)})`);
+      const t = v.variant.tarAtFar.find((x) => x.far === 1e-3) ?? v.variant.tarAtFar[v.variant.tarAtFar.length - 1];
+      if (t) add(`tar.${farLabel(t.far)}`, `TAR @ FAR ${farLabel(t.far)} (variant)`, t.tar, `${percent(t.tar)}${t.resolved ? '' : ' (lower bound: too few negatives)'}`);
+    }
+  }
+  if (r.detector) {
+    const d = r.detector.vsReference;
+    add('detector.recall', 'recall vs reference', d.recall, `${percent(d.recall)} at IoU ${d.iouThreshold} (${d.matched} of ${d.referenceFaces} faces)`);
+    add('detector.meanIou', 'mean IoU vs reference', d.meanIou, fixed(d.meanIou, DIGITS.iou));
+    add('detector.keypointError', 'keypoint error', d.keypointError?.mean ?? null,
+      d.keypointError ? `${fixed(d.keypointError.mean, DIGITS.keypoint)} of box size (max ${fixed(d.keypointError.max, DIGITS.keypoint)})` : 'n/a');
+    const gt = r.detector.vsGroundTruth;
+    if (gt) add('detector.gtRecall', 'recall vs annotations', gt.variant.recall, `${percent(gt.reference.recall)} -> ${percent(gt.variant.recall)}`);
+  }
+  add('floatLayers', 'layers kept float', r.provenance.floatLayers.length, String(r.provenance.floatLayers.length));
+  return rows;
+}
+
+/** "PASS" or "FAIL: 2 of 3 gates failed", the first thing every rendering says. */
+export function verdictLine(r: Report): string {
+  const checked = r.gates.checks.filter((c) => c.status !== 'skipped').length;
+  if (r.gates.pass) return checked ? `PASS: all ${checked} accuracy gates met` : 'PASS: no accuracy gates apply to this model';
+  return `FAIL: ${r.gates.reasons.length} of ${checked} accuracy gates failed`;
+}
+
+/** A report's display title: "<model> · <variant> (<role>)". */
+export function reportTitle(r: Report): string {
+  return `${r.reference.name} · ${r.variantName} (${r.role})`;
+}
+
+const MARK = { pass: 'pass', fail: 'FAIL', skipped: 'skip' } as const;
+
+/** The terminal view of one report: title, verdict with every gate sentence, key numbers, warnings. */
+export function terminalSummary(r: Report, dir: string): string {
+  const lines = [`faceopt report: ${reportTitle(r)}`, `  ${dir}`, '', verdictLine(r)];
+  for (const c of r.gates.checks) lines.push(`  [${MARK[c.status]}] ${c.sentence}`);
+  lines.push('');
+  const rows = keyNumbers(r);
+  const w = Math.max(...rows.map((k) => k.label.length));
+  for (const k of rows) lines.push(`  ${k.label.padEnd(w)}  ${k.text}`);
+  for (const warning of r.warnings) lines.push(`  warning: ${warning}`);
+  lines.push('', `  made ${r.provenance.createdAt} by faceopt ${r.provenance.toolVersion} on ${r.provenance.machine.cpuModel} (${r.provenance.machine.cores} cores)`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Two reports side by side: one row per key number either has, verdicts first. */
+export function terminalCompare(a: { report: Report; dir: string }, b: { report: Report; dir: string }): string {
+  const ka = new Map(keyNumbers(a.report).map((k) => [k.id, k]));
+  const kb = new Map(keyNumbers(b.report).map((k) => [k.id, k]));
+  const ids = [...new Set([...ka.keys(), ...kb.keys()])];
+  const rows: string[][] = [
+    ['', 'A', 'B'],
+    ['report', a.dir, b.dir],
+    ['model', reportTitle(a.report), reportTitle(b.report)],
+    ['verdict', verdictLine(a.report), verdictLine(b.report)],
+    ...ids.map((id) => [(ka.get(id) ?? kb.get(id))!.label, ka.get(id)?.text ?? '-', kb.get(id)?.text ?? '-']),
+  ];
+  const w0 = Math.max(...rows.map((r) => r[0]!.length));
+  const w1 = Math.max(...rows.map((r) => r[1]!.length));
+  return `${rows.map((r) => `${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd()).join('\n')}\n`;
+}

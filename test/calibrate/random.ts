@@ -1,0 +1,42 @@
+/**
+ * Deterministic pseudo-random data for calibration tests (mulberry32 + Box-Muller), so every run
+ * sees the same numbers.
+ */
+
+/** A seeded uniform generator on [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` float32 samples of N(mean, sigma^2). */
+export function gaussian(n: number, sigma = 1, seed = 1, mean = 0): Float32Array {
+  const u = mulberry32(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - u()));
+    const th = 2 * Math.PI * u();
+    out[i] = mean + sigma * r * Math.cos(th);
+    if (i + 1 < n) out[i + 1] = mean + sigma * r * Math.sin(th);
+  }
+  return out;
+}
+
+/** Split `data` into consecutive batches of the given sizes (the last takes the rest). */
+export function batches(data: Float32Array, sizes: number[]): Float32Array[] {
+  const out: Float32Array[] = [];
+  let at = 0;
+  for (const s of sizes) {
+    if (at >= data.length) break;
+    out.push(data.subarray(at, Math.min(at + s, data.length)));
+    at += s;
+  }
+  if (at < data.length) out.push(data.subarray(at));
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * The runtime module: provider availability and its coded errors, session options, warm-up and the
+ * declared signature, on the shared SCRFD model where present.
+ */
+import { describe, expect, it } from 'vitest';
+import { availableProviders, createSession, floatTensor, requireProvider, runSession, sessionSignature, warmUp, RUNTIME_VERSION } from '../../pipeline/runtime.js';
+import { describeShared, shared } from '../helpers/shared.js';
+
+describe('execution providers', () => {
+  it('always offers cpu; reports the onnxruntime version', () => {
+    expect(availableProviders()[0]).toBe('cpu');
+    expect(RUNTIME_VERSION).toMatch(/^1\.\d+\.\d+/);
+  });
+
+  it.each(['cuda', 'tensorrt'] as const)('%s: available, or FACEOPT_ERR_PROVIDER_UNAVAILABLE listing what is', async (p) => {
+    if (availableProviders().includes(p)) {
+      expect(requireProvider(p)).toBe(p);
+      return;
+    }
+    let err: unknown;
+    try {
+      requireProvider(p);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'FACEOPT_ERR_PROVIDER_UNAVAILABLE', params: { provider: p, available: availableProviders().join(', ') } });
+    await expect(createSession(new Uint8Array(8), { provider: p })).rejects.toMatchObject({ code: 'FACEOPT_ERR_PROVIDER_UNAVAILABLE' });
+  });
+
+  it('an unknown provider name is a bad argument', () => {
+    expect(() => requireProvider('metal')).toThrow(expect.objectContaining({ code: 'FACEOPT_ERR_BAD_ARGUMENT' }));
+  });
+
+  it('bytes that are not a model give FACEOPT_ERR_INFERENCE', async () => {
+    await expect(createSession(new Uint8Array([1, 2, 3, 4]))).rejects.toMatchObject({ code: 'FACEOPT_ERR_INFERENCE' });
+  });
+});
+
+describeShared('sessions on the shared SCRFD model', () => {
+  const model = shared('models', 'scrfd_500m_bnkps.onnx');
+
+  it('reports the declared signature and warms up', async () => {
+    const s = await createSession(model, { intraOpThreads: 1, optimization: 'basic' });
+    const sig = sessionSignature(s);
+    expect(sig.inputs).toEqual([{ name: 'input.1', shape: [1, 3, 640, 640] }]);
+    expect(sig.outputs.map((o) => o.name).slice(0, 3)).toEqual(['score_8', 'score_16', 'score_32']);
+    const times = await warmUp(s, { 'input.1': [1, 3, 640, 640] }, 2);
+    expect(times).toHaveLength(2);
+    expect(times.every((t) => t > 0)).toBe(true);
+    await s.release();
+  });
+
+  it('optimisation levels and thread counts change speed, not results', async () => {
+    const input = new Float32Array(3 * 640 * 640).map((_, i) => ((i * 7919) % 255) / 128 - 1);
+    const run = async (opts: Parameters<typeof createSession>[1]) => {
+      const s = await createSession(model, opts);
+      const out = await runSession(s, { 'input.1': floatTensor(input, [1, 3, 640, 640]) }, ['score_8']);
+      await s.release();
+      return out.score_8.data as Float32Array;
+    };
+    const a = await run({ optimization: 'disabled', intraOpThreads: 1 });
+    const b = await run({ optimization: 'all', intraOpThreads: 2, executionMode: 'parallel', interOpThreads: 2 });
+    let max = 0;
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+    expect(max).toBeLessThan(1e-4);
+  });
+
+  it('a wrong input shape fails as FACEOPT_ERR_INFERENCE naming the model', async () => {
+    const s = await createSession(model);
+    await expect(runSession(s, { 'input.1': floatTensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]) }, undefined, 'scrfd')).rejects.toMatchObject({
+      code: 'FACEOPT_ERR_INFERENCE',
+      params: { model: 'scrfd' },
+    });
+    await s.release();
+  });
+});
