@@ -9,6 +9,7 @@ import ort from 'onnxruntime-node';
 import { FaceoptError } from './errors.js';
 
 export type Provider = 'cpu' | 'cuda' | 'tensorrt';
+/** Every provider faceopt knows, in order of preference for CPU-only machines. */
 export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'tensorrt'];
 
 export interface SessionOptions {

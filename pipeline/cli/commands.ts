@@ -8,6 +8,11 @@ import { register as detect } from './detect.js';
 import { register as embed } from './embed.js';
 import { register as inspect } from './inspect.js';
 import { register as models } from './models.js';
+import { register as optimize } from './optimize.js';
+import { register as optimizeTensorrt } from './optimize-tensorrt.js';
+import { register as promote } from './promote.js';
+import { register as report } from './report.js';
+import { register as serve } from './serve.js';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -17,4 +22,9 @@ export const COMMANDS: RegisterCommand[] = [
   embed,
   inspect,
   models,
+  optimize,
+  optimizeTensorrt,
+  promote,
+  report,
+  serve,
 ];

@@ -16,6 +16,7 @@ import { addFaceOptions, faceJson } from './detect.js';
  */
 export const DEFAULT_MATCH_THRESHOLD = 0.3;
 
+/** Register `faceopt compare` on the program (called from the command registry). */
 export function register(program: Command): void {
   addFaceOptions(
     program

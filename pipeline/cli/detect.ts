@@ -48,6 +48,7 @@ function drawTarget(draw: string, image: string, many: boolean): string {
   return path.join(draw, `${path.parse(image).name}.faces.jpg`);
 }
 
+/** Register `faceopt detect` on the program (called from the command registry). */
 export function register(program: Command): void {
   addFaceOptions(
     program
@@ -58,12 +59,13 @@ export function register(program: Command): void {
   )
     .option('--draw <out>', 'write the photo with faces drawn (one photo: a .jpg/.png file; several: a folder)')
     .action(async (images: string[], opts: FaceCliOptions & { draw?: string }) => {
-      const analyzer = await FaceAnalyzer.load(analyzerOptions(opts, false));
+      const options = analyzerOptions(opts, false);
+      const analyzer = await FaceAnalyzer.load(options);
       try {
         const results = [];
         for (const image of images) {
           const img = await analyzer.decode(image, image);
-          const faces = await analyzer.detector.detect(img, analyzerOptions(opts, false).detect);
+          const faces = await analyzer.detect(img);
           if (opts.draw) await drawFaces(img, faces, drawTarget(opts.draw, image, images.length > 1));
           results.push({ image, width: img.width, height: img.height, faces: faces.map(faceJson) });
         }

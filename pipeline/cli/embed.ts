@@ -7,6 +7,7 @@ import { FaceAnalyzer } from '../faces/analyzer.js';
 import { analyzerOptions, round, toJson, type FaceCliOptions } from '../faces/options.js';
 import { addFaceOptions, faceJson } from './detect.js';
 
+/** Register `faceopt embed` on the program (called from the command registry). */
 export function register(program: Command): void {
   addFaceOptions(
     program

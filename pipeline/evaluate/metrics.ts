@@ -43,8 +43,8 @@ export function l2Normalize(v: ArrayLike<number>): Float64Array {
   for (let i = 0; i < v.length; i++) n += v[i]! * v[i]!;
   const out = Float64Array.from(v as ArrayLike<number>);
   if (n === 0) return out;
-  const inv = 1 / Math.sqrt(n);
-  for (let i = 0; i < out.length; i++) out[i]! *= inv;
+  const norm = Math.sqrt(n);
+  for (let i = 0; i < out.length; i++) out[i]! /= norm;
   return out;
 }
 

@@ -44,6 +44,10 @@ function isRgb(x: ImageInput): x is RgbImage {
   return typeof x === 'object' && !(x instanceof Uint8Array) && 'data' in x;
 }
 
+/**
+ * Detector + optional recognizer behind one object. Load with FaceAnalyzer.load; every method accepts a
+ * path, encoded bytes or RGB pixels. Safe to share between concurrent requests (sessions are re-entrant).
+ */
 export class FaceAnalyzer {
   private constructor(
     readonly detector: ScrfdDetector,

@@ -5,7 +5,9 @@
  * asynchronous), so a server can decode the next photo while the previous one is being inferred.
  *
  * Alpha is dropped, not composited, again like imread(IMREAD_COLOR). A pixel limit, checked from the
- * header before any pixel is decoded, guards against decompression bombs.
+ * header before any pixel is decoded, guards against decompression bombs. Decoder warnings (e.g. extra
+ * bytes after a JPEG) are tolerated, as OpenCV tolerates them; errors — not an image, a broken header,
+ * a file cut short — are refused with FACEOPT_ERR_BAD_IMAGE.
  */
 import { existsSync } from 'node:fs';
 import sharp from 'sharp';

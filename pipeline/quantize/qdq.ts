@@ -14,7 +14,7 @@ import { FaceoptError } from '../errors.js';
 import type { Graph } from '../onnx/graph.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
-import { HANDLERS, type MarkContext } from './handlers.js';
+import { HANDLERS, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 
 /** Calibrated ranges per tensor name. */
@@ -44,7 +44,7 @@ function clipBounds(g: Graph, n: NodeProto): [number, number] {
 }
 
 /** Phase 1: fold Relu/Clip(0, max) into a quantized producer (uint8 only). */
-function foldActivations(g: Graph, ranges: Record<string, [number, number]>, opts: QuantizeOptions): string[] {
+function foldActivations(g: Graph, ranges: Record<string, [number, number]>, opts: QuantizeOptions, handlers: Record<string, Handler>): string[] {
   if (!opts.foldRelu || opts.activationType !== 'uint8') return [];
   const folded: string[] = [];
   for (const n of [...g.nodes]) {
@@ -52,7 +52,7 @@ function foldActivations(g: Graph, ranges: Record<string, [number, number]>, opt
     const x = n.input![0]!;
     const y = n.output![0]!;
     const p = g.producer(x);
-    if (!p || !HANDLERS[p.opType ?? ''] || excluded(p, opts) || g.consumers(x).length !== 1 || g.isGraphOutput(x)) continue;
+    if (!p || !handlers[p.opType ?? ''] || excluded(p, opts) || g.consumers(x).length !== 1 || g.isGraphOutput(x)) continue;
     if (!['Conv', 'Gemm', 'MatMul', 'Add', 'Concat'].includes(p.opType ?? '')) continue;
     const [lo, hi] = clipBounds(g, n);
     if (lo !== 0) continue;
@@ -75,10 +75,10 @@ function paramsFor(lo: number, hi: number, opts: QuantizeOptions): QParams {
 /**
  * Rewrite `g` (float, opset >= 13) to QDQ form using calibrated `ranges`. Mutates the graph.
  */
-export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions): QdqResult {
+export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions, handlers: Record<string, Handler> = HANDLERS): QdqResult {
   const ranges: Record<string, [number, number]> = {};
   for (const [k, v] of Object.entries(rangesIn)) ranges[k] = [v[0], v[1]];
-  const foldedActivations = foldActivations(g, ranges, opts);
+  const foldedActivations = foldActivations(g, ranges, opts, handlers);
 
   // --- phase 2: mark ------------------------------------------------------------------------
   const activations = new Set<string>();
@@ -96,7 +96,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions)
     isInitializer: (t) => g.hasInitializer(t),
   };
   for (const n of g.nodes) {
-    const h = HANDLERS[n.opType ?? ''];
+    const h = handlers[n.opType ?? ''];
     if (excluded(n, opts)) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'excluded by option' }); continue; }
     if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
     h(n, ctx);
@@ -193,7 +193,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions)
     const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`], [`${w}_dequantized`], `${w}_DequantizeLinear`);
     if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
     newNodes.push(dq);
-    for (const c of g.consumers(w)) if (HANDLERS[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, w, `${w}_dequantized`);
+    for (const c of g.consumers(w)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, w, `${w}_dequantized`);
   }
   for (const [b, { input, weight }] of biases) {
     const inScale = params.get(input)?.scale;
@@ -208,7 +208,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions)
     const dq = makeNode('DequantizeLinear', [`${b}_quantized`, `${b}_scale`, `${b}_zero_point`], [`${b}_dequantized`], `${b}_DequantizeLinear`);
     if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: 0 });
     newNodes.push(dq);
-    for (const c of g.consumers(b)) if (HANDLERS[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, `${b}_dequantized`);
+    for (const c of g.consumers(b)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, `${b}_dequantized`);
   }
   for (const n of newNodes) g.addNode(n);
 

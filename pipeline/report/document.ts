@@ -135,7 +135,7 @@ function speed(r: Report): Block[] {
   return [
     h(`Speed (${s.executionProvider}${s.threads ? `, ${s.threads} threads` : ''})`),
     table(['', 'reference', 'variant', 'speed-up'], rows),
-    { kind: 'chart', chart: 'latency', caption: 'Latency per batch (p50, with p95)' },
+    { kind: 'chart', chart: 'latency', caption: 'Median (p50) latency per batch; p95 in the table above' },
     ...(s.note ? [p(`Note: ${s.note}`)] : []),
   ];
 }

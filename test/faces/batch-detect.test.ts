@@ -34,8 +34,9 @@ function dynamicBatchScrfd(bytes: Uint8Array): Uint8Array {
   g.valueInfo = [];
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
   for (const n of g.node) {
+    const inputs = n.input ?? [];
     if (n.opType === 'Reshape') {
-      const t = inits.get(n.input[1]) as onnxProto.onnx.TensorProto;
+      const t = inits.get(inputs[1]) as onnxProto.onnx.TensorProto;
       const v = int64s(t);
       v[0] = 0n; // 0 = copy the batch dimension of the input
       t.rawData = new Uint8Array(BigInt64Array.from(v).buffer);
@@ -43,7 +44,7 @@ function dynamicBatchScrfd(bytes: Uint8Array): Uint8Array {
     if (n.opType === 'Resize') {
       const name = `${n.name}_scales`;
       g.initializer.push(onnx.TensorProto.create({ name, dataType: 1, dims: [4], rawData: new Uint8Array(Float32Array.from([1, 1, 2, 2]).buffer) }));
-      n.input = [n.input[0], n.input[1], name];
+      n.input = [inputs[0], inputs[1], name];
     }
   }
   return onnx.ModelProto.encode(m).finish();

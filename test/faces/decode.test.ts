@@ -113,6 +113,15 @@ describe('decodeImage', () => {
     await expect(decodeImage(bytes, { source: 'upload' })).rejects.toMatchObject({ code });
   });
 
+  it('a JPEG cut short (upload interrupted) is refused, not half-decoded', async () => {
+    const big = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#808080' }, limitInputPixels: false })
+      .composite([{ input: pattern(), raw: { width: W, height: H, channels: 3 }, top: 10, left: 10 }])
+      .jpeg({ quality: 90, progressive: true })
+      .toBuffer();
+    await expect(decodeImage(big)).resolves.toMatchObject({ width: 300, height: 200 });
+    await expect(decodeImage(big.subarray(0, Math.floor(big.length * 0.6)))).rejects.toMatchObject({ code: 'FACEOPT_ERR_BAD_IMAGE' });
+  });
+
   it('refuses formats other than JPEG/PNG/WebP (SVG) with a coded error', async () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
     await expect(decodeImage(svg)).rejects.toMatchObject({ code: 'FACEOPT_ERR_BAD_IMAGE' });

@@ -1,0 +1,225 @@
+/**
+ * `npm run bench:server`: what HTTP serving costs over the raw engine. For each recognizer variant (FP32,
+ * and INT8 when `--int8 FILE` exists) and batching on/off, a real `faceopt serve` child process on a
+ * loopback port is loaded by autocannon for a bounded time with `POST /embed` (multipart `file`, cache
+ * off): aligned 112x112 face crops (embed_only) and full LFW photos (detect + align + embed). Each row
+ * prints req/s, p50 and p99, beside the raw engine's throughput for the same model and batch measured in
+ * this run without HTTP, and their ratio. One extra row loads the crop server at 80% of its saturation
+ * rate to show tail latency. Numbers depend on what else runs on the machine: compare runs made alike.
+ *
+ * Flags: --duration S (per row, default 5), --connections N (default 16), --max-batch N (default 32),
+ * --int8 FILE, --fp32 FILE, --detector FILE, --crops N (default 64), --photos N (default 200),
+ * --no-lfw, --threads N (per server worker and for the engine rows), --workers N (server processes).
+ * Set FACEOPT_SHARED to the shared data folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { checkNumber } from '../pipeline/errors.js';
+import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
+import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
+import type { RgbImage } from '../pipeline/faces/types.js';
+import { sharedDir } from '../pipeline/paths.js';
+import { RUNTIME_VERSION } from '../pipeline/runtime.js';
+
+/** The slice of autocannon's API used here (the package ships no types). */
+interface CannonResult {
+  requests: { average: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Cannon = (opts: Record<string, unknown>) => Promise<CannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
+
+interface Row { [column: string]: string }
+
+function table(rows: Row[]): string {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) => cells.map((s, i) => (i < 3 ? s.padEnd(width[i]) : s.padStart(width[i]))).join('  ');
+  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c] ?? '')))].join('\n');
+}
+
+const BOUNDARY = 'faceoptbenchboundary';
+
+/** A multipart body with one `file` part, as `curl -F file=@x.jpg` sends it. */
+function multipartBody(jpeg: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="face.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    jpeg,
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+  ]);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
+  });
+}
+
+interface Server { proc: ChildProcess; base: string; stop: () => Promise<void> }
+
+/** Start `faceopt serve` (the built CLI) and wait for /ready. */
+async function startServer(det: string, rec: string, extra: string[]): Promise<Server> {
+  const port = await freePort();
+  const bin = path.resolve('bin/faceopt.js');
+  const proc = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--detector', det, '--recognizer', rec, '--cache-size', '0', '--log-level', 'warn', '--queue', '1024', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (proc.exitCode !== null) throw new Error(`faceopt serve exited with ${proc.exitCode}`);
+    try { if ((await fetch(`${base}/ready`)).status === 200) break; } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const stop = () => new Promise<void>((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM'); });
+  return { proc, base, stop };
+}
+
+/** Sum and count of recognizer batch sizes from /metrics. */
+async function batchStats(base: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const get = (k: string) => Number(new RegExp(`faceopt_batch_size_${k}\\{model="recognizer"\\} ([0-9.e+]+)`).exec(text)?.[1] ?? 0);
+  return { sum: get('sum'), count: get('count') };
+}
+
+/** Load the server with the given bodies; returns autocannon's result and the mean recognizer batch. */
+async function load(base: string, url: string, bodies: Buffer[], seconds: number, connections: number, rate?: number) {
+  const requests = bodies.map((body) => ({ method: 'POST', path: url, body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }));
+  await autocannon({ url: base, connections, duration: 1, requests }); // warm-up, not counted
+  const before = await batchStats(base);
+  const r = await autocannon({ url: base, connections, duration: seconds, requests, ...(rate ? { overallRate: rate } : {}) });
+  const after = await batchStats(base);
+  const batches = after.count - before.count;
+  return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0 };
+}
+
+/** Raw recognizer throughput (crops/s) at `batch`, no HTTP, no decoding, for about `seconds`. */
+async function engineCrops(rec: string, crops: RgbImage[], batch: number, threads: number, seconds: number): Promise<number> {
+  const r = await ArcFaceRecognizer.load(rec, { session: { intraOpThreads: threads }, maxBatch: batch });
+  await r.warmUp(2, batch);
+  let done = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    const start = done % crops.length;
+    const chunk = crops.slice(start, start + batch);
+    await r.embed(chunk.length === batch ? chunk : crops.slice(0, batch));
+    done += batch;
+  }
+  const rate = done / ((performance.now() - t0) / 1000);
+  await r.release();
+  return rate;
+}
+
+/** Raw pipeline throughput (photos/s): decode + detect + align + embed one photo at a time, no HTTP. */
+async function enginePhotos(det: string, rec: string, photos: Buffer[], threads: number, seconds: number): Promise<number> {
+  const fa = await FaceAnalyzer.load({ detector: det, recognizer: rec, session: { intraOpThreads: threads } });
+  await fa.warmUp();
+  let done = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await fa.extract(photos[done % photos.length], { maxFaces: 1 });
+    done++;
+  }
+  const rate = done / ((performance.now() - t0) / 1000);
+  await fa.release();
+  return rate;
+}
+
+/** Aligned 112x112 crops (as JPEG, like a client would upload) made by the face pipeline from LFW photos. */
+async function makeCrops(det: string, rec: string, files: string[], count: number): Promise<{ jpegs: Buffer[]; rgb: RgbImage[] }> {
+  const fa = await FaceAnalyzer.load({ detector: det, recognizer: rec });
+  const jpegs: Buffer[] = [];
+  const rgb: RgbImage[] = [];
+  for (const f of files) {
+    if (rgb.length >= count) break;
+    const img = await fa.decode(f);
+    const [face] = await fa.detect(img, { maxFaces: 1 });
+    if (!face) continue;
+    const [crop] = fa.alignFaces(img, [face]);
+    rgb.push(crop);
+    jpegs.push(await sharp(Buffer.from(crop.data), { raw: { width: crop.width, height: crop.height, channels: 3 } }).jpeg({ quality: 95 }).toBuffer());
+  }
+  await fa.release();
+  return { jpegs, rgb };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string' }, connections: { type: 'string' }, 'max-batch': { type: 'string' }, int8: { type: 'string' }, fp32: { type: 'string' },
+      detector: { type: 'string' }, crops: { type: 'string' }, photos: { type: 'string' }, 'no-lfw': { type: 'boolean' }, threads: { type: 'string' }, workers: { type: 'string' },
+    },
+  });
+  const seconds = checkNumber('--duration', values.duration ?? 5, { min: 1, max: 120, integer: true });
+  const connections = checkNumber('--connections', values.connections ?? 16, { min: 1, max: 1024, integer: true });
+  const maxBatch = checkNumber('--max-batch', values['max-batch'] ?? 32, { min: 1, max: 1024, integer: true });
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const workers = checkNumber('--workers', values.workers ?? 1, { min: 1, max: 64, integer: true });
+  const threads = checkNumber('--threads', values.threads ?? Math.max(1, Math.floor(cores / workers)), { min: 1, max: 256, integer: true });
+  const shared = sharedDir();
+  const det = values.detector ?? path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
+  const fp32 = values.fp32 ?? path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
+  const lfw = path.join(shared, 'faces', 'lfw');
+  if (!existsSync(det) || !existsSync(fp32) || !existsSync(lfw)) {
+    process.stderr.write(`bench:server needs the shared models and photos; ${shared} not found (set FACEOPT_SHARED)\n`);
+    process.exitCode = 66;
+    return;
+  }
+  const pairs = readFileSync(path.join(lfw, 'pairs_devtest.tsv'), 'utf8').trim().split('\n').slice(1);
+  const files = [...new Set(pairs.flatMap((l) => l.split('\t').slice(0, 2)))].map((f) => path.join(lfw, f));
+  const photoCount = checkNumber('--photos', values.photos ?? 200, { min: 1, max: files.length, integer: true });
+  const cropCount = checkNumber('--crops', values.crops ?? 64, { min: 1, max: 1000, integer: true });
+
+  process.stdout.write(`faceopt bench:server — onnxruntime ${RUNTIME_VERSION}, ${cores} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg()[0].toFixed(2)}, server: ${workers} worker(s) x ${threads} intra-op thread(s)\n`);
+  process.stdout.write(`autocannon: ${connections} connections, ${seconds} s per row after 1 s warm-up, loopback, cache off; POST /embed multipart \`file\`\n\n`);
+  const crops = await makeCrops(det, fp32, files, cropCount);
+  const photos = files.slice(0, photoCount).map((f) => readFileSync(f));
+  const cropBodies = crops.jpegs.map(multipartBody);
+  const photoBodies = photos.map(multipartBody);
+
+  const variants: [string, string | null][] = [['fp32', fp32], ['int8', values.int8 ?? null]];
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  for (const [variant, rec] of variants) {
+    if (!rec || !existsSync(rec)) {
+      notes.push(`${variant}: skipped (${rec ? `${rec} not found` : 'pass --int8 FILE, made by `faceopt optimize --int8`'})`);
+      continue;
+    }
+    for (const batching of [true, false]) {
+      const common = ['--threads', String(threads), '--workers', String(workers)];
+      const server = await startServer(det, rec, batching ? ['--max-batch', String(maxBatch), ...common] : ['--no-batching', ...common]);
+      const label = { variant, batching: batching ? `on (max ${maxBatch})` : 'off' };
+      try {
+        const c = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections);
+        let tail: Awaited<ReturnType<typeof load>> | null = null;
+        if (batching) tail = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, Math.max(1, Math.floor(0.8 * c.r.requests.average)));
+        const p = values['no-lfw'] ? null : await load(server.base, '/embed', photoBodies, seconds, connections);
+        await server.stop();
+        const batch = Math.max(1, Math.round(c.meanBatch));
+        const engine = await engineCrops(rec, crops.rgb, batch, threads, Math.min(seconds, 4));
+        rows.push({ ...label, input: 'aligned crops', 'req/s': c.r.requests.average.toFixed(1), 'p50 ms': String(c.r.latency.p50), 'p99 ms': String(c.r.latency.p99), 'non-2xx': String(c.r.non2xx + c.r.errors), 'mean batch': c.meanBatch.toFixed(1), 'engine img/s': `${engine.toFixed(1)} (b${batch})`, 'server/engine': (c.r.requests.average / engine).toFixed(2) });
+        if (tail) rows.push({ ...label, input: 'crops @80% rate', 'req/s': tail.r.requests.average.toFixed(1), 'p50 ms': String(tail.r.latency.p50), 'p99 ms': String(tail.r.latency.p99), 'non-2xx': String(tail.r.non2xx + tail.r.errors), 'mean batch': tail.meanBatch.toFixed(1), 'p99/p50': (tail.r.latency.p99 / Math.max(tail.r.latency.p50, 1)).toFixed(2) });
+        if (p) {
+          const enginePhotosRate = await enginePhotos(det, rec, photos, threads, Math.min(seconds, 4));
+          rows.push({ ...label, input: 'LFW photos', 'req/s': p.r.requests.average.toFixed(1), 'p50 ms': String(p.r.latency.p50), 'p99 ms': String(p.r.latency.p99), 'non-2xx': String(p.r.non2xx + p.r.errors), 'mean batch': p.meanBatch.toFixed(1), 'engine img/s': `${enginePhotosRate.toFixed(1)} (b1 pipeline)`, 'server/engine': (p.r.requests.average / enginePhotosRate).toFixed(2) });
+        }
+      } finally {
+        if (server.proc.exitCode === null) await server.stop();
+      }
+    }
+  }
+  process.stdout.write(`${table(rows)}\n`);
+  process.stdout.write('\nengine img/s: the same model in this process, no HTTP; crops: recognizer only on decoded crops at the server\'s mean batch;\n');
+  process.stdout.write('LFW: decode + detect + align + embed, one photo at a time. server/engine = req/s / engine img/s. non-2xx includes 503s.\n');
+  for (const n of notes) process.stdout.write(`note: ${n}\n`);
+}
+
+await main();

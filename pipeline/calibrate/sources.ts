@@ -1,0 +1,170 @@
+/**
+ * Calibration image sources: a folder of photos or a list file, in a deterministic order, turned into
+ * the tensors the model sees in production. Recognizers get faces detected and aligned exactly as the
+ * face pipeline does (SCRFD, face nearest the centre, 5-point alignment, the recognizer's normalisation);
+ * detectors get letterboxed, normalised frames. Without a list, a deterministic subset of the folder is
+ * used and the rest (other identities where the folder has one sub-folder per person) is held apart for
+ * evaluation.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { FaceoptError } from '../errors.js';
+import { sha256 } from '../fsutil.js';
+import type { InputBatch } from './run.js';
+import { FaceAnalyzer } from '../faces/analyzer.js';
+import { decodeImage } from '../faces/decode.js';
+import { letterbox, writeBlob, resizeBilinear } from '../faces/preprocess.js';
+import { nearestToCentre } from '../faces/select.js';
+import type { DetectorProfile, RecognizerProfile } from '../faces/profile.js';
+
+const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
+
+/** Every image under `dir` (recursive), relative paths, sorted: a stable order on every machine. */
+export function listFolderImages(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: dir });
+  }
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else if (IMAGE_EXT.test(e.name)) out.push(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Paths from a list file (one per line, relative to `facesDir`; blank lines and # comments skipped). */
+export function readImageList(listFile: string, facesDir: string): string[] {
+  if (!existsSync(listFile)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: listFile });
+  const lines = readFileSync(listFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const missing = lines.filter((l) => !existsSync(path.join(facesDir, l)));
+  if (missing.length) {
+    throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${listFile} (${missing.length} listed files missing under ${facesDir}, e.g. ${missing[0]})` });
+  }
+  if (!lines.length) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: listFile });
+  return lines;
+}
+
+/** The identity of an image: its first folder when the set is laid out one folder per person. */
+function identityOf(rel: string): string {
+  const i = rel.indexOf('/');
+  return i > 0 ? rel.slice(0, i) : rel;
+}
+
+export interface CalibrationSplit {
+  calibration: string[];
+  /** Images held apart for evaluation (never used for calibration). */
+  heldApart: string[];
+  /** How the split was made, for the report. */
+  description: string;
+}
+
+/**
+ * Choose calibration images. With a list: exactly the list (in order), and held-apart images are the
+ * folder's images of identities not in the list. Without: identities are ordered by a hash of their
+ * name (deterministic, not alphabetical, so the subset is not biased to early letters) and taken until
+ * `size` images are reached; all images of the remaining identities are held apart.
+ */
+export function splitCalibration(facesDir: string, opts: { listFile?: string; size?: number } = {}): CalibrationSplit {
+  const size = opts.size;
+  if (opts.listFile) {
+    const listed = readImageList(opts.listFile, facesDir);
+    const chosen = size ? listed.slice(0, size) : listed;
+    const ids = new Set(listed.map(identityOf));
+    let all: string[] = [];
+    try { all = listFolderImages(facesDir); } catch { all = []; }
+    const heldApart = all.filter((p) => !ids.has(identityOf(p)));
+    return {
+      calibration: chosen,
+      heldApart,
+      description: `${chosen.length} images from ${path.basename(opts.listFile)}; ${heldApart.length} images of ${new Set(heldApart.map(identityOf)).size} other identities held apart`,
+    };
+  }
+  const all = listFolderImages(facesDir);
+  if (!all.length) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: facesDir });
+  const byId = new Map<string, string[]>();
+  for (const p of all) byId.set(identityOf(p), [...(byId.get(identityOf(p)) ?? []), p]);
+  const ids = [...byId.keys()].sort((a, b) => (sha256(a) < sha256(b) ? -1 : 1));
+  const want = size ?? Math.min(300, Math.max(1, Math.floor(all.length / 2)));
+  const calibration: string[] = [];
+  const heldApart: string[] = [];
+  for (const id of ids) {
+    if (calibration.length < want) calibration.push(...byId.get(id)!.slice(0, want - calibration.length));
+    else heldApart.push(...byId.get(id)!);
+  }
+  return {
+    calibration,
+    heldApart,
+    description: `${calibration.length} images chosen by identity hash from ${facesDir}; ${heldApart.length} images of other identities held apart`,
+  };
+}
+
+export interface RecognizerSourceOptions {
+  facesDir: string;
+  images: readonly string[];
+  detector: string;
+  profile: RecognizerProfile;
+  batch?: number;
+  /** Called per image with (done, total, facesFound). */
+  onProgress?: (done: number, total: number, faces: number) => void;
+}
+
+/** Aligned face crops of the calibration images, normalised for the recognizer, in batches. */
+export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGenerator<InputBatch> {
+  const analyzer = await FaceAnalyzer.load({ detector: o.detector });
+  const [w, h] = o.profile.inputSize;
+  const batch = o.batch ?? 16;
+  let buf: Float32Array[] = [];
+  let found = 0;
+  const flush = function* () {
+    if (!buf.length) return;
+    const data = new Float32Array(buf.length * 3 * w * h);
+    buf.forEach((b, i) => data.set(b, i * b.length));
+    yield { data, dims: [buf.length, 3, h, w] };
+    buf = [];
+  };
+  try {
+    for (let i = 0; i < o.images.length; i++) {
+      const img = await analyzer.decode(path.join(o.facesDir, o.images[i]!));
+      const face = nearestToCentre(await analyzer.detector.detect(img), img.width, img.height);
+      if (face) {
+        const [crop] = analyzer.alignFaces(img, [face]);
+        const c = crop!.width === w && crop!.height === h ? crop! : resizeBilinear(crop!, w, h);
+        const one = new Float32Array(3 * w * h);
+        writeBlob(c, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', one, 0);
+        buf.push(one);
+        found++;
+      }
+      o.onProgress?.(i + 1, o.images.length, found);
+      if (buf.length >= batch) yield* flush();
+    }
+    yield* flush();
+  } finally {
+    await analyzer.release();
+  }
+  if (!found) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${o.facesDir} (no face detected in ${o.images.length} images)` });
+}
+
+export interface DetectorSourceOptions {
+  facesDir: string;
+  images: readonly string[];
+  profile: DetectorProfile;
+  detSize: readonly [number, number];
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Letterboxed, normalised frames for a detector, one per batch (640x640 activations are large). */
+export async function* detectorBatches(o: DetectorSourceOptions): AsyncGenerator<InputBatch> {
+  const [w, h] = o.detSize;
+  for (let i = 0; i < o.images.length; i++) {
+    const img = await decodeImage(path.join(o.facesDir, o.images[i]!));
+    const lb = letterbox(img, w, h);
+    const data = new Float32Array(3 * w * h);
+    writeBlob(lb.resized, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', data, 0);
+    o.onProgress?.(i + 1, o.images.length);
+    yield { data, dims: [1, 3, h, w] };
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * `faceopt optimize --tensorrt`: argv -> options -> `writeTensorrtBundle`. The lead's `optimize`
+ * command calls `runTensorrtFromCli`; `tensorrtCommandOptions`/`addTensorrtOptions` are the
+ * TensorRT-only flags it can add; `runTensorrt` is the programmatic entry (model path in, bundle out):
+ * load, refuse quantized input, recognise the role, upgrade + fold BatchNorm (PRelu kept: TensorRT
+ * has a native PReLU layer), calibrate on face photos or reuse a stats file, write the bundle.
+ * A hidden `optimize-tensorrt` command exposes the same for end-to-end tests until `optimize` wires it.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { collectActivationStats, type InputBatch } from '../calibrate/run.js';
+import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
+import { detectorBatches, recognizerBatches, splitCalibration } from '../calibrate/sources.js';
+import { createStats, hashImageList, loadStats, saveStats } from '../calibrate/stats.js';
+import { FaceoptError, checkNumber } from '../errors.js';
+import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
+import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
+import { sha256 } from '../fsutil.js';
+import { loadModel } from '../onnx/model.js';
+import { findDetectorFor } from '../optimize/detector-for.js';
+import { modelsDir } from '../paths.js';
+import { assertFloatModel, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
+import type { Precision } from '../tensorrt/build-script.js';
+import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
+import { resolveModelArg } from '../zoo/resolve.js';
+
+/** Float rewrites before a TensorRT plan: fold BN (exact), keep PRelu (TensorRT runs it natively). */
+export const TENSORRT_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'keep' });
+
+/** The TensorRT-only flags, for `optimize` to add (commander `.option(flags, description, default)`). */
+export const tensorrtCommandOptions: readonly { flags: string; description: string; defaultValue?: string }[] = [
+  { flags: '--precision <precision>', description: 'TensorRT precision: int8 (symmetric Q/DQ) | fp16 | fp32', defaultValue: 'int8' },
+  { flags: '--batch <min:opt:max>', description: 'recognizer batch profile, e.g. 1:8:32 (detectors: batch 1)' },
+  { flags: '--workspace <MiB>', description: 'TensorRT builder workspace in MiB', defaultValue: '4096' },
+  { flags: '--opt-level <0-5>', description: 'TensorRT builder optimization level', defaultValue: '3' },
+  { flags: '--instances <n>', description: 'Triton model instances per GPU', defaultValue: '1' },
+  { flags: '--queue-delay-us <n>', description: 'Triton dynamic batching max queue delay (µs)', defaultValue: '2000' },
+  { flags: '--role <role>', description: 'detector | recognizer (default: recognised from the graph)' },
+];
+
+/** Add the TensorRT-only flags to a command (skipping any it already defines). */
+export function addTensorrtOptions(cmd: Command): Command {
+  const have = new Set(cmd.options.map((o) => o.long));
+  for (const o of tensorrtCommandOptions) {
+    const long = o.flags.split(/[ ,]/)[0];
+    if (!have.has(long)) cmd.option(o.flags, o.description, o.defaultValue);
+  }
+  return cmd;
+}
+
+/** "1:8:32" -> {1, 8, 32}; "16" -> {1, 16, 16}. */
+export function parseBatch(v: string): BatchProfile {
+  const parts = v.split(':').map((s) => s.trim());
+  const nums = parts.map((p) => checkNumber('--batch', p, { min: 1, max: 4096, integer: true }));
+  if (nums.length === 1) return { min: 1, opt: nums[0]!, max: nums[0]! };
+  if (nums.length !== 3) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--batch', expected: 'MIN:OPT:MAX (e.g. 1:8:32) or one number', received: v });
+  return { min: nums[0]!, opt: nums[1]!, max: nums[2]! };
+}
+
+/** "640x480" -> [640, 480]; "640" -> [640, 640]. */
+export function parseDetSize(v: string | number): [number, number] {
+  const m = /^\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*$/.exec(String(v));
+  if (!m) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--det-size', expected: 'WxH (e.g. 640x640) or one number', received: String(v) });
+  const w = checkNumber('--det-size width', m[1], { min: 32, max: 4096, integer: true });
+  const h = m[2] ? checkNumber('--det-size height', m[2], { min: 32, max: 4096, integer: true }) : w;
+  return [w, h];
+}
+
+export interface RunTensorrtOptions {
+  /** Model path or PACK/FILE. */
+  model: string;
+  precision?: Precision;
+  batch?: string | BatchProfile;
+  detSize?: string | number | readonly [number, number];
+  /** Bundle folder (default models/<name>.trt). */
+  out?: string;
+  /** Calibration stats: reused when the file exists, else written there after calibrating. */
+  stats?: string;
+  facesDir?: string;
+  calibrationList?: string;
+  calibrationSize?: number;
+  method?: CalibrationMethod;
+  detector?: string;
+  role?: 'detector' | 'recognizer';
+  workspaceMiB?: number;
+  optimizationLevel?: number;
+  instances?: number;
+  queueDelayUs?: number;
+  exclude?: string[];
+  threads?: number;
+  /** Mixed precision: output cosine to reach on the held-apart slice, and most layers kept float. */
+  targetCosine?: number;
+  maxFloatLayers?: number;
+  log?: (line: string) => void;
+}
+
+/** Write a TensorRT bundle for a model file (see the module comment). */
+export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtPlan & { dir: string }> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const file = resolveModelArg(opts.model);
+  const source = loadModel(file);
+  assertFloatModel(source, file);
+  const precision = (opts.precision ?? 'int8') as Precision;
+  if (!['int8', 'fp16', 'fp32'].includes(precision)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--precision', expected: 'int8, fp16 or fp32', received: String(precision) });
+  const gs = graphSummary(source.proto);
+  let profile: ModelProfile | null = null;
+  if (guessRole(gs) || opts.role) profile = detectProfile(gs, opts.role ? { role: opts.role } : {}, undefined, file);
+  if (!profile) throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: file, expected: 'face detector or recognizer', actual: 'neither' });
+  const role = profile.role;
+  const name = bundleName(source);
+  const detSize = opts.detSize === undefined ? undefined : Array.isArray(opts.detSize) ? opts.detSize as [number, number] : parseDetSize(opts.detSize as string | number);
+  const batch = opts.batch === undefined ? undefined : typeof opts.batch === 'string' ? parseBatch(opts.batch) : opts.batch;
+
+  const prepared = source.clone();
+  const prep = prepareFloatGraph(prepared, TENSORRT_REWRITES, 13);
+  log(`faceopt: ${name}: ${role}, opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded; TensorRT ${precision}`);
+
+  let stats: Record<string, TensorStats> | undefined;
+  let slice: InputBatch[] = [];
+  const facesDir = opts.facesDir;
+  // calibration runs the prepared graph (a fixed-size detector only takes its own size); the accuracy
+  // slice runs the bundle's graphs, at --det-size
+  const batches = (images: readonly string[], forSlice = false): AsyncIterable<InputBatch> => {
+    if (profile!.role === 'recognizer') {
+      const detector = opts.detector ? resolveModelArg(opts.detector) : findDetectorFor(file);
+      if (!detector) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--detector', expected: 'a face detector to align calibration faces (or a SCRFD model next to the recognizer)', received: 'nothing' });
+      return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile! });
+    }
+    const size = forSlice ? detSize ?? profile!.inputSize ?? [640, 640] : profile!.inputSize ?? detSize ?? [640, 640];
+    return detectorBatches({ facesDir: facesDir!, images, profile: profile!, detSize: size });
+  };
+  // the last images of the calibration split are held apart as the accuracy slice (as --int8 does)
+  const holdSlice = (images: readonly string[]) => {
+    const n = images.length >= 32 ? Math.min(32, Math.max(8, Math.floor(images.length / 10))) : 0;
+    return { statsImages: images.slice(0, images.length - n), sliceImages: images.slice(images.length - n) };
+  };
+  if (precision === 'int8') {
+    const preparedSha = sha256(prepared.toBytes());
+    if (opts.stats && existsSync(opts.stats)) {
+      stats = (await loadStats(opts.stats, { modelSha256: preparedSha })).tensors;
+      log(`calibration: reusing ${opts.stats} (${Object.keys(stats).length} tensors)`);
+      if (facesDir) {
+        const { sliceImages } = holdSlice(splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize }).calibration);
+        for await (const b of batches(sliceImages, true)) slice.push(b);
+      }
+    } else if (facesDir) {
+      const method = opts.method ?? 'percentile';
+      const split = splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize });
+      const images = split.calibration;
+      const { statsImages, sliceImages } = holdSlice(images);
+      log(`calibration: ${statsImages.length} images (${split.description}; ${sliceImages.length} held apart as the accuracy slice), method ${method}`);
+      const tensors = await collectActivationStats(prepared, batches(statsImages), { method, threads: opts.threads });
+      stats = tensors;
+      for await (const b of batches(sliceImages, true)) slice.push(b);
+      if (opts.stats) {
+        mkdirSync(path.dirname(path.resolve(opts.stats)), { recursive: true });
+        await saveStats(opts.stats, createStats({
+          modelSha256: preparedSha, method, settings: resolveSettings(), tensors,
+          source: { description: split.description, images: statsImages.length, listSha256: hashImageList(statsImages) },
+        }));
+      }
+    } else {
+      throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: 'the command line (int8 needs --faces DIR with photos, or --stats FILE from an earlier calibration)' });
+    }
+  }
+  const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
+  const plan = await writeTensorrtBundle({
+    model: prepared, stats, outDir, precision, role, batch, detSize, name,
+    workspaceMiB: opts.workspaceMiB, optimizationLevel: opts.optimizationLevel, instances: opts.instances,
+    maxQueueDelayMicroseconds: opts.queueDelayUs, exclude: opts.exclude,
+    source: { path: file }, log,
+    accuracy: slice.length ? { slice, target: opts.targetCosine, maxFloat: opts.maxFloatLayers } : undefined,
+  });
+  const acc = plan.quantization?.accuracy;
+  log(`wrote ${plan.dir}: ${Object.keys(plan.files).length} files${plan.quantization ? `, ${plan.quantization.activations} activations + ${plan.quantization.weights} weights quantized, ${plan.quantization.keptFloat.length} layer(s) float` : ''}${acc ? `; output cosine ${acc.cosine.toFixed(5)} on ${acc.samples} held-apart inputs` : ''}; build with ${path.join(plan.dir, 'build.sh')}`);
+  return plan;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+
+/** Map commander flags (from `optimize --tensorrt` or the hidden command) to `runTensorrt`. */
+export async function runTensorrtFromCli(model: string, flags: Record<string, unknown>): Promise<void> {
+  const num = (k: string, name: string, min: number, max: number) => (str(flags[k]) !== undefined ? checkNumber(name, str(flags[k]), { min, max, integer: true }) : undefined);
+  const role = str(flags.role);
+  if (role && role !== 'detector' && role !== 'recognizer') throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--role', expected: 'detector or recognizer', received: role });
+  const plan = await runTensorrt({
+    model,
+    precision: (str(flags.precision) ?? 'int8') as Precision,
+    batch: str(flags.batch),
+    detSize: str(flags.detSize),
+    out: str(flags.out),
+    stats: str(flags.stats),
+    facesDir: str(flags.faces) ? path.resolve(str(flags.faces)!) : undefined,
+    calibrationList: str(flags.calibrationList),
+    calibrationSize: num('calibrationSize', '--calibration-size', 1, 100000),
+    method: str(flags.method) ? checkMethod(str(flags.method)!) : undefined,
+    detector: str(flags.detector),
+    role: role as RunTensorrtOptions['role'],
+    workspaceMiB: num('workspace', '--workspace', 64, 1 << 20),
+    optimizationLevel: num('optLevel', '--opt-level', 0, 5),
+    instances: num('instances', '--instances', 1, 64),
+    queueDelayUs: num('queueDelayUs', '--queue-delay-us', 0, 10_000_000),
+    exclude: str(flags.exclude)?.split(',').map((s) => s.trim()).filter(Boolean),
+    threads: num('threads', '--threads', 1, 256),
+    targetCosine: str(flags.targetCosine) !== undefined ? checkNumber('--target-cosine', str(flags.targetCosine), { min: 0, max: 1 }) : undefined,
+    maxFloatLayers: num('maxFloatLayers', '--max-float-layers', 0, 1000),
+  });
+  process.stdout.write(`${plan.dir}\n`);
+}
+
+/** Register the hidden `optimize-tensorrt` command (same flags as `optimize --tensorrt`). */
+export function register(program: Command): void {
+  const cmd = program
+    .command('optimize-tensorrt', { hidden: true })
+    .description('TensorRT build plan (also available as optimize --tensorrt)')
+    .requiredOption('--model <model>', 'model file or PACK/FILE')
+    .option('--out <dir>', 'bundle folder (default models/<name>.trt)')
+    .option('--det-size <WxH>', 'detector input size, e.g. 640x640')
+    .option('--stats <file>', 'calibration stats: reused when the file exists, else written there')
+    .option('--faces <dir>', 'face photos for calibration')
+    .option('--calibration-list <file>', 'calibration photos, one path per line relative to --faces')
+    .option('--calibration-size <n>', 'number of calibration photos')
+    .option('--method <name>', 'activation range method: minmax | percentile | entropy')
+    .option('--detector <model>', 'detector that aligns calibration faces for a recognizer')
+    .option('--exclude <names>', 'comma-separated node names or op types kept float')
+    .option('--threads <n>', 'onnxruntime intra-op threads')
+    .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces')
+    .option('--max-float-layers <n>', 'mixed precision: most layers kept float');
+  addTensorrtOptions(cmd);
+  cmd.action(async (o: Record<string, unknown>) => {
+    await runTensorrtFromCli(resolveModelArg(String(o.model)), o);
+  });
+}

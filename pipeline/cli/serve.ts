@@ -1,0 +1,83 @@
+/**
+ * `faceopt serve`: the HTTP service for the promoted variant (models/manifest.json) or for model files
+ * given directly. Flags map one to one onto server/config.ts; secrets and the Redis URL also come from
+ * the environment (FACEOPT_API_KEY, REDIS_URL) so they stay out of `ps`. Start-up problems (a failed
+ * variant, a changed file, a taken port) end the command with their coded error and exit code.
+ */
+import type { Command } from 'commander';
+import { PROVIDERS, type Provider } from '../runtime.js';
+import { FaceoptError } from '../errors.js';
+import { DEFAULTS, resolveServerConfig } from '../../server/config.js';
+
+interface ServeFlags {
+  host?: string; port?: string; detector?: string; recognizer?: string; manifest?: string; allowFailed?: boolean;
+  apiKey?: string; workers?: string; threads?: string; provider?: string; detSize?: string; detThreshold?: string;
+  matchThreshold?: string; maxBatch?: string; maxWaitMs?: string; batching?: boolean; queue?: string; timeoutMs?: string;
+  bodyLimit?: string; maxPixels?: string; maxImages?: string; cacheSize?: string; redisUrl?: string; logLevel?: string;
+  shutdownTimeoutMs?: string;
+}
+
+const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : (v.trim() === '' ? NaN : Number(v)));
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('Serve the promoted face models over HTTP (POST /embed, /v1/embed, /v1/detect, /v1/verify, /v1/extract)')
+    .option('--host <host>', `address to bind (default ${DEFAULTS.host}; 0.0.0.0 in containers)`)
+    .option('--port <n>', `port (default ${DEFAULTS.port})`)
+    .option('--detector <model>', 'serve this detector file (path or PACK/FILE) instead of the manifest\'s')
+    .option('--recognizer <model>', 'serve this recognizer file (path or PACK/FILE) instead of the manifest\'s')
+    .option('--manifest <file>', 'serving manifest (default: models/manifest.json, written by `faceopt promote`)')
+    .option('--allow-failed', 'serve a variant whose report failed its accuracy gates')
+    .option('--api-key <key>', 'require `Authorization: Bearer <key>` (default: $FACEOPT_API_KEY; none when unset)')
+    .option('--workers <n>', `worker processes sharing the port (default ${DEFAULTS.workers}); threads are split across them`)
+    .option('--threads <n>', 'intra-op threads per worker (default: cores / workers)')
+    .option('--provider <name>', `execution provider: ${PROVIDERS.join(', ')} (default cpu)`)
+    .option('--det-size <n>', 'detector input size for dynamic-input detectors (default 640)')
+    .option('--det-threshold <t>', `default detection score threshold (default ${DEFAULTS.detThreshold})`)
+    .option('--match-threshold <t>', '/v1/verify cosine threshold (default: the recognizer report\'s, else 0.3)')
+    .option('--max-batch <n>', `most face crops per recognizer run (default ${DEFAULTS.maxBatch})`)
+    .option('--max-wait-ms <ms>', `how long an idle recognizer waits to fill a batch (default ${DEFAULTS.maxWaitMs})`)
+    .option('--no-batching', 'run the recognizer on one crop at a time')
+    .option('--queue <n>', `requests admitted at once; more get 503 + Retry-After (default ${DEFAULTS.maxQueue})`)
+    .option('--timeout-ms <ms>', `per-request deadline (default ${DEFAULTS.timeoutMs})`)
+    .option('--body-limit <bytes>', `largest request body (default ${DEFAULTS.bodyLimit})`)
+    .option('--max-pixels <n>', `largest image, width x height (default ${DEFAULTS.maxPixels})`)
+    .option('--max-images <n>', `most images per /v1/extract request (default ${DEFAULTS.maxImagesPerRequest})`)
+    .option('--cache-size <n>', `in-memory result cache entries, 0 = off (default ${DEFAULTS.memoryEntries})`)
+    .option('--redis-url <url>', 'shared Redis cache (default: $REDIS_URL; none when unset)')
+    .option('--log-level <level>', `JSON log level on stdout: fatal, error, warn, info, debug, trace, silent (default ${DEFAULTS.logLevel})`)
+    .option('--shutdown-timeout-ms <ms>', `how long SIGTERM waits for in-flight requests (default ${DEFAULTS.shutdownTimeoutMs})`)
+    .action(async (f: ServeFlags) => {
+      if (f.provider !== undefined && !(PROVIDERS as readonly string[]).includes(f.provider)) {
+        throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `one of ${PROVIDERS.join(', ')}`, name: '--provider', received: f.provider });
+      }
+      const config = resolveServerConfig({
+        host: f.host,
+        port: num(f.port),
+        detector: f.detector ?? null,
+        recognizer: f.recognizer ?? null,
+        manifest: f.manifest ?? null,
+        allowFailed: f.allowFailed === true,
+        apiKey: f.apiKey ?? (process.env.FACEOPT_API_KEY || null),
+        workers: num(f.workers),
+        intraOpThreads: num(f.threads),
+        provider: f.provider as Provider | undefined,
+        detSize: num(f.detSize) ?? null,
+        detThreshold: num(f.detThreshold),
+        matchThreshold: num(f.matchThreshold) ?? null,
+        maxQueue: num(f.queue),
+        timeoutMs: num(f.timeoutMs),
+        bodyLimit: num(f.bodyLimit),
+        maxPixels: num(f.maxPixels),
+        maxImagesPerRequest: num(f.maxImages),
+        logLevel: f.logLevel,
+        shutdownTimeoutMs: num(f.shutdownTimeoutMs),
+        batch: { maxBatch: f.batching === false ? 1 : num(f.maxBatch), maxWaitMs: num(f.maxWaitMs) },
+        cache: { memoryEntries: num(f.cacheSize), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
+      });
+      // loaded here, not at the top: other commands should not pay for Fastify, Redis and prom-client
+      const { runServer } = await import('../../server/serve.js');
+      process.exitCode = await runServer(config);
+    });
+}

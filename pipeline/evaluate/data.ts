@@ -1,0 +1,67 @@
+/**
+ * Evaluation data files: same/different pair lists (faceopt's TSV `left<TAB>right<TAB>same`, or LFW's
+ * `pairs.txt` / `pairsDevTest.txt` format) and dlib-format face-box annotations (`<image file=...>` with
+ * `<box top left width height/>`), as InsightFace and dlib ship them.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { FaceoptError } from '../errors.js';
+
+export interface Pair {
+  left: string;
+  right: string;
+  same: boolean;
+}
+
+function lfwName(name: string, n: string): string {
+  return `${name}/${name}_${String(Number(n)).padStart(4, '0')}.jpg`;
+}
+
+/** Read a pairs file; paths are relative to the faces folder. */
+export function readPairs(file: string): Pair[] {
+  if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
+  const pairs: Pair[] = [];
+  for (const [i, line] of lines.entries()) {
+    const tab = line.split('\t');
+    if (tab.length === 3) {
+      if (i === 0 && tab[2] === 'same') continue; // header
+      if (tab[2] !== '0' && tab[2] !== '1') throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'same = 0 or 1', name: `${path.basename(file)} line ${i + 1}`, received: tab[2] });
+      pairs.push({ left: tab[0]!, right: tab[1]!, same: tab[2] === '1' });
+      continue;
+    }
+    const w = line.trim().split(/\s+/);
+    if (i === 0 && w.length <= 2 && w.every((x) => /^\d+$/.test(x))) continue; // LFW count header
+    if (w.length === 3) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[0]!, w[2]!), same: true });
+    else if (w.length === 4) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[2]!, w[3]!), same: false });
+    else throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '`left<TAB>right<TAB>same` or LFW `name n1 n2` / `name1 n1 name2 n2`', name: `${path.basename(file)} line ${i + 1}`, received: line.slice(0, 80) });
+  }
+  if (!pairs.length) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'at least one pair', name: file, received: 'none' });
+  return pairs;
+}
+
+export interface AnnotatedImage {
+  /** Absolute path of the photo. */
+  file: string;
+  /** Boxes [x1, y1, x2, y2]. */
+  boxes: [number, number, number, number][];
+}
+
+/** Read dlib XML annotations; image paths resolve relative to the XML file's folder. */
+export function readBoxAnnotations(file: string): AnnotatedImage[] {
+  if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
+  const xml = readFileSync(file, 'latin1');
+  const out: AnnotatedImage[] = [];
+  for (const m of xml.matchAll(/<image\s+file=['"]([^'"]+)['"][^>]*>([\s\S]*?)<\/image>/g)) {
+    const boxes: AnnotatedImage['boxes'] = [];
+    for (const b of m[2]!.matchAll(/<box\s+([^>]*?)\/?>/g)) {
+      const attr = (k: string) => Number(new RegExp(`\\b${k}=['"](-?\\d+(?:\\.\\d+)?)['"]`).exec(b[1]!)?.[1] ?? NaN);
+      const [top, left, width, height] = [attr('top'), attr('left'), attr('width'), attr('height')];
+      if ([top, left, width, height].some((v) => !Number.isFinite(v))) continue;
+      if (/ignore=['"]1['"]/.test(b[1]!)) continue;
+      boxes.push([left, top, left + width, top + height]);
+    }
+    out.push({ file: path.resolve(path.dirname(file), m[1]!), boxes });
+  }
+  return out;
+}

@@ -1,0 +1,67 @@
+/**
+ * Detector evaluation: reference and variant detectors run on the same decoded photos; the variant's
+ * detections are matched to the reference's (recall, precision, IoU, keypoint error, score drift), both
+ * are matched to annotated boxes where given, and detections on face-free photos are counted.
+ */
+import { decodeImage } from '../faces/decode.js';
+import { ScrfdDetector } from '../faces/scrfd.js';
+import type { DetectedFace } from '../faces/types.js';
+import type { SessionOptions } from '../runtime.js';
+import { compareDetections, type Detection, type ImageDetections } from './metrics.js';
+import type { AnnotatedImage } from './data.js';
+import type { DetectorResults } from '../report/types.js';
+
+const toDetection = (f: DetectedFace): Detection => ({ box: f.box, score: f.score, ...(f.kps ? { keypoints: f.kps } : {}) });
+
+export interface DetectorEvalInput {
+  reference: string;
+  variant: string;
+  /** Absolute paths of photos to compare the two detectors on. */
+  images: readonly string[];
+  annotated?: readonly AnnotatedImage[];
+  boxFiles?: readonly string[];
+  /** Absolute paths of photos without human faces. */
+  faceFree?: readonly string[];
+  detSize?: number;
+  session?: SessionOptions;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Run both detectors over the photos and compare. */
+export async function evaluateDetector(input: DetectorEvalInput): Promise<DetectorResults> {
+  const ref = await ScrfdDetector.load(input.reference, { session: input.session, detSize: input.detSize });
+  const vari = await ScrfdDetector.load(input.variant, { session: input.session, detSize: input.detSize });
+  try {
+    const annotated = input.annotated ?? [];
+    const faceFree = input.faceFree ?? [];
+    const all = [...input.images, ...annotated.map((a) => a.file), ...faceFree];
+    const vsRef: ImageDetections[] = [];
+    const gtRef: ImageDetections[] = [];
+    const gtVar: ImageDetections[] = [];
+    let ffRef = 0;
+    let ffVar = 0;
+    for (const [i, file] of all.entries()) {
+      const img = await decodeImage(file);
+      const r = (await ref.detect(img)).map(toDetection);
+      const v = (await vari.detect(img)).map(toDetection);
+      vsRef.push({ reference: r, candidate: v });
+      const ann = annotated.find((a) => a.file === file);
+      if (ann) {
+        const gt = ann.boxes.map((b): Detection => ({ box: b, score: 1 }));
+        gtRef.push({ reference: gt, candidate: r });
+        gtVar.push({ reference: gt, candidate: v });
+      }
+      if (faceFree.includes(file)) { ffRef += r.length; ffVar += v.length; }
+      input.onProgress?.(i + 1, all.length);
+    }
+    return {
+      inputSize: [...ref.detSize] as [number, number],
+      vsReference: compareDetections(vsRef),
+      vsGroundTruth: annotated.length ? { boxFiles: [...(input.boxFiles ?? [])], reference: compareDetections(gtRef), variant: compareDetections(gtVar) } : null,
+      faceFree: faceFree.length ? { images: faceFree.length, referenceDetections: ffRef, variantDetections: ffVar } : null,
+    };
+  } finally {
+    await ref.release();
+    await vari.release();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Speed of a reference and a variant model measured side by side in one process: runs alternate between
+ * the two so background load hits both alike, and the ratio of medians is what a reviewer reads.
+ */
+import { createSession, floatTensor, runSession, type Session, type SessionOptions } from '../runtime.js';
+import { latencySummary, speedup } from './metrics.js';
+import type { ModelSpeed, SpeedResults } from '../report/types.js';
+
+/** Deterministic input in [-1, 1) so both models see the same data. */
+function input(n: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = (s / 2 ** 32) * 2 - 1; }
+  return a;
+}
+
+async function timed(session: Session, dims: number[]): Promise<() => Promise<number>> {
+  const feeds = { [session.inputNames[0]!]: floatTensor(input(dims.reduce((a, b) => a * b, 1)), dims) };
+  for (let i = 0; i < 2; i++) await runSession(session, feeds);
+  return async () => { const t0 = performance.now(); await runSession(session, feeds); return performance.now() - t0; };
+}
+
+export interface SpeedInput {
+  reference: string;
+  variant: string;
+  /** Input dims at batch 1, e.g. [1, 3, 112, 112]. */
+  dims: number[];
+  /** Whether the graphs accept batch 8 (dynamic batch). */
+  batch8: boolean;
+  runs?: number;
+  session?: SessionOptions;
+  note?: string | null;
+}
+
+/** Latency at batch 1 (and 8), session start time and the resident memory after each model ran. */
+export async function measureSpeed(o: SpeedInput): Promise<SpeedResults> {
+  const runs = o.runs ?? 30;
+  const open = async (file: string) => {
+    const t0 = performance.now();
+    const s = await createSession(file, o.session);
+    return { s, startMs: performance.now() - t0 };
+  };
+  const ref = await open(o.reference);
+  const vari = await open(o.variant);
+  try {
+    const measure = async (batch: number) => {
+      const dims = [batch, ...o.dims.slice(1)];
+      const a = await timed(ref.s, dims);
+      const b = await timed(vari.s, dims);
+      const ta: number[] = [];
+      const tb: number[] = [];
+      for (let i = 0; i < runs; i++) { ta.push(await a()); tb.push(await b()); }
+      return [latencySummary(ta), latencySummary(tb)] as const;
+    };
+    const [r1, v1] = await measure(1);
+    const b8 = o.batch8 ? await measure(8) : null;
+    const rss = process.memoryUsage().rss;
+    const speed = (l1: typeof r1, l8: typeof r1 | null, startMs: number): ModelSpeed => ({ batch1: l1, batch8: l8, sessionStartMs: startMs, peakMemoryBytes: rss });
+    return {
+      executionProvider: o.session?.provider ?? 'cpu',
+      threads: o.session?.intraOpThreads ?? null,
+      reference: speed(r1, b8?.[0] ?? null, ref.startMs),
+      variant: speed(v1, b8?.[1] ?? null, vari.startMs),
+      speedup: { batch1: speedup(r1, v1), batch8: b8 ? speedup(b8[0], b8[1]) : null },
+      note: o.note ?? 'runs alternate between the two models; peak memory is the process RSS with both sessions loaded',
+    };
+  } finally {
+    await ref.s.release();
+    await vari.s.release();
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * `optimize --int8`: the whole INT8 pipeline for one model.
+ *   load -> refuse quantized input -> recognise role/profile -> upgrade opset + float rewrites ->
+ *   calibrate on real photos (or reuse a stats file) -> quantize (QDQ) with accuracy-aware mixed
+ *   precision -> save atomically and check it loads -> evaluate against the float model -> report.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { FaceoptError } from '../errors.js';
+import { sha256 } from '../fsutil.js';
+import { modelsDir, reportsDir } from '../paths.js';
+import { loadModel, saveModel } from '../onnx/model.js';
+import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
+import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
+import { createSession } from '../runtime.js';
+import { collectActivationStats, type InputBatch } from '../calibrate/run.js';
+import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
+import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
+import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
+import { quantizeToTarget } from '../quantize/mixed.js';
+import type { QuantizeOptions } from '../quantize/options.js';
+import { evaluateVariant } from '../evaluate/evaluate.js';
+import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
+import type { GateThresholds } from '../evaluate/gates.js';
+import type { Report } from '../report/types.js';
+import { writeReport } from '../report/index.js';
+import { countProgress } from '../progress.js';
+import { findDetectorFor } from './detector-for.js';
+
+export interface Int8Options {
+  model: string;
+  out?: string;
+  reportDir?: string;
+  facesDir?: string;
+  calibrationList?: string;
+  calibrationSize?: number;
+  method: CalibrationMethod;
+  collector?: Partial<CollectorSettings>;
+  statsFile?: string;
+  detector?: string;
+  pairsFile?: string;
+  boxFiles?: string[];
+  faceFree?: string[];
+  targetCosine?: number;
+  maxFloatLayers?: number;
+  quantize: Partial<QuantizeOptions>;
+  rewrites?: Partial<FloatRewriteOptions>;
+  gates?: GateThresholds;
+  detSize?: number;
+  threads?: number;
+  evaluate?: boolean;
+  command?: string;
+  log?: (line: string) => void;
+  quiet?: boolean;
+}
+
+export interface Int8Result {
+  modelPath: string;
+  reportDir: string;
+  report: Report | null;
+  timings: { calibrateMs: number; quantizeMs: number; evaluateMs: number };
+}
+
+/** Seeded N(0,1)-ish input batches for graphs that are not face models. */
+function* syntheticBatches(dims: number[], count: number): Generator<InputBatch> {
+  let s = 7;
+  for (let b = 0; b < count; b++) {
+    const n = dims.reduce((a, c) => a * c, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      const u = (s + 1) / 2 ** 32;
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      data[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos((2 * Math.PI * s) / 2 ** 32);
+    }
+    yield { data, dims };
+  }
+}
+
+async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
+export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const source = loadModel(o.model);
+  assertFloatModel(source, o.model);
+  const name = path.basename(o.model).replace(/\.onnx$/i, '');
+  const outPath = path.resolve(o.out ?? path.join(modelsDir(), `${name}.int8.onnx`));
+  const reportDir = path.resolve(o.reportDir ?? path.join(reportsDir(), `${name}.int8`));
+  const gs = graphSummary(source.proto);
+  let profile: ModelProfile | null = null;
+  const warnings: string[] = [];
+  if (guessRole(gs)) profile = detectProfile(gs, {}, undefined, o.model);
+  else warnings.push('not a face model faceopt recognises: quantized on the generic path (synthetic calibration unless --faces is given); face-specific evaluation unavailable');
+  const role = profile?.role ?? 'generic';
+  log(`faceopt: ${name}: ${role}${profile?.role === 'recognizer' ? ` (${profile.embeddingSize ?? '?'}-d)` : ''}, opset ${source.opset()}`);
+  if (role === 'generic') log(`warning: ${warnings[0]}`);
+
+  // float graph the quantizer works on
+  const prepared = source.clone();
+  const rewrites = { ...INT8_REWRITES, ...o.rewrites };
+  const prep = prepareFloatGraph(prepared, rewrites, o.quantize.opset ?? 13);
+  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu as ${rewrites.prelu}`);
+  const preparedSha = sha256(prepared.toBytes());
+
+  // calibration data
+  const inputName = prepared.graph.inputs[0]!.name;
+  const detSize = o.detSize ?? profile?.inputSize?.[0] ?? 640;
+  let split: CalibrationSplit | null = null;
+  let detectorPath: string | undefined;
+  if (o.facesDir) split = splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
+  if (role === 'recognizer' && o.facesDir) {
+    detectorPath = o.detector ?? findDetectorFor(o.model);
+    if (!detectorPath) {
+      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a face detector to align calibration faces (--detector FILE|PACK/FILE, or a SCRFD model next to the recognizer)', name: '--detector', received: 'nothing' });
+    }
+  }
+  const batchesFor = (images: readonly string[], label: string): AsyncIterable<InputBatch> | Iterable<InputBatch> => {
+    const bar = countProgress(label, images.length, { silent: o.quiet });
+    if (profile?.role === 'recognizer' && o.facesDir) {
+      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
+    }
+    if (profile?.role === 'detector' && o.facesDir) {
+      return detectorBatches({ facesDir: o.facesDir, images, profile, detSize: [detSize, detSize], onProgress: (d) => { bar.update(d); if (d === images.length) bar.done(); } });
+    }
+    const shape = prepared.graph.inputs[0]!.shape ?? [];
+    const dims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
+    return syntheticBatches(dims, 16);
+  };
+  const calImages = split?.calibration ?? [];
+  const sliceCount = calImages.length >= 32 ? Math.min(32, Math.max(8, Math.floor(calImages.length / 10))) : 0;
+  const statsImages = calImages.slice(0, calImages.length - sliceCount);
+  const sliceImages = calImages.slice(calImages.length - sliceCount);
+
+  const t0 = performance.now();
+  let stats: CalibrationStats;
+  if (o.statsFile && existsSync(o.statsFile)) {
+    stats = await loadStats(o.statsFile, { modelSha256: preparedSha });
+    log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
+  } else {
+    log(`calibration: ${role === 'generic' && !o.facesDir ? '16 synthetic batches' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
+    const tensors = await collectActivationStats(prepared, batchesFor(statsImages, 'calibrating'), { method: o.method, settings: o.collector, threads: o.threads });
+    stats = createStats({
+      modelSha256: preparedSha, method: o.method, settings: resolveSettings(o.collector),
+      source: { description: split?.description ?? 'synthetic N(0,1) inputs', images: statsImages.length, listSha256: hashImageList(statsImages) },
+      tensors,
+    });
+    const statsOut = o.statsFile ?? path.join(reportDir, 'stats.json');
+    mkdirSync(path.dirname(statsOut), { recursive: true });
+    await saveStats(statsOut, stats);
+    o.statsFile = statsOut;
+  }
+  const calibrateMs = performance.now() - t0;
+  const ranges = Object.fromEntries(Object.entries(stats.tensors).map(([k, v]) => [k, v.range] as const));
+
+  // quantize, keeping the fewest layers float that meet the target
+  const t1 = performance.now();
+  const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
+  const target = o.targetCosine ?? (role === 'recognizer' ? 0.995 : 0.99);
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: o.quantize, slice, target, maxFloat: o.maxFloatLayers, log });
+  mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
+  mkdirSync(path.dirname(outPath), { recursive: true });
+  await saveModel(mixed.model, outPath, { source: o.model });
+  const check = await createSession(outPath); // the model is checked after it is saved
+  await check.release();
+  const quantizeMs = performance.now() - t1;
+  log(`quantized: ${mixed.result.quantizedNodes.length} nodes int8, ${mixed.keptFloat.length} weighted layers kept float, written ${outPath}`);
+
+  // evaluate
+  let report: Report | null = null;
+  const t2 = performance.now();
+  if (o.evaluate !== false) {
+    const shape = prepared.graph.inputs[0]!.shape ?? [];
+    const inputDims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
+    const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
+    const floatLayers = [
+      ...mixed.keptFloat,
+      ...mixed.result.floatNodes.filter((f) => f.reason.startsWith('excluded')).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
+    ];
+    const heldApart = split?.heldApart ?? [];
+    const evalImages = role === 'detector' ? spread(heldApart, 200) : spread(heldApart, 500);
+    report = await evaluateVariant({
+      role, reference: o.model, variant: outPath, variantName: 'int8', variantPrecision: o.quantize.activationType === 'int8' ? 'int8-qdq-symmetric' : 'int8-qdq',
+      detector: detectorPath, facesDir: o.facesDir, evalImages,
+      pairs: o.pairsFile ? { file: o.pairsFile, pairs: readPairs(o.pairsFile) } : null,
+      annotated: (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)), boxFiles: o.boxFiles, faceFree: o.faceFree,
+      inputDims, dynamicBatch, detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
+      split: splitInfo(split, o),
+      calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
+      floatLayers,
+      sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
+      warnings: [...warnings, ...(mixed.met ? [] : [`mixed precision did not reach the target output cosine ${target} (reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
+      command: o.command ?? null,
+      log,
+    });
+    await writeReport(reportDir, report);
+  }
+  const evaluateMs = performance.now() - t2;
+  return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
+}
+
+/** Every k-th item so a capped evaluation still covers the whole list. */
+function spread<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  const step = items.length / max;
+  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]!);
+}
+
+function identities(images: readonly string[]): number {
+  return new Set(images.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/')) : p))).size;
+}
+
+function splitInfo(split: CalibrationSplit | null, o: Int8Options): Report['evaluationData']['split'] {
+  if (!split) return { method: 'none', description: 'no calibration photos (synthetic inputs)', calibrationImages: 0, evaluationImages: 0, calibrationIdentities: null, evaluationIdentities: null, sharedIdentities: null };
+  const evalImgs = o.pairsFile ? [...new Set(readPairs(o.pairsFile).flatMap((p) => [p.left, p.right]))] : split.heldApart;
+  const calIds = new Set(split.calibration.map((p) => p.split('/')[0]));
+  const shared = new Set(evalImgs.map((p) => p.split('/')[0]).filter((id) => calIds.has(id))).size;
+  return {
+    method: o.calibrationList ? 'list' : 'by-identity',
+    description: `${split.description}${o.pairsFile ? `; evaluation on the pairs of ${path.basename(o.pairsFile)}` : ''}`,
+    calibrationImages: split.calibration.length,
+    evaluationImages: evalImgs.length,
+    calibrationIdentities: identities(split.calibration),
+    evaluationIdentities: identities(evalImgs),
+    sharedIdentities: shared,
+  };
+}
+
+function flatConfig(stats: CalibrationStats, o: Int8Options): Record<string, string | number | boolean | null> {
+  const q = o.quantize;
+  return {
+    method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins,
+    perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
+    prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
+    calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The quantizer's public face: prepare a float graph (opset upgrade + exact rewrites that make it fast
+ * on CPUs) and quantize a prepared graph from calibrated ranges. The rewrites are switchable and the
+ * same ones make a lossless `--fp32` optimisation.
+ */
+import { FaceoptError } from '../errors.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { upgradeOpset } from '../onnx/opset.js';
+import { quantizationEvidence } from '../onnx/summary.js';
+import { foldBatchNorms, type BatchNormFoldResult } from './rewrites/batchnorm.js';
+import { rewritePrelus, type PreluRewriteResult } from './rewrites/prelu.js';
+import { insertQdq, type QdqResult, type RangeTable } from './qdq.js';
+import { resolveQuantizeOptions, type QuantizeOptions } from './options.js';
+
+export type PreluRewrite = 'keep' | 'affine-relu' | 'relu-min' | 'split-relu' | 'max';
+
+export interface FloatRewriteOptions {
+  /** Fold BatchNormalization into neighbouring Conv/Gemm where exact. */
+  foldBatchNorm: boolean;
+  /** Also fold BN into a following zero-padded Conv (approximate at image borders). */
+  preConvPaddedBatchNorm: boolean;
+  /** How PRelu is expressed: onnxruntime's PRelu kernel is slow, and has no int8 form. */
+  prelu: PreluRewrite;
+}
+
+/**
+ * Rewrites for INT8 (measured with bench/int8 on this project's CPU): `affine-relu`
+ * (a*x + (1-a)*Relu(x)) quantizes to QLinearMul/QLinearAdd with no float island; `relu-min`
+ * (Relu(x) + a*Min(x,0)) is the fastest exact float form.
+ */
+export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'affine-relu' });
+export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'relu-min' });
+
+export interface PrepareReport {
+  opset: { from: number; to: number; rewritten: number };
+  batchNorm: BatchNormFoldResult['folded'];
+  prelu: PreluRewriteResult;
+}
+
+/** Refuse a graph that already carries quantization. */
+export function assertFloatModel(model: OnnxModel, label: string): void {
+  const evidence = quantizationEvidence(model);
+  if (evidence.length) throw new FaceoptError('FACEOPT_ERR_ALREADY_QUANTIZED', { path: label, ops: evidence.slice(0, 3).join(', ') });
+}
+
+/** Upgrade to `opset` and apply the float rewrites in place. */
+export function prepareFloatGraph(model: OnnxModel, rw: FloatRewriteOptions, opset = 13): PrepareReport {
+  const up = upgradeOpset(model, opset);
+  const bn = rw.foldBatchNorm ? foldBatchNorms(model.graph, { preConvPadded: rw.preConvPaddedBatchNorm }).folded : [];
+  const prelu = rw.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(model.graph, rw.prelu);
+  model.graph.toposort();
+  return { opset: { from: up.from, to: up.to, rewritten: up.rewritten.length }, batchNorm: bn, prelu };
+}
+
+/** Quantize a prepared float model (not modified) into a new QDQ model. */
+export function quantizeModel(floatModel: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions> = {}): { model: OnnxModel; result: QdqResult } {
+  const opts = resolveQuantizeOptions(options);
+  const model = floatModel.clone();
+  if (model.opset() < opts.opset) upgradeOpset(model, opts.opset);
+  const result = insertQdq(model.graph, ranges, opts);
+  model.proto.producerName = 'faceopt';
+  return { model, result };
+}
+
+export { resolveQuantizeOptions, DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from './options.js';
+export type { QdqResult, RangeTable } from './qdq.js';

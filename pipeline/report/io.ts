@@ -1,0 +1,142 @@
+/**
+ * Reading and writing report folders: `writeReport` validates the Report and writes report.json (the
+ * source), report.md and report.html, each atomically; `loadReport` reads report.json back and refuses
+ * anything that is missing, not JSON, another schema version, or not shaped like a Report, with a coded
+ * FACEOPT_ERR_REPORT that names the problem and the JSON path.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { FaceoptError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { reportsDir } from '../paths.js';
+import { TOOL_VERSION } from '../version.js';
+import { reportSchema, SchemaError } from './schema.js';
+import { REPORT_SCHEMA_VERSION, type Report } from './types.js';
+
+export const REPORT_FILES = { json: 'report.json', md: 'report.md', html: 'report.html' } as const;
+
+function isPlain(v: unknown): boolean {
+  return v === null || typeof v !== 'object' || (Array.isArray(v) ? v.every((x) => x === null || typeof x !== 'object') : Object.values(v).every((x) => x === null || typeof x !== 'object'));
+}
+
+function stringify(v: unknown, indent: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  const inner = `${indent}  `;
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[]';
+    if (v.every((x) => x === null || typeof x !== 'object')) return `[${v.map((x) => JSON.stringify(x) ?? 'null').join(', ')}]`;
+    return `[\n${v.map((x) => `${inner}${stringify(x, inner) ?? 'null'}`).join(',\n')}\n${indent}]`;
+  }
+  const entries = Object.entries(v).flatMap(([k, x]) => {
+    const s = stringify(x, inner);
+    return s === undefined ? [] : [[k, s] as const];
+  });
+  if (entries.length === 0) return '{}';
+  const flat = `{ ${entries.map(([k, s]) => `${JSON.stringify(k)}: ${s}`).join(', ')} }`;
+  if (isPlain(v) && flat.length <= 160) return flat;
+  return `{\n${entries.map(([k, s]) => `${inner}${JSON.stringify(k)}: ${s}`).join(',\n')}\n${indent}}`;
+}
+
+/**
+ * report.json text: indented like JSON.stringify(r, null, 2), but small flat objects (an ROC point, a
+ * fold) and arrays of numbers stay on one line, so the file reads and diffs well. Parses to the same value.
+ */
+export function stringifyReport(report: Report): string {
+  return `${stringify(report, '')}\n`;
+}
+
+/** Throw FACEOPT_ERR_REPORT for `file` with a reason. */
+function bad(file: string, reason: string, cause?: unknown): FaceoptError {
+  return new FaceoptError('FACEOPT_ERR_REPORT', { path: file, reason }, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Check that a parsed value is a Report this faceopt can read; returns it typed. `file` is only used in
+ * error messages.
+ */
+export function validateReport(value: unknown, file = 'report.json'): Report {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(file, 'it is not a JSON object, so not a faceopt report');
+  const v = value as Record<string, unknown>;
+  if (v.schemaVersion === undefined) throw bad(file, 'it has no schemaVersion, so it is not a faceopt report');
+  if (v.schemaVersion !== REPORT_SCHEMA_VERSION) {
+    const by = typeof (v.provenance as { toolVersion?: unknown } | undefined)?.toolVersion === 'string' ? ` (it was written by faceopt ${(v.provenance as { toolVersion: string }).toolVersion})` : '';
+    throw bad(file, `it has schema version ${JSON.stringify(v.schemaVersion)}${by}, but faceopt ${TOOL_VERSION} reads version ${REPORT_SCHEMA_VERSION}. Regenerate it with \`faceopt evaluate\`, or read it with the faceopt version that wrote it`);
+  }
+  try {
+    reportSchema(value, '');
+  } catch (e) {
+    if (e instanceof SchemaError) throw bad(file, `${e.message} (see docs/report-schema.md)`, e);
+    throw e;
+  }
+  return value as Report;
+}
+
+/** report.json inside `dirOrFile`, or `dirOrFile` itself when it names a .json file. */
+export function reportJsonPath(dirOrFile: string): string {
+  return dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, REPORT_FILES.json);
+}
+
+/**
+ * Load and validate the report in a report folder (or a report.json path). Throws FACEOPT_ERR_REPORT
+ * when it is missing, unreadable, not JSON, of another schema version or malformed.
+ */
+export async function loadReport(dir: string): Promise<Report> {
+  const file = reportJsonPath(dir);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw bad(file, code === 'ENOENT' ? 'the file does not exist. Run `faceopt evaluate` or `faceopt optimize` to create a report, or pass the right folder' : (e as Error).message, e);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw bad(file, `it is not valid JSON (${(e as Error).message}). Regenerate it with \`faceopt evaluate\``, e);
+  }
+  return validateReport(value, file);
+}
+
+/**
+ * Write report.md, report.html and report.json (last, so a folder with a report.json is complete) into
+ * `dir`, each atomically. The report is validated first: an invalid report is a bug and is never written.
+ * Returns the three paths.
+ */
+export async function writeReport(dir: string, report: Report): Promise<{ json: string; md: string; html: string }> {
+  try {
+    reportSchema(report, '');
+  } catch (e) {
+    if (e instanceof SchemaError) throw new FaceoptError('FACEOPT_ERR_INTERNAL', { reason: `the report to write does not match its schema: ${e.message}` }, { cause: e });
+    throw e;
+  }
+  const out = { json: path.join(dir, REPORT_FILES.json), md: path.join(dir, REPORT_FILES.md), html: path.join(dir, REPORT_FILES.html) };
+  // loaded here, not at the top: readers of reports (CLI summary, server) never pay for the chart library
+  const [{ renderMarkdown }, { renderHtml }] = await Promise.all([import('./markdown.js'), import('./html.js')]);
+  await writeFileAtomic(out.md, renderMarkdown(report));
+  await writeFileAtomic(out.html, renderHtml(report));
+  await writeFileAtomic(out.json, stringifyReport(report));
+  return out;
+}
+
+/**
+ * The report folder under `root` (default: the reports folder) whose report.json was written last.
+ * Throws FACEOPT_ERR_REPORT when there is none.
+ */
+export async function findNewestReport(root: string = reportsDir()): Promise<string> {
+  let names: string[] = [];
+  try {
+    names = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch { /* a missing folder has no reports; reported below */ }
+  let best: { dir: string; mtime: number } | null = null;
+  for (const name of names) {
+    const dir = path.join(root, name);
+    try {
+      const s = await stat(path.join(dir, REPORT_FILES.json));
+      if (!best || s.mtimeMs > best.mtime || (s.mtimeMs === best.mtime && dir > best.dir)) best = { dir, mtime: s.mtimeMs };
+    } catch { /* no report.json in this folder */ }
+  }
+  if (!best) throw bad(root, 'no report found there (looked for */report.json). Run `faceopt optimize` or `faceopt evaluate` first, or pass a report folder');
+  return best.dir;
+}

@@ -1,0 +1,100 @@
+/**
+ * Accuracy-aware exclusion for the TensorRT Q/DQ graph, the same search `--int8` runs but with the
+ * TensorRT placement: build the all-int8 graph, measure the mean output cosine against the float graph
+ * on a held-apart slice; when it misses the target, measure each weighted layer's sensitivity (cosine
+ * loss when only that layer is quantized) and keep the most sensitive ones float (TensorRT then runs
+ * them in fp16/fp32), one at a time, until the target is met or `maxFloat` layers are float.
+ *
+ * Why it matters: per-tensor int8 activations crush the quiet channels of a depthwise conv input, and
+ * a folded BatchNorm then amplifies that noise per channel; on mobileface_paddle_128d quantizing the
+ * depthwise inputs alone drops the embedding cosine to ~0.2, while their weights alone cost < 0.01.
+ */
+import type { InputBatch } from '../calibrate/run.js';
+import type { OnnxModel } from '../onnx/model.js';
+import type { RangeTable } from '../quantize/qdq.js';
+import { createSession, floatTensor, runSession, type Session } from '../runtime.js';
+import { exportSymmetricQdq, type SymmetricQdqExport } from './qdq-export.js';
+
+const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
+
+async function samples(session: Session, slice: readonly InputBatch[]): Promise<Float32Array[]> {
+  const input = session.inputNames[0]!;
+  const out: Float32Array[] = [];
+  for (const b of slice) {
+    const r = await runSession(session, { [input]: floatTensor(b.data, b.dims) }, undefined, 'accuracy slice');
+    const n = b.dims[0] ?? 1;
+    const parts = session.outputNames.map((k) => r[k]!.data as Float32Array);
+    for (let i = 0; i < n; i++) {
+      const per = parts.map((p) => p.subarray((i * p.length) / n, ((i + 1) * p.length) / n));
+      const flat = new Float32Array(per.reduce((s, p) => s + p.length, 0));
+      let o = 0;
+      for (const p of per) { flat.set(p, o); o += p.length; }
+      out.push(flat);
+    }
+    for (const v of Object.values(r)) v.dispose?.();
+  }
+  return out;
+}
+
+/** Mean per-sample cosine between two lists of flattened outputs. */
+export function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[]): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    let d = 0; let na = 0; let nb = 0;
+    const x = a[i]!; const y = b[i]!;
+    for (let k = 0; k < x.length; k++) { d += x[k]! * y[k]!; na += x[k]! * x[k]!; nb += y[k]! * y[k]!; }
+    sum += na > 0 && nb > 0 ? d / Math.sqrt(na * nb) : na === nb ? 1 : 0;
+  }
+  return sum / Math.max(1, a.length);
+}
+
+async function cosineOf(model: OnnxModel, slice: readonly InputBatch[], reference: readonly Float32Array[]): Promise<number> {
+  const s = await createSession(model.toBytes(), { optimization: 'all' });
+  try { return meanCosine(reference, await samples(s, slice)); } finally { await s.release(); }
+}
+
+export interface TensorrtMixedResult extends SymmetricQdqExport {
+  cosineAllInt8: number;
+  cosine: number;
+  target: number;
+  met: boolean;
+  keptFloat: { layer: string; op: string; reason: string }[];
+  /** Most sensitive layers first (only when the search ran). */
+  sensitivity: { layer: string; op: string; cosineLoss: number }[] | null;
+}
+
+/** Export the TensorRT Q/DQ graph keeping the fewest weighted layers float that reach `target`. */
+export async function exportQdqToTarget(args: {
+  float: OnnxModel; ranges: RangeTable; slice: readonly InputBatch[]; target: number; maxFloat: number; exclude?: string[];
+  log?: (line: string) => void;
+}): Promise<TensorrtMixedResult> {
+  const base = args.exclude ?? [];
+  const ref = await createSession(args.float.toBytes(), { optimization: 'all' });
+  let reference: Float32Array[];
+  try { reference = await samples(ref, args.slice); } finally { await ref.release(); }
+  const all = exportSymmetricQdq(args.float, args.ranges, { exclude: base });
+  const cosineAllInt8 = await cosineOf(all.model, args.slice, reference);
+  args.log?.(`TensorRT Q/DQ: output cosine ${cosineAllInt8.toFixed(5)} with every layer int8 (target ${args.target})`);
+  if (cosineAllInt8 >= args.target || args.maxFloat === 0) {
+    return { ...all, cosineAllInt8, cosine: cosineAllInt8, target: args.target, met: cosineAllInt8 >= args.target, keptFloat: [], sensitivity: null };
+  }
+  const layers = args.float.graph.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && !base.includes(n.name ?? '') && n.input?.[1] && args.float.graph.hasInitializer(n.input[1]));
+  const names = layers.map((n) => n.name!);
+  const sensitivity: TensorrtMixedResult['sensitivity'] = [];
+  for (const n of layers) {
+    const only = exportSymmetricQdq(args.float, args.ranges, { exclude: [...base, ...names.filter((x) => x !== n.name)] });
+    sensitivity.push({ layer: n.name!, op: n.opType!, cosineLoss: 1 - (await cosineOf(only.model, args.slice, reference)) });
+  }
+  sensitivity.sort((a, b) => b.cosineLoss - a.cosineLoss);
+  let best: SymmetricQdqExport = all;
+  let cosine = cosineAllInt8;
+  const keptFloat: TensorrtMixedResult['keptFloat'] = [];
+  for (const s of sensitivity.slice(0, args.maxFloat)) {
+    keptFloat.push({ layer: s.layer, op: s.op, reason: `sensitivity: output cosine loss ${s.cosineLoss.toExponential(2)} when quantized alone` });
+    best = exportSymmetricQdq(args.float, args.ranges, { exclude: [...base, ...keptFloat.map((k) => k.layer)] });
+    cosine = await cosineOf(best.model, args.slice, reference);
+    if (cosine >= args.target) break;
+  }
+  args.log?.(`TensorRT Q/DQ: output cosine ${cosine.toFixed(5)} with ${keptFloat.length} layer(s) float`);
+  return { ...best, cosineAllInt8, cosine, target: args.target, met: cosine >= args.target, keptFloat, sensitivity };
+}

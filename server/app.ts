@@ -1,0 +1,152 @@
+/**
+ * The app factory: `buildApp(config)` returns a Fastify instance with every route, limit, hook and
+ * metric in place, without listening, so tests drive it through `inject` and `faceopt serve` calls
+ * listen. Models are chosen and checked before it returns (a failed variant or a bad file is a start-up
+ * error); they load and warm in the background, and /ready answers 503 until they have.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { FaceoptError } from '../pipeline/errors.js';
+import { AnalyzerBackend, type FaceBackend } from './backend.js';
+import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { errorBody, handleError } from './errors.js';
+import { RAW_TYPES } from './input.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { selectModels, type ServedModels } from './models.js';
+import { registerExtractRoute } from './routes/extract.js';
+import { registerFaceRoutes } from './routes/faces.js';
+import { registerMetaRoutes } from './routes/meta.js';
+import { FaceService } from './service.js';
+
+/** What the routes share. */
+export interface AppContext {
+  readonly config: ServerConfig;
+  readonly models: ServedModels;
+  readonly service: FaceService;
+  readonly metrics: ServerMetrics;
+  /** Multi-worker mode: the metrics of all workers, summed by the primary (set by the cluster worker). */
+  clusterMetrics: (() => Promise<string>) | null;
+}
+
+export interface AppOptions {
+  /** Use these models instead of selecting them from the config (tests). */
+  models?: ServedModels;
+  /** Load this backend instead of the ONNX face pipeline (tests with synthetic backends). */
+  backend?: () => Promise<FaceBackend>;
+  /** Extra default labels on every metric (e.g. worker id). */
+  metricLabels?: Record<string, string>;
+  /** Pino destination stream for the JSON logs (default stdout). */
+  logStream?: NodeJS.WritableStream;
+}
+
+export interface FaceoptApp extends FastifyInstance {
+  /** Shared state; `ctx.service.state` is 'ready' once models are warm. */
+  faceopt: AppContext;
+  /** Resolves when models are loaded and warmed; rejects when loading failed. */
+  faceoptReady: Promise<void>;
+}
+
+/** Routes anyone may call without the API key (probes). */
+const OPEN_ROUTES = new Set(['/health', '/ready']);
+
+function keyDigest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** onRequest hook: `Authorization: Bearer <key>` with a constant-time comparison. */
+function requireApiKey(apiKey: string, metrics: ServerMetrics) {
+  const want = keyDigest(apiKey);
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    if (OPEN_ROUTES.has(req.routeOptions.url ?? '')) return;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (m && timingSafeEqual(keyDigest(m[1].trim()), want)) return;
+    metrics.rejected.inc({ reason: 'unauthorized' });
+    reply.header('www-authenticate', 'Bearer');
+    throw new FaceoptError('FACEOPT_ERR_UNAUTHORIZED');
+  };
+}
+
+/**
+ * Build the app (no listen). Throws coded errors for bad settings or models that may not be served.
+ * `faceoptReady` settles when the models are warm; the Fastify instance closes the service on close().
+ */
+export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opts: AppOptions = {}): Promise<FaceoptApp> {
+  const config = resolveServerConfig(input as ServerConfigInput);
+  const models = opts.models ?? await selectModels(config);
+  const metrics = createMetrics({ labels: opts.metricLabels });
+
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel, ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    logController: new LogController({ disableRequestLogging: true }), // one line per request, written in onResponse below
+    bodyLimit: config.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    requestTimeout: config.timeoutMs + 30_000, // slow-loris guard for bodies; the handler deadline is timeoutMs
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 200 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+  }) as unknown as FaceoptApp;
+
+  const service = new FaceService(config, models.id, metrics, app.log);
+  const ctx: AppContext = { config, models, service, metrics, clusterMetrics: null };
+  app.decorate('faceopt', ctx);
+
+  for (const m of [models.detector, models.recognizer]) {
+    metrics.modelInfo.set({ role: m.role, variant: m.variant, sha256: m.sha256.slice(0, 16), source: m.source, verdict: m.verdict === null ? 'unverified' : m.verdict.pass ? 'pass' : 'fail' }, 1);
+  }
+  metrics.ready.set(0);
+
+  await app.register(multipart, {
+    limits: {
+      fileSize: config.bodyLimit,
+      files: config.maxImagesPerRequest + 1,
+      fields: 16,
+      fieldSize: 4096,
+      parts: config.maxImagesPerRequest + 17,
+      headerPairs: 64,
+      fieldNameSize: 64,
+    },
+  });
+  app.removeContentTypeParser(['text/plain']);
+  app.addContentTypeParser([...RAW_TYPES], { parseAs: 'buffer', bodyLimit: config.bodyLimit }, (_req, body, done) => done(null, body));
+
+  if (config.apiKey) app.addHook('onRequest', requireApiKey(config.apiKey, metrics));
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched'; // the pattern, never the raw URL: bounded label values
+    const labels = { route, method: req.method, status: String(reply.statusCode) };
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requests.inc(labels);
+    metrics.latency.observe(labels, seconds);
+    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, cache: reply.getHeader('x-faceopt-cache') }, 'request');
+  });
+  app.setErrorHandler(handleError(config.bodyLimit));
+  app.setNotFoundHandler((req, reply) => {
+    const e = new FaceoptError('FACEOPT_ERR_ROUTE_NOT_FOUND', { method: req.method, url: req.url.split('?')[0].slice(0, 100) });
+    return reply.code(e.httpStatus).send(errorBody(e));
+  });
+
+  registerMetaRoutes(app, ctx);
+  registerFaceRoutes(app, ctx);
+  registerExtractRoute(app, ctx);
+
+  // While closing, answers to requests still in flight carry `Connection: close`, so their keep-alive
+  // sockets end with them and close() does not wait out the keep-alive timeout.
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onClose', async () => {
+    await service.close();
+  });
+
+  const t0 = performance.now();
+  app.faceoptReady = service.start(opts.backend ?? (() => AnalyzerBackend.load(models, config))).then(() => {
+    app.log.info({ ms: Math.round(performance.now() - t0), detector: models.detector.variant, recognizer: models.recognizer.variant, models: models.id }, 'models loaded and warmed');
+  });
+  app.faceoptReady.catch((e: unknown) => app.log.error({ err: e instanceof Error ? e.message : String(e) }, 'model loading failed'));
+  return app;
+}

@@ -1,0 +1,134 @@
+/**
+ * Dynamic micro-batching: callers submit one item each and get one result; the batcher runs the model
+ * on up to maxBatch items at a time, one run at a time (a session shares the machine's cores, so two runs
+ * at once only fight). Under load batches form by themselves from what arrived during the previous
+ * run; when the model is idle, the first item waits at most maxWaitMs for company. maxBatch 1 makes
+ * it a plain serial lane (used for the detector). Items whose deadline passed are dropped before
+ * they cost a run.
+ */
+import { FaceoptError } from '../pipeline/errors.js';
+
+/** When a request gives up: absolute time (performance.now() ms) and the configured budget for the message. */
+export interface Deadline {
+  readonly at: number;
+  readonly ms: number;
+}
+
+export interface BatcherOptions<I, O> {
+  /** Label for logs and metrics ('recognizer', 'detector'). */
+  name: string;
+  maxBatch: number;
+  maxWaitMs: number;
+  /** Run the model on items; must return one output per item, in order. */
+  run: (items: I[]) => Promise<O[]>;
+  /** Called after each run with its size and duration in ms. */
+  onBatch?: (size: number, ms: number) => void;
+  /** Called whenever the number of waiting items changes. */
+  onDepth?: (depth: number) => void;
+}
+
+interface Pending<I, O> {
+  item: I;
+  deadline: Deadline | null;
+  resolve: (o: O) => void;
+  reject: (e: unknown) => void;
+}
+
+export class MicroBatcher<I, O> {
+  private readonly pending: Pending<I, O>[] = [];
+  private running = false;
+  private timer: NodeJS.Timeout | null = null;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: BatcherOptions<I, O>) {}
+
+  /** Items waiting for a run (not counting the run in progress). */
+  get depth(): number {
+    return this.pending.length;
+  }
+
+  /** True while a run is in progress. */
+  get busy(): boolean {
+    return this.running;
+  }
+
+  /** Queue one item; resolves with its output, or rejects with the run's error or FACEOPT_ERR_TIMEOUT. */
+  submit(item: I, deadline: Deadline | null = null): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.pending.push({ item, deadline, resolve, reject });
+      this.opts.onDepth?.(this.pending.length);
+      this.schedule();
+    });
+  }
+
+  /** Resolves once nothing is queued or running (graceful shutdown). */
+  idle(): Promise<void> {
+    if (!this.running && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.running || this.pending.length === 0) return;
+    if (this.pending.length >= this.opts.maxBatch || this.opts.maxWaitMs <= 0) {
+      // let items submitted in the same tick (one request's several faces) join this run
+      if (this.timer === null) this.timer = setTimeout(() => this.flush(), 0);
+      return;
+    }
+    if (this.timer === null) this.timer = setTimeout(() => this.flush(), this.opts.maxWaitMs);
+  }
+
+  private take(): Pending<I, O>[] {
+    const now = performance.now();
+    const batch: Pending<I, O>[] = [];
+    while (batch.length < this.opts.maxBatch && this.pending.length > 0) {
+      const p = this.pending.shift() as Pending<I, O>;
+      if (p.deadline && now > p.deadline.at) p.reject(new FaceoptError('FACEOPT_ERR_TIMEOUT', { ms: p.deadline.ms }));
+      else batch.push(p);
+    }
+    this.opts.onDepth?.(this.pending.length);
+    return batch;
+  }
+
+  private flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running) return;
+    const batch = this.take();
+    if (batch.length === 0) {
+      this.settleIdle();
+      return;
+    }
+    this.running = true;
+    const t0 = performance.now();
+    let outputs: Promise<O[]>;
+    try {
+      outputs = this.opts.run(batch.map((p) => p.item));
+    } catch (e) {
+      outputs = Promise.reject(e);
+    }
+    outputs.then(
+      (out) => {
+        if (out.length !== batch.length) throw new Error(`${this.opts.name} returned ${out.length} outputs for ${batch.length} inputs`);
+        batch.forEach((p, i) => p.resolve(out[i]));
+      },
+    ).catch((e: unknown) => {
+      for (const p of batch) p.reject(e);
+    }).finally(() => {
+      this.opts.onBatch?.(batch.length, performance.now() - t0);
+      this.running = false;
+      // whatever queued during the run has waited long enough: run it now
+      if (this.pending.length > 0) {
+        if (this.timer === null) this.timer = setTimeout(() => this.flush(), 0);
+      } else {
+        this.settleIdle();
+      }
+    });
+  }
+
+  private settleIdle(): void {
+    if (this.running || this.pending.length > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

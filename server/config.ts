@@ -1,0 +1,159 @@
+/**
+ * Server settings in one place: every knob `faceopt serve` exposes, its default, and the check that
+ * names the flag in its error. The app factory, the CLI and the benchmark all build a ServerConfig
+ * through resolveServerConfig so defaults cannot drift apart.
+ */
+import os from 'node:os';
+import { checkNumber, FaceoptError } from '../pipeline/errors.js';
+import type { Provider } from '../pipeline/runtime.js';
+
+/** Embedding-cache settings. */
+export interface CacheConfig {
+  /** In-memory LRU entries (0 turns the memory layer off). */
+  memoryEntries: number;
+  /** Redis URL for a cache shared by replicas (REDIS_URL); null for none. */
+  redisUrl: string | null;
+  /** Redis entry lifetime in seconds. */
+  redisTtlS: number;
+  /** Longest a Redis get/set may take before it counts as an error and the request goes on without it. */
+  redisTimeoutMs: number;
+}
+
+/** Micro-batching of the recognizer. */
+export interface BatchConfig {
+  /** Most aligned crops per recognizer run; 1 turns batching off. */
+  maxBatch: number;
+  /** Longest an idle recognizer waits for more crops before running a partial batch. */
+  maxWaitMs: number;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Bearer API key; null leaves the API open (bind to loopback then). */
+  apiKey: string | null;
+  /** Largest request body (multipart file, raw image or JSON) in bytes. */
+  bodyLimit: number;
+  /** Largest decoded image, width x height. */
+  maxPixels: number;
+  /** Most images in one /v1/extract request. */
+  maxImagesPerRequest: number;
+  /** Requests admitted at once (being decoded, queued or inferred); more get 503 + Retry-After. */
+  maxQueue: number;
+  /** Photos decoded ahead of the detector at once (bounds decoded-pixel memory). */
+  decodeAhead: number;
+  /** Per-request deadline in ms (503 FACEOPT_ERR_TIMEOUT past it). */
+  timeoutMs: number;
+  batch: BatchConfig;
+  cache: CacheConfig;
+  /** Runtime session settings. */
+  provider: Provider;
+  intraOpThreads: number;
+  /** Detector input size (dynamic-input detectors only). */
+  detSize: number | null;
+  /** Default detection score threshold. */
+  detThreshold: number;
+  /** Cosine match threshold for /v1/verify; null takes the recognizer report's, else the default. */
+  matchThreshold: number | null;
+  /** Serve variants whose report failed its gates. */
+  allowFailed: boolean;
+  /** Model selection: direct files win over the manifest. */
+  detector: string | null;
+  recognizer: string | null;
+  manifest: string | null;
+  /** Worker processes (node:cluster); threads are split across them. */
+  workers: number;
+  /** Log level for the JSON logs on stdout (pino levels, or 'silent'). */
+  logLevel: string;
+  /** How long SIGTERM waits for in-flight requests before exiting anyway. */
+  shutdownTimeoutMs: number;
+}
+
+/** Cores this process may use (cgroup-aware where Node knows). */
+export function availableCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 5555,
+  bodyLimit: 10 * 1024 * 1024,
+  maxPixels: 16_000_000,
+  maxImagesPerRequest: 16,
+  maxQueue: 64,
+  decodeAhead: 4,
+  timeoutMs: 10_000,
+  maxBatch: 32,
+  maxWaitMs: 2,
+  memoryEntries: 2048,
+  redisTtlS: 7 * 24 * 3600,
+  redisTimeoutMs: 250,
+  detThreshold: 0.5,
+  workers: 1,
+  logLevel: 'info',
+  shutdownTimeoutMs: 15_000,
+} as const;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Settings as a user or test gives them: everything optional, strings accepted for numbers. */
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'batch' | 'cache'>> & {
+  batch?: Partial<BatchConfig>;
+  cache?: Partial<CacheConfig>;
+};
+
+/**
+ * Fill defaults and check every value, naming the setting in FACEOPT_ERR_BAD_ARGUMENT. Threads default
+ * to floor(cores / workers), at least 1, so N workers never oversubscribe the machine.
+ */
+export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig {
+  const workers = checkNumber('workers', input.workers ?? DEFAULTS.workers, { min: 1, max: 256, integer: true });
+  const threads = input.intraOpThreads ?? Math.max(1, Math.floor(availableCores() / workers));
+  const logLevel = input.logLevel ?? DEFAULTS.logLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `one of ${LOG_LEVELS.join(', ')}`, name: 'log level', received: logLevel });
+  }
+  const host = input.host ?? DEFAULTS.host;
+  if (typeof host !== 'string' || host.trim() === '') {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a host name or IP address', name: 'host', received: String(host) });
+  }
+  const apiKey = input.apiKey ?? null;
+  if (apiKey !== null && apiKey.length < 8) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'an API key of at least 8 characters', name: 'api key', received: `${apiKey.length} characters` });
+  }
+  const c = input.cache ?? {};
+  const b = input.batch ?? {};
+  return {
+    host,
+    port: checkNumber('port', input.port ?? DEFAULTS.port, { min: 0, max: 65535, integer: true }),
+    apiKey,
+    bodyLimit: checkNumber('body limit', input.bodyLimit ?? DEFAULTS.bodyLimit, { min: 1024, max: 1 << 30, integer: true }),
+    maxPixels: checkNumber('max pixels', input.maxPixels ?? DEFAULTS.maxPixels, { min: 1, integer: true }),
+    maxImagesPerRequest: checkNumber('max images', input.maxImagesPerRequest ?? DEFAULTS.maxImagesPerRequest, { min: 1, max: 1024, integer: true }),
+    maxQueue: checkNumber('queue', input.maxQueue ?? DEFAULTS.maxQueue, { min: 1, max: 100_000, integer: true }),
+    decodeAhead: checkNumber('decode ahead', input.decodeAhead ?? DEFAULTS.decodeAhead, { min: 1, max: 256, integer: true }),
+    timeoutMs: checkNumber('timeout', input.timeoutMs ?? DEFAULTS.timeoutMs, { min: 1, max: 3_600_000, integer: true }),
+    batch: {
+      maxBatch: checkNumber('max batch', b.maxBatch ?? DEFAULTS.maxBatch, { min: 1, max: 1024, integer: true }),
+      maxWaitMs: checkNumber('max wait', b.maxWaitMs ?? DEFAULTS.maxWaitMs, { min: 0, max: 1000 }),
+    },
+    cache: {
+      memoryEntries: checkNumber('cache size', c.memoryEntries ?? DEFAULTS.memoryEntries, { min: 0, max: 10_000_000, integer: true }),
+      redisUrl: c.redisUrl ?? null,
+      redisTtlS: checkNumber('redis ttl', c.redisTtlS ?? DEFAULTS.redisTtlS, { min: 1, integer: true }),
+      redisTimeoutMs: checkNumber('redis timeout', c.redisTimeoutMs ?? DEFAULTS.redisTimeoutMs, { min: 1, max: 60_000, integer: true }),
+    },
+    provider: input.provider ?? 'cpu',
+    intraOpThreads: checkNumber('threads', threads, { min: 1, max: 256, integer: true }),
+    detSize: input.detSize === undefined || input.detSize === null ? null : checkNumber('det size', input.detSize, { min: 32, max: 4096, integer: true }),
+    detThreshold: checkNumber('det threshold', input.detThreshold ?? DEFAULTS.detThreshold, { min: 0, max: 1 }),
+    matchThreshold: input.matchThreshold === undefined || input.matchThreshold === null ? null : checkNumber('match threshold', input.matchThreshold, { min: -1, max: 1 }),
+    allowFailed: input.allowFailed ?? false,
+    detector: input.detector ?? null,
+    recognizer: input.recognizer ?? null,
+    manifest: input.manifest ?? null,
+    workers,
+    logLevel,
+    shutdownTimeoutMs: checkNumber('shutdown timeout', input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, { min: 0, max: 600_000, integer: true }),
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Getting images and options out of a request, whatever its form: multipart/form-data (the seed's
+ * `-F file=@face.jpg`, several files for /v1/extract), a raw image body (Content-Type image/jpeg, png,
+ * webp or application/octet-stream), or JSON with base64 strings (InsightFace-REST's
+ * `{"images": {"data": [...]}}`). Content types are checked twice: the declared type, and the file's
+ * magic bytes, so a PDF named face.jpg is refused before it reaches the decoder.
+ */
+import type { FastifyRequest } from 'fastify';
+import { checkNumber, FaceoptError, isFaceoptError } from '../pipeline/errors.js';
+import { toFaceoptError } from './errors.js';
+import type { FaceQuery } from './service.js';
+
+export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
+export const RAW_TYPES = [...IMAGE_TYPES, 'application/octet-stream'] as const;
+
+/** One image taken from a request. */
+export interface RequestImage {
+  /** Form field or JSON key it came from. */
+  field: string;
+  /** Name used in error messages (file name or field[index]). */
+  source: string;
+  bytes: Buffer;
+  /** Content type the client declared for it (multipart part or request), if any. */
+  declared?: string;
+}
+
+/** Format from the magic bytes: a supported one, another known one, or null. */
+export function sniffFormat(b: Uint8Array): string | null {
+  const at = (i: number, s: string) => [...s].every((c, k) => b[i + k] === c.charCodeAt(0));
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b[0] === 0x89 && at(1, 'PNG\r\n\x1a\n')) return 'png';
+  if (b.length >= 12 && at(0, 'RIFF') && at(8, 'WEBP')) return 'webp';
+  if (at(0, 'GIF8')) return 'gif';
+  if (at(0, '%PDF')) return 'pdf';
+  if (at(0, 'BM')) return 'bmp';
+  if (at(0, 'II*\0') || at(0, 'MM\0*')) return 'tiff';
+  if (at(0, 'PK\x03\x04')) return 'zip';
+  if (b.length >= 12 && at(4, 'ftyp')) return 'heif/avif/mp4';
+  const head = Buffer.from(b.subarray(0, 256)).toString('latin1').trimStart().toLowerCase();
+  if (head.startsWith('<svg') || head.startsWith('<?xml') || head.startsWith('<!doctype') || head.startsWith('<html')) return 'svg/xml/html';
+  return null;
+}
+
+/**
+ * Refuse what is not a JPEG, PNG or WebP: 415 for a declared non-image type or a recognised other
+ * format, 400 FACEOPT_ERR_BAD_IMAGE for bytes that claim to be an image but are not one.
+ */
+export function checkImageBytes(img: RequestImage, declared: string | undefined): void {
+  const type = (declared ?? '').split(';')[0].trim().toLowerCase();
+  if (type && !(RAW_TYPES as readonly string[]).includes(type)) {
+    throw new FaceoptError('FACEOPT_ERR_UNSUPPORTED_MEDIA', { type });
+  }
+  if (img.bytes.length === 0) throw new FaceoptError('FACEOPT_ERR_BAD_IMAGE', { source: img.source, reason: 'it is empty' });
+  const format = sniffFormat(img.bytes);
+  if (format === 'jpeg' || format === 'png' || format === 'webp') return;
+  if (format !== null) throw new FaceoptError('FACEOPT_ERR_UNSUPPORTED_MEDIA', { type: `${format} (from the file's first bytes)` });
+  throw new FaceoptError('FACEOPT_ERR_BAD_IMAGE', { source: img.source, reason: 'it does not start like a JPEG, PNG or WebP file' });
+}
+
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/** Bytes of a base64 (or data: URL) string; FACEOPT_ERR_BAD_ARGUMENT naming the field when it is not base64. */
+export function fromBase64(value: unknown, field: string): Buffer {
+  if (typeof value !== 'string') {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a base64 string', name: field, received: value === null ? 'null' : typeof value });
+  }
+  const comma = value.startsWith('data:') ? value.indexOf(',') : -1;
+  const text = (comma >= 0 ? value.slice(comma + 1) : value).replace(/\s+/g, '');
+  if (!BASE64.test(text)) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a base64 string', name: field, received: 'characters outside base64' });
+  }
+  return Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+}
+
+export interface ImageSpec {
+  /** Multipart file fields accepted, in the order images are wanted. */
+  fields: readonly string[];
+  /** Most images. */
+  max: number;
+  /** Fewest images. */
+  min: number;
+  /** Images from a parsed JSON body. */
+  fromJson: (body: Record<string, unknown>) => RequestImage[];
+  /** Leave the per-image type checks to the caller (so one bad image does not fail a batch). */
+  lenient?: boolean;
+}
+
+function isMultipart(req: FastifyRequest): boolean {
+  return (req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/');
+}
+
+async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: number): Promise<{ images: RequestImage[]; fields: Record<string, string> }> {
+  const images: RequestImage[] = [];
+  const fields: Record<string, string> = {};
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        if (!spec.fields.includes(part.fieldname)) {
+          part.file.resume(); // drain it so the parser moves on
+          throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `file fields ${spec.fields.map((f) => `"${f}"`).join(' or ')}`, name: 'multipart field', received: JSON.stringify(part.fieldname.slice(0, 40)) });
+        }
+        if (images.length >= spec.max) {
+          part.file.resume();
+          throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at most ${spec.max} image(s)`, name: 'images', received: 'more' });
+        }
+        const source = part.filename ? part.filename.slice(0, 80) : `${part.fieldname}[${images.length}]`;
+        const img: RequestImage = { field: part.fieldname, source, bytes: await part.toBuffer(), declared: part.mimetype };
+        if (!spec.lenient) checkImageBytes(img, img.declared);
+        images.push(img);
+      } else {
+        fields[part.fieldname] = String(part.value);
+      }
+    }
+  } catch (e) {
+    if (isFaceoptError(e)) throw e;
+    throw toFaceoptError(e, { bodyLimit }) ?? new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a well-formed multipart/form-data body', name: 'body', received: String((e as Error)?.message ?? e).split('\n')[0].slice(0, 120) }, { cause: e });
+  }
+  return { images, fields };
+}
+
+/**
+ * The images of a request per `spec`, plus option values sent as multipart fields. Errors:
+ * 400 (missing/extra images, bad base64, broken multipart), 413 (too large), 415 (wrong types).
+ */
+export async function readImages(req: FastifyRequest, spec: ImageSpec, bodyLimit: number): Promise<{ images: RequestImage[]; fields: Record<string, unknown> }> {
+  let images: RequestImage[];
+  let fields: Record<string, unknown> = {};
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (isMultipart(req)) {
+    ({ images, fields } = await fromMultipart(req, spec, bodyLimit));
+  } else if (type === 'application/json') {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    images = spec.fromJson(body);
+    if (!spec.lenient) for (const img of images) checkImageBytes(img, undefined);
+    fields = body;
+  } else if (Buffer.isBuffer(req.body)) {
+    const img: RequestImage = { field: 'body', source: 'body', bytes: req.body, declared: type };
+    if (!spec.lenient) checkImageBytes(img, type);
+    images = [img];
+  } else {
+    throw new FaceoptError('FACEOPT_ERR_UNSUPPORTED_MEDIA', { type: type || '(none)' });
+  }
+  if (images.length < spec.min || images.length > spec.max) {
+    const want = spec.min === spec.max ? `${spec.min}` : `${spec.min} to ${spec.max}`;
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: `${want} image(s) (multipart field${spec.fields.length > 1 ? 's' : ''} ${spec.fields.map((f) => `"${f}"`).join(', ')})`,
+      name: 'images',
+      received: String(images.length),
+    });
+  }
+  return { images, fields };
+}
+
+function bool(name: string, v: unknown): boolean | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'boolean') return v;
+  const s = String(v).toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(s)) return true;
+  if (['false', '0', 'no', 'off'].includes(s)) return false;
+  throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'true or false', name, received: String(v).slice(0, 40) });
+}
+
+/** Request options (InsightFace-REST names) from query string and form/JSON fields; fields win. */
+export function faceQuery(...sources: Record<string, unknown>[]): FaceQuery {
+  const raw: Record<string, unknown> = Object.assign({}, ...sources);
+  const num = (k: string, o: { min: number; max?: number; integer?: boolean }) =>
+    raw[k] === undefined || raw[k] === '' ? undefined : checkNumber(k, raw[k], o);
+  const q: FaceQuery = {};
+  const threshold = num('threshold', { min: 0, max: 1 });
+  const limit = num('limit_faces', { min: 0, max: 1000, integer: true });
+  const minSize = num('min_face_size', { min: 0, max: 100_000 });
+  const embedOnly = bool('embed_only', raw.embed_only);
+  const extractEmbedding = bool('extract_embedding', raw.extract_embedding);
+  if (threshold !== undefined) q.threshold = threshold;
+  if (limit !== undefined) q.limitFaces = limit;
+  if (minSize !== undefined) q.minFaceSize = minSize;
+  if (embedOnly !== undefined) q.embedOnly = embedOnly;
+  if (extractEmbedding !== undefined) q.extractEmbedding = extractEmbedding;
+  return q;
+}

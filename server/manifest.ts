@@ -1,0 +1,167 @@
+/**
+ * The serving manifest (`models/manifest.json`): the one contract between the pipeline and the server.
+ * It names, per role, the model file a person promoted after reading its report: variant label, path,
+ * sha256, size, the report it came from and that report's gates verdict. `faceopt promote` writes it
+ * atomically; `faceopt serve` reads it, re-checks the file hash and refuses failed variants.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { FaceoptError } from '../pipeline/errors.js';
+import { sha256File, writeFileAtomic } from '../pipeline/fsutil.js';
+import { modelsDir } from '../pipeline/paths.js';
+import { TOOL_VERSION } from '../pipeline/version.js';
+import { readReport, reportMatchThreshold } from './report.js';
+
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+export type ServedRole = 'detector' | 'recognizer';
+export const ROLES: readonly ServedRole[] = ['detector', 'recognizer'];
+
+/** The gates verdict copied from a report. */
+export interface Verdict {
+  pass: boolean;
+  reasons: string[];
+}
+
+/** One promoted model. */
+export interface ManifestEntry {
+  /** Variant label from the report (`int8`, `fp32`, ...). */
+  variant: string;
+  /** Model file; relative paths are relative to the manifest's folder. */
+  path: string;
+  sha256: string;
+  sizeBytes: number;
+  /** report.json the verdict came from; null when the model was promoted without a report. */
+  report: string | null;
+  /** Null when promoted without a report (unverified). */
+  verdict: Verdict | null;
+  /** Recognizers: the cosine threshold the report measured; null otherwise. */
+  matchThreshold: number | null;
+  promotedAt: string;
+}
+
+export interface ServingManifest {
+  schemaVersion: typeof MANIFEST_SCHEMA_VERSION;
+  toolVersion: string;
+  updatedAt: string;
+  detector: ManifestEntry | null;
+  recognizer: ManifestEntry | null;
+}
+
+/** Default manifest location: `<modelsDir>/manifest.json`. */
+export function defaultManifestPath(): string {
+  return path.join(modelsDir(), 'manifest.json');
+}
+
+function bad(file: string, reason: string): FaceoptError {
+  return new FaceoptError('FACEOPT_ERR_REPORT', { path: file, reason: `serving manifest: ${reason}; run \`faceopt promote REPORT_DIR\` again` });
+}
+
+function checkEntry(file: string, role: ServedRole, e: unknown): ManifestEntry | null {
+  if (e === null || e === undefined) return null;
+  const x = e as Record<string, unknown>;
+  const str = (k: string) => { if (typeof x[k] !== 'string' || x[k] === '') throw bad(file, `${role}.${k} must be a non-empty string`); };
+  str('variant'); str('path'); str('sha256'); str('promotedAt');
+  if (typeof x.sizeBytes !== 'number') throw bad(file, `${role}.sizeBytes must be a number`);
+  if (x.report !== null && typeof x.report !== 'string') throw bad(file, `${role}.report must be a string or null`);
+  if (x.matchThreshold !== null && typeof x.matchThreshold !== 'number') throw bad(file, `${role}.matchThreshold must be a number or null`);
+  const v = x.verdict as Verdict | null;
+  if (v !== null && (typeof v !== 'object' || typeof v.pass !== 'boolean' || !Array.isArray(v.reasons))) throw bad(file, `${role}.verdict must be {pass, reasons} or null`);
+  return x as unknown as ManifestEntry;
+}
+
+/** Read and check a manifest; FACEOPT_ERR_FILE_NOT_FOUND when absent, FACEOPT_ERR_REPORT when malformed. */
+export function readManifest(file: string = defaultManifestPath()): ServingManifest {
+  if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw bad(file, `not JSON (${(e as Error).message})`);
+  }
+  if (json?.schemaVersion !== MANIFEST_SCHEMA_VERSION) throw bad(file, `schema version ${String(json?.schemaVersion)}, expected ${MANIFEST_SCHEMA_VERSION}`);
+  return {
+    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    toolVersion: String(json.toolVersion ?? ''),
+    updatedAt: String(json.updatedAt ?? ''),
+    detector: checkEntry(file, 'detector', json.detector),
+    recognizer: checkEntry(file, 'recognizer', json.recognizer),
+  };
+}
+
+/** Absolute path of an entry's model file. */
+export function entryPath(manifestFile: string, entry: ManifestEntry): string {
+  return path.resolve(path.dirname(path.resolve(manifestFile)), entry.path);
+}
+
+/** Store paths relative to the manifest folder when the file lives under it (portable across mounts), else absolute. */
+function storedPath(manifestFile: string, file: string): string {
+  const rel = path.relative(path.dirname(path.resolve(manifestFile)), path.resolve(file));
+  return rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(file) : rel;
+}
+
+/** Find a report's model file: absolute, relative to the working folder, or relative to the report folder. */
+function locateVariantFile(reportJson: string, p: string): string {
+  for (const candidate of [path.resolve(p), path.resolve(path.dirname(reportJson), p)]) {
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+  }
+  throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: p });
+}
+
+/** A manifest entry for a model file promoted from its report. */
+export async function entryFromReport(manifestFile: string, reportDir: string, allowFailed: boolean): Promise<{ role: ServedRole; entry: ManifestEntry }> {
+  const { file, report } = await readReport(reportDir);
+  if (report.role !== 'detector' && report.role !== 'recognizer') {
+    throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: report.variant.path, expected: 'detector or recognizer', actual: report.role });
+  }
+  if (!report.gates.pass && !allowFailed) {
+    throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', { variant: report.variantName, report: file });
+  }
+  const model = locateVariantFile(file, report.variant.path);
+  const sha = await sha256File(model);
+  if (sha !== report.variant.sha256) {
+    throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: model, actual: sha, expected: `${report.variant.sha256} (the file the report evaluated)` });
+  }
+  return {
+    role: report.role,
+    entry: {
+      variant: report.variantName,
+      path: storedPath(manifestFile, model),
+      sha256: sha,
+      sizeBytes: statSync(model).size,
+      report: storedPath(manifestFile, file),
+      verdict: { pass: report.gates.pass, reasons: [...report.gates.reasons] },
+      matchThreshold: report.role === 'recognizer' ? reportMatchThreshold(report) : null,
+      promotedAt: new Date().toISOString(),
+    },
+  };
+}
+
+/** A manifest entry for a model file given directly (no report: verdict null, i.e. unverified). */
+export async function entryFromFile(manifestFile: string, model: string, variant = 'unverified'): Promise<ManifestEntry> {
+  const abs = path.resolve(model);
+  return {
+    variant,
+    path: storedPath(manifestFile, abs),
+    sha256: await sha256File(abs),
+    sizeBytes: statSync(abs).size,
+    report: null,
+    verdict: null,
+    matchThreshold: null,
+    promotedAt: new Date().toISOString(),
+  };
+}
+
+/** Merge promoted entries into the manifest (roles not promoted keep their entries) and write it atomically. */
+export async function writeManifest(file: string, update: Partial<Record<ServedRole, ManifestEntry>>): Promise<ServingManifest> {
+  const current: ServingManifest | null = existsSync(file) ? readManifest(file) : null;
+  const next: ServingManifest = {
+    schemaVersion: MANIFEST_SCHEMA_VERSION,
+    toolVersion: TOOL_VERSION,
+    updatedAt: new Date().toISOString(),
+    detector: update.detector ?? current?.detector ?? null,
+    recognizer: update.recognizer ?? current?.recognizer ?? null,
+  };
+  await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`);
+  return next;
+}

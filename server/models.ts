@@ -1,0 +1,113 @@
+/**
+ * Which models the server serves, decided once at start, per role: a file given directly (`--detector`,
+ * `--recognizer`) wins, then the serving manifest, then FACEOPT_DETECTOR/FACEOPT_RECOGNIZER. Manifest files are
+ * re-hashed against the manifest, their reports re-read, and a variant whose report failed its gates is
+ * refused unless allowFailed. The result also fixes the /v1/verify threshold and the cache namespace.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { FaceoptError } from '../pipeline/errors.js';
+import { sha256, sha256File } from '../pipeline/fsutil.js';
+import { DETECTOR_ENV, RECOGNIZER_ENV } from '../pipeline/faces/models.js';
+import { resolveModelArg } from '../pipeline/zoo/resolve.js';
+import { DEFAULT_MATCH_THRESHOLD } from '../pipeline/cli/compare.js';
+import type { ServerConfig } from './config.js';
+import { defaultManifestPath, entryPath, readManifest, type ManifestEntry, type ServedRole, type Verdict } from './manifest.js';
+import { readReport, reportKeyNumbers, reportMatchThreshold } from './report.js';
+
+/** One model being served and where it came from. */
+export interface ServedModel {
+  readonly role: ServedRole;
+  readonly variant: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  /** 'manifest' (promoted) or 'file' (given directly, unverified). */
+  readonly source: 'manifest' | 'file';
+  readonly report: string | null;
+  readonly verdict: Verdict | null;
+  readonly keyNumbers: { id: string; label: string; value: number | null; text: string }[] | null;
+  readonly reportMatchThreshold: number | null;
+}
+
+export interface ServedModels {
+  readonly detector: ServedModel;
+  readonly recognizer: ServedModel;
+  readonly matchThreshold: { readonly value: number; readonly source: 'flag' | 'report' | 'default' };
+  /** Short hash of both model hashes: the cache namespace, so a new variant never sees old entries. */
+  readonly id: string;
+  readonly manifest: string | null;
+}
+
+async function fromFile(role: ServedRole, arg: string): Promise<ServedModel> {
+  const file = resolveModelArg(arg);
+  return {
+    role, variant: 'file', path: file, sha256: await sha256File(file), sizeBytes: statSync(file).size,
+    source: 'file', report: null, verdict: null, keyNumbers: null, reportMatchThreshold: null,
+  };
+}
+
+async function fromManifest(role: ServedRole, manifestFile: string, entry: ManifestEntry, allowFailed: boolean): Promise<ServedModel> {
+  const file = entryPath(manifestFile, entry);
+  if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_MODEL_MISSING', { path: file, pack: `(promoted ${role} ${entry.variant})` });
+  const actual = await sha256File(file);
+  if (actual !== entry.sha256) throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: file, actual, expected: `${entry.sha256} (from ${manifestFile})` });
+  let verdict = entry.verdict;
+  let keyNumbers: ServedModel['keyNumbers'] = null;
+  let threshold = entry.matchThreshold;
+  let reportPath: string | null = null;
+  if (entry.report !== null) {
+    reportPath = entryPath(manifestFile, { ...entry, path: entry.report });
+    const { report } = await readReport(reportPath); // the report may have been regenerated since promotion: trust it, not the copy
+    verdict = { pass: report.gates.pass, reasons: [...report.gates.reasons] };
+    keyNumbers = reportKeyNumbers(report);
+    threshold = reportMatchThreshold(report);
+  }
+  if (verdict && !verdict.pass && !allowFailed) {
+    throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', { variant: `${role} ${entry.variant}`, report: reportPath ?? manifestFile });
+  }
+  return {
+    role, variant: entry.variant, path: file, sha256: actual, sizeBytes: statSync(file).size,
+    source: 'manifest', report: reportPath, verdict, keyNumbers, reportMatchThreshold: threshold,
+  };
+}
+
+/**
+ * Decide and check the models to serve. Errors: FACEOPT_ERR_BAD_ARGUMENT when nothing names a model
+ * for a role, FACEOPT_ERR_CHECKSUM / FACEOPT_ERR_MODEL_MISSING for a manifest file that changed or
+ * vanished, FACEOPT_ERR_VARIANT_FAILED_GATES for a failed variant without allowFailed.
+ */
+export async function selectModels(config: ServerConfig): Promise<ServedModels> {
+  const fromEnv: Record<ServedRole, string | undefined> = {
+    detector: process.env[DETECTOR_ENV] || undefined,
+    recognizer: process.env[RECOGNIZER_ENV] || undefined,
+  };
+  const manifestFile = config.manifest ?? defaultManifestPath();
+  const needManifest = !config.detector || !config.recognizer;
+  const manifest = needManifest && (config.manifest !== null || existsSync(manifestFile)) ? readManifest(manifestFile) : null;
+
+  const pick = async (role: ServedRole): Promise<ServedModel> => {
+    const flag = role === 'detector' ? config.detector : config.recognizer;
+    if (flag) return fromFile(role, flag);
+    const entry = manifest?.[role] ?? null;
+    if (entry) return fromManifest(role, manifestFile, entry, config.allowFailed);
+    const env = fromEnv[role];
+    if (env) return fromFile(role, env);
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: `a ${role}: --${role} FILE, the ${role === 'detector' ? DETECTOR_ENV : RECOGNIZER_ENV} variable, or a ${role} promoted into ${manifestFile} (\`faceopt promote REPORT_DIR\`)`,
+      name: role,
+      received: 'nothing',
+    });
+  };
+  const detector = await pick('detector');
+  const recognizer = await pick('recognizer');
+  const matchThreshold = config.matchThreshold !== null
+    ? { value: config.matchThreshold, source: 'flag' as const }
+    : recognizer.reportMatchThreshold !== null
+      ? { value: recognizer.reportMatchThreshold, source: 'report' as const }
+      : { value: DEFAULT_MATCH_THRESHOLD, source: 'default' as const };
+  return {
+    detector, recognizer, matchThreshold,
+    id: sha256(`${detector.sha256}:${recognizer.sha256}`).slice(0, 16),
+    manifest: manifest ? manifestFile : null,
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * `POST /v1/extract`: several photos per request (multipart files, or InsightFace-REST's JSON
+ * `{"images": {"data": [base64...]}}`), every face with box, score, keypoints, embedding and norm.
+ * Options as InsightFace-REST names them: threshold, limit_faces, min_face_size, embed_only (the images
+ * are aligned crops: no detection), extract_embedding (false: detection only). A photo that cannot be
+ * read gets its own `{status: "error", error}` entry; when every photo fails, the request fails with
+ * the first photo's error and status.
+ */
+import type { FastifyInstance } from 'fastify';
+import { FaceoptError, isFaceoptError } from '../../pipeline/errors.js';
+import type { AppContext } from '../app.js';
+import { errorBody } from '../errors.js';
+import { checkImageBytes, faceQuery, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
+import type { ImageJson } from '../service.js';
+import { extractJson, faceQuerySchema, jsonBody } from './schemas.js';
+
+type ImageResult = ({ status: 'ok'; cached: boolean } & ImageJson) | ({ status: 'error' } & ReturnType<typeof errorBody>);
+
+/** True for failures that belong to one photo (bad bytes, no face) rather than to the whole request. */
+function perImage(e: unknown): e is FaceoptError {
+  return isFaceoptError(e) && e.httpStatus < 500;
+}
+
+/** Register /v1/extract. */
+export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): void {
+  const { service } = ctx;
+  const spec: ImageSpec = {
+    fields: ['file', 'files', 'image', 'images'],
+    min: 1,
+    max: ctx.config.maxImagesPerRequest,
+    lenient: true,
+    fromJson: (b) => {
+      const list = (Array.isArray(b.images) ? b.images : (b.images as { data?: unknown[] } | undefined)?.data ?? []) as unknown[];
+      return list.map((s, i): RequestImage => ({ field: 'images', source: `images[${i}]`, bytes: fromBase64(s, `images[${i}]`) }));
+    },
+  };
+
+  app.post('/v1/extract', { schema: { querystring: faceQuerySchema, body: jsonBody(extractJson) } }, async (req) => {
+    const t0 = performance.now();
+    const { results, errors } = await service.run(async (deadline) => {
+      const { images, fields } = await readImages(req, spec, ctx.config.bodyLimit);
+      const query = faceQuery((req.query ?? {}) as Record<string, unknown>, fields);
+      const errors: FaceoptError[] = [];
+      const results = await Promise.all(images.map(async (img, i): Promise<ImageResult> => {
+        try {
+          checkImageBytes(img, img.declared);
+          const { value, hit } = await service.extract(img.bytes, img.source, query, deadline);
+          return { status: 'ok', cached: hit, ...value };
+        } catch (e) {
+          if (!perImage(e)) throw e; // timeouts, shutdown, internal errors fail the whole request
+          errors[i] = e;
+          return { status: 'error', ...errorBody(e) };
+        }
+      }));
+      return { results, errors };
+    });
+    if (results.every((r) => r.status === 'error')) throw errors[0];
+    return { took_ms: Math.round(performance.now() - t0), images: results };
+  });
+}

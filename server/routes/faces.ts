@@ -1,0 +1,106 @@
+/**
+ * The face routes: the seed-compatible `POST /embed` (multipart `file`, answers `{"embedding": [...]}`
+ * for the main face), and `/v1/embed`, `/v1/detect`, `/v1/verify`. Each admits the request, reads its
+ * image(s) (multipart, raw body or base64 JSON), and asks the FaceService; `x-faceopt-cache` says
+ * whether the answer came from the cache.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { cosineSimilarity } from '../../pipeline/faces/arcface.js';
+import type { AppContext } from '../app.js';
+import { faceQuery, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
+import type { FaceJson } from '../service.js';
+import { faceQuerySchema, jsonBody, singleImageJson, verifyJson } from './schemas.js';
+
+const round = (v: number, digits: number): number => Number(v.toFixed(digits));
+
+const SINGLE: ImageSpec = {
+  fields: ['file', 'image'],
+  min: 1,
+  max: 1,
+  fromJson: (b) => [{ field: 'image', source: 'image', bytes: fromBase64(b.image, 'image') }],
+};
+
+const PAIR: ImageSpec = {
+  fields: ['a', 'b', 'file'],
+  min: 2,
+  max: 2,
+  fromJson: (b) => [
+    { field: 'a', source: 'a', bytes: fromBase64(b.a, 'a') },
+    { field: 'b', source: 'b', bytes: fromBase64(b.b, 'b') },
+  ],
+};
+
+type Query = Record<string, unknown>;
+
+/** Images and options of a request (query string, then form or JSON fields). */
+async function input(req: FastifyRequest, ctx: AppContext, spec: ImageSpec) {
+  const { images, fields } = await readImages(req, spec, ctx.config.bodyLimit);
+  return { images, query: faceQuery((req.query ?? {}) as Query, fields) };
+}
+
+/** `a` then `b`; two files under one name count in upload order. */
+function pairOrder(images: RequestImage[]): [RequestImage, RequestImage] {
+  const a = images.find((i) => i.field === 'a');
+  const b = images.find((i) => i.field === 'b');
+  return a && b ? [a, b] : [images[0], images[1]];
+}
+
+function withoutEmbedding(f: FaceJson): Omit<FaceJson, 'embedding'> {
+  const { embedding: _drop, ...rest } = f;
+  return rest;
+}
+
+/** Register /embed, /v1/embed, /v1/detect and /v1/verify. */
+export function registerFaceRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { service } = ctx;
+  const singleSchema = { querystring: faceQuerySchema, body: jsonBody(singleImageJson) };
+
+  const embedMain = (req: FastifyRequest) => service.run(async (deadline) => {
+    const { images, query } = await input(req, ctx, SINGLE);
+    return service.embedMain(images[0].bytes, images[0].source, query, deadline);
+  });
+
+  app.post('/embed', { schema: singleSchema }, async (req, reply) => {
+    const { value, hit } = await embedMain(req);
+    reply.header('x-faceopt-cache', hit ? 'hit' : 'miss');
+    return { embedding: value.embedding };
+  });
+
+  app.post('/v1/embed', { schema: singleSchema }, async (req, reply) => {
+    const { value, hit } = await embedMain(req);
+    reply.header('x-faceopt-cache', hit ? 'hit' : 'miss');
+    return { ...value, dim: value.embedding?.length ?? 0 };
+  });
+
+  app.post('/v1/detect', { schema: singleSchema }, async (req, reply) => {
+    const { value, hit } = await service.run(async (deadline) => {
+      const { images, query } = await input(req, ctx, SINGLE);
+      return service.detect(images[0].bytes, images[0].source, query, deadline);
+    });
+    reply.header('x-faceopt-cache', hit ? 'hit' : 'miss');
+    return value;
+  });
+
+  app.post('/v1/verify', { schema: { querystring: faceQuerySchema, body: jsonBody(verifyJson) } }, async (req, reply) => {
+    const threshold = ctx.models.matchThreshold;
+    const result = await service.run(async (deadline) => {
+      const { images, query } = await input(req, ctx, PAIR);
+      const [a, b] = pairOrder(images);
+      const [fa, fb] = await Promise.all([
+        service.embedMain(a.bytes, a.source, query, deadline),
+        service.embedMain(b.bytes, b.source, query, deadline),
+      ]);
+      return { fa, fb };
+    });
+    const cosine = cosineSimilarity(result.fa.value.embedding ?? [], result.fb.value.embedding ?? []);
+    reply.header('x-faceopt-cache', result.fa.hit && result.fb.hit ? 'hit' : 'miss');
+    return {
+      cosine: round(cosine, 6),
+      threshold: threshold.value,
+      thresholdSource: threshold.source,
+      same: cosine >= threshold.value,
+      a: withoutEmbedding(result.fa.value),
+      b: withoutEmbedding(result.fb.value),
+    };
+  });
+}

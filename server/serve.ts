@@ -1,0 +1,89 @@
+/**
+ * Running the server for real: build the app, listen, and stop cleanly. SIGTERM/SIGINT stop accepting
+ * connections, let in-flight requests finish (new requests on open connections get 503), release the
+ * sessions and the Redis connection, and exit 0; past shutdownTimeoutMs the process exits 1 anyway.
+ * With workers > 1 this process becomes the cluster primary and each worker runs this same function.
+ */
+import cluster from 'node:cluster';
+import sharp from 'sharp';
+import { FaceoptError, isFaceoptError } from '../pipeline/errors.js';
+import { buildApp, type FaceoptApp } from './app.js';
+import { runPrimary, workerMetrics } from './cluster.js';
+import type { ServerConfig } from './config.js';
+
+function exitCodeOf(e: unknown): number {
+  return isFaceoptError(e) ? e.exitCode : 70;
+}
+
+function jsonLine(level: number, msg: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ level, time: Date.now(), pid: process.pid, msg, ...fields })}\n`);
+}
+
+/** Close the app (drain) and exit; a second signal or the timeout exits at once with 1. */
+async function shutdown(app: FaceoptApp, signal: string, timeoutMs: number): Promise<never> {
+  app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+  const timer = setTimeout(() => {
+    app.log.error({ timeoutMs }, 'shutdown timed out; exiting');
+    process.exit(1);
+  }, timeoutMs);
+  timer.unref();
+  try {
+    await app.close();
+    app.log.info('stopped');
+    process.exit(0);
+  } catch (e) {
+    app.log.error({ err: (e as Error).message }, 'error while stopping');
+    process.exit(1);
+  }
+}
+
+/**
+ * Serve until a signal: returns only on start-up failure (throws a coded error, before listening)
+ * or, in the cluster primary, with the exit code once all workers have stopped.
+ */
+export async function runServer(config: ServerConfig): Promise<number> {
+  if (config.workers > 1 && cluster.isPrimary) {
+    jsonLine(30, 'starting workers', { workers: config.workers, threadsPerWorker: config.intraOpThreads, host: config.host, port: config.port });
+    return runPrimary({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, log: (msg, f) => jsonLine(30, msg, f) });
+  }
+  // decoded pixels are request data, not worth caching; libvips threads follow the per-worker share
+  sharp.cache(false);
+  sharp.concurrency(config.intraOpThreads);
+  const app = await buildApp(config);
+  if (cluster.isWorker) app.faceopt.clusterMetrics = workerMetrics(app.faceopt.metrics.registry);
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      if (!cluster.isWorker) process.exit(1); // a second Ctrl-C means "now"
+      return;
+    }
+    stopping = true;
+    void shutdown(app, sig, config.shutdownTimeoutMs);
+  };
+  process.on('SIGTERM', onSignal);
+  // Ctrl-C reaches the whole process group; a worker waits for the primary's SIGTERM instead
+  process.on('SIGINT', cluster.isWorker ? () => undefined : onSignal);
+
+  try {
+    // a cluster worker takes connections only once warm: the primary hands sockets to listening
+    // workers, so a cold (or restarted) worker never answers 503 while its siblings could serve
+    if (cluster.isWorker) await app.faceoptReady.catch(() => undefined);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a free port this user may bind', name: '--host/--port', received: `${config.host}:${config.port} (${err.code})` });
+    }
+    throw e;
+  }
+  app.faceoptReady.catch(async (e: unknown) => {
+    const code = isFaceoptError(e) ? e.code : 'FACEOPT_ERR_INTERNAL';
+    const message = (e as Error)?.message?.split('\n')[0] ?? String(e);
+    app.log.fatal({ code, err: message }, 'cannot serve: model loading failed');
+    process.stderr.write(`faceopt: ${code}: ${message}\n`); // the CLI's one line, whatever the log level
+    await app.close().catch(() => undefined);
+    process.exit(exitCodeOf(e));
+  });
+  return new Promise<number>(() => undefined); // runs until a signal ends the process
+}

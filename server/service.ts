@@ -1,0 +1,241 @@
+/**
+ * The face service behind the routes: image bytes in, JSON-ready faces out. It owns the stages
+ * (decode on libuv threads, a serial detector lane, the micro-batched recognizer), admission and
+ * deadlines, the result cache, and readiness. Every result is a plain JSON object so the same value
+ * is returned fresh, from memory, or from Redis.
+ */
+import { FaceoptError } from '../pipeline/errors.js';
+import { sha256 } from '../pipeline/fsutil.js';
+import { resizeBilinear } from '../pipeline/faces/preprocess.js';
+import type { DetectOptions } from '../pipeline/faces/scrfd.js';
+import type { DetectedFace, RgbImage } from '../pipeline/faces/types.js';
+import { Admission, checkDeadline, Semaphore } from './admission.js';
+import type { FaceBackend } from './backend.js';
+import { MicroBatcher, type Deadline } from './batcher.js';
+import { ResultCache } from './cache.js';
+import type { ServerConfig } from './config.js';
+import type { ServerMetrics } from './metrics.js';
+
+/** A face as the API returns it. Embeddings keep full float32 precision. */
+export interface FaceJson {
+  box: number[];
+  /** Detection score; null for embed_only crops (no detection ran). */
+  score: number | null;
+  kps: number[][] | null;
+  embedding?: number[];
+  norm?: number;
+}
+
+export interface ImageJson {
+  width: number;
+  height: number;
+  faces: FaceJson[];
+}
+
+/** Per-request options (InsightFace-REST names on the wire; see routes). */
+export interface FaceQuery {
+  threshold?: number;
+  limitFaces?: number;
+  minFaceSize?: number;
+  embedOnly?: boolean;
+  extractEmbedding?: boolean;
+}
+
+export type ServiceState = 'loading' | 'ready' | 'failed' | 'closing';
+
+const round = (v: number, digits: number): number => Number(v.toFixed(digits));
+
+function faceJson(f: DetectedFace): FaceJson {
+  return {
+    box: f.box.map((v) => round(v, 2)),
+    score: round(f.score, 4),
+    kps: f.kps ? f.kps.map((p) => p.map((v) => round(v, 2))) : null,
+  };
+}
+
+interface Embedded { embedding: number[]; norm: number }
+
+export class FaceService {
+  readonly admission: Admission;
+  readonly cache: ResultCache;
+  private backend: FaceBackend | null = null;
+  private detector: MicroBatcher<{ img: RgbImage; opts: DetectOptions }, DetectedFace[]> | null = null;
+  private recognizer: MicroBatcher<RgbImage, Embedded> | null = null;
+  private readonly decodeSlots: Semaphore;
+  private stateValue: ServiceState = 'loading';
+  private failure: unknown = null;
+
+  constructor(private readonly config: ServerConfig, private readonly modelsId: string, private readonly metrics: ServerMetrics, log?: { warn: (o: object, msg: string) => void }) {
+    this.admission = new Admission(config.maxQueue, config.timeoutMs, {
+      onAdmitted: (n) => metrics.inflight.set(n),
+      onRejected: (reason) => metrics.rejected.inc({ reason }),
+    });
+    this.cache = new ResultCache(config.cache, metrics, log);
+    this.decodeSlots = new Semaphore(config.decodeAhead);
+  }
+
+  get state(): ServiceState {
+    return this.stateValue;
+  }
+
+  /** The error that stopped loading, when state is 'failed'. */
+  get loadError(): unknown {
+    return this.failure;
+  }
+
+  get backendInfo(): FaceBackend['info'] | null {
+    return this.backend?.info ?? null;
+  }
+
+  /** Load and warm the backend; the service is ready afterwards. Rejects (state 'failed') when loading fails. */
+  async start(load: () => Promise<FaceBackend>): Promise<void> {
+    try {
+      const backend = await load();
+      await backend.warmUp();
+      this.attach(backend);
+      this.stateValue = 'ready';
+      this.metrics.ready.set(1);
+    } catch (e) {
+      this.stateValue = 'failed';
+      this.failure = e;
+      throw e;
+    }
+  }
+
+  private attach(backend: FaceBackend): void {
+    this.backend = backend;
+    const m = this.metrics;
+    this.detector = new MicroBatcher({
+      name: 'detector', maxBatch: 1, maxWaitMs: 0,
+      run: async ([x]) => [await backend.detect(x.img, x.opts)],
+      onBatch: (n, ms) => { m.batchSize.observe({ model: 'detector' }, n); m.inference.observe({ model: 'detector' }, ms / 1000); },
+      onDepth: (d) => m.queueDepth.set({ stage: 'detector' }, d),
+    });
+    this.recognizer = new MicroBatcher({
+      name: 'recognizer', maxBatch: this.config.batch.maxBatch, maxWaitMs: this.config.batch.maxWaitMs,
+      run: async (crops) => {
+        const { embeddings, norms } = await backend.embed(crops);
+        return embeddings.map((e, i) => ({ embedding: Array.from(e), norm: round(norms[i], 4) }));
+      },
+      onBatch: (n, ms) => { m.batchSize.observe({ model: 'recognizer' }, n); m.inference.observe({ model: 'recognizer' }, ms / 1000); },
+      onDepth: (d) => m.queueDepth.set({ stage: 'recognizer' }, d),
+    });
+  }
+
+  private stages(): { backend: FaceBackend; detector: NonNullable<FaceService['detector']>; recognizer: NonNullable<FaceService['recognizer']> } {
+    if (this.stateValue !== 'ready' || !this.backend || !this.detector || !this.recognizer) {
+      throw new FaceoptError('FACEOPT_ERR_NOT_READY');
+    }
+    return { backend: this.backend, detector: this.detector, recognizer: this.recognizer };
+  }
+
+  /** Admit one request (503 when full or not ready) and run it against the request deadline. */
+  run<T>(work: (deadline: Deadline) => Promise<T>): Promise<T> {
+    if (this.stateValue !== 'ready') {
+      this.metrics.rejected.inc({ reason: 'not_ready' });
+      throw new FaceoptError('FACEOPT_ERR_NOT_READY');
+    }
+    return this.admission.run(work);
+  }
+
+  private detectOptions(q: FaceQuery, mainFace: boolean): DetectOptions {
+    return {
+      threshold: q.threshold ?? this.config.detThreshold,
+      ...(mainFace ? { maxFaces: 1 } : q.limitFaces ? { maxFaces: q.limitFaces } : {}),
+      ...(q.minFaceSize ? { minFaceSize: q.minFaceSize } : {}),
+    };
+  }
+
+  /** Cached result for (op, image, options), computed on a miss. `hit` tells which. */
+  private async cached<T>(op: string, bytes: Uint8Array, opts: object, compute: () => Promise<T>): Promise<{ value: T; hit: boolean }> {
+    const key = `${this.modelsId}:${op}:${sha256(bytes)}:${JSON.stringify(opts)}`;
+    const hit = await this.cache.get(key);
+    if (hit !== undefined) return { value: hit as T, hit: true };
+    const value = await compute();
+    await this.cache.set(key, value);
+    return { value, hit: false };
+  }
+
+  /** Decode (bounded decode-ahead), detect, and align when embeddings are wanted. */
+  private async analyze(bytes: Uint8Array, source: string, opts: DetectOptions, align: boolean, deadline: Deadline | null): Promise<{ img: { width: number; height: number }; faces: DetectedFace[]; crops: RgbImage[] }> {
+    const { backend, detector } = this.stages();
+    this.metrics.queueDepth.set({ stage: 'decode' }, this.decodeSlots.waiting + 1);
+    const release = await this.decodeSlots.acquire();
+    this.metrics.queueDepth.set({ stage: 'decode' }, this.decodeSlots.waiting);
+    try {
+      checkDeadline(deadline);
+      const img = await backend.decode(bytes, source);
+      checkDeadline(deadline);
+      const faces = await detector.submit({ img, opts }, deadline);
+      const crops = align ? backend.align(img, faces) : [];
+      return { img: { width: img.width, height: img.height }, faces, crops };
+    } finally {
+      release();
+    }
+  }
+
+  /** A pre-aligned crop: decode, scale to the recognizer input size, embed (no detection). */
+  private async embedCrop(bytes: Uint8Array, source: string, deadline: Deadline | null): Promise<ImageJson> {
+    const { backend, recognizer } = this.stages();
+    const release = await this.decodeSlots.acquire();
+    let crop: RgbImage;
+    let size: { width: number; height: number };
+    try {
+      checkDeadline(deadline);
+      const img = await backend.decode(bytes, source);
+      size = { width: img.width, height: img.height };
+      const [w, h] = backend.info.recognizer.inputSize;
+      crop = img.width === w && img.height === h ? img : resizeBilinear(img, w, h);
+    } finally {
+      release();
+    }
+    const e = await recognizer.submit(crop, deadline);
+    return { ...size, faces: [{ box: [0, 0, size.width, size.height], score: null, kps: null, ...e }] };
+  }
+
+  private async embedFaces(crops: RgbImage[], deadline: Deadline | null): Promise<Embedded[]> {
+    const { recognizer } = this.stages();
+    return Promise.all(crops.map((c) => recognizer.submit(c, deadline)));
+  }
+
+  /** The main face (largest, most central, as `faceopt compare` picks it) with its embedding; 422 when none. */
+  async embedMain(bytes: Uint8Array, source: string, q: FaceQuery, deadline: Deadline | null): Promise<{ value: FaceJson; hit: boolean }> {
+    const opts = this.detectOptions(q, true);
+    return this.cached('main', bytes, { ...opts, embedOnly: q.embedOnly === true }, async () => {
+      if (q.embedOnly) return (await this.embedCrop(bytes, source, deadline)).faces[0];
+      const { faces, crops } = await this.analyze(bytes, source, opts, true, deadline);
+      if (faces.length === 0) throw new FaceoptError('FACEOPT_ERR_NO_FACE', { source, threshold: opts.threshold });
+      const [e] = await this.embedFaces(crops, deadline);
+      return { ...faceJson(faces[0]), ...e };
+    });
+  }
+
+  /** Every face (after threshold, min size and limit) with box, score, keypoints and, unless turned off, embeddings. */
+  async extract(bytes: Uint8Array, source: string, q: FaceQuery, deadline: Deadline | null): Promise<{ value: ImageJson; hit: boolean }> {
+    const opts = this.detectOptions(q, false);
+    const withEmbeddings = q.extractEmbedding !== false;
+    return this.cached('extract', bytes, { ...opts, embedOnly: q.embedOnly === true, withEmbeddings }, async () => {
+      if (q.embedOnly) return this.embedCrop(bytes, source, deadline);
+      const { img, faces, crops } = await this.analyze(bytes, source, opts, withEmbeddings, deadline);
+      const embedded = withEmbeddings ? await this.embedFaces(crops, deadline) : [];
+      return { ...img, faces: faces.map((f, i) => ({ ...faceJson(f), ...(embedded[i] ?? {}) })) };
+    });
+  }
+
+  /** Faces without embeddings. */
+  detect(bytes: Uint8Array, source: string, q: FaceQuery, deadline: Deadline | null): Promise<{ value: ImageJson; hit: boolean }> {
+    return this.extract(bytes, source, { ...q, embedOnly: false, extractEmbedding: false }, deadline);
+  }
+
+  /** Stop: wait for admitted requests (bounded by the caller), release sessions and the cache connection. */
+  async close(): Promise<void> {
+    this.stateValue = 'closing';
+    this.metrics.ready.set(0);
+    await this.admission.drained();
+    await this.detector?.idle();
+    await this.recognizer?.idle();
+    await this.backend?.release();
+    this.backend = null;
+    await this.cache.close();
+  }
+}

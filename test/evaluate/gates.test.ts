@@ -1,0 +1,113 @@
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_GATES, evaluateGates, type GateInput } from '../../pipeline/evaluate/gates.js';
+import { addGateOptions, gateThresholdsFromOptions } from '../../pipeline/evaluate/gate-options.js';
+import { isFaceoptError } from '../../pipeline/errors.js';
+
+const recognizer = (mean: number, min: number, delta: { reference: number; variant: number } | null): GateInput => ({
+  role: 'recognizer',
+  recognizer: {
+    cosine: { count: 1549, mean, min },
+    verification: delta ? { delta: { ...delta, delta: delta.variant - delta.reference, bootstrap: { low: -0.004, high: 0.001, confidence: 0.95 } } } : null,
+  },
+});
+
+describe('recognizer gates', () => {
+  it('pass with one sentence per check and no reasons', () => {
+    const g = evaluateGates(recognizer(0.9987, 0.985, { reference: 0.993, variant: 0.992 }));
+    expect(g.pass).toBe(true);
+    expect(g.reasons).toEqual([]);
+    expect(g.checks.map((c) => [c.id, c.status])).toEqual([
+      ['recognizer.minMeanCosine', 'pass'], ['recognizer.minMinCosine', 'pass'], ['recognizer.minAccuracyDeltaPp', 'pass'],
+    ]);
+    expect(g.checks[0]!.sentence).toBe('Mean cosine between reference and variant embeddings is 0.99870 over 1549 faces, meeting the gate of at least 0.995.');
+    expect(g.checks[2]!.measured).toBeCloseTo(-0.1, 10);
+    expect(g.thresholds).toEqual(DEFAULT_GATES);
+  });
+  it('fail with readable reasons that carry the measured value and the threshold', () => {
+    const g = evaluateGates(recognizer(0.981, 0.9, { reference: 0.993, variant: 0.987 }));
+    expect(g.pass).toBe(false);
+    expect(g.reasons).toEqual([
+      'Mean cosine between reference and variant embeddings is 0.98100 over 1549 faces, below the gate of 0.995.',
+      'Lowest per-face cosine is 0.90000, below the gate of 0.97: at least one face embeds noticeably differently.',
+      '10-fold verification accuracy changed by -0.60 pp (99.30% -> 98.70%, 95% interval -0.40 to 0.10 pp), below the gate of -0.2 pp.',
+    ]);
+  });
+  it('a delta of exactly the gate passes despite floating-point noise', () => {
+    const input = recognizer(0.999, 0.99, { reference: 0.993, variant: 0.991 });
+    expect(0.991 - 0.993).toBeLessThan(-0.002); // the noise this guards against
+    expect(evaluateGates(input).pass).toBe(true);
+  });
+  it('never prints a failing value as if it equalled the threshold', () => {
+    const g = evaluateGates(recognizer(0.99499996, 0.99, null));
+    expect(g.pass).toBe(false);
+    expect(g.reasons[0]).toContain('is 0.9949999');
+  });
+  it('verification is optional (skipped) but the cosine evidence is not', () => {
+    const skipped = evaluateGates(recognizer(0.999, 0.99, null));
+    expect(skipped.pass).toBe(true);
+    expect(skipped.checks[2]).toMatchObject({ status: 'skipped', measured: null });
+    expect(skipped.checks[2]!.sentence).toMatch(/no --pairs file/);
+    const none = evaluateGates({ role: 'recognizer', recognizer: null });
+    expect(none.pass).toBe(false);
+    expect(none.reasons[0]).toMatch(/No reference-vs-variant embeddings were compared/);
+  });
+});
+
+describe('detector gates', () => {
+  const input = (recall: number | null, kp: number | null, referenceFaces = 200): GateInput => ({
+    role: 'detector',
+    detector: { vsReference: { images: 10, iouThreshold: 0.5, referenceFaces, matched: Math.round((recall ?? 0) * referenceFaces), recall, keypointError: kp === null ? null : { faces: 198, mean: kp } } },
+  });
+  it('pass and fail on recall and keypoint error', () => {
+    expect(evaluateGates(input(1, 0.004)).pass).toBe(true);
+    const g = evaluateGates(input(0.99, 0.031));
+    expect(g.reasons).toEqual([
+      "The variant finds 99.00% of the reference's faces at IoU >= 0.5 (198 of 200 reference faces), below the gate of 99.50%.",
+      'Mean keypoint error is 0.0310 of the face box size over 198 matched faces, above the gate of 0.02.',
+    ]);
+  });
+  it('a reference that found no faces cannot pass', () => {
+    const g = evaluateGates(input(null, null, 0));
+    expect(g.pass).toBe(false);
+    expect(g.reasons).toEqual(['The reference model found no faces on the 10 evaluation photos, so recall cannot be measured and the gate cannot pass; evaluate on photos with faces.']);
+    expect(g.checks[1]!.status).toBe('skipped');
+  });
+  it('generic models have no face gates', () => {
+    expect(evaluateGates({ role: 'generic' })).toMatchObject({ pass: true, reasons: [], checks: [] });
+  });
+});
+
+describe('--gate-* flags', () => {
+  const parse = (args: string[]): Record<string, unknown> => {
+    const cmd = addGateOptions(new Command('x').exitOverride().configureOutput({ writeErr: () => {} }));
+    cmd.parse(args, { from: 'user' });
+    return cmd.opts();
+  };
+  it('override only what is given and never mutate the defaults', () => {
+    const t = gateThresholdsFromOptions(parse(['--gate-min-cosine', '0.9', '--gate-accuracy-delta', '-0.5', '--gate-recall', '0.98']));
+    expect(t.recognizer).toEqual({ minMeanCosine: 0.995, minMinCosine: 0.9, minAccuracyDeltaPp: -0.5 });
+    expect(t.detector).toEqual({ minRecall: 0.98, maxKeypointError: 0.02 });
+    expect(DEFAULT_GATES.recognizer.minMinCosine).toBe(0.97);
+    expect(gateThresholdsFromOptions(parse([]))).toEqual(DEFAULT_GATES);
+  });
+  it('refuse bad values naming the flag and the range', () => {
+    for (const [args, text] of [
+      [['--gate-recall', '1.5'], 'Expected number between 0 and 1 for --gate-recall but received 1.5.'],
+      [['--gate-mean-cosine', 'high'], 'Expected number between -1 and 1 for --gate-mean-cosine but received high.'],
+    ] as const) {
+      try {
+        gateThresholdsFromOptions(parse([...args]));
+        expect.unreachable();
+      } catch (e) {
+        expect(isFaceoptError(e, 'FACEOPT_ERR_BAD_ARGUMENT')).toBe(true);
+        expect((e as Error).message).toBe(text);
+      }
+    }
+  });
+  it('show their defaults in the help', () => {
+    const help = addGateOptions(new Command('x')).helpInformation();
+    expect(help).toContain('--gate-keypoint-error <value>');
+    expect(help).toContain('(default 0.995)');
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * The face commands end to end through bin/faceopt.js (shared data): detect prints JSON and draws,
+ * compare says same/different, embed prints unit embeddings, and bad input gives one coded line and
+ * the table's exit code, never a stack trace.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, expect, it } from 'vitest';
+import { faceopt } from '../helpers/cli.js';
+import { describeShared, shared } from '../helpers/shared.js';
+
+describeShared('faceopt detect / embed / compare', () => {
+  const env = { FACEOPT_DETECTOR: shared('models', 'scrfd_500m_bnkps.onnx'), FACEOPT_RECOGNIZER: shared('models', 'mobileface_paddle_128d.onnx') };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'faceopt-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const lfw = (p: string) => shared('faces', 'lfw', p);
+
+  it('detect: 6 faces in t1.jpg as JSON, and --draw writes the picture', async () => {
+    const out = path.join(dir, 't1.faces.jpg');
+    const r = faceopt(['detect', shared('faces', 'groups', 't1.jpg'), '--draw', out], { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json.images[0].faces).toHaveLength(6);
+    expect(json.images[0].faces[0].kps).toHaveLength(5);
+    expect(await sharp(out).metadata()).toMatchObject({ width: 1280, height: 886, format: 'jpeg' });
+  });
+
+  it('detect --model with --det-size on the dynamic export, several photos, --draw into a folder', () => {
+    const r = faceopt(['detect', lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), shared('faces', 'groups', 'dogs.jpg'), '--model', shared('models', 'scrfd_500m_bnkps_dynamic.onnx'), '--det-size', '320', '--draw', path.join(dir, 'drawn')]);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json.detSize).toEqual([320, 320]);
+    expect(json.images).toHaveLength(2);
+    expect(json.images[0].faces).toHaveLength(1);
+    expect(existsSync(path.join(dir, 'drawn', 'Abdullah_Gul_0013.faces.jpg'))).toBe(true);
+  });
+
+  it('compare: same person -> same, different people -> different', () => {
+    const same = JSON.parse(faceopt(['compare', lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), lfw('Abdullah_Gul/Abdullah_Gul_0014.jpg')], { env }).stdout);
+    expect(same.same).toBe(true);
+    expect(same.cosine).toBeGreaterThan(0.5);
+    const diff = JSON.parse(faceopt(['compare', lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), shared('faces', 'groups', 't1.jpg'), '--threshold', '0.35'], { env }).stdout);
+    expect(diff.threshold).toBe(0.35);
+    expect(diff.same).toBe(false);
+  });
+
+  it('embed: unit-length 128-d embeddings', () => {
+    const r = faceopt(['embed', lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg')], { env });
+    expect(r.code).toBe(0);
+    const f = JSON.parse(r.stdout).images[0].faces[0];
+    expect(f.embedding).toHaveLength(128);
+    expect(Math.abs(Math.hypot(...f.embedding) - 1)).toBeLessThan(1e-4);
+    expect(f.norm).toBeGreaterThan(1);
+  });
+
+  it.each([
+    [['detect', '/nonexistent.jpg'], 66, 'FACEOPT_ERR_FILE_NOT_FOUND'],
+    [['detect', '/etc/hostname'], 65, 'FACEOPT_ERR_BAD_IMAGE'],
+    [['detect', 'x.jpg', '--threshold', '2'], 64, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    [['detect', 'x.jpg', '--det-size', '320'], 64, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    [['detect', 'x.jpg', '--provider', 'cuda'], 69, 'FACEOPT_ERR_PROVIDER_UNAVAILABLE'],
+    [['compare', 'x.jpg', 'y.jpg', '--detector', '/work/shared/models/mobileface_paddle_128d.onnx'], 64, 'FACEOPT_ERR_MODEL_ROLE'],
+    [['compare', '/work/shared/faces/groups/t1.jpg', '/work/shared/faces/groups/t1.jpg', '--det-threshold', '0.99'], 1, 'FACEOPT_ERR_NO_FACE'],
+  ])('%j exits %i with %s', (args, code, errCode) => {
+    const fixed = args.map((a) => a.replace('/work/shared', path.dirname(shared('models'))));
+    const r = faceopt(fixed, { env });
+    if (errCode === 'FACEOPT_ERR_PROVIDER_UNAVAILABLE' && r.code === 0) return; // a machine with the CUDA provider installed
+    expect(r.code).toBe(code);
+    expect(r.stderr).toContain(errCode);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('no detector anywhere: says which flag or variable to set', () => {
+    const r = faceopt(['detect', 'x.jpg'], { env: { FACEOPT_DETECTOR: '' } });
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('FACEOPT_DETECTOR');
+  });
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { mostSensitive } from '../../pipeline/report/document.js';
+import { DIGITS } from '../../pipeline/report/format.js';
+import { renderMarkdown } from '../../pipeline/report/markdown.js';
+import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
+
+/** The Markdown tables after each `## heading` (the first table before any heading is under ''). */
+function tables(md: string): Map<string, string[][][]> {
+  const out = new Map<string, string[][][]>();
+  let heading = '';
+  let current: string[][] | null = null;
+  for (const line of md.split('\n')) {
+    if (line.startsWith('## ')) { heading = line.slice(3); current = null; continue; }
+    if (!line.startsWith('|')) { current = null; continue; }
+    const cells = line.slice(1, -1).split(/(?<!\\) \| |(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
+    if (cells.every((c) => /^-+$/.test(c))) continue;
+    if (!current) {
+      current = [];
+      out.set(heading, [...(out.get(heading) ?? []), current]);
+    }
+    current.push(cells);
+  }
+  return out;
+}
+
+/** Parse a number back out of a rendered cell and check it against the JSON value at `digits` decimals. */
+function same(cell: string, json: number, digits: number, scale = 1): void {
+  const m = /[-+]?\d+(\.\d+)?/.exec(cell);
+  expect(m, `a number in "${cell}"`).not.toBeNull();
+  expect(Math.abs(Number(m![0]) - json * scale)).toBeLessThanOrEqual(0.5 * 10 ** -digits + 1e-12);
+}
+
+const row = (t: string[][], label: string): string[] => {
+  const r = t.find((x) => x[0] === label);
+  expect(r, `row ${label}`).toBeDefined();
+  return r!;
+};
+
+describe('report.md', () => {
+  const r = exampleRecognizerReport();
+  const md = renderMarkdown(r);
+  const t = tables(md);
+
+  it('puts the verdict first, then the failing reasons', () => {
+    const lines = md.split('\n').filter(Boolean);
+    expect(lines[0]).toBe('# faceopt report: mobileface_paddle_128d · int8 (recognizer)');
+    expect(lines[1]).toBe('**PASS: all 3 accuracy gates met**');
+    const bad = exampleRecognizerReport({ damage: 0.02 });
+    const badLines = renderMarkdown(bad).split('\n').filter(Boolean);
+    expect(bad.gates.pass).toBe(false);
+    expect(badLines[1]).toBe(`**FAIL: ${bad.gates.reasons.length} of 3 accuracy gates failed**`);
+    expect(badLines.slice(2, 2 + bad.gates.reasons.length)).toEqual(bad.gates.reasons.map((x) => `- ${x}`));
+  });
+
+  it('gate table shows the measured values and thresholds of report.json', () => {
+    const g = t.get('')![0]!;
+    expect(g[0]).toEqual(['gate', 'measured', 'threshold', 'result']);
+    r.gates.checks.forEach((c, i) => {
+      expect(g[i + 1]![0]).toBe(c.id);
+      same(g[i + 1]![1]!, c.measured!, 6);
+      expect(g[i + 1]![2]).toBe(`${c.comparator} ${c.threshold}`);
+    });
+  });
+
+  it('embedding tables show the cosine summary and every histogram count', () => {
+    const [summary, hist] = t.get('Embedding agreement (600 faces)')!;
+    const c = r.recognizer!.cosine;
+    const cells = summary![1]!;
+    [c.mean, c.p1, c.min, c.max].forEach((v, i) => same(cells[i]!, v, DIGITS.cosine));
+    expect(hist!.slice(1).map((x) => Number(x[1]))).toEqual(c.histogram.counts);
+  });
+
+  it('verification tables show both models and every fold', () => {
+    const v = r.recognizer!.verification!;
+    const [main, folds] = t.get(`Verification (${v.pairsFile})`)!;
+    const acc = row(main!, '10-fold accuracy (mean ± std)');
+    same(acc[1]!, v.reference.kFold.accuracyMean, DIGITS.percent, 100);
+    same(acc[2]!, v.variant.kFold.accuracyMean, DIGITS.percent, 100);
+    same(acc[2]!.split('±')[1]!, v.variant.kFold.accuracyStd, DIGITS.percent, 100);
+    same(row(main!, 'best threshold (cosine)')[2]!, v.variant.bestThreshold.threshold, DIGITS.threshold);
+    same(row(main!, 'TAR @ FAR 1e-2')[1]!, v.reference.tarAtFar[0]!.tar!, DIGITS.percent, 100);
+    same(row(main!, 'ROC AUC')[2]!, v.variant.roc.auc!, DIGITS.score);
+    expect(folds!.length).toBe(11);
+    folds!.slice(1).forEach((f, i) => {
+      expect(Number(f[1])).toBe(v.reference.kFold.perFold[i]!.size);
+      same(f[2]!, v.reference.kFold.perFold[i]!.accuracy, DIGITS.percent, 100);
+      same(f[3]!, v.variant.kFold.perFold[i]!.accuracy, DIGITS.percent, 100);
+      same(f[4]!, v.delta.perFold[i]!, DIGITS.pp, 100);
+    });
+    const para = md.split('\n').find((l) => l.startsWith('Accuracy delta'))!;
+    const nums = para.match(/[-+]?\d+\.\d+ pp/g)!;
+    same(nums[0]!, v.delta.delta, DIGITS.pp, 100);
+    same(nums[1]!, v.delta.bootstrap.low, DIGITS.pp, 100);
+    same(nums[2]!, v.delta.bootstrap.high, DIGITS.pp, 100);
+  });
+
+  it('speed, size and sensitivity tables match report.json', () => {
+    const s = r.speed!;
+    const sp = t.get('Speed (cpu, 2 threads)')![0]!;
+    same(row(sp, 'batch 1 p50')[1]!, s.reference.batch1.p50Ms, DIGITS.ms);
+    same(row(sp, 'batch 1 p50')[2]!, s.variant.batch1.p50Ms, DIGITS.ms);
+    same(row(sp, 'batch 1 p50')[3]!, s.speedup.batch1, DIGITS.ratio);
+    same(row(sp, 'batch 8 p95')[2]!, s.variant.batch8!.p95Ms, DIGITS.ms);
+    same(row(sp, 'session start')[1]!, s.reference.sessionStartMs, DIGITS.ms);
+    const models = t.get('Models')![0]!;
+    expect(Number(row(models, 'variant')[5])).toBe(r.variant.sizeBytes);
+    const sens = t.get('Per-layer sensitivity')![0]!;
+    expect(sens.slice(1).map((x) => x[0])).toEqual(mostSensitive(r).map((l) => l.layer));
+    sens.slice(1).forEach((x, i) => same(x[2]!, mostSensitive(r)[i]!.metric, DIGITS.sensitivity));
+    expect(row(t.get('Layers kept in float')![0]!, 'fc1 | out')[1]).toBe('Gemm'); // '|' escaped in the source
+    expect(md).toContain('| fc1 \\| out | Gemm |');
+  });
+
+  it('a detector report shows detection numbers and no recognizer sections', () => {
+    const d = exampleDetectorReport();
+    const dm = renderMarkdown(d);
+    expect(dm).not.toContain('Embedding agreement');
+    const det = tables(dm).get('Detection (input 640x640, IoU >= 0.5)')![0]!;
+    const v = row(det, 'variant vs reference');
+    expect(Number(v[2])).toBe(d.detector!.vsReference.referenceFaces);
+    expect(Number(v[4])).toBe(d.detector!.vsReference.matched);
+    same(v[5]!, d.detector!.vsReference.recall!, DIGITS.percent, 100);
+    same(v[8]!, d.detector!.vsReference.keypointError!.mean, DIGITS.keypoint);
+    expect(dm).toContain('false detections: reference 1, variant 1');
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * `faceopt promote` and serving what it promoted: the manifest names the variant's file, sha256, report
+ * and verdict; a failed report is refused (exit 3) unless --allow-failed; a file that is not the one the
+ * report evaluated is refused; the server re-checks all of it at start, takes the verify threshold from
+ * the report, and shows verdict and key numbers in /v1/models. Synthetic reports and model files.
+ */
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFaceoptError } from '../../pipeline/errors.js';
+import { sha256 } from '../../pipeline/fsutil.js';
+import type { Report } from '../../pipeline/report/types.js';
+import { buildApp } from '../../server/app.js';
+import { faceopt } from '../helpers/cli.js';
+import { exampleDetectorReport, exampleRecognizerReport } from '../report/example.js';
+import { FakeBackend } from './helpers.js';
+
+let tmp: string;
+beforeAll(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'faceopt-promote-')); });
+afterAll(async () => { await rm(tmp, { recursive: true, force: true }); });
+
+/** A report folder whose variant is a small file with the given bytes. */
+async function reportDir(name: string, report: Report, bytes: string): Promise<{ dir: string; model: string }> {
+  const dir = path.join(tmp, 'reports', name);
+  const model = path.join(tmp, 'models', `${name}.onnx`);
+  await mkdir(dir, { recursive: true });
+  await mkdir(path.dirname(model), { recursive: true });
+  await writeFile(model, bytes);
+  const r: Report = { ...report, variant: { ...report.variant, path: model, sha256: sha256(bytes), sizeBytes: bytes.length } };
+  await writeFile(path.join(dir, 'report.json'), JSON.stringify(r, null, 2));
+  return { dir, model };
+}
+
+const fake = () => async () => new FakeBackend();
+
+describe('faceopt promote', () => {
+  it('records a passing recognizer report and a plain detector file; the server serves them with the report\'s threshold', async () => {
+    const rec = await reportDir('rec.int8', exampleRecognizerReport(), 'recognizer-bytes');
+    const det = path.join(tmp, 'models', 'det.onnx');
+    await writeFile(det, 'detector-bytes');
+    const manifest = path.join(tmp, 'models', 'manifest.json');
+    const r = faceopt(['promote', rec.dir, '--detector', det, '--manifest', manifest]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('gates PASS');
+    const m = JSON.parse(await readFile(manifest, 'utf8'));
+    expect(m.schemaVersion).toBe(1);
+    expect(m.recognizer).toMatchObject({ variant: 'int8', path: 'rec.int8.onnx', sha256: sha256('recognizer-bytes'), sizeBytes: 16, verdict: { pass: true, reasons: [] } });
+    const threshold = exampleRecognizerReport().recognizer?.verification?.variant.bestThreshold.threshold;
+    expect(m.recognizer.matchThreshold).toBe(threshold);
+    expect(m.detector).toMatchObject({ path: 'det.onnx', report: null, verdict: null, variant: 'unverified' });
+
+    const app = await buildApp({ manifest, logLevel: 'silent' }, { backend: fake() });
+    try {
+      await app.faceoptReady;
+      const models = (await app.inject({ url: '/v1/models' })).json();
+      expect(models.recognizer).toMatchObject({ variant: 'int8', source: 'manifest', verdict: 'pass', sha256: sha256('recognizer-bytes') });
+      expect(models.recognizer.keyNumbers.map((k: { id: string }) => k.id)).toContain('cosine.mean');
+      expect(models.detector.verdict).toBe('unverified');
+      expect(models.matchThreshold).toEqual({ value: threshold, source: 'report' });
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      expect(metrics).toMatch(/faceopt_model_info\{role="recognizer",variant="int8",sha256="[0-9a-f]{16}",source="manifest",verdict="pass"\} 1/);
+    } finally {
+      await app.close();
+    }
+    // a flag overrides the manifest's threshold
+    const flagged = await buildApp({ manifest, matchThreshold: 0.42, logLevel: 'silent' }, { backend: fake() });
+    expect(flagged.faceopt.models.matchThreshold).toEqual({ value: 0.42, source: 'flag' });
+    await flagged.close();
+  });
+
+  it('refuses a failed report (exit 3) unless --allow-failed; the server refuses it too unless allowFailed', async () => {
+    const bad = await reportDir('rec.bad', exampleRecognizerReport({ damage: 0.05 }), 'bad-recognizer');
+    expect(JSON.parse(await readFile(path.join(bad.dir, 'report.json'), 'utf8')).gates.pass).toBe(false);
+    const det = path.join(tmp, 'models', 'det2.onnx');
+    await writeFile(det, 'det2');
+    const manifest = path.join(tmp, 'failed', 'manifest.json');
+    const refused = faceopt(['promote', bad.dir, '--detector', det, '--manifest', manifest]);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/^faceopt: FACEOPT_ERR_VARIANT_FAILED_GATES: Variant int8 failed its accuracy gates/);
+    expect(refused.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    const forced = faceopt(['promote', bad.dir, '--detector', det, '--manifest', manifest, '--allow-failed']);
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toContain('gates FAIL');
+
+    await expect(buildApp({ manifest, logLevel: 'silent' }, { backend: fake() })).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_VARIANT_FAILED_GATES'));
+    const serve = faceopt(['serve', '--manifest', manifest, '--port', '0'], { timeoutMs: 60_000 });
+    expect(serve.code).toBe(3);
+    expect(serve.stderr).toContain('FACEOPT_ERR_VARIANT_FAILED_GATES');
+    const allowed = await buildApp({ manifest, allowFailed: true, logLevel: 'silent' }, { backend: fake() });
+    try {
+      await allowed.faceoptReady;
+      const m = (await allowed.inject({ url: '/v1/models' })).json();
+      expect(m.recognizer.verdict).toBe('fail');
+      expect(m.recognizer.reasons.length).toBeGreaterThan(0);
+    } finally {
+      await allowed.close();
+    }
+  });
+
+  it('refuses a model file that is not the one the report evaluated, at promote and at serve', async () => {
+    const rec = await reportDir('rec.changed', exampleRecognizerReport(), 'original');
+    await writeFile(rec.model, 'tampered');
+    const manifest = path.join(tmp, 'changed', 'manifest.json');
+    const r = faceopt(['promote', rec.dir, '--manifest', manifest]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain('FACEOPT_ERR_CHECKSUM');
+    // promoted while intact, changed afterwards: the server notices
+    await writeFile(rec.model, 'original');
+    const det = await reportDir('det.int8', exampleDetectorReport(), 'detector-original');
+    expect(faceopt(['promote', rec.dir, det.dir, '--manifest', manifest, '--allow-failed']).code).toBe(0);
+    expect(JSON.parse(await readFile(manifest, 'utf8')).detector).toMatchObject({ variant: 'int8', sha256: sha256('detector-original') });
+    await writeFile(rec.model, 'changed after promotion');
+    await expect(buildApp({ manifest, allowFailed: true, logLevel: 'silent' }, { backend: fake() })).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_CHECKSUM'));
+  });
+
+  it('explains what is missing: no report folder, no models at all', async () => {
+    const none = faceopt(['promote']);
+    expect(none.code).toBe(64);
+    expect(none.stderr).toContain('Expected a report folder');
+    await expect(buildApp({ manifest: path.join(tmp, 'nothing.json'), logLevel: 'silent' }, { backend: fake() })).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_FILE_NOT_FOUND'));
+    const empty = path.join(tmp, 'empty-models');
+    await mkdir(empty, { recursive: true });
+    const r = faceopt(['serve', '--port', '0'], { env: { FACEOPT_MODELS: empty, FACEOPT_DETECTOR: '', FACEOPT_RECOGNIZER: '' } });
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected a detector: --detector FILE/);
+  });
+});

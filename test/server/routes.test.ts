@@ -1,0 +1,245 @@
+/**
+ * Every endpoint and every error code through inject, over the synthetic backend (real sharp decoding,
+ * fake faces): shapes of the answers, options, auth, limits, content types, readiness, internal errors
+ * without stack traces, and the coded JSON body of each failure.
+ */
+import type { InjectOptions } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FaceoptApp } from '../../server/app.js';
+import { FakeBackend, fakeApp, multipart, solidImage } from './helpers.js';
+
+let app: FaceoptApp;
+let red: Buffer;
+let black: Buffer;
+
+beforeAll(async () => {
+  ({ app } = await fakeApp({ bodyLimit: 64 * 1024, maxImagesPerRequest: 3 }));
+  red = await solidImage([200, 30, 30]);
+  black = await solidImage([0, 0, 0]);
+});
+afterAll(async () => { await app?.close(); });
+
+function errorOf(res: { json: () => unknown }): { code: string; message: string } {
+  return (res.json() as { error: { code: string; message: string } }).error;
+}
+
+describe('service routes', () => {
+  it('GET /health and /ready answer 200 once warm', async () => {
+    const h = await app.inject({ url: '/health' });
+    expect(h.statusCode).toBe(200);
+    expect(h.json()).toMatchObject({ status: 'ok', pid: process.pid });
+    const r = await app.inject({ url: '/ready' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ status: 'ready', models: 'fakefakefakefake' });
+  });
+
+  it('GET /v1/models names both models, verdicts, threshold and limits', async () => {
+    const res = await app.inject({ url: '/v1/models' });
+    expect(res.statusCode).toBe(200);
+    const m = res.json();
+    expect(m.detector).toMatchObject({ variant: 'fake', file: 'detector.onnx', sha256: 'd'.repeat(64), verdict: 'unverified', inputSize: [640, 640] });
+    expect(m.recognizer).toMatchObject({ verdict: 'unverified', inputSize: [112, 112] });
+    expect(m.matchThreshold).toEqual({ value: 0.99, source: 'default' });
+    expect(m.limits).toMatchObject({ bodyLimit: 64 * 1024, maxImagesPerRequest: 3 });
+  });
+
+  it('GET /metrics is Prometheus text with request, model and cache metrics', async () => {
+    await app.inject({ url: '/health' });
+    const res = await app.inject({ url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('text/plain');
+    expect(res.body).toMatch(/faceopt_http_requests_total\{route="\/health",method="GET",status="200"\} \d+/);
+    expect(res.body).toContain('faceopt_model_info{role="recognizer",variant="fake"');
+    expect(res.body).toContain('faceopt_ready 1');
+    expect(res.body).toContain('faceopt_process_resident_memory_bytes');
+  });
+});
+
+describe('face routes', () => {
+  it('POST /embed (multipart `file`) answers exactly {embedding}', async () => {
+    const res = await app.inject({ method: 'POST', url: '/embed', ...(await multipart([{ name: 'file', data: red }])) });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(Object.keys(body)).toEqual(['embedding']);
+    expect(body.embedding).toHaveLength(4);
+    expect(Math.hypot(...body.embedding)).toBeCloseTo(1, 6);
+    expect(body.embedding[0]).toBeGreaterThan(body.embedding[1]); // red dominates
+  });
+
+  it('POST /v1/embed: raw image body, base64 JSON and multipart give the same face', async () => {
+    const a = await app.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
+    const b = await app.inject({ method: 'POST', url: '/v1/embed', payload: { image: red.toString('base64') } });
+    const c = await app.inject({ method: 'POST', url: '/v1/embed', ...(await multipart([{ name: 'image', data: red }])) });
+    for (const r of [a, b, c]) expect(r.statusCode).toBe(200);
+    expect(a.json()).toMatchObject({ box: [16, 16, 48, 48], score: 0.9, dim: 4 });
+    expect(b.json().embedding).toEqual(a.json().embedding);
+    expect(c.json().embedding).toEqual(a.json().embedding);
+    expect(a.json().kps).toHaveLength(5);
+  });
+
+  it('embed_only skips detection: a black crop still embeds', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/embed?embed_only=true', payload: black, headers: { 'content-type': 'image/jpeg' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ box: [0, 0, 64, 64], score: null, kps: null, dim: 4 });
+  });
+
+  it('POST /v1/detect: boxes without embeddings; threshold and min_face_size apply', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/detect', payload: red, headers: { 'content-type': 'image/jpeg' } });
+    expect(res.json()).toEqual({ width: 64, height: 64, faces: [expect.objectContaining({ box: [16, 16, 48, 48], score: 0.9 })] });
+    expect(res.json().faces[0].embedding).toBeUndefined();
+    const strict = await app.inject({ method: 'POST', url: '/v1/detect?threshold=0.95', payload: red, headers: { 'content-type': 'image/jpeg' } });
+    expect(strict.json().faces).toEqual([]);
+    const big = await app.inject({ method: 'POST', url: '/v1/detect?min_face_size=40', payload: red, headers: { 'content-type': 'image/jpeg' } });
+    expect(big.json().faces).toEqual([]);
+  });
+
+  it('POST /v1/verify: same colour -> same, different colour -> different, at the served threshold', async () => {
+    const blue = await solidImage([30, 30, 200]);
+    const same = await app.inject({ method: 'POST', url: '/v1/verify', payload: { a: red.toString('base64'), b: red.toString('base64') } });
+    expect(same.statusCode).toBe(200);
+    expect(same.json()).toMatchObject({ same: true, threshold: 0.99, thresholdSource: 'default' });
+    expect(same.json().cosine).toBeCloseTo(1, 5);
+    const diff = await app.inject({ method: 'POST', url: '/v1/verify', ...(await multipart([{ name: 'a', data: red }, { name: 'b', data: blue }])) });
+    expect(diff.json().same).toBe(false);
+    expect(diff.json().cosine).toBeLessThan(0.9);
+    expect(diff.json().a.embedding).toBeUndefined();
+  });
+
+  it('POST /v1/extract: InsightFace-REST JSON, per-image status, a bad image does not fail the batch', async () => {
+    const res = await app.inject({
+      method: 'POST', url: '/v1/extract',
+      payload: { images: { data: [red.toString('base64'), black.toString('base64'), Buffer.from('not an image').toString('base64')] }, extract_embedding: true },
+    });
+    expect(res.statusCode).toBe(200);
+    const imgs = res.json().images;
+    expect(imgs).toHaveLength(3);
+    expect(imgs[0]).toMatchObject({ status: 'ok', width: 64, height: 64 });
+    expect(imgs[0].faces[0].embedding).toHaveLength(4);
+    expect(imgs[0].faces[0].norm).toBeGreaterThan(0);
+    expect(imgs[1]).toMatchObject({ status: 'ok', faces: [] });
+    expect(imgs[2]).toMatchObject({ status: 'error', error: { code: 'FACEOPT_ERR_BAD_IMAGE' } });
+  });
+
+  it('POST /v1/extract: multipart files, limit_faces and extract_embedding=false as form fields', async () => {
+    const res = await app.inject({
+      method: 'POST', url: '/v1/extract',
+      ...(await multipart([{ name: 'file', data: red }, { name: 'file', data: red }, { name: 'extract_embedding', data: 'false' }, { name: 'limit_faces', data: '1' }])),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().images.map((i: { faces: unknown[] }) => i.faces.length)).toEqual([1, 1]);
+    expect(res.json().images[0].faces[0].embedding).toBeUndefined();
+  });
+});
+
+describe('error codes', () => {
+  const cases: [string, () => Promise<InjectOptions>, number, string][] = [
+    ['truncated JPEG -> 400', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: red.subarray(0, 200) }])) }), 400, 'FACEOPT_ERR_BAD_IMAGE'],
+    ['random bytes declared image/jpeg -> 400', async () => ({ url: '/v1/embed', method: 'POST', payload: Buffer.from('hello world, not a jpeg'), headers: { 'content-type': 'image/jpeg' } }), 400, 'FACEOPT_ERR_BAD_IMAGE'],
+    ['missing file field -> 400', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'other', data: red }])) }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['no file at all -> 400', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'threshold', data: '0.5' }])) }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['unknown query option -> 400', async () => ({ url: '/v1/embed?treshold=0.5', method: 'POST', payload: red, headers: { 'content-type': 'image/jpeg' } }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['threshold out of range -> 400', async () => ({ url: '/v1/detect?threshold=7', method: 'POST', payload: red, headers: { 'content-type': 'image/jpeg' } }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['bad form option -> 400', async () => ({ url: '/v1/extract', method: 'POST', ...(await multipart([{ name: 'file', data: red }, { name: 'embed_only', data: 'maybe' }])) }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['bad base64 -> 400', async () => ({ url: '/v1/embed', method: 'POST', payload: { image: '!!!not base64!!!' } }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['JSON without image -> 400', async () => ({ url: '/v1/embed', method: 'POST', payload: { picture: 'x' } }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['malformed JSON -> 400', async () => ({ url: '/v1/embed', method: 'POST', payload: '{"image": ', headers: { 'content-type': 'application/json' } }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['verify with one image -> 400', async () => ({ url: '/v1/verify', method: 'POST', ...(await multipart([{ name: 'a', data: red }])) }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['too many extract images -> 400', async () => ({ url: '/v1/extract', method: 'POST', ...(await multipart([1, 2, 3, 4].map(() => ({ name: 'file', data: red })))) }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    ['unknown route -> 404', async () => ({ url: '/v2/nothing' }), 404, 'FACEOPT_ERR_ROUTE_NOT_FOUND'],
+    ['wrong method -> 404', async () => ({ url: '/embed', method: 'GET' }), 404, 'FACEOPT_ERR_ROUTE_NOT_FOUND'],
+    ['raw body over the limit -> 413', async () => ({ url: '/v1/embed', method: 'POST', payload: Buffer.concat([red, Buffer.alloc(70 * 1024)]), headers: { 'content-type': 'image/jpeg' } }), 413, 'FACEOPT_ERR_PAYLOAD_TOO_LARGE'],
+    ['multipart file over the limit -> 413', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: Buffer.concat([red, Buffer.alloc(70 * 1024)]) }])) }), 413, 'FACEOPT_ERR_PAYLOAD_TOO_LARGE'],
+    ['text/plain -> 415', async () => ({ url: '/embed', method: 'POST', payload: 'hello', headers: { 'content-type': 'text/plain' } }), 415, 'FACEOPT_ERR_UNSUPPORTED_MEDIA'],
+    ['GIF bytes -> 415', async () => ({ url: '/v1/embed', method: 'POST', payload: Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1'), headers: { 'content-type': 'application/octet-stream' } }), 415, 'FACEOPT_ERR_UNSUPPORTED_MEDIA'],
+    ['multipart part declared application/pdf -> 415', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: red, type: 'application/pdf', filename: 'x.pdf' }])) }), 415, 'FACEOPT_ERR_UNSUPPORTED_MEDIA'],
+    ['black photo -> 422 no face', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: black }])) }), 422, 'FACEOPT_ERR_NO_FACE'],
+  ];
+  for (const [name, make, status, code] of cases) {
+    it(name, async () => {
+      const res = await app.inject(await make());
+      expect(res.statusCode).toBe(status);
+      expect(errorOf(res).code).toBe(code);
+      expect(errorOf(res).message.length).toBeGreaterThan(10);
+      expect(res.body).not.toMatch(/\bat .*\.(js|ts):\d+/); // no stack frames
+    });
+  }
+
+  it('413 for an image over the pixel limit, decided from the header', async () => {
+    const { app: small } = await fakeApp({}, new FakeBackend({ maxPixels: 1000 }));
+    try {
+      const res = await small.inject({ method: 'POST', url: '/embed', ...(await multipart([{ name: 'file', data: red }])) });
+      expect(res.statusCode).toBe(413);
+      expect(errorOf(res).code).toBe('FACEOPT_ERR_IMAGE_TOO_LARGE');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('401 without or with a wrong API key; probes stay open; the right key passes', async () => {
+    const { app: locked } = await fakeApp({ apiKey: 'secret-key-123' });
+    try {
+      const none = await locked.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
+      expect(none.statusCode).toBe(401);
+      expect(none.headers['www-authenticate']).toBe('Bearer');
+      expect(errorOf(none).code).toBe('FACEOPT_ERR_UNAUTHORIZED');
+      const wrong = await locked.inject({ url: '/v1/models', headers: { authorization: 'Bearer nope-nope-nope' } });
+      expect(wrong.statusCode).toBe(401);
+      expect((await locked.inject({ url: '/health' })).statusCode).toBe(200);
+      expect((await locked.inject({ url: '/ready' })).statusCode).toBe(200);
+      const ok = await locked.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg', authorization: 'Bearer secret-key-123' } });
+      expect(ok.statusCode).toBe(200);
+      const metrics = await locked.inject({ url: '/metrics', headers: { authorization: 'Bearer secret-key-123' } });
+      expect(metrics.body).toMatch(/faceopt_requests_rejected_total\{reason="unauthorized"\} 2/);
+    } finally {
+      await locked.close();
+    }
+  });
+
+  it('503 NOT_READY (with Retry-After) until models are warm, then 200', async () => {
+    const { app: slow } = await fakeApp({}, new FakeBackend({ warmDelayMs: 300 }), false);
+    try {
+      const early = await slow.inject({ url: '/ready' });
+      expect(early.statusCode).toBe(503);
+      expect(errorOf(early).code).toBe('FACEOPT_ERR_NOT_READY');
+      expect(early.headers['retry-after']).toBe('1');
+      const embed = await slow.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
+      expect(embed.statusCode).toBe(503);
+      expect((await slow.inject({ url: '/health' })).statusCode).toBe(200); // alive while loading
+      await slow.faceoptReady;
+      expect((await slow.inject({ url: '/ready' })).statusCode).toBe(200);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('503 TIMEOUT when a request outlives its deadline', async () => {
+    const { app: slow } = await fakeApp({ timeoutMs: 100 }, new FakeBackend({ embedDelayMs: 400 }));
+    try {
+      const res = await slow.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
+      expect(res.statusCode).toBe(503);
+      expect(errorOf(res).code).toBe('FACEOPT_ERR_TIMEOUT');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('500 INTERNAL for an unexpected failure: no stack, no internal message, a request id to look up', async () => {
+    const { app: broken } = await fakeApp({}, new FakeBackend({ failEmbed: true }));
+    try {
+      const res = await broken.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg', 'x-request-id': 'abc-123' } });
+      expect(res.statusCode).toBe(500);
+      expect(errorOf(res).code).toBe('FACEOPT_ERR_INTERNAL');
+      expect(errorOf(res).message).toContain('abc-123');
+      expect(res.body).not.toContain('secret stack');
+      expect(res.body).not.toMatch(/\.(js|ts):\d+/);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('close() releases the backend', async () => {
+    const { app: a, fake } = await fakeApp();
+    await a.close();
+    expect(fake.released).toBe(true);
+  });
+});

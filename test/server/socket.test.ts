@@ -1,0 +1,158 @@
+/**
+ * `faceopt serve` as a real process on a free loopback port (the built CLI, real models): /health,
+ * /ready and the seed's `curl -F file=@face.jpg /embed`; JSON log lines on stdout; 431 for huge headers;
+ * SIGTERM finishes the request in flight and exits 0; two processes share one Redis cache; --workers 2
+ * serves from two processes and sums their metrics; start-up errors are one coded line and an exit code.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { faceopt } from '../helpers/cli.js';
+import { describeShared, shared } from '../helpers/shared.js';
+import { freePort, HAS_REDIS, startRedis, waitFor } from './helpers.js';
+
+const DET = shared('models', 'scrfd_500m_bnkps.onnx');
+const REC = shared('models', 'mobileface_paddle_128d.onnx');
+const FACE = shared('faces', 'lfw', 'Abdullah_Gul', 'Abdullah_Gul_0013.jpg');
+const BIN = path.resolve('bin/faceopt.js');
+
+interface Server { proc: ChildProcess; port: number; base: string; out: () => string; exited: Promise<number | null>; readyMs: number }
+
+async function startServer(extra: string[] = [], env: Record<string, string> = {}): Promise<Server> {
+  const port = await freePort();
+  const t0 = Date.now();
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--detector', DET, '--recognizer', REC, ...extra], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d) => { out += String(d); });
+  proc.stderr?.on('data', (d) => { out += String(d); });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${out}`);
+    try { return (await fetch(`${base}/ready`)).status === 200; } catch { return false; }
+  }, 60_000, 'the server to be ready');
+  return { proc, port, base, out: () => out, exited, readyMs: Date.now() - t0 };
+}
+
+function curl(args: string[]): { status: number; body: string } {
+  const r = spawnSync('curl', ['-s', '-w', '\n%{http_code}', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const lines = r.stdout.trimEnd().split('\n');
+  return { status: Number(lines.pop()), body: lines.join('\n') };
+}
+
+describeShared('faceopt serve over a real socket', () => {
+  let s: Server;
+  beforeAll(async () => {
+    s = await startServer(['--log-level', 'info']);
+    console.log(`[faceopt tests] spawn -> /ready in ${s.readyMs} ms (shared machine; not a benchmark)`);
+  });
+  afterAll(() => { if (s?.proc.exitCode === null) s.proc.kill('SIGKILL'); });
+
+  it('curl: /health, /ready, and the seed\'s `curl -F file=@face.jpg /embed`', () => {
+    expect(curl([`${s.base}/health`]).status).toBe(200);
+    const ready = curl([`${s.base}/ready`]);
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body).status).toBe('ready');
+    const embed = curl(['-F', `file=@${FACE}`, `${s.base}/embed`]);
+    expect(embed.status).toBe(200);
+    const body = JSON.parse(embed.body) as { embedding: number[] };
+    expect(Object.keys(body)).toEqual(['embedding']);
+    expect(body.embedding).toHaveLength(128);
+    expect(Math.hypot(...body.embedding)).toBeCloseTo(1, 5);
+    const wrong = curl(['-F', `file=@${shared('models', 'PROVENANCE.md')};type=text/markdown`, `${s.base}/embed`]);
+    expect(wrong.status).toBe(415);
+    expect(JSON.parse(wrong.body).error.code).toBe('FACEOPT_ERR_UNSUPPORTED_MEDIA');
+  });
+
+  it('logs one JSON line per request to stdout', async () => {
+    const requests = () => s.out().split('\n').filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; route?: string; status?: number; ms?: number }).filter((l) => l.msg === 'request');
+    // the line is written just after the response is sent
+    await waitFor(() => requests().some((r) => r.route === '/embed' && r.status === 200 && typeof r.ms === 'number'), 5000, 'the /embed log line');
+    expect(requests().some((r) => r.route === '/embed' && r.status === 415)).toBe(true);
+    expect(s.out()).not.toMatch(/\n\s+at /); // no stack traces
+  });
+
+  it('a 64 KB header gets a 4xx, and the server keeps serving', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: s.port, path: '/health', headers: { 'x-big': 'a'.repeat(64 * 1024) } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBeGreaterThanOrEqual(400);
+    expect(status).toBeLessThan(500);
+    expect((await fetch(`${s.base}/health`)).status).toBe(200);
+  });
+
+  it('SIGTERM: the request in flight completes, new connections are refused, exit code 0', async () => {
+    const t1 = readFileSync(shared('faces', 'groups', 't1.jpg'));
+    const form = new FormData();
+    for (let i = 0; i < 12; i++) form.append('file', new Blob([t1], { type: 'image/jpeg' }), `t1-${i}.jpg`);
+    const inFlight = fetch(`${s.base}/v1/extract?extract_embedding=true`, { method: 'POST', body: form });
+    await waitFor(async () => /faceopt_requests_admitted 1/.test(await (await fetch(`${s.base}/metrics`)).text()), 20_000, 'the request to be admitted');
+    s.proc.kill('SIGTERM');
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    const body = await res.json() as { images: { faces: unknown[] }[] };
+    expect(body.images).toHaveLength(12);
+    expect(body.images.every((i) => i.faces.length === 6)).toBe(true);
+    expect(await s.exited).toBe(0);
+    await expect(fetch(`${s.base}/health`)).rejects.toThrow();
+    expect(s.out()).toContain('shutting down');
+  });
+});
+
+describeShared('faceopt serve: replicas and workers', () => {
+  const procs: ChildProcess[] = [];
+  afterAll(() => { for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL'); });
+
+  it.skipIf(!HAS_REDIS)('two server processes share one Redis cache: the second answers from it, identically', async () => {
+    const redis = await startRedis();
+    try {
+      const env = { REDIS_URL: redis.url };
+      const a = await startServer(['--cache-size', '0', '--log-level', 'warn'], env);
+      const b = await startServer(['--cache-size', '0', '--log-level', 'warn'], env);
+      procs.push(a.proc, b.proc);
+      const send = (srv: Server) => curl(['-i', '-F', `file=@${FACE}`, `${srv.base}/v1/embed`]);
+      const first = send(a);
+      const second = send(b);
+      expect(first.body).toMatch(/x-faceopt-cache: miss/i);
+      expect(second.body).toMatch(/x-faceopt-cache: hit/i);
+      const json = (r: { body: string }) => JSON.parse(r.body.slice(r.body.indexOf('{')));
+      expect(json(second).embedding).toEqual(json(first).embedding);
+      a.proc.kill('SIGTERM');
+      b.proc.kill('SIGTERM');
+      expect(await a.exited).toBe(0);
+      expect(await b.exited).toBe(0);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('--workers 2: two processes serve one port; /metrics sums both; SIGTERM stops all with 0', async () => {
+    const w = await startServer(['--workers', '2', '--log-level', 'warn']);
+    procs.push(w.proc);
+    for (let i = 0; i < 6; i++) expect(curl(['-F', `file=@${FACE}`, `${w.base}/embed`]).status).toBe(200);
+    const metrics = await (await fetch(`${w.base}/metrics`)).text();
+    expect(metrics).toMatch(/faceopt_http_requests_total\{route="\/embed",method="POST",status="200"\} 6/);
+    expect(metrics).toMatch(/faceopt_ready 1/);
+    w.proc.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+  });
+
+  it('start-up errors: one coded line and the table\'s exit code, nothing listening', async () => {
+    const missing = faceopt(['serve', '--detector', '/nonexistent/det.onnx', '--recognizer', REC]);
+    expect(missing.code).toBe(66);
+    expect(missing.stderr.trim()).toBe('faceopt: FACEOPT_ERR_FILE_NOT_FOUND: File not found: /nonexistent/det.onnx. Check the path, or run `faceopt models list` to see known packs.');
+    const badPort = faceopt(['serve', '--port', '99999', '--detector', DET, '--recognizer', REC]);
+    expect(badPort.code).toBe(64);
+    expect(badPort.stderr).toContain('for port but received 99999');
+    const swapped = faceopt(['serve', '--port', String(await freePort()), '--detector', REC, '--recognizer', DET, '--log-level', 'silent']);
+    expect(swapped.code).toBe(64);
+    expect(swapped.stdout + swapped.stderr).not.toMatch(/\n\s+at /);
+  });
+});

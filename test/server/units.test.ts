@@ -1,0 +1,145 @@
+/**
+ * The server's small parts on their own: settings and their errors, the micro-batcher (batch forming,
+ * order, deadlines, errors), admission (bound, Retry-After, slot held until work settles), the LRU,
+ * and content sniffing.
+ */
+import { describe, expect, it } from 'vitest';
+import { isFaceoptError } from '../../pipeline/errors.js';
+import { Admission, Semaphore } from '../../server/admission.js';
+import { MicroBatcher } from '../../server/batcher.js';
+import { LruCache } from '../../server/cache.js';
+import { availableCores, resolveServerConfig } from '../../server/config.js';
+import { faceQuery, fromBase64, sniffFormat } from '../../server/input.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('resolveServerConfig', () => {
+  it('defaults: loopback:5555, batching on, threads = cores / workers', () => {
+    const c = resolveServerConfig();
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 5555, workers: 1, apiKey: null, batch: { maxBatch: 32, maxWaitMs: 2 } });
+    expect(c.intraOpThreads).toBe(availableCores());
+    expect(resolveServerConfig({ workers: 64 }).intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / 64)));
+  });
+  it('names the setting in its error', () => {
+    for (const [input, text] of [
+      [{ port: 70000 }, 'Expected integer between 0 and 65535 for port but received 70000'],
+      [{ workers: 0 }, 'for workers but received 0'],
+      [{ batch: { maxBatch: 0 } }, 'for max batch but received 0'],
+      [{ apiKey: 'short' }, 'API key of at least 8 characters'],
+      [{ logLevel: 'loud' }, 'for log level'],
+    ] as const) {
+      expect(() => resolveServerConfig(input as never)).toThrow(text);
+    }
+  });
+});
+
+describe('MicroBatcher', () => {
+  it('forms batches of up to maxBatch from concurrent submits and keeps each output with its input', async () => {
+    const sizes: number[] = [];
+    const b = new MicroBatcher<number, number>({
+      name: 't', maxBatch: 4, maxWaitMs: 5,
+      run: async (xs) => { sizes.push(xs.length); await sleep(10); return xs.map((x) => x * 10); },
+    });
+    const out = await Promise.all(Array.from({ length: 10 }, (_, i) => b.submit(i)));
+    expect(out).toEqual(Array.from({ length: 10 }, (_, i) => i * 10));
+    expect(sizes.reduce((a, s) => a + s, 0)).toBe(10);
+    expect(Math.max(...sizes)).toBe(4);
+    expect(sizes.length).toBeLessThanOrEqual(4);
+  });
+  it('maxBatch 1 is a serial lane: never two runs at once', async () => {
+    let running = 0;
+    let peak = 0;
+    const b = new MicroBatcher<number, number>({
+      name: 't', maxBatch: 1, maxWaitMs: 0,
+      run: async (xs) => { running++; peak = Math.max(peak, running); await sleep(5); running--; return xs; },
+    });
+    await Promise.all([1, 2, 3, 4, 5].map((x) => b.submit(x)));
+    expect(peak).toBe(1);
+  });
+  it('a failed run rejects only its own items; later items still run', async () => {
+    let calls = 0;
+    const b = new MicroBatcher<number, number>({
+      name: 't', maxBatch: 2, maxWaitMs: 0,
+      run: async (xs) => { calls++; if (calls === 1) throw new Error('boom'); return xs; },
+    });
+    const first = await Promise.allSettled([b.submit(1), b.submit(2)]);
+    expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await b.submit(3)).toBe(3);
+  });
+  it('drops items whose deadline passed before their run, with FACEOPT_ERR_TIMEOUT', async () => {
+    const seen: number[] = [];
+    const b = new MicroBatcher<number, number>({ name: 't', maxBatch: 1, maxWaitMs: 0, run: async (xs) => { seen.push(...xs); await sleep(50); return xs; } });
+    const a = b.submit(1);
+    const late = b.submit(2, { at: performance.now() + 10, ms: 10 });
+    await expect(a).resolves.toBe(1);
+    await expect(late).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_TIMEOUT'));
+    expect(seen).toEqual([1]);
+    await b.idle();
+  });
+});
+
+describe('Admission', () => {
+  it('refuses past maxQueue with OVERLOADED and a Retry-After, holds the slot until the work settles', async () => {
+    const adm = new Admission(2, 50);
+    let finish!: () => void;
+    const gate = new Promise<void>((r) => { finish = r; });
+    const a = adm.run(() => gate);
+    const b = adm.run(() => gate);
+    await expect(adm.run(async () => 1)).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_OVERLOADED') && Number((e as unknown as { params: { retryAfter: number } }).params.retryAfter) >= 1);
+    await expect(a).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_TIMEOUT')); // 50 ms deadline
+    await expect(b).rejects.toBeDefined();
+    expect(adm.inflight).toBe(2); // timed out but still working: slots stay taken
+    finish();
+    await adm.drained();
+    expect(adm.inflight).toBe(0);
+    await expect(adm.run(async () => 7)).resolves.toBe(7);
+  });
+  it('Semaphore hands slots over in order', async () => {
+    const s = new Semaphore(1);
+    const order: number[] = [];
+    const r1 = await s.acquire();
+    const p2 = s.acquire().then((r) => { order.push(2); return r; });
+    const p3 = s.acquire().then((r) => { order.push(3); return r; });
+    expect(s.waiting).toBe(2);
+    r1();
+    (await p2)();
+    (await p3)();
+    expect(order).toEqual([2, 3]);
+  });
+});
+
+describe('LruCache', () => {
+  it('evicts the least recently used entry', () => {
+    const c = new LruCache<number>(2);
+    c.set('a', 1);
+    c.set('b', 2);
+    expect(c.get('a')).toBe(1);
+    c.set('c', 3);
+    expect(c.get('b')).toBeUndefined();
+    expect(c.get('a')).toBe(1);
+    expect(c.size).toBe(2);
+  });
+});
+
+describe('input', () => {
+  it('sniffs formats from magic bytes', () => {
+    expect(sniffFormat(Buffer.from([0xff, 0xd8, 0xff, 0xe0]))).toBe('jpeg');
+    expect(sniffFormat(Buffer.from('\x89PNG\r\n\x1a\n....', 'latin1'))).toBe('png');
+    expect(sniffFormat(Buffer.from('RIFF\0\0\0\0WEBPVP8 ', 'latin1'))).toBe('webp');
+    expect(sniffFormat(Buffer.from('GIF89a'))).toBe('gif');
+    expect(sniffFormat(Buffer.from('%PDF-1.7'))).toBe('pdf');
+    expect(sniffFormat(Buffer.from('  <svg xmlns="x">'))).toBe('svg/xml/html');
+    expect(sniffFormat(Buffer.from('hello'))).toBeNull();
+  });
+  it('base64 and data URLs decode; other text is refused by name', () => {
+    expect(fromBase64('aGVsbG8=', 'image').toString()).toBe('hello');
+    expect(fromBase64('data:image/jpeg;base64,aGVs\nbG8=', 'image').toString()).toBe('hello');
+    expect(() => fromBase64('he llo!', 'images[2]')).toThrow('for images[2]');
+    expect(() => fromBase64(5, 'image')).toThrow('Expected a base64 string for image but received number');
+  });
+  it('options: InsightFace-REST names, strings from forms, later sources win', () => {
+    expect(faceQuery({ threshold: '0.3', limit_faces: '2' }, { embed_only: 'true', min_face_size: 20 })).toEqual({ threshold: 0.3, limitFaces: 2, embedOnly: true, minFaceSize: 20 });
+    expect(faceQuery({ threshold: 0.3 }, { threshold: '0.6' }).threshold).toBe(0.6);
+    expect(() => faceQuery({ limit_faces: '1.5' })).toThrow('for limit_faces');
+  });
+});
