@@ -1,30 +1,32 @@
 /**
- * The command registry: one line per command module. Keep it sorted; each module exports
- * `register(program: Command): void`.
+ * The command registry: command name -> loader of its module (one file per command, exporting
+ * `register(program: Command): void`). Modules load lazily: `faceopt serve` does not pay for the report
+ * renderer's chart library, and `faceopt inspect` does not load Fastify. Keep it sorted.
  */
 import type { Command } from 'commander';
-import { register as compare } from './compare.js';
-import { register as detect } from './detect.js';
-import { register as embed } from './embed.js';
-import { register as inspect } from './inspect.js';
-import { register as models } from './models.js';
-import { register as optimize } from './optimize.js';
-import { register as optimizeTensorrt } from './optimize-tensorrt.js';
-import { register as promote } from './promote.js';
-import { register as report } from './report.js';
-import { register as serve } from './serve.js';
 
 export type RegisterCommand = (program: Command) => void;
+type Loader = () => Promise<{ register: RegisterCommand }>;
 
-export const COMMANDS: RegisterCommand[] = [
-  compare,
-  detect,
-  embed,
-  inspect,
-  models,
-  optimize,
-  optimizeTensorrt,
-  promote,
-  report,
-  serve,
-];
+export const COMMAND_LOADERS: Record<string, Loader> = {
+  compare: () => import('./compare.js'),
+  detect: () => import('./detect.js'),
+  embed: () => import('./embed.js'),
+  evaluate: () => import('./evaluate.js'),
+  inspect: () => import('./inspect.js'),
+  models: () => import('./models.js'),
+  optimize: () => import('./optimize.js'),
+  promote: () => import('./promote.js'),
+  report: () => import('./report.js'),
+  serve: () => import('./serve.js'),
+};
+
+/**
+ * Register the command named in argv (only that module is loaded), or every command when argv names
+ * none of them (help, version, a typo that commander should suggest a fix for).
+ */
+export async function registerCommands(program: Command, argv: readonly string[]): Promise<void> {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  const names = first && COMMAND_LOADERS[first] ? [first] : Object.keys(COMMAND_LOADERS);
+  for (const name of names) (await COMMAND_LOADERS[name]!()).register(program);
+}

@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { runCli } from './run.js';
-import { COMMANDS } from './commands.js';
+import { registerCommands } from './commands.js';
 import { TOOL_VERSION } from '../version.js';
 
 const program = new Command('faceopt')
@@ -13,6 +13,6 @@ const program = new Command('faceopt')
   .version(TOOL_VERSION)
   .showSuggestionAfterError();
 
-for (const register of COMMANDS) register(program);
+await registerCommands(program, process.argv);
 
 process.exitCode = await runCli(program, process.argv);

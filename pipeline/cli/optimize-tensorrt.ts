@@ -3,16 +3,20 @@
  * command calls `runTensorrtFromCli`; `tensorrtCommandOptions`/`addTensorrtOptions` are the
  * TensorRT-only flags it can add; `runTensorrt` is the programmatic entry (model path in, bundle out):
  * load, refuse quantized input, recognise the role, upgrade + fold BatchNorm (PRelu kept: TensorRT
- * has a native PReLU layer), calibrate on face photos or reuse a stats file, write the bundle.
- * A hidden `optimize-tensorrt` command exposes the same for end-to-end tests until `optimize` wires it.
+ * has a native PReLU layer), calibrate on face photos or reuse a stats file, write the bundle, then
+ * evaluate the bundle's graph on CPU against the source on held-apart faces with the same gates as
+ * `--int8` (pipeline/tensorrt/report.ts) and exit non-zero when they fail.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { collectActivationStats, type InputBatch } from '../calibrate/run.js';
 import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
-import { detectorBatches, recognizerBatches, splitCalibration } from '../calibrate/sources.js';
-import { createStats, hashImageList, loadStats, saveStats } from '../calibrate/stats.js';
+import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
+import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
+import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
@@ -23,6 +27,9 @@ import { modelsDir } from '../paths.js';
 import { assertFloatModel, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
 import type { Precision } from '../tensorrt/build-script.js';
 import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
+import { evaluateTensorrtBundle } from '../tensorrt/report.js';
+import { terminalSummary } from '../report/summary.js';
+import type { Provenance } from '../report/types.js';
 import { resolveModelArg } from '../zoo/resolve.js';
 
 /** Float rewrites before a TensorRT plan: fold BN (exact), keep PRelu (TensorRT runs it natively). */
@@ -92,11 +99,24 @@ export interface RunTensorrtOptions {
   /** Mixed precision: output cosine to reach on the held-apart slice, and most layers kept float. */
   targetCosine?: number;
   maxFloatLayers?: number;
+  /** Accuracy report of the bundle's graph (default true; skipped with a warning without photos). */
+  evaluate?: boolean;
+  /** Same/different pairs (relative to facesDir) for verification accuracy. */
+  pairsFile?: string;
+  /** dlib XML face boxes and face-free photos for detector evaluation. */
+  boxFiles?: string[];
+  faceFree?: string[];
+  gates?: GateThresholds;
+  /** Report folder (default reports/<name>.tensorrt-<precision>). */
+  reportDir?: string;
+  command?: string;
   log?: (line: string) => void;
 }
 
+export type TensorrtRun = TensorrtPlan & { dir: string; evaluation: EvaluateModelsResult | null };
+
 /** Write a TensorRT bundle for a model file (see the module comment). */
-export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtPlan & { dir: string }> {
+export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const file = resolveModelArg(opts.model);
   const source = loadModel(file);
@@ -117,8 +137,11 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtPla
   log(`faceopt: ${name}: ${role}, opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded; TensorRT ${precision}`);
 
   let stats: Record<string, TensorStats> | undefined;
+  let calibration: CalibrationStats | undefined;
   let slice: InputBatch[] = [];
   const facesDir = opts.facesDir;
+  // one split for calibration and evaluation: evaluation photos are the other identities
+  const split: CalibrationSplit | null = facesDir ? splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize }) : null;
   // calibration runs the prepared graph (a fixed-size detector only takes its own size); the accuracy
   // slice runs the bundle's graphs, at --det-size
   const batches = (images: readonly string[], forSlice = false): AsyncIterable<InputBatch> => {
@@ -138,27 +161,28 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtPla
   if (precision === 'int8') {
     const preparedSha = sha256(prepared.toBytes());
     if (opts.stats && existsSync(opts.stats)) {
-      stats = (await loadStats(opts.stats, { modelSha256: preparedSha })).tensors;
+      calibration = await loadStats(opts.stats, { modelSha256: preparedSha });
+      stats = calibration.tensors;
       log(`calibration: reusing ${opts.stats} (${Object.keys(stats).length} tensors)`);
-      if (facesDir) {
-        const { sliceImages } = holdSlice(splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize }).calibration);
+      if (split) {
+        const { sliceImages } = holdSlice(split.calibration);
         for await (const b of batches(sliceImages, true)) slice.push(b);
       }
-    } else if (facesDir) {
+    } else if (facesDir && split) {
       const method = opts.method ?? 'percentile';
-      const split = splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize });
       const images = split.calibration;
       const { statsImages, sliceImages } = holdSlice(images);
       log(`calibration: ${statsImages.length} images (${split.description}; ${sliceImages.length} held apart as the accuracy slice), method ${method}`);
       const tensors = await collectActivationStats(prepared, batches(statsImages), { method, threads: opts.threads });
       stats = tensors;
       for await (const b of batches(sliceImages, true)) slice.push(b);
+      calibration = createStats({
+        modelSha256: preparedSha, method, settings: resolveSettings(), tensors,
+        source: { description: split.description, images: statsImages.length, listSha256: hashImageList(statsImages) },
+      });
       if (opts.stats) {
         mkdirSync(path.dirname(path.resolve(opts.stats)), { recursive: true });
-        await saveStats(opts.stats, createStats({
-          modelSha256: preparedSha, method, settings: resolveSettings(), tensors,
-          source: { description: split.description, images: statsImages.length, listSha256: hashImageList(statsImages) },
-        }));
+        await saveStats(opts.stats, calibration);
       }
     } else {
       throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: 'the command line (int8 needs --faces DIR with photos, or --stats FILE from an earlier calibration)' });
@@ -174,12 +198,38 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtPla
   });
   const acc = plan.quantization?.accuracy;
   log(`wrote ${plan.dir}: ${Object.keys(plan.files).length} files${plan.quantization ? `, ${plan.quantization.activations} activations + ${plan.quantization.weights} weights quantized, ${plan.quantization.keptFloat.length} layer(s) float` : ''}${acc ? `; output cosine ${acc.cosine.toFixed(5)} on ${acc.samples} held-apart inputs` : ''}; build with ${path.join(plan.dir, 'build.sh')}`);
-  return plan;
+  const evaluation = opts.evaluate === false ? null : await evaluateTensorrtBundle({
+    plan, source: file, facesDir, split, calibrationList: opts.calibrationList,
+    pairsFile: opts.pairsFile, boxFiles: opts.boxFiles, faceFree: opts.faceFree,
+    detector: opts.detector ? resolveModelArg(opts.detector) : undefined,
+    gates: opts.gates, reportDir: opts.reportDir, threads: opts.threads,
+    calibration: calibration ? calibrationProvenance(calibration, opts, precision) : null,
+    command: opts.command ?? null, log,
+  });
+  return { ...plan, evaluation };
+}
+
+/** The report's calibration provenance for a TensorRT plan (symmetric int8, TensorRT placement). */
+function calibrationProvenance(stats: CalibrationStats, o: RunTensorrtOptions, precision: Precision): Provenance['calibration'] {
+  return {
+    method: stats.method, images: stats.source.images,
+    config: {
+      method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins, precision,
+      placement: 'tensorrt', activationType: 'int8', symmetric: true, perChannel: true,
+      exclude: (o.exclude ?? []).join(',') || null, calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null,
+      targetCosine: o.targetCosine ?? null, maxFloatLayers: o.maxFloatLayers ?? null,
+    },
+    statsPath: o.stats ? path.resolve(o.stats) : null,
+    statsSha256: statsHash(stats),
+  };
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
 
-/** Map commander flags (from `optimize --tensorrt` or the hidden command) to `runTensorrt`. */
+/**
+ * Map `optimize --tensorrt`'s commander flags to `runTensorrt`; prints the bundle folder, then the
+ * report summary, and throws FACEOPT_ERR_GATE_FAILED (exit 3) when the bundle graph fails its gates.
+ */
 export async function runTensorrtFromCli(model: string, flags: Record<string, unknown>): Promise<void> {
   const num = (k: string, name: string, min: number, max: number) => (str(flags[k]) !== undefined ? checkNumber(name, str(flags[k]), { min, max, integer: true }) : undefined);
   const role = str(flags.role);
@@ -205,30 +255,22 @@ export async function runTensorrtFromCli(model: string, flags: Record<string, un
     threads: num('threads', '--threads', 1, 256),
     targetCosine: str(flags.targetCosine) !== undefined ? checkNumber('--target-cosine', str(flags.targetCosine), { min: 0, max: 1 }) : undefined,
     maxFloatLayers: num('maxFloatLayers', '--max-float-layers', 0, 1000),
+    evaluate: flags.evaluate !== false,
+    pairsFile: str(flags.pairs) ? path.resolve(str(flags.pairs)!) : undefined,
+    boxFiles: strings(flags.boxes).map((b) => path.resolve(b)),
+    faceFree: strings(flags.faceFree).map((b) => path.resolve(b)),
+    gates: gateThresholdsFromOptions(flags),
+    reportDir: str(flags.reportDir),
+    command: `faceopt ${process.argv.slice(2).join(' ')}`,
   });
   process.stdout.write(`${plan.dir}\n`);
+  const ev = plan.evaluation;
+  if (ev) {
+    process.stdout.write(terminalSummary(ev.report, ev.reportDir));
+    if (!ev.report.gates.pass) {
+      throw new FaceoptError('FACEOPT_ERR_GATE_FAILED', { reasons: ev.report.gates.reasons.join('; '), report: path.join(ev.reportDir, 'report.md') });
+    }
+  }
 }
 
-/** Register the hidden `optimize-tensorrt` command (same flags as `optimize --tensorrt`). */
-export function register(program: Command): void {
-  const cmd = program
-    .command('optimize-tensorrt', { hidden: true })
-    .description('TensorRT build plan (also available as optimize --tensorrt)')
-    .requiredOption('--model <model>', 'model file or PACK/FILE')
-    .option('--out <dir>', 'bundle folder (default models/<name>.trt)')
-    .option('--det-size <WxH>', 'detector input size, e.g. 640x640')
-    .option('--stats <file>', 'calibration stats: reused when the file exists, else written there')
-    .option('--faces <dir>', 'face photos for calibration')
-    .option('--calibration-list <file>', 'calibration photos, one path per line relative to --faces')
-    .option('--calibration-size <n>', 'number of calibration photos')
-    .option('--method <name>', 'activation range method: minmax | percentile | entropy')
-    .option('--detector <model>', 'detector that aligns calibration faces for a recognizer')
-    .option('--exclude <names>', 'comma-separated node names or op types kept float')
-    .option('--threads <n>', 'onnxruntime intra-op threads')
-    .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces')
-    .option('--max-float-layers <n>', 'mixed precision: most layers kept float');
-  addTensorrtOptions(cmd);
-  cmd.action(async (o: Record<string, unknown>) => {
-    await runTensorrtFromCli(resolveModelArg(String(o.model)), o);
-  });
-}
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : typeof v === 'string' && v ? [v] : []);

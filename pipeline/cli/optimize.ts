@@ -11,18 +11,19 @@ import { optimizeInt8 } from '../optimize/int8.js';
 import { optimizeFp32 } from '../optimize/fp32.js';
 import { terminalSummary } from '../report/index.js';
 import type { PreluRewrite } from '../quantize/index.js';
+import { addTensorrtOptions, runTensorrtFromCli } from './optimize-tensorrt.js';
 
-const PRELU_FORMS: PreluRewrite[] = ['affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
+const PRELU_FORMS: PreluRewrite[] = ['affine-dw', 'affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
 
 interface OptimizeFlags {
   int8?: boolean; fp32?: boolean; tensorrt?: boolean;
   model: string; out?: string; reportDir?: string;
   faces?: string; calibrationList?: string; calibrationSize?: string;
-  method: string; percentile?: string; stats?: string; detector?: string;
+  method?: string; percentile?: string; stats?: string; detector?: string;
   pairs?: string; boxes?: string[]; faceFree?: string[];
-  targetCosine?: string; maxFloatLayers: string;
+  targetCosine?: string; maxFloatLayers?: string;
   perTensor?: boolean; symmetric?: boolean; exclude?: string;
-  prelu?: string; foldBn: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
+  prelu?: string; foldBn: boolean; equalize: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
 }
 
@@ -42,7 +43,8 @@ export function register(program: Command): void {
     .option('--faces <dir>', 'folder of face photos for calibration and evaluation')
     .option('--calibration-list <file>', 'calibration photos, one path per line relative to --faces')
     .option('--calibration-size <n>', 'number of calibration photos')
-    .option('--method <name>', 'activation range method: minmax | percentile | entropy', 'percentile')
+    .option('--method <name>', 'activation range method: minmax | percentile | entropy (default percentile 99.99; minmax for detectors)')
+    .option('--no-equalize', 'no cross-layer equalization of channel ranges')
     .option('--percentile <p>', 'percentile kept by --method percentile (default 99.999)')
     .option('--stats <file>', 'calibration stats: reused when the file exists, else written there')
     .option('--detector <model>', 'detector that aligns faces for a recognizer (default: a SCRFD model next to it)')
@@ -50,33 +52,33 @@ export function register(program: Command): void {
     .option('--boxes <xml>', 'dlib XML face boxes for detector evaluation (repeatable)', list)
     .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
     .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces (default 0.995 recognizers, 0.99 others)')
-    .option('--max-float-layers <n>', 'mixed precision: most layers kept in float', '8')
+    .option('--max-float-layers <n>', 'mixed precision: most activations kept in float (default 24 for --int8, 16 for --tensorrt)')
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
     .option('--prelu <form>', `PRelu rewrite: ${PRELU_FORMS.join(' | ')}`)
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
-    .option('--det-size <n>', 'detector input size (square)')
+    .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--no-evaluate', 'skip the accuracy/speed evaluation and report')
     .option('--quiet', 'no progress bars');
   addGateOptions(cmd);
+  addTensorrtOptions(cmd);
   cmd.action(async (o: OptimizeFlags) => {
     const modes = [o.int8, o.fp32, o.tensorrt].filter(Boolean).length;
     if (modes !== 1) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'exactly one of --int8, --fp32, --tensorrt', name: 'mode', received: modes ? 'several' : 'none' });
     const model = resolveModelArg(o.model);
     const threads = o.threads ? checkNumber('--threads', o.threads, { min: 1, max: 256, integer: true }) : undefined;
-    const detSize = o.detSize ? checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) : undefined;
+    const detSize = o.detSize && !o.tensorrt ? checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) : undefined;
     const prelu = o.prelu as PreluRewrite | undefined;
     if (prelu && !PRELU_FORMS.includes(prelu)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: PRELU_FORMS.join(' | '), name: '--prelu', received: prelu });
-    const rewrites = { ...(prelu ? { prelu } : {}), foldBatchNorm: o.foldBn };
+    const rewrites = { ...(prelu ? { prelu } : {}), foldBatchNorm: o.foldBn, equalize: o.equalize };
     if (o.fp32) {
       const r = await optimizeFp32({ model, out: o.out, rewrites, detSize, threads });
       process.stdout.write(`${r.modelPath}\n  speed-up vs original: ${r.speed.speedup.batch1.toFixed(2)}x at batch 1${r.speed.speedup.batch8 ? `, ${r.speed.speedup.batch8.toFixed(2)}x at batch 8` : ''}; max output difference ${r.maxAbsDiff.toExponential(2)}\n`);
       return;
     }
     if (o.tensorrt) {
-      const { runTensorrtFromCli } = await import('./optimize-tensorrt.js');
       await runTensorrtFromCli(model, o as unknown as Record<string, unknown>);
       return;
     }
@@ -88,7 +90,8 @@ export function register(program: Command): void {
       facesDir: o.faces ? path.resolve(o.faces) : undefined,
       calibrationList: o.calibrationList,
       calibrationSize: o.calibrationSize ? checkNumber('--calibration-size', o.calibrationSize, { min: 1, max: 100000, integer: true }) : undefined,
-      method: checkMethod(o.method),
+      method: checkMethod(o.method ?? 'percentile'),
+      methodGiven: o.method !== undefined,
       collector: o.percentile ? { percentile: checkNumber('--percentile', o.percentile, { min: 50, max: 100 }) } : undefined,
       statsFile: o.stats,
       detector: o.detector ? resolveModelArg(o.detector) : undefined,
@@ -96,7 +99,7 @@ export function register(program: Command): void {
       boxFiles: o.boxes,
       faceFree: o.faceFree,
       targetCosine: o.targetCosine ? checkNumber('--target-cosine', o.targetCosine, { min: 0, max: 1 }) : undefined,
-      maxFloatLayers: checkNumber('--max-float-layers', o.maxFloatLayers, { min: 0, max: 1000, integer: true }),
+      maxFloatLayers: checkNumber('--max-float-layers', o.maxFloatLayers ?? '24', { min: 0, max: 1000, integer: true }),
       quantize: {
         perChannel: !o.perTensor,
         activationType: o.symmetric ? 'int8' : 'uint8',

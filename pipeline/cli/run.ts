@@ -7,7 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { FaceoptError, ERRORS } from '../errors.js';
 
 export async function runCli(program: Command, argv: string[]): Promise<number> {
-  program.exitOverride();
+  // every (sub)command throws instead of calling process.exit, so usage errors get our exit code
+  const override = (c: Command) => { c.exitOverride(); c.commands.forEach(override); };
+  override(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -18,6 +18,9 @@ import { createStats, hashImageList, loadStats, saveStats, statsHash, type Calib
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
 import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
+import { rewritePrelus } from '../quantize/rewrites/prelu.js';
+import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
+import { collectChannelAmax, collectChannelStats } from '../calibrate/channels.js';
 import { quantizeToTarget } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
@@ -36,6 +39,8 @@ export interface Int8Options {
   calibrationList?: string;
   calibrationSize?: number;
   method: CalibrationMethod;
+  /** True when the user chose the method (otherwise detectors default to minmax). */
+  methodGiven?: boolean;
   collector?: Partial<CollectorSettings>;
   statsFile?: string;
   detector?: string;
@@ -50,10 +55,15 @@ export interface Int8Options {
   detSize?: number;
   threads?: number;
   evaluate?: boolean;
+  /** Correct biases for the mean shift of rounded weights (default true). */
+  biasCorrection?: boolean;
   command?: string;
   log?: (line: string) => void;
   quiet?: boolean;
 }
+
+/** Default percentile for --method percentile. */
+export const INT8_PERCENTILE = 99.99;
 
 export interface Int8Result {
   modelPath: string;
@@ -87,6 +97,8 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
 /** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
 export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  // 99.99 measured better than ORT's 99.999 on InsightFace recognizers (heavy-tailed activations)
+  o = { ...o, collector: { percentile: INT8_PERCENTILE, ...o.collector } };
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
@@ -98,18 +110,18 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   if (guessRole(gs)) profile = detectProfile(gs, {}, undefined, o.model);
   else warnings.push('not a face model faceopt recognises: quantized on the generic path (synthetic calibration unless --faces is given); face-specific evaluation unavailable');
   const role = profile?.role ?? 'generic';
+  // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
+  // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
+  if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, ...o.quantize } };
   log(`faceopt: ${name}: ${role}${profile?.role === 'recognizer' ? ` (${profile.embeddingSize ?? '?'}-d)` : ''}, opset ${source.opset()}`);
   if (role === 'generic') log(`warning: ${warnings[0]}`);
 
-  // float graph the quantizer works on
+  // float graph the quantizer works on: opset, BatchNorm folding, then (after equalization) PRelu
   const prepared = source.clone();
   const rewrites = { ...INT8_REWRITES, ...o.rewrites };
-  const prep = prepareFloatGraph(prepared, rewrites, o.quantize.opset ?? 13);
-  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu as ${rewrites.prelu}`);
-  const preparedSha = sha256(prepared.toBytes());
+  const prep = prepareFloatGraph(prepared, { ...rewrites, prelu: 'keep' }, o.quantize.opset ?? 13);
 
   // calibration data
-  const inputName = prepared.graph.inputs[0]!.name;
   const detSize = o.detSize ?? profile?.inputSize?.[0] ?? 640;
   let split: CalibrationSplit | null = null;
   let detectorPath: string | undefined;
@@ -133,18 +145,33 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     return syntheticBatches(dims, 16);
   };
   const calImages = split?.calibration ?? [];
-  const sliceCount = calImages.length >= 32 ? Math.min(32, Math.max(8, Math.floor(calImages.length / 10))) : 0;
+  const sliceCount = calImages.length >= 32 ? (role === "detector" ? 8 : Math.min(32, Math.max(8, Math.floor(calImages.length / 10)))) : 0;
   const statsImages = calImages.slice(0, calImages.length - sliceCount);
   const sliceImages = calImages.slice(calImages.length - sliceCount);
-
+  // recognizer crops are small: align once and keep them; detector frames are streamed
   const t0 = performance.now();
+  const statsBatches = role === 'recognizer' && o.facesDir ? await collect(batchesFor(statsImages, 'aligning calibration faces')) : null;
+  const calibrationInput = () => statsBatches ?? batchesFor(statsImages, 'calibrating');
+
+  let equalized = { pairs: 0, spreadBefore: 1, spreadAfter: 1 };
+  if (rewrites.equalize) {
+    const pairs = findEqualizablePairs(prepared.graph);
+    const sample = statsBatches ? statsBatches.slice(0, 4) : await collect(batchesFor(statsImages.slice(0, 16), 'channel ranges'));
+    const amax = await collectChannelAmax(prepared, sample, pairs.flatMap((p) => [p.tensor, p.preActivation]), o.threads);
+    equalized = equalizeGraph(prepared.graph, amax);
+  }
+  const preluResult = rewrites.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(prepared.graph, rewrites.prelu);
+  prepared.graph.toposort();
+  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}`);
+  const preparedSha = sha256(prepared.toBytes());
+
   let stats: CalibrationStats;
   if (o.statsFile && existsSync(o.statsFile)) {
     stats = await loadStats(o.statsFile, { modelSha256: preparedSha });
     log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
   } else {
     log(`calibration: ${role === 'generic' && !o.facesDir ? '16 synthetic batches' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
-    const tensors = await collectActivationStats(prepared, batchesFor(statsImages, 'calibrating'), { method: o.method, settings: o.collector, threads: o.threads });
+    const tensors = await collectActivationStats(prepared, calibrationInput(), { method: o.method, settings: o.collector, threads: o.threads });
     stats = createStats({
       modelSha256: preparedSha, method: o.method, settings: resolveSettings(o.collector),
       source: { description: split?.description ?? 'synthetic N(0,1) inputs', images: statsImages.length, listSha256: hashImageList(statsImages) },
@@ -155,6 +182,10 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     await saveStats(statsOut, stats);
     o.statsFile = statsOut;
   }
+  // bias correction: per-channel means of every Conv input on (a subset of) the calibration inputs
+  const convInputs = [...new Set(prepared.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.input![0]!))];
+  const meanSample = statsBatches ? statsBatches.slice(0, 8) : await collect(batchesFor(statsImages.slice(0, 16), 'channel means'));
+  const inputMeans = o.biasCorrection === false ? undefined : (await collectChannelStats(prepared, meanSample, convInputs, o.threads)).mean;
   const calibrateMs = performance.now() - t0;
   const ranges = Object.fromEntries(Object.entries(stats.tensors).map(([k, v]) => [k, v.range] as const));
 
@@ -162,7 +193,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const t1 = performance.now();
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
   const target = o.targetCosine ?? (role === 'recognizer' ? 0.995 : 0.99);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: o.quantize, slice, target, maxFloat: o.maxFloatLayers, log });
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans }, slice, target, maxFloat: o.maxFloatLayers, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });

@@ -12,7 +12,7 @@ import { rewritePrelus, type PreluRewriteResult } from './rewrites/prelu.js';
 import { insertQdq, type QdqResult, type RangeTable } from './qdq.js';
 import { resolveQuantizeOptions, type QuantizeOptions } from './options.js';
 
-export type PreluRewrite = 'keep' | 'affine-relu' | 'relu-min' | 'split-relu' | 'max';
+export type PreluRewrite = 'keep' | 'affine-relu' | 'affine-dw' | 'relu-min' | 'split-relu' | 'max';
 
 export interface FloatRewriteOptions {
   /** Fold BatchNormalization into neighbouring Conv/Gemm where exact. */
@@ -21,15 +21,17 @@ export interface FloatRewriteOptions {
   preConvPaddedBatchNorm: boolean;
   /** How PRelu is expressed: onnxruntime's PRelu kernel is slow, and has no int8 form. */
   prelu: PreluRewrite;
+  /** Cross-layer equalization from measured channel ranges (needs calibration data; INT8 only). */
+  equalize?: boolean;
 }
 
 /**
- * Rewrites for INT8 (measured with bench/int8 on this project's CPU): `affine-relu`
- * (a*x + (1-a)*Relu(x)) quantizes to QLinearMul/QLinearAdd with no float island; `relu-min`
- * (Relu(x) + a*Min(x,0)) is the fastest exact float form.
+ * Rewrites for INT8 (measured with bench/int8 on this project's CPU): `affine-dw`
+ * (a*x + (1-a)*Relu(x) with the products as depthwise 1x1 convolutions) runs entirely in int8 kernels
+ * and keeps every slope at 8 bits; `relu-min` (Relu(x) + a*Min(x,0)) is the fastest exact float form.
  */
-export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'affine-relu' });
-export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'relu-min' });
+export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'affine-dw', equalize: true });
+export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'relu-min', equalize: false });
 
 export interface PrepareReport {
   opset: { from: number; to: number; rewritten: number };

@@ -1,14 +1,16 @@
 /**
  * Accuracy-aware mixed precision: quantize everything, measure the output cosine against the float
  * graph on a held-apart slice of calibration inputs, and when it misses the target, measure each
- * weighted layer's sensitivity (output cosine loss when only that layer is quantized), then keep the
- * most sensitive layers in float, one at a time, until the target is met. The result says which layers
- * were kept and why.
+ * activation's sensitivity (output cosine loss when only that tensor is quantized), then keep the most
+ * sensitive activations (and their producers) in float, one at a time, until the target is met. The
+ * result says which were kept and why.
  */
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession, type Session } from '../runtime.js';
 import type { InputBatch } from '../calibrate/run.js';
-import { quantizeModel, type QuantizeOptions, type QdqResult, type RangeTable } from './index.js';
+import { quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type QdqResult, type RangeTable } from './index.js';
+import { insertQdq } from './qdq.js';
+import type { Handler } from './handlers.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 
@@ -56,8 +58,9 @@ export interface MixedPrecisionResult {
 }
 
 /**
- * Quantize with the fewest float layers that meet `target` (mean output cosine on `slice`), keeping at
- * most `maxFloat` weighted layers in float.
+ * Quantize with the fewest float activations that meet `target` (mean output cosine on `slice`). When
+ * the all-int8 graph misses it, each activation's sensitivity is measured by quantizing that tensor
+ * alone (weights float), and the most sensitive tensors are kept float one at a time, up to `maxFloat`.
  */
 export async function quantizeToTarget(args: {
   floatModel: OnnxModel;
@@ -69,40 +72,62 @@ export async function quantizeToTarget(args: {
   log?: (line: string) => void;
 }): Promise<MixedPrecisionResult> {
   const log = args.log ?? (() => undefined);
-  const maxFloat = args.maxFloat ?? 8;
+  const maxFloat = args.maxFloat ?? 16;
   const floatSession = await createSession(args.floatModel.toBytes());
   const reference = await outputsPerSample(floatSession, args.slice);
   await floatSession.release();
-  const score = async (exclude: string[]) => {
-    const q = quantizeModel(args.floatModel, args.ranges, { ...args.options, exclude: [...(args.options.exclude ?? []), ...exclude] });
-    const s = await createSession(q.model.toBytes());
-    try {
-      return { q, cos: meanCosine(reference, await outputsPerSample(s, args.slice)) };
-    } finally {
-      await s.release();
-    }
+  const cosineOf = async (model: OnnxModel) => {
+    const s = await createSession(model.toBytes());
+    try { return meanCosine(reference, await outputsPerSample(s, args.slice)); } finally { await s.release(); }
+  };
+  // a candidate kept float is an activation (no Q/DQ on it) or a layer's weights (the node stays float)
+  type Candidate = { kind: 'activation' | 'weights'; name: string; op: string };
+  const score = async (kept: readonly Candidate[]) => {
+    const floatTensors = kept.filter((k) => k.kind === 'activation').map((k) => k.name);
+    const exclude = kept.filter((k) => k.kind === 'weights').map((k) => k.name);
+    const q = quantizeModel(args.floatModel, args.ranges, {
+      ...args.options,
+      floatTensors: [...(args.options.floatTensors ?? []), ...floatTensors],
+      exclude: [...(args.options.exclude ?? []), ...exclude],
+    });
+    return { q, cos: await cosineOf(q.model) };
   };
   const all = await score([]);
   log(`mixed precision: all-int8 output cosine ${all.cos.toFixed(5)} on ${reference.length} held-apart samples (target ${args.target})`);
-  if (all.cos >= args.target || !args.slice.length) {
+  if (all.cos >= args.target || !args.slice.length || maxFloat === 0) {
     return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], sensitivity: null };
   }
-  const layers = args.floatModel.graph.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && !(args.options.exclude ?? []).includes(n.name ?? ''));
-  const names = layers.map((n) => n.name ?? '');
-  const sensitivity: { layer: string; op: string; metric: number }[] = [];
-  log(`mixed precision: measuring the sensitivity of ${layers.length} layers`);
-  for (const n of layers) {
-    const others = names.filter((x) => x !== n.name);
-    const { cos } = await score(others);
-    sensitivity.push({ layer: n.name ?? '', op: n.opType ?? '', metric: 1 - cos });
+  // sensitivity of each activation quantized alone, and of each layer's weights quantized alone
+  const g = args.floatModel.graph;
+  const candidates: Candidate[] = [
+    ...Object.keys(all.q.result.params).filter((t) => g.producer(t)).map((t): Candidate => ({ kind: 'activation', name: t, op: g.producer(t)?.opType ?? '' })),
+    ...g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && all.q.result.quantizedNodes.includes(n.name ?? ''))
+      .map((n): Candidate => ({ kind: 'weights', name: n.name ?? '', op: n.opType ?? '' })),
+  ];
+  log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights`);
+  const opts = resolveQuantizeOptions(args.options);
+  const measured: (Candidate & { metric: number })[] = [];
+  for (const c of candidates) {
+    const m = args.floatModel.clone();
+    const only: Record<string, Handler> = {};
+    for (const n of m.graph.nodes) {
+      only[n.opType ?? ''] = c.kind === 'activation'
+        ? (node, ctx) => { if (node.output?.includes(c.name)) ctx.activation(c.name); }
+        : (node, ctx) => { if (node.name === c.name) ctx.weight(node.input![1]!, node.opType === 'Gemm' && !node.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1) ? 1 : node.opType === 'MatMul' ? 1 : 0); };
+    }
+    insertQdq(m.graph, args.ranges, { ...opts, foldRelu: false, floatTensors: [] }, only);
+    measured.push({ ...c, metric: 1 - (await cosineOf(m)) });
   }
-  sensitivity.sort((a, b) => b.metric - a.metric);
+  measured.sort((a, b) => b.metric - a.metric);
+  const sensitivity = measured.map((m) => ({ layer: m.kind === 'weights' ? `${m.name} (weights)` : m.name, op: m.op, metric: m.metric }));
   let best = all;
   const kept: MixedPrecisionResult['keptFloat'] = [];
-  for (const s of sensitivity.slice(0, maxFloat)) {
-    kept.push({ layer: s.layer, op: s.op, reason: `sensitivity: output cosine loss ${s.metric.toExponential(2)} when only this layer is int8` });
-    best = await score(kept.map((k) => k.layer));
-    log(`mixed precision: ${kept.length} layer(s) in float -> output cosine ${best.cos.toFixed(5)}`);
+  const keptCandidates: Candidate[] = [];
+  for (const s of measured.slice(0, maxFloat)) {
+    keptCandidates.push(s);
+    kept.push({ layer: s.name, op: s.op, reason: `${s.kind === 'weights' ? 'weight' : 'activation'} sensitivity: output cosine loss ${s.metric.toExponential(2)} when only this ${s.kind === 'weights' ? "layer's weights are" : 'tensor is'} int8` });
+    best = await score(keptCandidates);
+    log(`mixed precision: ${kept.length} kept float (${s.kind} ${s.name}) -> output cosine ${best.cos.toFixed(5)}`);
     if (best.cos >= args.target) break;
   }
   return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, sensitivity };

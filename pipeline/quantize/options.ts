@@ -19,6 +19,13 @@ export interface QuantizeOptions {
   foldRelu: boolean;
   /** Quantize graph outputs too (ORT-style); when false, final layers keep float outputs. */
   quantizeGraphOutputs: boolean;
+  /** Activation tensors kept in float (no Q/DQ); their producers keep float weights too. */
+  floatTensors: string[];
+  /**
+   * Per-channel means of Conv inputs (float model, calibration data). When given, each Conv's bias absorbs
+   * the expected output shift its rounded weights cause: b -= (Wq - W) . E[x] (bias correction).
+   */
+  inputMeans?: ReadonlyMap<string, Float32Array>;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -28,11 +35,12 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   opset: 13,
   foldRelu: true,
   quantizeGraphOutputs: true,
+  floatTensors: [],
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */
 export function resolveQuantizeOptions(partial: Partial<QuantizeOptions> = {}): QuantizeOptions {
-  const o = { ...DEFAULT_QUANTIZE_OPTIONS, ...partial, exclude: [...(partial.exclude ?? DEFAULT_QUANTIZE_OPTIONS.exclude)] };
+  const o = { ...DEFAULT_QUANTIZE_OPTIONS, ...partial, exclude: [...(partial.exclude ?? DEFAULT_QUANTIZE_OPTIONS.exclude)], floatTensors: [...(partial.floatTensors ?? [])] };
   if (o.activationType !== 'uint8' && o.activationType !== 'int8') {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '"uint8" or "int8"', name: 'activationType', received: String(o.activationType) });
   }

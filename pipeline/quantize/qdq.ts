@@ -13,7 +13,7 @@
 import { FaceoptError } from '../errors.js';
 import type { Graph } from '../onnx/graph.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
-import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
+import { asymmetricUint8, roundHalfEven, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
 import { HANDLERS, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 
@@ -34,7 +34,8 @@ export interface QdqResult {
   params: Record<string, { scale: number; zeroPoint: number; dtype: 'uint8' | 'int8' }>;
 }
 
-const excluded = (n: NodeProto, opts: QuantizeOptions) => opts.exclude.includes(n.name ?? '') || opts.exclude.includes(n.opType ?? '');
+const excluded = (n: NodeProto, opts: QuantizeOptions) =>
+  opts.exclude.includes(n.name ?? '') || opts.exclude.includes(n.opType ?? '') || (n.output ?? []).some((o) => opts.floatTensors.includes(o));
 
 function clipBounds(g: Graph, n: NodeProto): [number, number] {
   if (n.opType === 'Relu') return [0, Infinity];
@@ -73,6 +74,41 @@ function paramsFor(lo: number, hi: number, opts: QuantizeOptions): QParams {
 }
 
 /**
+ * The float bias of a Conv, corrected for the mean output shift that rounding its weights causes:
+ * b_o -= sum_{i,taps} (Wq - W)[o, i, taps] * E[x_i] (borders of padded convs ignored), with E[x] the
+ * per-channel input mean measured on calibration data. Without measurements the bias is returned as is.
+ */
+function biasCorrected(g: Graph, b: string, input: string, weight: string, scales: Float32Array, opts: QuantizeOptions): Float32Array {
+  const bias = Float32Array.from(g.getFloat(b));
+  const mean = opts.inputMeans?.get(input);
+  const conv = g.consumers(b).find((n) => n.opType === 'Conv');
+  if (!mean || !conv) return bias;
+  const w = g.getTensor(weight);
+  const wf = g.getFloat(weight);
+  const [o, cpg] = w.dims as [number, number];
+  const taps = w.dims.slice(2).reduce((p, q) => p * q, 1);
+  const group = conv.attribute?.find((a) => a.name === 'group')?.i;
+  const groups = group ? Number(group) : 1;
+  if (mean.length !== cpg * groups || bias.length !== o) return bias;
+  const outPerGroup = o / groups;
+  for (let oc = 0; oc < o; oc++) {
+    const s = scales.length === 1 ? scales[0]! : scales[oc]!;
+    const gi = Math.floor(oc / outPerGroup);
+    let shift = 0;
+    for (let i = 0; i < cpg; i++) {
+      const m = mean[gi * cpg + i]!;
+      for (let t = 0; t < taps; t++) {
+        const v = wf[(oc * cpg + i) * taps + t]!;
+        const q = Math.max(-127, Math.min(127, roundHalfEven(Math.fround(v / s))));
+        shift += (q * s - v) * m;
+      }
+    }
+    bias[oc] = bias[oc]! - shift;
+  }
+  return bias;
+}
+
+/**
  * Rewrite `g` (float, opset >= 13) to QDQ form using calibrated `ranges`. Mutates the graph.
  */
 export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions, handlers: Record<string, Handler> = HANDLERS): QdqResult {
@@ -108,6 +144,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     if ((g.hasInitializer(t) && !isFloatInit) || (!opts.quantizeGraphOutputs && g.isGraphOutput(t)) || weights.has(t) || biases.has(t)) activations.delete(t);
   }
   for (const [o] of shared) if (!opts.quantizeGraphOutputs && g.isGraphOutput(o)) shared.delete(o);
+  for (const t of opts.floatTensors) { activations.delete(t); shared.delete(t); }
 
   // --- phase 3: parameters --------------------------------------------------------------------
   const params = new Map<string, QParams>();
@@ -199,7 +236,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     const inScale = params.get(input)?.scale;
     const ws = weightScales.get(weight);
     if (inScale === undefined || !ws) continue;
-    const bias = g.getFloat(b);
+    const bias = biasCorrected(g, b, input, weight, ws, opts);
     const q = quantizeBias(bias, inScale, ws.length === bias.length ? ws : ws[0]!);
     const perCh = q.scales.length > 1;
     g.setTensor(`${b}_quantized`, DataType.INT32, [bias.length], q.data);

@@ -227,19 +227,19 @@ describe('CLI', () => {
       tensors: await syntheticStats(prepared, [1, 3, 112, 112]),
     }));
     const out = path.join(tmp, 'cli-out');
-    const r = faceopt(['optimize-tensorrt', '--model', model, '--out', out, '--stats', statsFile, '--batch', '1:4:16']);
+    const r = faceopt(['optimize', '--tensorrt', '--model', model, '--out', out, '--stats', statsFile, '--batch', '1:4:16']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(out);
     const plan = JSON.parse(readFileSync(path.join(out, 'plan.json'), 'utf8'));
     expect(plan.precision).toBe('int8');
     expect(plan.input.profile.max).toEqual([16, 3, 112, 112]);
     expect(plan.quantization.check.violations).toEqual([]);
-    const fp32 = faceopt(['optimize-tensorrt', '--model', model, '--out', path.join(tmp, 'cli-fp32'), '--precision', 'fp32', '--role', 'recognizer']);
+    const fp32 = faceopt(['optimize', '--tensorrt', '--model', model, '--out', path.join(tmp, 'cli-fp32'), '--precision', 'fp32', '--role', 'recognizer']);
     expect(fp32.code, fp32.stderr).toBe(0);
-    const bad = faceopt(['optimize-tensorrt', '--model', model, '--out', path.join(tmp, 'cli-bad'), '--role', 'recognizer']);
+    const bad = faceopt(['optimize', '--tensorrt', '--model', model, '--out', path.join(tmp, 'cli-bad'), '--role', 'recognizer']);
     expect(bad.code).toBe(66);
     expect(bad.stderr).toMatch(/^faceopt: FACEOPT_ERR_NO_CALIBRATION_DATA: .*--faces DIR.*--stats FILE/m);
-    const badBatch = faceopt(['optimize-tensorrt', '--model', model, '--precision', 'fp16', '--batch', '8:4:2', '--out', path.join(tmp, 'cli-bad2')]);
+    const badBatch = faceopt(['optimize', '--tensorrt', '--model', model, '--precision', 'fp16', '--batch', '8:4:2', '--out', path.join(tmp, 'cli-bad2')]);
     expect(badBatch.code).toBe(64);
     expect(badBatch.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected MIN:OPT:MAX/);
   });

@@ -115,7 +115,7 @@ function maxForm(g: Graph, prelu: NodeProto): string | undefined {
 }
 
 /** Decompositions into ops with fast (and int8) kernels; exact for any slope. */
-function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min'): string | undefined {
+function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' | 'affine-dw'): string | undefined {
   const [x, s] = prelu.input!;
   if (!s || !g.hasInitializer(s)) return 'its slope is not a constant';
   const base = prelu.name || 'PRelu';
@@ -130,6 +130,20 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min')
     g.addNode(makeNode('Mul', [x!, s], [ax], `${base}_mul_a`), prelu);
     g.addNode(makeNode('Relu', [x!], [r], `${base}_relu`), prelu);
     g.addNode(makeNode('Mul', [r, oneMinus], [br], `${base}_mul_b`), prelu);
+    g.addNode(makeNode('Add', [ax, br], [y], `${base}_add`), prelu);
+  } else if (form === 'affine-dw') {
+    // y = a*x + (1-a)*Relu(x), the per-channel products as depthwise 1x1 convolutions: their int8
+    // weights get one scale per channel, so every slope keeps 8 bits however wide the slopes spread
+    const c = av.length;
+    if (c < 2) return 'its slope is a scalar';
+    const wa = g.uniqueName(`${s}_dw_a`);
+    const wb = g.uniqueName(`${s}_dw_b`);
+    g.setTensor(wa, DataType.FLOAT, [c, 1, 1, 1], av);
+    g.setTensor(wb, DataType.FLOAT, [c, 1, 1, 1], Float32Array.from(av, (v) => 1 - v));
+    const ax = g.uniqueName(`${base}_ax`); const r = g.uniqueName(`${base}_relu`); const br = g.uniqueName(`${base}_br`);
+    g.addNode(makeNode('Conv', [x!, wa], [ax], `${base}_mul_a`, { group: c, kernel_shape: [1, 1] }), prelu);
+    g.addNode(makeNode('Relu', [x!], [r], `${base}_relu`), prelu);
+    g.addNode(makeNode('Conv', [r, wb], [br], `${base}_mul_b`, { group: c, kernel_shape: [1, 1] }), prelu);
     g.addNode(makeNode('Add', [ax, br], [y], `${base}_add`), prelu);
   } else {
     // y = Relu(x) + a*Min(x, 0)
@@ -146,7 +160,7 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min')
 }
 
 /** Apply a PRelu rewrite to every PRelu where it is valid. */
-export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min'): PreluRewriteResult {
+export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min' | 'affine-dw'): PreluRewriteResult {
   const rewritten: string[] = [];
   const skipped: PreluRewriteResult['skipped'] = [];
   for (const n of [...g.nodes]) {

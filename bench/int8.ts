@@ -1,0 +1,120 @@
+/**
+ * `npm run bench:int8`: INT8 vs FP32, measured side by side in one run (runs alternate between the two
+ * models, medians compared). Speed rows use synthetic calibration where only speed matters (fixtures);
+ * accuracy rows come from the reports `faceopt optimize --int8` wrote (run it first, see README), and the
+ * calibrate+quantize row runs the real pipeline on the shared LFW calibration list.
+ *
+ *   node dist/bench/int8.js [--shared DIR] [--reports DIR] [--skip-pipeline] [--runs N]
+ */
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadModel, saveModel } from '../pipeline/onnx/model.js';
+import { prepareFloatGraph, quantizeModel, INT8_REWRITES } from '../pipeline/quantize/index.js';
+import { collectActivationStats, type InputBatch } from '../pipeline/calibrate/run.js';
+import { measureSpeed } from '../pipeline/evaluate/speed.js';
+import { optimizeInt8 } from '../pipeline/optimize/int8.js';
+import { alignCentralFaces } from '../pipeline/evaluate/recognizer-eval.js';
+import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
+import { fixtureFile } from '../test/fixtures/index.js';
+import type { Report } from '../pipeline/report/types.js';
+
+const { values: args } = parseArgs({
+  options: {
+    shared: { type: 'string', default: process.env.FACEOPT_SHARED ?? '../shared' },
+    reports: { type: 'string', default: 'reports' },
+    'skip-pipeline': { type: 'boolean', default: false },
+    runs: { type: 'string', default: '20' },
+  },
+});
+const runs = Number(args.runs);
+const shared = path.resolve(args.shared!);
+const work = mkdtempSync(path.join(tmpdir(), 'faceopt-bench-int8-'));
+
+function synthetic(dims: number[], count: number): InputBatch[] {
+  let s = 3;
+  return Array.from({ length: count }, () => {
+    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; data[i] = (s / 2 ** 32) * 2 - 1; }
+    return { data, dims };
+  });
+}
+
+/** Quantize with the INT8 defaults on synthetic inputs (speed only) and save next to the bench files. */
+async function quantizeForSpeed(file: string, dims: number[]): Promise<string> {
+  const m = loadModel(file);
+  prepareFloatGraph(m, { ...INT8_REWRITES, equalize: false });
+  const stats = await collectActivationStats(m, synthetic(dims, 2), { method: 'minmax' });
+  const q = quantizeModel(m, Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range])));
+  const out = path.join(work, `${path.basename(file, '.onnx')}.int8.onnx`);
+  await saveModel(q.model, out);
+  return out;
+}
+
+const rows: string[][] = [['measure', 'FP32', 'INT8', 'ratio', 'goal']];
+const row = (...r: string[]) => { rows.push(r); console.error(r.join(' | ')); };
+
+async function speedRow(label: string, fp32: string, int8: string, dims: number[], batch: 1 | 8, goal: string) {
+  const s = await measureSpeed({ reference: fp32, variant: int8, dims: [1, ...dims.slice(1)], batch8: batch === 8, runs });
+  const r = batch === 8 ? s.reference.batch8! : s.reference.batch1;
+  const v = batch === 8 ? s.variant.batch8! : s.variant.batch1;
+  row(label, `${r.p50Ms.toFixed(2)} ms`, `${v.p50Ms.toFixed(2)} ms`, `${(r.p50Ms / v.p50Ms).toFixed(2)}x`, goal);
+}
+
+// --- speed: fixtures and shared models ------------------------------------------------------
+const r50 = await fixtureFile('iresnet50');
+await speedRow('IResNet-50 fixture, batch 8', r50, await quantizeForSpeed(r50, [8, 3, 112, 112]), [8, 3, 112, 112], 8, '>= 3.0x');
+const mbf = await fixtureFile('mobilefacenet512');
+await speedRow('MobileFaceNet-512 fixture, batch 1', mbf, await quantizeForSpeed(mbf, [1, 3, 112, 112]), [1, 3, 112, 112], 1, '>= 2.5x');
+const mobileface = path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
+const scrfd = path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
+const reportOf = (name: string): Report | null => {
+  const f = path.join(args.reports!, `${name}.int8`, 'report.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Report) : null;
+};
+const realInt8 = (name: string) => { const r = reportOf(name); return r && existsSync(r.variant.path) ? r.variant.path : null; };
+if (existsSync(mobileface)) {
+  const int8 = realInt8('mobileface_paddle_128d') ?? await quantizeForSpeed(mobileface, [1, 3, 112, 112]);
+  await speedRow('mobileface_paddle_128d, batch 1', mobileface, int8, [1, 3, 112, 112], 1, '>= 2.5x');
+  row('model file size, mobileface', `${(statSync(mobileface).size / 1e6).toFixed(2)} MB`, `${(statSync(int8).size / 1e6).toFixed(2)} MB`, `${(statSync(int8).size / statSync(mobileface).size).toFixed(3)}`, '<= 0.27');
+}
+if (existsSync(scrfd)) {
+  const int8 = realInt8('scrfd_500m_bnkps') ?? await quantizeForSpeed(scrfd, [1, 3, 640, 640]);
+  await speedRow('scrfd_500m_bnkps at 640, batch 1', scrfd, int8, [1, 3, 640, 640], 1, '>= 1.8x');
+  row('model file size, scrfd_500m', `${(statSync(scrfd).size / 1e6).toFixed(2)} MB`, `${(statSync(int8).size / 1e6).toFixed(2)} MB`, `${(statSync(int8).size / statSync(scrfd).size).toFixed(3)}`, '<= 0.27');
+}
+
+// --- accuracy: from the reports ---------------------------------------------------------------
+const rec = reportOf('mobileface_paddle_128d');
+if (rec?.recognizer) {
+  const c = rec.recognizer.cosine;
+  row('mobileface embeddings, INT8 vs FP32 cosine', '1', `mean ${c.mean.toFixed(5)}, min ${c.min.toFixed(5)}`, '', 'mean >= 0.995, min >= 0.97');
+  const v = rec.recognizer.verification;
+  if (v) row('LFW DevTest 10-fold accuracy', `${(v.reference.kFold.accuracyMean * 100).toFixed(2)}%`, `${(v.variant.kFold.accuracyMean * 100).toFixed(2)}%`, `${(v.delta.delta * 100).toFixed(2)} pp`, '>= -0.2 pp');
+} else row('mobileface accuracy rows', '-', '-', '-', 'run `faceopt optimize --int8` first (README)');
+const det = reportOf('scrfd_500m_bnkps');
+if (det?.detector) {
+  const d = det.detector.vsReference;
+  row('SCRFD-500M detections vs FP32', '-', `recall ${((d.recall ?? 0) * 100).toFixed(2)}%, kps error ${((d.keypointError?.mean ?? 0) * 100).toFixed(2)}%`, '', 'recall >= 99.5%, kps <= 2%');
+}
+
+// --- calibrate + quantize time vs one FP32 pass over the same 300 faces -----------------------
+if (!args['skip-pipeline'] && existsSync(mobileface)) {
+  const faces = path.join(shared, 'faces', 'lfw');
+  const list = path.join(faces, 'calibration.txt');
+  const images = readFileSync(list, 'utf8').trim().split('\n');
+  let t0 = performance.now();
+  const aligned = await alignCentralFaces(scrfd, faces, images);
+  const rec32 = await ArcFaceRecognizer.load(mobileface);
+  await rec32.embed([...aligned.crops.values()].filter((c) => c !== null) as never);
+  await rec32.release();
+  const fp32Pass = performance.now() - t0;
+  t0 = performance.now();
+  await optimizeInt8({ model: mobileface, out: path.join(work, 'pipeline.int8.onnx'), reportDir: path.join(work, 'pipeline-report'), facesDir: faces, calibrationList: list, detector: scrfd, method: 'percentile', quantize: {}, evaluate: false, quiet: true, log: () => undefined });
+  const pipeline = performance.now() - t0;
+  row('calibrate (300 faces) + quantize mobileface', `${(fp32Pass / 1000).toFixed(1)} s (one FP32 pass)`, `${(pipeline / 1000).toFixed(1)} s`, `${(pipeline / fp32Pass).toFixed(2)}x`, '<= 60 s, <= 4x');
+}
+
+const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join(' | ')).join('\n'));

@@ -1,0 +1,158 @@
+/**
+ * The programmatic form of `faceopt evaluate`: two model files and the evaluation data in, a written
+ * report folder out. It decides what `evaluateVariant` needs and cannot guess — the role (from the
+ * reference graph), the photos it may use (never calibration photos; see split.ts), the aligning
+ * detector for recognizers, the speed-run dims both graphs accept, the report folder name
+ * (`reports/<model>.<variant>/`) — then runs the evaluation and writes report.json/md/html.
+ * `optimize --tensorrt` calls it too (pipeline/tensorrt/report.ts), with the split it calibrated on.
+ */
+import path from 'node:path';
+import { realpathSync } from 'node:fs';
+import { FaceoptError } from '../errors.js';
+import type { CalibrationSplit } from '../calibrate/sources.js';
+import type { Role } from '../faces/profile.js';
+import { findDetectorFor } from '../optimize/detector-for.js';
+import { reportsDir } from '../paths.js';
+import { requireProvider, type Provider, type SessionOptions } from '../runtime.js';
+import { writeReport } from '../report/index.js';
+import type { Provenance, Report, Sensitivity } from '../report/types.js';
+import { readBoxAnnotations, readPairs } from './data.js';
+import { evaluateVariant } from './evaluate.js';
+import type { GateThresholds } from './gates.js';
+import { pairFacts, speedDims } from './model-facts.js';
+import { evaluationSet, withoutCalibrationFiles } from './split.js';
+
+export interface EvaluateModelsOptions {
+  /** Variant model file. */
+  model: string;
+  /** Float reference model file. */
+  reference: string;
+  /** Report label (`reports/<reference>.<variantName>/`); derived from the file names when absent. */
+  variantName?: string;
+  /** Precision label for the variant (default: read from its graph). */
+  variantPrecision?: string;
+  /** Force the role instead of recognising it from the reference graph. */
+  role?: Role;
+  facesDir?: string;
+  pairsFile?: string;
+  boxFiles?: string[];
+  faceFree?: string[];
+  /** Detector that aligns faces for a recognizer (default: a SCRFD model next to the reference). */
+  detector?: string;
+  /** The list the variant was calibrated on: its identities are never evaluated. */
+  calibrationList?: string;
+  /** Calibration size of the default split (no list), as given to optimize. */
+  calibrationSize?: number;
+  /** The split the caller calibrated on, when known (overrides list/size). */
+  split?: CalibrationSplit | null;
+  provider?: Provider;
+  threads?: number;
+  detSize?: number;
+  gates?: GateThresholds;
+  /** Report folder (default reports/<reference>.<variantName>). */
+  reportDir?: string;
+  /** Most held-apart photos without pairs (default 500 recognizers, 200 detectors). */
+  maxImages?: number;
+  /** Timed runs per model and batch size (default 20). */
+  speedRuns?: number;
+  calibration?: Provenance['calibration'];
+  floatLayers?: Provenance['floatLayers'];
+  sensitivity?: Sensitivity | null;
+  warnings?: string[];
+  command?: string | null;
+  /** Adjust the report before it is written (e.g. notes of the caller). */
+  amend?: (report: Report) => void;
+  log?: (line: string) => void;
+}
+
+export interface EvaluateModelsResult {
+  report: Report;
+  reportDir: string;
+}
+
+const stem = (file: string) => path.basename(file).replace(/\.onnx$/i, '');
+
+function samePath(a: string, b: string): boolean {
+  try { return realpathSync(a) === realpathSync(b); } catch { return path.resolve(a) === path.resolve(b); }
+}
+
+/**
+ * The variant label for a report folder: `int8` for `x.int8.onnx` against `x.onnx`, `self` when a
+ * model is evaluated against itself, otherwise the variant's file name; folder-safe characters only.
+ */
+export function variantLabel(reference: string, variant: string): string {
+  const r = stem(reference);
+  const v = stem(variant);
+  const label = samePath(reference, variant) ? 'self' : v.startsWith(`${r}.`) ? v.slice(r.length + 1) : v === r ? `${path.basename(path.dirname(path.resolve(variant)))}-${v}` : v;
+  return label.replace(/[^A-Za-z0-9._-]+/g, '_') || 'variant';
+}
+
+/** Evaluate `model` against `reference` and write the report folder (see the module comment). */
+export async function evaluateModels(o: EvaluateModelsOptions): Promise<EvaluateModelsResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  // a missing GPU stack is reported before any photo is decoded
+  if (o.provider && o.provider !== 'cpu') requireProvider(o.provider);
+  if (o.calibrationList && !o.facesDir) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--faces DIR (paths in --calibration-list are relative to it)', name: '--faces', received: 'nothing' });
+  if (o.pairsFile && !o.facesDir) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--faces DIR (paths in --pairs are relative to it)', name: '--faces', received: 'nothing' });
+  const facts = pairFacts(o.reference, o.model, o.role);
+  const role = facts.role;
+  const boxFiles = o.boxFiles ?? [];
+  const faceFreeGiven = o.faceFree ?? [];
+  if (role === 'recognizer' && !o.facesDir) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a folder of face photos for a recognizer evaluation (--faces DIR, e.g. LFW with --pairs)', name: '--faces', received: 'nothing' });
+  }
+  if (role === 'detector' && !o.facesDir && !boxFiles.length && !faceFreeGiven.length) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'photos for a detector evaluation: --faces DIR, --boxes XML or --face-free IMAGE', name: '--faces', received: 'nothing' });
+  }
+  let detector: string | undefined;
+  if (role === 'recognizer') {
+    detector = o.detector ?? findDetectorFor(o.reference) ?? findDetectorFor(o.model);
+    if (!detector) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a face detector to align evaluation faces (--detector FILE|PACK/FILE, or a SCRFD model next to the reference)', name: '--detector', received: 'nothing' });
+  }
+
+  const annotatedAll = boxFiles.flatMap((f) => readBoxAnnotations(f));
+  const explicit = [
+    boxFiles.length ? `${annotatedAll.length} annotated photos of ${boxFiles.map((f) => path.basename(f)).join(', ')}` : '',
+    faceFreeGiven.length ? `${faceFreeGiven.length} face-free photo(s)` : '',
+  ].filter(Boolean).join(' and ');
+  const set = evaluationSet({
+    facesDir: o.facesDir, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize, split: o.split,
+    pairs: o.pairsFile && role === 'recognizer' ? { file: o.pairsFile, pairs: readPairs(o.pairsFile) } : null,
+    maxImages: o.maxImages ?? (role === 'detector' ? 200 : 500),
+    explicitSources: explicit || undefined,
+    // a held-apart photo also given explicitly is compared once, as the annotated/face-free one
+    explicitFiles: role === 'detector' ? [...annotatedAll.map((a) => a.file), ...faceFreeGiven] : [],
+  });
+  const warnings = [...(o.warnings ?? []), ...set.warnings];
+  if (o.pairsFile && role !== 'recognizer') warnings.push(`--pairs ${path.basename(o.pairsFile)} ignored: verification pairs apply to recognizers only`);
+  // annotated and face-free photos obey the same rule as the folder
+  const ann = withoutCalibrationFiles(annotatedAll.map((a) => a.file), o.facesDir, set.calibration);
+  const annotated = annotatedAll.filter((a) => ann.kept.includes(a.file));
+  const ff = withoutCalibrationFiles(faceFreeGiven.map((f) => path.resolve(f)), o.facesDir, set.calibration);
+  if (ann.removed.length + ff.removed.length) warnings.push(`${ann.removed.length + ff.removed.length} explicitly given photo(s) are calibration photos and were left out`);
+  if (role === 'detector') {
+    if (explicit && o.facesDir) set.split.description += `; plus ${explicit}`;
+    set.split.evaluationImages = set.evalImages.length + annotated.length + ff.kept.length;
+  }
+
+  const variantName = o.variantName ?? variantLabel(o.reference, o.model);
+  const reportDir = path.resolve(o.reportDir ?? path.join(reportsDir(), `${stem(o.reference)}.${variantName}`));
+  const { dims, dynamicBatch } = speedDims(facts.reference, facts.variant, o.detSize ?? 640);
+  const session: SessionOptions | undefined = o.provider || o.threads ? { ...(o.provider ? { provider: o.provider } : {}), ...(o.threads ? { intraOpThreads: o.threads } : {}) } : undefined;
+  log(`faceopt evaluate: ${stem(o.model)} (${facts.variant.precision}) vs ${stem(o.reference)} (${facts.reference.precision}), ${role}; ${set.split.description}`);
+
+  const report = await evaluateVariant({
+    role, reference: o.reference, variant: o.model, variantName,
+    referencePrecision: facts.reference.precision, variantPrecision: o.variantPrecision ?? facts.variant.precision,
+    detector, facesDir: o.facesDir,
+    // recognizers evaluate the pairs' photos when there are pairs; detectors always the held-apart photos
+    evalImages: set.evalImages, pairs: set.pairs,
+    annotated, boxFiles, faceFree: ff.kept,
+    inputDims: dims, dynamicBatch, detSize: o.detSize, session, gates: o.gates,
+    split: set.split, calibration: o.calibration ?? null, floatLayers: o.floatLayers, sensitivity: o.sensitivity ?? null,
+    warnings, command: o.command ?? null, speedRuns: o.speedRuns, log,
+  });
+  o.amend?.(report);
+  await writeReport(reportDir, report);
+  return { report, reportDir };
+}

@@ -1,0 +1,133 @@
+/**
+ * Which photos an evaluation may use: evaluation faces are never calibration faces. Shared by
+ * `faceopt evaluate`, `optimize --int8` and `optimize --tensorrt`, so every report describes its split
+ * the same way. The calibration side is the split the optimizer used (`splitCalibration`: a list file,
+ * or identities chosen by name hash); the evaluation side is everything of the other identities, and a
+ * pairs file is filtered to pairs whose two photos both belong to held-apart identities.
+ */
+import path from 'node:path';
+import { FaceoptError } from '../errors.js';
+import { splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import type { EvaluationData } from '../report/types.js';
+import type { Pair } from './data.js';
+
+/** Every k-th item so a capped evaluation still covers the whole list (all items when under `max`). */
+export function spread<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  const step = items.length / max;
+  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]!);
+}
+
+/** The identity of a photo path relative to the faces folder: its first folder (one folder per person). */
+export function identityOf(rel: string): string {
+  const p = rel.replace(/\\/g, '/');
+  const i = p.indexOf('/');
+  return i > 0 ? p.slice(0, i) : p;
+}
+
+/** Number of distinct identities among photo paths. */
+export function countIdentities(images: readonly string[]): number {
+  return new Set(images.map(identityOf)).size;
+}
+
+export interface EvaluationSetInput {
+  /** Faces folder; without it nothing can be split (evaluation photos are given explicitly). */
+  facesDir?: string;
+  /** The calibration list the variant was calibrated on (paths relative to facesDir). */
+  calibrationList?: string;
+  /** Calibration size used without a list (splitCalibration's `size`). */
+  calibrationSize?: number;
+  /** The split the optimizer used, when known (skips recomputing it). */
+  split?: CalibrationSplit | null;
+  pairs?: { file: string; pairs: readonly Pair[] } | null;
+  /** Most held-apart photos to evaluate on when there are no pairs (every k-th is taken). */
+  maxImages: number;
+  /** What the explicit photos are, for the description when there is no faces folder. */
+  explicitSources?: string;
+  /** Photos given explicitly (absolute paths): never counted again among the held-apart photos. */
+  explicitFiles?: readonly string[];
+}
+
+export interface EvaluationSet {
+  /** Held-apart photos (relative to facesDir) for per-face cosine / detections when there are no pairs. */
+  evalImages: string[];
+  /** The pairs file with every pair touching a calibration identity removed; null without pairs. */
+  pairs: { file: string; pairs: Pair[] } | null;
+  /** Pairs removed because a photo belongs to a calibration identity. */
+  droppedPairs: number;
+  /** The calibration photos (relative to facesDir) that were kept out. */
+  calibration: string[];
+  split: EvaluationData['split'];
+  warnings: string[];
+}
+
+/**
+ * Split evaluation photos from calibration photos and describe the split for the report. With a list,
+ * its identities are excluded; with only a faces folder, the held-apart split `optimize` uses by default
+ * (same `size`); without a folder, the explicit photos are the evaluation set. Throws
+ * FACEOPT_ERR_BAD_ARGUMENT when every pair touches a calibration identity.
+ */
+export function evaluationSet(o: EvaluationSetInput): EvaluationSet {
+  if (!o.facesDir) {
+    return {
+      evalImages: [], pairs: o.pairs ? { file: o.pairs.file, pairs: [...o.pairs.pairs] } : null, droppedPairs: 0, calibration: [], warnings: [],
+      split: {
+        method: 'separate-sources',
+        description: `evaluation on ${o.explicitSources ?? 'the photos given on the command line'}; no faces folder was named, so no calibration photos were in play`,
+        calibrationImages: 0, evaluationImages: 0, calibrationIdentities: null, evaluationIdentities: null, sharedIdentities: null,
+      },
+    };
+  }
+  const s = o.split ?? splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
+  const calIds = new Set(s.calibration.map(identityOf));
+  const warnings: string[] = [];
+  let pairs: EvaluationSet['pairs'] = null;
+  let dropped = 0;
+  if (o.pairs) {
+    const kept = o.pairs.pairs.filter((p) => !calIds.has(identityOf(p.left)) && !calIds.has(identityOf(p.right)));
+    dropped = o.pairs.pairs.length - kept.length;
+    if (!kept.length) {
+      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+        expected: 'pairs of people not used for calibration (pass the --calibration-list the variant was calibrated on, or a pairs file of other identities)',
+        name: '--pairs', received: `all ${o.pairs.pairs.length} pairs involve calibration identities`,
+      });
+    }
+    if (dropped) warnings.push(`${dropped} of ${o.pairs.pairs.length} pairs in ${path.basename(o.pairs.file)} involve calibration identities and were left out`);
+    pairs = { file: o.pairs.file, pairs: kept };
+  }
+  const given = new Set((o.explicitFiles ?? []).map((f) => path.resolve(f)));
+  const facesDir = o.facesDir;
+  const heldApart = given.size ? s.heldApart.filter((rel) => !given.has(path.resolve(facesDir, rel))) : s.heldApart;
+  const evalImages = spread(heldApart, o.maxImages);
+  const evaluated = pairs ? [...new Set(pairs.pairs.flatMap((p) => [p.left, p.right]))] : evalImages;
+  const shared = new Set(evaluated.map(identityOf).filter((id) => calIds.has(id))).size;
+  const how = o.calibrationList ? `identities of ${path.basename(o.calibrationList)} excluded` : 'held-apart split by identity hash, as optimize makes it';
+  const what = pairs
+    ? `evaluation on ${pairs.pairs.length} pairs of ${path.basename(pairs.file)}${dropped ? ` (${dropped} touching calibration identities left out)` : ''}`
+    : `evaluation on ${evalImages.length} of ${heldApart.length} held-apart photos${evalImages.length < heldApart.length ? ' (evenly spread)' : ''}${heldApart.length < s.heldApart.length ? ` (${s.heldApart.length - heldApart.length} more are among the photos given explicitly)` : ''}`;
+  return {
+    evalImages, pairs, droppedPairs: dropped, calibration: s.calibration, warnings,
+    split: {
+      method: o.calibrationList ? 'list' : 'by-identity',
+      description: `${s.description}; ${how}; ${what}`,
+      calibrationImages: s.calibration.length,
+      evaluationImages: evaluated.length,
+      calibrationIdentities: calIds.size,
+      evaluationIdentities: countIdentities(evaluated),
+      sharedIdentities: shared,
+    },
+  };
+}
+
+/**
+ * Photos given by absolute path (annotated group photos, face-free photos) that are calibration photos
+ * too: returns the paths to keep and those left out, so explicit evaluation photos obey the same rule.
+ */
+export function withoutCalibrationFiles(files: readonly string[], facesDir: string | undefined, calibration: readonly string[]): { kept: string[]; removed: string[] } {
+  if (!facesDir || !calibration.length) return { kept: [...files], removed: [] };
+  const cal = new Set(calibration.map((c) => path.resolve(facesDir, c)));
+  const kept: string[] = [];
+  const removed: string[] = [];
+  for (const f of files) (cal.has(path.resolve(f)) ? removed : kept).push(f);
+  return { kept, removed };
+}

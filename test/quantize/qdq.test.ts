@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { makeNode, DataType, getAttr } from '../../pipeline/onnx/index.js';
+import { quantizeModel, assertFloatModel } from '../../pipeline/quantize/index.js';
+import { isFaceoptError } from '../../pipeline/errors.js';
+import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
+import { tinyModel } from '../onnx/tiny.js';
+
+const X = { name: 'x', shape: [1, 4, 6, 6] };
+const convModel = (extra: ReturnType<typeof makeNode>[] = [], outputs = ['y']) => tinyModel({
+  opset: 11, input: X, outputs,
+  nodes: [makeNode('Conv', ['x', 'w', 'b'], ['c'], 'conv', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), ...extra],
+  initializers: [{ name: 'w', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b', dims: [8], data: seededFloats(8, 2) }],
+});
+const ops = (m: ReturnType<typeof tinyModel>) => m.graph.opHistogram();
+const names = (m: ReturnType<typeof tinyModel>) => m.graph.nodes.map((n) => n.name);
+
+describe('QDQ quantizer', () => {
+  it('Conv: uint8 activations, int8 per-channel weights on axis 0, int32 bias with scale = sx*sw; output close to float', async () => {
+    const m = convModel([makeNode('Relu', ['c'], ['y'], 'relu')]);
+    const q = quantizeModel(m, { x: [-1, 1], c: [-6, 6], y: [0, 6] });
+    expect(q.model.opset()).toBe(13); // raised from 11 automatically
+    expect(q.result.foldedActivations).toEqual(['relu']); // Relu folded into the uint8 range
+    const g = q.model.graph;
+    expect(g.getTensor('w_quantized').dataType).toBe(DataType.INT8);
+    expect(g.getTensor('w_scale').dims).toEqual([8]);
+    expect(getAttr(g.node('w_DequantizeLinear')!, 'axis')).toBe(0);
+    expect(g.getTensor('b_quantized').dataType).toBe(DataType.INT32);
+    const sx = g.getFloat('x_scale')[0]!;
+    const sw = g.getFloat('w_scale');
+    const sb = g.getFloat('b_scale');
+    sb.forEach((s, i) => expect(s).toBeCloseTo(Math.fround(sx * sw[i]!), 12));
+    expect(g.getTensor('y_zero_point').dataType).toBe(DataType.UINT8);
+    expect(Array.from(g.getTensor('y_zero_point').data as Uint8Array)).toEqual([0]);
+    expect(names(q.model)).toContain('x_QuantizeLinear');
+    expect(names(q.model)).toContain('y_DequantizeLinear');
+    const { maxAbs } = await maxOutputDiff(m.toBytes(), q.model.toBytes(), X.shape);
+    expect(maxAbs).toBeLessThan(0.15);
+    expect(maxAbs).toBeGreaterThan(0); // it really is quantized
+  });
+  it('symmetric int8 (TensorRT): zero points 0, Relu kept', () => {
+    const q = quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1], c: [-6, 6], y: [0, 6] }, { activationType: 'int8' });
+    expect(q.result.foldedActivations).toEqual([]);
+    for (const t of q.model.graph.initializerNames().filter((n) => n.endsWith('_zero_point'))) {
+      expect(Array.from(q.model.graph.getTensor(t).data as ArrayLike<number>).every((v) => Number(v) === 0)).toBe(true);
+    }
+    expect(ops(q.model).Relu).toBe(1);
+  });
+  it('per-tensor weights on request', () => {
+    const q = quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1], c: [-6, 6], y: [0, 6] }, { perChannel: false });
+    expect(q.model.graph.getTensor('w_scale').dims).toEqual([]);
+  });
+  it('pass-through ops share their input parameters; Add, Concat, Sigmoid, MaxPool, Resize handled', async () => {
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['out'],
+      nodes: [
+        makeNode('Sigmoid', ['x'], ['s'], 'sig'),
+        makeNode('Add', ['x', 's'], ['a'], 'add'),
+        makeNode('MaxPool', ['a'], ['p'], 'pool', { kernel_shape: [2, 2], strides: [2, 2] }),
+        makeNode('Resize', ['p', '', 'scales'], ['r'], 'resize', { mode: 'nearest' }),
+        makeNode('Concat', ['r', 'a'], ['cat'], 'concat', { axis: 1 }),
+        makeNode('Reshape', ['cat', 'shape'], ['out'], 'reshape'),
+      ],
+      initializers: [{ name: 'scales', dims: [4], data: [1, 1, 2, 2] }, { name: 'shape', dataType: DataType.INT64, dims: [2], data: [1, -1] }],
+    });
+    const q = quantizeModel(m, { x: [-1, 1], s: [0, 1], a: [-1, 2], p: [-1, 2], r: [-1, 2], cat: [-1, 2], out: [-1, 2] });
+    const p = q.result.params;
+    expect(p.p).toEqual(p.a); // MaxPool output = input params
+    expect(p.r).toEqual(p.p); // Resize
+    expect(p.out).toEqual(p.cat); // Reshape
+    expect(q.result.quantizedNodes).toHaveLength(6);
+    expect((await maxOutputDiff(m.toBytes(), q.model.toBytes(), X.shape)).maxAbs).toBeLessThan(0.05);
+  });
+  it('Gemm: weight per output channel (axis 0 with transB)', () => {
+    const m = tinyModel({
+      opset: 13, input: { name: 'x', shape: [2, 6] }, outputs: ['y'],
+      nodes: [makeNode('Gemm', ['x', 'fc', 'fcb'], ['y'], 'fc', { transB: 1 })],
+      initializers: [{ name: 'fc', dims: [3, 6], data: seededFloats(18, 3) }, { name: 'fcb', dims: [3], data: [0.1, 0.2, 0.3] }],
+    });
+    const q = quantizeModel(m, { x: [-1, 1], y: [-3, 3] });
+    expect(q.model.graph.getTensor('fc_scale').dims).toEqual([3]);
+    expect(getAttr(q.model.graph.node('fc_DequantizeLinear')!, 'axis')).toBe(0);
+  });
+  it('exclusion by node name and by op type leaves those nodes float', () => {
+    const m = convModel([makeNode('Sigmoid', ['c'], ['y'], 'sig')]);
+    const byName = quantizeModel(m, { x: [-1, 1], c: [-6, 6], y: [0, 1] }, { exclude: ['conv'] });
+    expect(byName.result.floatNodes.find((f) => f.name === 'conv')?.reason).toMatch(/excluded/);
+    expect(byName.model.graph.hasInitializer('w_quantized')).toBe(false);
+    const byOp = quantizeModel(m, { x: [-1, 1], c: [-6, 6], y: [0, 1] }, { exclude: ['Sigmoid'] });
+    expect(byOp.result.floatNodes.map((f) => f.op)).toContain('Sigmoid');
+    expect(byOp.model.graph.hasInitializer('w_quantized')).toBe(true);
+  });
+  it('a tensor without a calibrated range is a coded error, not a guess', () => {
+    let err: unknown;
+    try { quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1] }); } catch (e) { err = e; }
+    expect(isFaceoptError(err, 'FACEOPT_ERR_QUANTIZE')).toBe(true);
+    expect((err as Error).message).toMatch(/no calibrated range/);
+  });
+  it('refuses an already quantized graph', () => {
+    const q = quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1], c: [-6, 6], y: [0, 6] });
+    let err: unknown;
+    try { assertFloatModel(q.model, 'q.onnx'); } catch (e) { err = e; }
+    expect(isFaceoptError(err, 'FACEOPT_ERR_ALREADY_QUANTIZED')).toBe(true);
+    expect((err as Error).message).toMatch(/QuantizeLinear/);
+  });
+  it('deterministic: the same inputs give byte-identical graphs', () => {
+    const a = quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1], c: [-6, 6], y: [0, 6] });
+    const b = quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1], c: [-6, 6], y: [0, 6] });
+    expect(Buffer.from(a.model.toBytes()).equals(Buffer.from(b.model.toBytes()))).toBe(true);
+  });
+});
