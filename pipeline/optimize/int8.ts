@@ -25,6 +25,7 @@ import { quantizeToTarget } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
+import { evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
@@ -200,7 +201,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const check = await createSession(outPath); // the model is checked after it is saved
   await check.release();
   const quantizeMs = performance.now() - t1;
-  log(`quantized: ${mixed.result.quantizedNodes.length} nodes int8, ${mixed.keptFloat.length} weighted layers kept float, written ${outPath}`);
+  log(`quantized: ${mixed.result.quantizedNodes.length} nodes int8, ${mixed.keptFloat.length} activations or weights kept float (mixed precision), written ${outPath}`);
 
   // evaluate
   let report: Report | null = null;
@@ -213,19 +214,21 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       ...mixed.keptFloat,
       ...mixed.result.floatNodes.filter((f) => f.reason.startsWith('excluded')).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
     ];
-    const heldApart = split?.heldApart ?? [];
-    const evalImages = role === 'detector' ? spread(heldApart, 200) : spread(heldApart, 500);
+    const set = evaluationSet({
+      facesDir: o.facesDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
+      pairs: o.pairsFile ? { file: o.pairsFile, pairs: readPairs(o.pairsFile) } : null,
+      maxImages: role === 'detector' ? 200 : 500,
+    });
     report = await evaluateVariant({
       role, reference: o.model, variant: outPath, variantName: 'int8', variantPrecision: o.quantize.activationType === 'int8' ? 'int8-qdq-symmetric' : 'int8-qdq',
-      detector: detectorPath, facesDir: o.facesDir, evalImages,
-      pairs: o.pairsFile ? { file: o.pairsFile, pairs: readPairs(o.pairsFile) } : null,
+      detector: detectorPath, facesDir: o.facesDir, evalImages: set.evalImages, pairs: set.pairs,
       annotated: (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)), boxFiles: o.boxFiles, faceFree: o.faceFree,
       inputDims, dynamicBatch, detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
-      split: splitInfo(split, o),
+      split: set.split,
       calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-      warnings: [...warnings, ...(mixed.met ? [] : [`mixed precision did not reach the target output cosine ${target} (reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
+      warnings: [...warnings, ...set.warnings, ...(mixed.met ? [] : [`mixed precision did not reach the target output cosine ${target} (reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
       command: o.command ?? null,
       log,
     });
@@ -233,33 +236,6 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   }
   const evaluateMs = performance.now() - t2;
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
-}
-
-/** Every k-th item so a capped evaluation still covers the whole list. */
-function spread<T>(items: readonly T[], max: number): T[] {
-  if (items.length <= max) return [...items];
-  const step = items.length / max;
-  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]!);
-}
-
-function identities(images: readonly string[]): number {
-  return new Set(images.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/')) : p))).size;
-}
-
-function splitInfo(split: CalibrationSplit | null, o: Int8Options): Report['evaluationData']['split'] {
-  if (!split) return { method: 'none', description: 'no calibration photos (synthetic inputs)', calibrationImages: 0, evaluationImages: 0, calibrationIdentities: null, evaluationIdentities: null, sharedIdentities: null };
-  const evalImgs = o.pairsFile ? [...new Set(readPairs(o.pairsFile).flatMap((p) => [p.left, p.right]))] : split.heldApart;
-  const calIds = new Set(split.calibration.map((p) => p.split('/')[0]));
-  const shared = new Set(evalImgs.map((p) => p.split('/')[0]).filter((id) => calIds.has(id))).size;
-  return {
-    method: o.calibrationList ? 'list' : 'by-identity',
-    description: `${split.description}${o.pairsFile ? `; evaluation on the pairs of ${path.basename(o.pairsFile)}` : ''}`,
-    calibrationImages: split.calibration.length,
-    evaluationImages: evalImgs.length,
-    calibrationIdentities: identities(split.calibration),
-    evaluationIdentities: identities(evalImgs),
-    sharedIdentities: shared,
-  };
 }
 
 function flatConfig(stats: CalibrationStats, o: Int8Options): Record<string, string | number | boolean | null> {

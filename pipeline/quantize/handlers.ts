@@ -85,6 +85,3 @@ export const HANDLERS: Record<string, Handler> = {
   Squeeze: passThrough,
   Unsqueeze: passThrough,
 };
-
-/** Ops whose output range is the input range (used when folding Relu and choosing shared params). */
-export const PASS_THROUGH_OPS = new Set(['MaxPool', 'Resize', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze']);

@@ -14,12 +14,12 @@ import type { Handler } from './handlers.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 
-/** Flattened outputs per sample for every batch of the slice. */
-async function outputsPerSample(session: Session, slice: readonly InputBatch[]): Promise<Float32Array[]> {
+/** Flattened outputs per sample for every batch of the slice (all outputs of one sample concatenated). */
+export async function outputsPerSample(session: Session, slice: readonly InputBatch[]): Promise<Float32Array[]> {
   const input = session.inputNames[0]!;
   const samples: Float32Array[] = [];
   for (const b of slice) {
-    const out = await runSession(session, { [input]: floatTensor(b.data, b.dims) });
+    const out = await runSession(session, { [input]: floatTensor(b.data, b.dims) }, undefined, 'accuracy slice');
     const n = b.dims[0] ?? 1;
     const parts = session.outputNames.map((k) => out[k]!.data as Float32Array);
     for (let i = 0; i < n; i++) {
@@ -29,11 +29,13 @@ async function outputsPerSample(session: Session, slice: readonly InputBatch[]):
       for (const p of per) { flat.set(p, o); o += p.length; }
       samples.push(flat);
     }
+    for (const v of Object.values(out)) v.dispose?.();
   }
   return samples;
 }
 
-function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[]): number {
+/** Mean per-sample cosine between two lists of flattened outputs. */
+export function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[]): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) {
     let d = 0; let na = 0; let nb = 0;
@@ -41,7 +43,7 @@ function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[]): num
     for (let k = 0; k < x.length; k++) { d += x[k]! * y[k]!; na += x[k]! * x[k]!; nb += y[k]! * y[k]!; }
     sum += na > 0 && nb > 0 ? d / Math.sqrt(na * nb) : na === nb ? 1 : 0;
   }
-  return sum / a.length;
+  return sum / Math.max(1, a.length);
 }
 
 export interface MixedPrecisionResult {

@@ -133,7 +133,11 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
   };
   for (const n of g.nodes) {
     const h = handlers[n.opType ?? ''];
-    if (excluded(n, opts)) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'excluded by option' }); continue; }
+    if (excluded(n, opts)) {
+      const byUser = opts.exclude.includes(n.name ?? '') || opts.exclude.includes(n.opType ?? '');
+      floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: byUser ? 'excluded by option' : 'produces an activation kept float (mixed precision)' });
+      continue;
+    }
     if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
     h(n, ctx);
     quantizedNodes.push(n.name ?? '');

@@ -12,41 +12,14 @@
 import type { InputBatch } from '../calibrate/run.js';
 import type { OnnxModel } from '../onnx/model.js';
 import type { RangeTable } from '../quantize/qdq.js';
-import { createSession, floatTensor, runSession, type Session } from '../runtime.js';
+import { createSession } from '../runtime.js';
+import { meanCosine, outputsPerSample as samples } from '../quantize/mixed.js';
 import { exportSymmetricQdq, type SymmetricQdqExport } from './qdq-export.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 
-async function samples(session: Session, slice: readonly InputBatch[]): Promise<Float32Array[]> {
-  const input = session.inputNames[0]!;
-  const out: Float32Array[] = [];
-  for (const b of slice) {
-    const r = await runSession(session, { [input]: floatTensor(b.data, b.dims) }, undefined, 'accuracy slice');
-    const n = b.dims[0] ?? 1;
-    const parts = session.outputNames.map((k) => r[k]!.data as Float32Array);
-    for (let i = 0; i < n; i++) {
-      const per = parts.map((p) => p.subarray((i * p.length) / n, ((i + 1) * p.length) / n));
-      const flat = new Float32Array(per.reduce((s, p) => s + p.length, 0));
-      let o = 0;
-      for (const p of per) { flat.set(p, o); o += p.length; }
-      out.push(flat);
-    }
-    for (const v of Object.values(r)) v.dispose?.();
-  }
-  return out;
-}
-
-/** Mean per-sample cosine between two lists of flattened outputs. */
-export function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[]): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    let d = 0; let na = 0; let nb = 0;
-    const x = a[i]!; const y = b[i]!;
-    for (let k = 0; k < x.length; k++) { d += x[k]! * y[k]!; na += x[k]! * x[k]!; nb += y[k]! * y[k]!; }
-    sum += na > 0 && nb > 0 ? d / Math.sqrt(na * nb) : na === nb ? 1 : 0;
-  }
-  return sum / Math.max(1, a.length);
-}
+/** Re-exported for callers of this module. */
+export { meanCosine };
 
 async function cosineOf(model: OnnxModel, slice: readonly InputBatch[], reference: readonly Float32Array[]): Promise<number> {
   const s = await createSession(model.toBytes(), { optimization: 'all' });

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeShared, shared } from '../helpers/shared.js';
+import { exampleRecognizerReport } from '../report/example.js';
 import { execForm, healthcheck, last, readDockerfile, ROOT, stage } from './dockerfile.js';
 import { emulateStage, hostPaths, type StageResult } from './emulate.js';
 
@@ -104,6 +105,21 @@ describe('CPU image contents (Dockerfile stages replayed)', () => {
     const r = spawnSync(bin, ['--version'], { encoding: 'utf8', cwd: path.join(roots[FINAL], 'app'), env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` } });
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toContain(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+  });
+
+  it('the pruned echarts still renders report charts (faceopt report runs in the image too)', () => {
+    const script = `
+      const { renderChart } = await import('./dist/pipeline/report/charts.js');
+      const report = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+      const out = ['cosine-histogram', 'roc', 'latency'].map((id) => (renderChart(report, id) ?? '').length);
+      process.stdout.write(JSON.stringify(out)); process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--input-type=commonjs', '-e', `(async () => {${script}})()`], {
+      cwd: path.join(roots[FINAL], 'app'), input: JSON.stringify(exampleRecognizerReport()), encoding: 'utf8', timeout: 60_000,
+    });
+    expect(r.stderr).toBe('');
+    const lengths = JSON.parse(r.stdout) as number[];
+    expect(lengths.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    for (const n of lengths.filter((x) => x > 0)) expect(n).toBeGreaterThan(500);
   });
 
   it('entrypoint: a FACEOPT_FETCH pack that does not exist stops the container with the coded error, before serving', () => {
