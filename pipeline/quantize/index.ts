@@ -7,7 +7,7 @@ import { FaceoptError } from '../errors.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { quantizationEvidence } from '../onnx/summary.js';
-import { foldBatchNorms, type BatchNormFoldResult } from './rewrites/batchnorm.js';
+import { batchNormsToDepthwise, foldBatchNorms, type BatchNormFoldResult } from './rewrites/batchnorm.js';
 import { rewritePrelus, type PreluRewriteResult } from './rewrites/prelu.js';
 import { insertQdq, type QdqResult, type RangeTable } from './qdq.js';
 import { resolveQuantizeOptions, type QuantizeOptions } from './options.js';
@@ -23,6 +23,8 @@ export interface FloatRewriteOptions {
   prelu: PreluRewrite;
   /** Cross-layer equalization from measured channel ranges (needs calibration data; INT8 only). */
   equalize?: boolean;
+  /** BatchNorm that cannot be folded becomes an (exact) depthwise 1x1 Conv, which has an int8 kernel. */
+  batchNormAsConv?: boolean;
 }
 
 /**
@@ -30,12 +32,14 @@ export interface FloatRewriteOptions {
  * (a*x + (1-a)*Relu(x) with the products as depthwise 1x1 convolutions) runs entirely in int8 kernels
  * and keeps every slope at 8 bits; `relu-min` (Relu(x) + a*Min(x,0)) is the fastest exact float form.
  */
-export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'affine-dw', equalize: true });
+export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'affine-dw', equalize: true, batchNormAsConv: true });
 export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'relu-min', equalize: false });
 
 export interface PrepareReport {
   opset: { from: number; to: number; rewritten: number };
   batchNorm: BatchNormFoldResult['folded'];
+  /** BatchNorm nodes turned into depthwise 1x1 convolutions. */
+  batchNormAsConv: string[];
   prelu: PreluRewriteResult;
 }
 
@@ -49,9 +53,10 @@ export function assertFloatModel(model: OnnxModel, label: string): void {
 export function prepareFloatGraph(model: OnnxModel, rw: FloatRewriteOptions, opset = 13): PrepareReport {
   const up = upgradeOpset(model, opset);
   const bn = rw.foldBatchNorm ? foldBatchNorms(model.graph, { preConvPadded: rw.preConvPaddedBatchNorm }).folded : [];
+  const bnAsConv = rw.batchNormAsConv ? batchNormsToDepthwise(model.graph) : [];
   const prelu = rw.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(model.graph, rw.prelu);
   model.graph.toposort();
-  return { opset: { from: up.from, to: up.to, rewritten: up.rewritten.length }, batchNorm: bn, prelu };
+  return { opset: { from: up.from, to: up.to, rewritten: up.rewritten.length }, batchNorm: bn, batchNormAsConv: bnAsConv, prelu };
 }
 
 /** Quantize a prepared float model (not modified) into a new QDQ model. */

@@ -12,6 +12,7 @@
  */
 import { FaceoptError } from '../errors.js';
 import type { Graph } from '../onnx/graph.js';
+import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { asymmetricUint8, roundHalfEven, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
 import { HANDLERS, type Handler, type MarkContext } from './handlers.js';
@@ -142,11 +143,14 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     h(n, ctx);
     quantizedNodes.push(n.name ?? '');
   }
-  // only float tensors are quantized; graph outputs only when asked
+  // only float tensors are quantized (shape arithmetic such as Shape -> Gather -> Concat stays int64);
+  // graph outputs only when asked
+  const types = inferElemTypes(g);
+  const isFloat = (t: string) => (types.get(t) ?? DataType.FLOAT) === DataType.FLOAT;
   for (const t of [...activations]) {
-    const isFloatInit = g.hasInitializer(t) && g.initializer(t)!.dataType === DataType.FLOAT;
-    if ((g.hasInitializer(t) && !isFloatInit) || (!opts.quantizeGraphOutputs && g.isGraphOutput(t)) || weights.has(t) || biases.has(t)) activations.delete(t);
+    if (!isFloat(t) || (!opts.quantizeGraphOutputs && g.isGraphOutput(t)) || weights.has(t) || biases.has(t)) activations.delete(t);
   }
+  for (const [o, i] of [...shared]) if (!isFloat(o) || !isFloat(i)) shared.delete(o);
   for (const [o] of shared) if (!opts.quantizeGraphOutputs && g.isGraphOutput(o)) shared.delete(o);
   for (const t of opts.floatTensors) { activations.delete(t); shared.delete(t); }
 

@@ -108,3 +108,26 @@ describe('QDQ quantizer', () => {
     expect(Buffer.from(a.model.toBytes()).equals(Buffer.from(b.model.toBytes()))).toBe(true);
   });
 });
+
+describe('shape arithmetic stays integer', () => {
+  it('Shape -> Gather -> Unsqueeze -> Concat -> Reshape (view(N, -1)) is not quantized', async () => {
+    const m = tinyModel({
+      opset: 13, input: { name: 'x', shape: ['N', 2, 3, 3] }, outputs: ['y'],
+      nodes: [
+        makeNode('Shape', ['x'], ['s'], 'shape'),
+        makeNode('Gather', ['s', 'zero'], ['n'], 'gather', { axis: 0 }),
+        makeNode('Unsqueeze', ['n', 'axes'], ['nu'], 'unsq'),
+        makeNode('Concat', ['nu', 'minus1'], ['shp'], 'cat', { axis: 0 }),
+        makeNode('Reshape', ['x', 'shp'], ['y'], 'reshape'),
+      ],
+      initializers: [
+        { name: 'zero', dataType: DataType.INT64, dims: [], data: [0] },
+        { name: 'axes', dataType: DataType.INT64, dims: [1], data: [0] },
+        { name: 'minus1', dataType: DataType.INT64, dims: [1], data: [-1] },
+      ],
+    });
+    const q = quantizeModel(m, { x: [-1, 1], y: [-1, 1] });
+    expect(Object.keys(q.result.params).sort()).toEqual(['x', 'y']);
+    expect((await maxOutputDiff(m.toBytes(), q.model.toBytes(), [2, 2, 3, 3])).maxAbs).toBeLessThan(0.01);
+  });
+});

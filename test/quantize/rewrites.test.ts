@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
-import { foldBatchNorms } from '../../pipeline/quantize/rewrites/batchnorm.js';
+import { batchNormsToDepthwise, foldBatchNorms } from '../../pipeline/quantize/rewrites/batchnorm.js';
 import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../../pipeline/quantize/rewrites/equalize.js';
 import { collectChannelAmax } from '../../pipeline/calibrate/channels.js';
@@ -62,6 +62,21 @@ describe('float rewrites keep the function', () => {
     const f = m.clone();
     expect(foldBatchNorms(f.graph).folded[0]?.how).toBe('before-gemm');
     expect((await maxOutputDiff(m.toBytes(), f.toBytes(), [2, 4, 3, 3])).maxAbs).toBeLessThan(1e-4);
+  });
+  it('turns a BatchNorm in front of a padded Conv (IResNet block) into an exact depthwise 1x1 Conv', async () => {
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('BatchNormalization', ['x', 'p_g', 'p_b', 'p_m', 'p_v'], ['n'], 'pre_bn'),
+        makeNode('Conv', ['n', 'w'], ['y'], 'conv', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+      ],
+      initializers: [...bn('p', 4, 30), { name: 'w', dims: [8, 4, 3, 3], data: seededFloats(288, 8) }],
+    });
+    const f = m.clone();
+    expect(foldBatchNorms(f.graph).folded).toHaveLength(0); // padded: not folded exactly
+    expect(batchNormsToDepthwise(f.graph)).toEqual(['pre_bn']);
+    expect(f.graph.opHistogram()).toEqual({ Conv: 2 });
+    expect((await maxOutputDiff(m.toBytes(), f.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-4);
   });
   for (const form of ['relu-min', 'affine-relu', 'affine-dw', 'split-relu'] as const) {
     it(`PRelu as ${form} is exact for slopes below 0, between 0 and 1, and above 1`, async () => {

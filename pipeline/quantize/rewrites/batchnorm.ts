@@ -169,6 +169,38 @@ function foldBeforeConv(g: Graph, aff: Affine, conv: NodeProto, allowPadded: boo
   return true;
 }
 
+/**
+ * A BatchNormalization that cannot be folded (IResNet's BN in front of a padded Conv) becomes a
+ * depthwise 1x1 Conv with weights a and bias b: the same function, but one that quantizes to an int8
+ * kernel with one weight scale per channel instead of staying a float island. Only done where every
+ * consumer is a Conv (so the input is a 4-D feature map).
+ */
+export function batchNormsToDepthwise(g: Graph): string[] {
+  const done: string[] = [];
+  for (const bn of [...g.nodes]) {
+    if (bn.opType !== 'BatchNormalization' || (bn.output?.length ?? 0) > 1 && bn.output!.slice(1).some((o) => o)) continue;
+    const aff = bnAffine(g, bn);
+    const y = bn.output![0]!;
+    const consumers = g.consumers(y);
+    if (!aff || !consumers.length || consumers.some((c) => c.opType !== 'Conv') || g.isGraphOutput(y)) continue;
+    const c = aff.a.length;
+    const w = g.uniqueName(`${bn.name || 'bn'}_dw_weight`);
+    const b = g.uniqueName(`${bn.name || 'bn'}_dw_bias`);
+    g.setTensor(w, DataType.FLOAT, [c, 1, 1, 1], aff.a);
+    g.setTensor(b, DataType.FLOAT, [c], aff.b);
+    bn.opType = 'Conv';
+    bn.input = [bn.input![0]!, w, b];
+    bn.output = [y];
+    bn.attribute = [];
+    setAttr(bn, 'group', c, 'int');
+    setAttr(bn, 'kernel_shape', [1, 1], 'ints');
+    done.push(bn.name ?? y);
+  }
+  g.invalidate();
+  g.pruneUnused();
+  return done;
+}
+
 export interface BatchNormFoldResult {
   /** BN nodes removed, with where each went. */
   folded: { bn: string; into: string; how: 'after-conv' | 'after-gemm' | 'before-gemm' | 'before-conv' | 'before-conv-padded' }[];
