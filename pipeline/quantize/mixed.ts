@@ -75,12 +75,17 @@ export async function quantizeToTarget(args: {
 }): Promise<MixedPrecisionResult> {
   const log = args.log ?? (() => undefined);
   const maxFloat = args.maxFloat ?? 16;
+  const rankingSlice: InputBatch[] = [];
+  let rankingCount = 0;
+  for (const b of args.slice) { if (rankingCount >= 8) break; rankingSlice.push(b); rankingCount += b.dims[0] ?? 1; }
   const floatSession = await createSession(args.floatModel.toBytes());
   const reference = await outputsPerSample(floatSession, args.slice);
   await floatSession.release();
-  const cosineOf = async (model: OnnxModel) => {
+  const cosineOf = async (model: OnnxModel, few = false) => {
     const s = await createSession(model.toBytes());
-    try { return meanCosine(reference, await outputsPerSample(s, args.slice)); } finally { await s.release(); }
+    // ranking sensitivities needs only a few samples; the greedy steps are checked on the whole slice
+    const batches = few ? rankingSlice : args.slice;
+    try { return meanCosine(few ? reference.slice(0, rankingCount) : reference, await outputsPerSample(s, batches)); } finally { await s.release(); }
   };
   // a candidate kept float is an activation (no Q/DQ on it) or a layer's weights (the node stays float)
   type Candidate = { kind: 'activation' | 'weights'; name: string; op: string };
@@ -118,7 +123,7 @@ export async function quantizeToTarget(args: {
         : (node, ctx) => { if (node.name === c.name) ctx.weight(node.input![1]!, node.opType === 'Gemm' && !node.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1) ? 1 : node.opType === 'MatMul' ? 1 : 0); };
     }
     insertQdq(m.graph, args.ranges, { ...opts, foldRelu: false, floatTensors: [] }, only);
-    measured.push({ ...c, metric: 1 - (await cosineOf(m)) });
+    measured.push({ ...c, metric: 1 - (await cosineOf(m, true)) });
   }
   measured.sort((a, b) => b.metric - a.metric);
   const sensitivity = measured.map((m) => ({ layer: m.kind === 'weights' ? `${m.name} (weights)` : m.name, op: m.op, metric: m.metric }));
