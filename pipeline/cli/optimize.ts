@@ -21,7 +21,7 @@ interface OptimizeFlags {
   faces?: string; calibrationList?: string; calibrationSize?: string;
   method?: string; percentile?: string; stats?: string; detector?: string;
   pairs?: string; boxes?: string[]; faceFree?: string[];
-  targetCosine?: string; maxFloatLayers?: string;
+  targetCosine?: string; maxFloatLayers?: string; mixedRanking?: string;
   perTensor?: boolean; symmetric?: boolean; exclude?: string;
   prelu?: string; foldBn: boolean; equalize: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
@@ -53,6 +53,7 @@ export function register(program: Command): void {
     .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
     .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces (default 0.995 recognizers, 0.99 others)')
     .option('--max-float-layers <n>', 'mixed precision: most activations kept in float (default 24 for --int8, 16 for --tensorrt)')
+    .option('--mixed-ranking <how>', 'mixed precision ranks candidates alone (default) or leave-one-out')
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
@@ -100,6 +101,7 @@ export function register(program: Command): void {
       faceFree: o.faceFree,
       targetCosine: o.targetCosine ? checkNumber('--target-cosine', o.targetCosine, { min: 0, max: 1 }) : undefined,
       maxFloatLayers: checkNumber('--max-float-layers', o.maxFloatLayers ?? '24', { min: 0, max: 1000, integer: true }),
+      mixedRanking: o.mixedRanking === undefined ? undefined : o.mixedRanking === 'leave-one-out' ? 'leave-one-out' : o.mixedRanking === 'alone' ? 'alone' : (() => { throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'alone | leave-one-out', name: '--mixed-ranking', received: o.mixedRanking }); })(),
       quantize: {
         perChannel: !o.perTensor,
         activationType: o.symmetric ? 'int8' : 'uint8',

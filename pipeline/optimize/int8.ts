@@ -50,6 +50,8 @@ export interface Int8Options {
   faceFree?: string[];
   targetCosine?: number;
   maxFloatLayers?: number;
+  /** Mixed-precision ranking (see quantize/mixed.ts). */
+  mixedRanking?: 'alone' | 'leave-one-out';
   quantize: Partial<QuantizeOptions>;
   rewrites?: Partial<FloatRewriteOptions>;
   gates?: GateThresholds;
@@ -194,7 +196,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const t1 = performance.now();
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
   const target = o.targetCosine ?? (role === 'recognizer' ? 0.995 : 0.99);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans }, slice, target, maxFloat: o.maxFloatLayers, log });
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans }, slice, target, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });

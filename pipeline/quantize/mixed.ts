@@ -71,6 +71,8 @@ export async function quantizeToTarget(args: {
   slice: readonly InputBatch[];
   target: number;
   maxFloat?: number;
+  /** How candidates are ranked: cosine loss when only it is int8, or gain when only it is float. */
+  ranking?: 'alone' | 'leave-one-out';
   log?: (line: string) => void;
 }): Promise<MixedPrecisionResult> {
   const log = args.log ?? (() => undefined);
@@ -89,14 +91,17 @@ export async function quantizeToTarget(args: {
   };
   // a candidate kept float is an activation (no Q/DQ on it) or a layer's weights (the node stays float)
   type Candidate = { kind: 'activation' | 'weights'; name: string; op: string };
-  const score = async (kept: readonly Candidate[]) => {
+  const quantizeWith = async (kept: readonly Candidate[]) => {
     const floatTensors = kept.filter((k) => k.kind === 'activation').map((k) => k.name);
     const exclude = kept.filter((k) => k.kind === 'weights').map((k) => k.name);
-    const q = quantizeModel(args.floatModel, args.ranges, {
+    return quantizeModel(args.floatModel, args.ranges, {
       ...args.options,
       floatTensors: [...(args.options.floatTensors ?? []), ...floatTensors],
       exclude: [...(args.options.exclude ?? []), ...exclude],
     });
+  };
+  const score = async (kept: readonly Candidate[]) => {
+    const q = await quantizeWith(kept);
     return { q, cos: await cosineOf(q.model) };
   };
   const all = await score([]);
@@ -113,17 +118,25 @@ export async function quantizeToTarget(args: {
   ];
   log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights`);
   const opts = resolveQuantizeOptions(args.options);
+  const allRanking = args.ranking === 'leave-one-out' ? await cosineOf(all.q.model, true) : 0;
   const measured: (Candidate & { metric: number })[] = [];
   for (const c of candidates) {
-    const m = args.floatModel.clone();
-    const only: Record<string, Handler> = {};
-    for (const n of m.graph.nodes) {
-      only[n.opType ?? ''] = c.kind === 'activation'
-        ? (node, ctx) => { if (node.output?.includes(c.name)) ctx.activation(c.name); }
-        : (node, ctx) => { if (node.name === c.name) ctx.weight(node.input![1]!, node.opType === 'Gemm' && !node.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1) ? 1 : node.opType === 'MatMul' ? 1 : 0); };
+    let metric: number;
+    if (args.ranking === 'leave-one-out') {
+      // how much the all-int8 graph gains when only this candidate goes back to float
+      metric = (await cosineOf((await quantizeWith([c])).model, true)) - allRanking;
+    } else {
+      const m = args.floatModel.clone();
+      const only: Record<string, Handler> = {};
+      for (const n of m.graph.nodes) {
+        only[n.opType ?? ''] = c.kind === 'activation'
+          ? (node, ctx) => { if (node.output?.includes(c.name)) ctx.activation(c.name); }
+          : (node, ctx) => { if (node.name === c.name) ctx.weight(node.input![1]!, node.opType === 'Gemm' && !node.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1) ? 1 : node.opType === 'MatMul' ? 1 : 0); };
+      }
+      insertQdq(m.graph, args.ranges, { ...opts, foldRelu: false, floatTensors: [] }, only);
+      metric = 1 - (await cosineOf(m, true));
     }
-    insertQdq(m.graph, args.ranges, { ...opts, foldRelu: false, floatTensors: [] }, only);
-    measured.push({ ...c, metric: 1 - (await cosineOf(m, true)) });
+    measured.push({ ...c, metric });
   }
   measured.sort((a, b) => b.metric - a.metric);
   const sensitivity = measured.map((m) => ({ layer: m.kind === 'weights' ? `${m.name} (weights)` : m.name, op: m.op, metric: m.metric }));

@@ -1,0 +1,73 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel, makeNode, saveModel } from '../../pipeline/onnx/index.js';
+import { createSession } from '../../pipeline/runtime.js';
+import { seededFloats } from '../onnx/compare.js';
+import { tinyModel } from '../onnx/tiny.js';
+import { faceopt } from '../helpers/cli.js';
+import { describeShared, shared } from '../helpers/shared.js';
+
+const work = mkdtempSync(path.join(tmpdir(), 'faceopt-optimize-'));
+const env = { FACEOPT_MODELS: path.join(work, 'models'), FACEOPT_REPORTS: path.join(work, 'reports') };
+
+describe('faceopt optimize on a model that is not a face model', () => {
+  it('quantizes on the generic path with a warning, and the result loads', async () => {
+    const m = tinyModel({
+      opset: 11, input: { name: 'x', shape: ['N', 16] }, outputs: ['y'],
+      nodes: [makeNode('Gemm', ['x', 'w', 'b'], ['h'], 'fc1', { transB: 1 }), makeNode('Relu', ['h'], ['r'], 'relu'), makeNode('Gemm', ['r', 'w2'], ['y'], 'fc2', { transB: 1 })],
+      initializers: [{ name: 'w', dims: [32, 16], data: seededFloats(512, 1) }, { name: 'b', dims: [32], data: seededFloats(32, 2) }, { name: 'w2', dims: [4, 32], data: seededFloats(128, 3) }],
+    });
+    const file = path.join(work, 'mlp.onnx');
+    await saveModel(m, file);
+    const r = faceopt(['optimize', '--int8', '--model', file, '--quiet'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: not a face model/);
+    const out = path.join(work, 'models', 'mlp.int8.onnx');
+    const q = loadModel(out);
+    expect(q.graph.opHistogram().QuantizeLinear).toBeGreaterThan(0);
+    await (await createSession(out)).release();
+    const report = JSON.parse(readFileSync(path.join(work, 'reports', 'mlp.int8', 'report.json'), 'utf8'));
+    expect(report.role).toBe('generic');
+    expect(report.warnings.join(' ')).toMatch(/face-specific evaluation unavailable/);
+  });
+  it('refuses an already quantized model and a missing mode with coded errors', () => {
+    const q = path.join(work, 'models', 'mlp.int8.onnx');
+    const again = faceopt(['optimize', '--int8', '--model', q, '--quiet'], { env });
+    expect(again.code).toBe(65);
+    expect(again.stderr).toContain('FACEOPT_ERR_ALREADY_QUANTIZED');
+    const none = faceopt(['optimize', '--model', q], { env });
+    expect(none.code).toBe(64);
+    expect(none.stderr).toContain('exactly one of --int8, --fp32, --tensorrt');
+  });
+});
+
+describeShared('faceopt optimize on the shared models (small calibration, checks the artefacts)', () => {
+  it('mobileface: calibrated on aligned LFW faces, QDQ model that loads; --fp32 is exact and faster-form', async () => {
+    const r = faceopt(['optimize', '--int8', '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--faces', shared('faces', 'lfw'),
+      '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), '--calibration-size', '40', '--max-float-layers', '0', '--no-evaluate', '--quiet'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/33 PRelu as affine-dw/);
+    const out = path.join(work, 'models', 'mobileface_paddle_128d.int8.onnx');
+    const q = loadModel(out);
+    expect(q.opset()).toBeGreaterThanOrEqual(13);
+    expect(q.graph.opHistogram().DequantizeLinear).toBeGreaterThan(50);
+    expect(existsSync(path.join(work, 'reports', 'mobileface_paddle_128d.int8', 'stats.json'))).toBe(true);
+    const f = faceopt(['optimize', '--fp32', '--model', shared('models', 'mobileface_paddle_128d.onnx')], { env });
+    expect(f.code).toBe(0);
+    expect(f.stdout).toMatch(/max output difference/);
+    expect(loadModel(path.join(work, 'models', 'mobileface_paddle_128d.fp32.onnx')).graph.opHistogram().PRelu).toBeUndefined();
+  });
+  it('scrfd_500m: calibrated on letterboxed frames, evaluated on group photos with a report', async () => {
+    const r = faceopt(['optimize', '--int8', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--faces', shared('faces', 'lfw'),
+      '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), '--calibration-size', '24', '--max-float-layers', '0',
+      '--boxes', shared('faces', 'groups', 'testing.xml'), '--quiet'], { env });
+    expect([0, 3]).toContain(r.code); // the report decides; with no float budget the gates may fail
+    const report = JSON.parse(readFileSync(path.join(work, 'reports', 'scrfd_500m_bnkps.int8', 'report.json'), 'utf8'));
+    expect(report.role).toBe('detector');
+    expect(report.detector.vsGroundTruth.reference.recall).toBe(1);
+    expect(report.detector.vsReference.recall).toBeGreaterThan(0.9);
+    expect(r.code === 0).toBe(report.gates.pass);
+  });
+});
