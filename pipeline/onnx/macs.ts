@@ -87,7 +87,10 @@ export async function countMacs(model: OnnxModel, opts: { batch?: number; spatia
   }
   const shapeOf = (t: string) => (outputs[t]?.dims ?? []) as readonly number[];
   const weightDims = (n: NodeProto, idx: number) => {
-    const name = n.input?.[idx] ?? '';
+    let name = n.input?.[idx] ?? '';
+    // QDQ graphs: the weight reaches the layer through DequantizeLinear(int8 initializer)
+    const dq = g.producer(name);
+    if (dq?.opType === 'DequantizeLinear') name = dq.input?.[0] ?? '';
     return g.hasInitializer(name) ? g.getTensor(name).dims : undefined;
   };
   const layers: MacsResult['layers'] = [];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeNode, DataType, getAttr } from '../../pipeline/onnx/index.js';
 import { quantizeModel, assertFloatModel } from '../../pipeline/quantize/index.js';
+import { countMacs } from '../../pipeline/onnx/macs.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -36,6 +37,13 @@ describe('QDQ quantizer', () => {
     const { maxAbs } = await maxOutputDiff(m.toBytes(), q.model.toBytes(), X.shape);
     expect(maxAbs).toBeLessThan(0.15);
     expect(maxAbs).toBeGreaterThan(0); // it really is quantized
+  });
+  it('MACs of a QDQ graph count the int8 weights behind DequantizeLinear', async () => {
+    const m = convModel([makeNode('Relu', ['c'], ['y'], 'relu')]);
+    const q = quantizeModel(m, { x: [-1, 1], c: [-6, 6], y: [0, 6] });
+    const f = await countMacs(m);
+    expect(f.total).toBe(8 * 6 * 6 * 4 * 9);
+    expect((await countMacs(q.model)).total).toBe(f.total);
   });
   it('symmetric int8 (TensorRT): zero points 0, Relu kept', () => {
     const q = quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1], c: [-6, 6], y: [0, 6] }, { activationType: 'int8' });
