@@ -12,7 +12,7 @@ import { rewritePrelus, type PreluRewriteResult } from './rewrites/prelu.js';
 import { insertQdq, type QdqResult, type RangeTable } from './qdq.js';
 import { resolveQuantizeOptions, type QuantizeOptions } from './options.js';
 
-export type PreluRewrite = 'keep' | 'affine-relu' | 'affine-dw' | 'relu-min' | 'split-relu' | 'max';
+export type PreluRewrite = 'keep' | 'affine-relu' | 'affine-dw' | 'sign-dw' | 'relu-min' | 'split-relu' | 'max';
 
 export interface FloatRewriteOptions {
   /** Fold BatchNormalization into neighbouring Conv/Gemm where exact. */
@@ -28,11 +28,13 @@ export interface FloatRewriteOptions {
 }
 
 /**
- * Rewrites for INT8 (measured with bench/int8 on this project's CPU): `affine-dw`
- * (a*x + (1-a)*Relu(x) with the products as depthwise 1x1 convolutions) runs entirely in int8 kernels
- * and keeps every slope at 8 bits; `relu-min` (Relu(x) + a*Min(x,0)) is the fastest exact float form.
+ * Rewrites for INT8 (measured on this project's CPU with mobileface_paddle_128d): `sign-dw`
+ * (Relu(x) + (-a)*Relu(-x), every part a depthwise 1x1 convolution) runs entirely in int8 kernels, keeps
+ * every slope at 8 bits and has no cancelling terms: all-int8 embedding cosine 0.976 against 0.925 for
+ * `affine-dw` (a*x + (1-a)*Relu(x)) at the same speed. `relu-min` (Relu(x) + a*Min(x,0)) is the fastest
+ * exact float form.
  */
-export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'affine-dw', equalize: true, batchNormAsConv: true });
+export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: true, batchNormAsConv: true });
 export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'relu-min', equalize: false });
 
 export interface PrepareReport {

@@ -115,7 +115,7 @@ function maxForm(g: Graph, prelu: NodeProto): string | undefined {
 }
 
 /** Decompositions into ops with fast (and int8) kernels; exact for any slope. */
-function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' | 'affine-dw'): string | undefined {
+function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' | 'affine-dw' | 'sign-dw'): string | undefined {
   const [x, s] = prelu.input!;
   if (!s || !g.hasInitializer(s)) return 'its slope is not a constant';
   const base = prelu.name || 'PRelu';
@@ -131,6 +131,25 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' 
     g.addNode(makeNode('Relu', [x!], [r], `${base}_relu`), prelu);
     g.addNode(makeNode('Mul', [r, oneMinus], [br], `${base}_mul_b`), prelu);
     g.addNode(makeNode('Add', [ax, br], [y], `${base}_add`), prelu);
+  } else if (form === 'sign-dw') {
+    // y = Relu(x) + (-a)*Relu(-x): both rectified parts as depthwise 1x1 convolutions (weights +1 and -1,
+    // the Relu folds into their uint8 range), the slope as a third; no term cancels another, so each
+    // int8 error is relative to the value it ends up in (a*x + (1-a)*Relu(x) cancels when |a| > 1)
+    const c = av.length;
+    if (c < 2) return 'its slope is a scalar';
+    const wp = g.uniqueName(`${base}_dw_pos`); const wn = g.uniqueName(`${base}_dw_neg`); const wa = g.uniqueName(`${s}_dw_neg_a`);
+    g.setTensor(wp, DataType.FLOAT, [c, 1, 1, 1], new Float32Array(c).fill(1));
+    g.setTensor(wn, DataType.FLOAT, [c, 1, 1, 1], new Float32Array(c).fill(-1));
+    g.setTensor(wa, DataType.FLOAT, [c, 1, 1, 1], Float32Array.from(av, (v) => -v));
+    const xp = g.uniqueName(`${base}_xpos`); const rp = g.uniqueName(`${base}_pos`);
+    const xn = g.uniqueName(`${base}_xneg`); const rn = g.uniqueName(`${base}_neg`); const an = g.uniqueName(`${base}_an`);
+    const dw = { group: c, kernel_shape: [1, 1] };
+    g.addNode(makeNode('Conv', [x!, wp], [xp], `${base}_pos_conv`, dw), prelu);
+    g.addNode(makeNode('Relu', [xp], [rp], `${base}_pos_relu`), prelu);
+    g.addNode(makeNode('Conv', [x!, wn], [xn], `${base}_neg_conv`, dw), prelu);
+    g.addNode(makeNode('Relu', [xn], [rn], `${base}_neg_relu`), prelu);
+    g.addNode(makeNode('Conv', [rn, wa], [an], `${base}_mul_neg`, dw), prelu);
+    g.addNode(makeNode('Add', [rp, an], [y], `${base}_add`), prelu);
   } else if (form === 'affine-dw') {
     // y = a*x + (1-a)*Relu(x), the per-channel products as depthwise 1x1 convolutions: their int8
     // weights get one scale per channel, so every slope keeps 8 bits however wide the slopes spread
@@ -160,7 +179,7 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' 
 }
 
 /** Apply a PRelu rewrite to every PRelu where it is valid. */
-export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min' | 'affine-dw'): PreluRewriteResult {
+export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min' | 'affine-dw' | 'sign-dw'): PreluRewriteResult {
   const rewritten: string[] = [];
   const skipped: PreluRewriteResult['skipped'] = [];
   for (const n of [...g.nodes]) {
