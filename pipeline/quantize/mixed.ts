@@ -146,12 +146,17 @@ export async function quantizeToTarget(args: {
   // greedy, most costly first. Candidates are kept even when one alone does not help: measured on
   // mobileface, keeping the GDC input float only pays off together with its neighbours (0.970 -> 0.988),
   // and a skip-if-no-gain rule stalled at 0.975 where this one reaches 0.994.
+  // the best prefix wins: a later step can lower the cosine again, and then fewer float layers are better
+  let bestCount = 0;
   for (const s of measured.slice(0, maxFloat)) {
     keptCandidates.push(s);
     kept.push({ layer: s.name, op: s.op, reason: `${s.kind === 'weights' ? 'weight' : 'activation'} sensitivity: output cosine loss ${s.metric.toExponential(2)} when only this ${s.kind === 'weights' ? "layer's weights are" : 'tensor is'} int8` });
-    best = await score(keptCandidates);
-    log(`mixed precision: ${kept.length} kept float (${s.kind} ${s.name}) -> output cosine ${best.cos.toFixed(5)}`);
-    if (best.cos >= args.target) break;
+    const step = await score(keptCandidates);
+    log(`mixed precision: ${kept.length} kept float (${s.kind} ${s.name}) -> output cosine ${step.cos.toFixed(5)}`);
+    if (step.cos > best.cos) { best = step; bestCount = kept.length; }
+    if (step.cos >= args.target) break;
   }
+  kept.length = bestCount;
+  if (bestCount) log(`mixed precision: keeping the best ${bestCount} (output cosine ${best.cos.toFixed(5)})`);
   return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, sensitivity };
 }
