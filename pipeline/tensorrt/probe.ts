@@ -6,21 +6,14 @@
  */
 import { exposeTensors } from '../calibrate/run.js';
 import { FaceoptError } from '../errors.js';
+import { mulberry32 } from '../evaluate/stats.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
 
 /** Deterministic values in [-1, 1) (mulberry32), so probes and checks are reproducible. */
 export function seededInput(n: number, seed = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => next() * 2 - 1);
 }
 
 export interface ProbeResult {

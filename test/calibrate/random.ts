@@ -3,17 +3,9 @@
  * sees the same numbers.
  */
 
-/** A seeded uniform generator on [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../pipeline/evaluate/stats.js';
+
+export { mulberry32 };
 
 /** `n` float32 samples of N(mean, sigma^2). */
 export function gaussian(n: number, sigma = 1, seed = 1, mean = 0): Float32Array {

@@ -3,19 +3,11 @@
  * the largest absolute difference over all outputs.
  */
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
+import { seededInput } from '../../pipeline/tensorrt/probe.js';
 
 /** Deterministic pseudo-random floats in [-1, 1). */
 export function seededFloats(n: number, seed = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  return seededInput(n, seed);
 }
 
 /** Max |a-b| over all outputs of two models fed the same random input of `dims`. */
