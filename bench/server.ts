@@ -12,10 +12,8 @@
  * --no-lfw, --threads N (per server worker and for the engine rows), --workers N (server processes).
  * Set FACEOPT_SHARED to the shared data folder.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +24,7 @@ import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { sharedDir } from '../pipeline/paths.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
+import { BOUNDARY, lfwPhotos, multipartBody, startServer, table, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
 interface CannonResult {
@@ -37,51 +36,6 @@ interface CannonResult {
 }
 type Cannon = (opts: Record<string, unknown>) => Promise<CannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
-
-interface Row { [column: string]: string }
-
-function table(rows: Row[]): string {
-  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (cells: string[]) => cells.map((s, i) => (i < 3 ? s.padEnd(width[i]) : s.padStart(width[i]))).join('  ');
-  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c] ?? '')))].join('\n');
-}
-
-const BOUNDARY = 'faceoptbenchboundary';
-
-/** A multipart body with one `file` part, as `curl -F file=@x.jpg` sends it. */
-function multipartBody(jpeg: Buffer): Buffer {
-  return Buffer.concat([
-    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="face.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    jpeg,
-    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
-  ]);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
-}
-
-interface Server { proc: ChildProcess; base: string; stop: () => Promise<void> }
-
-/** Start `faceopt serve` (the built CLI) and wait for /ready. */
-async function startServer(det: string, rec: string, extra: string[]): Promise<Server> {
-  const port = await freePort();
-  const bin = path.resolve('bin/faceopt.js');
-  const proc = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--detector', det, '--recognizer', rec, '--cache-size', '0', '--log-level', 'warn', '--queue', '1024', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (proc.exitCode !== null) throw new Error(`faceopt serve exited with ${proc.exitCode}`);
-    try { if ((await fetch(`${base}/ready`)).status === 200) break; } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const stop = () => new Promise<void>((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM'); });
-  return { proc, base, stop };
-}
 
 /** Sum and count of recognizer batch sizes from /metrics. */
 async function batchStats(base: string): Promise<{ sum: number; count: number }> {
@@ -173,8 +127,7 @@ async function main(): Promise<void> {
     process.exitCode = 66;
     return;
   }
-  const pairs = readFileSync(path.join(lfw, 'pairs_devtest.tsv'), 'utf8').trim().split('\n').slice(1);
-  const files = [...new Set(pairs.flatMap((l) => l.split('\t').slice(0, 2)))].map((f) => path.join(lfw, f));
+  const files = lfwPhotos(lfw);
   const photoCount = checkNumber('--photos', values.photos ?? 200, { min: 1, max: files.length, integer: true });
   const cropCount = checkNumber('--crops', values.crops ?? 64, { min: 1, max: 1000, integer: true });
 

@@ -9,16 +9,18 @@
  * - `percentile`: ORT's HistogramCollector percentile (default 99.999, symmetric on |x| by default).
  * - `entropy`: TensorRT's KL-divergence threshold search on the |x| histogram (>= 2048 bins over
  *   [0, amax], 128 levels).
+ * - `mse`: the range whose uint8 grid minimises the expected squared error (clipping + rounding) over
+ *   the signed histogram.
  * NaN and ±Infinity are not data: they are skipped and counted in `nonFinite`, so one bad image
  * cannot make a range infinite, and the count stays visible in the artifact.
  */
 import { FaceoptError } from '../errors.js';
 import { DEFAULT_HISTOGRAM_BINS, type HistogramData, StreamingHistogram, checkBins } from './histogram.js';
 import {
-  DEFAULT_PERCENTILE, DEFAULT_QUANTIZED_BINS, checkPercentile, entropyRange, percentileRange,
+  DEFAULT_PERCENTILE, DEFAULT_QUANTIZED_BINS, checkPercentile, entropyRange, mseRange, percentileRange,
 } from './thresholds.js';
 
-export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
 
 /** Every knob of every collector, typed, with defaults in `DEFAULT_COLLECTOR_SETTINGS`. */
 export interface CollectorSettings {
@@ -185,6 +187,13 @@ export const COLLECTORS: Record<CalibrationMethod, CollectorSpec> = {
     create: (settings) => new RunningCollector(COLLECTORS.entropy, settings, true),
     chooseRange: ({ min, max, histogram }, s) =>
       entropyRange(needHistogram('entropy', histogram), min, max, s.quantizedBins, s.entropyStride),
+  },
+  mse: {
+    method: 'mse',
+    description: 'range minimising the expected squared quantization error (clipping + rounding) on the uint8 grid',
+    needsHistogram: true,
+    create: (settings) => new RunningCollector(COLLECTORS.mse, settings, true),
+    chooseRange: ({ min, max, histogram }) => mseRange(needHistogram('mse', histogram), min, max).range,
   },
 };
 

@@ -21,7 +21,7 @@ interface OptimizeFlags {
   faces?: string; calibrationList?: string; calibrationSize?: string;
   method?: string; percentile?: string; stats?: string; detector?: string;
   pairs?: string; boxes?: string[]; faceFree?: string[];
-  targetCosine?: string; maxFloatLayers?: string; mixedRanking?: string;
+  targetCosine?: string; targetMargin?: string; maxFloatLayers?: string; mixedRanking?: string;
   perTensor?: boolean; symmetric?: boolean; exclude?: string;
   prelu?: string; foldBn: boolean; equalize: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
@@ -43,16 +43,17 @@ export function register(program: Command): void {
     .option('--faces <dir>', 'folder of face photos for calibration and evaluation')
     .option('--calibration-list <file>', 'calibration photos, one path per line relative to --faces')
     .option('--calibration-size <n>', 'number of calibration photos')
-    .option('--method <name>', 'activation range method: minmax | percentile | entropy (default percentile 99.99; minmax for detectors)')
+    .option('--method <name>', 'activation range method: minmax | percentile | entropy | mse (default mse for recognizers, minmax for detectors, percentile 99.99 otherwise)')
     .option('--no-equalize', 'no cross-layer equalization of channel ranges')
-    .option('--percentile <p>', 'percentile kept by --method percentile (default 99.999)')
+    .option('--percentile <p>', 'percentile kept by --method percentile (default 99.99 for --int8)')
     .option('--stats <file>', 'calibration stats: reused when the file exists, else written there')
     .option('--detector <model>', 'detector that aligns faces for a recognizer (default: a SCRFD model next to it)')
     .option('--pairs <file>', 'same/different pairs (paths relative to --faces) for verification accuracy')
     .option('--boxes <xml>', 'dlib XML face boxes for detector evaluation (repeatable)', list)
     .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
     .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces (default 0.995 recognizers, 0.99 others)')
-    .option('--max-float-layers <n>', 'mixed precision: most activations kept in float (default 24 for --int8, 16 for --tensorrt)')
+    .option('--target-margin <x>', 'mixed precision: how far above --target-cosine the search on the small held-apart slice aims (default 0.001)')
+    .option('--max-float-layers <n>', 'mixed precision: most activations kept in float (default 32 for --int8, 16 for --tensorrt)')
     .option('--mixed-ranking <how>', 'mixed precision ranks candidates alone (default) or leave-one-out')
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
@@ -100,7 +101,8 @@ export function register(program: Command): void {
       boxFiles: o.boxes,
       faceFree: o.faceFree,
       targetCosine: o.targetCosine ? checkNumber('--target-cosine', o.targetCosine, { min: 0, max: 1 }) : undefined,
-      maxFloatLayers: checkNumber('--max-float-layers', o.maxFloatLayers ?? '24', { min: 0, max: 1000, integer: true }),
+      targetMargin: o.targetMargin ? checkNumber('--target-margin', o.targetMargin, { min: 0, max: 0.1 }) : undefined,
+      maxFloatLayers: checkNumber('--max-float-layers', o.maxFloatLayers ?? '32', { min: 0, max: 1000, integer: true }),
       mixedRanking: o.mixedRanking === undefined ? undefined : o.mixedRanking === 'leave-one-out' ? 'leave-one-out' : o.mixedRanking === 'alone' ? 'alone' : (() => { throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'alone | leave-one-out', name: '--mixed-ranking', received: o.mixedRanking }); })(),
       quantize: {
         perChannel: !o.perTensor,

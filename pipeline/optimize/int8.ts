@@ -49,6 +49,8 @@ export interface Int8Options {
   boxFiles?: string[];
   faceFree?: string[];
   targetCosine?: number;
+  /** Added to the target for the search on the small held-apart slice (default TARGET_MARGIN). */
+  targetMargin?: number;
   maxFloatLayers?: number;
   /** Mixed-precision ranking (see quantize/mixed.ts). */
   mixedRanking?: 'alone' | 'leave-one-out';
@@ -64,6 +66,9 @@ export interface Int8Options {
   log?: (line: string) => void;
   quiet?: boolean;
 }
+
+/** Default margin of the mixed-precision search above --target-cosine (see optimizeInt8). */
+export const TARGET_MARGIN = 0.001;
 
 /** Default percentile for --method percentile. */
 export const INT8_PERCENTILE = 99.99;
@@ -116,6 +121,9 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
   // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
   if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, ...o.quantize } };
+  // recognizers: the range with the least expected squared error (mse) measured best with mixed
+  // precision on mobileface (held-apart mean cosine 0.9945 vs 0.9929 for percentile 99.99, same search)
+  if (role === 'recognizer' && !o.methodGiven) o = { ...o, method: 'mse' };
   log(`faceopt: ${name}: ${role}${profile?.role === 'recognizer' ? ` (${profile.embeddingSize ?? '?'}-d)` : ''}, opset ${source.opset()}`);
   if (role === 'generic') log(`warning: ${warnings[0]}`);
 
@@ -196,7 +204,12 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const t1 = performance.now();
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
   const target = o.targetCosine ?? (role === 'recognizer' ? 0.995 : 0.99);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans }, slice, target, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, log });
+  // the greedy search picks its best prefix on a small slice, which flatters it: measured on mobileface,
+  // slice 0.99506 -> 0.99451 on 300 held-apart faces. The search aims a margin above the target.
+  const margin = o.targetMargin ?? TARGET_MARGIN;
+  const searchTarget = Math.min(1, target + margin);
+  if (margin > 0) log(`mixed precision: target ${target} + margin ${margin} for the ${sliceImages.length}-face slice = ${searchTarget.toFixed(4)}`);
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans }, slice, target: searchTarget, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });
@@ -230,7 +243,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-      warnings: [...warnings, ...set.warnings, ...(mixed.met ? [] : [`mixed precision did not reach the target output cosine ${target} (reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
+      warnings: [...warnings, ...set.warnings, ...(mixed.met ? [] : [`mixed precision did not reach the search target output cosine ${searchTarget.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
       command: o.command ?? null,
       log,
     });
@@ -247,5 +260,6 @@ function flatConfig(stats: CalibrationStats, o: Int8Options): Record<string, str
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
+    targetMargin: o.targetMargin ?? TARGET_MARGIN,
   };
 }

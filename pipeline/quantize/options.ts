@@ -26,6 +26,16 @@ export interface QuantizeOptions {
    * the expected output shift its rounded weights cause: b -= (Wq - W) . E[x] (bias correction).
    */
   inputMeans?: ReadonlyMap<string, Float32Array>;
+  /**
+   * Keep float Conv/ConvTranspose/Gemm layers really float under onnxruntime. Since 1.20 its
+   * WeightBiasQuantization transformer (basic level) quantizes the float weights of such a layer fed by a
+   * per-tensor DequantizeLinear (and read by a QuantizeLinear) to *per-tensor* int8, so a layer kept float for accuracy silently ran
+   * with worse weights than the int8 layers (mobileface's global depthwise conv kept float: embedding
+   * cosine 0.985 -> 0.933). When true, such a layer reads its input through its own per-channel
+   * DequantizeLinear (the same scale repeated), which that transformer skips. TensorRT wants per-tensor
+   * activation scales, so its export turns this off.
+   */
+  shieldFloatLayers: boolean;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -36,6 +46,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   foldRelu: true,
   quantizeGraphOutputs: true,
   floatTensors: [],
+  shieldFloatLayers: true,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

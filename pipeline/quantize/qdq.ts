@@ -197,6 +197,9 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     newNodes.push(makeNode('DequantizeLinear', [`${t}_quantized`, `${t}_scale`, `${t}_zero_point`], [deq], `${t}_DequantizeLinear`));
   };
   const toQuantize = new Set([...activations, ...shared.keys()]);
+  // DequantizeLinear output -> quantized tensor, for the float-layer shield below
+  const dequantized = new Map<string, string>();
+  for (const t of toQuantize) dequantized.set(g.isGraphOutput(t) ? t : `${t}_dequantized`, t);
   for (const t of toQuantize) {
     if (g.consumers(t).length === 0 && !g.isGraphOutput(t)) continue;
     addQdq(t);
@@ -255,6 +258,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     newNodes.push(dq);
     for (const c of g.consumers(b)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, `${b}_dequantized`);
   }
+  if (opts.shieldFloatLayers) newNodes.push(...shieldFloatLayers(g, params, dequantized, qType));
   for (const n of newNodes) g.addNode(n);
 
   // --- phase 5: prune and order ---------------------------------------------------------------
@@ -266,4 +270,40 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     quantizedNodes, floatNodes, foldedActivations,
     activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams,
   };
+}
+
+const WEIGHT_QUANTIZED_BY_ORT = new Set(['Conv', 'ConvTranspose', 'Gemm']);
+
+/**
+ * Give every float Conv/ConvTranspose/Gemm with a float weight initializer, fed by one of our per-tensor
+ * DequantizeLinear nodes, its own DequantizeLinear with the same scale and zero point repeated per
+ * channel (axis 1), so onnxruntime's WeightBiasQuantization (which needs a scalar input scale) leaves
+ * its weights float. Values are identical; the int8 layers keep the shared per-tensor node.
+ */
+function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: Map<string, string>, qType: number): NodeProto[] {
+  const out: NodeProto[] = [];
+  for (const n of g.nodes) {
+    if (!WEIGHT_QUANTIZED_BY_ORT.has(n.opType ?? '')) continue;
+    const x = n.input?.[0] ?? '';
+    const w = n.input?.[1] ?? '';
+    const t = dequantized.get(x);
+    if (t === undefined || !g.hasInitializer(w)) continue;
+    const qp = params.get(t);
+    const dims = g.getTensor(w).dims.map(Number);
+    let channels: number;
+    if (n.opType === 'Conv') channels = (dims[1] ?? 0) * Number(getAttr(n, 'group') ?? 1);
+    else if (n.opType === 'ConvTranspose') channels = dims[0] ?? 0;
+    else channels = Number(getAttr(n, 'transB') ?? 0) === 1 ? dims[1] ?? 0 : dims[0] ?? 0;
+    if (!qp || !(channels > 0)) continue;
+    const name = `${t}_dequantized_per_channel`;
+    if (!g.hasInitializer(`${name}_scale`)) {
+      g.setTensor(`${name}_scale`, DataType.FLOAT, [channels], new Float32Array(channels).fill(qp.scale));
+      g.setTensor(`${name}_zero_point`, qType, [channels], qType === DataType.UINT8 ? new Uint8Array(channels).fill(qp.zeroPoint) : new Int8Array(channels).fill(qp.zeroPoint));
+      const dq = makeNode('DequantizeLinear', [`${t}_quantized`, `${name}_scale`, `${name}_zero_point`], [name], `${name}_DequantizeLinear`);
+      dq.attribute!.push({ name: 'axis', type: 2, i: 1 });
+      out.push(dq);
+    }
+    g.replaceInput(n, x, name);
+  }
+  return out;
 }

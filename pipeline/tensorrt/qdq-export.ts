@@ -83,6 +83,8 @@ export function exportSymmetricQdq(floatModel: OnnxModel, ranges: RangeTable, op
   const options = resolveQuantizeOptions({
     activationType: 'int8', foldRelu: false, perChannel: true, quantizeGraphOutputs: false,
     opset: Math.max(13, model.opset()), exclude: opts.exclude ?? [],
+    // TensorRT takes per-tensor activation scales and keeps float layers float itself
+    shieldFloatLayers: false,
   });
   const quantization = insertQdq(model.graph, ranges, options, TENSORRT_HANDLERS);
   const check = checkSymmetricQdq(model);

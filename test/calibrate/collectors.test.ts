@@ -15,8 +15,8 @@ function collect(method: CalibrationMethod, parts: Float32Array[], settings = {}
 }
 
 describe('collector registry', () => {
-  it('has exactly minmax, percentile and entropy, each with a description', () => {
-    expect(METHODS.sort()).toEqual(['entropy', 'minmax', 'percentile']);
+  it('has exactly minmax, percentile, entropy and mse, each with a description', () => {
+    expect(METHODS.sort()).toEqual(['entropy', 'minmax', 'mse', 'percentile']);
     for (const m of METHODS) {
       expect(COLLECTORS[m].method).toBe(m);
       expect(COLLECTORS[m].description.length).toBeGreaterThan(10);
@@ -24,7 +24,7 @@ describe('collector registry', () => {
   });
 
   it('refuses an unknown method and bad settings with named argument errors', () => {
-    expect(() => checkMethod('mse')).toThrow(/one of minmax, percentile, entropy/);
+    expect(() => checkMethod('kl')).toThrow(/one of minmax, percentile, entropy, mse/);
     expect(() => resolveSettings({ percentile: 0 })).toThrow(/percentile/);
     expect(() => resolveSettings({ bins: 1001 })).toThrow(/histogram bins/);
     expect(() => resolveSettings({ quantizedBins: 1 })).toThrow(/quantizedBins/);

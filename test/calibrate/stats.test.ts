@@ -99,7 +99,7 @@ describe('stats validation', () => {
     ['another schema version', parse({ ...good(), schemaVersion: 2 }), /schema version 2, this faceopt reads version 1/],
     ['a bad model hash', parse({ ...good(), modelSha256: 'abc' }), /not a sha256/],
     ['another model', parse(good(), { modelSha256: OTHER }), /made for another model/],
-    ['an unknown method', parse({ ...good(), method: 'mse' }), /unknown method mse/],
+    ['an unknown method', parse({ ...good(), method: 'kl' }), /unknown method kl/],
     ['bad settings', parse({ ...good(), settings: { ...good().settings, bins: 3 } }), /bad settings/],
     ['no source', parse({ ...good(), source: undefined }), /source must have/],
     ['no tensors', parse({ ...good(), tensors: {} }), /holds no tensors/],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StreamingHistogram, magnitudeCounts } from '../../pipeline/calibrate/histogram.js';
-import { entropyRange, entropyThreshold, percentileRange } from '../../pipeline/calibrate/thresholds.js';
-import { gaussian } from './random.js';
+import { entropyRange, entropyThreshold, mseRange, percentileRange } from '../../pipeline/calibrate/thresholds.js';
+import { gaussian, mulberry32 } from './random.js';
 
 function histOf(values: ArrayLike<number>, bins?: number) {
   const h = new StreamingHistogram(bins);
@@ -135,3 +135,63 @@ describe('entropyThreshold (TensorRT KL search)', () => {
     expect(r.bins).toBe(300);
   });
 });
+
+/** Measured mean squared error of uint8 quantize -> dequantize of `values` over [lo, hi] (zero exact). */
+function simulatedMse(values: Float32Array, lo: number, hi: number): number {
+  lo = Math.min(lo, 0); hi = Math.max(hi, 0);
+  const scale = (hi - lo) / 255;
+  const zp = Math.round(-lo / scale);
+  let e = 0;
+  for (const v of values) {
+    const q = Math.min(255, Math.max(0, Math.round(v / scale) + zp));
+    e += ((q - zp) * scale - v) ** 2;
+  }
+  return e / values.length;
+}
+
+describe('mseRange (expected squared error on the uint8 grid)', () => {
+  it('keeps the whole range of uniform data (clipping costs more than rounding)', () => {
+    const u = mulberryUniform(20000, 3);
+    const h = histOf(u);
+    const r = mseRange(h, 0, 1);
+    expect(r.range[0]).toBe(0);
+    expect(r.range[1]).toBeGreaterThan(0.97);
+  });
+
+  it('clips a heavy tail and beats min/max and the percentiles on the real quantization error', () => {
+    // heavy-tailed like post-conv activations: cubes of a Gaussian
+    const g = gaussian(50000, 1, 11).map((v) => v * v * v);
+    let min = Infinity; let max = -Infinity;
+    for (const v of g) { min = Math.min(min, v); max = Math.max(max, v); }
+    const h = histOf(g);
+    const r = mseRange(h, min, max);
+    expect(r.range[1]).toBeLessThan(max);
+    expect(r.range[0]).toBeGreaterThan(min);
+    const mse = simulatedMse(g, ...r.range);
+    expect(mse).toBeLessThan(simulatedMse(g, min, max));
+    for (const p of [99.9, 99.99, 99.999]) {
+      const [plo, phi] = percentileRange(h, min, max, p);
+      expect(mse).toBeLessThanOrEqual(simulatedMse(g, plo, phi) * 1.01);
+    }
+    // the model's rounding noise (step^2/12) over-estimates values packed near the exact zero: within 2x
+    expect(r.error / mse).toBeGreaterThan(0.5);
+    expect(r.error / mse).toBeLessThan(2);
+  });
+
+  it('keeps a lone far outlier when clipping it would cost more than the coarser grid', () => {
+    const g = gaussian(50000, 1, 11);
+    g[7] = 60; // clipping to ~4 costs 56^2/50000 per value, far above the rounding noise of [-4, 60]
+    const h = histOf(g);
+    expect(mseRange(h, Math.min(...g), 60).range[1]).toBeGreaterThan(50);
+  });
+
+  it('returns the observed range for constant data and refuses a bad level count', () => {
+    expect(mseRange(histOf([0, 0, 0]), 0, 0).range).toEqual([0, 0]);
+    expect(() => mseRange(histOf([1, 2]), 1, 2, 0)).toThrow(/integer >= 1/);
+  });
+});
+
+function mulberryUniform(n: number, seed: number): Float32Array {
+  const u = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => u());
+}

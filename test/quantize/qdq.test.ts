@@ -5,6 +5,7 @@ import { countMacs } from '../../pipeline/onnx/macs.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
+import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
 
 const X = { name: 'x', shape: [1, 4, 6, 6] };
 const convModel = (extra: ReturnType<typeof makeNode>[] = [], outputs = ['y']) => tinyModel({
@@ -96,6 +97,45 @@ describe('QDQ quantizer', () => {
     const byOp = quantizeModel(m, { x: [-1, 1], c: [-6, 6], y: [0, 1] }, { exclude: ['Sigmoid'] });
     expect(byOp.result.floatNodes.map((f) => f.op)).toContain('Sigmoid');
     expect(byOp.model.graph.hasInitializer('w_quantized')).toBe(true);
+  });
+  it('a float layer between int8 layers stays float under onnxruntime (its WeightBiasQuantization is sidestepped)', async () => {
+    // conv2 is excluded; its weights span 1000x between channels, so per-tensor int8 (what onnxruntime's
+    // basic-level WeightBiasQuantization gives a float Conv fed by a per-tensor DequantizeLinear) ruins them
+    const w2 = seededFloats(8 * 8 * 9, 3).map((v, i) => (i < 72 ? v * 1000 : v));
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'w', 'b'], ['c'], 'conv', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Conv', ['c', 'w2', 'b2'], ['d'], 'conv2', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Conv', ['d', 'w3', 'b2'], ['y'], 'conv3', { kernel_shape: [1, 1] }),
+      ],
+      initializers: [
+        { name: 'w', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b', dims: [8], data: seededFloats(8, 2) },
+        { name: 'w2', dims: [8, 8, 3, 3], data: w2 }, { name: 'b2', dims: [8], data: seededFloats(8, 4) },
+        { name: 'w3', dims: [8, 8, 1, 1], data: seededFloats(64, 5) },
+      ],
+    });
+    // conv2's output is quantized (conv3 reads it): the node-unit shape onnxruntime's transformer matches
+    const ranges = { x: [-1, 1], c: [-6, 6], d: [-3000, 3000], y: [-3000, 3000] } as Record<string, [number, number]>;
+    const run = async (bytes: Uint8Array, optimization: 'disabled' | 'all') => {
+      const s = await createSession(bytes, { optimization });
+      const out = await runSession(s, { x: floatTensor(seededFloats(144, 9), X.shape) });
+      await s.release();
+      return out.y!.data as Float32Array;
+    };
+    const gap = async (shieldFloatLayers: boolean) => {
+      const q = quantizeModel(m, ranges, { exclude: ['conv2'], quantizeGraphOutputs: false, shieldFloatLayers });
+      const [a, b] = [await run(q.model.toBytes(), 'disabled'), await run(q.model.toBytes(), 'all')];
+      return { q, diff: Math.max(...a.map((v, i) => Math.abs(v - b[i]!))) };
+    };
+    const shielded = await gap(true);
+    expect(shielded.diff).toBeLessThan(1); // what the graph says is what onnxruntime runs
+    const dq = shielded.q.model.graph.node('c_dequantized_per_channel_DequantizeLinear')!;
+    expect(getAttr(dq, 'axis')).toBe(1);
+    expect(shielded.q.model.graph.getTensor('c_dequantized_per_channel_scale').dims).toEqual([8]);
+    expect(shielded.q.model.graph.node('conv2')!.input![0]).toBe('c_dequantized_per_channel');
+    // unshielded, onnxruntime's own per-tensor weights move y by several of its quantization steps (23.5)
+    expect((await gap(false)).diff).toBeGreaterThan(40);
   });
   it('a tensor without a calibrated range is a coded error, not a guess', () => {
     let err: unknown;

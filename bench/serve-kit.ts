@@ -1,0 +1,101 @@
+/**
+ * What the server benchmarks share: starting the built `faceopt serve` as a child process on a free
+ * loopback port and waiting for /ready, multipart bodies as `curl -F` sends them, the server process's
+ * resident memory (Linux /proc), the LFW photo list, and a plain-text table printer. Used by
+ * bench/server.ts (load) and bench/hostile.ts (malformed requests + memory).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface Row { [column: string]: string }
+
+/**
+ * A plain-text table of `rows` (columns in first-seen order); the first `leftCols` columns are padded
+ * on the right (labels), the others on the left (numbers), so benchmark output lines up in a terminal.
+ */
+export function table(rows: Row[], leftCols = 3): string {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) => cells.map((s, i) => (i < leftCols ? s.padEnd(width[i]) : s.padStart(width[i]))).join('  ');
+  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c] ?? '')))].join('\n');
+}
+
+export const BOUNDARY = 'faceoptbenchboundary';
+
+/** One multipart part: a file (Buffer, with a file name and type) or a plain text field (string). */
+export interface BodyPart { name: string; data: Buffer | string; filename?: string; type?: string }
+
+/**
+ * A multipart/form-data body with the given parts, delimited by BOUNDARY (send it with
+ * `content-type: multipart/form-data; boundary=${BOUNDARY}`). Buffers become file parts, strings text fields.
+ */
+export function multipartParts(parts: BodyPart[]): Buffer {
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    const file = Buffer.isBuffer(p.data);
+    const head = file
+      ? `Content-Disposition: form-data; name="${p.name}"; filename="${p.filename ?? 'face.jpg'}"\r\nContent-Type: ${p.type ?? 'image/jpeg'}`
+      : `Content-Disposition: form-data; name="${p.name}"`;
+    chunks.push(Buffer.from(`--${BOUNDARY}\r\n${head}\r\n\r\n`), Buffer.from(p.data), Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${BOUNDARY}--\r\n`));
+  return Buffer.concat(chunks);
+}
+
+/** A multipart body with one `file` part, as `curl -F file=@x.jpg` sends it. */
+export function multipartBody(jpeg: Buffer): Buffer {
+  return multipartParts([{ name: 'file', data: jpeg }]);
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; a race with other processes is possible but rare). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
+  });
+}
+
+export interface Server { proc: ChildProcess; base: string; stop: () => Promise<void> }
+
+/**
+ * Start `faceopt serve` (the built CLI, bin/faceopt.js) on a free loopback port with cache off, warn-level
+ * logs and a 1024-deep queue (`extra` flags come after and win), and wait up to 60 s for /ready.
+ * Throws when the process exits or never gets ready; `stop` sends SIGTERM and waits for the exit.
+ */
+export async function startServer(det: string, rec: string, extra: string[]): Promise<Server> {
+  const port = await freePort();
+  const bin = path.resolve('bin/faceopt.js');
+  const proc = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--detector', det, '--recognizer', rec, '--cache-size', '0', '--log-level', 'warn', '--queue', '1024', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  const stop = () => new Promise<void>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+  });
+  for (let i = 0; i < 600; i++) {
+    if (proc.exitCode !== null) throw new Error(`faceopt serve exited with ${proc.exitCode}`);
+    try { if ((await fetch(`${base}/ready`)).status === 200) return { proc, base, stop }; } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  throw new Error(`faceopt serve did not get ready within 60 s on ${base}`);
+}
+
+/** Resident memory of process `pid` in bytes (VmRSS from /proc, Linux only); null when unreadable. */
+export function rssBytes(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The LFW photos named in `<lfw>/pairs_devtest.tsv`, as absolute paths, each once, in file order. */
+export function lfwPhotos(lfw: string): string[] {
+  const pairs = readFileSync(path.join(lfw, 'pairs_devtest.tsv'), 'utf8').trim().split('\n').slice(1);
+  return [...new Set(pairs.flatMap((l) => l.split('\t').slice(0, 2)))].map((f) => path.join(lfw, f));
+}
