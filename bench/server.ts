@@ -9,7 +9,8 @@
  *
  * Flags: --duration S (per row, default 5), --connections N (default 16), --max-batch N (default 32),
  * --int8 FILE, --fp32 FILE, --detector FILE, --crops N (default 64), --photos N (default 200),
- * --no-lfw, --threads N (per server worker and for the engine rows), --workers N (server processes).
+ * --no-lfw, --threads N (per server worker and for the engine rows), --workers N (server processes),
+ * --batching on|off|both (default both; `--batching on --no-lfw` is the cheap run for the 80%-rate tail row).
  * Set FACEOPT_SHARED to the shared data folder.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { checkNumber } from '../pipeline/errors.js';
+import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string' }, connections: { type: 'string' }, 'max-batch': { type: 'string' }, int8: { type: 'string' }, fp32: { type: 'string' },
-      detector: { type: 'string' }, crops: { type: 'string' }, photos: { type: 'string' }, 'no-lfw': { type: 'boolean' }, threads: { type: 'string' }, workers: { type: 'string' },
+      detector: { type: 'string' }, crops: { type: 'string' }, photos: { type: 'string' }, 'no-lfw': { type: 'boolean' }, batching: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
     },
   });
   const seconds = checkNumber('--duration', values.duration ?? 5, { min: 1, max: 120, integer: true });
@@ -138,6 +139,9 @@ async function main(): Promise<void> {
   const cropBodies = crops.jpegs.map(multipartBody);
   const photoBodies = photos.map(multipartBody);
 
+  const batchingArg = values.batching ?? 'both';
+  if (!['on', 'off', 'both'].includes(batchingArg)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'on, off or both', name: '--batching', received: batchingArg });
+  const batchingModes = batchingArg === 'both' ? [true, false] : [batchingArg === 'on'];
   const variants: [string, string | null][] = [['fp32', fp32], ['int8', values.int8 ?? null]];
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -146,7 +150,7 @@ async function main(): Promise<void> {
       notes.push(`${variant}: skipped (${rec ? `${rec} not found` : 'pass --int8 FILE, made by `faceopt optimize --int8`'})`);
       continue;
     }
-    for (const batching of [true, false]) {
+    for (const batching of [true, false].filter((b) => batchingModes.includes(b))) {
       const common = ['--threads', String(threads), '--workers', String(workers)];
       const server = await startServer(det, rec, batching ? ['--max-batch', String(maxBatch), ...common] : ['--no-batching', ...common]);
       const label = { variant, batching: batching ? `on (max ${maxBatch})` : 'off' };

@@ -182,7 +182,13 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
   } else {
     log(`calibration: ${role === 'generic' && !o.facesDir ? '16 synthetic batches' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
-    const tensors = await collectActivationStats(prepared, calibrationInput(), { method: o.method, settings: o.collector, threads: o.threads });
+    // pre-aligned recognizer crops get their own bar (detector frames report while they stream)
+    const bar = statsBatches ? countProgress('calibrating', statsBatches.reduce((n, b) => n + (b.dims[0] ?? 1), 0), { silent: o.quiet }) : null;
+    const tensors = await collectActivationStats(prepared, calibrationInput(), {
+      method: o.method, settings: o.collector, threads: o.threads,
+      onProgress: bar ? (d) => bar.update(d) : undefined,
+    });
+    bar?.done();
     stats = createStats({
       modelSha256: preparedSha, method: o.method, settings: resolveSettings(o.collector),
       source: { description: split?.description ?? 'synthetic N(0,1) inputs', images: statsImages.length, listSha256: hashImageList(statsImages) },

@@ -117,6 +117,7 @@ export async function quantizeToTarget(args: {
       .map((n): Candidate => ({ kind: 'weights', name: n.name ?? '', op: n.opType ?? '' })),
   ];
   log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights`);
+  const t0 = performance.now();
   const opts = resolveQuantizeOptions(args.options);
   const allRanking = args.ranking === 'leave-one-out' ? await cosineOf(all.q.model, true) : 0;
   const measured: (Candidate & { metric: number })[] = [];
@@ -139,6 +140,7 @@ export async function quantizeToTarget(args: {
     measured.push({ ...c, metric });
   }
   measured.sort((a, b) => b.metric - a.metric);
+  log(`mixed precision: sensitivities measured in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const sensitivity = measured.map((m) => ({ layer: m.kind === 'weights' ? `${m.name} (weights)` : m.name, op: m.op, metric: m.metric }));
   let best = all;
   const kept: MixedPrecisionResult['keptFloat'] = [];
