@@ -59,6 +59,8 @@ export const ERRORS = {
   FACEOPT_ERR_NOT_READY: { message: 'Models are still loading. Retry shortly.', exit: 75, http: 503 },
   FACEOPT_ERR_VARIANT_FAILED_GATES: { message: 'Variant {variant} failed its accuracy gates ({report}). Promote another, or pass --allow-failed.', exit: 3, http: 500 },
   FACEOPT_ERR_ROUTE_NOT_FOUND: { message: 'No endpoint {method} {url}. See docs/server.md for the endpoints.', exit: 64, http: 404 },
+  FACEOPT_ERR_BAD_HTTP: { message: 'Malformed HTTP request ({reason}). Send a standard HTTP/1.1 request.', exit: 64, http: 400 },
+  FACEOPT_ERR_HEADERS_TOO_LARGE: { message: 'Request headers over {limit} bytes. Send fewer or shorter headers (cookies, URL).', exit: 64, http: 431 },
   // --- internal -----------------------------------------------------------------------------------
   FACEOPT_ERR_INTERNAL: { message: 'Internal error: {reason}. Please report it with the command you ran.', exit: 70, http: 500 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -5,6 +5,8 @@
  * error); they load and warm in the background, and /ready answers 503 until they have.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { Socket } from 'node:net';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FaceoptError } from '../pipeline/errors.js';
@@ -87,6 +89,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+    clientErrorHandler: answerClientError,
   }) as unknown as FaceoptApp;
 
   const service = new FaceService(config, models.id, metrics, app.log);
@@ -149,4 +152,19 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   });
   app.faceoptReady.catch((e: unknown) => app.log.error({ err: e instanceof Error ? e.message : String(e) }, 'model loading failed'));
   return app;
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (headers over 16 KB, an unknown method,
+ * a broken request line) get a coded JSON answer like every other error, with `Connection: close`
+ * because the socket ends with it (a client reusing it would otherwise see ECONNRESET).
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+  const e = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new FaceoptError('FACEOPT_ERR_HEADERS_TOO_LARGE', { limit: http.maxHeaderSize })
+    : new FaceoptError('FACEOPT_ERR_BAD_HTTP', { reason: String(err.code ?? 'unparseable').toLowerCase().replace(/^hpe_/, '').replace(/_/g, ' ') });
+  const body = JSON.stringify(errorBody(e));
+  const reason = http.STATUS_CODES[e.httpStatus] ?? 'Bad Request';
+  socket.end(`HTTP/1.1 ${e.httpStatus} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -1,0 +1,55 @@
+/**
+ * Requests Node's HTTP parser refuses (oversized headers, an unknown method, a broken request line) over
+ * a real loopback socket: coded JSON bodies, `Connection: close`, and the server keeps answering.
+ */
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FaceoptApp } from '../../server/app.js';
+import { fakeApp } from './helpers.js';
+
+let app: FaceoptApp;
+let port = 0;
+beforeAll(async () => {
+  ({ app } = await fakeApp());
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  port = (app.server.address() as net.AddressInfo).port;
+});
+afterAll(async () => { await app.close(); });
+
+/** Send raw bytes and collect everything the server writes until it closes the socket. */
+function raw(request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(request));
+    let got = '';
+    s.on('data', (d) => { got += d.toString('utf8'); });
+    s.on('end', () => resolve(got));
+    s.on('error', (e) => (got ? resolve(got) : reject(e)));
+    s.setTimeout(10_000, () => { s.destroy(); reject(new Error(`no answer; got ${got.slice(0, 200)}`)); });
+  });
+}
+
+const parse = (res: string) => {
+  const [head, body] = res.split('\r\n\r\n');
+  return { status: Number(head!.split(' ')[1]), head: head!, body: JSON.parse(body!) as { error: { code: string; message: string } } };
+};
+
+describe('HTTP parser errors', () => {
+  it('headers over 16 KB -> 431 FACEOPT_ERR_HEADERS_TOO_LARGE with Connection: close', async () => {
+    const r = parse(await raw(`GET /health HTTP/1.1\r\nHost: x\r\nCookie: ${'a'.repeat(64 * 1024)}\r\n\r\n`));
+    expect(r.status).toBe(431);
+    expect(r.head).toMatch(/\r\nConnection: close/i);
+    expect(r.body.error.code).toBe('FACEOPT_ERR_HEADERS_TOO_LARGE');
+    expect(r.body.error.message).toMatch(/16384 bytes/);
+  });
+
+  it('an unknown method and a garbled request line -> 400 FACEOPT_ERR_BAD_HTTP, and /health still answers', async () => {
+    for (const line of ['BREW /embed HTTP/1.1', '\u0001\u0002 nonsense']) {
+      const r = parse(await raw(`${line}\r\nHost: x\r\n\r\n`));
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('FACEOPT_ERR_BAD_HTTP');
+      expect(r.body.error.message).not.toMatch(/at .*\.js/); // no stack
+    }
+    const ok = await raw('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(ok.split(' ')[1]).toBe('200');
+  });
+});
