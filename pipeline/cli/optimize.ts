@@ -51,7 +51,7 @@ export function register(program: Command): void {
     .option('--pairs <file>', 'same/different pairs (paths relative to --faces) for verification accuracy')
     .option('--boxes <xml>', 'dlib XML face boxes for detector evaluation (repeatable)', list)
     .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
-    .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces (default 0.995 recognizers, 0.99 others)')
+    .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces (default 0.995 recognizers, 0.998 detectors, 0.99 others)')
     .option('--target-margin <x>', 'mixed precision: how far above --target-cosine the search on the small held-apart slice aims (default 0.001)')
     .option('--max-float-layers <n>', 'mixed precision: most activations kept in float (default 32 for --int8, 16 for --tensorrt)')
     .option('--mixed-ranking <how>', 'mixed precision ranks candidates alone (default) or leave-one-out')
