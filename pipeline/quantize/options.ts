@@ -36,6 +36,11 @@ export interface QuantizeOptions {
    * activation scales, so its export turns this off.
    */
   shieldFloatLayers: boolean;
+  /**
+   * Relu(x) and Relu(-x) written as depthwise 1x1 convolutions of weight +1/-1 (the `sign-dw` PRelu
+   * halves) take x's scale, so they add no rounding of their own (uint8 only).
+   */
+  exactSignConvs: boolean;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -47,6 +52,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   quantizeGraphOutputs: true,
   floatTensors: [],
   shieldFloatLayers: true,
+  exactSignConvs: true,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

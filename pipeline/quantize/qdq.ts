@@ -175,6 +175,11 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     return qp;
   };
   for (const t of [...activations, ...shared.keys()]) resolve(t);
+  if (opts.exactSignConvs && exactSignConvGrids(g, params, ranges, opts) > 0) {
+    // tensors sharing an overridden tensor's parameters (Reshape after it, ...) follow it
+    for (const o of shared.keys()) params.delete(o);
+    for (const o of shared.keys()) resolve(o);
+  }
 
   // --- phase 4: insert ------------------------------------------------------------------------
   const qType = opts.activationType === 'uint8' ? DataType.UINT8 : DataType.INT8;
@@ -306,4 +311,32 @@ function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: 
     g.replaceInput(n, x, name);
   }
   return out;
+}
+
+/**
+ * A depthwise 1x1 Conv with every weight +1 (or every weight -1), no bias, and its Relu folded into a
+ * [0, hi] range is exactly Relu(x) (or Relu(-x)): the values are already on x's grid. Giving its output
+ * x's scale with zero point 0 makes it exact, where a range of its own re-rounds every value onto a finer,
+ * misaligned grid. These are the rectified halves of the `sign-dw` PRelu form (uint8 only).
+ */
+function exactSignConvGrids(g: Graph, params: Map<string, QParams>, ranges: Record<string, [number, number]>, opts: QuantizeOptions): number {
+  if (opts.activationType !== 'uint8') return 0;
+  let count = 0;
+  for (const n of g.nodes) {
+    if (n.opType !== 'Conv' || (n.input?.[2] ?? '') !== '' || excluded(n, opts)) continue;
+    const [x, w] = n.input!;
+    const y = n.output![0]!;
+    const px = params.get(x ?? '');
+    const py = params.get(y);
+    if (!px || !py || !w || !g.hasInitializer(w) || (ranges[y]?.[0] ?? -1) < 0) continue;
+    const t = g.getTensor(w);
+    const dims = t.dims.map(Number);
+    if (dims.length !== 4 || dims[1] !== 1 || dims[2] !== 1 || dims[3] !== 1 || Number(getAttr(n, 'group') ?? 1) !== dims[0]) continue;
+    const v = g.getFloat(w);
+    const sign = v[0];
+    if ((sign !== 1 && sign !== -1) || v.some((e) => e !== sign)) continue;
+    params.set(y, { ...py, scale: px.scale, zeroPoint: 0 });
+    count++;
+  }
+  return count;
 }

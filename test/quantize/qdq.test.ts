@@ -137,6 +137,38 @@ describe('QDQ quantizer', () => {
     // unshielded, onnxruntime's own per-tensor weights move y by several of its quantization steps (23.5)
     expect((await gap(false)).diff).toBeGreaterThan(40);
   });
+  it('Relu(x) and Relu(-x) as +1/-1 depthwise convs take x\'s grid, so they are exact', async () => {
+    const sq = { name: 'x', shape: [1, 4, 6, 6] };
+    const m = tinyModel({
+      opset: 13, input: sq, outputs: ['pos', 'neg'],
+      nodes: [
+        makeNode('Conv', ['x', 'one'], ['xp'], 'pos_conv', { group: 4, kernel_shape: [1, 1] }),
+        makeNode('Relu', ['xp'], ['pos'], 'pos_relu'),
+        makeNode('Conv', ['x', 'minus'], ['xn'], 'neg_conv', { group: 4, kernel_shape: [1, 1] }),
+        makeNode('Relu', ['xn'], ['neg'], 'neg_relu'),
+      ],
+      initializers: [{ name: 'one', dims: [4, 1, 1, 1], data: [1, 1, 1, 1] }, { name: 'minus', dims: [4, 1, 1, 1], data: [-1, -1, -1, -1] }],
+    });
+    const ranges = { x: [-0.7, 1.3], xp: [-0.7, 1.3], pos: [0, 1.3], xn: [-1.3, 0.7], neg: [0, 0.7] } as Record<string, [number, number]>;
+    const exact = quantizeModel(m, ranges);
+    const p = exact.result.params;
+    expect(p.pos!.scale).toBe(p.x!.scale);
+    expect(p.neg!.scale).toBe(p.x!.scale);
+    expect([p.pos!.zeroPoint, p.neg!.zeroPoint]).toEqual([0, 0]);
+    expect(quantizeModel(m, ranges, { exactSignConvs: false }).result.params.pos!.scale).not.toBe(p.x!.scale);
+    // onnxruntime's result is Relu(+-x) of x's dequantized grid values, exactly
+    const s = await createSession(exact.model.toBytes());
+    const xs = seededFloats(144, 5);
+    const out = await runSession(s, { x: floatTensor(xs, sq.shape) });
+    await s.release();
+    const qx = Array.from(xs, (v) => (Math.min(255, Math.max(0, Math.round(v / p.x!.scale) + p.x!.zeroPoint)) - p.x!.zeroPoint) * p.x!.scale);
+    const pos = out.pos!.data as Float32Array;
+    const neg = out.neg!.data as Float32Array;
+    qx.forEach((v, i) => {
+      expect(pos[i]).toBeCloseTo(Math.max(v, 0), 6);
+      expect(neg[i]).toBeCloseTo(Math.max(-v, 0), 6);
+    });
+  });
   it('a tensor without a calibrated range is a coded error, not a guess', () => {
     let err: unknown;
     try { quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1] }); } catch (e) { err = e; }
