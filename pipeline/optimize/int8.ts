@@ -254,7 +254,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-      warnings: [...warnings, ...set.warnings, ...(mixed.met ? [] : [`mixed precision did not reach the search target output cosine ${searchTarget.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
+      warnings: [...warnings, ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${searchTarget.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
       command: o.command ?? null,
       log,
     });

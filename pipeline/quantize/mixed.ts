@@ -105,7 +105,8 @@ export async function quantizeToTarget(args: {
     return { q, cos: await cosineOf(q.model) };
   };
   const all = await score([]);
-  log(`mixed precision: all-int8 output cosine ${all.cos.toFixed(5)} on ${reference.length} held-apart samples (target ${args.target})`);
+  if (!reference.length) log('mixed precision: no held-apart samples (synthetic calibration or too few images): every layer int8, accuracy unchecked');
+  else log(`mixed precision: all-int8 output cosine ${all.cos.toFixed(5)} on ${reference.length} held-apart samples (target ${args.target})`);
   if (all.cos >= args.target || !args.slice.length || maxFloat === 0) {
     return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], sensitivity: null };
   }
