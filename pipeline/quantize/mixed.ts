@@ -6,6 +6,7 @@
  * result says which were kept and why.
  */
 import type { OnnxModel } from '../onnx/model.js';
+import type { NodeProto } from '../onnx/proto.js';
 import { createSession, floatTensor, runSession, type Session } from '../runtime.js';
 import type { InputBatch } from '../calibrate/run.js';
 import { quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type QdqResult, type RangeTable } from './index.js';
@@ -112,12 +113,22 @@ export async function quantizeToTarget(args: {
   }
   // sensitivity of each activation quantized alone, and of each layer's weights quantized alone
   const g = args.floatModel.graph;
+  // what int8 represents exactly costs nothing and is not measured: activations on their input's grid
+  // (the Relu(+-x) halves of sign-dw) and weights with one value per output channel (depthwise 1x1
+  // convolutions: per-channel int8 holds each as +-127 times its own scale). On mobileface this skips
+  // 165 of 344 candidates and half of the ranking time.
+  const exact = new Set(all.q.result.exactActivations);
+  const oneWeightPerChannel = (n: NodeProto) => {
+    const dims = g.getTensor(n.input![1]!).dims.map(Number);
+    return args.options.perChannel !== false && n.opType === 'Conv' && dims.length > 1 && dims.slice(1).every((d) => d === 1);
+  };
   const candidates: Candidate[] = [
-    ...Object.keys(all.q.result.params).filter((t) => g.producer(t)).map((t): Candidate => ({ kind: 'activation', name: t, op: g.producer(t)?.opType ?? '' })),
-    ...g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && all.q.result.quantizedNodes.includes(n.name ?? ''))
+    ...Object.keys(all.q.result.params).filter((t) => g.producer(t) && !exact.has(t)).map((t): Candidate => ({ kind: 'activation', name: t, op: g.producer(t)?.opType ?? '' })),
+    ...g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && all.q.result.quantizedNodes.includes(n.name ?? '') && !oneWeightPerChannel(n))
       .map((n): Candidate => ({ kind: 'weights', name: n.name ?? '', op: n.opType ?? '' })),
   ];
-  log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights`);
+  const skipped = Object.keys(all.q.result.params).filter((t) => g.producer(t)).length + g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && all.q.result.quantizedNodes.includes(n.name ?? '')).length - candidates.length;
+  log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights (${skipped} exact in int8, skipped)`);
   const t0 = performance.now();
   const opts = resolveQuantizeOptions(args.options);
   const allRanking = args.ranking === 'leave-one-out' ? await cosineOf(all.q.model, true) : 0;

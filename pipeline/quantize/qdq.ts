@@ -33,6 +33,8 @@ export interface QdqResult {
   biases: number;
   /** Parameters chosen per activation tensor (for reports and TensorRT caches). */
   params: Record<string, { scale: number; zeroPoint: number; dtype: 'uint8' | 'int8' }>;
+  /** Activations quantized without rounding of their own (they share their input's grid exactly). */
+  exactActivations: string[];
 }
 
 const excluded = (n: NodeProto, opts: QuantizeOptions) =>
@@ -175,7 +177,8 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     return qp;
   };
   for (const t of [...activations, ...shared.keys()]) resolve(t);
-  if (opts.exactSignConvs && exactSignConvGrids(g, params, ranges, opts) > 0) {
+  const exactActivations = opts.exactSignConvs ? exactSignConvGrids(g, params, ranges, opts) : [];
+  if (exactActivations.length > 0) {
     // tensors sharing an overridden tensor's parameters (Reshape after it, ...) follow it
     for (const o of shared.keys()) params.delete(o);
     for (const o of shared.keys()) resolve(o);
@@ -272,7 +275,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
   const outParams: QdqResult['params'] = {};
   for (const [t, qp] of params) outParams[t] = { scale: qp.scale, zeroPoint: qp.zeroPoint, dtype: qp.dtype };
   return {
-    quantizedNodes, floatNodes, foldedActivations,
+    quantizedNodes, floatNodes, foldedActivations, exactActivations,
     activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams,
   };
 }
@@ -319,9 +322,9 @@ function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: 
  * x's scale with zero point 0 makes it exact, where a range of its own re-rounds every value onto a finer,
  * misaligned grid. These are the rectified halves of the `sign-dw` PRelu form (uint8 only).
  */
-function exactSignConvGrids(g: Graph, params: Map<string, QParams>, ranges: Record<string, [number, number]>, opts: QuantizeOptions): number {
-  if (opts.activationType !== 'uint8') return 0;
-  let count = 0;
+function exactSignConvGrids(g: Graph, params: Map<string, QParams>, ranges: Record<string, [number, number]>, opts: QuantizeOptions): string[] {
+  if (opts.activationType !== 'uint8') return [];
+  const exact: string[] = [];
   for (const n of g.nodes) {
     if (n.opType !== 'Conv' || (n.input?.[2] ?? '') !== '' || excluded(n, opts)) continue;
     const [x, w] = n.input!;
@@ -336,7 +339,7 @@ function exactSignConvGrids(g: Graph, params: Map<string, QParams>, ranges: Reco
     const sign = v[0];
     if ((sign !== 1 && sign !== -1) || v.some((e) => e !== sign)) continue;
     params.set(y, { ...py, scale: px.scale, zeroPoint: 0 });
-    count++;
+    exact.push(y);
   }
-  return count;
+  return exact;
 }

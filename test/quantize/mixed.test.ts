@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { makeNode } from '../../pipeline/onnx/index.js';
+import { collectActivationStats, type InputBatch } from '../../pipeline/calibrate/run.js';
+import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
+import { quantizeToTarget } from '../../pipeline/quantize/mixed.js';
+import { quantizeModel } from '../../pipeline/quantize/index.js';
+import { seededFloats } from '../onnx/compare.js';
+import { tinyModel } from '../onnx/tiny.js';
+
+// conv 3x3 -> PRelu (as sign-dw) -> conv 3x3: small enough to search in a test
+const model = () => {
+  const m = tinyModel({
+    opset: 13, input: { name: 'x', shape: ['N', 4, 12, 12] }, outputs: ['y'],
+    nodes: [
+      makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], 'conv1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+      makeNode('PRelu', ['c1', 'slope'], ['p'], 'prelu'),
+      makeNode('Conv', ['p', 'w2', 'b2'], ['y'], 'conv2', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+    ],
+    initializers: [
+      { name: 'w1', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b1', dims: [8], data: seededFloats(8, 2) },
+      { name: 'slope', dims: [8, 1, 1], data: seededFloats(8, 3).map((v) => v * 3) },
+      { name: 'w2', dims: [8, 8, 3, 3], data: seededFloats(576, 4) }, { name: 'b2', dims: [8], data: seededFloats(8, 5) },
+    ],
+  });
+  rewritePrelus(m.graph, 'sign-dw');
+  return m;
+};
+const batches = (seed: number, n: number): InputBatch[] => Array.from({ length: n }, (_, i) => ({ data: seededFloats(4 * 4 * 144, seed + i), dims: [4, 4, 12, 12] }));
+
+describe('quantizeToTarget (mixed precision)', () => {
+  it('skips what int8 holds exactly, keeps the best prefix, and reports an unreachable target as not met', async () => {
+    const m = model();
+    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
+    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const lines: string[] = [];
+    const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice: batches(50, 3), target: 0.9999999, maxFloat: 3, log: (l) => lines.push(l) });
+    expect(r.met).toBe(false);
+    expect(r.cosine).toBeGreaterThanOrEqual(r.cosineAllInt8);
+    expect(r.cosineAllInt8).toBeGreaterThan(0.9);
+    expect(r.keptFloat.length).toBeLessThanOrEqual(3);
+    // Relu(+-x) halves share their input's grid, depthwise 1x1 weights are exact per channel: not ranked
+    expect(quantizeModel(m, ranges).result.exactActivations.sort()).toEqual(['prelu_neg', 'prelu_pos']);
+    const ranked = r.sensitivity!.map((s) => s.layer);
+    expect(ranked.some((l) => /prelu_(pos|neg)$/.test(l))).toBe(false);
+    expect(ranked.some((l) => /prelu_(pos_conv|neg_conv|mul_neg) \(weights\)/.test(l))).toBe(false);
+    expect(ranked).toContain('conv2 (weights)');
+    expect(lines.join('\n')).toMatch(/\(5 exact in int8, skipped\)/);
+  });
+
+  it('returns the all-int8 graph untouched when it already meets the target', async () => {
+    const m = model();
+    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
+    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice: batches(50, 2), target: 0.5 });
+    expect(r.met).toBe(true);
+    expect(r.keptFloat).toEqual([]);
+    expect(r.sensitivity).toBeNull();
+  });
+});
