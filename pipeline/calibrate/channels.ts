@@ -5,7 +5,9 @@
  */
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
-import { exposeTensors, type InputBatch } from './run.js';
+import type { InputBatch } from './run.js';
+import { makeValueInfo } from '../onnx/graph.js';
+import { DataType, makeNode } from '../onnx/proto.js';
 
 /** Max |x| per channel (axis 1) of each tensor in `tensors`. */
 export async function collectChannelAmax(
@@ -17,47 +19,70 @@ export async function collectChannelAmax(
   return (await collectChannelStats(model, batches, tensors, threads)).amax;
 }
 
-/** Max |x| and mean per channel (axis 1) of each tensor in `tensors`. */
+/**
+ * Max |x| and mean per channel (axis 1) of each tensor in `tensors`. The reductions run inside the
+ * graph (each tensor viewed as [N, C, rest], ReduceMean and ReduceMax(Abs) over N and rest), so only C
+ * numbers per tensor leave onnxruntime: copying the activations out and reducing them in JS took
+ * 7.5 s for 128 mobileface faces.
+ */
 export async function collectChannelStats(
   model: OnnxModel,
   batches: Iterable<InputBatch> | AsyncIterable<InputBatch>,
-  tensors: readonly string[],
+  tensorList: readonly string[],
   threads?: number,
 ): Promise<{ amax: Map<string, Float32Array>; mean: Map<string, Float32Array> }> {
-  const out = new Map<string, Float32Array>();
+  const tensors = [...new Set(tensorList)];
+  const amax = new Map<string, Float32Array>();
   const sums = new Map<string, Float64Array>();
   const counts = new Map<string, number>();
-  if (!tensors.length) return { amax: out, mean: new Map() };
-  const session = await createSession(exposeTensors(model, tensors), { optimization: 'basic', intraOpThreads: threads });
+  if (!tensors.length) return { amax, mean: new Map() };
+  const probe = model.clone();
+  const g = probe.graph;
+  const view = 'faceopt_channels:shape';
+  g.setTensor(view, DataType.INT64, [3], [0, 0, -1]);
+  const axesAsInput = probe.opset() >= 18;
+  const axesName = 'faceopt_channels:axes';
+  if (axesAsInput) g.setTensor(axesName, DataType.INT64, [2], [0, 2]);
+  const outputs: string[] = [];
+  const name = (kind: 'mean' | 'amax', t: string) => `faceopt_channels:${kind}:${t}`;
+  for (const t of tensors) {
+    const v = `faceopt_channels:view:${t}`;
+    const abs = `faceopt_channels:abs:${t}`;
+    g.addNode(makeNode('Reshape', [t, view], [v], v));
+    // opset 18 moved Reduce* axes from an attribute to an input
+    const reduce = (op: string, x: string, y: string) => g.addNode(axesAsInput
+      ? makeNode(op, [x, axesName], [y], y, { keepdims: 0 })
+      : makeNode(op, [x], [y], y, { axes: [0, 2], keepdims: 0 }));
+    reduce('ReduceMean', v, name('mean', t));
+    g.addNode(makeNode('Abs', [v], [abs], abs));
+    reduce('ReduceMax', abs, name('amax', t));
+    outputs.push(name('mean', t), name('amax', t));
+    g.proto.output!.push(makeValueInfo(name('mean', t), DataType.FLOAT, null), makeValueInfo(name('amax', t), DataType.FLOAT, null));
+  }
+  const session = await createSession(probe.toBytes(), { optimization: 'basic', intraOpThreads: threads });
   const input = model.graph.inputs[0]!.name;
   try {
     for await (const b of batches) {
-      const res = await runSession(session, { [input]: floatTensor(b.data, b.dims) }, [...tensors], 'channel ranges');
+      const res = await runSession(session, { [input]: floatTensor(b.data, b.dims) }, outputs, 'channel ranges');
       for (const t of tensors) {
-        const v = res[t];
-        if (!v || v.dims.length < 2) continue;
-        const [n, c] = [Number(v.dims[0]), Number(v.dims[1])];
-        const inner = v.dims.slice(2).reduce((p, q) => p * Number(q), 1);
-        const data = v.data as Float32Array;
-        const acc = out.get(t) ?? new Float32Array(c);
-        const sum = sums.get(t) ?? new Float64Array(c);
-        for (let k = 0; k < n; k++) for (let ch = 0; ch < c; ch++) {
-          let m = acc[ch]!;
-          let sx = 0;
-          const base = (k * c + ch) * inner;
-          for (let i = 0; i < inner; i++) { const x = data[base + i]!; sx += x; const a = Math.abs(x); if (a > m) m = a; }
-          acc[ch] = m;
-          sum[ch] = sum[ch]! + sx;
-        }
-        out.set(t, acc);
+        const m = res[name('mean', t)]?.data as Float32Array | undefined;
+        const a = res[name('amax', t)]?.data as Float32Array | undefined;
+        if (!m || !a) continue;
+        // every channel holds the same number of values, so batch means combine by batch size
+        const weight = b.dims[0] ?? 1;
+        const sum = sums.get(t) ?? new Float64Array(m.length);
+        const acc = amax.get(t) ?? new Float32Array(a.length);
+        for (let c = 0; c < m.length; c++) { sum[c] = sum[c]! + m[c]! * weight; if (a[c]! > acc[c]!) acc[c] = a[c]!; }
         sums.set(t, sum);
-        counts.set(t, (counts.get(t) ?? 0) + n * inner);
+        amax.set(t, acc);
+        counts.set(t, (counts.get(t) ?? 0) + weight);
       }
+      for (const v of Object.values(res)) v.dispose?.();
     }
   } finally {
     await session.release();
   }
   const mean = new Map<string, Float32Array>();
   for (const [t, sum] of sums) mean.set(t, Float32Array.from(sum, (v) => v / counts.get(t)!));
-  return { amax: out, mean };
+  return { amax, mean };
 }

@@ -199,14 +199,18 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     });
     const statsOut = o.statsFile ?? path.join(reportDir, 'stats.json');
     mkdirSync(path.dirname(statsOut), { recursive: true });
+    const ts = performance.now();
     await saveStats(statsOut, stats);
+    log(`calibration: ${Object.keys(tensors).length} tensors collected in ${((ts - t0) / 1000).toFixed(1)} s since the start of calibration; stats saved in ${((performance.now() - ts) / 1000).toFixed(1)} s (${statsOut})`);
     o.statsFile = statsOut;
   }
   // bias correction: per-channel means of every Conv input on (a subset of) the calibration inputs
   const convInputs = [...new Set(prepared.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.input![0]!))];
   const meanSample = statsBatches ? statsBatches.slice(0, 8) : await collect(batchesFor(statsImages.slice(0, 16), 'channel means'));
+  const tm = performance.now();
   const inputMeans = o.biasCorrection === false ? undefined : (await collectChannelStats(prepared, meanSample, convInputs, o.threads)).mean;
   const calibrateMs = performance.now() - t0;
+  log(`calibration: done in ${(calibrateMs / 1000).toFixed(1)} s (channel means for bias correction ${((performance.now() - tm) / 1000).toFixed(1)} s)`);
   const ranges = Object.fromEntries(Object.entries(stats.tensors).map(([k, v]) => [k, v.range] as const));
 
   // quantize, keeping the fewest layers float that meet the target
