@@ -18,10 +18,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
-import { sharedDir } from '../pipeline/paths.js';
 import { DEFAULTS } from '../server/config.js';
 import { hostileRequests, hostileSeeds, type HostileRequest } from './hostile-cases.js';
-import { BOUNDARY, lfwPhotos, multipartBody, rssBytes, startServer, table, type Row } from './serve-kit.js';
+import { BOUNDARY, benchData, lfwPhotos, multipartBody, rssBytes, startServer, table, type Row } from './serve-kit.js';
 
 /** What one request got: an HTTP status and the coded error (if any), or a client-side socket error. */
 interface Outcome { status: number | null; code: string; body: string }
@@ -107,15 +106,9 @@ async function main(): Promise<void> {
   const concurrency = checkNumber('--concurrency', values.concurrency ?? 8, { min: 1, max: 1024, integer: true });
   const validCount = checkNumber('--valid', values.valid ?? 50, { min: 1, max: 1000, integer: true });
   const settleS = checkNumber('--settle', values.settle ?? 5, { min: 0, max: 600 });
-  const shared = sharedDir();
-  const det = values.detector ?? path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
-  const rec = values.recognizer ?? path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
-  const lfw = path.join(shared, 'faces', 'lfw');
-  if (!existsSync(det) || !existsSync(rec) || !existsSync(lfw)) {
-    process.stderr.write(`bench:hostile needs the shared models and photos; ${shared} not found (set FACEOPT_SHARED)\n`);
-    process.exitCode = 66;
-    return;
-  }
+  const data = benchData('bench:hostile', { detector: values.detector, recognizer: values.recognizer });
+  if (!data) return;
+  const { det, rec, lfw } = data;
   if (rssBytes(process.pid) === null) {
     process.stderr.write('bench:hostile reads resident memory from /proc/<pid>/status (Linux only)\n');
     process.exitCode = 69;

@@ -5,9 +5,10 @@
  * bench/server.ts (load) and bench/hostile.ts (malformed requests + memory).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { sharedDir } from '../pipeline/paths.js';
 
 export interface Row { [column: string]: string }
 
@@ -98,4 +99,21 @@ export function rssBytes(pid: number): number | null {
 export function lfwPhotos(lfw: string): string[] {
   const pairs = readFileSync(path.join(lfw, 'pairs_devtest.tsv'), 'utf8').trim().split('\n').slice(1);
   return [...new Set(pairs.flatMap((l) => l.split('\t').slice(0, 2)))].map((f) => path.join(lfw, f));
+}
+
+/**
+ * The detector, recognizer and LFW folder a server bench runs on (flags override the shared models).
+ * Null, after one line on stderr and exit code 66, when any is missing: the bench cannot run here.
+ */
+export function benchData(bench: string, flags: { detector?: string; recognizer?: string }): { det: string; rec: string; lfw: string } | null {
+  const shared = sharedDir();
+  const det = flags.detector ?? path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
+  const rec = flags.recognizer ?? path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
+  const lfw = path.join(shared, 'faces', 'lfw');
+  if (!existsSync(det) || !existsSync(rec) || !existsSync(lfw)) {
+    process.stderr.write(`${bench} needs the shared models and photos; ${shared} not found (set FACEOPT_SHARED)\n`);
+    process.exitCode = 66;
+    return null;
+  }
+  return { det, rec, lfw };
 }

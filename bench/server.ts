@@ -23,9 +23,8 @@ import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
-import { sharedDir } from '../pipeline/paths.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
-import { BOUNDARY, lfwPhotos, multipartBody, startServer, table, type Row } from './serve-kit.js';
+import { BOUNDARY, benchData, lfwPhotos, multipartBody, startServer, table, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
 interface CannonResult {
@@ -119,15 +118,9 @@ async function main(): Promise<void> {
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const workers = checkNumber('--workers', values.workers ?? 1, { min: 1, max: 64, integer: true });
   const threads = checkNumber('--threads', values.threads ?? Math.max(1, Math.floor(cores / workers)), { min: 1, max: 256, integer: true });
-  const shared = sharedDir();
-  const det = values.detector ?? path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
-  const fp32 = values.fp32 ?? path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
-  const lfw = path.join(shared, 'faces', 'lfw');
-  if (!existsSync(det) || !existsSync(fp32) || !existsSync(lfw)) {
-    process.stderr.write(`bench:server needs the shared models and photos; ${shared} not found (set FACEOPT_SHARED)\n`);
-    process.exitCode = 66;
-    return;
-  }
+  const data = benchData('bench:server', { detector: values.detector, recognizer: values.fp32 });
+  if (!data) return;
+  const { det, rec: fp32, lfw } = data;
   const files = lfwPhotos(lfw);
   const photoCount = checkNumber('--photos', values.photos ?? 200, { min: 1, max: files.length, integer: true });
   const cropCount = checkNumber('--crops', values.crops ?? 64, { min: 1, max: 1000, integer: true });

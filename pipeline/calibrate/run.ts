@@ -4,10 +4,9 @@
  * of activations plus the collectors' histograms, whatever the number of images.
  */
 import type { OnnxModel } from '../onnx/model.js';
-import { DataType } from '../onnx/proto.js';
+import { DataType, makeNode } from '../onnx/proto.js';
 import { inferElemTypes } from '../onnx/types.js';
 import { makeValueInfo } from '../onnx/graph.js';
-import { makeNode } from '../onnx/proto.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
 import { CalibrationCollector, SAMPLE_ABOVE, type CalibrationMethod, type CollectorSettings, type TensorStats } from './collectors.js';
 

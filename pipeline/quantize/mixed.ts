@@ -125,12 +125,14 @@ export async function quantizeToTarget(args: {
     const dims = g.getTensor(n.input![1]!).dims.map(Number);
     return args.options.perChannel !== false && n.opType === 'Conv' && dims.length > 1 && dims.slice(1).every((d) => d === 1);
   };
+  const quantizedNodes = new Set(all.q.result.quantizedNodes);
+  const activations = Object.keys(all.q.result.params).filter((t) => g.producer(t));
+  const weighted = g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && quantizedNodes.has(n.name ?? ''));
   const candidates: Candidate[] = [
-    ...Object.keys(all.q.result.params).filter((t) => g.producer(t) && !exact.has(t)).map((t): Candidate => ({ kind: 'activation', name: t, op: g.producer(t)?.opType ?? '' })),
-    ...g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && all.q.result.quantizedNodes.includes(n.name ?? '') && !oneWeightPerChannel(n))
-      .map((n): Candidate => ({ kind: 'weights', name: n.name ?? '', op: n.opType ?? '' })),
+    ...activations.filter((t) => !exact.has(t)).map((t): Candidate => ({ kind: 'activation', name: t, op: g.producer(t)?.opType ?? '' })),
+    ...weighted.filter((n) => !oneWeightPerChannel(n)).map((n): Candidate => ({ kind: 'weights', name: n.name ?? '', op: n.opType ?? '' })),
   ];
-  const skipped = Object.keys(all.q.result.params).filter((t) => g.producer(t)).length + g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && all.q.result.quantizedNodes.includes(n.name ?? '')).length - candidates.length;
+  const skipped = activations.length + weighted.length - candidates.length;
   log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights (${skipped} exact in int8, skipped)`);
   const t0 = performance.now();
   const opts = resolveQuantizeOptions(args.options);

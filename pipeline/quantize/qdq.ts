@@ -187,6 +187,8 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
   // --- phase 4: insert ------------------------------------------------------------------------
   const qType = opts.activationType === 'uint8' ? DataType.UINT8 : DataType.INT8;
   const newNodes: NodeProto[] = [];
+  // DequantizeLinear output -> quantized tensor, for the float-layer shield below
+  const dequantized = new Map<string, string>();
   const addQdq = (t: string) => {
     const qp = params.get(t)!;
     const isOut = g.isGraphOutput(t);
@@ -200,14 +202,12 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     g.setTensor(`${t}_scale`, DataType.FLOAT, [], [qp.scale]);
     g.setTensor(`${t}_zero_point`, qType, [], [qp.zeroPoint]);
     const deq = isOut ? t : `${t}_dequantized`;
+    dequantized.set(deq, t);
     if (!isOut) g.replaceAllUses(t, deq);
     newNodes.push(makeNode('QuantizeLinear', [src, `${t}_scale`, `${t}_zero_point`], [`${t}_quantized`], `${t}_QuantizeLinear`));
     newNodes.push(makeNode('DequantizeLinear', [`${t}_quantized`, `${t}_scale`, `${t}_zero_point`], [deq], `${t}_DequantizeLinear`));
   };
   const toQuantize = new Set([...activations, ...shared.keys()]);
-  // DequantizeLinear output -> quantized tensor, for the float-layer shield below
-  const dequantized = new Map<string, string>();
-  for (const t of toQuantize) dequantized.set(g.isGraphOutput(t) ? t : `${t}_dequantized`, t);
   for (const t of toQuantize) {
     if (g.consumers(t).length === 0 && !g.isGraphOutput(t)) continue;
     addQdq(t);
