@@ -5,7 +5,7 @@
  */
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
-import type { InputBatch } from './run.js';
+import { latestProducedFirst, type InputBatch } from './run.js';
 import { makeValueInfo } from '../onnx/graph.js';
 import { DataType, makeNode } from '../onnx/proto.js';
 
@@ -45,7 +45,7 @@ export async function collectChannelStats(
   if (axesAsInput) g.setTensor(axesName, DataType.INT64, [2], [0, 2]);
   const outputs: string[] = [];
   const name = (kind: 'mean' | 'amax', t: string) => `faceopt_channels:${kind}:${t}`;
-  for (const t of tensors) {
+  for (const t of latestProducedFirst(model, tensors)) { // see latestProducedFirst: frees each tensor early
     const v = `faceopt_channels:view:${t}`;
     const abs = `faceopt_channels:abs:${t}`;
     g.addNode(makeNode('Reshape', [t, view], [v], v));
@@ -59,7 +59,7 @@ export async function collectChannelStats(
     outputs.push(name('mean', t), name('amax', t));
     g.proto.output!.push(makeValueInfo(name('mean', t), DataType.FLOAT, null), makeValueInfo(name('amax', t), DataType.FLOAT, null));
   }
-  const session = await createSession(probe.toBytes(), { optimization: 'basic', intraOpThreads: threads });
+  const session = await createSession(probe.toBytes(), { optimization: 'basic', intraOpThreads: threads, memPattern: false });
   const input = model.graph.inputs[0]!.name;
   try {
     for await (const b of batches) {

@@ -88,7 +88,8 @@ export async function quantizeToTarget(args: {
   const reference = await outputsPerSample(floatSession, args.slice);
   await floatSession.release();
   const cosineOf = async (model: OnnxModel, few = false) => {
-    const s = await createSession(model.toBytes());
+    // one short-lived session per candidate: no arena (see SessionOptions.arena)
+    const s = await createSession(model.toBytes(), { arena: false });
     // the greedy steps are checked on the whole slice
     const batches = few ? rankingSlice : args.slice;
     try { return meanCosine(few ? reference.slice(0, rankingCount) : reference, await outputsPerSample(s, batches)); } finally { await s.release(); }

@@ -22,7 +22,8 @@ const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 export { meanCosine };
 
 async function cosineOf(model: OnnxModel, slice: readonly InputBatch[], reference: readonly Float32Array[]): Promise<number> {
-  const s = await createSession(model.toBytes(), { optimization: 'all' });
+  // one short-lived session per candidate: no arena (see SessionOptions.arena)
+  const s = await createSession(model.toBytes(), { optimization: 'all', arena: false });
   try { return meanCosine(reference, await samples(s, slice)); } finally { await s.release(); }
 }
 

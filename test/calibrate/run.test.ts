@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
-import { collectActivationStats, type InputBatch } from '../../pipeline/calibrate/run.js';
+import { buildProbe, collectActivationStats, latestProducedFirst, type InputBatch } from '../../pipeline/calibrate/run.js';
+import { loadModel } from '../../pipeline/onnx/index.js';
 import { SAMPLE_ABOVE } from '../../pipeline/calibrate/collectors.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -32,9 +33,9 @@ describe('collectActivationStats: in-graph reductions and sampled histograms', (
     // the graph input and the small pooled tensor are never sampled
     expect(sampled.p!.histogram).toEqual(full.p!.histogram);
     expect(total('x', sampled)).toBe(full.x!.count);
-    // c: first batch whole (it measures sizes), the other three every 17th value
+    // c: every batch sampled alike, every 17th value (sizes come from a separate one-item run)
     const per = 2 * 16 * 64 * 64;
-    expect(total('c', sampled)).toBe(per + 3 * Math.ceil(per / 17));
+    expect(total('c', sampled)).toBe(4 * Math.ceil(per / 17));
     // the sampled percentile lands near the exact one
     const [lo, hi] = full.c!.range;
     const [slo, shi] = sampled.c!.range;
@@ -50,5 +51,22 @@ describe('collectActivationStats: in-graph reductions and sampled histograms', (
 
   it('refuses a bad stride with a named argument error', async () => {
     await expect(collectActivationStats(model(), batches(), { method: 'minmax', settings: { sampleStride: 0 } })).rejects.toThrow(/sampleStride/);
+  });
+});
+
+describe('calibration probe layout', () => {
+  it('orders tensors latest-produced first, graph inputs last', () => {
+    expect(latestProducedFirst(model(), ['c', 'x', 'p', 'r'])).toEqual(['p', 'r', 'c', 'x']);
+  });
+
+  it("appends each tensor's probe nodes latest tensor first, so onnxruntime runs them right after the producer", () => {
+    const probe = buildProbe(model(), { full: ['p'], sampled: ['c', 'r'] }, 17, true);
+    const nodes = loadModel(probe.bytes).graph.nodes;
+    const firstReader = (t: string) => nodes.findIndex((n) => n.name?.startsWith('faceopt_calibration') && n.input?.[0] === t);
+    // the original graph comes first, untouched
+    expect(nodes.slice(0, 3).map((n) => n.name)).toEqual(['conv', 'relu', 'pool']);
+    expect(firstReader('r')).toBeLessThan(firstReader('c'));
+    // every sampled tensor has exact min/max/size plus a strided sample among the outputs, in tensor order
+    expect(probe.outputs).toEqual(['p', ...['c', 'r'].flatMap((t) => ['min', 'max', 'size', 'sample'].map((k) => `faceopt_calibration_${k}:${t}`))]);
   });
 });
