@@ -41,6 +41,14 @@ export interface QuantizeOptions {
    * halves) take x's scale, so they add no rounding of their own (uint8 only).
    */
   exactSignConvs: boolean;
+  /**
+   * Layers kept float because their output activation is (mixed precision) still store their weights
+   * as per-channel int8 behind a DequantizeLinear (weight-only int8), with the float bias corrected for
+   * the rounding. Layers excluded by name or op type, including those whose weights the search found
+   * sensitive, keep float weights. Measured on mobileface: file 0.462 -> 0.381 of FP32, mean cosine
+   * 0.99576 -> 0.99565, batch-1 latency within noise.
+   */
+  weightOnlyFloatLayers: boolean;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -53,6 +61,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   floatTensors: [],
   shieldFloatLayers: true,
   exactSignConvs: true,
+  weightOnlyFloatLayers: true,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

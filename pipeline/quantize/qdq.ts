@@ -81,10 +81,10 @@ function paramsFor(lo: number, hi: number, opts: QuantizeOptions): QParams {
  * b_o -= sum_{i,taps} (Wq - W)[o, i, taps] * E[x_i] (borders of padded convs ignored), with E[x] the
  * per-channel input mean measured on calibration data. Without measurements the bias is returned as is.
  */
-function biasCorrected(g: Graph, b: string, input: string, weight: string, scales: Float32Array, opts: QuantizeOptions): Float32Array {
+function biasCorrected(g: Graph, b: string, input: string, weight: string, scales: Float32Array, opts: QuantizeOptions, node?: NodeProto): Float32Array {
   const bias = Float32Array.from(g.getFloat(b));
   const mean = opts.inputMeans?.get(input);
-  const conv = g.consumers(b).find((n) => n.opType === 'Conv');
+  const conv = node?.opType === 'Conv' ? node : g.consumers(b).find((n) => n.opType === 'Conv');
   if (!mean || !conv) return bias;
   const w = g.getTensor(weight);
   const wf = g.getFloat(weight);
@@ -134,11 +134,18 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     bias: (b, input, weight) => { biases.set(b, { input, weight }); },
     isInitializer: (t) => g.hasInitializer(t),
   };
+  // layers kept float for their output activation only: weights int8 behind a DequantizeLinear
+  const weightOnly = new Map<NodeProto, { weights: Map<string, number>; biases: Map<string, { input: string; weight: string }> }>();
   for (const n of g.nodes) {
     const h = handlers[n.opType ?? ''];
     if (excluded(n, opts)) {
       const byUser = opts.exclude.includes(n.name ?? '') || opts.exclude.includes(n.opType ?? '');
-      floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: byUser ? 'excluded by option' : 'produces an activation kept float (mixed precision)' });
+      const marks = !byUser && opts.weightOnlyFloatLayers && (n.opType ?? '') in handlers && (!n.domain || n.domain === 'ai.onnx') ? weightMarks(g, n, h) : null;
+      if (marks?.weights.size) weightOnly.set(n, marks);
+      floatNodes.push({
+        name: n.name ?? '', op: n.opType ?? '',
+        reason: byUser ? 'excluded by option' : `produces an activation kept float (mixed precision)${marks?.weights.size ? '; weights int8 (weight-only)' : ''}`,
+      });
       continue;
     }
     if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
@@ -226,7 +233,9 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     if (bias.length !== q.scales.length) continue;
     adjusted.set(weight, adjustWeightScalesForBias(q.scales, bias, inScale));
   }
-  for (const [w, axis] of weights) {
+  const weightOnlyAxes = new Map<string, number>();
+  for (const { weights: ws } of weightOnly.values()) for (const [w, axis] of ws) if (!weights.has(w)) weightOnlyAxes.set(w, axis);
+  for (const [w, axis] of [...weights, ...weightOnlyAxes]) {
     const t = g.getTensor(w);
     const values = g.getFloat(w);
     let scales: Float32Array;
@@ -249,7 +258,18 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`], [`${w}_dequantized`], `${w}_DequantizeLinear`);
     if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
     newNodes.push(dq);
-    for (const c of g.consumers(w)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, w, `${w}_dequantized`);
+    for (const c of g.consumers(w)) {
+      if ((handlers[c.opType ?? ''] && !excluded(c, opts)) || weightOnly.get(c)?.weights.has(w)) g.replaceInput(c, w, `${w}_dequantized`);
+    }
+  }
+  // the float bias of a weight-only layer absorbs the output shift its rounded weights cause
+  for (const [n, { biases: bs }] of weightOnly) {
+    for (const [b, { input, weight }] of bs) {
+      const ws = weightScales.get(weight);
+      if (!ws || !g.hasInitializer(b) || g.consumers(b).length !== 1) continue;
+      g.setTensor(`${b}_weight_only_corrected`, DataType.FLOAT, g.getTensor(b).dims, biasCorrected(g, b, input, weight, ws, opts, n));
+      g.replaceInput(n, b, `${b}_weight_only_corrected`);
+    }
   }
   for (const [b, { input, weight }] of biases) {
     const inScale = params.get(input)?.scale;
@@ -278,6 +298,19 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
     quantizedNodes, floatNodes, foldedActivations, exactActivations,
     activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams,
   };
+}
+
+/** The weight and bias marks `h` makes for `n` (activations and sharing ignored). */
+function weightMarks(g: Graph, n: NodeProto, h: Handler): { weights: Map<string, number>; biases: Map<string, { input: string; weight: string }> } {
+  const weights = new Map<string, number>();
+  const biases = new Map<string, { input: string; weight: string }>();
+  h(n, {
+    graph: g, activation: () => {}, share: () => {},
+    weight: (w, axis) => { if (g.hasInitializer(w) && g.getTensor(w).dataType === DataType.FLOAT) weights.set(w, axis); },
+    bias: (b, input, weight) => { biases.set(b, { input, weight }); },
+    isInitializer: (t) => g.hasInitializer(t),
+  });
+  return { weights, biases };
 }
 
 const WEIGHT_QUANTIZED_BY_ORT = new Set(['Conv', 'ConvTranspose', 'Gemm']);

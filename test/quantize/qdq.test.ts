@@ -137,6 +137,50 @@ describe('QDQ quantizer', () => {
     // unshielded, onnxruntime's own per-tensor weights move y by several of its quantization steps (23.5)
     expect((await gap(false)).diff).toBeGreaterThan(40);
   });
+  it('a layer kept float for its output activation stores weight-only int8 weights; excluded layers keep float weights', async () => {
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'w', 'b'], ['c'], 'conv', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Conv', ['c', 'w2', 'b2'], ['y'], 'conv2', { kernel_shape: [1, 1] }),
+      ],
+      initializers: [
+        { name: 'w', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b', dims: [8], data: seededFloats(8, 2) },
+        { name: 'w2', dims: [8, 8, 1, 1], data: seededFloats(64, 5) }, { name: 'b2', dims: [8], data: seededFloats(8, 4) },
+      ],
+    });
+    const xs = seededFloats(144, 9);
+    const s0 = await createSession(m.toBytes(), { optimization: 'disabled' });
+    const ref = (await runSession(s0, { x: floatTensor(xs, X.shape) })).y!.data as Float32Array;
+    await s0.release();
+    const ranges = { x: [-1, 1], c: [-6, 6], y: [Math.min(...ref), Math.max(...ref)] } as Record<string, [number, number]>;
+    const means = new Map([['x', Float32Array.from({ length: 4 }, (_, i) => 0.3 * (i - 1.5))]]);
+    const weightOnly = quantizeModel(m, ranges, { floatTensors: ['c'], inputMeans: means });
+    const g = weightOnly.model.graph;
+    // conv keeps a float output (no Q/DQ on c) but reads w as int8 behind a per-channel DequantizeLinear
+    expect(g.node('conv')!.input![1]).toBe('w_dequantized');
+    expect(g.getTensor('w_quantized').dataType).toBe(DataType.INT8);
+    expect(getAttr(g.node('w_DequantizeLinear')!, 'axis')).toBe(0);
+    expect(g.hasInitializer('c_scale')).toBe(false);
+    expect(g.hasInitializer('w')).toBe(false);
+    // its float bias absorbs the mean shift of the rounded weights (input means given)
+    expect(g.node('conv')!.input![2]).toBe('b_weight_only_corrected');
+    expect(weightOnly.result.floatNodes.find((n) => n.name === 'conv')!.reason).toMatch(/weight-only/);
+    // what the graph says is what onnxruntime runs, and it stays close to float
+    const run = async (bytes: Uint8Array, optimization: 'disabled' | 'all') => {
+      const s = await createSession(bytes, { optimization });
+      const out = await runSession(s, { x: floatTensor(xs, X.shape) });
+      await s.release();
+      return out.y!.data as Float32Array;
+    };
+    const [plain, full] = [await run(weightOnly.model.toBytes(), 'disabled'), await run(weightOnly.model.toBytes(), 'all')];
+    expect(Math.max(...plain.map((v, i) => Math.abs(v - full[i]!)))).toBeLessThan(1e-4);
+    const step = (ranges.y![1] - ranges.y![0]) / 255;
+    expect(Math.max(...full.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(3 * step);
+    // excluded by name: float weights; switched off: float weights
+    expect(quantizeModel(m, ranges, { exclude: ['conv'] }).model.graph.node('conv')!.input![1]).toBe('w');
+    expect(quantizeModel(m, ranges, { floatTensors: ['c'], weightOnlyFloatLayers: false }).model.graph.node('conv')!.input![1]).toBe('w');
+  });
   it('Relu(x) and Relu(-x) as +1/-1 depthwise convs take x\'s grid, so they are exact', async () => {
     const sq = { name: 'x', shape: [1, 4, 6, 6] };
     const m = tinyModel({
