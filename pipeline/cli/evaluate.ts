@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { evaluateModels } from '../evaluate/evaluate-models.js';
-import { addGateOptions, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import { addEvaluationSetOptions, addGateOptions, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import { stringifyReport, terminalSummary, type Report } from '../report/index.js';
 import { PROVIDERS, type Provider } from '../runtime.js';
 import { loadTensorrtProviderOptions, requireTensorrtProvider } from '../tensorrt/ort-options.js';
@@ -27,8 +27,6 @@ interface EvaluateFlags {
   reportDir?: string; format?: string;
   [gate: string]: unknown;
 }
-
-const list = (v: string, prev: string[] = []) => [...prev, v];
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
@@ -107,10 +105,6 @@ export function register(program: Command): void {
     .option('--name <label>', 'variant label for the report folder (default from the file names, e.g. int8)')
     .option('--role <role>', 'detector | recognizer (default: recognised from the reference graph)')
     .option('--faces <dir>', 'folder of face photos (one sub-folder per person), split from calibration photos by identity')
-    .option('--pairs <file>', 'same/different pairs (paths relative to --faces; TSV or LFW pairs.txt) for verification accuracy')
-    .option('--boxes <xml>', 'dlib XML face boxes for detector evaluation (repeatable)', list)
-    .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
-    .option('--detector <model>', 'detector that aligns faces for a recognizer (default: a SCRFD model next to the reference)')
     .option('--calibration-list <file>', 'the calibration list the variant was made with: its identities are never evaluated')
     .option('--calibration-size <n>', 'calibration size optimize used without a list (to rebuild its held-apart split)')
     .option('--provider <name>', `execution provider: ${PROVIDERS.join(' | ')} (default cpu)`)
@@ -120,6 +114,7 @@ export function register(program: Command): void {
     .option('--speed-runs <n>', 'timed runs per model and batch size (default 20)')
     .option('--report-dir <dir>', 'report folder (default reports/<model>.<variant>)')
     .option('--format <format>', `what to print: ${FORMATS.join(' | ')} (default text: verdict and key numbers)`);
+  addEvaluationSetOptions(cmd);
   addGateOptions(cmd);
   cmd.action(async (f: EvaluateFlags) => {
     const { report, reportDir, text } = await evaluateCommand(f);

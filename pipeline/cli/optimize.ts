@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import path from 'node:path';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { resolveModelArg } from '../zoo/resolve.js';
-import { addGateOptions, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import { addEvaluationSetOptions, addGateOptions, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import { checkMethod } from '../calibrate/collectors.js';
 import { optimizeInt8 } from '../optimize/int8.js';
 import { optimizeFp32 } from '../optimize/fp32.js';
@@ -27,7 +27,6 @@ interface OptimizeFlags {
   [gate: string]: unknown;
 }
 
-const list = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Register `faceopt optimize`. */
 export function register(program: Command): void {
@@ -47,10 +46,6 @@ export function register(program: Command): void {
     .option('--no-equalize', 'no cross-layer equalization of channel ranges')
     .option('--percentile <p>', 'percentile kept by --method percentile (default 99.99 for --int8)')
     .option('--stats <file>', 'calibration stats: reused when the file exists, else written there')
-    .option('--detector <model>', 'detector that aligns faces for a recognizer (default: a SCRFD model next to it)')
-    .option('--pairs <file>', 'same/different pairs (paths relative to --faces) for verification accuracy')
-    .option('--boxes <xml>', 'dlib XML face boxes for detector evaluation (repeatable)', list)
-    .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
     .option('--target-cosine <x>', 'mixed precision: output cosine to reach on held-apart faces (default 0.995 recognizers, 0.998 detectors, 0.99 others)')
     .option('--target-margin <x>', 'mixed precision: how far above --target-cosine the search on the small held-apart slice aims (default 0.001)')
     .option('--max-float-layers <n>', 'mixed precision: most activations kept in float (default 32 for --int8, 16 for --tensorrt)')
@@ -64,6 +59,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--no-evaluate', 'skip the accuracy/speed evaluation and report')
     .option('--quiet', 'no progress bars');
+  addEvaluationSetOptions(cmd);
   addGateOptions(cmd);
   addTensorrtOptions(cmd);
   cmd.action(async (o: OptimizeFlags) => {

@@ -49,3 +49,14 @@ export function gateThresholdsFromOptions(options: Record<string, unknown>, base
   }
   return out;
 }
+
+const list = (v: string, prev: string[] = []) => [...prev, v];
+
+/** The evaluation-set flags `evaluate` and `optimize` share (same names, same meaning). */
+export function addEvaluationSetOptions(cmd: Command): Command {
+  return cmd
+    .option('--pairs <file>', 'same/different pairs (paths relative to --faces; TSV or LFW pairs.txt) for verification accuracy')
+    .option('--boxes <xml>', 'dlib XML face boxes for detector evaluation (repeatable)', list)
+    .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
+    .option('--detector <model>', 'detector that aligns faces for a recognizer (default: a SCRFD model next to the model)');
+}

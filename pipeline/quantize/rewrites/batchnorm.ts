@@ -62,35 +62,47 @@ function foldAfterConv(g: Graph, conv: NodeProto, bn: NodeProto, aff: Affine): b
   return true;
 }
 
-/** Gemm -> BN(features)  ==>  Gemm with scaled weights and shifted bias (alpha/beta folded in). */
-function foldAfterGemm(g: Graph, gemm: NodeProto, aff: Affine): boolean {
+/** A foldable Gemm's operands: B and C owned initializers, A not transposed. */
+interface GemmOperands { bName: string; cName: string | undefined; transB: number; alpha: number; beta: number; B: ReturnType<Graph['getTensor']>; r: number; c: number }
+
+function gemmOperands(g: Graph, gemm: NodeProto): GemmOperands | null {
   const [, bName, cName] = gemm.input ?? [];
-  if (!ownedInitializer(g, bName, gemm) || (cName && !ownedInitializer(g, cName, gemm))) return false;
-  if (attrInt(gemm, 'transA', 0) !== 0) return false;
-  const transB = attrInt(gemm, 'transB', 0);
-  const alpha = attrFloat(gemm, 'alpha', 1);
-  const beta = attrFloat(gemm, 'beta', 1);
+  if (!ownedInitializer(g, bName, gemm) || (cName && !ownedInitializer(g, cName, gemm))) return null;
+  if (attrInt(gemm, 'transA', 0) !== 0) return null;
   const B = g.getTensor(bName!);
   const [r, c] = B.dims as [number, number];
+  return { bName: bName!, cName: cName || undefined, transB: attrInt(gemm, 'transB', 0), alpha: attrFloat(gemm, 'alpha', 1), beta: attrFloat(gemm, 'beta', 1), B, r, c };
+}
+
+/** Write the folded B and C of a Gemm, alpha and beta now 1. */
+function setGemmOperands(g: Graph, gemm: NodeProto, op: GemmOperands, nb: Float32Array, nc: Float32Array): true {
+  g.setTensor(op.bName, DataType.FLOAT, op.B.dims, nb);
+  const biasName = op.cName ?? g.uniqueName(`${gemm.name || 'gemm'}_bias`);
+  g.setTensor(biasName, DataType.FLOAT, [nc.length], nc);
+  gemm.input = [gemm.input![0]!, op.bName, biasName];
+  setAttr(gemm, 'alpha', 1, 'float');
+  setAttr(gemm, 'beta', 1, 'float');
+  return true;
+}
+
+/** Gemm -> BN(features)  ==>  Gemm with scaled weights and shifted bias (alpha/beta folded in). */
+function foldAfterGemm(g: Graph, gemm: NodeProto, aff: Affine): boolean {
+  const op = gemmOperands(g, gemm);
+  if (!op) return false;
+  const { transB, alpha, beta, r, c } = op;
   const n = transB ? r : c;
   if (aff.a.length !== n) return false;
-  const bf = g.getFloat(bName!);
+  const bf = g.getFloat(op.bName);
   const nb = new Float32Array(bf.length);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) {
     const o = transB ? i : j;
     nb[i * c + j] = bf[i * c + j]! * alpha * aff.a[o]!;
   }
-  const C = cName ? g.getFloat(cName) : new Float32Array(n);
+  const C = op.cName ? g.getFloat(op.cName) : new Float32Array(n);
   if (C.length !== n && C.length !== 1) return false;
   const nc = new Float32Array(n);
   for (let o = 0; o < n; o++) nc[o] = (C.length === 1 ? C[0]! : C[o]!) * beta * aff.a[o]! + aff.b[o]!;
-  g.setTensor(bName!, DataType.FLOAT, B.dims, nb);
-  const biasName = cName || g.uniqueName(`${gemm.name || 'gemm'}_bias`);
-  g.setTensor(biasName, DataType.FLOAT, [n], nc);
-  gemm.input = [gemm.input![0]!, bName!, biasName];
-  setAttr(gemm, 'alpha', 1, 'float');
-  setAttr(gemm, 'beta', 1, 'float');
-  return true;
+  return setGemmOperands(g, gemm, op, nb, nc);
 }
 
 /**
@@ -98,21 +110,16 @@ function foldAfterGemm(g: Graph, gemm: NodeProto, aff: Affine): boolean {
  * B'[k, o] = B[k, o] * a[ch(k)] and C'[o] = C[o] + sum_k b[ch(k)] * B[k, o].
  */
 function foldBeforeGemm(g: Graph, aff: Affine, gemm: NodeProto): boolean {
-  const [, bName, cName] = gemm.input ?? [];
-  if (!ownedInitializer(g, bName, gemm) || (cName && !ownedInitializer(g, cName, gemm))) return false;
-  if (attrInt(gemm, 'transA', 0) !== 0) return false;
-  const transB = attrInt(gemm, 'transB', 0);
-  const alpha = attrFloat(gemm, 'alpha', 1);
-  const beta = attrFloat(gemm, 'beta', 1);
-  const B = g.getTensor(bName!);
-  const [r, c] = B.dims as [number, number];
+  const op = gemmOperands(g, gemm);
+  if (!op) return false;
+  const { transB, alpha, beta, r, c } = op;
   const K = transB ? c : r;
   const N = transB ? r : c;
   const channels = aff.a.length;
   if (K % channels !== 0) return false;
   const spatial = K / channels;
-  const bf = g.getFloat(bName!);
-  const C = cName ? g.getFloat(cName) : new Float32Array(N);
+  const bf = g.getFloat(op.bName);
+  const C = op.cName ? g.getFloat(op.cName) : new Float32Array(N);
   const nb = new Float32Array(bf.length);
   const nc = new Float32Array(N);
   for (let o = 0; o < N; o++) nc[o] = (C.length === 1 ? C[0]! : C[o]!) * beta;
@@ -125,13 +132,7 @@ function foldBeforeGemm(g: Graph, aff: Affine, gemm: NodeProto): boolean {
       nc[o] = nc[o]! + v * aff.b[ch]!;
     }
   }
-  g.setTensor(bName!, DataType.FLOAT, B.dims, nb);
-  const biasName = cName || g.uniqueName(`${gemm.name || 'gemm'}_bias`);
-  g.setTensor(biasName, DataType.FLOAT, [N], nc);
-  gemm.input = [gemm.input![0]!, bName!, biasName];
-  setAttr(gemm, 'alpha', 1, 'float');
-  setAttr(gemm, 'beta', 1, 'float');
-  return true;
+  return setGemmOperands(g, gemm, op, nb, nc);
 }
 
 /** BN -> Conv  ==>  Conv with W'[o,i] = W[o,i]*a[i] and bias += sum W[o,i]*b[i]; exact without padding. */
