@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FaceoptError } from '../pipeline/errors.js';
-import { AnalyzerBackend, type FaceBackend } from './backend.js';
+import type { FaceBackend } from './backend.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { errorBody, handleError } from './errors.js';
 import { RAW_TYPES } from './input.js';
@@ -147,7 +147,11 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   });
 
   const t0 = performance.now();
-  app.faceoptReady = service.start(opts.backend ?? (() => AnalyzerBackend.load(models, config))).then(() => {
+  // loaded on demand: with the inference thread, this thread never loads onnxruntime
+  const loadBackend = async (): Promise<FaceBackend> => (config.inferenceThread
+    ? (await import('./worker-backend.js')).WorkerBackend.load(models, config)
+    : (await import('./backend.js')).AnalyzerBackend.load(models, config));
+  app.faceoptReady = service.start(opts.backend ?? loadBackend).then(() => {
     app.log.info({ ms: Math.round(performance.now() - t0), detector: models.detector.variant, recognizer: models.recognizer.variant, models: models.id }, 'models loaded and warmed');
   });
   app.faceoptReady.catch((e: unknown) => app.log.error({ err: e instanceof Error ? e.message : String(e) }, 'model loading failed'));

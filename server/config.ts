@@ -63,6 +63,11 @@ export interface ServerConfig {
   manifest: string | null;
   /** Worker processes (node:cluster); threads are split across them. */
   workers: number;
+  /**
+   * Run the detector and recognizer in a worker thread (default), so the event loop keeps reading
+   * requests and writing responses while a batch runs; false runs them on the event loop.
+   */
+  inferenceThread: boolean;
   /** Log level for the JSON logs on stdout (pino levels, or 'silent'). */
   logLevel: string;
   /** How long SIGTERM waits for in-flight requests before exiting anyway. */
@@ -90,6 +95,7 @@ export const DEFAULTS = {
   redisTimeoutMs: 250,
   detThreshold: 0.5,
   workers: 1,
+  inferenceThread: true,
   logLevel: 'info',
   shutdownTimeoutMs: 15_000,
 } as const;
@@ -153,6 +159,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     recognizer: input.recognizer ?? null,
     manifest: input.manifest ?? null,
     workers,
+    inferenceThread: typeof input.inferenceThread === 'boolean' ? input.inferenceThread : DEFAULTS.inferenceThread,
     logLevel,
     shutdownTimeoutMs: checkNumber('shutdown timeout', input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, { min: 0, max: 600_000, integer: true }),
   };

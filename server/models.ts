@@ -9,7 +9,7 @@ import { FaceoptError } from '../pipeline/errors.js';
 import { sha256, sha256File } from '../pipeline/fsutil.js';
 import { DETECTOR_ENV, RECOGNIZER_ENV } from '../pipeline/faces/models.js';
 import { resolveModelArg } from '../pipeline/zoo/resolve.js';
-import { DEFAULT_MATCH_THRESHOLD } from '../pipeline/cli/compare.js';
+import { DEFAULT_MATCH_THRESHOLD } from '../pipeline/faces/similarity.js';
 import type { ServerConfig } from './config.js';
 import { defaultManifestPath, entryPath, readManifest, type ManifestEntry, type ServedRole, type Verdict } from './manifest.js';
 import { readReport, reportKeyNumbers, reportMatchThreshold } from './report.js';

@@ -7,7 +7,7 @@
 import cluster from 'node:cluster';
 import sharp from 'sharp';
 import { FaceoptError, isFaceoptError } from '../pipeline/errors.js';
-import { buildApp, type FaceoptApp } from './app.js';
+import { buildApp, type AppOptions, type FaceoptApp } from './app.js';
 import { runPrimary, workerMetrics } from './cluster.js';
 import type { ServerConfig } from './config.js';
 
@@ -41,7 +41,7 @@ async function shutdown(app: FaceoptApp, signal: string, timeoutMs: number): Pro
  * Serve until a signal: returns only on start-up failure (throws a coded error, before listening)
  * or, in the cluster primary, with the exit code once all workers have stopped.
  */
-export async function runServer(config: ServerConfig): Promise<number> {
+export async function runServer(config: ServerConfig, appOptions: Pick<AppOptions, 'models' | 'backend'> = {}): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) {
     jsonLine(30, 'starting workers', { workers: config.workers, threadsPerWorker: config.intraOpThreads, host: config.host, port: config.port });
     return runPrimary({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, log: (msg, f) => jsonLine(30, msg, f) });
@@ -49,7 +49,7 @@ export async function runServer(config: ServerConfig): Promise<number> {
   // decoded pixels are request data, not worth caching; libvips threads follow the per-worker share
   sharp.cache(false);
   sharp.concurrency(config.intraOpThreads);
-  const app = await buildApp(config);
+  const app = await buildApp(config, appOptions);
   if (cluster.isWorker) app.faceopt.clusterMetrics = workerMetrics(app.faceopt.metrics.registry);
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {

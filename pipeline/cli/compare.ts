@@ -10,11 +10,8 @@ import { cosineSimilarity } from '../faces/arcface.js';
 import { analyzerOptions, round, toJson, type FaceCliOptions } from '../faces/options.js';
 import { addFaceOptions, faceJson } from './detect.js';
 
-/**
- * Default cosine match threshold: the best LFW DevTest threshold of SCRFD-500M + MobileFaceNet-128 was
- * 0.31. It is model-dependent: measure yours with the evaluation report.
- */
-export const DEFAULT_MATCH_THRESHOLD = 0.3;
+import { DEFAULT_MATCH_THRESHOLD } from '../faces/similarity.js';
+export { DEFAULT_MATCH_THRESHOLD };
 
 /** Register `faceopt compare` on the program (called from the command registry). */
 export function register(program: Command): void {

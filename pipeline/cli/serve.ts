@@ -14,7 +14,7 @@ interface ServeFlags {
   apiKey?: string; workers?: string; threads?: string; provider?: string; detSize?: string; detThreshold?: string;
   matchThreshold?: string; maxBatch?: string; maxWaitMs?: string; batching?: boolean; queue?: string; timeoutMs?: string;
   bodyLimit?: string; maxPixels?: string; maxImages?: string; cacheSize?: string; redisUrl?: string; logLevel?: string;
-  shutdownTimeoutMs?: string;
+  shutdownTimeoutMs?: string; inferenceThread?: boolean;
 }
 
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : (v.trim() === '' ? NaN : Number(v)));
@@ -39,6 +39,7 @@ export function register(program: Command): void {
     .option('--max-batch <n>', `most face crops per recognizer run (default ${DEFAULTS.maxBatch})`)
     .option('--max-wait-ms <ms>', `how long an idle recognizer waits to fill a batch (default ${DEFAULTS.maxWaitMs})`)
     .option('--no-batching', 'run the recognizer on one crop at a time')
+    .option('--no-inference-thread', 'run the models on the event loop instead of a worker thread (it stalls HTTP while a batch runs)')
     .option('--queue <n>', `requests admitted at once; more get 503 + Retry-After (default ${DEFAULTS.maxQueue})`)
     .option('--timeout-ms <ms>', `per-request deadline (default ${DEFAULTS.timeoutMs})`)
     .option('--body-limit <bytes>', `largest request body (default ${DEFAULTS.bodyLimit})`)
@@ -61,6 +62,7 @@ export function register(program: Command): void {
         allowFailed: f.allowFailed === true,
         apiKey: f.apiKey ?? (process.env.FACEOPT_API_KEY || null),
         workers: num(f.workers),
+        inferenceThread: f.inferenceThread !== false,
         intraOpThreads: num(f.threads),
         provider: f.provider as Provider | undefined,
         detSize: num(f.detSize) ?? null,
@@ -76,8 +78,11 @@ export function register(program: Command): void {
         batch: { maxBatch: f.batching === false ? 1 : num(f.maxBatch), maxWaitMs: num(f.maxWaitMs) },
         cache: { memoryEntries: num(f.cacheSize), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
       });
+      // the inference thread starts loading the models first, while this thread loads the server
+      const { prestartBackend } = await import('../../server/worker-backend.js');
+      const early = await prestartBackend(config);
       // loaded here, not at the top: other commands should not pay for Fastify, Redis and prom-client
       const { runServer } = await import('../../server/serve.js');
-      process.exitCode = await runServer(config);
+      process.exitCode = await runServer(config, early ?? {});
     });
 }

@@ -6,7 +6,7 @@
  * weights) so crops match norm_crop to the gray level.
  */
 import { FaceoptError } from '../errors.js';
-import type { Point, RgbImage } from './types.js';
+import type { DetectedFace, Point, RgbImage } from './types.js';
 
 /** InsightFace's arcface_dst: eye centres, nose tip and mouth corners in a 112x112 crop. */
 export const ARCFACE_DST: readonly Point[] = [
@@ -160,4 +160,17 @@ export function alignFace(img: RgbImage, kps: readonly Point[], width = 112, hei
   }
   const matrix = estimateSimilarity(kps, arcfaceTemplate(width, height));
   return { image: warpAffine(img, matrix, width, height), matrix };
+}
+
+/**
+ * Aligned crops of `faces` at `size` (width, height); FACEOPT_ERR_MODEL_ROLE when the detector
+ * (`detectorPath`) gave no keypoints.
+ */
+export function alignFacesTo(img: RgbImage, faces: readonly DetectedFace[], size: readonly [number, number], detectorPath: string): RgbImage[] {
+  return faces.map((f) => {
+    if (!f.kps) {
+      throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: detectorPath, expected: 'detector with keypoints', actual: 'detector without keypoints' });
+    }
+    return alignFace(img, f.kps, size[0], size[1]).image;
+  });
 }

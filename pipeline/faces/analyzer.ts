@@ -5,7 +5,7 @@
  */
 import type { SessionOptions } from '../runtime.js';
 import { FaceoptError } from '../errors.js';
-import { alignFace } from './align.js';
+import { alignFacesTo } from './align.js';
 import { ArcFaceRecognizer } from './arcface.js';
 import { decodeImage, type DecodeOptions } from './decode.js';
 import type { ProfileOverrides, DetectorProfile, RecognizerProfile } from './profile.js';
@@ -89,13 +89,7 @@ export class FaceAnalyzer {
 
   /** Aligned crops of faces in a photo, at the recognizer's input size (112x112 without one). */
   alignFaces(img: RgbImage, faces: readonly DetectedFace[]): RgbImage[] {
-    const [w, h] = this.recognizer?.inputSize ?? [112, 112];
-    return faces.map((f) => {
-      if (!f.kps) {
-        throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: this.detector.path, expected: 'detector with keypoints', actual: 'detector without keypoints' });
-      }
-      return alignFace(img, f.kps, w, h).image;
-    });
+    return alignFacesTo(img, faces, this.recognizer?.inputSize ?? [112, 112], this.detector.path);
   }
 
   /** Embed already-detected faces of a photo. FACEOPT_ERR_MODEL_ROLE when no recognizer is loaded. */
@@ -134,3 +128,4 @@ export class FaceAnalyzer {
     await this.recognizer?.release();
   }
 }
+

@@ -35,19 +35,7 @@ export function l2normalize(v: ArrayLike<number>): { unit: Float32Array; norm: n
   return { unit, norm };
 }
 
-/** Cosine similarity of two embeddings (normalised or not); NaN-free: 0 when either is a zero vector. */
-export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `embeddings of equal length`, name: 'embedding', received: `${a.length} and ${b.length}` });
-  }
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
+export { cosineSimilarity } from './similarity.js';
 
 /** A loaded recognizer. Create with ArcFaceRecognizer.load. */
 export class ArcFaceRecognizer {

@@ -10,13 +10,16 @@
  * a file cut short — are refused with FACEOPT_ERR_BAD_IMAGE.
  */
 import { existsSync } from 'node:fs';
-import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { FaceoptError, checkNumber } from '../errors.js';
 import type { RgbImage } from './types.js';
 
 /** Default pixel limit: 40 megapixels (a 7,700 x 5,200 photo), far above any camera a face pipeline sees. */
 export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+// sharp loads on the first decode (~100 ms): the inference thread and commands that never decode skip it
+let sharpLoading: Promise<typeof import('sharp')> | null = null;
+const sharpModule = async () => (await (sharpLoading ??= import('sharp'))).default;
 
 /** Container formats accepted; anything else sharp can read (SVG, TIFF, GIF, ...) is refused. */
 export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp'] as const;
@@ -56,7 +59,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
 
   let meta: Metadata;
   try {
-    meta = await sharp(input, { limitInputPixels: false }).metadata();
+    meta = await (await sharpModule())(input, { limitInputPixels: false }).metadata();
   } catch (e) {
     throw badImage(source, (e as Error).message.split('\n')[0], e);
   }
@@ -72,7 +75,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
 
   let out: { data: Buffer; info: OutputInfo };
   try {
-    out = await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' })
+    out = await (await sharpModule())(input, { limitInputPixels: maxPixels, failOn: 'error' })
       .rotate() // EXIF orientation
       .removeAlpha()
       .toColourspace('srgb')

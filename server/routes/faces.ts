@@ -5,7 +5,7 @@
  * whether the answer came from the cache.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { cosineSimilarity } from '../../pipeline/faces/arcface.js';
+import { cosineSimilarity } from '../../pipeline/faces/similarity.js';
 import type { AppContext } from '../app.js';
 import { faceQuery, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
 import type { FaceJson } from '../service.js';

@@ -1,0 +1,144 @@
+/**
+ * The production backend with inference off the event loop: detector and recognizer run in one
+ * worker thread (`inference-worker.ts`); decoding (sharp, on libuv threads) and alignment stay here.
+ * While the worker runs a batch, this thread keeps reading requests, writing responses and collecting
+ * decoded images for the next batch. `--no-inference-thread` falls back to `AnalyzerBackend`.
+ */
+import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { AnalyzerOptions } from '../pipeline/faces/analyzer.js';
+import { alignFacesTo } from '../pipeline/faces/align.js';
+import type { Embeddings } from '../pipeline/faces/arcface.js';
+import { decodeImage } from '../pipeline/faces/decode.js';
+import type { DetectOptions } from '../pipeline/faces/scrfd.js';
+import type { DetectedFace, RgbImage } from '../pipeline/faces/types.js';
+import { ERRORS, FaceoptError, type ErrorCode } from '../pipeline/errors.js';
+import type { BackendInfo, FaceBackend } from './backend.js';
+import type { ServerConfig } from './config.js';
+import { selectModels, type ServedModels } from './models.js';
+import type { WorkerError, WorkerInit, WorkerReady, WorkerReply, WorkerRequest } from './inference-worker.js';
+
+/**
+ * For `faceopt serve`: select the models and start the inference thread loading them before the
+ * server's own modules load (they take ~300 ms, which the thread's start-up now overlaps). Null where
+ * this process serves nothing itself (cluster primary) or the inference thread is off.
+ */
+export async function prestartBackend(config: ServerConfig): Promise<{ models: ServedModels; backend: () => Promise<FaceBackend> } | null> {
+  if (!config.inferenceThread || (config.workers > 1 && cluster.isPrimary)) return null;
+  const models = await selectModels(config);
+  const loading = WorkerBackend.load(models, config);
+  loading.catch(() => undefined); // the service reports it when it starts
+  return { models, backend: () => loading };
+}
+
+/** The compiled worker next to this module, or (running from the TypeScript sources, as tests do) in dist/. */
+export function inferenceWorkerFile(): URL {
+  const here = new URL('./inference-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  return new URL('../dist/server/inference-worker.js', import.meta.url);
+}
+
+function fromWorkerError(e: WorkerError): Error {
+  if (e.code !== null && e.code in ERRORS) return new FaceoptError(e.code as ErrorCode, e.params);
+  return new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason: e.message });
+}
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type Call = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+export class WorkerBackend implements FaceBackend {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stopped: Error | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly info: BackendInfo,
+    private readonly recognizerInput: readonly [number, number],
+    private readonly maxPixels: number,
+  ) {
+    worker.on('message', (m: WorkerReply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(fromWorkerError(m.error));
+    });
+    const stop = (reason: string) => {
+      this.stopped ??= new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason });
+      for (const p of this.pending.values()) p.reject(this.stopped);
+      this.pending.clear();
+    };
+    worker.on('error', (e: unknown) => stop(`the inference thread failed: ${e instanceof Error ? e.message : String(e)}`));
+    worker.on('exit', (code) => stop(`the inference thread exited (code ${code})`));
+  }
+
+  /** Start the inference thread and load both models there, with the server's settings. */
+  static async load(models: ServedModels, config: ServerConfig): Promise<WorkerBackend> {
+    const file = inferenceWorkerFile();
+    if (!existsSync(fileURLToPath(file))) {
+      throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: fileURLToPath(file), reason: 'the compiled inference thread is missing: run `npm run build`, or serve with --no-inference-thread' });
+    }
+    const analyzer: AnalyzerOptions = {
+      detector: models.detector.path,
+      recognizer: models.recognizer.path,
+      session: { provider: config.provider, intraOpThreads: config.intraOpThreads },
+      ...(config.detSize !== null ? { detSize: config.detSize } : {}),
+      detect: { threshold: config.detThreshold },
+      decode: { maxPixels: config.maxPixels },
+      maxBatch: config.batch.maxBatch,
+    };
+    const worker = new Worker(file, { workerData: { analyzer, warmBatch: Math.min(4, config.batch.maxBatch) } satisfies WorkerInit });
+    const ready = await new Promise<WorkerReady>((resolve, reject) => {
+      const onMessage = (m: WorkerReady | WorkerReply) => {
+        worker.off('error', onError);
+        if ('ready' in m) resolve(m);
+        else reject(m.ok ? new Error('unexpected first message from the inference thread') : fromWorkerError(m.error));
+      };
+      const onError = (e: Error) => { worker.off('message', onMessage); reject(new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason: e.message })); };
+      worker.once('message', onMessage);
+      worker.once('error', onError);
+    }).catch(async (e: unknown) => { await worker.terminate(); throw e; });
+    return new WorkerBackend(worker, {
+      detector: { path: models.detector.path, inputSize: ready.detSize },
+      recognizer: { path: models.recognizer.path, inputSize: ready.recognizerInput },
+    }, ready.recognizerInput, config.maxPixels);
+  }
+
+  private call<T>(req: Call, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  decode(bytes: Uint8Array, source: string): Promise<RgbImage> {
+    return decodeImage(bytes, { maxPixels: this.maxPixels, source });
+  }
+
+  detect(img: RgbImage, opts: DetectOptions): Promise<DetectedFace[]> {
+    // copied, not transferred: the image is aligned here afterwards
+    return this.call({ op: 'detect', img: { width: img.width, height: img.height, data: img.data }, opts });
+  }
+
+  align(img: RgbImage, faces: readonly DetectedFace[]): RgbImage[] {
+    return alignFacesTo(img, faces, this.recognizerInput, this.info.detector.path);
+  }
+
+  embed(crops: readonly RgbImage[]): Promise<Embeddings> {
+    return this.call({ op: 'embed', crops: crops.map((c) => ({ width: c.width, height: c.height, data: c.data })) });
+  }
+
+  async warmUp(): Promise<void> {
+    await this.call({ op: 'warmup' });
+  }
+
+  async release(): Promise<void> {
+    if (!this.stopped) await this.call({ op: 'release' }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+}

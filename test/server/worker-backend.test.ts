@@ -1,0 +1,84 @@
+/**
+ * The inference thread: the same faces and embeddings as the in-thread backend, the event loop free
+ * while a batch runs (onnxruntime-node runs synchronously on the calling thread), coded errors across
+ * the thread boundary, and a clear error when the models cannot load.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AnalyzerBackend } from '../../server/backend.js';
+import { resolveServerConfig } from '../../server/config.js';
+import { selectModels } from '../../server/models.js';
+import { WorkerBackend } from '../../server/worker-backend.js';
+import { isFaceoptError } from '../../pipeline/errors.js';
+import { readFileSync } from 'node:fs';
+import { describeShared, shared } from '../helpers/shared.js';
+
+const DET = shared('models', 'scrfd_500m_bnkps.onnx');
+const REC = shared('models', 'mobileface_paddle_128d.onnx');
+const PHOTO = shared('faces', 'groups', 't1.jpg');
+
+describeShared('WorkerBackend (models in a worker thread)', () => {
+  let worker: WorkerBackend;
+  let local: AnalyzerBackend;
+  beforeAll(async () => {
+    const config = resolveServerConfig({ detector: DET, recognizer: REC, intraOpThreads: 1 });
+    const models = await selectModels(config);
+    worker = await WorkerBackend.load(models, config);
+    local = await AnalyzerBackend.load(models, config);
+    await worker.warmUp();
+  });
+  afterAll(async () => {
+    await worker?.release();
+    await local?.release();
+  });
+
+  it('finds the same faces and embeddings as the in-thread backend', async () => {
+    expect(worker.info).toEqual(local.info);
+    const img = await worker.decode(readFileSync(PHOTO), 't1.jpg');
+    const [a, b] = [await worker.detect(img, {}), await local.detect(img, {})];
+    expect(a).toEqual(b);
+    expect(a.length).toBe(6);
+    const crops = worker.align(img, a);
+    const [ea, eb] = [await worker.embed(crops), await local.embed(crops)];
+    expect(ea.norms).toEqual(eb.norms);
+    ea.embeddings.forEach((e, i) => expect(Array.from(e)).toEqual(Array.from(eb.embeddings[i]!)));
+  });
+
+  it('leaves the event loop free while a batch runs', async () => {
+    const img = await worker.decode(readFileSync(PHOTO), 't1.jpg');
+    const crops = worker.align(img, await worker.detect(img, {}));
+    const batch = Array.from({ length: 32 }, (_, i) => crops[i % crops.length]!);
+    const turns = async (run: () => Promise<unknown>) => {
+      let n = 0;
+      let done = false;
+      const spin = () => { if (!done) { n++; setImmediate(spin); } };
+      setImmediate(spin);
+      await run();
+      done = true;
+      return n;
+    };
+    // in-thread, the synchronous run holds the loop: a handful of turns around it at most
+    const blocked = await turns(() => local.embed(batch));
+    const free = await turns(() => worker.embed(batch));
+    expect(free).toBeGreaterThan(20);
+    expect(free).toBeGreaterThan(5 * Math.max(blocked, 1));
+  });
+
+  it('passes coded errors back and keeps working', async () => {
+    const img = await worker.decode(readFileSync(PHOTO), 't1.jpg');
+    let err: unknown;
+    try { await worker.detect(img, { threshold: 2 }); } catch (e) { err = e; }
+    // the worker's FaceoptError arrives with its code and parameters
+    expect(isFaceoptError(err, 'FACEOPT_ERR_BAD_ARGUMENT')).toBe(true);
+    expect((err as Error).message).toMatch(/threshold/);
+    expect((await worker.detect(img, {})).length).toBe(6);
+  });
+});
+
+describeShared('WorkerBackend loading', () => {
+  it('a model that cannot load rejects with its coded error, and the thread is gone', async () => {
+    const config = resolveServerConfig({ detector: DET, recognizer: REC });
+    const models = await selectModels(config);
+    const broken = { ...models, recognizer: { ...models.recognizer, path: '/nonexistent/model.onnx' } };
+    await expect(WorkerBackend.load(broken, config)).rejects.toSatisfy((e: unknown) => isFaceoptError(e));
+  });
+});
