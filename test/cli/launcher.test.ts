@@ -1,0 +1,34 @@
+/**
+ * bin/faceopt.js runs `optimize` again with glibc's allocator tuned (see the launcher): exit codes and
+ * signals must pass through that extra process unchanged, and no child may outlive it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { faceopt } from '../helpers/cli.js';
+import { describeShared, shared } from '../helpers/shared.js';
+
+const BIN = path.resolve('bin/faceopt.js');
+
+it('optimize: a coded error keeps its exit code and message through the launcher', () => {
+  const r = faceopt(['optimize', '--int8', '--model', '/nonexistent/model.onnx']);
+  expect(r.code).toBe(66);
+  expect(r.stderr.match(/FACEOPT_ERR_FILE_NOT_FOUND/g)).toHaveLength(1);
+  const plain = faceopt(['optimize', '--int8', '--model', '/nonexistent/model.onnx'], { env: { FACEOPT_MALLOC: 'default' } });
+  expect(plain.code).toBe(66);
+});
+
+describeShared('launcher signals', () => {
+  it('SIGTERM to the launcher stops the optimize run it started', async () => {
+    const tag = `faceopt-launcher-test-${process.pid}`;
+    const p = spawn(process.execPath, [BIN, 'optimize', '--int8', '--quiet', '--no-evaluate', '--model', shared('models', 'mobileface_paddle_128d.onnx'),
+      '--faces', shared('faces', 'lfw'), '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), '--out', path.join('/tmp', `${tag}.onnx`)], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1500));
+    p.kill('SIGTERM');
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => p.on('exit', (c, s) => r([c, s])));
+    expect(signal ?? code).toBe(signal ? 'SIGTERM' : 143);
+    await new Promise((r) => setTimeout(r, 500));
+    const left = spawnSync('pgrep', ['-f', tag], { encoding: 'utf8' }).stdout.trim();
+    expect(left).toBe('');
+  });
+});
