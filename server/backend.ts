@@ -4,6 +4,7 @@
  * tests can pass a synthetic backend to exercise routes, limits and overload without model files.
  */
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
+import { analyzerOptionsFor } from './analyzer-options.js';
 import type { Embeddings } from '../pipeline/faces/arcface.js';
 import type { DetectOptions } from '../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../pipeline/faces/types.js';
@@ -35,15 +36,7 @@ export class AnalyzerBackend implements FaceBackend {
 
   /** Load both models with the server's thread, provider, detector-size and pixel-limit settings. */
   static async load(models: ServedModels, config: ServerConfig): Promise<AnalyzerBackend> {
-    const analyzer = await FaceAnalyzer.load({
-      detector: models.detector.path,
-      recognizer: models.recognizer.path,
-      session: { provider: config.provider, intraOpThreads: config.intraOpThreads },
-      ...(config.detSize !== null ? { detSize: config.detSize } : {}),
-      detect: { threshold: config.detThreshold },
-      decode: { maxPixels: config.maxPixels },
-      maxBatch: config.batch.maxBatch,
-    });
+    const analyzer = await FaceAnalyzer.load(analyzerOptionsFor(models, config));
     const rec = analyzer.requireRecognizer();
     return new AnalyzerBackend(analyzer, {
       detector: { path: models.detector.path, inputSize: analyzer.detector.detSize },

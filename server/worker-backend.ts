@@ -8,13 +8,13 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { AnalyzerOptions } from '../pipeline/faces/analyzer.js';
 import { alignFacesTo } from '../pipeline/faces/align.js';
 import type { Embeddings } from '../pipeline/faces/arcface.js';
 import { decodeImage } from '../pipeline/faces/decode.js';
 import type { DetectOptions } from '../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../pipeline/faces/types.js';
 import { ERRORS, FaceoptError, type ErrorCode } from '../pipeline/errors.js';
+import { analyzerOptionsFor } from './analyzer-options.js';
 import type { BackendInfo, FaceBackend } from './backend.js';
 import type { ServerConfig } from './config.js';
 import { selectModels, type ServedModels } from './models.js';
@@ -81,16 +81,7 @@ export class WorkerBackend implements FaceBackend {
     if (!existsSync(fileURLToPath(file))) {
       throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: fileURLToPath(file), reason: 'the compiled inference thread is missing: run `npm run build`, or serve with --no-inference-thread' });
     }
-    const analyzer: AnalyzerOptions = {
-      detector: models.detector.path,
-      recognizer: models.recognizer.path,
-      session: { provider: config.provider, intraOpThreads: config.intraOpThreads },
-      ...(config.detSize !== null ? { detSize: config.detSize } : {}),
-      detect: { threshold: config.detThreshold },
-      decode: { maxPixels: config.maxPixels },
-      maxBatch: config.batch.maxBatch,
-    };
-    const worker = new Worker(file, { workerData: { analyzer, warmBatch: Math.min(4, config.batch.maxBatch) } satisfies WorkerInit });
+    const worker = new Worker(file, { workerData: { analyzer: analyzerOptionsFor(models, config), warmBatch: Math.min(4, config.batch.maxBatch) } satisfies WorkerInit });
     const ready = await new Promise<WorkerReady>((resolve, reject) => {
       const onMessage = (m: WorkerReady | WorkerReply) => {
         worker.off('error', onError);
