@@ -47,6 +47,31 @@ describe('quantizeToTarget (mixed precision)', () => {
     expect(lines.join('\n')).toMatch(/\(5 exact in int8, skipped\)/);
   });
 
+  it('a reachable target: bisection keeps a prefix where the cosine crosses it, measuring fewer prefixes', async () => {
+    const m = model();
+    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
+    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const slice = batches(50, 3);
+    // the cosine of every prefix, from the search that measures them all (target out of reach)
+    const lines: string[] = [];
+    const full = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 0.9999999, maxFloat: 8, log: (l) => lines.push(l) });
+    const prefix = new Map([...lines.join('\n').matchAll(/(\d+) kept float \(up to [^)]*\) -> output cosine ([\d.]+)/g)].map((x) => [Number(x[1]), Number(x[2])]));
+    const n = Math.max(...prefix.keys());
+    expect(prefix.size).toBe(n);
+    const top = prefix.get(n)!;
+    expect(top).toBeGreaterThan(full.cosineAllInt8);
+    // a target just below the longest prefix's cosine is reachable
+    const target = (full.cosineAllInt8 + top) / 2;
+    const bisected: string[] = [];
+    const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target, maxFloat: 8, log: (l) => bisected.push(l) });
+    expect(r.met).toBe(true);
+    const k = r.keptFloat.length;
+    expect(prefix.get(k)!).toBeGreaterThanOrEqual(target);
+    expect(k === 1 || prefix.get(k - 1)! < target).toBe(true);
+    const measuredPrefixes = bisected.filter((l) => / kept float \(up to /.test(l)).length;
+    expect(measuredPrefixes).toBeLessThanOrEqual(Math.ceil(Math.log2(n)) + 1);
+  });
+
   it('returns the all-int8 graph untouched when it already meets the target', async () => {
     const m = model();
     const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
