@@ -16,7 +16,17 @@ export async function collectChannelAmax(
   tensors: readonly string[],
   threads?: number,
 ): Promise<Map<string, Float32Array>> {
-  return (await collectChannelStats(model, batches, tensors, threads)).amax;
+  return (await collectChannelStats(model, batches, tensors, threads, { mean: false })).amax;
+}
+
+/** Mean per channel (axis 1) of each tensor in `tensors` (bias correction). */
+export async function collectChannelMeans(
+  model: OnnxModel,
+  batches: Iterable<InputBatch> | AsyncIterable<InputBatch>,
+  tensors: readonly string[],
+  threads?: number,
+): Promise<Map<string, Float32Array>> {
+  return (await collectChannelStats(model, batches, tensors, threads, { amax: false })).mean;
 }
 
 /**
@@ -30,7 +40,11 @@ export async function collectChannelStats(
   batches: Iterable<InputBatch> | AsyncIterable<InputBatch>,
   tensorList: readonly string[],
   threads?: number,
+  want: { mean?: boolean; amax?: boolean } = {},
 ): Promise<{ amax: Map<string, Float32Array>; mean: Map<string, Float32Array> }> {
+  // only what is asked for is computed (Abs writes a copy of every tensor)
+  const wantMean = want.mean !== false;
+  const wantAmax = want.amax !== false;
   const tensors = [...new Set(tensorList)];
   const amax = new Map<string, Float32Array>();
   const sums = new Map<string, Float64Array>();
@@ -53,11 +67,17 @@ export async function collectChannelStats(
     const reduce = (op: string, x: string, y: string) => g.addNode(axesAsInput
       ? makeNode(op, [x, axesName], [y], y, { keepdims: 0 })
       : makeNode(op, [x], [y], y, { axes: [0, 2], keepdims: 0 }));
-    reduce('ReduceMean', v, name('mean', t));
-    g.addNode(makeNode('Abs', [v], [abs], abs));
-    reduce('ReduceMax', abs, name('amax', t));
-    outputs.push(name('mean', t), name('amax', t));
-    g.proto.output!.push(makeValueInfo(name('mean', t), DataType.FLOAT, null), makeValueInfo(name('amax', t), DataType.FLOAT, null));
+    if (wantMean) {
+      reduce('ReduceMean', v, name('mean', t));
+      outputs.push(name('mean', t));
+      g.proto.output!.push(makeValueInfo(name('mean', t), DataType.FLOAT, null));
+    }
+    if (wantAmax) {
+      g.addNode(makeNode('Abs', [v], [abs], abs));
+      reduce('ReduceMax', abs, name('amax', t));
+      outputs.push(name('amax', t));
+      g.proto.output!.push(makeValueInfo(name('amax', t), DataType.FLOAT, null));
+    }
   }
   const session = await createSession(probe.toBytes(), { optimization: 'basic', intraOpThreads: threads, memPattern: false });
   const input = model.graph.inputs[0]!.name;
@@ -67,15 +87,19 @@ export async function collectChannelStats(
       for (const t of tensors) {
         const m = res[name('mean', t)]?.data as Float32Array | undefined;
         const a = res[name('amax', t)]?.data as Float32Array | undefined;
-        if (!m || !a) continue;
         // every channel holds the same number of values, so batch means combine by batch size
         const weight = b.dims[0] ?? 1;
-        const sum = sums.get(t) ?? new Float64Array(m.length);
-        const acc = amax.get(t) ?? new Float32Array(a.length);
-        for (let c = 0; c < m.length; c++) { sum[c] = sum[c]! + m[c]! * weight; if (a[c]! > acc[c]!) acc[c] = a[c]!; }
-        sums.set(t, sum);
-        amax.set(t, acc);
-        counts.set(t, (counts.get(t) ?? 0) + weight);
+        if (m) {
+          const sum = sums.get(t) ?? new Float64Array(m.length);
+          for (let c = 0; c < m.length; c++) sum[c] = sum[c]! + m[c]! * weight;
+          sums.set(t, sum);
+          counts.set(t, (counts.get(t) ?? 0) + weight);
+        }
+        if (a) {
+          const acc = amax.get(t) ?? new Float32Array(a.length);
+          for (let c = 0; c < a.length; c++) if (a[c]! > acc[c]!) acc[c] = a[c]!;
+          amax.set(t, acc);
+        }
       }
       for (const v of Object.values(res)) v.dispose?.();
     }

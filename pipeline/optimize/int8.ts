@@ -20,7 +20,7 @@ import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationS
 import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
-import { collectChannelAmax, collectChannelStats } from '../calibrate/channels.js';
+import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { quantizeToTarget } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
@@ -208,7 +208,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const convInputs = [...new Set(prepared.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.input![0]!))];
   const meanSample = statsBatches ? statsBatches.slice(0, 8) : await collect(batchesFor(statsImages.slice(0, 16), 'channel means'));
   const tm = performance.now();
-  const inputMeans = o.biasCorrection === false ? undefined : (await collectChannelStats(prepared, meanSample, convInputs, o.threads)).mean;
+  const inputMeans = o.biasCorrection === false ? undefined : await collectChannelMeans(prepared, meanSample, convInputs, o.threads);
   const calibrateMs = performance.now() - t0;
   log(`calibration: done in ${(calibrateMs / 1000).toFixed(1)} s (channel means for bias correction ${((performance.now() - tm) / 1000).toFixed(1)} s)`);
   const ranges = Object.fromEntries(Object.entries(stats.tensors).map(([k, v]) => [k, v.range] as const));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
-import { collectChannelStats } from '../../pipeline/calibrate/channels.js';
+import { collectChannelAmax, collectChannelMeans, collectChannelStats } from '../../pipeline/calibrate/channels.js';
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -46,6 +46,14 @@ describe('collectChannelStats (in-graph per-channel mean and max |x|)', () => {
         Array.from(got.mean.get(t)!).forEach((v, ch) => expect(v).toBeCloseTo(sum[t][ch]! / count[t], 5));
         Array.from(got.amax.get(t)!).forEach((v, ch) => expect(v).toBeCloseTo(amax[t][ch]!, 6));
       }
+      // asking for one of the two computes only that one, with the same values
+      const means = await collectChannelMeans(m, batches, ['c', 'f']);
+      const maxes = await collectChannelAmax(m, batches, ['c', 'f']);
+      for (const t of ['c', 'f'] as const) {
+        expect(means.get(t)).toEqual(got.mean.get(t));
+        expect(maxes.get(t)).toEqual(got.amax.get(t));
+      }
+      expect((await collectChannelStats(m, batches, ['c'], undefined, { amax: false })).amax.size).toBe(0);
     });
   }
 });
