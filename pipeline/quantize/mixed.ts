@@ -175,16 +175,17 @@ export async function quantizeToTarget(args: {
     }
     return r;
   };
+  // bisect for a prefix where the cosine crosses the target, in ~log2(n) quantizations instead of one
+  // per prefix (mobileface: 5 instead of 24, the same 24 layers kept). The longest prefix is assumed
+  // to reach the target until a shorter one has not and it is measured itself.
+  let lo = 0;
+  let hi = ranked.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if ((await at(mid)).cos >= args.target) hi = mid; else lo = mid;
+  }
   let count: number;
-  if (ranked.length && (await at(ranked.length)).cos >= args.target) {
-    // bisect for a prefix where the cosine crosses the target, in ~log2(n) quantizations instead of one
-    // per prefix (mobileface: 6 instead of 24, the same 24 layers kept)
-    let lo = 0;
-    let hi = ranked.length;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if ((await at(mid)).cos >= args.target) hi = mid; else lo = mid;
-    }
+  if (hi > 0 && (await at(hi)).cos >= args.target) {
     count = hi;
   } else {
     // the target is out of reach: the best prefix wins (a later step can lower the cosine again, and
