@@ -46,7 +46,8 @@ function fromWorkerError(e: WorkerError): Error {
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
-type Call = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+/** A request without its id, member by member of the union. */
+type Call = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
 export class WorkerBackend implements FaceBackend {
   private nextId = 1;
