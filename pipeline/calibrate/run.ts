@@ -68,7 +68,7 @@ export function latestProducedFirst(model: OnnxModel, tensors: readonly string[]
 
 /** What the sampling probe exposes per tensor. */
 interface ProbePlan {
-  /** Tensors exposed in full (small ones, or every tensor on the first batch). */
+  /** Tensors exposed in full (small ones, or all of them when nothing is sampled). */
   full: string[];
   /** Tensors exposed as exact min/max/size plus (when histograms are kept) a strided sample. */
   sampled: string[];
@@ -115,22 +115,14 @@ export function buildProbe(model: OnnxModel, plan: Omit<ProbePlan, 'outputs'>, s
   return { bytes: probe.toBytes(), outputs };
 }
 
-/**
- * Values per batch item of each tensor, from one full-exposure run of the first item of `batch`.
- * Decides which tensors are worth sampling; the values themselves are not collected.
- */
-async function sizesPerItem(model: OnnxModel, tensors: readonly string[], inputName: string, batch: InputBatch, sessionOptions: SessionOptions): Promise<Map<string, number>> {
+/** Values per batch item of each tensor, from a run of the first item of `batch` on a full-exposure session. */
+async function sizesPerItem(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch): Promise<Map<string, number>> {
   const n = batch.dims[0] ?? 1;
   const one = batch.data.subarray(0, batch.data.length / n);
-  const session = await createSession(exposeTensors(model, tensors), sessionOptions);
-  try {
-    const out = await runSession(session, { [inputName]: floatTensor(one, [1, ...batch.dims.slice(1)]) }, [...tensors], 'calibration');
-    const sizes = new Map(tensors.map((t) => [t, out[t]?.data.length ?? 0]));
-    for (const v of Object.values(out)) v.dispose?.();
-    return sizes;
-  } finally {
-    await session.release();
-  }
+  const out = await runSession(session, { [inputName]: floatTensor(one, [1, ...batch.dims.slice(1)]) }, [...tensors], 'calibration');
+  const sizes = new Map(tensors.map((t) => [t, out[t]?.data.length ?? 0]));
+  for (const v of Object.values(out)) v.dispose?.();
+  return sizes;
 }
 
 /**
@@ -162,19 +154,17 @@ export async function collectActivationStats(
   try {
     for await (const batch of batches) {
       if (!session) {
-        let big: string[] = [];
-        if (stride > 1) {
-          const sizes = await sizesPerItem(model, tensors, inputName, batch, sessionOptions);
-          big = tensors.filter((t) => sizes.get(t)! > SAMPLE_ABOVE);
-        }
+        // every tensor exposed; kept when nothing is big enough to sample, else replaced by the probe
+        session = await createSession(exposeTensors(model, tensors), sessionOptions);
+        const sizes = stride > 1 ? await sizesPerItem(session, tensors, inputName, batch) : null;
+        const big = sizes ? tensors.filter((t) => sizes.get(t)! > SAMPLE_ABOVE) : [];
         if (big.length) {
           const bigSet = new Set(big);
           const full = tensors.filter((t) => !bigSet.has(t));
           const probe = buildProbe(model, { full, sampled: big }, stride, collector.needsHistogram);
+          await session.release();
           session = await createSession(probe.bytes, sessionOptions);
           plan = { full, sampled: big, outputs: probe.outputs };
-        } else {
-          session = await createSession(exposeTensors(model, tensors), sessionOptions);
         }
       }
       collector.update(inputName, batch.data);

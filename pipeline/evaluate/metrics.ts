@@ -1,13 +1,15 @@
 /**
  * The accuracy and speed metrics faceopt reports, as pure functions over plain numbers: embedding
  * agreement (cosine, L2 normalisation, the per-face cosine summary), latency summaries and speed-ups.
- * Verification (10-fold accuracy, TAR@FAR, ROC, paired delta) lives in verification.ts and detection
- * matching in detection.ts; both are re-exported here so callers import metrics from one place.
+ * Verification (10-fold accuracy, TAR@FAR, ROC) lives in verification.ts, the paired delta of two models
+ * in verification-compare.ts and detection matching in detection.ts; all are re-exported here so callers
+ * import metrics from one place.
  */
 import { FaceoptError } from '../errors.js';
 import { histogram, mean, percentileSorted, requireNonEmpty, sortedAscending, type Histogram } from './stats.js';
 
 export * from './verification.js';
+export * from './verification-compare.js';
 export * from './detection.js';
 export { histogram, mean, mulberry32, percentile, stdPopulation, type Histogram } from './stats.js';
 
