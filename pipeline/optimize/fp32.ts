@@ -1,5 +1,6 @@
 /**
- * `optimize --fp32`: the exact float rewrites alone (BatchNorm folding, PRelu as Relu + a*Min(x,0)),
+ * `optimize --fp32`: the exact float rewrites alone (BatchNorm folding, PRelu as Relu(x) + (-a)*Relu(-x)
+ * in depthwise 1x1 convolutions, see FP32_REWRITES),
  * which make the float model faster on CPUs without changing what it computes. The rewritten model is
  * checked against the original on seeded inputs before it is kept.
  */
