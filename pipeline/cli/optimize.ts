@@ -13,7 +13,7 @@ import { terminalSummary } from '../report/index.js';
 import type { PreluRewrite } from '../quantize/index.js';
 import { addTensorrtOptions, runTensorrtFromCli } from './optimize-tensorrt.js';
 
-const PRELU_FORMS: PreluRewrite[] = ['sign-dw', 'affine-dw', 'affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
+const PRELU_FORMS: PreluRewrite[] = ['sign-dw', 'sign-concat', 'affine-dw', 'affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
 
 interface OptimizeFlags {
   int8?: boolean; fp32?: boolean; tensorrt?: boolean;
@@ -22,7 +22,7 @@ interface OptimizeFlags {
   method?: string; percentile?: string; stats?: string; detector?: string;
   pairs?: string; boxes?: string[]; faceFree?: string[];
   targetCosine?: string; targetMargin?: string; maxFloatLayers?: string; mixedRanking?: string;
-  perTensor?: boolean; symmetric?: boolean; exclude?: string;
+  perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: boolean;
   prelu?: string; foldBn: boolean; equalize: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
 }
@@ -53,6 +53,7 @@ export function register(program: Command): void {
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
+    .option('--weight-only-float', 'layers kept float by mixed precision store int8 weights (smaller file, slower: see docs/int8.md)')
     .option('--prelu <form>', `PRelu rewrite: ${PRELU_FORMS.join(' | ')}`)
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
     .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
@@ -104,6 +105,7 @@ export function register(program: Command): void {
         perChannel: !o.perTensor,
         activationType: o.symmetric ? 'int8' : 'uint8',
         exclude: o.exclude ? o.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [],
+        ...(o.weightOnlyFloat ? { weightOnlyFloatLayers: true } : {}),
       },
       rewrites,
       gates: gateThresholdsFromOptions(o),

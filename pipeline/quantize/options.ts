@@ -42,11 +42,14 @@ export interface QuantizeOptions {
    */
   exactSignConvs: boolean;
   /**
-   * Layers kept float because their output activation is (mixed precision) still store their weights
-   * as per-channel int8 behind a DequantizeLinear (weight-only int8), with the float bias corrected for
-   * the rounding. Layers excluded by name or op type, including those whose weights the search found
-   * sensitive, keep float weights. Measured on mobileface: file 0.462 -> 0.381 of FP32, mean cosine
-   * 0.99576 -> 0.99565, batch-1 latency within noise.
+   * Layers kept float by mixed precision (their output activation, or the activation they read, is
+   * float) store their weights as per-channel int8 behind a DequantizeLinear (weight-only int8), with
+   * the float bias corrected for the rounding. Off by default: onnxruntime dequantizes such weights at
+   * every run and cannot pack them into its NCHWc layout, so the float islands run on its slow generic
+   * convolution. Measured on mobileface with the same search (README main command, 2026-11-29): off
+   * 15 tensors float, 2.31x at batch 1 and 2.62x at batch 8, file 0.51x; on 18 float, 2.03x / 2.17x,
+   * file 0.38x. Layers excluded by name or op type, and layers whose weights the search found
+   * sensitive, keep float weights either way.
    */
   weightOnlyFloatLayers: boolean;
 }
@@ -61,7 +64,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   floatTensors: [],
   shieldFloatLayers: true,
   exactSignConvs: true,
-  weightOnlyFloatLayers: true,
+  weightOnlyFloatLayers: false,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

@@ -15,6 +15,7 @@ import type { Graph } from '../onnx/graph.js';
 import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { asymmetricUint8, roundHalfEven, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
+import { floatClosure } from './float-closure.js';
 import { HANDLERS, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 
@@ -114,9 +115,10 @@ function biasCorrected(g: Graph, b: string, input: string, weight: string, scale
 /**
  * Rewrite `g` (float, opset >= 13) to QDQ form using calibrated `ranges`. Mutates the graph.
  */
-export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions, handlers: Record<string, Handler> = HANDLERS): QdqResult {
+export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOptions, handlers: Record<string, Handler> = HANDLERS): QdqResult {
   const ranges: Record<string, [number, number]> = {};
   for (const [k, v] of Object.entries(rangesIn)) ranges[k] = [v[0], v[1]];
+  const opts = { ...optsIn, floatTensors: floatClosure(g, optsIn.floatTensors) };
   const foldedActivations = foldActivations(g, ranges, opts, handlers);
 
   // --- phase 2: mark ------------------------------------------------------------------------
@@ -162,6 +164,19 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, opts: QuantizeOptions,
   for (const [o, i] of [...shared]) if (!isFloat(o) || !isFloat(i)) shared.delete(o);
   for (const [o] of shared) if (!opts.quantizeGraphOutputs && g.isGraphOutput(o)) shared.delete(o);
   for (const t of opts.floatTensors) { activations.delete(t); shared.delete(t); }
+  // a weighted layer whose data input stays float cannot run in int8: it is a float layer too (its
+  // weights float, or int8 behind a DequantizeLinear with weightOnlyFloatLayers), not a float conv on
+  // weights dequantized at every run, which onnxruntime cannot pack into its fast NCHWc layout
+  for (const n of g.nodes) {
+    const [x, w, b] = n.input ?? [];
+    if (!w || !weights.has(w) || !x || activations.has(x) || shared.has(x) || excluded(n, opts)) continue;
+    const marks = opts.weightOnlyFloatLayers ? { weights: new Map([[w, weights.get(w)!]]), biases: new Map(b && biases.has(b) ? [[b, biases.get(b)!]] : []) } : null;
+    weights.delete(w);
+    if (b) biases.delete(b);
+    if (marks) weightOnly.set(n, marks);
+    quantizedNodes.splice(quantizedNodes.indexOf(n.name ?? ''), 1);
+    floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: `reads an activation kept float (mixed precision)${marks ? '; weights int8 (weight-only)' : ''}` });
+  }
 
   // --- phase 3: parameters --------------------------------------------------------------------
   const params = new Map<string, QParams>();
@@ -353,12 +368,24 @@ function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: 
  * A depthwise 1x1 Conv with every weight +1 (or every weight -1), no bias, and its Relu folded into a
  * [0, hi] range is exactly Relu(x) (or Relu(-x)): the values are already on x's grid. Giving its output
  * x's scale with zero point 0 makes it exact, where a range of its own re-rounds every value onto a finer,
- * misaligned grid. These are the rectified halves of the `sign-dw` PRelu form (uint8 only).
+ * misaligned grid. These are the rectified halves of the `sign-dw` and `sign-concat` PRelu forms (uint8
+ * only). A Concat whose inputs all sit on one grid (the `sign-concat` halves) takes that grid too, so
+ * joining them is exact as well.
  */
 function exactSignConvGrids(g: Graph, params: Map<string, QParams>, ranges: Record<string, [number, number]>, opts: QuantizeOptions): string[] {
   if (opts.activationType !== 'uint8') return [];
   const exact: string[] = [];
   for (const n of g.nodes) {
+    if (n.opType === 'Concat' && !excluded(n, opts)) {
+      const grids = (n.input ?? []).map((i) => params.get(i));
+      const first = grids[0];
+      const py = params.get(n.output![0]!);
+      if (py && first && grids.every((p) => p && p.scale === first.scale && p.zeroPoint === first.zeroPoint)) {
+        params.set(n.output![0]!, { ...py, scale: first.scale, zeroPoint: first.zeroPoint });
+        exact.push(n.output![0]!);
+      }
+      continue;
+    }
     if (n.opType !== 'Conv' || (n.input?.[2] ?? '') !== '' || excluded(n, opts)) continue;
     const [x, w] = n.input!;
     const y = n.output![0]!;

@@ -33,7 +33,8 @@ describe('quantizeToTarget (mixed precision)', () => {
     const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
     const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
     const lines: string[] = [];
-    const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice: batches(50, 3), target: 0.9999999, maxFloat: 3, log: (l) => lines.push(l) });
+    // above 1: out of reach even when the float tensors leave the whole graph float
+    const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice: batches(50, 3), target: 1.5, maxFloat: 3, log: (l) => lines.push(l) });
     expect(r.met).toBe(false);
     expect(r.cosine).toBeGreaterThanOrEqual(r.cosineAllInt8);
     expect(r.cosineAllInt8).toBeGreaterThan(0.9);
@@ -54,7 +55,7 @@ describe('quantizeToTarget (mixed precision)', () => {
     const slice = batches(50, 3);
     // the cosine of every prefix, from the search that measures them all (target out of reach)
     const lines: string[] = [];
-    const full = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 0.9999999, maxFloat: 8, log: (l) => lines.push(l) });
+    const full = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 1.5, maxFloat: 8, log: (l) => lines.push(l) });
     const prefix = new Map([...lines.join('\n').matchAll(/(\d+) kept float \(up to [^)]*\) -> output cosine ([\d.]+)/g)].map((x) => [Number(x[1]), Number(x[2])]));
     const n = Math.max(...prefix.keys());
     expect(prefix.size).toBe(n);
@@ -66,8 +67,9 @@ describe('quantizeToTarget (mixed precision)', () => {
     const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target, maxFloat: 8, log: (l) => bisected.push(l) });
     expect(r.met).toBe(true);
     const k = r.keptFloat.length;
-    expect(prefix.get(k)!).toBeGreaterThanOrEqual(target);
-    expect(k === 1 || prefix.get(k - 1)! < target).toBe(true);
+    // the log prints five decimals
+    expect(prefix.get(k)! + 5e-6).toBeGreaterThanOrEqual(target);
+    expect(k === 1 || prefix.get(k - 1)! < target + 5e-6).toBe(true);
     const measuredPrefixes = bisected.filter((l) => / kept float \(up to /.test(l)).length;
     expect(measuredPrefixes).toBeLessThanOrEqual(Math.ceil(Math.log2(n)) + 1);
   });

@@ -155,7 +155,7 @@ describe('QDQ quantizer', () => {
     await s0.release();
     const ranges = { x: [-1, 1], c: [-6, 6], y: [Math.min(...ref), Math.max(...ref)] } as Record<string, [number, number]>;
     const means = new Map([['x', Float32Array.from({ length: 4 }, (_, i) => 0.3 * (i - 1.5))]]);
-    const weightOnly = quantizeModel(m, ranges, { floatTensors: ['c'], inputMeans: means });
+    const weightOnly = quantizeModel(m, ranges, { floatTensors: ['c'], inputMeans: means, weightOnlyFloatLayers: true });
     const g = weightOnly.model.graph;
     // conv keeps a float output (no Q/DQ on c) but reads w as int8 behind a per-channel DequantizeLinear
     expect(g.node('conv')!.input![1]).toBe('w_dequantized');
@@ -177,9 +177,16 @@ describe('QDQ quantizer', () => {
     expect(Math.max(...plain.map((v, i) => Math.abs(v - full[i]!)))).toBeLessThan(1e-4);
     const step = (ranges.y![1] - ranges.y![0]) / 255;
     expect(Math.max(...full.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(3 * step);
-    // excluded by name: float weights; switched off: float weights
+    // conv2 reads the float c, so it is a float layer too: weight-only int8 like conv, not a float conv
+    // on int8 weights with a quantized bias
+    expect(g.node('conv2')!.input![1]).toBe('w2_dequantized');
+    expect(g.node('conv2')!.input![2]).toBe('b2_weight_only_corrected');
+    expect(weightOnly.result.floatNodes.find((n) => n.name === 'conv2')!.reason).toMatch(/reads an activation kept float/);
+    expect(weightOnly.result.quantizedNodes).not.toContain('conv2');
+    // excluded by name: float weights; by default (speed, see options.ts) float weights for both layers
     expect(quantizeModel(m, ranges, { exclude: ['conv'] }).model.graph.node('conv')!.input![1]).toBe('w');
-    expect(quantizeModel(m, ranges, { floatTensors: ['c'], weightOnlyFloatLayers: false }).model.graph.node('conv')!.input![1]).toBe('w');
+    const fast = quantizeModel(m, ranges, { floatTensors: ['c'] }).model.graph;
+    expect([fast.node('conv')!.input![1], fast.node('conv2')!.input![1], fast.node('conv2')!.input![2]]).toEqual(['w', 'w2', 'b2']);
   });
   it('Relu(x) and Relu(-x) as +1/-1 depthwise convs take x\'s grid, so they are exact', async () => {
     const sq = { name: 'x', shape: [1, 4, 6, 6] };

@@ -78,7 +78,7 @@ describe('float rewrites keep the function', () => {
     expect(f.graph.opHistogram()).toEqual({ Conv: 2 });
     expect((await maxOutputDiff(m.toBytes(), f.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-4);
   });
-  for (const form of ['relu-min', 'affine-relu', 'affine-dw', 'sign-dw', 'split-relu'] as const) {
+  for (const form of ['relu-min', 'affine-relu', 'affine-dw', 'sign-dw', 'sign-concat', 'split-relu'] as const) {
     it(`PRelu as ${form} is exact for slopes below 0, between 0 and 1, and above 1`, async () => {
       const m = block();
       foldBatchNorms(m.graph);
@@ -86,6 +86,8 @@ describe('float rewrites keep the function', () => {
       const res = rewritePrelus(r.graph, form);
       expect(res.rewritten).toHaveLength(2);
       expect(r.graph.opHistogram().PRelu).toBeUndefined();
+      // sign-concat where the consumer is ungrouped (project), sign-dw where it is depthwise
+      if (form === 'sign-concat') expect(r.graph.opHistogram().Concat).toBe(1);
       expect((await maxOutputDiff(m.toBytes(), r.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-4);
     });
   }

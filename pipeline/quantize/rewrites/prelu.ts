@@ -178,13 +178,69 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' 
   return undefined;
 }
 
+/**
+ * `sign-concat`: PRelu(x) = Relu(x) - a*Relu(-x) where every consumer is an ungrouped Conv. The two
+ * rectified halves come from depthwise 1x1 convolutions of weight +1 and -1 (as in `sign-dw`), are
+ * concatenated on the channel axis, and each consuming Conv reads the 2C channels with weights
+ * [W, -a*W]: the slope multiply and the Add disappear into the consumer, and in int8 the halves and their
+ * concatenation stay on x's grid, so the PRelu adds no rounding at all.
+ */
+function signConcat(g: Graph, prelu: NodeProto): string | undefined {
+  const [x, s] = prelu.input!;
+  const y = prelu.output![0]!;
+  if (!s || !g.hasInitializer(s)) return 'its slope is not a constant';
+  if (g.isGraphOutput(y)) return 'its output is a graph output';
+  const consumers = g.consumers(y);
+  if (!consumers.length || consumers.some((c) => c.opType !== 'Conv' || c.input![0] !== y || c.input!.slice(1).includes(y) || attrInt(c, 'group', 1) !== 1)) return 'not every consumer is an ungrouped Conv reading it as data';
+  for (const c of consumers) {
+    const w = c.input![1];
+    if (!w || !g.hasInitializer(w) || g.consumers(w).length !== 1) return 'a consuming Conv has dynamic or shared weights';
+  }
+  const channels = g.getTensor(consumers[0]!.input![1]!).dims[1]!;
+  const a = slopes(g, prelu, channels);
+  if (!a || channels < 2) return 'its slope is not per-channel';
+  const base = prelu.name || 'PRelu';
+  const wp = g.uniqueName(`${base}_dw_pos`); const wn = g.uniqueName(`${base}_dw_neg`);
+  g.setTensor(wp, DataType.FLOAT, [channels, 1, 1, 1], new Float32Array(channels).fill(1));
+  g.setTensor(wn, DataType.FLOAT, [channels, 1, 1, 1], new Float32Array(channels).fill(-1));
+  const xp = g.uniqueName(`${base}_xpos`); const rp = g.uniqueName(`${base}_pos`);
+  const xn = g.uniqueName(`${base}_xneg`); const rn = g.uniqueName(`${base}_neg`);
+  const dw = { group: channels, kernel_shape: [1, 1] };
+  g.addNode(makeNode('Conv', [x!, wp], [xp], `${base}_pos_conv`, dw), prelu);
+  g.addNode(makeNode('Relu', [xp], [rp], `${base}_pos_relu`), prelu);
+  g.addNode(makeNode('Conv', [x!, wn], [xn], `${base}_neg_conv`, dw), prelu);
+  g.addNode(makeNode('Relu', [xn], [rn], `${base}_neg_relu`), prelu);
+  g.addNode(makeNode('Concat', [rp, rn], [y], `${base}_halves`, { axis: 1 }), prelu);
+  for (const c of consumers) {
+    const wName = c.input![1]!;
+    const t = g.getTensor(wName);
+    const wf = g.getFloat(wName);
+    const [o, ci] = t.dims as [number, number];
+    const taps = wf.length / (o * ci);
+    const nw = new Float32Array(wf.length * 2);
+    for (let oc = 0; oc < o; oc++) {
+      for (let i = 0; i < ci; i++) {
+        for (let k = 0; k < taps; k++) {
+          const v = wf[(oc * ci + i) * taps + k]!;
+          nw[(oc * 2 * ci + i) * taps + k] = v;
+          nw[(oc * 2 * ci + ci + i) * taps + k] = -a[i]! * v;
+        }
+      }
+    }
+    g.setTensor(wName, DataType.FLOAT, [o, 2 * ci, ...t.dims.slice(2)], nw);
+  }
+  g.removeNodes([prelu]);
+  return undefined;
+}
+
 /** Apply a PRelu rewrite to every PRelu where it is valid. */
-export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min' | 'affine-dw' | 'sign-dw'): PreluRewriteResult {
+export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min' | 'affine-dw' | 'sign-dw' | 'sign-concat'): PreluRewriteResult {
   const rewritten: string[] = [];
   const skipped: PreluRewriteResult['skipped'] = [];
   for (const n of [...g.nodes]) {
     if (n.opType !== 'PRelu') continue;
-    const reason = form === 'split-relu' ? splitRelu(g, n) : form === 'max' ? maxForm(g, n) : decompose(g, n, form);
+    // sign-concat where every consumer is an ungrouped Conv, sign-dw for the rest
+    const reason = form === 'split-relu' ? splitRelu(g, n) : form === 'max' ? maxForm(g, n) : form === 'sign-concat' ? (signConcat(g, n) && decompose(g, n, 'sign-dw')) : decompose(g, n, form);
     if (reason) skipped.push({ name: n.name ?? '', reason }); else rewritten.push(n.name ?? '');
   }
   g.toposort();

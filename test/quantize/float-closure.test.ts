@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { makeNode } from '../../pipeline/onnx/index.js';
+import { quantizeModel } from '../../pipeline/quantize/index.js';
+import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
+import { floatClosure } from '../../pipeline/quantize/float-closure.js';
+import { collectActivationStats } from '../../pipeline/calibrate/run.js';
+import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
+import { seededFloats } from '../onnx/compare.js';
+import { tinyModel } from '../onnx/tiny.js';
+
+const X = { name: 'x', shape: ['N', 4, 6, 6] };
+const DIMS = [2, 4, 6, 6];
+// conv1 -> PRelu -> conv2 (ungrouped) -> Add(residual from conv1's input path) : the PRelu as sign-dw or sign-concat
+const model = (form: 'sign-dw' | 'sign-concat') => {
+  const m = tinyModel({
+    opset: 13, input: X, outputs: ['y'],
+    nodes: [
+      makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], 'conv1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+      makeNode('PRelu', ['c1', 'slope'], ['p'], 'prelu'),
+      makeNode('Conv', ['p', 'w2', 'b2'], ['c2'], 'conv2', { kernel_shape: [1, 1] }),
+      makeNode('Add', ['c2', 'x'], ['y'], 'residual'),
+    ],
+    initializers: [
+      { name: 'w1', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b1', dims: [8], data: seededFloats(8, 2) },
+      { name: 'slope', dims: [8, 1, 1], data: seededFloats(8, 3).map((v) => v * 3) },
+      { name: 'w2', dims: [4, 8, 1, 1], data: seededFloats(32, 4) }, { name: 'b2', dims: [4], data: seededFloats(4, 5) },
+    ],
+  });
+  rewritePrelus(m.graph, form);
+  return m;
+};
+const xs = seededFloats(2 * 4 * 36, 9);
+const run = async (bytes: Uint8Array) => {
+  const s = await createSession(bytes);
+  const out = (await runSession(s, { x: floatTensor(xs, DIMS) })).y!.data as Float32Array;
+  await s.release();
+  return out;
+};
+const rangesOf = async (m: ReturnType<typeof model>) => {
+  const stats = await collectActivationStats(m, [{ data: xs, dims: DIMS }], { method: 'minmax' });
+  return Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+};
+
+describe('float regions around a PRelu kept float', () => {
+  it('a float pre-activation takes the sign-dw halves, the slope and their Add with it, but not the residual Add', () => {
+    const g = model('sign-dw').graph;
+    const grown = floatClosure(g, ['c1']).sort();
+    expect(grown).toEqual(['c1', 'p', 'prelu_an', 'prelu_neg', 'prelu_pos', 'prelu_xneg', 'prelu_xpos'].sort());
+    expect(floatClosure(g, [])).toEqual([]);
+    // a float half alone does not make the other half float; the Add then stays quantized-capable only if both are
+    expect(floatClosure(g, ['prelu_an']).sort()).toEqual(['p', 'prelu_an']);
+  });
+
+  it('quantizing with the pre-activation float: no Quantize/Dequantize inside the PRelu, conv2 a float layer with float weights, output close to float', async () => {
+    const m = model('sign-dw');
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges, { floatTensors: ['c1'] });
+    const g = q.model.graph;
+    const quantized = new Set(g.nodes.filter((n) => n.opType === 'QuantizeLinear').map((n) => n.input![0]!));
+    for (const t of ['c1', 'prelu_pos', 'prelu_neg', 'prelu_an', 'p']) expect(quantized.has(t)).toBe(false);
+    // the halves keep their Relu (nothing folds it into a uint8 range)
+    expect(g.nodes.filter((n) => n.opType === 'Relu')).toHaveLength(2);
+    expect(g.node('conv2')!.input!.slice(1)).toEqual(['w2', 'b2']);
+    expect(q.result.floatNodes.find((n) => n.name === 'conv2')?.reason).toMatch(/reads an activation kept float/);
+    expect(quantized.has('c2')).toBe(true); // the layer's output is int8 again
+    const [ref, got] = [await run(m.toBytes()), await run(q.model.toBytes())];
+    const amax = Math.max(...ref.map(Math.abs));
+    expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * amax);
+  });
+
+  it('sign-concat: the halves and their Concat share the pre-activation grid (exact in int8)', async () => {
+    const m = model('sign-concat');
+    expect(m.graph.opHistogram().Concat).toBe(1);
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges);
+    const p = q.result.params;
+    expect(q.result.exactActivations.sort()).toEqual(['p', 'prelu_neg', 'prelu_pos']);
+    for (const t of ['prelu_pos', 'prelu_neg', 'p']) expect([p[t]!.scale, p[t]!.zeroPoint]).toEqual([p.c1!.scale, 0]);
+    const [ref, got] = [await run(m.toBytes()), await run(q.model.toBytes())];
+    const amax = Math.max(...ref.map(Math.abs));
+    expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * amax);
+  });
+});
