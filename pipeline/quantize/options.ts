@@ -47,8 +47,8 @@ export interface QuantizeOptions {
    * the float bias corrected for the rounding. Off by default: onnxruntime dequantizes such weights at
    * every run and cannot pack them into its NCHWc layout, so the float islands run on its slow generic
    * convolution. Measured on mobileface with the same search (README main command, 2026-11-29): off
-   * 15 tensors float, 2.31x at batch 1 and 2.62x at batch 8, file 0.51x; on 18 float, 2.03x / 2.17x,
-   * file 0.38x. Layers excluded by name or op type, and layers whose weights the search found
+   * 16 tensors float, 2.54x at batch 1 and 2.74x at batch 8, file 0.51x; on (one build earlier) 18
+   * float, 2.03x / 2.17x, file 0.38x. Layers excluded by name or op type, and layers whose weights the search found
    * sensitive, keep float weights either way.
    */
   weightOnlyFloatLayers: boolean;

@@ -167,9 +167,10 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   // a weighted layer whose data input stays float cannot run in int8: it is a float layer too (its
   // weights float, or int8 behind a DequantizeLinear with weightOnlyFloatLayers), not a float conv on
   // weights dequantized at every run, which onnxruntime cannot pack into its fast NCHWc layout
+  const keptFloat = new Set(opts.floatTensors);
   for (const n of g.nodes) {
     const [x, w, b] = n.input ?? [];
-    if (!w || !weights.has(w) || !x || activations.has(x) || shared.has(x) || excluded(n, opts)) continue;
+    if (!w || !weights.has(w) || !x || !keptFloat.has(x) || excluded(n, opts)) continue;
     const marks = opts.weightOnlyFloatLayers ? { weights: new Map([[w, weights.get(w)!]]), biases: new Map(b && biases.has(b) ? [[b, biases.get(b)!]] : []) } : null;
     weights.delete(w);
     if (b) biases.delete(b);

@@ -45,6 +45,8 @@ describe('quantizeToTarget (mixed precision)', () => {
     expect(ranked.some((l) => /prelu_(pos|neg)$/.test(l))).toBe(false);
     expect(ranked.some((l) => /prelu_(pos_conv|neg_conv|mul_neg) \(weights\)/.test(l))).toBe(false);
     expect(ranked).toContain('conv2 (weights)');
+    // a weight ranked alone is really quantized (its input is float only because nothing else is int8)
+    expect(r.sensitivity!.find((x) => x.layer === 'conv2 (weights)')!.metric).toBeGreaterThan(0);
     expect(lines.join('\n')).toMatch(/\(5 exact in int8, skipped\)/);
   });
 
