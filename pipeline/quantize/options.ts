@@ -52,6 +52,12 @@ export interface QuantizeOptions {
    * sensitive, keep float weights either way.
    */
   weightOnlyFloatLayers: boolean;
+  /**
+   * Leave float the layers onnxruntime's CPU int8 kernels run slower than float (see
+   * handlers.slowInt8Reason: grouped convolutions that are neither dense nor depthwise). TensorRT has
+   * fast kernels for them, so its export turns this off.
+   */
+  floatSlowInt8: boolean;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -65,6 +71,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   shieldFloatLayers: true,
   exactSignConvs: true,
   weightOnlyFloatLayers: false,
+  floatSlowInt8: true,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

@@ -16,7 +16,7 @@ import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { asymmetricUint8, roundHalfEven, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
 import { floatClosure } from './float-closure.js';
-import { HANDLERS, type Handler, type MarkContext } from './handlers.js';
+import { HANDLERS, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 
 /** Calibrated ranges per tensor name. */
@@ -151,6 +151,8 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
       continue;
     }
     if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
+    const slow = opts.floatSlowInt8 ? slowInt8Reason(g, n) : null;
+    if (slow) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: slow }); continue; }
     h(n, ctx);
     quantizedNodes.push(n.name ?? '');
   }

@@ -85,6 +85,8 @@ export function exportSymmetricQdq(floatModel: OnnxModel, ranges: RangeTable, op
     opset: Math.max(13, model.opset()), exclude: opts.exclude ?? [],
     // TensorRT takes per-tensor activation scales and keeps float layers float itself
     shieldFloatLayers: false,
+    // TensorRT has fast int8 kernels for grouped convolutions
+    floatSlowInt8: false,
   });
   const quantization = insertQdq(model.graph, ranges, options, TENSORRT_HANDLERS);
   const check = checkSymmetricQdq(model);

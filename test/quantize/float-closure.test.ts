@@ -81,3 +81,34 @@ describe('float regions around a PRelu kept float', () => {
     expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * amax);
   });
 });
+
+describe('layers whose int8 kernel is slower than float', () => {
+  const grouped = () => tinyModel({
+    opset: 13, input: X, outputs: ['y'],
+    nodes: [
+      makeNode('Conv', ['x', 'wg', 'bg'], ['g'], 'grouped', { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 2 }),
+      makeNode('Conv', ['g', 'wd', 'bd'], ['y'], 'depthwise', { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }),
+    ],
+    initializers: [
+      { name: 'wg', dims: [4, 2, 3, 3], data: seededFloats(72, 1) }, { name: 'bg', dims: [4], data: seededFloats(4, 2) },
+      { name: 'wd', dims: [4, 1, 3, 3], data: seededFloats(36, 3) }, { name: 'bd', dims: [4], data: seededFloats(4, 4) },
+    ],
+  });
+  it('a grouped (not depthwise) Conv stays float on the CPU path, shielded from onnxruntime re-quantizing it; TensorRT\'s setting quantizes it', async () => {
+    const m = grouped();
+    const ranges = await rangesOf(m as unknown as ReturnType<typeof model>);
+    const cpu = quantizeModel(m, ranges);
+    expect(cpu.result.floatNodes.find((n) => n.name === 'grouped')?.reason).toMatch(/grouped convolution \(2 input and 2 output channels per group\)/);
+    expect(cpu.result.quantizedNodes).toContain('depthwise');
+    expect(cpu.model.graph.node('grouped')!.input![1]).toBe('wg');
+    // onnxruntime at full optimisation runs what the graph says (no QLinearConv for the float layer)
+    const [plain, full] = await Promise.all(['disabled', 'all'].map(async (optimization) => {
+      const s = await createSession(cpu.model.toBytes(), { optimization: optimization as 'disabled' | 'all' });
+      const out = (await runSession(s, { x: floatTensor(xs, DIMS) })).y!.data as Float32Array;
+      await s.release();
+      return out;
+    }));
+    expect(Math.max(...plain!.map((v, i) => Math.abs(v - full![i]!)))).toBeLessThan(1e-4);
+    expect(quantizeModel(m, ranges, { floatSlowInt8: false }).result.quantizedNodes).toContain('grouped');
+  });
+});
