@@ -304,7 +304,10 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     newNodes.push(dq);
     for (const c of g.consumers(b)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, `${b}_dequantized`);
   }
-  if (opts.shieldFloatLayers) newNodes.push(...shieldFloatLayers(g, params, dequantized, qType));
+  if (opts.shieldFloatLayers) {
+    const quantized = new Set(newNodes.filter((q) => q.opType === 'QuantizeLinear').map((q) => q.input![0]!));
+    newNodes.push(...shieldFloatLayers(g, params, dequantized, qType, quantized));
+  }
   for (const n of newNodes) g.addNode(n);
 
   // --- phase 5: prune and order ---------------------------------------------------------------
@@ -337,12 +340,16 @@ const WEIGHT_QUANTIZED_BY_ORT = new Set(['Conv', 'ConvTranspose', 'Gemm']);
  * Give every float Conv/ConvTranspose/Gemm with a float weight initializer, fed by one of our per-tensor
  * DequantizeLinear nodes, its own DequantizeLinear with the same scale and zero point repeated per
  * channel (axis 1), so onnxruntime's WeightBiasQuantization (which needs a scalar input scale) leaves
- * its weights float. Values are identical; the int8 layers keep the shared per-tensor node.
+ * its weights float. Values are identical; the int8 layers keep the shared per-tensor node. Only layers
+ * whose output is quantized (the transformer's pattern) get one.
  */
-function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: Map<string, string>, qType: number): NodeProto[] {
+function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: Map<string, string>, qType: number, quantized: ReadonlySet<string>): NodeProto[] {
   const out: NodeProto[] = [];
   for (const n of g.nodes) {
     if (!WEIGHT_QUANTIZED_BY_ORT.has(n.opType ?? '')) continue;
+    // the transformer only takes a layer whose output goes to a QuantizeLinear; a layer inside a float
+    // region needs no shield (and its per-channel DequantizeLinear cost time)
+    if (!quantized.has(n.output?.[0] ?? '')) continue;
     const x = n.input?.[0] ?? '';
     const w = n.input?.[1] ?? '';
     const t = dequantized.get(x);

@@ -112,3 +112,37 @@ describe('layers whose int8 kernel is slower than float', () => {
     expect(quantizeModel(m, ranges, { floatSlowInt8: false }).result.quantizedNodes).toContain('grouped');
   });
 });
+
+describe('the float-layer shield', () => {
+  it('only layers whose output is quantized get a per-channel DequantizeLinear; onnxruntime still runs the others float', async () => {
+    // conv1 int8 -> c1 -> conv2 (kept float: DequantizeLinear in, float out) -> c2 -> conv3 (reads float) -> y
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], 'conv1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Conv', ['c1', 'w2', 'b2'], ['c2'], 'conv2', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Conv', ['c2', 'w3', 'b3'], ['y'], 'conv3', { kernel_shape: [1, 1] }),
+      ],
+      initializers: [
+        { name: 'w1', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b1', dims: [8], data: seededFloats(8, 2) },
+        { name: 'w2', dims: [8, 8, 3, 3], data: seededFloats(576, 3) }, { name: 'b2', dims: [8], data: seededFloats(8, 4) },
+        { name: 'w3', dims: [4, 8, 1, 1], data: seededFloats(32, 5) }, { name: 'b3', dims: [4], data: seededFloats(4, 6) },
+      ],
+    });
+    const ranges = await rangesOf(m as unknown as ReturnType<typeof model>);
+    const q = quantizeModel(m, ranges, { floatTensors: ['c2'] });
+    const g = q.model.graph;
+    expect(g.node('conv2')!.input![0]).toBe('c1_dequantized'); // the shared per-tensor node: no shield
+    expect(g.node('conv2')!.input![1]).toBe('w2');
+    const [plain, full] = await Promise.all(['disabled', 'all'].map(async (optimization) => {
+      const s = await createSession(q.model.toBytes(), { optimization: optimization as 'disabled' | 'all' });
+      const out = (await runSession(s, { x: floatTensor(xs, DIMS) })).y!.data as Float32Array;
+      await s.release();
+      return out;
+    }));
+    expect(Math.max(...plain!.map((v, i) => Math.abs(v - full![i]!)))).toBeLessThan(1e-4);
+    // excluded by name (output quantized): shielded
+    const ex = quantizeModel(m, ranges, { exclude: ['conv2'] }).model.graph;
+    expect(ex.node('conv2')!.input![0]).toBe('c1_dequantized_per_channel');
+  });
+});
