@@ -22,11 +22,18 @@ interface OptimizeFlags {
   method?: string; percentile?: string; stats?: string; detector?: string;
   pairs?: string; boxes?: string[]; faceFree?: string[];
   targetCosine?: string; targetMargin?: string; maxFloatLayers?: string; mixedRanking?: string;
-  perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: boolean;
+  perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: string;
   prelu?: string; foldBn: boolean; equalize: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
 }
 
+
+/** --weight-only-float: auto | all | none. */
+function weightOnlyChoice(v: string): boolean | 'auto' {
+  if (v === 'auto') return 'auto';
+  if (v === 'all' || v === 'none') return v === 'all';
+  throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'auto | all | none', name: '--weight-only-float', received: v });
+}
 
 /** Register `faceopt optimize`. */
 export function register(program: Command): void {
@@ -53,7 +60,7 @@ export function register(program: Command): void {
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
-    .option('--weight-only-float', 'layers kept float by mixed precision store int8 weights (smaller file, slower: see docs/int8.md)')
+    .option('--weight-only-float <which>', 'layers kept float by mixed precision that store int8 weights: auto (large 1x1 and depthwise convs) | all (smaller file, slower) | none (see docs/int8.md)')
     .option('--prelu <form>', `PRelu rewrite: ${PRELU_FORMS.join(' | ')}`)
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
     .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
@@ -105,7 +112,7 @@ export function register(program: Command): void {
         perChannel: !o.perTensor,
         activationType: o.symmetric ? 'int8' : 'uint8',
         exclude: o.exclude ? o.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [],
-        ...(o.weightOnlyFloat ? { weightOnlyFloatLayers: true } : {}),
+        ...(o.weightOnlyFloat === undefined ? {} : { weightOnlyFloatLayers: weightOnlyChoice(o.weightOnlyFloat) }),
       },
       rewrites,
       gates: gateThresholdsFromOptions(o),

@@ -44,14 +44,16 @@ export interface QuantizeOptions {
   /**
    * Layers kept float by mixed precision (their output activation, or the activation they read, is
    * float) store their weights as per-channel int8 behind a DequantizeLinear (weight-only int8), with
-   * the float bias corrected for the rounding. Off by default: onnxruntime dequantizes such weights at
-   * every run and cannot pack them into its NCHWc layout, so the float islands run on its slow generic
-   * convolution. Measured on mobileface with the same search (README main command, 2026-11-29): off
-   * 16 tensors float, 2.54x at batch 1 and 2.74x at batch 8, file 0.51x; on (one build earlier) 18
-   * float, 2.03x / 2.17x, file 0.38x. Layers excluded by name or op type, and layers whose weights the search found
-   * sensitive, keep float weights either way.
+   * the float bias corrected for the rounding: `true` for every such layer, `false` for none, 'auto'
+   * (default) for large 1x1 and depthwise convolutions only. onnxruntime dequantizes such weights at
+   * every run and cannot pack them into its NCHWc layout, so float islands of 3x3 and high-resolution
+   * layers ran on its slow generic convolution. Measured on mobileface with the same search (README
+   * main command, 2026-11-29): `false` 16 tensors float, 2.54x at batch 1 and 2.74x at batch 8, file
+   * 0.51x; `true` (one build earlier) 18 float, 2.03x / 2.17x, file 0.38x; 'auto' as fast as `false`,
+   * file 0.39x (see qdq.ts storesWeightOnly). Layers excluded by name or op type, and layers whose weights the
+   * search found sensitive, keep float weights either way.
    */
-  weightOnlyFloatLayers: boolean;
+  weightOnlyFloatLayers: boolean | 'auto';
   /**
    * Leave float the layers onnxruntime's CPU int8 kernels run slower than float (see
    * handlers.slowInt8Reason: grouped convolutions that are neither dense nor depthwise). TensorRT has
@@ -70,7 +72,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   floatTensors: [],
   shieldFloatLayers: true,
   exactSignConvs: true,
-  weightOnlyFloatLayers: false,
+  weightOnlyFloatLayers: 'auto',
   floatSlowInt8: true,
 });
 

@@ -15,7 +15,7 @@ import type { Graph } from '../onnx/graph.js';
 import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { asymmetricUint8, roundHalfEven, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
-import { floatClosure } from './float-closure.js';
+import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layers.js';
 import { HANDLERS, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 
@@ -142,7 +142,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     const h = handlers[n.opType ?? ''];
     if (excluded(n, opts)) {
       const byUser = opts.exclude.includes(n.name ?? '') || opts.exclude.includes(n.opType ?? '');
-      const marks = !byUser && opts.weightOnlyFloatLayers && (n.opType ?? '') in handlers && (!n.domain || n.domain === 'ai.onnx') ? weightMarks(g, n, h) : null;
+      const marks = !byUser && storesWeightOnly(g, n, opts) && (n.opType ?? '') in handlers && (!n.domain || n.domain === 'ai.onnx') ? weightMarks(g, n, h) : null;
       if (marks?.weights.size) weightOnly.set(n, marks);
       floatNodes.push({
         name: n.name ?? '', op: n.opType ?? '',
@@ -173,7 +173,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   for (const n of g.nodes) {
     const [x, w, b] = n.input ?? [];
     if (!w || !weights.has(w) || !x || !keptFloat.has(x) || excluded(n, opts)) continue;
-    const marks = opts.weightOnlyFloatLayers ? { weights: new Map([[w, weights.get(w)!]]), biases: new Map(b && biases.has(b) ? [[b, biases.get(b)!]] : []) } : null;
+    const marks = storesWeightOnly(g, n, opts) ? { weights: new Map([[w, weights.get(w)!]]), biases: new Map(b && biases.has(b) ? [[b, biases.get(b)!]] : []) } : null;
     weights.delete(w);
     if (b) biases.delete(b);
     if (marks) weightOnly.set(n, marks);
@@ -332,46 +332,6 @@ function weightMarks(g: Graph, n: NodeProto, h: Handler): { weights: Map<string,
     isInitializer: (t) => g.hasInitializer(t),
   });
   return { weights, biases };
-}
-
-const WEIGHT_QUANTIZED_BY_ORT = new Set(['Conv', 'ConvTranspose', 'Gemm']);
-
-/**
- * Give every float Conv/ConvTranspose/Gemm with a float weight initializer, fed by one of our per-tensor
- * DequantizeLinear nodes, its own DequantizeLinear with the same scale and zero point repeated per
- * channel (axis 1), so onnxruntime's WeightBiasQuantization (which needs a scalar input scale) leaves
- * its weights float. Values are identical; the int8 layers keep the shared per-tensor node. Only layers
- * whose output is quantized (the transformer's pattern) get one.
- */
-function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: Map<string, string>, qType: number, quantized: ReadonlySet<string>): NodeProto[] {
-  const out: NodeProto[] = [];
-  for (const n of g.nodes) {
-    if (!WEIGHT_QUANTIZED_BY_ORT.has(n.opType ?? '')) continue;
-    // the transformer only takes a layer whose output goes to a QuantizeLinear; a layer inside a float
-    // region needs no shield (and its per-channel DequantizeLinear cost time)
-    if (!quantized.has(n.output?.[0] ?? '')) continue;
-    const x = n.input?.[0] ?? '';
-    const w = n.input?.[1] ?? '';
-    const t = dequantized.get(x);
-    if (t === undefined || !g.hasInitializer(w)) continue;
-    const qp = params.get(t);
-    const dims = g.getTensor(w).dims.map(Number);
-    let channels: number;
-    if (n.opType === 'Conv') channels = (dims[1] ?? 0) * Number(getAttr(n, 'group') ?? 1);
-    else if (n.opType === 'ConvTranspose') channels = dims[0] ?? 0;
-    else channels = Number(getAttr(n, 'transB') ?? 0) === 1 ? dims[1] ?? 0 : dims[0] ?? 0;
-    if (!qp || !(channels > 0)) continue;
-    const name = `${t}_dequantized_per_channel`;
-    if (!g.hasInitializer(`${name}_scale`)) {
-      g.setTensor(`${name}_scale`, DataType.FLOAT, [channels], new Float32Array(channels).fill(qp.scale));
-      g.setTensor(`${name}_zero_point`, qType, [channels], qType === DataType.UINT8 ? new Uint8Array(channels).fill(qp.zeroPoint) : new Int8Array(channels).fill(qp.zeroPoint));
-      const dq = makeNode('DequantizeLinear', [`${t}_quantized`, `${name}_scale`, `${name}_zero_point`], [name], `${name}_DequantizeLinear`);
-      dq.attribute!.push({ name: 'axis', type: 2, i: 1 });
-      out.push(dq);
-    }
-    g.replaceInput(n, x, name);
-  }
-  return out;
 }
 
 /**

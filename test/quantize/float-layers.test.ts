@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
 import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
-import { floatClosure } from '../../pipeline/quantize/float-closure.js';
+import { floatClosure } from '../../pipeline/quantize/float-layers.js';
 import { collectActivationStats } from '../../pipeline/calibrate/run.js';
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
 import { seededFloats } from '../onnx/compare.js';
@@ -144,5 +144,31 @@ describe('the float-layer shield', () => {
     // excluded by name (output quantized): shielded
     const ex = quantizeModel(m, ranges, { exclude: ['conv2'] }).model.graph;
     expect(ex.node('conv2')!.input![0]).toBe('c1_dequantized_per_channel');
+  });
+});
+
+describe('weight-only int8 for float layers', () => {
+  it("'auto' stores int8 weights for a large 1x1 conv only; true for every float layer; false for none", async () => {
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], 'conv3x3', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Conv', ['c1', 'w2', 'b2'], ['c2'], 'pointwise', { kernel_shape: [1, 1] }),
+        makeNode('Conv', ['c2', 'w3', 'b3'], ['y'], 'head', { kernel_shape: [1, 1] }),
+      ],
+      initializers: [
+        { name: 'w1', dims: [128, 4, 3, 3], data: seededFloats(4608, 1) }, { name: 'b1', dims: [128], data: seededFloats(128, 2) },
+        { name: 'w2', dims: [128, 128, 1, 1], data: seededFloats(16384, 3) }, { name: 'b2', dims: [128], data: seededFloats(128, 4) },
+        { name: 'w3', dims: [4, 128, 1, 1], data: seededFloats(512, 5) }, { name: 'b3', dims: [4], data: seededFloats(4, 6) },
+      ],
+    });
+    const ranges = await rangesOf(m as unknown as ReturnType<typeof model>);
+    const weightOf = (o: Parameters<typeof quantizeModel>[2]) => {
+      const g = quantizeModel(m, ranges, { floatTensors: ['c1'], ...o }).model.graph;
+      return [g.node('conv3x3')!.input![1], g.node('pointwise')!.input![1]];
+    };
+    expect(weightOf({})).toEqual(['w1', 'w2_dequantized']); // default 'auto'
+    expect(weightOf({ weightOnlyFloatLayers: true })).toEqual(['w1_dequantized', 'w2_dequantized']);
+    expect(weightOf({ weightOnlyFloatLayers: false })).toEqual(['w1', 'w2']);
   });
 });
