@@ -24,7 +24,7 @@ import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
-import { BOUNDARY, benchData, lfwPhotos, multipartBody, startServer, table, type Row } from './serve-kit.js';
+import { BOUNDARY, benchData, cpuSplit, lfwPhotos, multipartBody, startServer, table, threadTicks, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
 interface CannonResult {
@@ -45,14 +45,18 @@ async function batchStats(base: string): Promise<{ sum: number; count: number }>
 }
 
 /** Load the server with the given bodies; returns autocannon's result and the mean recognizer batch. */
-async function load(base: string, url: string, bodies: Buffer[], seconds: number, connections: number, rate?: number) {
+async function load(base: string, url: string, bodies: Buffer[], seconds: number, connections: number, rate?: number, pid?: number) {
   const requests = bodies.map((body) => ({ method: 'POST', path: url, body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }));
   await autocannon({ url: base, connections, duration: 1, requests }); // warm-up, not counted
   const before = await batchStats(base);
+  const ticks0 = pid ? threadTicks(pid) : null;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
   const r = await autocannon({ url: base, connections, duration: seconds, requests, ...(rate ? { overallRate: rate } : {}) });
+  const cpu = pid ? cpuSplit(pid, ticks0, threadTicks(pid), cpu0, (performance.now() - t0) / 1000) : null;
   const after = await batchStats(base);
   const batches = after.count - before.count;
-  return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0 };
+  return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, cpu };
 }
 
 /** Raw recognizer throughput (crops/s) at `batch`, no HTTP, no decoding, for about `seconds`. */
@@ -148,7 +152,8 @@ async function main(): Promise<void> {
       const server = await startServer(det, rec, batching ? ['--max-batch', String(maxBatch), ...common] : ['--no-batching', ...common]);
       const label = { variant, batching: batching ? `on (max ${maxBatch})` : 'off' };
       try {
-        const c = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections);
+        const c = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, undefined, workers === 1 ? server.proc.pid : undefined);
+        if (c.cpu) notes.push(`${variant}, batching ${batching ? 'on' : 'off'}, crops at saturation: ${c.cpu}`);
         let tail: Awaited<ReturnType<typeof load>> | null = null;
         if (batching) tail = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, Math.max(1, Math.floor(0.8 * c.r.requests.average)));
         const p = values['no-lfw'] ? null : await load(server.base, '/embed', photoBodies, seconds, connections);
