@@ -3,7 +3,7 @@
  * activation, which float layers store weight-only int8 weights, and the shield that keeps onnxruntime
  * from quantizing float layers on its own.
  *
- * Float regions that cost as little as possible. When mixed precision keeps an activation float, the
+ * The float region: when mixed precision keeps an activation float, the
  * depthwise 1x1 convolutions of a `sign-dw` PRelu that read it (the Relu(+-x) halves and the slope) and
  * the Add that joins them would otherwise get their own QuantizeLinear/DequantizeLinear pairs: the halves
  * are int8-exact only on an int8 input's grid, so on a float input they only add rounding, and every
@@ -12,7 +12,7 @@
  * Quantize/Dequantize round trip between each, plus layout Transposes at every boundary.
  */
 import type { Graph } from '../onnx/graph.js';
-import { DataType, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
+import { DataType, attrInt, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import type { QParams } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
 
@@ -22,7 +22,7 @@ function isPointwiseScale(g: Graph, n: NodeProto | undefined): boolean {
   const w = n.input?.[1];
   if (!w || !g.hasInitializer(w)) return false;
   const dims = g.getTensor(w).dims.map(Number);
-  const group = Number(n.attribute?.find((a) => a.name === 'group')?.i ?? 1);
+  const group = attrInt(n, 'group', 1);
   return dims.length === 4 && dims[1] === 1 && dims[2] === 1 && dims[3] === 1 && group === dims[0];
 }
 

@@ -177,7 +177,8 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     weights.delete(w);
     if (b) biases.delete(b);
     if (marks) weightOnly.set(n, marks);
-    quantizedNodes.splice(quantizedNodes.indexOf(n.name ?? ''), 1);
+    const at = quantizedNodes.indexOf(n.name ?? '');
+    if (at >= 0) quantizedNodes.splice(at, 1);
     floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: `reads an activation kept float (mixed precision)${marks ? '; weights int8 (weight-only)' : ''}` });
   }
 
