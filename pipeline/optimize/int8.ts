@@ -240,11 +240,12 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     const shape = prepared.graph.inputs[0]!.shape ?? [];
     const inputDims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
     const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
-    // the search keeps a layer's weights float by excluding it: list that layer once, with the search's reason
+    // the search keeps a layer's weights float by excluding it: list that layer once, with the search's
+    // reason; layers left float because their int8 kernel is slow are listed with theirs
     const searched = new Set(mixed.keptFloat.map((k) => k.layer));
     const floatLayers = [
       ...mixed.keptFloat,
-      ...mixed.result.floatNodes.filter((f) => f.reason.startsWith('excluded') && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
+      ...mixed.result.floatNodes.filter((f) => (f.reason.startsWith('excluded') || f.reason.startsWith('grouped convolution')) && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
     ];
     const set = evaluationSet({
       facesDir: o.facesDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,

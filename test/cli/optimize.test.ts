@@ -32,6 +32,28 @@ describe('faceopt optimize on a model that is not a face model', () => {
     expect(report.role).toBe('generic');
     expect(report.warnings.join(' ')).toMatch(/face-specific evaluation unavailable/);
   });
+  it('a grouped convolution stays float on the CPU path, and the report says why', async () => {
+    const m = tinyModel({
+      opset: 13, input: { name: 'x', shape: ['N', 8, 10, 10] }, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'wg', 'bg'], ['g'], 'grouped', { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }),
+        makeNode('Conv', ['g', 'w1', 'b1'], ['y'], 'pointwise', { kernel_shape: [1, 1] }),
+      ],
+      initializers: [
+        { name: 'wg', dims: [8, 2, 3, 3], data: seededFloats(144, 1) }, { name: 'bg', dims: [8], data: seededFloats(8, 2) },
+        { name: 'w1', dims: [4, 8, 1, 1], data: seededFloats(32, 3) }, { name: 'b1', dims: [4], data: seededFloats(4, 4) },
+      ],
+    });
+    const file = path.join(work, 'grouped.onnx');
+    await saveModel(m, file);
+    const r = faceopt(['optimize', '--int8', '--model', file, '--quiet'], { env });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(readFileSync(path.join(work, 'reports', 'grouped.int8', 'report.json'), 'utf8'));
+    const layers = report.provenance.floatLayers as { layer: string; reason: string }[];
+    expect(layers.find((l) => l.layer === 'grouped')?.reason).toMatch(/grouped convolution \(2 input and 2 output channels per group\)/);
+    expect(loadModel(path.join(work, 'models', 'grouped.int8.onnx')).graph.node('grouped')!.input![1]).toBe('wg');
+  });
+
   it('refuses an already quantized model and a missing mode with coded errors', () => {
     const q = path.join(work, 'models', 'mlp.int8.onnx');
     const again = faceopt(['optimize', '--int8', '--model', q, '--quiet'], { env });
