@@ -49,7 +49,7 @@ export const ERRORS = {
   FACEOPT_ERR_STATS: { message: 'Calibration stats {path} cannot be used: {reason}. Delete it and calibrate again.', exit: 65, http: 400 },
   FACEOPT_ERR_CALIBRATION_CACHE: { message: 'TensorRT calibration cache {path} cannot be used: {reason}. Regenerate it with `faceopt optimize --tensorrt`.', exit: 65, http: 400 },
   FACEOPT_ERR_QUANTIZE: { message: 'Quantization failed at {node}: {reason}.', exit: 70, http: 500 },
-  FACEOPT_ERR_GATE_FAILED: { message: 'Accuracy gates failed: {reasons}. Read the report at {report}.', exit: 3, http: 500 },
+  FACEOPT_ERR_GATE_FAILED: { message: 'Accuracy gates failed: {reasons} Read the report at {report}.', exit: 3, http: 500 },
   FACEOPT_ERR_REPORT: { message: 'Report {path} cannot be read: {reason}.', exit: 65, http: 500 },
   // --- serving ------------------------------------------------------------------------------------
   FACEOPT_ERR_UNAUTHORIZED: { message: 'Missing or wrong API key. Send `Authorization: Bearer <key>`.', exit: 77, http: 401 },

@@ -120,7 +120,7 @@ export function register(program: Command): void {
     const { report, reportDir, text } = await evaluateCommand(f);
     process.stdout.write(text);
     if (!report.gates.pass) {
-      throw new FaceoptError('FACEOPT_ERR_GATE_FAILED', { reasons: report.gates.reasons.join('; '), report: path.join(reportDir, 'report.md') });
+      throw new FaceoptError('FACEOPT_ERR_GATE_FAILED', { reasons: report.gates.reasons.join(' '), report: path.join(reportDir, 'report.md') });
     }
   });
 }

@@ -268,7 +268,7 @@ export async function runTensorrtFromCli(model: string, flags: Record<string, un
   if (ev) {
     process.stdout.write(terminalSummary(ev.report, ev.reportDir));
     if (!ev.report.gates.pass) {
-      throw new FaceoptError('FACEOPT_ERR_GATE_FAILED', { reasons: ev.report.gates.reasons.join('; '), report: path.join(ev.reportDir, 'report.md') });
+      throw new FaceoptError('FACEOPT_ERR_GATE_FAILED', { reasons: ev.report.gates.reasons.join(' '), report: path.join(ev.reportDir, 'report.md') });
     }
   }
 }

@@ -126,7 +126,7 @@ export function register(program: Command): void {
       process.stdout.write(terminalSummary(r.report, r.reportDir));
       process.stdout.write(`  timings: calibrate ${(r.timings.calibrateMs / 1000).toFixed(1)} s, quantize ${(r.timings.quantizeMs / 1000).toFixed(1)} s, evaluate ${(r.timings.evaluateMs / 1000).toFixed(1)} s\n`);
       if (!r.report.gates.pass) {
-        throw new FaceoptError('FACEOPT_ERR_GATE_FAILED', { reasons: r.report.gates.reasons.join('; '), report: path.join(r.reportDir, 'report.md') });
+        throw new FaceoptError('FACEOPT_ERR_GATE_FAILED', { reasons: r.report.gates.reasons.join(' '), report: path.join(r.reportDir, 'report.md') });
       }
     } else {
       process.stdout.write(`${r.modelPath}\n`);

@@ -155,6 +155,7 @@ export function evaluateGates(input: GateInput, thresholds: GateThresholds = DEF
   const checks = input.role === 'recognizer' ? recognizerChecks(input, thresholds.recognizer)
     : input.role === 'detector' ? detectorChecks(input, thresholds.detector)
       : [];
-  const reasons = checks.filter((c) => c.status === 'fail').map((c) => c.sentence);
+  // two gates can fail for one cause (no embeddings compared): say it once
+  const reasons = [...new Set(checks.filter((c) => c.status === 'fail').map((c) => c.sentence))];
   return { pass: reasons.length === 0, reasons, checks, thresholds: structuredClone(thresholds) };
 }

@@ -51,6 +51,9 @@ describe('recognizer gates', () => {
     const none = evaluateGates({ role: 'recognizer', recognizer: null });
     expect(none.pass).toBe(false);
     expect(none.reasons[0]).toMatch(/No reference-vs-variant embeddings were compared/);
+    // both cosine gates fail for that one cause: the reason is given once, each check keeps its sentence
+    expect(none.reasons).toHaveLength(1);
+    expect(none.checks.filter((c) => c.status === 'fail')).toHaveLength(2);
   });
 });
 
