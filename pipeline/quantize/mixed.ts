@@ -1,9 +1,9 @@
 /**
  * Accuracy-aware mixed precision: quantize everything, measure the output cosine against the float
  * graph on a held-apart slice of calibration inputs, and when it misses the target, measure each
- * activation's sensitivity (output cosine loss when only that tensor is quantized), then keep the most
- * sensitive activations (and their producers) in float, one at a time, until the target is met. The
- * result says which were kept and why.
+ * activation's and weight's sensitivity (output cosine loss when only it is quantized), then keep the
+ * shortest prefix of that ranking float that meets the target (searchPrefix). The result says which were
+ * kept and why.
  */
 import type { OnnxModel } from '../onnx/model.js';
 import type { NodeProto } from '../onnx/proto.js';
@@ -47,6 +47,32 @@ export function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[
   return sum / Math.max(1, a.length);
 }
 
+/**
+ * The prefix of a ranking (0..n) to keep float: the first one whose cosine reaches `target`, found by
+ * bisection in ~log2(n) measurements instead of one per prefix (mobileface: 5 instead of 24, the same 24
+ * layers kept); the longest prefix is assumed to reach the target until a shorter one has not and it is
+ * measured itself. When even the longest misses, every prefix is measured and the best wins (a later
+ * step can lower the cosine again, and then fewer float layers are better). `cosineAt(0)` is the
+ * all-int8 graph. Greedy by ranking, most costly first: candidates are kept even when one alone does
+ * not help (measured on mobileface, keeping the GDC input float only pays off together with its
+ * neighbours, 0.970 -> 0.988, and a skip-if-no-gain rule stalled at 0.975 where prefixes reach 0.994).
+ */
+export async function searchPrefix(n: number, target: number, cosineAt: (k: number) => Promise<number>): Promise<number> {
+  const seen = new Map<number, number>();
+  const at = async (k: number) => { if (!seen.has(k)) seen.set(k, await cosineAt(k)); return seen.get(k)!; };
+  let lo = 0;
+  let hi = n;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if ((await at(mid)) >= target) hi = mid; else lo = mid;
+  }
+  if (hi > 0 && (await at(hi)) >= target) return hi;
+  if ((await at(0)) >= target) return 0;
+  let best = 0;
+  for (let k = 1; k <= n; k++) if ((await at(k)) > (await at(best))) best = k;
+  return best;
+}
+
 export interface MixedPrecisionResult {
   model: OnnxModel;
   result: QdqResult;
@@ -63,7 +89,8 @@ export interface MixedPrecisionResult {
 /**
  * Quantize with the fewest float activations that meet `target` (mean output cosine on `slice`). When
  * the all-int8 graph misses it, each activation's sensitivity is measured by quantizing that tensor
- * alone (weights float); the most sensitive go back to float one at a time, up to `maxFloat`.
+ * alone (weights float); the shortest prefix of the most sensitive that meets it goes back to float, at
+ * most `maxFloat` (searchPrefix).
  */
 export async function quantizeToTarget(args: {
   floatModel: OnnxModel;
@@ -160,12 +187,10 @@ export async function quantizeToTarget(args: {
   measured.sort((a, b) => b.metric - a.metric);
   log(`mixed precision: sensitivities measured in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const sensitivity = measured.map((m) => ({ layer: m.kind === 'weights' ? `${m.name} (weights)` : m.name, op: m.op, metric: m.metric }));
-  // Greedy, most costly first: prefixes of the ranking. Candidates are kept even when one alone does not
-  // help: measured on mobileface, keeping the GDC input float only pays off together with its neighbours
-  // (0.970 -> 0.988), and a skip-if-no-gain rule stalled at 0.975 where prefixes reach 0.994.
+  // prefixes of the ranking, most costly first (see searchPrefix)
   const ranked = measured.slice(0, maxFloat);
   const scores = new Map<number, Awaited<ReturnType<typeof score>>>([[0, all]]);
-  const at = async (k: number) => {
+  const count = await searchPrefix(ranked.length, args.target, async (k) => {
     let r = scores.get(k);
     if (!r) {
       r = await score(ranked.slice(0, k));
@@ -173,27 +198,8 @@ export async function quantizeToTarget(args: {
       const last = ranked[k - 1]!;
       log(`mixed precision: ${k} kept float (up to ${last.kind} ${last.name}) -> output cosine ${r.cos.toFixed(5)}`);
     }
-    return r;
-  };
-  // bisect for a prefix where the cosine crosses the target, in ~log2(n) quantizations instead of one
-  // per prefix (mobileface: 5 instead of 24, the same 24 layers kept). The longest prefix is assumed
-  // to reach the target until a shorter one has not and it is measured itself.
-  let lo = 0;
-  let hi = ranked.length;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if ((await at(mid)).cos >= args.target) hi = mid; else lo = mid;
-  }
-  let count: number;
-  if (hi > 0 && (await at(hi)).cos >= args.target) {
-    count = hi;
-  } else {
-    // the target is out of reach: the best prefix wins (a later step can lower the cosine again, and
-    // then fewer float layers are better)
-    for (let k = 1; k < ranked.length; k++) await at(k);
-    count = 0;
-    for (const [k, r] of scores) if (r.cos > scores.get(count)!.cos || (r.cos === scores.get(count)!.cos && k < count)) count = k;
-  }
+    return r.cos;
+  });
   const best = scores.get(count)!;
   const kept: MixedPrecisionResult['keptFloat'] = ranked.slice(0, count).map((s) => ({
     layer: s.name, op: s.op,

@@ -2,8 +2,8 @@
  * Accuracy-aware exclusion for the TensorRT Q/DQ graph, the same search `--int8` runs but with the
  * TensorRT placement: build the all-int8 graph, measure the mean output cosine against the float graph
  * on a held-apart slice; when it misses the target, measure each weighted layer's sensitivity (cosine
- * loss when only that layer is quantized) and keep the most sensitive ones float (TensorRT then runs
- * them in fp16/fp32), one at a time, until the target is met or `maxFloat` layers are float.
+ * loss when only that layer is quantized) and keep the shortest prefix of that ranking float (TensorRT
+ * then runs those layers in fp16/fp32) that meets the target, at most `maxFloat` (searchPrefix).
  *
  * Why it matters: per-tensor int8 activations crush the quiet channels of a depthwise conv input, and
  * a folded BatchNorm then amplifies that noise per channel; on mobileface_paddle_128d quantizing the
@@ -13,7 +13,7 @@ import type { InputBatch } from '../calibrate/run.js';
 import type { OnnxModel } from '../onnx/model.js';
 import type { RangeTable } from '../quantize/qdq.js';
 import { createSession } from '../runtime.js';
-import { meanCosine, outputsPerSample as samples } from '../quantize/mixed.js';
+import { meanCosine, outputsPerSample as samples, searchPrefix } from '../quantize/mixed.js';
 import { exportSymmetricQdq, type SymmetricQdqExport } from './qdq-export.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
@@ -60,15 +60,20 @@ export async function exportQdqToTarget(args: {
     sensitivity.push({ layer: n.name!, op: n.opType!, cosineLoss: 1 - (await cosineOf(only.model, args.slice, reference)) });
   }
   sensitivity.sort((a, b) => b.cosineLoss - a.cosineLoss);
-  let best: SymmetricQdqExport = all;
-  let cosine = cosineAllInt8;
-  const keptFloat: TensorrtMixedResult['keptFloat'] = [];
-  for (const s of sensitivity.slice(0, args.maxFloat)) {
-    keptFloat.push({ layer: s.layer, op: s.op, reason: `sensitivity: output cosine loss ${s.cosineLoss.toExponential(2)} when quantized alone` });
-    best = exportSymmetricQdq(args.float, args.ranges, { exclude: [...base, ...keptFloat.map((k) => k.layer)] });
-    cosine = await cosineOf(best.model, args.slice, reference);
-    if (cosine >= args.target) break;
-  }
+  // the same prefix search as --int8 (bisection; the best prefix when the target is out of reach)
+  const ranked = sensitivity.slice(0, args.maxFloat);
+  const tried = new Map<number, { q: SymmetricQdqExport; cos: number }>([[0, { q: all, cos: cosineAllInt8 }]]);
+  const count = await searchPrefix(ranked.length, args.target, async (k) => {
+    if (!tried.has(k)) {
+      const q = exportSymmetricQdq(args.float, args.ranges, { exclude: [...base, ...ranked.slice(0, k).map((r) => r.layer)] });
+      tried.set(k, { q, cos: await cosineOf(q.model, args.slice, reference) });
+    }
+    return tried.get(k)!.cos;
+  });
+  const { q: best, cos: cosine } = tried.get(count)!;
+  const keptFloat: TensorrtMixedResult['keptFloat'] = ranked.slice(0, count).map((s) => ({
+    layer: s.layer, op: s.op, reason: `sensitivity: output cosine loss ${s.cosineLoss.toExponential(2)} when quantized alone`,
+  }));
   args.log?.(`TensorRT Q/DQ: output cosine ${cosine.toFixed(5)} with ${keptFloat.length} layer(s) float`);
   return { ...best, cosineAllInt8, cosine, target: args.target, met: cosine >= args.target, keptFloat, sensitivity };
 }

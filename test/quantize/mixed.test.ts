@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { collectActivationStats, type InputBatch } from '../../pipeline/calibrate/run.js';
 import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
-import { quantizeToTarget } from '../../pipeline/quantize/mixed.js';
+import { quantizeToTarget, searchPrefix } from '../../pipeline/quantize/mixed.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -84,5 +84,26 @@ describe('quantizeToTarget (mixed precision)', () => {
     expect(r.met).toBe(true);
     expect(r.keptFloat).toEqual([]);
     expect(r.sensitivity).toBeNull();
+  });
+});
+
+describe('searchPrefix (shared by --int8 and --tensorrt)', () => {
+  const run = async (cos: number[], target: number) => {
+    const asked: number[] = [];
+    const k = await searchPrefix(cos.length - 1, target, async (i) => { asked.push(i); return cos[i]!; });
+    return { k, asked };
+  };
+  it('finds the first prefix that reaches the target in about log2(n) measurements', async () => {
+    const cos = Array.from({ length: 33 }, (_, i) => 0.9 + i * 0.003); // 0.900 .. 0.996, rising
+    const { k, asked } = await run(cos, 0.95);
+    expect(k).toBe(17); // 0.951
+    expect(cos[k - 1]!).toBeLessThan(0.95);
+    expect(new Set(asked).size).toBeLessThanOrEqual(Math.ceil(Math.log2(32)) + 1);
+  });
+  it('keeps the best prefix (the shortest on ties) when the target is out of reach', async () => {
+    expect((await run([0.90, 0.95, 0.97, 0.96, 0.97], 0.99)).k).toBe(2);
+  });
+  it('returns 0 when nothing is to be searched', async () => {
+    expect((await run([0.9], 0.99)).k).toBe(0);
   });
 });
