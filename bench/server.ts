@@ -44,8 +44,12 @@ async function batchStats(base: string): Promise<{ sum: number; count: number }>
   return { sum: get('sum'), count: get('count') };
 }
 
-/** Load the server with the given bodies; returns autocannon's result and the mean recognizer batch. */
-async function load(base: string, url: string, bodies: Buffer[], seconds: number, connections: number, rate?: number, pid?: number) {
+/**
+ * Load the server with the given bodies (at `rate` req/s, or as fast as it answers); returns autocannon's
+ * result, the mean recognizer batch and, given the server's `pid`, where the CPU went (cpuSplit).
+ */
+async function load(base: string, url: string, bodies: Buffer[], seconds: number, connections: number, o: { rate?: number; pid?: number } = {}) {
+  const { rate, pid } = o;
   const requests = bodies.map((body) => ({ method: 'POST', path: url, body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }));
   await autocannon({ url: base, connections, duration: 1, requests }); // warm-up, not counted
   const before = await batchStats(base);
@@ -152,10 +156,10 @@ async function main(): Promise<void> {
       const server = await startServer(det, rec, batching ? ['--max-batch', String(maxBatch), ...common] : ['--no-batching', ...common]);
       const label = { variant, batching: batching ? `on (max ${maxBatch})` : 'off' };
       try {
-        const c = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, undefined, workers === 1 ? server.proc.pid : undefined);
+        const c = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, { pid: workers === 1 ? server.proc.pid : undefined });
         if (c.cpu) notes.push(`${variant}, batching ${batching ? 'on' : 'off'}, crops at saturation: ${c.cpu}`);
         let tail: Awaited<ReturnType<typeof load>> | null = null;
-        if (batching) tail = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, Math.max(1, Math.floor(0.8 * c.r.requests.average)));
+        if (batching) tail = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, { rate: Math.max(1, Math.floor(0.8 * c.r.requests.average)) });
         const p = values['no-lfw'] ? null : await load(server.base, '/embed', photoBodies, seconds, connections);
         await server.stop();
         const batch = Math.max(1, Math.round(c.meanBatch));

@@ -245,7 +245,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     const searched = new Set(mixed.keptFloat.map((k) => k.layer));
     const floatLayers = [
       ...mixed.keptFloat,
-      ...mixed.result.floatNodes.filter((f) => (f.reason.startsWith('excluded') || f.reason.startsWith('grouped convolution')) && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
+      ...mixed.result.floatNodes.filter((f) => (f.cause === 'excluded' || f.cause === 'slow-int8') && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
     ];
     const set = evaluationSet({
       facesDir: o.facesDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,

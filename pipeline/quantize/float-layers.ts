@@ -12,18 +12,16 @@
  * Quantize/Dequantize round trip between each, plus layout Transposes at every boundary.
  */
 import type { Graph } from '../onnx/graph.js';
-import { DataType, attrInt, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
+import { DataType, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
+import { isDepthwise } from './handlers.js';
 import type { QParams } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
 
 /** A depthwise 1x1 Conv without bias: the sign halves and the slope of the `sign-dw` PRelu form. */
 function isPointwiseScale(g: Graph, n: NodeProto | undefined): boolean {
-  if (n?.opType !== 'Conv' || (n.input?.[2] ?? '') !== '') return false;
-  const w = n.input?.[1];
-  if (!w || !g.hasInitializer(w)) return false;
-  const dims = g.getTensor(w).dims.map(Number);
-  const group = attrInt(n, 'group', 1);
-  return dims.length === 4 && dims[1] === 1 && dims[2] === 1 && dims[3] === 1 && group === dims[0];
+  if (!n || !isDepthwise(g, n) || (n.input?.[2] ?? '') !== '') return false;
+  const dims = g.getTensor(n.input![1]!).dims.map(Number);
+  return dims.length === 4 && dims[2] === 1 && dims[3] === 1;
 }
 
 /** A pointwise-scale Conv, or the Relu right after one (a rectified half before Relu folding). */

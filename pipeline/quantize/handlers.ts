@@ -64,6 +64,17 @@ const matmul: Handler = (n, ctx) => {
 };
 
 /**
+ * A depthwise Conv with constant weights: one input and one output channel per group (the kernel size
+ * is the caller's to check). The sign-dw PRelu parts are the 1x1 ones.
+ */
+export function isDepthwise(g: Graph, n: NodeProto): boolean {
+  const w = n.input?.[1];
+  if (n.opType !== 'Conv' || !w || !g.hasInitializer(w)) return false;
+  const dims = g.getTensor(w).dims.map(Number);
+  return dims.length >= 3 && dims[1] === 1 && attrInt(n, 'group', 1) === dims[0];
+}
+
+/**
  * Why onnxruntime's CPU int8 kernel for `n` would be slower than leaving it float, or null. Grouped
  * convolutions with more than one channel per group (neither dense nor depthwise) fall off its fast
  * QLinearConv paths: measured on the MobileFaceNet-512 fixture (128 channels in 64 groups, 3x3, 56x56),
@@ -73,9 +84,8 @@ export function slowInt8Reason(g: Graph, n: NodeProto): string | null {
   if (n.opType !== 'Conv') return null;
   const group = attrInt(n, 'group', 1);
   const w = n.input?.[1];
-  if (group === 1 || !w || !g.hasInitializer(w)) return null;
+  if (group === 1 || !w || !g.hasInitializer(w) || isDepthwise(g, n)) return null;
   const [out, perGroup] = g.getTensor(w).dims.map(Number) as [number, number];
-  if (perGroup === 1 && out === group) return null; // depthwise
   return `grouped convolution (${perGroup} input and ${out / group} output channels per group): onnxruntime's int8 kernel for it is slower than float`;
 }
 

@@ -16,17 +16,23 @@ import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { asymmetricUint8, roundHalfEven, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
 import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layers.js';
-import { HANDLERS, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
+import { HANDLERS, isDepthwise, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 
 /** Calibrated ranges per tensor name. */
 export type RangeTable = Record<string, readonly [number, number]>;
 
+/**
+ * Why a node stayed float: excluded by name or op type, producing or reading an activation mixed
+ * precision keeps float, no int8 kernel for its op, or an int8 kernel slower than float.
+ */
+export type FloatCause = 'excluded' | 'produces-float' | 'reads-float' | 'no-int8-kernel' | 'slow-int8';
+
 export interface QdqResult {
   /** Nodes whose handler ran (quantized). */
   quantizedNodes: string[];
-  /** Nodes left in float, with the reason. */
-  floatNodes: { name: string; op: string; reason: string }[];
+  /** Nodes left in float, with the reason (for people) and its cause (for code). */
+  floatNodes: { name: string; op: string; cause: FloatCause; reason: string }[];
   /** Relu/Clip nodes folded into their producer's range. */
   foldedActivations: string[];
   activations: number;
@@ -145,14 +151,14 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
       const marks = !byUser && storesWeightOnly(g, n, opts) && (n.opType ?? '') in handlers && (!n.domain || n.domain === 'ai.onnx') ? weightMarks(g, n, h) : null;
       if (marks?.weights.size) weightOnly.set(n, marks);
       floatNodes.push({
-        name: n.name ?? '', op: n.opType ?? '',
+        name: n.name ?? '', op: n.opType ?? '', cause: byUser ? 'excluded' : 'produces-float',
         reason: byUser ? 'excluded by option' : `produces an activation kept float (mixed precision)${marks?.weights.size ? '; weights int8 (weight-only)' : ''}`,
       });
       continue;
     }
-    if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
+    if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'no-int8-kernel', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
     const slow = opts.floatSlowInt8 ? slowInt8Reason(g, n) : null;
-    if (slow) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: slow }); continue; }
+    if (slow) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'slow-int8', reason: slow }); continue; }
     h(n, ctx);
     quantizedNodes.push(n.name ?? '');
   }
@@ -179,7 +185,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     if (marks) weightOnly.set(n, marks);
     const at = quantizedNodes.indexOf(n.name ?? '');
     if (at >= 0) quantizedNodes.splice(at, 1);
-    floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', reason: `reads an activation kept float (mixed precision)${marks ? '; weights int8 (weight-only)' : ''}` });
+    floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'reads-float', reason: `reads an activation kept float (mixed precision)${marks ? '; weights int8 (weight-only)' : ''}` });
   }
 
   // --- phase 3: parameters --------------------------------------------------------------------
@@ -357,15 +363,14 @@ function exactSignConvGrids(g: Graph, params: Map<string, QParams>, ranges: Reco
       }
       continue;
     }
-    if (n.opType !== 'Conv' || (n.input?.[2] ?? '') !== '' || excluded(n, opts)) continue;
+    if (!isDepthwise(g, n) || (n.input?.[2] ?? '') !== '' || excluded(n, opts)) continue;
     const [x, w] = n.input!;
     const y = n.output![0]!;
     const px = params.get(x ?? '');
     const py = params.get(y);
-    if (!px || !py || !w || !g.hasInitializer(w) || (ranges[y]?.[0] ?? -1) < 0) continue;
-    const t = g.getTensor(w);
-    const dims = t.dims.map(Number);
-    if (dims.length !== 4 || dims[1] !== 1 || dims[2] !== 1 || dims[3] !== 1 || Number(getAttr(n, 'group') ?? 1) !== dims[0]) continue;
+    if (!px || !py || !w || (ranges[y]?.[0] ?? -1) < 0) continue;
+    const dims = g.getTensor(w).dims.map(Number);
+    if (dims.length !== 4 || dims[2] !== 1 || dims[3] !== 1) continue;
     const v = g.getFloat(w);
     const sign = v[0];
     if ((sign !== 1 && sign !== -1) || v.some((e) => e !== sign)) continue;

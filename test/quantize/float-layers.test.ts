@@ -36,9 +36,40 @@ const run = async (bytes: Uint8Array) => {
   await s.release();
   return out;
 };
-const rangesOf = async (m: ReturnType<typeof model>) => {
+const rangesOf = async (m: ReturnType<typeof tinyModel>) => {
   const stats = await collectActivationStats(m, [{ data: xs, dims: DIMS }], { method: 'minmax' });
   return Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+};
+/**
+ * A chain of Convs on X (4 channels): each layer's weights w_<name>, bias b_<name> and output
+ * <name>_out, the last one's output y. 3x3 layers are padded to keep the size.
+ */
+const convChain = (layers: { name: string; out: number; kernel: 1 | 3; group?: number }[]) => {
+  let input = 'x';
+  let channels = 4;
+  const nodes: ReturnType<typeof makeNode>[] = [];
+  const initializers: { name: string; dims: number[]; data: Float32Array }[] = [];
+  layers.forEach((l, i) => {
+    const group = l.group ?? 1;
+    const output = i === layers.length - 1 ? 'y' : `${l.name}_out`;
+    const dims = [l.out, channels / group, l.kernel, l.kernel];
+    nodes.push(makeNode('Conv', [input, `w_${l.name}`, `b_${l.name}`], [output], l.name, { kernel_shape: [l.kernel, l.kernel], pads: l.kernel === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0], group }));
+    initializers.push({ name: `w_${l.name}`, dims, data: seededFloats(dims.reduce((a, b) => a * b, 1), 2 * i + 1) });
+    initializers.push({ name: `b_${l.name}`, dims: [l.out], data: seededFloats(l.out, 2 * i + 2) });
+    input = output;
+    channels = l.out;
+  });
+  return tinyModel({ opset: 13, input: X, outputs: ['y'], nodes, initializers });
+};
+/** Largest difference between onnxruntime without and with full optimisation: it runs what the graph says. */
+const ortDrift = async (m: ReturnType<typeof tinyModel>) => {
+  const [plain, full] = await Promise.all((['disabled', 'all'] as const).map(async (optimization) => {
+    const s = await createSession(m.toBytes(), { optimization });
+    const out = (await runSession(s, { x: floatTensor(xs, DIMS) })).y!.data as Float32Array;
+    await s.release();
+    return out;
+  }));
+  return Math.max(...plain!.map((v, i) => Math.abs(v - full![i]!)));
 };
 
 describe('float regions around a PRelu kept float', () => {
@@ -83,92 +114,45 @@ describe('float regions around a PRelu kept float', () => {
 });
 
 describe('layers whose int8 kernel is slower than float', () => {
-  const grouped = () => tinyModel({
-    opset: 13, input: X, outputs: ['y'],
-    nodes: [
-      makeNode('Conv', ['x', 'wg', 'bg'], ['g'], 'grouped', { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 2 }),
-      makeNode('Conv', ['g', 'wd', 'bd'], ['y'], 'depthwise', { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }),
-    ],
-    initializers: [
-      { name: 'wg', dims: [4, 2, 3, 3], data: seededFloats(72, 1) }, { name: 'bg', dims: [4], data: seededFloats(4, 2) },
-      { name: 'wd', dims: [4, 1, 3, 3], data: seededFloats(36, 3) }, { name: 'bd', dims: [4], data: seededFloats(4, 4) },
-    ],
-  });
   it('a grouped (not depthwise) Conv stays float on the CPU path, shielded from onnxruntime re-quantizing it; TensorRT\'s setting quantizes it', async () => {
-    const m = grouped();
-    const ranges = await rangesOf(m as unknown as ReturnType<typeof model>);
+    const m = convChain([{ name: 'grouped', out: 4, kernel: 3, group: 2 }, { name: 'depthwise', out: 4, kernel: 3, group: 4 }]);
+    const ranges = await rangesOf(m);
     const cpu = quantizeModel(m, ranges);
     expect(cpu.result.floatNodes.find((n) => n.name === 'grouped')?.reason).toMatch(/grouped convolution \(2 input and 2 output channels per group\)/);
     expect(cpu.result.quantizedNodes).toContain('depthwise');
-    expect(cpu.model.graph.node('grouped')!.input![1]).toBe('wg');
+    expect(cpu.model.graph.node('grouped')!.input![1]).toBe('w_grouped');
     // onnxruntime at full optimisation runs what the graph says (no QLinearConv for the float layer)
-    const [plain, full] = await Promise.all(['disabled', 'all'].map(async (optimization) => {
-      const s = await createSession(cpu.model.toBytes(), { optimization: optimization as 'disabled' | 'all' });
-      const out = (await runSession(s, { x: floatTensor(xs, DIMS) })).y!.data as Float32Array;
-      await s.release();
-      return out;
-    }));
-    expect(Math.max(...plain!.map((v, i) => Math.abs(v - full![i]!)))).toBeLessThan(1e-4);
+    expect(await ortDrift(cpu.model)).toBeLessThan(1e-4);
     expect(quantizeModel(m, ranges, { floatSlowInt8: false }).result.quantizedNodes).toContain('grouped');
   });
 });
 
 describe('the float-layer shield', () => {
   it('only layers whose output is quantized get a per-channel DequantizeLinear; onnxruntime still runs the others float', async () => {
-    // conv1 int8 -> c1 -> conv2 (kept float: DequantizeLinear in, float out) -> c2 -> conv3 (reads float) -> y
-    const m = tinyModel({
-      opset: 13, input: X, outputs: ['y'],
-      nodes: [
-        makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], 'conv1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
-        makeNode('Conv', ['c1', 'w2', 'b2'], ['c2'], 'conv2', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
-        makeNode('Conv', ['c2', 'w3', 'b3'], ['y'], 'conv3', { kernel_shape: [1, 1] }),
-      ],
-      initializers: [
-        { name: 'w1', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b1', dims: [8], data: seededFloats(8, 2) },
-        { name: 'w2', dims: [8, 8, 3, 3], data: seededFloats(576, 3) }, { name: 'b2', dims: [8], data: seededFloats(8, 4) },
-        { name: 'w3', dims: [4, 8, 1, 1], data: seededFloats(32, 5) }, { name: 'b3', dims: [4], data: seededFloats(4, 6) },
-      ],
-    });
-    const ranges = await rangesOf(m as unknown as ReturnType<typeof model>);
-    const q = quantizeModel(m, ranges, { floatTensors: ['c2'] });
+    // conv1 int8 -> conv2 (kept float: DequantizeLinear in, float out) -> conv3 (reads float) -> y
+    const m = convChain([{ name: 'conv1', out: 8, kernel: 3 }, { name: 'conv2', out: 8, kernel: 3 }, { name: 'conv3', out: 4, kernel: 1 }]);
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges, { floatTensors: ['conv2_out'] });
     const g = q.model.graph;
-    expect(g.node('conv2')!.input![0]).toBe('c1_dequantized'); // the shared per-tensor node: no shield
-    expect(g.node('conv2')!.input![1]).toBe('w2');
-    const [plain, full] = await Promise.all(['disabled', 'all'].map(async (optimization) => {
-      const s = await createSession(q.model.toBytes(), { optimization: optimization as 'disabled' | 'all' });
-      const out = (await runSession(s, { x: floatTensor(xs, DIMS) })).y!.data as Float32Array;
-      await s.release();
-      return out;
-    }));
-    expect(Math.max(...plain!.map((v, i) => Math.abs(v - full![i]!)))).toBeLessThan(1e-4);
+    expect(g.node('conv2')!.input![0]).toBe('conv1_out_dequantized'); // the shared per-tensor node: no shield
+    expect(g.node('conv2')!.input![1]).toBe('w_conv2');
+    expect(await ortDrift(q.model)).toBeLessThan(1e-4);
     // excluded by name (output quantized): shielded
     const ex = quantizeModel(m, ranges, { exclude: ['conv2'] }).model.graph;
-    expect(ex.node('conv2')!.input![0]).toBe('c1_dequantized_per_channel');
+    expect(ex.node('conv2')!.input![0]).toBe('conv1_out_dequantized_per_channel');
   });
 });
 
 describe('weight-only int8 for float layers', () => {
   it("'auto' stores int8 weights for a large 1x1 conv only; true for every float layer; false for none", async () => {
-    const m = tinyModel({
-      opset: 13, input: X, outputs: ['y'],
-      nodes: [
-        makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], 'conv3x3', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
-        makeNode('Conv', ['c1', 'w2', 'b2'], ['c2'], 'pointwise', { kernel_shape: [1, 1] }),
-        makeNode('Conv', ['c2', 'w3', 'b3'], ['y'], 'head', { kernel_shape: [1, 1] }),
-      ],
-      initializers: [
-        { name: 'w1', dims: [128, 4, 3, 3], data: seededFloats(4608, 1) }, { name: 'b1', dims: [128], data: seededFloats(128, 2) },
-        { name: 'w2', dims: [128, 128, 1, 1], data: seededFloats(16384, 3) }, { name: 'b2', dims: [128], data: seededFloats(128, 4) },
-        { name: 'w3', dims: [4, 128, 1, 1], data: seededFloats(512, 5) }, { name: 'b3', dims: [4], data: seededFloats(4, 6) },
-      ],
-    });
-    const ranges = await rangesOf(m as unknown as ReturnType<typeof model>);
+    const m = convChain([{ name: 'conv3x3', out: 128, kernel: 3 }, { name: 'pointwise', out: 128, kernel: 1 }, { name: 'head', out: 4, kernel: 1 }]);
+    const ranges = await rangesOf(m);
     const weightOf = (o: Parameters<typeof quantizeModel>[2]) => {
-      const g = quantizeModel(m, ranges, { floatTensors: ['c1'], ...o }).model.graph;
+      const g = quantizeModel(m, ranges, { floatTensors: ['conv3x3_out'], ...o }).model.graph;
       return [g.node('conv3x3')!.input![1], g.node('pointwise')!.input![1]];
     };
-    expect(weightOf({})).toEqual(['w1', 'w2_dequantized']); // default 'auto'
-    expect(weightOf({ weightOnlyFloatLayers: true })).toEqual(['w1_dequantized', 'w2_dequantized']);
-    expect(weightOf({ weightOnlyFloatLayers: false })).toEqual(['w1', 'w2']);
+    expect(weightOf({})).toEqual(['w_conv3x3', 'w_pointwise_dequantized']); // default 'auto'
+    expect(weightOf({ weightOnlyFloatLayers: true })).toEqual(['w_conv3x3_dequantized', 'w_pointwise_dequantized']);
+    expect(weightOf({ weightOnlyFloatLayers: false })).toEqual(['w_conv3x3', 'w_pointwise']);
   });
 });

@@ -114,6 +114,25 @@ function maxForm(g: Graph, prelu: NodeProto): string | undefined {
   return undefined;
 }
 
+/**
+ * Relu(x) and Relu(-x) of a C-channel `x`, each a depthwise 1x1 Conv of weight +1 / -1 followed by a
+ * Relu (which the quantizer folds into a uint8 range on x's grid), added before `at`. Returns the two
+ * rectified tensors. The halves of the `sign-dw` and `sign-concat` forms.
+ */
+function rectifiedHalves(g: Graph, x: string, channels: number, base: string, at: NodeProto): [string, string] {
+  const wp = g.uniqueName(`${base}_dw_pos`); const wn = g.uniqueName(`${base}_dw_neg`);
+  g.setTensor(wp, DataType.FLOAT, [channels, 1, 1, 1], new Float32Array(channels).fill(1));
+  g.setTensor(wn, DataType.FLOAT, [channels, 1, 1, 1], new Float32Array(channels).fill(-1));
+  const xp = g.uniqueName(`${base}_xpos`); const rp = g.uniqueName(`${base}_pos`);
+  const xn = g.uniqueName(`${base}_xneg`); const rn = g.uniqueName(`${base}_neg`);
+  const dw = { group: channels, kernel_shape: [1, 1] };
+  g.addNode(makeNode('Conv', [x, wp], [xp], `${base}_pos_conv`, dw), at);
+  g.addNode(makeNode('Relu', [xp], [rp], `${base}_pos_relu`), at);
+  g.addNode(makeNode('Conv', [x, wn], [xn], `${base}_neg_conv`, dw), at);
+  g.addNode(makeNode('Relu', [xn], [rn], `${base}_neg_relu`), at);
+  return [rp, rn];
+}
+
 /** Decompositions into ops with fast (and int8) kernels; exact for any slope. */
 function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' | 'affine-dw' | 'sign-dw'): string | undefined {
   const [x, s] = prelu.input!;
@@ -137,18 +156,11 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' 
     // int8 error is relative to the value it ends up in (a*x + (1-a)*Relu(x) cancels when |a| > 1)
     const c = av.length;
     if (c < 2) return 'its slope is a scalar';
-    const wp = g.uniqueName(`${base}_dw_pos`); const wn = g.uniqueName(`${base}_dw_neg`); const wa = g.uniqueName(`${s}_dw_neg_a`);
-    g.setTensor(wp, DataType.FLOAT, [c, 1, 1, 1], new Float32Array(c).fill(1));
-    g.setTensor(wn, DataType.FLOAT, [c, 1, 1, 1], new Float32Array(c).fill(-1));
+    const [rp, rn] = rectifiedHalves(g, x!, c, base, prelu);
+    const wa = g.uniqueName(`${s}_dw_neg_a`);
     g.setTensor(wa, DataType.FLOAT, [c, 1, 1, 1], Float32Array.from(av, (v) => -v));
-    const xp = g.uniqueName(`${base}_xpos`); const rp = g.uniqueName(`${base}_pos`);
-    const xn = g.uniqueName(`${base}_xneg`); const rn = g.uniqueName(`${base}_neg`); const an = g.uniqueName(`${base}_an`);
-    const dw = { group: c, kernel_shape: [1, 1] };
-    g.addNode(makeNode('Conv', [x!, wp], [xp], `${base}_pos_conv`, dw), prelu);
-    g.addNode(makeNode('Relu', [xp], [rp], `${base}_pos_relu`), prelu);
-    g.addNode(makeNode('Conv', [x!, wn], [xn], `${base}_neg_conv`, dw), prelu);
-    g.addNode(makeNode('Relu', [xn], [rn], `${base}_neg_relu`), prelu);
-    g.addNode(makeNode('Conv', [rn, wa], [an], `${base}_mul_neg`, dw), prelu);
+    const an = g.uniqueName(`${base}_an`);
+    g.addNode(makeNode('Conv', [rn, wa], [an], `${base}_mul_neg`, { group: c, kernel_shape: [1, 1] }), prelu);
     g.addNode(makeNode('Add', [rp, an], [y], `${base}_add`), prelu);
   } else if (form === 'affine-dw') {
     // y = a*x + (1-a)*Relu(x), the per-channel products as depthwise 1x1 convolutions: their int8
@@ -200,16 +212,7 @@ function signConcat(g: Graph, prelu: NodeProto): string | undefined {
   const a = slopes(g, prelu, channels);
   if (!a || channels < 2) return 'its slope is not per-channel';
   const base = prelu.name || 'PRelu';
-  const wp = g.uniqueName(`${base}_dw_pos`); const wn = g.uniqueName(`${base}_dw_neg`);
-  g.setTensor(wp, DataType.FLOAT, [channels, 1, 1, 1], new Float32Array(channels).fill(1));
-  g.setTensor(wn, DataType.FLOAT, [channels, 1, 1, 1], new Float32Array(channels).fill(-1));
-  const xp = g.uniqueName(`${base}_xpos`); const rp = g.uniqueName(`${base}_pos`);
-  const xn = g.uniqueName(`${base}_xneg`); const rn = g.uniqueName(`${base}_neg`);
-  const dw = { group: channels, kernel_shape: [1, 1] };
-  g.addNode(makeNode('Conv', [x!, wp], [xp], `${base}_pos_conv`, dw), prelu);
-  g.addNode(makeNode('Relu', [xp], [rp], `${base}_pos_relu`), prelu);
-  g.addNode(makeNode('Conv', [x!, wn], [xn], `${base}_neg_conv`, dw), prelu);
-  g.addNode(makeNode('Relu', [xn], [rn], `${base}_neg_relu`), prelu);
+  const [rp, rn] = rectifiedHalves(g, x!, channels, base, prelu);
   g.addNode(makeNode('Concat', [rp, rn], [y], `${base}_halves`, { axis: 1 }), prelu);
   for (const c of consumers) {
     const wName = c.input![1]!;
