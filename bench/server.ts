@@ -4,13 +4,14 @@
  * loopback port is loaded by autocannon for a bounded time with `POST /embed` (multipart `file`, cache
  * off): aligned 112x112 face crops (embed_only) and full LFW photos (detect + align + embed). Each row
  * prints req/s, p50 and p99, beside the raw engine's throughput for the same model and batch measured in
- * this run without HTTP, and their ratio. One extra row loads the crop server at 80% of its saturation
+ * this run without HTTP (crops: the faster of one session with all the server's threads and one-thread
+ * sessions side by side), and their ratio. One extra row loads the crop server at 80% of its saturation
  * rate to show tail latency. Numbers depend on what else runs on the machine: compare runs made alike.
  *
  * Flags: --duration S (per row, default 5), --connections N (default 16), --max-batch N (default 32),
  * --int8 FILE, --fp32 FILE, --detector FILE, --crops N (default 64), --photos N (default 200),
- * --no-lfw, --threads N (per server worker and for the engine rows), --workers N (server processes),
- * --batching on|off|both (default both; `--batching on --no-lfw` is the cheap run for the 80%-rate tail row).
+ * --no-lfw, --threads N (per server lane), --workers N (server processes), --lanes N (inference lanes per
+ * worker; threads default to cores / (workers x lanes)), --batching on|off|both (default both; `--batching on --no-lfw` is the cheap run for the 80%-rate tail row).
  * Set FACEOPT_SHARED to the shared data folder.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,12 +19,14 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
+import { embedFor, type LaneInit } from './engine-lane.js';
 import { BOUNDARY, benchData, cpuSplit, lfwPhotos, multipartBody, startServer, table, threadTicks, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
@@ -63,21 +66,42 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
   return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, cpu };
 }
 
-/** Raw recognizer throughput (crops/s) at `batch`, no HTTP, no decoding, for about `seconds`. */
+/** Raw recognizer throughput (crops/s) at `batch`, no HTTP, no decoding, for about `seconds`: one session in this thread. */
 async function engineCrops(rec: string, crops: RgbImage[], batch: number, threads: number, seconds: number): Promise<number> {
   const r = await ArcFaceRecognizer.load(rec, { session: { intraOpThreads: threads }, maxBatch: batch });
   await r.warmUp(2, batch);
-  let done = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000) {
-    const start = done % crops.length;
-    const chunk = crops.slice(start, start + batch);
-    await r.embed(chunk.length === batch ? chunk : crops.slice(0, batch));
-    done += batch;
-  }
-  const rate = done / ((performance.now() - t0) / 1000);
+  const rate = await embedFor(r, crops, batch, seconds);
   await r.release();
   return rate;
+}
+
+/** The same with `lanes` sessions of `threads` threads each, in worker threads running side by side; summed crops/s. */
+async function engineCropsLanes(rec: string, crops: RgbImage[], batch: number, threads: number, lanes: number, seconds: number): Promise<number> {
+  if (lanes === 1) return engineCrops(rec, crops, batch, threads, seconds);
+  const file = new URL('./engine-lane.js', import.meta.url);
+  const workers = Array.from({ length: lanes }, () => new Worker(file, { workerData: { model: rec, crops, batch, threads, seconds } satisfies LaneInit }));
+  try {
+    const next = (w: Worker) => new Promise<unknown>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+    await Promise.all(workers.map(next));
+    const rates = await Promise.all(workers.map((w) => { const p = next(w); w.postMessage('go'); return p; }));
+    return (rates as number[]).reduce((a, b) => a + b, 0);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * The engine's best on the server's cores: `cores` threads as one session, and as `cores` one-thread
+ * sessions side by side (what `--lanes` does), at `batch`; the faster layout, labelled.
+ */
+async function engineBest(rec: string, crops: RgbImage[], batch: number, cores: number, seconds: number): Promise<{ rate: number; layout: string }> {
+  const layouts: [number, number][] = cores > 1 ? [[1, cores], [cores, 1]] : [[1, 1]];
+  let best = { rate: 0, layout: '' };
+  for (const [lanes, threads] of layouts) {
+    const rate = await engineCropsLanes(rec, crops, batch, threads, lanes, seconds);
+    if (rate > best.rate) best = { rate, layout: `${lanes}x${threads}` };
+  }
+  return best;
 }
 
 /** Raw pipeline throughput (photos/s): decode + detect + align + embed one photo at a time, no HTTP. */
@@ -117,7 +141,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string' }, connections: { type: 'string' }, 'max-batch': { type: 'string' }, int8: { type: 'string' }, fp32: { type: 'string' },
-      detector: { type: 'string' }, crops: { type: 'string' }, photos: { type: 'string' }, 'no-lfw': { type: 'boolean' }, batching: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
+      detector: { type: 'string' }, crops: { type: 'string' }, photos: { type: 'string' }, 'no-lfw': { type: 'boolean' }, batching: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' }, lanes: { type: 'string' },
     },
   });
   const seconds = checkNumber('--duration', values.duration ?? 5, { min: 1, max: 120, integer: true });
@@ -125,7 +149,8 @@ async function main(): Promise<void> {
   const maxBatch = checkNumber('--max-batch', values['max-batch'] ?? 32, { min: 1, max: 1024, integer: true });
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const workers = checkNumber('--workers', values.workers ?? 1, { min: 1, max: 64, integer: true });
-  const threads = checkNumber('--threads', values.threads ?? Math.max(1, Math.floor(cores / workers)), { min: 1, max: 256, integer: true });
+  const lanes = checkNumber('--lanes', values.lanes ?? 1, { min: 1, max: 64, integer: true });
+  const threads = checkNumber('--threads', values.threads ?? Math.max(1, Math.floor(cores / (workers * lanes))), { min: 1, max: 256, integer: true });
   const data = benchData('bench:server', { detector: values.detector, recognizer: values.fp32 });
   if (!data) return;
   const { det, rec: fp32, lfw } = data;
@@ -133,7 +158,7 @@ async function main(): Promise<void> {
   const photoCount = checkNumber('--photos', values.photos ?? 200, { min: 1, max: files.length, integer: true });
   const cropCount = checkNumber('--crops', values.crops ?? 64, { min: 1, max: 1000, integer: true });
 
-  process.stdout.write(`faceopt bench:server — onnxruntime ${RUNTIME_VERSION}, ${cores} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg()[0].toFixed(2)}, server: ${workers} worker(s) x ${threads} intra-op thread(s)\n`);
+  process.stdout.write(`faceopt bench:server — onnxruntime ${RUNTIME_VERSION}, ${cores} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg()[0].toFixed(2)}, server: ${workers} worker(s) x ${lanes} lane(s) x ${threads} intra-op thread(s)\n`);
   process.stdout.write(`autocannon: ${connections} connections, ${seconds} s per row after 1 s warm-up, loopback, cache off; POST /embed multipart \`file\`\n\n`);
   const crops = await makeCrops(det, fp32, files, cropCount);
   const photos = files.slice(0, photoCount).map((f) => readFileSync(f));
@@ -152,7 +177,7 @@ async function main(): Promise<void> {
       continue;
     }
     for (const batching of [true, false].filter((b) => batchingModes.includes(b))) {
-      const common = ['--threads', String(threads), '--workers', String(workers)];
+      const common = ['--threads', String(threads), '--workers', String(workers), '--lanes', String(lanes)];
       const server = await startServer(det, rec, batching ? ['--max-batch', String(maxBatch), ...common] : ['--no-batching', ...common]);
       const label = { variant, batching: batching ? `on (max ${maxBatch})` : 'off' };
       try {
@@ -163,8 +188,8 @@ async function main(): Promise<void> {
         const p = values['no-lfw'] ? null : await load(server.base, '/embed', photoBodies, seconds, connections);
         await server.stop();
         const batch = Math.max(1, Math.round(c.meanBatch));
-        const engine = await engineCrops(rec, crops.rgb, batch, threads, Math.min(seconds, 4));
-        rows.push({ ...label, input: 'aligned crops', 'req/s': c.r.requests.average.toFixed(1), 'p50 ms': String(c.r.latency.p50), 'p99 ms': String(c.r.latency.p99), 'non-2xx': String(c.r.non2xx + c.r.errors), 'mean batch': c.meanBatch.toFixed(1), 'engine img/s': `${engine.toFixed(1)} (b${batch})`, 'server/engine': (c.r.requests.average / engine).toFixed(2) });
+        const engine = await engineBest(rec, crops.rgb, batch, workers * lanes * threads, Math.min(seconds, 4));
+        rows.push({ ...label, input: 'aligned crops', 'req/s': c.r.requests.average.toFixed(1), 'p50 ms': String(c.r.latency.p50), 'p99 ms': String(c.r.latency.p99), 'non-2xx': String(c.r.non2xx + c.r.errors), 'mean batch': c.meanBatch.toFixed(1), 'engine img/s': `${engine.rate.toFixed(1)} (b${batch}, ${engine.layout})`, 'server/engine': (c.r.requests.average / engine.rate).toFixed(2) });
         if (tail) rows.push({ ...label, input: 'crops @80% rate', 'req/s': tail.r.requests.average.toFixed(1), 'p50 ms': String(tail.r.latency.p50), 'p99 ms': String(tail.r.latency.p99), 'non-2xx': String(tail.r.non2xx + tail.r.errors), 'mean batch': tail.meanBatch.toFixed(1), 'p99/p50': (tail.r.latency.p99 / Math.max(tail.r.latency.p50, 1)).toFixed(2) });
         if (p) {
           const enginePhotosRate = await enginePhotos(det, rec, photos, threads, Math.min(seconds, 4));
@@ -176,7 +201,8 @@ async function main(): Promise<void> {
     }
   }
   process.stdout.write(`${table(rows)}\n`);
-  process.stdout.write('\nengine img/s: the same model in this process, no HTTP; crops: recognizer only on decoded crops at the server\'s mean batch;\n');
+  process.stdout.write('\nengine img/s: the same model in this process, no HTTP; crops: recognizer only on decoded crops at the server\'s mean batch, the faster of\n');
+  process.stdout.write('one session with all the server\'s threads (1xN) and N one-thread sessions side by side (Nx1);\n');
   process.stdout.write('LFW: decode + detect + align + embed, one photo at a time. server/engine = req/s / engine img/s. non-2xx includes 503s.\n');
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
 }

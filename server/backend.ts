@@ -18,6 +18,8 @@ export interface BackendInfo {
 
 export interface FaceBackend {
   readonly info: BackendInfo;
+  /** Runs that may be in flight at once (inference lanes); the service's batchers keep to it. */
+  readonly lanes: number;
   /** Decode encoded bytes to RGB off the event loop (sharp/libuv); FACEOPT_ERR_BAD_IMAGE / _IMAGE_TOO_LARGE. */
   decode(bytes: Uint8Array, source: string): Promise<RgbImage>;
   /** Faces in one decoded photo. */
@@ -32,6 +34,8 @@ export interface FaceBackend {
 
 /** The production backend: one FaceAnalyzer (SCRFD + ArcFace sessions) per process. */
 export class AnalyzerBackend implements FaceBackend {
+  readonly lanes = 1;
+
   private constructor(private readonly analyzer: FaceAnalyzer, readonly info: BackendInfo) {}
 
   /** Load both models with the server's thread, provider, detector-size and pixel-limit settings. */

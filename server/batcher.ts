@@ -1,10 +1,10 @@
 /**
  * Dynamic micro-batching: callers submit one item each and get one result; the batcher runs the model
- * on up to maxBatch items at a time, one run at a time (a session shares the machine's cores, so two runs
- * at once only fight). Under load batches form by themselves from what arrived during the previous
- * run; when the model is idle, the first item waits at most maxWaitMs for company. maxBatch 1 makes
- * it a plain serial lane (used for the detector). Items whose deadline passed are dropped before
- * they cost a run.
+ * on up to maxBatch items at a time, at most `lanes` runs at once (one per inference lane: a session
+ * shares its lane's cores, so two runs on one lane only fight). Under load batches form by themselves
+ * from what arrived during the previous run; when a lane is idle, the first item waits at most maxWaitMs
+ * for company. maxBatch 1 makes it a plain serial lane per inference lane (used for the detector). Items
+ * whose deadline passed are dropped before they cost a run.
  */
 import { FaceoptError } from '../pipeline/errors.js';
 
@@ -19,6 +19,8 @@ export interface BatcherOptions<I, O> {
   name: string;
   maxBatch: number;
   maxWaitMs: number;
+  /** Runs in flight at once (inference lanes); default 1. */
+  lanes?: number;
   /** Run the model on items; must return one output per item, in order. */
   run: (items: I[]) => Promise<O[]>;
   /** Called after each run with its size and duration in ms. */
@@ -36,7 +38,7 @@ interface Pending<I, O> {
 
 export class MicroBatcher<I, O> {
   private readonly pending: Pending<I, O>[] = [];
-  private running = false;
+  private running = 0;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
 
@@ -49,7 +51,11 @@ export class MicroBatcher<I, O> {
 
   /** True while a run is in progress. */
   get busy(): boolean {
-    return this.running;
+    return this.running > 0;
+  }
+
+  private get lanes(): number {
+    return Math.max(1, this.opts.lanes ?? 1);
   }
 
   /** Queue one item; resolves with its output, or rejects with the run's error or FACEOPT_ERR_TIMEOUT. */
@@ -63,12 +69,12 @@ export class MicroBatcher<I, O> {
 
   /** Resolves once nothing is queued or running (graceful shutdown). */
   idle(): Promise<void> {
-    if (!this.running && this.pending.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private schedule(): void {
-    if (this.running || this.pending.length === 0) return;
+    if (this.running >= this.lanes || this.pending.length === 0) return;
     if (this.pending.length >= this.opts.maxBatch || this.opts.maxWaitMs <= 0) {
       // let items submitted in the same tick (one request's several faces) join this run
       if (this.timer === null) this.timer = setTimeout(() => this.flush(), 0);
@@ -92,13 +98,13 @@ export class MicroBatcher<I, O> {
   private flush(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    if (this.running) return;
+    if (this.running >= this.lanes) return;
     const batch = this.take();
     if (batch.length === 0) {
       this.settleIdle();
       return;
     }
-    this.running = true;
+    this.running++;
     const t0 = performance.now();
     let outputs: Promise<O[]>;
     try {
@@ -115,7 +121,7 @@ export class MicroBatcher<I, O> {
       for (const p of batch) p.reject(e);
     }).finally(() => {
       this.opts.onBatch?.(batch.length, performance.now() - t0);
-      this.running = false;
+      this.running--;
       // whatever queued during the run has waited long enough: run it now
       if (this.pending.length > 0) {
         if (this.timer === null) this.timer = setTimeout(() => this.flush(), 0);
@@ -123,10 +129,12 @@ export class MicroBatcher<I, O> {
         this.settleIdle();
       }
     });
+    // items left over (more than one batch queued) go to the next free lane
+    this.schedule();
   }
 
   private settleIdle(): void {
-    if (this.running || this.pending.length > 0) return;
+    if (this.running > 0 || this.pending.length > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

@@ -64,6 +64,11 @@ export interface ServerConfig {
   /** Worker processes (node:cluster); threads are split across them. */
   workers: number;
   /**
+   * Inference lanes per worker: threads with their own detector and recognizer sessions, each running
+   * one batch at a time (inference-thread backend only). Threads are split across them.
+   */
+  lanes: number;
+  /**
    * Run the detector and recognizer in a worker thread (default), so the event loop keeps reading
    * requests and writing responses while a batch runs; false runs them on the event loop.
    */
@@ -95,6 +100,7 @@ export const DEFAULTS = {
   redisTimeoutMs: 250,
   detThreshold: 0.5,
   workers: 1,
+  lanes: 1,
   inferenceThread: true,
   logLevel: 'info',
   shutdownTimeoutMs: 15_000,
@@ -110,11 +116,16 @@ export type ServerConfigInput = Partial<Omit<ServerConfig, 'batch' | 'cache'>> &
 
 /**
  * Fill defaults and check every value, naming the setting in FACEOPT_ERR_BAD_ARGUMENT. Threads default
- * to floor(cores / workers), at least 1, so N workers never oversubscribe the machine.
+ * to floor(cores / (workers x lanes)), at least 1, so workers and lanes never oversubscribe the machine.
  */
 export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig {
   const workers = checkNumber('workers', input.workers ?? DEFAULTS.workers, { min: 1, max: 256, integer: true });
-  const threads = input.intraOpThreads ?? Math.max(1, Math.floor(availableCores() / workers));
+  const inferenceThread = typeof input.inferenceThread === 'boolean' ? input.inferenceThread : DEFAULTS.inferenceThread;
+  const lanes = checkNumber('lanes', input.lanes ?? DEFAULTS.lanes, { min: 1, max: 64, integer: true });
+  if (lanes > 1 && !inferenceThread) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--lanes 1 without the inference thread (lanes are inference threads)', name: 'lanes', received: String(lanes) });
+  }
+  const threads = input.intraOpThreads ?? Math.max(1, Math.floor(availableCores() / (workers * lanes)));
   const logLevel = input.logLevel ?? DEFAULTS.logLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `one of ${LOG_LEVELS.join(', ')}`, name: 'log level', received: logLevel });
@@ -159,7 +170,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     recognizer: input.recognizer ?? null,
     manifest: input.manifest ?? null,
     workers,
-    inferenceThread: typeof input.inferenceThread === 'boolean' ? input.inferenceThread : DEFAULTS.inferenceThread,
+    lanes,
+    inferenceThread,
     logLevel,
     shutdownTimeoutMs: checkNumber('shutdown timeout', input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, { min: 0, max: 600_000, integer: true }),
   };

@@ -106,13 +106,13 @@ export class FaceService {
     this.backend = backend;
     const m = this.metrics;
     this.detector = new MicroBatcher({
-      name: 'detector', maxBatch: 1, maxWaitMs: 0,
+      name: 'detector', maxBatch: 1, maxWaitMs: 0, lanes: backend.lanes,
       run: async ([x]) => [await backend.detect(x.img, x.opts)],
       onBatch: (n, ms) => { m.batchSize.observe({ model: 'detector' }, n); m.inference.observe({ model: 'detector' }, ms / 1000); },
       onDepth: (d) => m.queueDepth.set({ stage: 'detector' }, d),
     });
     this.recognizer = new MicroBatcher({
-      name: 'recognizer', maxBatch: this.config.batch.maxBatch, maxWaitMs: this.config.batch.maxWaitMs,
+      name: 'recognizer', maxBatch: this.config.batch.maxBatch, maxWaitMs: this.config.batch.maxWaitMs, lanes: backend.lanes,
       run: async (crops) => {
         const { embeddings, norms } = await backend.embed(crops);
         return embeddings.map((e, i) => ({ embedding: Array.from(e), norm: round(norms[i], 4) }));

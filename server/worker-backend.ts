@@ -1,8 +1,9 @@
 /**
- * The production backend with inference off the event loop: detector and recognizer run in one
- * worker thread (`inference-worker.ts`); decoding (sharp, on libuv threads) and alignment stay here.
- * While the worker runs a batch, this thread keeps reading requests, writing responses and collecting
- * decoded images for the next batch. `--no-inference-thread` falls back to `AnalyzerBackend`.
+ * The production backend with inference off the event loop: detector and recognizer run in worker
+ * threads (`inference-worker.ts`), one per inference lane (`--lanes`), each with its own sessions;
+ * decoding (sharp, on libuv threads) and alignment stay here. While the lanes run batches, this thread
+ * keeps reading requests, writing responses and collecting decoded images for the next batch.
+ * `--no-inference-thread` falls back to `AnalyzerBackend`.
  */
 import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
@@ -49,17 +50,13 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 /** A request without its id, member by member of the union. */
 type Call = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
-export class WorkerBackend implements FaceBackend {
+/** One inference thread with its own sessions; calls are answered in order by id. */
+class Lane {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private stopped: Error | null = null;
 
-  private constructor(
-    private readonly worker: Worker,
-    readonly info: BackendInfo,
-    private readonly recognizerInput: readonly [number, number],
-    private readonly maxPixels: number,
-  ) {
+  constructor(readonly worker: Worker) {
     worker.on('message', (m: WorkerReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -76,13 +73,27 @@ export class WorkerBackend implements FaceBackend {
     worker.on('exit', (code) => stop(`the inference thread exited (code ${code})`));
   }
 
-  /** Start the inference thread and load both models there, with the server's settings. */
-  static async load(models: ServedModels, config: ServerConfig): Promise<WorkerBackend> {
-    const file = inferenceWorkerFile();
-    if (!existsSync(fileURLToPath(file))) {
-      throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: fileURLToPath(file), reason: 'the compiled inference thread is missing: run `npm run build`, or serve with --no-inference-thread' });
-    }
-    const worker = new Worker(file, { workerData: { analyzer: analyzerOptionsFor(models, config), warmBatch: Math.min(4, config.batch.maxBatch) } satisfies WorkerInit });
+  /** Calls sent and not yet answered. */
+  get outstanding(): number {
+    return this.pending.size;
+  }
+
+  get alive(): boolean {
+    return this.stopped === null;
+  }
+
+  call<T>(req: Call, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  /** Start an inference thread and wait until its models are loaded. */
+  static async start(init: WorkerInit): Promise<{ lane: Lane; ready: WorkerReady }> {
+    const worker = new Worker(inferenceWorkerFile(), { workerData: init });
     const ready = await new Promise<WorkerReady>((resolve, reject) => {
       const onMessage = (m: WorkerReady | WorkerReply) => {
         worker.off('error', onError);
@@ -93,19 +104,52 @@ export class WorkerBackend implements FaceBackend {
       worker.once('message', onMessage);
       worker.once('error', onError);
     }).catch(async (e: unknown) => { await worker.terminate(); throw e; });
-    return new WorkerBackend(worker, {
+    return { lane: new Lane(worker), ready };
+  }
+}
+
+export class WorkerBackend implements FaceBackend {
+  private constructor(
+    private readonly laneList: Lane[],
+    readonly info: BackendInfo,
+    private readonly recognizerInput: readonly [number, number],
+    private readonly maxPixels: number,
+  ) {}
+
+  /** Inference threads (each with its own detector and recognizer sessions). */
+  get lanes(): number {
+    return this.laneList.length;
+  }
+
+  /**
+   * Start `config.lanes` inference threads and load both models in each, with the server's settings
+   * (`config.intraOpThreads` onnxruntime threads per lane). They load side by side.
+   */
+  static async load(models: ServedModels, config: ServerConfig): Promise<WorkerBackend> {
+    const file = inferenceWorkerFile();
+    if (!existsSync(fileURLToPath(file))) {
+      throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: fileURLToPath(file), reason: 'the compiled inference thread is missing: run `npm run build`, or serve with --no-inference-thread' });
+    }
+    const init: WorkerInit = { analyzer: analyzerOptionsFor(models, config), warmBatch: Math.min(4, config.batch.maxBatch) };
+    const started = await Promise.allSettled(Array.from({ length: config.lanes }, () => Lane.start(init)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.lane.worker.terminate() : undefined)));
+      throw failed.reason;
+    }
+    const lanes = started.map((r) => (r as PromiseFulfilledResult<{ lane: Lane; ready: WorkerReady }>).value);
+    const { ready } = lanes[0];
+    return new WorkerBackend(lanes.map((l) => l.lane), {
       detector: { path: models.detector.path, inputSize: ready.detSize },
       recognizer: { path: models.recognizer.path, inputSize: ready.recognizerInput },
     }, ready.recognizerInput, config.maxPixels);
   }
 
-  private call<T>(req: Call, transfer: ArrayBuffer[] = []): Promise<T> {
-    if (this.stopped) return Promise.reject(this.stopped);
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ ...req, id }, transfer);
-    });
+  /** The live lane with the fewest calls in flight (the batchers keep at most one run per lane). */
+  private lane(): Lane {
+    const live = this.laneList.filter((l) => l.alive);
+    const pool = live.length > 0 ? live : this.laneList;
+    return pool.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
   }
 
   decode(bytes: Uint8Array, source: string): Promise<RgbImage> {
@@ -114,7 +158,7 @@ export class WorkerBackend implements FaceBackend {
 
   detect(img: RgbImage, opts: DetectOptions): Promise<DetectedFace[]> {
     // copied, not transferred: the image is aligned here afterwards
-    return this.call({ op: 'detect', img: { width: img.width, height: img.height, data: img.data }, opts });
+    return this.lane().call({ op: 'detect', img: { width: img.width, height: img.height, data: img.data }, opts });
   }
 
   align(img: RgbImage, faces: readonly DetectedFace[]): RgbImage[] {
@@ -122,15 +166,17 @@ export class WorkerBackend implements FaceBackend {
   }
 
   embed(crops: readonly RgbImage[]): Promise<Embeddings> {
-    return this.call({ op: 'embed', crops: crops.map((c) => ({ width: c.width, height: c.height, data: c.data })) });
+    return this.lane().call({ op: 'embed', crops: crops.map((c) => ({ width: c.width, height: c.height, data: c.data })) });
   }
 
   async warmUp(): Promise<void> {
-    await this.call({ op: 'warmup' });
+    await Promise.all(this.laneList.map((l) => l.call({ op: 'warmup' })));
   }
 
   async release(): Promise<void> {
-    if (!this.stopped) await this.call({ op: 'release' }).catch(() => undefined);
-    await this.worker.terminate();
+    await Promise.all(this.laneList.map(async (l) => {
+      if (l.alive) await l.call({ op: 'release' }).catch(() => undefined);
+      await l.worker.terminate();
+    }));
   }
 }

@@ -11,7 +11,7 @@ import { DEFAULTS, resolveServerConfig } from '../../server/config.js';
 
 interface ServeFlags {
   host?: string; port?: string; detector?: string; recognizer?: string; manifest?: string; allowFailed?: boolean;
-  apiKey?: string; workers?: string; threads?: string; provider?: string; detSize?: string; detThreshold?: string;
+  apiKey?: string; workers?: string; lanes?: string; threads?: string; provider?: string; detSize?: string; detThreshold?: string;
   matchThreshold?: string; maxBatch?: string; maxWaitMs?: string; batching?: boolean; queue?: string; timeoutMs?: string;
   bodyLimit?: string; maxPixels?: string; maxImages?: string; cacheSize?: string; redisUrl?: string; logLevel?: string;
   shutdownTimeoutMs?: string; inferenceThread?: boolean;
@@ -31,7 +31,8 @@ export function register(program: Command): void {
     .option('--allow-failed', 'serve a variant whose report failed its accuracy gates')
     .option('--api-key <key>', 'require `Authorization: Bearer <key>` (default: $FACEOPT_API_KEY; none when unset)')
     .option('--workers <n>', `worker processes sharing the port (default ${DEFAULTS.workers}); threads are split across them`)
-    .option('--threads <n>', 'intra-op threads per worker (default: cores / workers)')
+    .option('--lanes <n>', `inference lanes per worker: threads with their own sessions, one batch each at a time (default ${DEFAULTS.lanes}; see docs/server.md)`)
+    .option('--threads <n>', 'intra-op threads per lane (default: cores / (workers x lanes))')
     .option('--provider <name>', `execution provider: ${PROVIDERS.join(', ')} (default cpu)`)
     .option('--det-size <n>', 'detector input size for dynamic-input detectors (default 640)')
     .option('--det-threshold <t>', `default detection score threshold (default ${DEFAULTS.detThreshold})`)
@@ -62,6 +63,7 @@ export function register(program: Command): void {
         allowFailed: f.allowFailed === true,
         apiKey: f.apiKey ?? (process.env.FACEOPT_API_KEY || null),
         workers: num(f.workers),
+        lanes: num(f.lanes),
         inferenceThread: f.inferenceThread !== false,
         intraOpThreads: num(f.threads),
         provider: f.provider as Provider | undefined,

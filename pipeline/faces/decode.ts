@@ -5,13 +5,17 @@
  * asynchronous), so a server can decode the next photo while the previous one is being inferred.
  *
  * Alpha is dropped, not composited, again like imread(IMREAD_COLOR). A pixel limit, checked from the
- * header before any pixel is decoded, guards against decompression bombs. Decoder warnings (e.g. extra
+ * header before any pixel is decoded, guards against decompression bombs. The header is read in
+ * JavaScript (image-header.ts; sharp's own reader only when that fails), so a photo costs one sharp
+ * pipeline, not two. Decoder warnings (e.g. extra
  * bytes after a JPEG) are tolerated, as OpenCV tolerates them; errors — not an image, a broken header,
  * a file cut short — are refused with FACEOPT_ERR_BAD_IMAGE.
  */
 import { existsSync } from 'node:fs';
-import type { Metadata, OutputInfo } from 'sharp';
+import { readFile } from 'node:fs/promises';
+import type { OutputInfo } from 'sharp';
 import { FaceoptError, checkNumber } from '../errors.js';
+import { readImageHeader, type ImageHeader } from './image-header.js';
 import type { RgbImage } from './types.js';
 
 /** Default pixel limit: 40 megapixels (a 7,700 x 5,200 photo), far above any camera a face pipeline sees. */
@@ -23,6 +27,7 @@ const sharpModule = async () => (await (sharpLoading ??= import('sharp'))).defau
 
 /** Container formats accepted; anything else sharp can read (SVG, TIFF, GIF, ...) is refused. */
 export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp'] as const;
+const isSupported = (f: string): f is (typeof SUPPORTED_FORMATS)[number] => (SUPPORTED_FORMATS as readonly string[]).includes(f);
 
 export interface DecodeOptions {
   /** Largest width x height accepted (default DEFAULT_MAX_PIXELS). */
@@ -57,32 +62,31 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     throw badImage(source, 'it is empty');
   }
 
-  let meta: Metadata;
+  let bytes: Uint8Array;
   try {
-    meta = await (await sharpModule())(input, { limitInputPixels: false }).metadata();
+    bytes = typeof input === 'string' ? await readFile(input) : input;
   } catch (e) {
     throw badImage(source, (e as Error).message.split('\n')[0], e);
   }
-  const format = meta.format ?? 'unknown';
-  if (!(SUPPORTED_FORMATS as readonly string[]).includes(format)) {
-    throw badImage(source, `${format} is not a supported format`);
-  }
-  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-  if (pixels <= 0) throw badImage(source, 'it has no pixels');
+  const header = readImageHeader(bytes) ?? await sharpHeader(bytes, source);
+  const pixels = header.width * header.height;
   if (pixels > maxPixels) {
     throw new FaceoptError('FACEOPT_ERR_IMAGE_TOO_LARGE', { source, pixels, limit: maxPixels });
   }
 
   let out: { data: Buffer; info: OutputInfo };
   try {
-    out = await (await sharpModule())(input, { limitInputPixels: maxPixels, failOn: 'error' })
+    out = await (await sharpModule())(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
       .rotate() // EXIF orientation
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw badImage(source, (e as Error).message.split('\n')[0], e);
+    const reason = (e as Error).message.split('\n')[0];
+    // the header read here and sharp's disagreed on the size: sharp's limit is the last word
+    if (/pixel limit/i.test(reason)) throw new FaceoptError('FACEOPT_ERR_IMAGE_TOO_LARGE', { source, pixels, limit: maxPixels });
+    throw badImage(source, reason, e);
   }
   const { width, height, channels } = out.info;
   const data = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength);
@@ -90,9 +94,25 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     width,
     height,
     data: channels === 3 ? data : toRgb(data, width * height, channels),
-    format,
-    orientation: meta.orientation ?? 1,
+    format: header.format,
+    orientation: header.orientation,
   };
+}
+
+/** The header as sharp reads it, for what readImageHeader declines; FACEOPT_ERR_BAD_IMAGE with sharp's reason or the format. */
+async function sharpHeader(bytes: Uint8Array, source: string): Promise<ImageHeader> {
+  let meta;
+  try {
+    meta = await (await sharpModule())(bytes, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw badImage(source, (e as Error).message.split('\n')[0], e);
+  }
+  const format = meta.format ?? 'unknown';
+  if (!isSupported(format)) throw badImage(source, `${format} is not a supported format`);
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width * height <= 0) throw badImage(source, 'it has no pixels');
+  return { format, width, height, orientation: meta.orientation ?? 1 };
 }
 
 /** Expand 1-, 2- or 4-channel pixels to RGB (safety net; sharp normally returns 3 channels here). */

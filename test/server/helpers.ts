@@ -24,6 +24,8 @@ export interface FakeOptions {
   maxPixels?: number;
   /** Throw a plain Error from embed (an internal failure). */
   failEmbed?: boolean;
+  /** Inference lanes the backend offers (default 1). */
+  lanes?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,9 +41,16 @@ function meanRgb(img: RgbImage): [number, number, number] {
 export class FakeBackend implements FaceBackend {
   readonly info = { detector: { path: '/fake/det.onnx', inputSize: [640, 640] as const }, recognizer: { path: '/fake/rec.onnx', inputSize: [112, 112] as const } };
   readonly batches: number[] = [];
+  /** Most embed runs in flight at once, seen so far. */
+  maxConcurrentEmbeds = 0;
+  private embedsInFlight = 0;
   detections = 0;
   released = false;
   constructor(readonly opts: FakeOptions = {}) {}
+
+  get lanes(): number {
+    return this.opts.lanes ?? 1;
+  }
 
   decode(bytes: Uint8Array, source: string): Promise<RgbImage> {
     return decodeImage(bytes, { source, maxPixels: this.opts.maxPixels ?? 16_000_000 });
@@ -64,7 +73,12 @@ export class FakeBackend implements FaceBackend {
 
   async embed(crops: readonly RgbImage[]) {
     this.batches.push(crops.length);
-    if (this.opts.embedDelayMs) await sleep(this.opts.embedDelayMs);
+    this.maxConcurrentEmbeds = Math.max(this.maxConcurrentEmbeds, ++this.embedsInFlight);
+    try {
+      if (this.opts.embedDelayMs) await sleep(this.opts.embedDelayMs);
+    } finally {
+      this.embedsInFlight--;
+    }
     if (this.opts.failEmbed) throw new Error('synthetic failure with a secret stack');
     const out = crops.map((c) => l2normalize([...meanRgb(c), 64]));
     return { embeddings: out.map((o) => o.unit), norms: out.map((o) => o.norm) };

@@ -32,6 +32,27 @@ describe('micro-batching', () => {
     }
   });
 
+  it('two inference lanes: two recognizer runs at once, never more; every answer is its own image\'s embedding', async () => {
+    const one = new FakeBackend({ embedDelayMs: 30 });
+    const two = new FakeBackend({ embedDelayMs: 30, lanes: 2 });
+    const images = await Promise.all(colours.map((c) => solidImage(c)));
+    const answers = [];
+    for (const fake of [one, two]) {
+      const { app } = await fakeApp({ batch: { maxBatch: 4, maxWaitMs: 5 }, cache: { memoryEntries: 0 } }, fake);
+      try {
+        const res = await Promise.all(images.map((img) => app.inject({ method: 'POST', url: '/v1/embed', payload: img, headers: { 'content-type': 'image/jpeg' } })));
+        expect(res.every((r) => r.statusCode === 200)).toBe(true);
+        answers.push(res.map((r) => r.json().embedding));
+      } finally {
+        await app.close();
+      }
+    }
+    expect(one.maxConcurrentEmbeds).toBe(1);
+    expect(two.maxConcurrentEmbeds).toBe(2);
+    expect(two.batches.reduce((a, b) => a + b, 0)).toBe(16);
+    expect(answers[1]).toEqual(answers[0]);
+  });
+
   it('batching off (max batch 1): every run has one crop', async () => {
     const fake = new FakeBackend({ embedDelayMs: 5 });
     const { app } = await fakeApp({ batch: { maxBatch: 1 }, cache: { memoryEntries: 0 } }, fake);

@@ -19,6 +19,8 @@ describe('resolveServerConfig', () => {
     expect(c).toMatchObject({ host: '127.0.0.1', port: 5555, workers: 1, apiKey: null, batch: { maxBatch: 32, maxWaitMs: 2 } });
     expect(c.intraOpThreads).toBe(availableCores());
     expect(resolveServerConfig({ workers: 64 }).intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / 64)));
+    expect(c.lanes).toBe(1);
+    expect(resolveServerConfig({ lanes: 2 }).intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / 2)));
   });
   it('names the setting in its error', () => {
     for (const [input, text] of [
@@ -27,6 +29,8 @@ describe('resolveServerConfig', () => {
       [{ batch: { maxBatch: 0 } }, 'for max batch but received 0'],
       [{ apiKey: 'short' }, 'API key of at least 8 characters'],
       [{ logLevel: 'loud' }, 'for log level'],
+      [{ lanes: 0 }, 'for lanes but received 0'],
+      [{ lanes: 2, inferenceThread: false }, 'without the inference thread'],
     ] as const) {
       expect(() => resolveServerConfig(input as never)).toThrow(text);
     }
@@ -55,6 +59,21 @@ describe('MicroBatcher', () => {
     });
     await Promise.all([1, 2, 3, 4, 5].map((x) => b.submit(x)));
     expect(peak).toBe(1);
+  });
+  it('lanes: up to `lanes` runs at once, leftovers go to the next free lane, outputs stay with inputs', async () => {
+    let running = 0;
+    let peak = 0;
+    const sizes: number[] = [];
+    const b = new MicroBatcher<number, number>({
+      name: 't', maxBatch: 4, maxWaitMs: 1, lanes: 2,
+      run: async (xs) => { running++; peak = Math.max(peak, running); sizes.push(xs.length); await sleep(20); running--; return xs.map((x) => x + 100); },
+    });
+    const out = await Promise.all(Array.from({ length: 12 }, (_, i) => b.submit(i)));
+    expect(out).toEqual(Array.from({ length: 12 }, (_, i) => i + 100));
+    expect(peak).toBe(2);
+    expect(sizes).toEqual([4, 4, 4]);
+    await b.idle();
+    expect(b.busy).toBe(false);
   });
   it('a failed run rejects only its own items; later items still run', async () => {
     let calls = 0;

@@ -74,6 +74,32 @@ describeShared('WorkerBackend (models in a worker thread)', () => {
   });
 });
 
+describeShared('WorkerBackend with two lanes', () => {
+  it('loads one thread per lane; runs on both lanes at once give the one-lane results', async () => {
+    const one = resolveServerConfig({ detector: DET, recognizer: REC, intraOpThreads: 1 });
+    const two = resolveServerConfig({ detector: DET, recognizer: REC, intraOpThreads: 1, lanes: 2 });
+    const models = await selectModels(one);
+    const [a, b] = [await WorkerBackend.load(models, one), await WorkerBackend.load(models, two)];
+    try {
+      expect([a.lanes, b.lanes]).toEqual([1, 2]);
+      await b.warmUp();
+      const img = await b.decode(readFileSync(PHOTO), 't1.jpg');
+      const faces = await a.detect(img, {});
+      const crops = a.align(img, faces);
+      const ref = await a.embed(crops);
+      // three calls at once, each sent to the least busy lane
+      const [x, y, z] = await Promise.all([b.embed(crops), b.embed(crops.slice().reverse()), b.detect(img, {})]);
+      expect(z).toEqual(faces);
+      expect(x.norms).toEqual(ref.norms);
+      expect(y.norms).toEqual(ref.norms.slice().reverse());
+      x.embeddings.forEach((e, i) => expect(Array.from(e)).toEqual(Array.from(ref.embeddings[i]!)));
+    } finally {
+      await a.release();
+      await b.release();
+    }
+  });
+});
+
 describeShared('WorkerBackend loading', () => {
   it('a model that cannot load rejects with its coded error, and the thread is gone', async () => {
     const config = resolveServerConfig({ detector: DET, recognizer: REC });
