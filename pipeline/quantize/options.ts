@@ -60,6 +60,14 @@ export interface QuantizeOptions {
    * fast kernels for them, so its export turns this off.
    */
   floatSlowInt8: boolean;
+  /**
+   * Store weights and int32 biases without a zero point (DequantizeLinear's default 0; ONNX says int32
+   * has none) and with one scale where every output channel has the same one (the +-1 sign convs of
+   * sign-dw): the same values in fewer bytes (mobileface 0.386x -> 0.368x of FP32, same onnxruntime
+   * kernels, outputs bit-identical). TensorRT's export turns it off: its rules ask for an explicit
+   * int8 zero point on every Q/DQ node.
+   */
+  compactConstants: boolean;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -74,6 +82,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   exactSignConvs: true,
   weightOnlyFloatLayers: 'auto',
   floatSlowInt8: true,
+  compactConstants: true,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

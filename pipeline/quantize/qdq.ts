@@ -8,7 +8,9 @@
  *               behind DequantizeLinear, consumers rewired;
  *   5. prune  - unused float initializers removed, nodes sorted.
  * Tensor names are deterministic: `<t>_QuantizeLinear` / `<t>_DequantizeLinear` nodes, `<t>_quantized`,
- * `<t>_dequantized`, `<t>_scale`, `<t>_zero_point`, so float and quantized graphs pair up by name.
+ * `<t>_dequantized`, `<t>_scale`, `<t>_zero_point`, so float and quantized graphs pair up by name. Weights
+ * (symmetric int8) and int32 biases are stored without a zero point (DequantizeLinear's default 0), and
+ * with one scale where every channel has the same one.
  */
 import { FaceoptError } from '../errors.js';
 import type { Graph } from '../onnx/graph.js';
@@ -276,11 +278,14 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
       scales = pt.scales; data = pt.data; zp = pt.zeroPoints;
     }
     weightScales.set(w, scales);
-    const perCh = opts.perChannel;
+    // one scale for every channel (the +-1 sign convolutions of sign-dw) is stored once: same values
+    const compact = opts.compactConstants;
+    const perCh = opts.perChannel && (!compact || scales.some((v) => v !== scales[0]));
     g.setTensor(`${w}_quantized`, DataType.INT8, t.dims, data);
-    g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? [scales.length] : [], scales);
-    g.setTensor(`${w}_zero_point`, DataType.INT8, perCh ? [zp.length] : [], zp);
-    const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`], [`${w}_dequantized`], `${w}_DequantizeLinear`);
+    g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? [scales.length] : [], perCh ? scales : scales.subarray(0, 1));
+    // symmetric: the zero point is 0, DequantizeLinear's default, so a compact graph does not store it
+    if (!compact) g.setTensor(`${w}_zero_point`, DataType.INT8, perCh ? [zp.length] : [], perCh ? zp : zp.subarray(0, 1));
+    const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, ...(compact ? [] : [`${w}_zero_point`])], [`${w}_dequantized`], `${w}_DequantizeLinear`);
     if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
     newNodes.push(dq);
     for (const c of g.consumers(w)) {
@@ -302,11 +307,13 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     if (inScale === undefined || !ws) continue;
     const bias = biasCorrected(g, b, input, weight, ws, opts);
     const q = quantizeBias(bias, inScale, ws.length === bias.length ? ws : ws[0]!);
-    const perCh = q.scales.length > 1;
+    const compact = opts.compactConstants;
+    const perCh = q.scales.length > 1 && (!compact || q.scales.some((v) => v !== q.scales[0]));
     g.setTensor(`${b}_quantized`, DataType.INT32, [bias.length], q.data);
-    g.setTensor(`${b}_scale`, DataType.FLOAT, perCh ? [q.scales.length] : [], q.scales);
-    g.setTensor(`${b}_zero_point`, DataType.INT32, perCh ? [q.scales.length] : [], new Int32Array(q.scales.length));
-    const dq = makeNode('DequantizeLinear', [`${b}_quantized`, `${b}_scale`, `${b}_zero_point`], [`${b}_dequantized`], `${b}_DequantizeLinear`);
+    g.setTensor(`${b}_scale`, DataType.FLOAT, perCh ? [q.scales.length] : [], perCh ? q.scales : q.scales.subarray(0, 1));
+    // int32 has no zero point in DequantizeLinear (ONNX: it is 0): a compact graph stores none
+    if (!compact) g.setTensor(`${b}_zero_point`, DataType.INT32, perCh ? [q.scales.length] : [], new Int32Array(perCh ? q.scales.length : 1));
+    const dq = makeNode('DequantizeLinear', [`${b}_quantized`, `${b}_scale`, ...(compact ? [] : [`${b}_zero_point`])], [`${b}_dequantized`], `${b}_DequantizeLinear`);
     if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: 0 });
     newNodes.push(dq);
     for (const c of g.consumers(b)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, `${b}_dequantized`);

@@ -87,6 +87,8 @@ export function exportSymmetricQdq(floatModel: OnnxModel, ranges: RangeTable, op
     shieldFloatLayers: false,
     // TensorRT has fast int8 kernels for grouped convolutions
     floatSlowInt8: false,
+    // explicit int8 zero points everywhere
+    compactConstants: false,
   });
   const quantization = insertQdq(model.graph, ranges, options, TENSORRT_HANDLERS);
   const check = checkSymmetricQdq(model);

@@ -54,6 +54,33 @@ describe('QDQ quantizer', () => {
     }
     expect(ops(q.model).Relu).toBe(1);
   });
+  it('compact constants: weights and int32 biases without zero points, one scale when every channel has the same; the same outputs as explicit ones', async () => {
+    // a conv with varied weights and a bias, then a depthwise 1x1 conv whose channels all weigh 1 (a sign-dw half)
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'w', 'b'], ['c'], 'conv', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Conv', ['c', 'ones'], ['y'], 'dw', { kernel_shape: [1, 1], group: 8 }),
+      ],
+      initializers: [{ name: 'w', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b', dims: [8], data: seededFloats(8, 2) }, { name: 'ones', dims: [8, 1, 1, 1], data: new Float32Array(8).fill(1) }],
+    });
+    const ranges = { x: [-1, 1], c: [-6, 6], y: [-6, 6] } as const;
+    const compact = quantizeModel(m, ranges).model;
+    const explicit = quantizeModel(m, ranges, { compactConstants: false }).model;
+    const dq = (model: typeof compact, t: string) => model.graph.node(`${t}_DequantizeLinear`)!;
+    expect(dq(compact, 'w').input).toEqual(['w_quantized', 'w_scale']);
+    expect(dq(compact, 'b').input).toEqual(['b_quantized', 'b_scale']);
+    expect(dq(explicit, 'w').input).toEqual(['w_quantized', 'w_scale', 'w_zero_point']);
+    expect(dq(explicit, 'b').input).toEqual(['b_quantized', 'b_scale', 'b_zero_point']);
+    expect(compact.graph.getTensor('w_scale').dims).toEqual([8]); // channels differ: per channel
+    expect(compact.graph.getTensor('ones_scale').dims).toEqual([]); // all equal: stored once
+    expect(getAttr(dq(compact, 'ones'), 'axis')).toBeUndefined();
+    expect(explicit.graph.getTensor('ones_scale').dims).toEqual([8]);
+    expect(compact.toBytes().length).toBeLessThan(explicit.toBytes().length);
+    const a = await runSession(await createSession(compact.toBytes()), { x: floatTensor(seededFloats(144, 3), X.shape) });
+    const b = await runSession(await createSession(explicit.toBytes()), { x: floatTensor(seededFloats(144, 3), X.shape) });
+    expect(Array.from(a.y!.data as Float32Array)).toEqual(Array.from(b.y!.data as Float32Array));
+  });
   it('per-tensor weights on request', () => {
     const q = quantizeModel(convModel([makeNode('Relu', ['c'], ['y'], 'relu')]), { x: [-1, 1], c: [-6, 6], y: [0, 6] }, { perChannel: false });
     expect(q.model.graph.getTensor('w_scale').dims).toEqual([]);
