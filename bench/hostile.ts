@@ -89,6 +89,17 @@ async function validPhase(base: URL, agent: http.Agent, bodies: Buffer[], concur
   return [...counts].sort().map(([k, n]) => `${k} x${n}`).join(', ');
 }
 
+/** The main thread's V8 heap and external memory from the server's /metrics (prom-client's nodejs_* gauges). */
+async function heapOf(base: URL): Promise<string> {
+  try {
+    const text = await (await fetch(new URL('/metrics', base))).text();
+    const get = (name: string) => Number(new RegExp(`^faceopt_nodejs_${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+    return `V8 heap ${MB(get('heap_size_used_bytes'))} used of ${MB(get('heap_size_total_bytes'))}, external ${MB(get('external_memory_bytes'))}`;
+  } catch {
+    return '?';
+  }
+}
+
 /** Where Debian's libjemalloc2 puts the library (what the Dockerfiles preload). */
 const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
 /** Without jemalloc: allocations of 1 MiB and more are mmap'd and go back to the OS when freed. */
@@ -149,11 +160,13 @@ async function main(): Promise<void> {
   const byCode = new Map<string, number>();
   let warm = '', cool = '', hostileS = 0;
   let rssBefore: number | null = null, rssAfter: number | null = null, peakHostile = 0, healthy = false;
+  let heapBefore = '?', heapAfter = '?';
   let exitedDuring: string | null = 'the benchmark failed first';
   try {
     warm = await validPhase(base, agent, validBodies, concurrency);
     await sleep(1000);
     rssBefore = rssBytes(pid);
+    heapBefore = await heapOf(base);
     peak = rssBefore ?? 0;
     const t0 = performance.now();
     const list = Array.from({ length: total }, (_, i) => cases[i % cases.length]);
@@ -175,6 +188,7 @@ async function main(): Promise<void> {
     cool = await validPhase(base, agent, validBodies, concurrency);
     await sleep(settleS * 1000);
     rssAfter = rssBytes(pid);
+    heapAfter = await heapOf(base);
     healthy = exitedWith === null && (await send(base, false, { method: 'GET', url: '/health', headers: {} })).status === 200;
     exitedDuring = exitedWith;
   } finally {
@@ -206,7 +220,8 @@ async function main(): Promise<void> {
     { 'server RSS': `after (${validCount} valid: ${cool}; ${settleS} s settle)`, value: MB(rssAfter) },
     { 'server RSS': 'after / before', value: ratio.toFixed(3) },
   ];
-  process.stdout.write(`${table(memRows, 1)}\n\n`);
+  process.stdout.write(`${table(memRows, 1)}\n`);
+  process.stdout.write(`server event-loop thread, before: ${heapBefore}; after: ${heapAfter}\n\n`);
   for (const f of fivexx) process.stdout.write(`5xx: ${f.name} -> ${f.o.status} ${f.o.body}\n`);
   const noResponse = sum('no response');
   if (noResponse > 0) process.stdout.write(`note: ${noResponse} request(s) got no HTTP response: expected for a body over the limit, which the server refuses from its Content-Length and closes while the client still writes (EPIPE/ECONNRESET); see the per-case table\n`);

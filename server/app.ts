@@ -19,6 +19,7 @@ import { selectModels, type ServedModels } from './models.js';
 import { registerExtractRoute } from './routes/extract.js';
 import { registerFaceRoutes } from './routes/faces.js';
 import { registerMetaRoutes } from './routes/meta.js';
+import { fullGc, MemoryReclaimer } from './reclaim.js';
 import { FaceService } from './service.js';
 
 /** What the routes share. */
@@ -40,6 +41,8 @@ export interface AppOptions {
   metricLabels?: Record<string, string>;
   /** Pino destination stream for the JSON logs (default stdout). */
   logStream?: NodeJS.WritableStream;
+  /** How large photos' memory is given back (default: V8's full collection, see reclaim.ts); null turns it off. */
+  reclaimer?: MemoryReclaimer | null;
 }
 
 export interface FaceoptApp extends FastifyInstance {
@@ -92,7 +95,8 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     clientErrorHandler: answerClientError,
   }) as unknown as FaceoptApp;
 
-  const service = new FaceService(config, models.id, metrics, app.log);
+  const reclaimer = opts.reclaimer !== undefined ? opts.reclaimer : new MemoryReclaimer(fullGc(), {}, () => metrics.reclaims.inc());
+  const service = new FaceService(config, models.id, metrics, app.log, reclaimer);
   const ctx: AppContext = { config, models, service, metrics, clusterMetrics: null };
   app.decorate('faceopt', ctx);
 

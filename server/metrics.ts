@@ -18,6 +18,7 @@ export interface ServerMetrics {
   readonly cache: Counter<'layer' | 'result'>;
   readonly rejected: Counter<'reason'>;
   readonly modelInfo: Gauge<'role' | 'variant' | 'sha256' | 'source' | 'verdict'>;
+  readonly reclaims: Counter;
   readonly ready: Gauge;
 }
 
@@ -48,6 +49,7 @@ export function createMetrics(opts: { defaults?: boolean; labels?: Record<string
       name: 'faceopt_model_info', help: 'Served models (value 1); verdict is pass, fail or unverified',
       labelNames: ['role', 'variant', 'sha256', 'source', 'verdict'], registers, aggregator: 'max',
     }),
+    reclaims: new Counter({ name: 'faceopt_memory_reclaims_total', help: 'Full garbage collections run to free large decoded photos (reclaim.ts)', registers }),
     ready: new Gauge({ name: 'faceopt_ready', help: '1 when models are loaded and warmed', registers, aggregator: 'min' }),
   };
 }

@@ -15,6 +15,7 @@ import { MicroBatcher, type Deadline } from './batcher.js';
 import { ResultCache } from './cache.js';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
+import type { MemoryReclaimer } from './reclaim.js';
 
 /** A face as the API returns it. Embeddings keep full float32 precision. */
 export interface FaceJson {
@@ -65,7 +66,14 @@ export class FaceService {
   private stateValue: ServiceState = 'loading';
   private failure: unknown = null;
 
-  constructor(private readonly config: ServerConfig, private readonly modelsId: string, private readonly metrics: ServerMetrics, log?: { warn: (o: object, msg: string) => void }) {
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly modelsId: string,
+    private readonly metrics: ServerMetrics,
+    log?: { warn: (o: object, msg: string) => void },
+    /** Told about every decode, so large photos' memory goes back soon after their requests (reclaim.ts). */
+    private readonly reclaimer: MemoryReclaimer | null = null,
+  ) {
     this.admission = new Admission(config.maxQueue, config.timeoutMs, {
       onAdmitted: (n) => metrics.inflight.set(n),
       onRejected: (reason) => metrics.rejected.inc({ reason }),
@@ -165,6 +173,7 @@ export class FaceService {
     try {
       checkDeadline(deadline);
       const img = await backend.decode(bytes, source);
+      this.reclaimer?.noteDecoded(img.data.byteLength);
       checkDeadline(deadline);
       const faces = await detector.submit({ img, opts }, deadline);
       const crops = align ? backend.align(img, faces) : [];
@@ -183,6 +192,7 @@ export class FaceService {
     try {
       checkDeadline(deadline);
       const img = await backend.decode(bytes, source);
+      this.reclaimer?.noteDecoded(img.data.byteLength);
       size = { width: img.width, height: img.height };
       const [w, h] = backend.info.recognizer.inputSize;
       crop = img.width === w && img.height === h ? img : resizeBilinear(img, w, h);
@@ -236,6 +246,7 @@ export class FaceService {
     await this.recognizer?.idle();
     await this.backend?.release();
     this.backend = null;
+    this.reclaimer?.close();
     await this.cache.close();
   }
 }

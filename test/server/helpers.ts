@@ -12,7 +12,7 @@ import { decodeImage } from '../../pipeline/faces/decode.js';
 import { resizeBilinear } from '../../pipeline/faces/preprocess.js';
 import type { DetectOptions } from '../../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../../pipeline/faces/types.js';
-import { buildApp, type FaceoptApp } from '../../server/app.js';
+import { buildApp, type AppOptions, type FaceoptApp } from '../../server/app.js';
 import type { FaceBackend } from '../../server/backend.js';
 import type { ServerConfigInput } from '../../server/config.js';
 import type { ServedModel, ServedModels } from '../../server/models.js';
@@ -106,8 +106,8 @@ export function fakeModels(id = 'fakefakefakefake'): ServedModels {
 }
 
 /** An app over the synthetic backend, ready (unless `wait` is false), logging nothing. */
-export async function fakeApp(config: ServerConfigInput = {}, fake: FakeBackend = new FakeBackend(), wait = true): Promise<{ app: FaceoptApp; fake: FakeBackend }> {
-  const app = await buildApp({ logLevel: 'silent', ...config }, { models: fakeModels(), backend: async () => fake });
+export async function fakeApp(config: ServerConfigInput = {}, fake: FakeBackend = new FakeBackend(), wait = true, extra: Pick<AppOptions, 'reclaimer'> = {}): Promise<{ app: FaceoptApp; fake: FakeBackend }> {
+  const app = await buildApp({ logLevel: 'silent', ...config }, { models: fakeModels(), backend: async () => fake, ...extra });
   if (wait) await app.faceoptReady;
   return { app, fake };
 }
