@@ -91,6 +91,11 @@ export class FaceService {
     return this.failure;
   }
 
+  /** Inference lanes of the loaded backend (0 before it loaded). */
+  get lanes(): number {
+    return this.backend?.lanes ?? 0;
+  }
+
   get backendInfo(): FaceBackend['info'] | null {
     return this.backend?.info ?? null;
   }

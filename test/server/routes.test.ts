@@ -41,6 +41,8 @@ describe('service routes', () => {
     expect(m.recognizer).toMatchObject({ verdict: 'unverified', inputSize: [112, 112] });
     expect(m.matchThreshold).toEqual({ value: 0.99, source: 'default' });
     expect(m.limits).toMatchObject({ bodyLimit: 64 * 1024, maxImagesPerRequest: 3 });
+    expect(m.inference).toMatchObject({ lanes: 1, workers: 1, inferenceThread: true });
+    expect(m.inference.threadsPerLane).toBeGreaterThanOrEqual(1);
   });
 
   it('GET /metrics is Prometheus text with request, model and cache metrics', async () => {
