@@ -71,9 +71,25 @@ describe('MicroBatcher', () => {
     const out = await Promise.all(Array.from({ length: 12 }, (_, i) => b.submit(i)));
     expect(out).toEqual(Array.from({ length: 12 }, (_, i) => i + 100));
     expect(peak).toBe(2);
-    expect(sizes).toEqual([4, 4, 4]);
+    expect(sizes.reduce((a, n) => a + n, 0)).toBe(12);
+    expect(sizes.slice(0, 2)).toEqual([4, 4]); // the burst fills both lanes at once
+    expect(Math.max(...sizes)).toBe(4);
     await b.idle();
     expect(b.busy).toBe(false);
+  });
+  it('lanes: a run takes at most its share of what waits or runs, so a burst is split between lanes', async () => {
+    const sizes: number[] = [];
+    const b = new MicroBatcher<number, number>({
+      name: 't', maxBatch: 32, maxWaitMs: 1, lanes: 2,
+      run: async (xs) => { sizes.push(xs.length); await sleep(20); return xs; },
+    });
+    await Promise.all(Array.from({ length: 16 }, (_, i) => b.submit(i)));
+    expect(sizes).toEqual([8, 8]);
+    // one lane: the whole burst in one run
+    const one: number[] = [];
+    const c = new MicroBatcher<number, number>({ name: 't', maxBatch: 32, maxWaitMs: 1, run: async (xs) => { one.push(xs.length); return xs; } });
+    await Promise.all(Array.from({ length: 16 }, (_, i) => c.submit(i)));
+    expect(one).toEqual([16]);
   });
   it('a failed run rejects only its own items; later items still run', async () => {
     let calls = 0;
