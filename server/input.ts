@@ -7,6 +7,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { checkNumber, FaceoptError, isFaceoptError } from '../pipeline/errors.js';
+import { containerFormat } from '../pipeline/faces/image-header.js';
 import { toFaceoptError } from './errors.js';
 import type { FaceQuery } from './service.js';
 
@@ -26,10 +27,9 @@ export interface RequestImage {
 
 /** Format from the magic bytes: a supported one, another known one, or null. */
 export function sniffFormat(b: Uint8Array): string | null {
+  const supported = containerFormat(b);
+  if (supported) return supported;
   const at = (i: number, s: string) => [...s].every((c, k) => b[i + k] === c.charCodeAt(0));
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
-  if (b.length >= 8 && b[0] === 0x89 && at(1, 'PNG\r\n\x1a\n')) return 'png';
-  if (b.length >= 12 && at(0, 'RIFF') && at(8, 'WEBP')) return 'webp';
   if (at(0, 'GIF8')) return 'gif';
   if (at(0, '%PDF')) return 'pdf';
   if (at(0, 'BM')) return 'bmp';

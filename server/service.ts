@@ -169,6 +169,13 @@ export class FaceService {
     return { value, hit: false };
   }
 
+  /** Decode one photo; the reclaimer hears of its size (large photos' memory goes back soon after). */
+  private async decode(backend: FaceBackend, bytes: Uint8Array, source: string): Promise<RgbImage> {
+    const img = await backend.decode(bytes, source);
+    this.reclaimer?.noteDecoded(img.data.byteLength);
+    return img;
+  }
+
   /** Decode (bounded decode-ahead), detect, and align when embeddings are wanted. */
   private async analyze(bytes: Uint8Array, source: string, opts: DetectOptions, align: boolean, deadline: Deadline | null): Promise<{ img: { width: number; height: number }; faces: DetectedFace[]; crops: RgbImage[] }> {
     const { backend, detector } = this.stages();
@@ -177,8 +184,7 @@ export class FaceService {
     this.metrics.queueDepth.set({ stage: 'decode' }, this.decodeSlots.waiting);
     try {
       checkDeadline(deadline);
-      const img = await backend.decode(bytes, source);
-      this.reclaimer?.noteDecoded(img.data.byteLength);
+      const img = await this.decode(backend, bytes, source);
       checkDeadline(deadline);
       const faces = await detector.submit({ img, opts }, deadline);
       const crops = align ? backend.align(img, faces) : [];
@@ -196,8 +202,7 @@ export class FaceService {
     let size: { width: number; height: number };
     try {
       checkDeadline(deadline);
-      const img = await backend.decode(bytes, source);
-      this.reclaimer?.noteDecoded(img.data.byteLength);
+      const img = await this.decode(backend, bytes, source);
       size = { width: img.width, height: img.height };
       const [w, h] = backend.info.recognizer.inputSize;
       crop = img.width === w && img.height === h ? img : resizeBilinear(img, w, h);

@@ -130,10 +130,20 @@ function webpHeader(b: Uint8Array): ImageHeader | null {
   return width > 0 && height > 0 ? { format: 'webp', width, height, orientation } : null;
 }
 
+/** JPEG, PNG or WebP from the file's magic bytes alone; null for anything else. */
+export function containerFormat(b: Uint8Array): ImageHeader['format'] | null {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b[0] === 0x89 && ascii(b, 1, 'PNG\r\n\x1a\n')) return 'png';
+  if (b.length >= 12 && ascii(b, 0, 'RIFF') && ascii(b, 8, 'WEBP')) return 'webp';
+  return null;
+}
+
 /** The header of a JPEG, PNG or WebP file's bytes; null for anything else or anything malformed. */
 export function readImageHeader(b: Uint8Array): ImageHeader | null {
-  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return jpegHeader(b);
-  if (b.length >= 8 && b[0] === 0x89 && ascii(b, 1, 'PNG\r\n\x1a\n')) return pngHeader(b);
-  if (b.length >= 12 && ascii(b, 0, 'RIFF') && ascii(b, 8, 'WEBP')) return webpHeader(b);
-  return null;
+  switch (containerFormat(b)) {
+    case 'jpeg': return jpegHeader(b);
+    case 'png': return pngHeader(b);
+    case 'webp': return webpHeader(b);
+    default: return null;
+  }
 }
