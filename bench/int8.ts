@@ -1,6 +1,6 @@
 /**
- * `npm run bench:int8`: INT8 vs FP32, measured side by side in one run (runs alternate between the two
- * models, medians compared). Speed rows use synthetic calibration where only speed matters (fixtures);
+ * `npm run bench:int8`: INT8 vs FP32, measured side by side in one run (the two models take turns in blocks
+ * of runs, medians compared). Speed rows use synthetic calibration where only speed matters (fixtures);
  * accuracy rows come from the reports `faceopt optimize --int8` wrote (run it first, see README), and the
  * calibrate+quantize row times `faceopt optimize --int8 --no-evaluate` (the CLI, start to exit) on the
  * shared LFW calibration list.

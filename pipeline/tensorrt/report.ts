@@ -123,7 +123,7 @@ export async function evaluateTensorrtBundle(i: TensorrtReportInput): Promise<Ev
     command: i.command ?? null,
     amend: (r: Report) => {
       r.reference.name = plan.name;
-      if (r.speed) r.speed.note = `CPU onnxruntime (${r.speed.executionProvider}), not TensorRT: engines were not built or timed here; runs alternate between the two models`;
+      if (r.speed) r.speed.note = `CPU onnxruntime (${r.speed.executionProvider}), not TensorRT: engines were not built or timed here; the two models take turns in blocks of runs`;
     },
     log,
   });

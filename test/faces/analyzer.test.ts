@@ -2,15 +2,25 @@
  * The FaceAnalyzer facade on real photos (shared data): every face in t1.jpg gets a unit-length
  * 128-d embedding, batching the recognizer changes nothing, the same person scores far above two
  * different people, the description is plain JSON, and a fixed-batch recognizer pads its last chunk.
+ * The pair runs without onnxruntime thread spinning unless asked.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { FaceAnalyzer } from '../../pipeline/faces/analyzer.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzerSessionOptions, FaceAnalyzer } from '../../pipeline/faces/analyzer.js';
 import { ArcFaceRecognizer, cosineSimilarity } from '../../pipeline/faces/arcface.js';
 import { describeShared, shared } from '../helpers/shared.js';
+
+describe('analyzerSessionOptions', () => {
+  it('turns thread spinning off for a detector + recognizer pair unless the caller chose', () => {
+    expect(analyzerSessionOptions({ recognizer: 'r.onnx', session: { intraOpThreads: 2 } })).toEqual({ intraOpThreads: 2, spinning: false });
+    expect(analyzerSessionOptions({ recognizer: 'r.onnx', session: { spinning: true } })).toEqual({ spinning: true });
+    expect(analyzerSessionOptions({ recognizer: 'r.onnx' })).toEqual({ spinning: false });
+    expect(analyzerSessionOptions({ session: { intraOpThreads: 1 } })).toEqual({ intraOpThreads: 1 });
+  });
+});
 
 describeShared('FaceAnalyzer (scrfd_500m_bnkps + mobileface_paddle_128d)', () => {
   let fa: FaceAnalyzer;

@@ -65,6 +65,29 @@ describeShared('sessions on the shared SCRFD model', () => {
     expect(max).toBeLessThan(1e-4);
   });
 
+  it('spinning off: same results, and the idle threads stop taking CPU after a run', async () => {
+    const input = floatTensor(new Float32Array(3 * 640 * 640).map((_, i) => ((i * 31) % 255) / 128 - 1), [1, 3, 640, 640]);
+    // CPU the process spends while the event loop sleeps 5 ms after each of 12 runs
+    const idleCpu = async (spinning: boolean) => {
+      const s = await createSession(model, { intraOpThreads: 2, spinning });
+      const first = (await runSession(s, { 'input.1': input }, ['score_8'])).score_8.data as Float32Array;
+      let cpu = 0;
+      for (let i = 0; i < 12; i++) {
+        await runSession(s, { 'input.1': input }, ['score_8']);
+        const c0 = process.cpuUsage();
+        await new Promise((r) => setTimeout(r, 5));
+        const c = process.cpuUsage(c0);
+        cpu += (c.user + c.system) / 1000;
+      }
+      await s.release();
+      return { first, cpu };
+    };
+    const on = await idleCpu(true);
+    const off = await idleCpu(false);
+    expect(Array.from(off.first)).toEqual(Array.from(on.first));
+    expect(off.cpu).toBeLessThan(on.cpu * 0.6);
+  });
+
   it('a wrong input shape fails as FACEOPT_ERR_INFERENCE naming the model', async () => {
     const s = await createSession(model);
     await expect(runSession(s, { 'input.1': floatTensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]) }, undefined, 'scrfd')).rejects.toMatchObject({

@@ -1,0 +1,37 @@
+/**
+ * Side-by-side speed measurement: the two models take turns in blocks, the first runs of each block
+ * untimed; measureSpeed on two synthetic models gives a complete, well-formed result.
+ */
+import { describe, expect, it } from 'vitest';
+import { measureSpeed, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { fixtureFile } from '../fixtures/index.js';
+
+describe('timeInBlocks', () => {
+  it('alternates blocks, skips the settling runs and returns exactly `runs` timings each', async () => {
+    const calls: string[] = [];
+    let t = 0;
+    const runner = (name: string) => async () => { calls.push(name); return ++t; };
+    const runs = SPEED_BLOCK.runs + 3;
+    const [ta, tb] = await timeInBlocks(runner('a'), runner('b'), runs);
+    expect(ta).toHaveLength(runs);
+    expect(tb).toHaveLength(runs);
+    const block = (name: string, n: number) => Array(SPEED_BLOCK.settle + n).fill(name);
+    expect(calls).toEqual([...block('a', SPEED_BLOCK.runs), ...block('b', SPEED_BLOCK.runs), ...block('a', 3), ...block('b', 3)]);
+    // the settling runs' values are not among the timings
+    expect(ta.slice(0, 2)).toEqual([SPEED_BLOCK.settle + 1, SPEED_BLOCK.settle + 2]);
+  });
+});
+
+describe('measureSpeed', () => {
+  it('times both models at batch 1 and 8 and reports the ratio of medians', async () => {
+    const model = await fixtureFile('mobilefacenet512');
+    const s = await measureSpeed({ reference: model, variant: model, dims: [1, 3, 112, 112], batch8: true, runs: 4 });
+    for (const m of [s.reference, s.variant]) {
+      expect(m.batch1.samples).toBe(4);
+      expect(m.batch1.p50Ms).toBeGreaterThan(0);
+      expect(m.batch8?.p50Ms).toBeGreaterThan(0);
+    }
+    expect(s.speedup.batch1).toBeCloseTo(s.reference.batch1.p50Ms / s.variant.batch1.p50Ms, 2);
+    expect(s.note).toContain(`blocks of ${SPEED_BLOCK.runs}`);
+  });
+});
