@@ -2,10 +2,12 @@
  * Speed of a reference and a variant model measured side by side in one process: the two take turns in
  * blocks of runs so background load hits both alike, and the ratio of medians is what a reviewer reads.
  *
- * Blocks, not single runs: right after one session ran, its onnxruntime threads keep spinning for a few
- * milliseconds and its weights fill the caches, so the other model's next run is slow. Alternating run
- * by run measured every run in that state (mobileface, 2 cores, 2026-12-05: FP32 batch 1 12-19 ms
- * against 7.0 ms alone, batch 8 76 ms against 46 ms); the first runs of each block are not counted.
+ * Blocks, with a pause before each: after a run, onnxruntime's intra-op threads keep spinning for about
+ * 40 ms (measured: ~1 core busy for 35-40 ms after the last mobileface run, then idle), and the model's
+ * weights fill the caches. Alternating run by run timed every run against the other session's spinning
+ * threads (mobileface, 2 cores, 2026-12-05: FP32 batch 1 12-19 ms against 7.0 ms alone, batch 8 76 ms
+ * against 46 ms); blocks without the pause still timed the INT8 model at 4.4-4.7 ms against 3.1 ms
+ * alone. So each block starts after a pause longer than the spinning, and its first runs are untimed.
  */
 import { createSession, floatTensor, runSession, type Session, type SessionOptions } from '../runtime.js';
 import { latencySummary, speedup } from './metrics.js';
@@ -25,12 +27,12 @@ async function timed(session: Session, dims: number[]): Promise<() => Promise<nu
   return async () => { const t0 = performance.now(); await runSession(session, feeds); return performance.now() - t0; };
 }
 
-/** Timed runs per block, and untimed runs at the start of each block (see above). */
-export const SPEED_BLOCK = { runs: 10, settle: 2 } as const;
+/** Timed runs per block, untimed runs at its start, and the pause before it (see above). */
+export const SPEED_BLOCK = { runs: 10, settle: 2, pauseMs: 60 } as const;
 
 /**
- * Time two runners in turns: blocks of `SPEED_BLOCK.runs` timed runs each, every block after
- * `SPEED_BLOCK.settle` untimed ones, until each has `runs` timings.
+ * Time two runners in turns: blocks of `SPEED_BLOCK.runs` timed runs each, every block after a pause of
+ * `SPEED_BLOCK.pauseMs` and `SPEED_BLOCK.settle` untimed runs, until each has `runs` timings.
  */
 export async function timeInBlocks(a: () => Promise<number>, b: () => Promise<number>, runs: number): Promise<[number[], number[]]> {
   const ta: number[] = [];
@@ -38,6 +40,7 @@ export async function timeInBlocks(a: () => Promise<number>, b: () => Promise<nu
   while (ta.length < runs) {
     const n = Math.min(SPEED_BLOCK.runs, runs - ta.length);
     for (const [run, times] of [[a, ta], [b, tb]] as const) {
+      await new Promise((resolve) => setTimeout(resolve, SPEED_BLOCK.pauseMs));
       for (let i = 0; i < SPEED_BLOCK.settle; i++) await run();
       for (let i = 0; i < n; i++) times.push(await run());
     }
@@ -85,7 +88,7 @@ export async function measureSpeed(o: SpeedInput): Promise<SpeedResults> {
       reference: speed(r1, b8?.[0] ?? null, ref.startMs),
       variant: speed(v1, b8?.[1] ?? null, vari.startMs),
       speedup: { batch1: speedup(r1, v1), batch8: b8 ? speedup(b8[0], b8[1]) : null },
-      note: o.note ?? `the two models take turns in blocks of ${SPEED_BLOCK.runs} timed runs (${SPEED_BLOCK.settle} untimed first); peak memory is the process RSS with both sessions loaded`,
+      note: o.note ?? `the two models take turns in blocks of ${SPEED_BLOCK.runs} timed runs (each after a ${SPEED_BLOCK.pauseMs} ms pause and ${SPEED_BLOCK.settle} untimed runs); peak memory is the process RSS with both sessions loaded`,
     };
   } finally {
     await ref.s.release();
