@@ -16,6 +16,7 @@ import { loadModel, saveModel } from '../pipeline/onnx/model.js';
 import { prepareFloatGraph, quantizeModel, INT8_REWRITES } from '../pipeline/quantize/index.js';
 import { collectActivationStats, type InputBatch } from '../pipeline/calibrate/run.js';
 import { measureSpeed } from '../pipeline/evaluate/speed.js';
+import { ratioRange } from '../pipeline/report/format.js';
 import { alignCentralFaces } from '../pipeline/evaluate/recognizer-eval.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import { fixtureFile } from '../test/fixtures/index.js';
@@ -26,7 +27,7 @@ const { values: args } = parseArgs({
     shared: { type: 'string', default: process.env.FACEOPT_SHARED ?? '../shared' },
     reports: { type: 'string', default: 'reports' },
     'skip-pipeline': { type: 'boolean', default: false },
-    runs: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '30' },
   },
 });
 const runs = Number(args.runs);
@@ -60,7 +61,8 @@ async function speedRow(label: string, fp32: string, int8: string, dims: number[
   const s = await measureSpeed({ reference: fp32, variant: int8, dims: [1, ...dims.slice(1)], batch8: batch === 8, runs });
   const r = batch === 8 ? s.reference.batch8! : s.reference.batch1;
   const v = batch === 8 ? s.variant.batch8! : s.variant.batch1;
-  row(label, `${r.p50Ms.toFixed(2)} ms`, `${v.p50Ms.toFixed(2)} ms`, `${(r.p50Ms / v.p50Ms).toFixed(2)}x`, goal);
+  const blocks = (batch === 8 ? s.blockSpeedups?.batch8 : s.blockSpeedups?.batch1) ?? [];
+  row(label, `${r.p50Ms.toFixed(2)} ms`, `${v.p50Ms.toFixed(2)} ms`, `${(r.p50Ms / v.p50Ms).toFixed(2)}x (blocks ${ratioRange(blocks)})`, goal);
 }
 
 // --- speed: fixtures and shared models ------------------------------------------------------

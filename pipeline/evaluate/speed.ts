@@ -48,6 +48,16 @@ export async function timeInBlocks(a: () => Promise<number>, b: () => Promise<nu
   return [ta, tb];
 }
 
+/** Reference median / variant median for each pair of blocks timeInBlocks made, in order. */
+export function blockSpeedups(ta: readonly number[], tb: readonly number[]): number[] {
+  const median = (x: readonly number[]) => { const s = [...x].sort((p, q) => p - q); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+  const out: number[] = [];
+  for (let i = 0; i < ta.length; i += SPEED_BLOCK.runs) {
+    out.push(median(ta.slice(i, i + SPEED_BLOCK.runs)) / median(tb.slice(i, i + SPEED_BLOCK.runs)));
+  }
+  return out;
+}
+
 export interface SpeedInput {
   reference: string;
   variant: string;
@@ -76,9 +86,9 @@ export async function measureSpeed(o: SpeedInput): Promise<SpeedResults> {
       const a = await timed(ref.s, dims);
       const b = await timed(vari.s, dims);
       const [ta, tb] = await timeInBlocks(a, b, runs);
-      return [latencySummary(ta), latencySummary(tb)] as const;
+      return [latencySummary(ta), latencySummary(tb), blockSpeedups(ta, tb)] as const;
     };
-    const [r1, v1] = await measure(1);
+    const [r1, v1, blocks1] = await measure(1);
     const b8 = o.batch8 ? await measure(8) : null;
     const rss = process.memoryUsage().rss;
     const speed = (l1: typeof r1, l8: typeof r1 | null, startMs: number): ModelSpeed => ({ batch1: l1, batch8: l8, sessionStartMs: startMs, peakMemoryBytes: rss });
@@ -88,6 +98,7 @@ export async function measureSpeed(o: SpeedInput): Promise<SpeedResults> {
       reference: speed(r1, b8?.[0] ?? null, ref.startMs),
       variant: speed(v1, b8?.[1] ?? null, vari.startMs),
       speedup: { batch1: speedup(r1, v1), batch8: b8 ? speedup(b8[0], b8[1]) : null },
+      blockSpeedups: { batch1: blocks1, batch8: b8?.[2] ?? null },
       note: o.note ?? `the two models take turns in blocks of ${SPEED_BLOCK.runs} timed runs (each after a ${SPEED_BLOCK.pauseMs} ms pause and ${SPEED_BLOCK.settle} untimed runs); peak memory is the process RSS with both sessions loaded`,
     };
   } finally {

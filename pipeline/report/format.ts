@@ -38,6 +38,14 @@ export function ratio(x: number | null | undefined): string {
   return x === null || x === undefined ? NA : `${x.toFixed(DIGITS.ratio)}x`;
 }
 
+/** The spread of several ratios: "1.52x-2.31x" (one value: "2.27x"; none: n/a). */
+export function ratioRange(xs: readonly number[] | null | undefined): string {
+  if (!xs || xs.length === 0) return NA;
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  return ratio(lo) === ratio(hi) ? ratio(lo) : `${ratio(lo)}-${ratio(hi)}`;
+}
+
 /** Bytes in MiB: "23.45 MiB". */
 export function mib(bytes: number | null | undefined): string {
   return bytes === null || bytes === undefined ? NA : `${(bytes / 1048576).toFixed(DIGITS.mib)} MiB`;

@@ -115,7 +115,9 @@ const latency = obj<LatencySummary>({ samples: int, meanMs: num, p50Ms: num, p95
 const modelSpeed = obj<ModelSpeed>({ batch1: latency, batch8: nullable(latency), sessionStartMs: num, peakMemoryBytes: nullable(int) });
 const speed = obj<SpeedResults>({
   executionProvider: str, threads: nullable(int), reference: modelSpeed, variant: modelSpeed,
-  speedup: obj({ batch1: num, batch8: nullable(num) }), note: nullable(str),
+  speedup: obj({ batch1: num, batch8: nullable(num) }),
+  blockSpeedups: optional(obj({ batch1: arr(num), batch8: nullable(arr(num)) })),
+  note: nullable(str),
 });
 const recognizer = obj<RecognizerResults>({
   cosine: cosineSummary,

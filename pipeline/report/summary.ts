@@ -3,7 +3,7 @@
  * server's /v1/models show) and their terminal renderings: one report, or two side by side. Every value is
  * read from the Report and printed with the shared formatters.
  */
-import { DIGITS, farLabel, fixed, mib, ms, percent, pp, ratio } from './format.js';
+import { DIGITS, farLabel, fixed, mib, ms, percent, pp, ratio, ratioRange } from './format.js';
 import type { Report } from './types.js';
 
 export interface KeyNumber {
@@ -25,9 +25,10 @@ export function keyNumbers(r: Report): KeyNumber[] {
   add('size', 'file size', r.sizeRatio, `${mib(r.reference.sizeBytes)} -> ${mib(r.variant.sizeBytes)} (${ratio(r.sizeRatio)})`);
   if (r.speed) {
     const s = r.speed;
-    add('speedup.batch1', 'speed-up, batch 1', s.speedup.batch1, `${ratio(s.speedup.batch1)} (p50 ${ms(s.reference.batch1.p50Ms)} -> ${ms(s.variant.batch1.p50Ms)})`);
+    const blocks = (xs: readonly number[] | null | undefined) => (xs && xs.length > 1 ? `; per block ${ratioRange(xs)}` : '');
+    add('speedup.batch1', 'speed-up, batch 1', s.speedup.batch1, `${ratio(s.speedup.batch1)} (p50 ${ms(s.reference.batch1.p50Ms)} -> ${ms(s.variant.batch1.p50Ms)}${blocks(s.blockSpeedups?.batch1)})`);
     if (s.speedup.batch8 !== null) {
-      add('speedup.batch8', 'speed-up, batch 8', s.speedup.batch8, `${ratio(s.speedup.batch8)} (p50 ${ms(s.reference.batch8?.p50Ms)} -> ${ms(s.variant.batch8?.p50Ms)})`);
+      add('speedup.batch8', 'speed-up, batch 8', s.speedup.batch8, `${ratio(s.speedup.batch8)} (p50 ${ms(s.reference.batch8?.p50Ms)} -> ${ms(s.variant.batch8?.p50Ms)}${blocks(s.blockSpeedups?.batch8)})`);
     }
   }
   if (r.recognizer) {

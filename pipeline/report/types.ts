@@ -115,6 +115,11 @@ export interface SpeedResults {
   variant: ModelSpeed;
   /** Reference p50 / variant p50 (2 = twice as fast). */
   speedup: { batch1: number; batch8: number | null };
+  /**
+   * The same ratio per pair of blocks (the models take turns in blocks of runs), in time order: its
+   * spread shows how much the machine's speed moved during the measurement. Absent in older reports.
+   */
+  blockSpeedups?: { batch1: number[]; batch8: number[] | null };
   /** E.g. "measured while other processes ran". */
   note: string | null;
 }

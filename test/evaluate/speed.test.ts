@@ -3,7 +3,7 @@
  * untimed; measureSpeed on two synthetic models gives a complete, well-formed result.
  */
 import { describe, expect, it } from 'vitest';
-import { measureSpeed, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { blockSpeedups, measureSpeed, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
 import { fixtureFile } from '../fixtures/index.js';
 
 describe('timeInBlocks', () => {
@@ -22,6 +22,15 @@ describe('timeInBlocks', () => {
   });
 });
 
+describe('blockSpeedups', () => {
+  it('one ratio of medians per pair of blocks, in order', () => {
+    const n = SPEED_BLOCK.runs;
+    const ta = [...Array(n).fill(10), ...Array(n).fill(12), 9, 9, 30];
+    const tb = [...Array(n).fill(5), ...Array(n).fill(4), 3, 3, 1];
+    expect(blockSpeedups(ta, tb)).toEqual([2, 3, 3]);
+  });
+});
+
 describe('measureSpeed', () => {
   it('times both models at batch 1 and 8 and reports the ratio of medians', async () => {
     const model = await fixtureFile('mobilefacenet512');
@@ -33,5 +42,7 @@ describe('measureSpeed', () => {
     }
     expect(s.speedup.batch1).toBeCloseTo(s.reference.batch1.p50Ms / s.variant.batch1.p50Ms, 2);
     expect(s.note).toContain(`blocks of ${SPEED_BLOCK.runs}`);
+    expect(s.blockSpeedups?.batch1).toHaveLength(1);
+    expect(s.blockSpeedups?.batch8).toHaveLength(1);
   });
 });

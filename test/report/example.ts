@@ -63,7 +63,7 @@ export function exampleRecognizerReport(opts: { damage?: number; thresholds?: Ga
       executionProvider: 'cpu', threads: 2,
       reference: { batch1: b1r, batch8: b8r, sessionStartMs: 84.2, peakMemoryBytes: 96_468_992 },
       variant: { batch1: b1v, batch8: b8v, sessionStartMs: 61.7, peakMemoryBytes: 71_303_168 },
-      speedup: { batch1: speedup(b1r, b1v), batch8: speedup(b8r, b8v) }, note: null,
+      speedup: { batch1: speedup(b1r, b1v), batch8: speedup(b8r, b8v) }, blockSpeedups: { batch1: [2.41, 2.63, 2.5], batch8: [3.02, 3.11] }, note: null,
     },
     sensitivity: {
       metric: 'mean cosine loss when only this layer is quantized',

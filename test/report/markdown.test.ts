@@ -101,6 +101,9 @@ describe('report.md', () => {
     same(row(sp, 'batch 1 p50')[2]!, s.variant.batch1.p50Ms, DIGITS.ms);
     same(row(sp, 'batch 1 p50')[3]!, s.speedup.batch1, DIGITS.ratio);
     same(row(sp, 'batch 8 p95')[2]!, s.variant.batch8!.p95Ms, DIGITS.ms);
+    const lo = Math.min(...s.blockSpeedups!.batch1).toFixed(DIGITS.ratio);
+    const hi = Math.max(...s.blockSpeedups!.batch1).toFixed(DIGITS.ratio);
+    expect(row(sp, 'batch 1, per block of runs')[3]).toBe(`${lo}x-${hi}x`);
     same(row(sp, 'session start')[1]!, s.reference.sessionStartMs, DIGITS.ms);
     const models = t.get('Models')![0]!;
     expect(Number(row(models, 'variant')[5])).toBe(r.variant.sizeBytes);
