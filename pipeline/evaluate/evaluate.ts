@@ -12,7 +12,7 @@ import { RUNTIME_VERSION, type SessionOptions } from '../runtime.js';
 import { evaluateGates, DEFAULT_GATES, type GateThresholds } from './gates.js';
 import { alignCentralFaces, evaluateRecognizer } from './recognizer-eval.js';
 import { evaluateDetector } from './detector-eval.js';
-import { measureSpeed } from './speed.js';
+import { measureSpeed, notFasterWarning } from './speed.js';
 import type { Pair, AnnotatedImage } from './data.js';
 import { REPORT_SCHEMA_VERSION, type EvaluationData, type ModelFile, type ModelRole, type Provenance, type Report, type Sensitivity } from '../report/types.js';
 
@@ -95,6 +95,8 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
   if (o.role === 'generic') warnings.push('not a face model faceopt recognises: face-specific evaluation unavailable (speed and size only)');
   log('evaluate: timing both models side by side');
   const speed = await measureSpeed({ reference: o.reference, variant: o.variant, dims: o.inputDims, batch8: o.dynamicBatch, runs: o.speedRuns ?? 20, session: o.session });
+  const notFaster = notFasterWarning(speed);
+  if (notFaster) warnings.push(notFaster);
   const reference = await modelFile(o.reference, o.referencePrecision ?? 'fp32');
   const variant = await modelFile(o.variant, o.variantPrecision);
   const gates = evaluateGates({

@@ -58,6 +58,21 @@ export function blockSpeedups(ta: readonly number[], tb: readonly number[]): num
   return out;
 }
 
+/** Below this speed-up at every measured batch size the report warns that the variant is not faster. */
+export const NOT_FASTER_BELOW = 1.05;
+
+/**
+ * A warning for the report when the variant is not faster than the reference at any measured batch
+ * size (SCRFD-500M INT8 on a 2-core EPYC: 0.98x), so a reviewer does not promote it for speed; null
+ * otherwise.
+ */
+export function notFasterWarning(s: Pick<SpeedResults, 'speedup'>): string | null {
+  const measured: [string, number][] = [['batch 1', s.speedup.batch1]];
+  if (s.speedup.batch8 !== null) measured.push(['batch 8', s.speedup.batch8]);
+  if (measured.some(([, x]) => x >= NOT_FASTER_BELOW)) return null;
+  return `the variant is not faster than the reference on this machine (${measured.map(([b, x]) => `${x.toFixed(2)}x at ${b}`).join(', ')}): here it saves file size only; time it on the serving hardware before choosing it for speed`;
+}
+
 export interface SpeedInput {
   reference: string;
   variant: string;

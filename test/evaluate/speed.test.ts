@@ -3,7 +3,7 @@
  * untimed; measureSpeed on two synthetic models gives a complete, well-formed result.
  */
 import { describe, expect, it } from 'vitest';
-import { blockSpeedups, measureSpeed, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { blockSpeedups, measureSpeed, NOT_FASTER_BELOW, notFasterWarning, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
 import { fixtureFile } from '../fixtures/index.js';
 
 describe('timeInBlocks', () => {
@@ -28,6 +28,15 @@ describe('blockSpeedups', () => {
     const ta = [...Array(n).fill(10), ...Array(n).fill(12), 9, 9, 30];
     const tb = [...Array(n).fill(5), ...Array(n).fill(4), 3, 3, 1];
     expect(blockSpeedups(ta, tb)).toEqual([2, 3, 3]);
+  });
+});
+
+describe('notFasterWarning', () => {
+  it('warns only when no measured batch size is faster', () => {
+    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } })).toMatch(/not faster .*0\.98x at batch 1\)/);
+    expect(notFasterWarning({ speedup: { batch1: 1.01, batch8: 0.97 } })).toMatch(/1\.01x at batch 1, 0\.97x at batch 8/);
+    expect(notFasterWarning({ speedup: { batch1: 0.99, batch8: NOT_FASTER_BELOW } })).toBeNull();
+    expect(notFasterWarning({ speedup: { batch1: 2.3, batch8: 2.2 } })).toBeNull();
   });
 });
 
