@@ -50,10 +50,9 @@ export async function timeInBlocks(a: () => Promise<number>, b: () => Promise<nu
 
 /** Reference median / variant median for each pair of blocks timeInBlocks made, in order. */
 export function blockSpeedups(ta: readonly number[], tb: readonly number[]): number[] {
-  const median = (x: readonly number[]) => { const s = [...x].sort((p, q) => p - q); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const out: number[] = [];
   for (let i = 0; i < ta.length; i += SPEED_BLOCK.runs) {
-    out.push(median(ta.slice(i, i + SPEED_BLOCK.runs)) / median(tb.slice(i, i + SPEED_BLOCK.runs)));
+    out.push(speedup(latencySummary(ta.slice(i, i + SPEED_BLOCK.runs)), latencySummary(tb.slice(i, i + SPEED_BLOCK.runs))));
   }
   return out;
 }
