@@ -109,7 +109,7 @@ function locateVariantFile(reportJson: string, p: string): string {
 }
 
 /** A manifest entry for a model file promoted from its report. */
-export async function entryFromReport(manifestFile: string, reportDir: string, allowFailed: boolean): Promise<{ role: ServedRole; entry: ManifestEntry }> {
+export async function entryFromReport(manifestFile: string, reportDir: string, allowFailed: boolean): Promise<{ role: ServedRole; entry: ManifestEntry; warnings: string[] }> {
   const { file, report } = await readReport(reportDir);
   if (report.role !== 'detector' && report.role !== 'recognizer') {
     throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: report.variant.path, expected: 'detector or recognizer', actual: report.role });
@@ -134,6 +134,7 @@ export async function entryFromReport(manifestFile: string, reportDir: string, a
       matchThreshold: report.role === 'recognizer' ? reportMatchThreshold(report) : null,
       promotedAt: new Date().toISOString(),
     },
+    warnings: [...report.warnings],
   };
 }
 

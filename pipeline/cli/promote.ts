@@ -2,7 +2,8 @@
  * `faceopt promote REPORT_DIR...`: choose what `faceopt serve` serves. Each report folder names a
  * detector or recognizer variant; its report must have passed its accuracy gates (or --allow-failed),
  * and the model file must still be the one the report evaluated (sha256). The serving manifest
- * (models/manifest.json) is updated atomically; roles not promoted keep their entries. `--detector` /
+ * (models/manifest.json) is updated atomically; roles not promoted keep their entries. The promoted
+ * reports' warnings (e.g. a variant that is not faster than its reference) are printed with the result. `--detector` /
  * `--recognizer FILE` fill a role from a plain file (recorded as unverified).
  */
 import type { Command } from 'commander';
@@ -33,8 +34,10 @@ export function register(program: Command): void {
       }
       const manifest = f.manifest ?? defaultManifestPath();
       const update: Partial<Record<ServedRole, ManifestEntry>> = {};
+      const warnings: string[] = [];
       for (const dir of reports) {
-        const { role, entry } = await entryFromReport(manifest, dir, f.allowFailed === true);
+        const { role, entry, warnings: said } = await entryFromReport(manifest, dir, f.allowFailed === true);
+        warnings.push(...said.map((w) => `  warning (${role} report): ${w}`));
         if (update[role]) {
           throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `one ${role} report`, name: 'REPORT_DIR', received: `two (${update[role]?.report} and ${entry.report})` });
         }
@@ -49,6 +52,6 @@ export function register(program: Command): void {
         update[role] = await entryFromFile(manifest, resolveModelArg(file));
       }
       const written = await writeManifest(manifest, update);
-      process.stdout.write(`faceopt promote: wrote ${manifest}\n${describe('detector', written.detector)}\n${describe('recognizer', written.recognizer)}\n`);
+      process.stdout.write(`faceopt promote: wrote ${manifest}\n${describe('detector', written.detector)}\n${describe('recognizer', written.recognizer)}\n${warnings.map((w) => `${w}\n`).join('')}`);
     });
 }

@@ -2,7 +2,8 @@
  * `faceopt promote` and serving what it promoted: the manifest names the variant's file, sha256, report
  * and verdict; a failed report is refused (exit 3) unless --allow-failed; a file that is not the one the
  * report evaluated is refused; the server re-checks all of it at start, takes the verify threshold from
- * the report, and shows verdict and key numbers in /v1/models. Synthetic reports and model files.
+ * the report, and shows verdict and key numbers in /v1/models; promote prints the reports' warnings.
+ * Synthetic reports and model files.
  */
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { sha256 } from '../../pipeline/fsutil.js';
 import type { Report } from '../../pipeline/report/types.js';
+import { notFasterWarning } from '../../pipeline/evaluate/speed.js';
 import { buildApp } from '../../server/app.js';
 import { faceopt } from '../helpers/cli.js';
 import { exampleDetectorReport, exampleRecognizerReport } from '../report/example.js';
@@ -113,6 +115,15 @@ describe('faceopt promote', () => {
     expect(JSON.parse(await readFile(manifest, 'utf8')).detector).toMatchObject({ variant: 'int8', sha256: sha256('detector-original') });
     await writeFile(rec.model, 'changed after promotion');
     await expect(buildApp({ manifest, allowFailed: true, logLevel: 'silent' }, { backend: fake() })).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_CHECKSUM'));
+  });
+
+  it('prints the promoted reports\' warnings (a variant that is not faster than its reference)', async () => {
+    const slow = notFasterWarning({ speedup: { batch1: 0.98, batch8: null } })!;
+    const rec = await reportDir('rec.slow', { ...exampleRecognizerReport(), warnings: [slow] }, 'slow-recognizer');
+    const manifest = path.join(tmp, 'slow', 'manifest.json');
+    const r = faceopt(['promote', rec.dir, '--manifest', manifest]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`warning (recognizer report): ${slow}`);
   });
 
   it('explains what is missing: no report folder, no models at all', async () => {
