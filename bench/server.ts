@@ -4,8 +4,9 @@
  * loopback port is loaded by autocannon for a bounded time with `POST /embed` (multipart `file`, cache
  * off): aligned 112x112 face crops (embed_only) and full LFW photos (detect + align + embed). Each row
  * prints req/s, p50 and p99, beside the raw engine's throughput for the same model and batch measured in
- * this run without HTTP (crops: the faster of one session with all the server's threads and one-thread
- * sessions side by side), and their ratio. One extra row loads the crop server at 80% of its saturation
+ * this run without HTTP (the faster of one session with all the server's threads and one-thread lanes
+ * side by side; crops: the recognizer at the server's mean batch; photos: the pipeline, one photo at a
+ * time per lane), and their ratio. One extra row loads the crop server at 80% of its saturation
  * rate to show tail latency. Numbers depend on what else runs on the machine: compare runs made alike.
  *
  * Flags: --duration S (per row, default 5), --connections N (default 16), --max-batch N (default 32),
@@ -23,10 +24,9 @@ import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
-import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
-import { embedFor, type LaneInit } from './engine-lane.js';
+import { prepareLane, type LaneInit, type LaneWork } from './engine-lane.js';
 import { BOUNDARY, benchData, cpuSplit, lfwPhotos, multipartBody, startServer, table, threadTicks, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
@@ -66,20 +66,18 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
   return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, cpu };
 }
 
-/** Raw recognizer throughput (crops/s) at `batch`, no HTTP, no decoding, for about `seconds`: one session in this thread. */
-async function engineCrops(rec: string, crops: RgbImage[], batch: number, threads: number, seconds: number): Promise<number> {
-  const r = await ArcFaceRecognizer.load(rec, { session: { intraOpThreads: threads }, maxBatch: batch });
-  await r.warmUp(2, batch);
-  const rate = await embedFor(r, crops, batch, seconds);
-  await r.release();
-  return rate;
-}
-
-/** The same with `lanes` sessions of `threads` threads each, in worker threads running side by side; summed crops/s. */
-async function engineCropsLanes(rec: string, crops: RgbImage[], batch: number, threads: number, lanes: number, seconds: number): Promise<number> {
-  if (lanes === 1) return engineCrops(rec, crops, batch, threads, seconds);
+/** Raw engine throughput (images/s) of `lanes` lanes of `threads` threads each, side by side (one lane: in this thread); summed. */
+async function engineLanes(model: string, work: LaneWork, threads: number, lanes: number, seconds: number): Promise<number> {
+  if (lanes === 1) {
+    const lane = await prepareLane({ model, work, threads, seconds });
+    try {
+      return await lane.run();
+    } finally {
+      await lane.release();
+    }
+  }
   const file = new URL('./engine-lane.js', import.meta.url);
-  const workers = Array.from({ length: lanes }, () => new Worker(file, { workerData: { model: rec, crops, batch, threads, seconds } satisfies LaneInit }));
+  const workers = Array.from({ length: lanes }, () => new Worker(file, { workerData: { model, work, threads, seconds } satisfies LaneInit }));
   try {
     const next = (w: Worker) => new Promise<unknown>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
     await Promise.all(workers.map(next));
@@ -91,32 +89,18 @@ async function engineCropsLanes(rec: string, crops: RgbImage[], batch: number, t
 }
 
 /**
- * The engine's best on the server's cores: `cores` threads as one session, and as `cores` one-thread
- * sessions side by side (what `--lanes` does), at `batch`; the faster layout, labelled.
+ * The engine's best on the server's cores: `cores` threads as one session (1xN), and `cores` one-thread
+ * lanes side by side (Nx1, what `--lanes` does); the faster layout, labelled. Crops: the recognizer at the
+ * server's batch; photos: the whole pipeline, one photo at a time per lane.
  */
-async function engineBest(rec: string, crops: RgbImage[], batch: number, cores: number, seconds: number): Promise<{ rate: number; layout: string }> {
+async function engineBest(model: string, work: LaneWork, cores: number, seconds: number): Promise<{ rate: number; layout: string }> {
   const layouts: [number, number][] = cores > 1 ? [[1, cores], [cores, 1]] : [[1, 1]];
   let best = { rate: 0, layout: '' };
   for (const [lanes, threads] of layouts) {
-    const rate = await engineCropsLanes(rec, crops, batch, threads, lanes, seconds);
+    const rate = await engineLanes(model, work, threads, lanes, seconds);
     if (rate > best.rate) best = { rate, layout: `${lanes}x${threads}` };
   }
   return best;
-}
-
-/** Raw pipeline throughput (photos/s): decode + detect + align + embed one photo at a time, no HTTP. */
-async function enginePhotos(det: string, rec: string, photos: Buffer[], threads: number, seconds: number): Promise<number> {
-  const fa = await FaceAnalyzer.load({ detector: det, recognizer: rec, session: { intraOpThreads: threads } });
-  await fa.warmUp();
-  let done = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000) {
-    await fa.extract(photos[done % photos.length], { maxFaces: 1 });
-    done++;
-  }
-  const rate = done / ((performance.now() - t0) / 1000);
-  await fa.release();
-  return rate;
 }
 
 /** Aligned 112x112 crops (as JPEG, like a client would upload) made by the face pipeline from LFW photos. */
@@ -188,12 +172,13 @@ async function main(): Promise<void> {
         const p = values['no-lfw'] ? null : await load(server.base, '/embed', photoBodies, seconds, connections);
         await server.stop();
         const batch = Math.max(1, Math.round(c.meanBatch));
-        const engine = await engineBest(rec, crops.rgb, batch, workers * lanes * threads, Math.min(seconds, 4));
+        const cores = workers * lanes * threads;
+        const engine = await engineBest(rec, { kind: 'crops', crops: crops.rgb, batch }, cores, Math.min(seconds, 4));
         rows.push({ ...label, input: 'aligned crops', 'req/s': c.r.requests.average.toFixed(1), 'p50 ms': String(c.r.latency.p50), 'p99 ms': String(c.r.latency.p99), 'non-2xx': String(c.r.non2xx + c.r.errors), 'mean batch': c.meanBatch.toFixed(1), 'engine img/s': `${engine.rate.toFixed(1)} (b${batch}, ${engine.layout})`, 'server/engine': (c.r.requests.average / engine.rate).toFixed(2) });
         if (tail) rows.push({ ...label, input: 'crops @80% rate', 'req/s': tail.r.requests.average.toFixed(1), 'p50 ms': String(tail.r.latency.p50), 'p99 ms': String(tail.r.latency.p99), 'non-2xx': String(tail.r.non2xx + tail.r.errors), 'mean batch': tail.meanBatch.toFixed(1), 'p99/p50': (tail.r.latency.p99 / Math.max(tail.r.latency.p50, 1)).toFixed(2) });
         if (p) {
-          const enginePhotosRate = await enginePhotos(det, rec, photos, threads, Math.min(seconds, 4));
-          rows.push({ ...label, input: 'LFW photos', 'req/s': p.r.requests.average.toFixed(1), 'p50 ms': String(p.r.latency.p50), 'p99 ms': String(p.r.latency.p99), 'non-2xx': String(p.r.non2xx + p.r.errors), 'mean batch': p.meanBatch.toFixed(1), 'engine img/s': `${enginePhotosRate.toFixed(1)} (b1 pipeline)`, 'server/engine': (p.r.requests.average / enginePhotosRate).toFixed(2) });
+          const pipe = await engineBest(rec, { kind: 'photos', detector: det, photos }, cores, Math.min(seconds, 4));
+          rows.push({ ...label, input: 'LFW photos', 'req/s': p.r.requests.average.toFixed(1), 'p50 ms': String(p.r.latency.p50), 'p99 ms': String(p.r.latency.p99), 'non-2xx': String(p.r.non2xx + p.r.errors), 'mean batch': p.meanBatch.toFixed(1), 'engine img/s': `${pipe.rate.toFixed(1)} (pipeline, ${pipe.layout})`, 'server/engine': (p.r.requests.average / pipe.rate).toFixed(2) });
         }
       } finally {
         if (server.proc.exitCode === null) await server.stop();
@@ -203,7 +188,8 @@ async function main(): Promise<void> {
   process.stdout.write(`${table(rows)}\n`);
   process.stdout.write('\nengine img/s: the same model in this process, no HTTP; crops: recognizer only on decoded crops at the server\'s mean batch, the faster of\n');
   process.stdout.write('one session with all the server\'s threads (1xN) and N one-thread sessions side by side (Nx1);\n');
-  process.stdout.write('LFW: decode + detect + align + embed, one photo at a time. server/engine = req/s / engine img/s. non-2xx includes 503s.\n');
+  process.stdout.write('LFW: decode + detect + align + embed, one photo at a time per lane, the faster of 1xN and Nx1. server/engine = req/s / engine img/s.\n');
+  process.stdout.write('non-2xx includes 503s.\n');
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
 }
 
