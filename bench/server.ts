@@ -12,7 +12,8 @@
  * Flags: --duration S (per row, default 5), --connections N (default 16), --max-batch N (default 32),
  * --int8 FILE, --fp32 FILE, --detector FILE, --crops N (default 64), --photos N (default 200),
  * --no-lfw, --threads N (per server lane), --workers N (server processes), --lanes N (inference lanes per
- * worker; threads default to cores / (workers x lanes)), --batching on|off|both (default both; `--batching on --no-lfw` is the cheap run for the 80%-rate tail row).
+ * worker; default: the server's, 2 + a latency lane with 2+ cores per worker; threads default to cores / (workers x
+ * lanes)), --latency-lane (with --lanes N: add the latency lane), --batching on|off|both (default both; `--batching on --no-lfw` is the cheap run for the 80%-rate tail row).
  * Set FACEOPT_SHARED to the shared data folder.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
+import { autoLanes } from '../server/config.js';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
     options: {
       duration: { type: 'string' }, connections: { type: 'string' }, 'max-batch': { type: 'string' }, int8: { type: 'string' }, fp32: { type: 'string' },
       detector: { type: 'string' }, crops: { type: 'string' }, photos: { type: 'string' }, 'no-lfw': { type: 'boolean' }, batching: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' }, lanes: { type: 'string' },
+      'latency-lane': { type: 'boolean' },
     },
   });
   const seconds = checkNumber('--duration', values.duration ?? 5, { min: 1, max: 120, integer: true });
@@ -133,7 +136,10 @@ async function main(): Promise<void> {
   const maxBatch = checkNumber('--max-batch', values['max-batch'] ?? 32, { min: 1, max: 1024, integer: true });
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const workers = checkNumber('--workers', values.workers ?? 1, { min: 1, max: 64, integer: true });
-  const lanes = checkNumber('--lanes', values.lanes ?? 1, { min: 1, max: 64, integer: true });
+  // the server's own default layout unless --lanes or --threads say otherwise
+  const auto = values.lanes === undefined ? autoLanes(values.threads === undefined ? {} : { intraOpThreads: 1 }, true, Math.floor(cores / workers)) : { lanes: 1, latencyLane: false };
+  const lanes = checkNumber('--lanes', values.lanes ?? auto.lanes, { min: 1, max: 64, integer: true });
+  const latencyLane = values['latency-lane'] === true || (values.lanes === undefined && auto.latencyLane);
   const threads = checkNumber('--threads', values.threads ?? Math.max(1, Math.floor(cores / (workers * lanes))), { min: 1, max: 256, integer: true });
   const data = benchData('bench:server', { detector: values.detector, recognizer: values.fp32 });
   if (!data) return;
@@ -142,7 +148,7 @@ async function main(): Promise<void> {
   const photoCount = checkNumber('--photos', values.photos ?? 200, { min: 1, max: files.length, integer: true });
   const cropCount = checkNumber('--crops', values.crops ?? 64, { min: 1, max: 1000, integer: true });
 
-  process.stdout.write(`faceopt bench:server — onnxruntime ${RUNTIME_VERSION}, ${cores} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg()[0].toFixed(2)}, server: ${workers} worker(s) x ${lanes} lane(s) x ${threads} intra-op thread(s)\n`);
+  process.stdout.write(`faceopt bench:server — onnxruntime ${RUNTIME_VERSION}, ${cores} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg()[0].toFixed(2)}, server: ${workers} worker(s) x ${lanes} lane(s) x ${threads} intra-op thread(s)${latencyLane ? ` + a latency lane of ${lanes * threads}` : ''}\n`);
   process.stdout.write(`autocannon: ${connections} connections, ${seconds} s per row after 1 s warm-up, loopback, cache off; POST /embed multipart \`file\`\n\n`);
   const crops = await makeCrops(det, fp32, files, cropCount);
   const photos = files.slice(0, photoCount).map((f) => readFileSync(f));
@@ -161,7 +167,7 @@ async function main(): Promise<void> {
       continue;
     }
     for (const batching of [true, false].filter((b) => batchingModes.includes(b))) {
-      const common = ['--threads', String(threads), '--workers', String(workers), '--lanes', String(lanes)];
+      const common = ['--threads', String(threads), '--workers', String(workers), '--lanes', String(lanes), ...(latencyLane ? ['--latency-lane'] : ['--no-latency-lane'])];
       const server = await startServer(det, rec, batching ? ['--max-batch', String(maxBatch), ...common] : ['--no-batching', ...common]);
       const label = { variant, batching: batching ? `on (max ${maxBatch})` : 'off' };
       try {

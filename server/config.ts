@@ -69,6 +69,12 @@ export interface ServerConfig {
    */
   lanes: number;
   /**
+   * Threads of one extra lane that holds every thread of the worker and runs calls only while no other
+   * lane has one in flight (a lone request gets all the cores; a busy server runs the narrow lanes);
+   * null without it. Needs lanes >= 2.
+   */
+  latencyLaneThreads: number | null;
+  /**
    * Run the detector and recognizer in a worker thread (default), so the event loop keeps reading
    * requests and writing responses while a batch runs; false runs them on the event loop.
    */
@@ -100,7 +106,6 @@ export const DEFAULTS = {
   redisTimeoutMs: 250,
   detThreshold: 0.5,
   workers: 1,
-  lanes: 1,
   inferenceThread: true,
   logLevel: 'info',
   shutdownTimeoutMs: 15_000,
@@ -109,23 +114,42 @@ export const DEFAULTS = {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Settings as a user or test gives them: everything optional, strings accepted for numbers. */
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'batch' | 'cache'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'batch' | 'cache' | 'latencyLaneThreads'>> & {
   batch?: Partial<BatchConfig>;
   cache?: Partial<CacheConfig>;
+  /** Add the latency lane (see ServerConfig.latencyLaneThreads). */
+  latencyLane?: boolean;
 };
 
 /**
+ * The inference layout when `--lanes` is not given: with the inference thread, at least 2 cores per
+ * worker and no explicit `--threads`, two lanes with half the cores each plus a latency lane with all of
+ * them; otherwise one lane. Measured on 2 cores (docs/server.md, 2026-12-05): a lone photo 32 ms p50
+ * like one lane (two lanes alone: 40 ms), and under load two lanes' throughput (INT8 IResNet-50
+ * fixture: crops 0.88-0.89 of the engine against 0.80 with one lane, LFW photos 26-27 req/s against 19).
+ */
+export function autoLanes(input: Pick<ServerConfigInput, 'intraOpThreads'>, inferenceThread: boolean, coresPerWorker: number): { lanes: number; latencyLane: boolean } {
+  return inferenceThread && coresPerWorker >= 2 && input.intraOpThreads === undefined ? { lanes: 2, latencyLane: true } : { lanes: 1, latencyLane: false };
+}
+
+/**
  * Fill defaults and check every value, naming the setting in FACEOPT_ERR_BAD_ARGUMENT. Threads default
- * to floor(cores / (workers x lanes)), at least 1, so workers and lanes never oversubscribe the machine.
+ * to floor(cores / (workers x lanes)), at least 1, so workers and lanes never oversubscribe the machine;
+ * lanes to `autoLanes`.
  */
 export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig {
   const workers = checkNumber('workers', input.workers ?? DEFAULTS.workers, { min: 1, max: 256, integer: true });
   const inferenceThread = typeof input.inferenceThread === 'boolean' ? input.inferenceThread : DEFAULTS.inferenceThread;
-  const lanes = checkNumber('lanes', input.lanes ?? DEFAULTS.lanes, { min: 1, max: 64, integer: true });
+  const auto = autoLanes(input, inferenceThread, Math.floor(availableCores() / workers));
+  const lanes = input.lanes === undefined ? auto.lanes : checkNumber('lanes', input.lanes, { min: 1, max: 64, integer: true });
   if (lanes > 1 && !inferenceThread) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--lanes 1 without the inference thread (lanes are inference threads)', name: 'lanes', received: String(lanes) });
   }
   const threads = input.intraOpThreads ?? Math.max(1, Math.floor(availableCores() / (workers * lanes)));
+  const latencyLane = input.latencyLane ?? (input.lanes === undefined && auto.latencyLane);
+  if (latencyLane && lanes < 2) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--lanes 2 or more with --latency-lane (it stands in for them when they are idle)', name: 'lanes', received: String(lanes) });
+  }
   const logLevel = input.logLevel ?? DEFAULTS.logLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `one of ${LOG_LEVELS.join(', ')}`, name: 'log level', received: logLevel });
@@ -171,6 +195,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     manifest: input.manifest ?? null,
     workers,
     lanes,
+    latencyLaneThreads: latencyLane ? threads * lanes : null,
     inferenceThread,
     logLevel,
     shutdownTimeoutMs: checkNumber('shutdown timeout', input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, { min: 0, max: 600_000, integer: true }),

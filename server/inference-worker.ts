@@ -10,6 +10,7 @@ import { FaceAnalyzer, type AnalyzerOptions } from '../pipeline/faces/analyzer.j
 import type { DetectOptions } from '../pipeline/faces/scrfd.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { isFaceoptError } from '../pipeline/errors.js';
+import { fullGc, MemoryReclaimer } from './reclaim.js';
 
 export type WorkerRequest =
   | { id: number; op: 'detect'; img: RgbImage; opts: DetectOptions }
@@ -41,6 +42,9 @@ async function main(): Promise<void> {
     return;
   }
   const rec = analyzer.requireRecognizer();
+  // each detect gets its photo as a copy in this thread's heap; large ones are collected soon after,
+  // as on the event-loop thread (several lanes each held such copies until their own next full GC)
+  const reclaimer = new MemoryReclaimer(fullGc());
   port.postMessage({ ready: true, detSize: analyzer.detector.detSize, recognizerInput: rec.inputSize } satisfies WorkerReady);
   // messages are handled one at a time: each run is synchronous anyway
   port.on('message', (msg: WorkerRequest) => {
@@ -52,6 +56,7 @@ async function main(): Promise<void> {
   async function handle(a: FaceAnalyzer, msg: WorkerRequest): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
     switch (msg.op) {
       case 'detect':
+        reclaimer.noteDecoded(msg.img.data.byteLength);
         return { value: await a.detect(msg.img, msg.opts), transfer: [] };
       case 'embed': {
         const out = await a.requireRecognizer().embed(msg.crops);
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
         await a.requireRecognizer().warmUp(1, init.warmBatch);
         return { value: null, transfer: [] };
       case 'release':
+        reclaimer.close();
         await a.release();
         return { value: null, transfer: [] };
     }

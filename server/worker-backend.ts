@@ -53,6 +53,8 @@ type Call = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> :
 /** One inference thread with its own sessions; calls are answered in order by id. */
 class Lane {
   private nextId = 1;
+  /** Calls sent so far. */
+  calls = 0;
   private readonly pending = new Map<number, Pending>();
   private stopped: Error | null = null;
 
@@ -85,6 +87,7 @@ class Lane {
   call<T>(req: Call, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.stopped) return Promise.reject(this.stopped);
     const id = this.nextId++;
+    this.calls++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.worker.postMessage({ ...req, id }, transfer);
@@ -111,6 +114,8 @@ class Lane {
 export class WorkerBackend implements FaceBackend {
   private constructor(
     private readonly laneList: Lane[],
+    /** The lane with every thread, used while no other lane has a call in flight (`--latency-lane`). */
+    private readonly latencyLane: Lane | null,
     readonly info: BackendInfo,
     private readonly recognizerInput: readonly [number, number],
     private readonly maxPixels: number,
@@ -123,7 +128,8 @@ export class WorkerBackend implements FaceBackend {
 
   /**
    * Start `config.lanes` inference threads and load both models in each, with the server's settings
-   * (`config.intraOpThreads` onnxruntime threads per lane). They load side by side.
+   * (`config.intraOpThreads` onnxruntime threads per lane), and the latency lane when configured
+   * (`config.latencyLaneThreads` threads). They load side by side.
    */
   static async load(models: ServedModels, config: ServerConfig): Promise<WorkerBackend> {
     const file = inferenceWorkerFile();
@@ -131,7 +137,11 @@ export class WorkerBackend implements FaceBackend {
       throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: fileURLToPath(file), reason: 'the compiled inference thread is missing: run `npm run build`, or serve with --no-inference-thread' });
     }
     const init: WorkerInit = { analyzer: analyzerOptionsFor(models, config), warmBatch: Math.min(4, config.batch.maxBatch) };
-    const started = await Promise.allSettled(Array.from({ length: config.lanes }, () => Lane.start(init)));
+    const inits = Array.from({ length: config.lanes }, () => init);
+    if (config.latencyLaneThreads !== null) {
+      inits.push({ ...init, analyzer: analyzerOptionsFor(models, { ...config, intraOpThreads: config.latencyLaneThreads }) });
+    }
+    const started = await Promise.allSettled(inits.map((i) => Lane.start(i)));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.lane.worker.terminate() : undefined)));
@@ -139,14 +149,25 @@ export class WorkerBackend implements FaceBackend {
     }
     const lanes = started.map((r) => (r as PromiseFulfilledResult<{ lane: Lane; ready: WorkerReady }>).value);
     const { ready } = lanes[0];
-    return new WorkerBackend(lanes.map((l) => l.lane), {
+    const latency = config.latencyLaneThreads !== null ? lanes.pop()!.lane : null;
+    return new WorkerBackend(lanes.map((l) => l.lane), latency, {
       detector: { path: models.detector.path, inputSize: ready.detSize },
       recognizer: { path: models.recognizer.path, inputSize: ready.recognizerInput },
     }, ready.recognizerInput, config.maxPixels);
   }
 
-  /** The live lane with the fewest calls in flight (the batchers keep at most one run per lane). */
+  /** Calls each lane has been sent (the latency lane's separately), for tests and diagnostics. */
+  get callsPerLane(): { lanes: number[]; latency: number | null } {
+    return { lanes: this.laneList.map((l) => l.calls), latency: this.latencyLane?.calls ?? null };
+  }
+
+  /**
+   * The latency lane while no lane has a call in flight; otherwise the live lane with the fewest calls
+   * in flight (the batchers keep at most one run per lane).
+   */
   private lane(): Lane {
+    const all = this.latencyLane ? [...this.laneList, this.latencyLane] : this.laneList;
+    if (this.latencyLane?.alive && all.every((l) => l.outstanding === 0)) return this.latencyLane;
     const live = this.laneList.filter((l) => l.alive);
     const pool = live.length > 0 ? live : this.laneList;
     return pool.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
@@ -169,12 +190,16 @@ export class WorkerBackend implements FaceBackend {
     return this.lane().call({ op: 'embed', crops: crops.map((c) => ({ width: c.width, height: c.height, data: c.data })) });
   }
 
+  private get allLanes(): Lane[] {
+    return this.latencyLane ? [...this.laneList, this.latencyLane] : this.laneList;
+  }
+
   async warmUp(): Promise<void> {
-    await Promise.all(this.laneList.map((l) => l.call({ op: 'warmup' })));
+    await Promise.all(this.allLanes.map((l) => l.call({ op: 'warmup' })));
   }
 
   async release(): Promise<void> {
-    await Promise.all(this.laneList.map(async (l) => {
+    await Promise.all(this.allLanes.map(async (l) => {
       if (l.alive) await l.call({ op: 'release' }).catch(() => undefined);
       await l.worker.terminate();
     }));

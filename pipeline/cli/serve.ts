@@ -14,7 +14,7 @@ interface ServeFlags {
   apiKey?: string; workers?: string; lanes?: string; threads?: string; provider?: string; detSize?: string; detThreshold?: string;
   matchThreshold?: string; maxBatch?: string; maxWaitMs?: string; batching?: boolean; queue?: string; timeoutMs?: string;
   bodyLimit?: string; maxPixels?: string; maxImages?: string; cacheSize?: string; redisUrl?: string; logLevel?: string;
-  shutdownTimeoutMs?: string; inferenceThread?: boolean;
+  shutdownTimeoutMs?: string; inferenceThread?: boolean; latencyLane?: boolean;
 }
 
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : (v.trim() === '' ? NaN : Number(v)));
@@ -31,7 +31,9 @@ export function register(program: Command): void {
     .option('--allow-failed', 'serve a variant whose report failed its accuracy gates')
     .option('--api-key <key>', 'require `Authorization: Bearer <key>` (default: $FACEOPT_API_KEY; none when unset)')
     .option('--workers <n>', `worker processes sharing the port (default ${DEFAULTS.workers}); threads are split across them`)
-    .option('--lanes <n>', `inference lanes per worker: threads with their own sessions, one batch each at a time (default ${DEFAULTS.lanes}: lowest latency; 2 on 2 cores served 30-60% more photos, see docs/server.md)`)
+    .option('--lanes <n>', 'inference lanes per worker: threads with their own sessions, one batch each at a time (default: 2 plus a latency lane with 2+ cores per worker and no --threads, else 1; docs/server.md)')
+    .option('--latency-lane', 'with --lanes 2 or more: one more lane with all the threads, used while the other lanes are idle (a lone request gets every core; on by default with the default lanes)')
+    .option('--no-latency-lane', 'without the latency lane')
     .option('--threads <n>', 'intra-op threads per lane (default: cores / (workers x lanes))')
     .option('--provider <name>', `execution provider: ${PROVIDERS.join(', ')} (default cpu)`)
     .option('--det-size <n>', 'detector input size for dynamic-input detectors (default 640)')
@@ -64,6 +66,7 @@ export function register(program: Command): void {
         apiKey: f.apiKey ?? (process.env.FACEOPT_API_KEY || null),
         workers: num(f.workers),
         lanes: num(f.lanes),
+        latencyLane: f.latencyLane,
         inferenceThread: f.inferenceThread !== false,
         intraOpThreads: num(f.threads),
         provider: f.provider as Provider | undefined,

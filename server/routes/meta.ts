@@ -51,7 +51,7 @@ export function registerMetaRoutes(app: FastifyInstance, ctx: AppContext): void 
       recognizer: modelJson(ctx.models.recognizer, info?.recognizer.inputSize ?? null),
       matchThreshold: ctx.models.matchThreshold,
       batching: { maxBatch: ctx.config.batch.maxBatch, maxWaitMs: ctx.config.batch.maxWaitMs },
-      inference: { lanes: ctx.service.lanes, threadsPerLane: ctx.config.intraOpThreads, workers: ctx.config.workers, inferenceThread: ctx.config.inferenceThread },
+      inference: { lanes: ctx.service.lanes, threadsPerLane: ctx.config.intraOpThreads, latencyLaneThreads: ctx.config.latencyLaneThreads, workers: ctx.config.workers, inferenceThread: ctx.config.inferenceThread },
       limits: { bodyLimit: ctx.config.bodyLimit, maxPixels: ctx.config.maxPixels, maxQueue: ctx.config.maxQueue, timeoutMs: ctx.config.timeoutMs, maxImagesPerRequest: ctx.config.maxImagesPerRequest },
       cache: ctx.service.cache.status(),
     };

@@ -8,19 +8,36 @@ import { isFaceoptError } from '../../pipeline/errors.js';
 import { Admission, Semaphore } from '../../server/admission.js';
 import { MicroBatcher } from '../../server/batcher.js';
 import { LruCache } from '../../server/cache.js';
-import { availableCores, resolveServerConfig } from '../../server/config.js';
+import { autoLanes, availableCores, resolveServerConfig } from '../../server/config.js';
 import { faceQuery, fromBase64, sniffFormat } from '../../server/input.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('resolveServerConfig', () => {
-  it('defaults: loopback:5555, batching on, threads = cores / workers', () => {
+  it('defaults: loopback:5555, batching on, threads = cores / (workers x lanes)', () => {
     const c = resolveServerConfig();
     expect(c).toMatchObject({ host: '127.0.0.1', port: 5555, workers: 1, apiKey: null, batch: { maxBatch: 32, maxWaitMs: 2 } });
-    expect(c.intraOpThreads).toBe(availableCores());
+    expect(c.intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / c.lanes)));
     expect(resolveServerConfig({ workers: 64 }).intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / 64)));
-    expect(c.lanes).toBe(1);
     expect(resolveServerConfig({ lanes: 2 }).intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / 2)));
+  });
+  it('lanes: two plus a latency lane by default where a worker has 2+ cores, else one; explicit settings win', () => {
+    expect(autoLanes({}, true, 2)).toEqual({ lanes: 2, latencyLane: true });
+    expect(autoLanes({}, true, 1)).toEqual({ lanes: 1, latencyLane: false });
+    expect(autoLanes({}, false, 8)).toEqual({ lanes: 1, latencyLane: false });
+    expect(autoLanes({ intraOpThreads: 1 }, true, 8)).toEqual({ lanes: 1, latencyLane: false });
+    const c = resolveServerConfig();
+    const cores = availableCores();
+    if (cores >= 2) {
+      expect(c).toMatchObject({ lanes: 2, intraOpThreads: Math.floor(cores / 2), latencyLaneThreads: 2 * Math.floor(cores / 2) });
+    } else {
+      expect(c).toMatchObject({ lanes: 1, latencyLaneThreads: null });
+    }
+    expect(resolveServerConfig({ lanes: 1 })).toMatchObject({ lanes: 1, latencyLaneThreads: null });
+    expect(resolveServerConfig({ lanes: 3, intraOpThreads: 1 })).toMatchObject({ lanes: 3, latencyLaneThreads: null });
+    expect(resolveServerConfig({ lanes: 3, intraOpThreads: 1, latencyLane: true })).toMatchObject({ lanes: 3, latencyLaneThreads: 3 });
+    expect(resolveServerConfig({ latencyLane: false }).latencyLaneThreads).toBeNull();
+    expect(resolveServerConfig({ intraOpThreads: 1 })).toMatchObject({ lanes: 1, latencyLaneThreads: null });
   });
   it('names the setting in its error', () => {
     for (const [input, text] of [
@@ -31,6 +48,7 @@ describe('resolveServerConfig', () => {
       [{ logLevel: 'loud' }, 'for log level'],
       [{ lanes: 0 }, 'for lanes but received 0'],
       [{ lanes: 2, inferenceThread: false }, 'without the inference thread'],
+      [{ lanes: 1, latencyLane: true }, '--lanes 2 or more with --latency-lane'],
     ] as const) {
       expect(() => resolveServerConfig(input as never)).toThrow(text);
     }

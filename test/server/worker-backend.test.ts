@@ -100,6 +100,34 @@ describeShared('WorkerBackend with two lanes', () => {
   });
 });
 
+describeShared('WorkerBackend with a latency lane', () => {
+  it('a lone call runs on the latency lane, calls that overlap it on the narrow lanes; the results do not depend on the lane', async () => {
+    const config = resolveServerConfig({ detector: DET, recognizer: REC, lanes: 2, intraOpThreads: 1, latencyLane: true });
+    expect(config.latencyLaneThreads).toBe(2);
+    const b = await WorkerBackend.load(await selectModels(config), config);
+    try {
+      await b.warmUp();
+      const warm = b.callsPerLane;
+      const img = await b.decode(readFileSync(PHOTO), 't1.jpg');
+      const faces = await b.detect(img, {});
+      const crops = b.align(img, faces);
+      const alone = await b.embed(crops);
+      const after = b.callsPerLane;
+      expect(after.latency! - warm.latency!).toBe(2);
+      expect(after.lanes).toEqual(warm.lanes);
+      // three at once: the first finds every lane idle, the others go to the narrow lanes
+      const [x, y, z] = await Promise.all([b.embed(crops), b.embed(crops), b.detect(img, {})]);
+      const busy = b.callsPerLane;
+      expect(busy.latency! - after.latency!).toBe(1);
+      expect(busy.lanes.map((n, i) => n - after.lanes[i]!)).toEqual([1, 1]);
+      expect(z).toEqual(faces);
+      for (const r of [x, y]) r.embeddings.forEach((e, i) => expect(Array.from(e)).toEqual(Array.from(alone.embeddings[i]!)));
+    } finally {
+      await b.release();
+    }
+  });
+});
+
 describeShared('WorkerBackend loading', () => {
   it('a model that cannot load rejects with its coded error, and the thread is gone', async () => {
     const config = resolveServerConfig({ detector: DET, recognizer: REC });
