@@ -122,14 +122,16 @@ export type ServerConfigInput = Partial<Omit<ServerConfig, 'batch' | 'cache' | '
 };
 
 /**
- * The inference layout when `--lanes` is not given: with the inference thread, at least 2 cores per
- * worker and no explicit `--threads`, two lanes with half the cores each plus a latency lane with all of
+ * The inference layout when `--lanes` is not given: on the CPU provider, with the inference thread, at
+ * least 2 cores per worker and no explicit `--threads`, two lanes with half the cores each plus a latency lane with all of
  * them; otherwise one lane. Measured on 2 cores (docs/server.md, 2026-12-05): a lone photo 32 ms p50
  * like one lane (two lanes alone: 40 ms), and under load two lanes' throughput (INT8 IResNet-50
  * fixture: crops 0.88-0.89 of the engine against 0.80 with one lane, LFW photos 26-27 req/s against 19).
  */
-export function autoLanes(input: Pick<ServerConfigInput, 'intraOpThreads'>, inferenceThread: boolean, coresPerWorker: number): { lanes: number; latencyLane: boolean } {
-  return inferenceThread && coresPerWorker >= 2 && input.intraOpThreads === undefined ? { lanes: 2, latencyLane: true } : { lanes: 1, latencyLane: false };
+export function autoLanes(input: Pick<ServerConfigInput, 'intraOpThreads' | 'provider'>, inferenceThread: boolean, coresPerWorker: number): { lanes: number; latencyLane: boolean } {
+  // on cuda/tensorrt every lane would hold its own GPU sessions (engines), and CPU threads matter little
+  const cpu = input.provider === undefined || input.provider === 'cpu';
+  return cpu && inferenceThread && coresPerWorker >= 2 && input.intraOpThreads === undefined ? { lanes: 2, latencyLane: true } : { lanes: 1, latencyLane: false };
 }
 
 /**

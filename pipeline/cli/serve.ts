@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .option('--allow-failed', 'serve a variant whose report failed its accuracy gates')
     .option('--api-key <key>', 'require `Authorization: Bearer <key>` (default: $FACEOPT_API_KEY; none when unset)')
     .option('--workers <n>', `worker processes sharing the port (default ${DEFAULTS.workers}); threads are split across them`)
-    .option('--lanes <n>', 'inference lanes per worker: threads with their own sessions, one batch each at a time (default: 2 plus a latency lane with 2+ cores per worker and no --threads, else 1; docs/server.md)')
+    .option('--lanes <n>', 'inference lanes per worker: threads with their own sessions, one batch each at a time (default: 2 plus a latency lane on the cpu provider with 2+ cores per worker and no --threads, else 1; docs/server.md)')
     .option('--latency-lane', 'with --lanes 2 or more: one more lane with all the threads, used while the other lanes are idle (a lone request gets every core; on by default with the default lanes)')
     .option('--no-latency-lane', 'without the latency lane')
     .option('--threads <n>', 'intra-op threads per lane (default: cores / (workers x lanes))')

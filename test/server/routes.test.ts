@@ -42,6 +42,7 @@ describe('service routes', () => {
     expect(m.matchThreshold).toEqual({ value: 0.99, source: 'default' });
     expect(m.limits).toMatchObject({ bodyLimit: 64 * 1024, maxImagesPerRequest: 3 });
     expect(m.inference).toMatchObject({ lanes: 1, workers: 1, inferenceThread: true });
+    expect(m.inference).toHaveProperty('latencyLaneThreads');
     expect(m.inference.threadsPerLane).toBeGreaterThanOrEqual(1);
   });
 

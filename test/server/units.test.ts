@@ -26,6 +26,7 @@ describe('resolveServerConfig', () => {
     expect(autoLanes({}, true, 1)).toEqual({ lanes: 1, latencyLane: false });
     expect(autoLanes({}, false, 8)).toEqual({ lanes: 1, latencyLane: false });
     expect(autoLanes({ intraOpThreads: 1 }, true, 8)).toEqual({ lanes: 1, latencyLane: false });
+    expect(autoLanes({ provider: 'tensorrt' }, true, 16)).toEqual({ lanes: 1, latencyLane: false });
     const c = resolveServerConfig();
     const cores = availableCores();
     if (cores >= 2) {
