@@ -30,6 +30,11 @@ export interface FaceBackend {
   embed(crops: readonly RgbImage[]): Promise<Embeddings>;
   warmUp(): Promise<void>;
   release(): Promise<void>;
+  /**
+   * How many requests the server holds right now; a backend with a latency lane gives it only to a lone
+   * request (the service sets this once it attaches the backend).
+   */
+  setLoadProbe?(requestsInFlight: () => number): void;
 }
 
 /** The production backend: one FaceAnalyzer (SCRFD + ArcFace sessions) per process. */

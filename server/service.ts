@@ -117,6 +117,7 @@ export class FaceService {
 
   private attach(backend: FaceBackend): void {
     this.backend = backend;
+    backend.setLoadProbe?.(() => this.admission.inflight);
     const m = this.metrics;
     this.detector = new MicroBatcher({
       name: 'detector', maxBatch: 1, maxWaitMs: 0, lanes: backend.lanes,

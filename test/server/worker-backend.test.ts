@@ -101,7 +101,7 @@ describeShared('WorkerBackend with two lanes', () => {
 });
 
 describeShared('WorkerBackend with a latency lane', () => {
-  it('a lone call runs on the latency lane, calls that overlap it on the narrow lanes; the results do not depend on the lane', async () => {
+  it('a lone call runs on the latency lane, calls that overlap it or a busy server on the narrow lanes; the results do not depend on the lane', async () => {
     const config = resolveServerConfig({ detector: DET, recognizer: REC, lanes: 2, intraOpThreads: 1, latencyLane: true });
     expect(config.latencyLaneThreads).toBe(2);
     const b = await WorkerBackend.load(await selectModels(config), config);
@@ -122,6 +122,12 @@ describeShared('WorkerBackend with a latency lane', () => {
       expect(busy.lanes.map((n, i) => n - after.lanes[i]!)).toEqual([1, 1]);
       expect(z).toEqual(faces);
       for (const r of [x, y]) r.embeddings.forEach((e, i) => expect(Array.from(e)).toEqual(Array.from(alone.embeddings[i]!)));
+      // a busy server (several requests in it) keeps to the narrow lanes even when they are idle
+      b.setLoadProbe(() => 5);
+      const before = b.callsPerLane;
+      await b.embed(crops);
+      expect(b.callsPerLane.latency).toBe(before.latency);
+      expect(b.callsPerLane.lanes.reduce((p, q) => p + q, 0)).toBe(before.lanes.reduce((p, q) => p + q, 0) + 1);
     } finally {
       await b.release();
     }
