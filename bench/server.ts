@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
-import { autoLanes } from '../server/config.js';
+import { resolveServerConfig } from '../server/config.js';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
@@ -136,11 +136,15 @@ async function main(): Promise<void> {
   const maxBatch = checkNumber('--max-batch', values['max-batch'] ?? 32, { min: 1, max: 1024, integer: true });
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const workers = checkNumber('--workers', values.workers ?? 1, { min: 1, max: 64, integer: true });
-  // the server's own default layout unless --lanes or --threads say otherwise
-  const auto = values.lanes === undefined ? autoLanes(values.threads === undefined ? {} : { intraOpThreads: 1 }, true, Math.floor(cores / workers)) : { lanes: 1, latencyLane: false };
-  const lanes = checkNumber('--lanes', values.lanes ?? auto.lanes, { min: 1, max: 64, integer: true });
-  const latencyLane = values['latency-lane'] === true || (values.lanes === undefined && auto.latencyLane);
-  const threads = checkNumber('--threads', values.threads ?? Math.max(1, Math.floor(cores / (workers * lanes))), { min: 1, max: 256, integer: true });
+  // the layout `faceopt serve` resolves from the same flags (its default unless --lanes or --threads say otherwise)
+  const layout = resolveServerConfig({
+    workers,
+    ...(values.lanes !== undefined ? { lanes: checkNumber('--lanes', values.lanes, { min: 1, max: 64, integer: true }) } : {}),
+    ...(values.threads !== undefined ? { intraOpThreads: checkNumber('--threads', values.threads, { min: 1, max: 256, integer: true }) } : {}),
+    ...(values['latency-lane'] ? { latencyLane: true } : {}),
+  });
+  const { lanes, intraOpThreads: threads } = layout;
+  const latencyLane = layout.latencyLaneThreads !== null;
   const data = benchData('bench:server', { detector: values.detector, recognizer: values.fp32 });
   if (!data) return;
   const { det, rec: fp32, lfw } = data;

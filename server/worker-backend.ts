@@ -119,7 +119,12 @@ export class WorkerBackend implements FaceBackend {
     readonly info: BackendInfo,
     private readonly recognizerInput: readonly [number, number],
     private readonly maxPixels: number,
-  ) {}
+  ) {
+    this.allLanes = latencyLane ? [...laneList, latencyLane] : laneList;
+  }
+
+  /** The narrow lanes and the latency lane, built once: `lane()` reads it on every call. */
+  private readonly allLanes: Lane[];
 
   /** Inference threads (each with its own detector and recognizer sessions). */
   get lanes(): number {
@@ -196,10 +201,6 @@ export class WorkerBackend implements FaceBackend {
 
   embed(crops: readonly RgbImage[]): Promise<Embeddings> {
     return this.lane().call({ op: 'embed', crops: crops.map((c) => ({ width: c.width, height: c.height, data: c.data })) });
-  }
-
-  private get allLanes(): Lane[] {
-    return this.latencyLane ? [...this.laneList, this.latencyLane] : this.laneList;
   }
 
   async warmUp(): Promise<void> {
