@@ -141,8 +141,12 @@ export function benchData(bench: string, flags: { detector?: string; recognizer?
   const det = flags.detector ?? path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
   const rec = flags.recognizer ?? path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
   const lfw = path.join(shared, 'faces', 'lfw');
-  if (!existsSync(det) || !existsSync(rec) || !existsSync(lfw)) {
-    process.stderr.write(`${bench} needs the shared models and photos; ${shared} not found (set FACEOPT_SHARED)\n`);
+  const missing = [det, rec, lfw].filter((f) => !existsSync(f));
+  if (missing.length) {
+    const flagged = missing.filter((f) => f === flags.detector || f === flags.recognizer);
+    process.stderr.write(flagged.length
+      ? `${bench}: ${flagged.join(', ')} not found (check the model flags)\n`
+      : `${bench} needs the shared models and photos; ${missing.join(', ')} not found (set FACEOPT_SHARED, now ${shared})\n`);
     process.exitCode = 66;
     return null;
   }

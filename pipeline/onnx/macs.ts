@@ -89,8 +89,10 @@ export async function countMacs(model: OnnxModel, opts: { batch?: number; spatia
   const weightDims = (n: NodeProto, idx: number) => {
     let name = n.input?.[idx] ?? '';
     // QDQ graphs: the weight reaches the layer through DequantizeLinear(int8 initializer)
+    // (or, for weight-only float layers, through Cast + Mul)
     const dq = g.producer(name);
     if (dq?.opType === 'DequantizeLinear') name = dq.input?.[0] ?? '';
+    else if (dq?.opType === 'Mul' && g.producer(dq.input?.[0] ?? '')?.opType === 'Cast') name = g.producer(dq.input![0]!)!.input?.[0] ?? '';
     return g.hasInitializer(name) ? g.getTensor(name).dims : undefined;
   };
   const layers: MacsResult['layers'] = [];

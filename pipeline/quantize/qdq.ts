@@ -262,6 +262,10 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   }
   const weightOnlyAxes = new Map<string, number>();
   for (const { weights: ws } of weightOnly.values()) for (const [w, axis] of ws) if (!weights.has(w)) weightOnlyAxes.set(w, axis);
+  // a float layer that reads a quantized activation and whose output is quantized again: its weights
+  // stay behind a DequantizeLinear (folded float weights there are what onnxruntime's own weight
+  // quantization would take)
+  const betweenQdq = (c: NodeProto) => dequantized.has(c.input?.[0] ?? '') && toQuantize.has(c.output?.[0] ?? '');
   for (const [w, axis] of [...weights, ...weightOnlyAxes]) {
     const t = g.getTensor(w);
     const values = g.getFloat(w);
@@ -285,9 +289,18 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? [scales.length] : [], perCh ? scales : scales.subarray(0, 1));
     // symmetric: the zero point is 0, DequantizeLinear's default, so a compact graph does not store it
     if (!compact) g.setTensor(`${w}_zero_point`, DataType.INT8, perCh ? [zp.length] : [], perCh ? zp : zp.subarray(0, 1));
-    const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, ...(compact ? [] : [`${w}_zero_point`])], [`${w}_dequantized`], `${w}_DequantizeLinear`);
-    if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
-    newNodes.push(dq);
+    if (weightOnlyAxes.has(w) && opts.foldableWeightOnly && !g.consumers(w).some(betweenQdq)) {
+      // weight-only int8 for a float layer: Cast + Mul, the same values as DequantizeLinear (q * scale),
+      // but onnxruntime folds them into a float initializer when the session loads, so the layer runs
+      // on prepacked float weights with no dequantization per run
+      if (perCh) g.setTensor(`${w}_scale`, DataType.FLOAT, t.dims.map((d, i) => (i === axis ? d : 1)), scales);
+      newNodes.push(makeNode('Cast', [`${w}_quantized`], [`${w}_int8_as_float`], `${w}_Cast`, { to: DataType.FLOAT }));
+      newNodes.push(makeNode('Mul', [`${w}_int8_as_float`, `${w}_scale`], [`${w}_dequantized`], `${w}_Mul`));
+    } else {
+      const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, ...(compact ? [] : [`${w}_zero_point`])], [`${w}_dequantized`], `${w}_DequantizeLinear`);
+      if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
+      newNodes.push(dq);
+    }
     for (const c of g.consumers(w)) {
       if ((handlers[c.opType ?? ''] && !excluded(c, opts)) || weightOnly.get(c)?.weights.has(w)) g.replaceInput(c, w, `${w}_dequantized`);
     }

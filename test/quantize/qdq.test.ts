@@ -6,6 +6,11 @@ import { isFaceoptError } from '../../pipeline/errors.js';
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
+import { loadModel } from '../../pipeline/onnx/model.js';
+import ort from 'onnxruntime-node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 const X = { name: 'x', shape: [1, 4, 6, 6] };
 const convModel = (extra: ReturnType<typeof makeNode>[] = [], outputs = ['y']) => tinyModel({
@@ -184,10 +189,14 @@ describe('QDQ quantizer', () => {
     const means = new Map([['x', Float32Array.from({ length: 4 }, (_, i) => 0.3 * (i - 1.5))]]);
     const weightOnly = quantizeModel(m, ranges, { floatTensors: ['c'], inputMeans: means, weightOnlyFloatLayers: true });
     const g = weightOnly.model.graph;
-    // conv keeps a float output (no Q/DQ on c) but reads w as int8 behind a per-channel DequantizeLinear
+    // conv keeps a float output (no Q/DQ on c) but reads w as int8 through Cast + Mul by its
+    // per-channel scales (shaped to broadcast over the output channels)
     expect(g.node('conv')!.input![1]).toBe('w_dequantized');
     expect(g.getTensor('w_quantized').dataType).toBe(DataType.INT8);
-    expect(getAttr(g.node('w_DequantizeLinear')!, 'axis')).toBe(0);
+    expect(g.producer('w_dequantized')!.opType).toBe('Mul');
+    expect(g.producer('w_dequantized')!.input).toEqual(['w_int8_as_float', 'w_scale']);
+    expect(getAttr(g.node('w_Cast')!, 'to')).toBe(DataType.FLOAT);
+    expect(g.getTensor('w_scale').dims).toEqual([8, 1, 1, 1]);
     expect(g.hasInitializer('c_scale')).toBe(false);
     expect(g.hasInitializer('w')).toBe(false);
     // its float bias absorbs the mean shift of the rounded weights (input means given)
@@ -214,6 +223,53 @@ describe('QDQ quantizer', () => {
     expect(quantizeModel(m, ranges, { exclude: ['conv'] }).model.graph.node('conv')!.input![1]).toBe('w');
     const fast = quantizeModel(m, ranges, { floatTensors: ['c'] }).model.graph;
     expect([fast.node('conv')!.input![1], fast.node('conv2')!.input![1], fast.node('conv2')!.input![2]]).toEqual(['w', 'w2', 'b2']);
+  });
+  it('weight-only weights as Cast + Mul: the values of DequantizeLinear, folded by onnxruntime into a float initializer', async () => {
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'w', 'b'], ['c'], 'conv', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Relu', ['c'], ['r'], 'relu'),
+        makeNode('Conv', ['r', 'w2', 'b2'], ['y'], 'conv2', { kernel_shape: [1, 1] }),
+      ],
+      initializers: [
+        { name: 'w', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }, { name: 'b', dims: [8], data: seededFloats(8, 2) },
+        { name: 'w2', dims: [8, 8, 1, 1], data: seededFloats(64, 5) }, { name: 'b2', dims: [8], data: seededFloats(8, 4) },
+      ],
+    });
+    const ranges = { x: [-1, 1], c: [-6, 6], r: [0, 6], y: [-8, 8] } as Record<string, [number, number]>;
+    const opts = { floatTensors: ['c'], weightOnlyFloatLayers: true as const };
+    const folded = quantizeModel(m, ranges, opts).model;
+    const dq = quantizeModel(m, ranges, { ...opts, foldableWeightOnly: false }).model;
+    expect(dq.graph.producer('w_dequantized')!.opType).toBe('DequantizeLinear');
+    expect(folded.graph.producer('w_dequantized')!.opType).toBe('Mul');
+    // the same numbers either way
+    const xs = seededFloats(144, 9);
+    const run = async (bytes: Uint8Array) => {
+      const s = await createSession(bytes, { optimization: 'all' });
+      const out = await runSession(s, { x: floatTensor(xs, X.shape) });
+      await s.release();
+      return out.y!.data as Float32Array;
+    };
+    expect(Array.from(await run(folded.toBytes()))).toEqual(Array.from(await run(dq.toBytes())));
+    // what onnxruntime runs: no Cast or Mul left (folded at load); the DequantizeLinear form keeps its node
+    const optimizedOps = async (bytes: Uint8Array) => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-fold-'));
+      try {
+        const file = path.join(dir, 'optimized.onnx');
+        const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'basic', optimizedModelFilePath: file });
+        await s.release();
+        return loadModel(file).graph.nodes.map((n) => n.opType);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    const foldedOps = await optimizedOps(folded.toBytes());
+    expect(foldedOps).not.toContain('Cast');
+    expect(foldedOps).not.toContain('Mul');
+    expect((await optimizedOps(dq.toBytes())).filter((o) => o === 'DequantizeLinear').length).toBeGreaterThan(foldedOps.filter((o) => o === 'DequantizeLinear').length);
+    // the MAC count still finds the weights behind Cast + Mul
+    expect((await countMacs(folded)).total).toBe((await countMacs(m)).total);
   });
   it('Relu(x) and Relu(-x) as +1/-1 depthwise convs take x\'s grid, so they are exact', async () => {
     const sq = { name: 'x', shape: [1, 4, 6, 6] };
