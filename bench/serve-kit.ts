@@ -95,14 +95,17 @@ export function rssBytes(pid: number): number | null {
   }
 }
 
-/** CPU ticks (1/100 s) used so far by each thread of process `pid` (Linux /proc); null when unreadable. */
-export function threadTicks(pid: number): Map<number, number> | null {
+/**
+ * CPU ticks (1/100 s) used so far by each thread of process `pid` (Linux /proc), user + kernel time, or
+ * kernel time alone with `sys`; null when unreadable.
+ */
+export function threadTicks(pid: number, sys = false): Map<number, number> | null {
   try {
     const out = new Map<number, number>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), Number(f[11]) + Number(f[12])); // utime + stime
+      out.set(Number(tid), (sys ? 0 : Number(f[11])) + Number(f[12])); // utime + stime
     }
     return out;
   } catch {
@@ -115,15 +118,16 @@ export function threadTicks(pid: number): Map<number, number> | null {
  * (tid = pid), its two busiest other threads (onnxruntime's, under load) and the rest, plus the load
  * generator's process. One line for the bench output; null without /proc.
  */
-export function cpuSplit(pid: number, before: Map<number, number> | null, after: Map<number, number> | null, loadBefore: NodeJS.CpuUsage, seconds: number): string | null {
+export function cpuSplit(pid: number, before: Map<number, number> | null, after: Map<number, number> | null, loadBefore: NodeJS.CpuUsage, seconds: number, sys?: { before: Map<number, number> | null; after: Map<number, number> | null }): string | null {
   if (!before || !after) return null;
+  const kernel = sys?.before && sys.after ? [...sys.after].reduce((a, [tid, t]) => a + (t - (sys.before!.get(tid) ?? 0)), 0) / 100 / seconds : null;
   const used = [...after].map(([tid, t]) => [tid, (t - (before.get(tid) ?? 0)) / 100 / seconds] as const);
   const main = used.find(([tid]) => tid === pid)?.[1] ?? 0;
   const others = used.filter(([tid]) => tid !== pid).map(([, c]) => c).sort((a, b) => b - a);
   const total = main + others.reduce((a, b) => a + b, 0);
   const load = process.cpuUsage(loadBefore);
   const gen = (load.user + load.system) / 1e6 / seconds;
-  return `server ${total.toFixed(2)} cores (busiest threads ${others.slice(0, 2).map((c) => c.toFixed(2)).join(' + ')}, event loop ${main.toFixed(2)}, ${others.length - 2} others ${others.slice(2).reduce((a, b) => a + b, 0).toFixed(2)}), load generator ${gen.toFixed(2)}`;
+  return `server ${total.toFixed(2)} cores${kernel === null ? '' : ` (${kernel.toFixed(2)} in the kernel)`} (busiest threads ${others.slice(0, 2).map((c) => c.toFixed(2)).join(' + ')}, event loop ${main.toFixed(2)}, ${others.length - 2} others ${others.slice(2).reduce((a, b) => a + b, 0).toFixed(2)}), load generator ${gen.toFixed(2)}`;
 }
 
 /** The LFW photos named in `<lfw>/pairs_devtest.tsv`, as absolute paths, each once, in file order. */

@@ -42,11 +42,29 @@ interface CannonResult {
 type Cannon = (opts: Record<string, unknown>) => Promise<CannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
 
-/** Sum and count of recognizer batch sizes from /metrics. */
-async function batchStats(base: string): Promise<{ sum: number; count: number }> {
+/** Sum, count and cumulative bucket counts (le -> count) of recognizer batch sizes from /metrics. */
+async function batchStats(base: string): Promise<{ sum: number; count: number; buckets: Map<string, number> }> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const get = (k: string) => Number(new RegExp(`faceopt_batch_size_${k}\\{model="recognizer"\\} ([0-9.e+]+)`).exec(text)?.[1] ?? 0);
-  return { sum: get('sum'), count: get('count') };
+  const buckets = new Map<string, number>();
+  for (const m of text.matchAll(/faceopt_batch_size_bucket\{le="([^"]+)",model="recognizer"\} ([0-9.e+]+)/g)) buckets.set(m[1]!, Number(m[2]));
+  return { sum: get('sum'), count: get('count'), buckets };
+}
+
+/** How the runs of a load spread over batch sizes: "1: 12%, 2: 5%, 3-4: 40%, ..." (bucket edges of the histogram). */
+function batchSpread(before: Awaited<ReturnType<typeof batchStats>>, after: Awaited<ReturnType<typeof batchStats>>): string {
+  const total = after.count - before.count;
+  if (total <= 0) return '';
+  const parts: string[] = [];
+  let prevLe = 0; let prevCum = 0;
+  for (const [le, cum] of after.buckets) {
+    const c = cum - (before.buckets.get(le) ?? 0);
+    const n = c - prevCum;
+    const hi = le === '+Inf' ? Infinity : Number(le);
+    if (n > 0) parts.push(`${hi === prevLe + 1 ? String(hi) : `${prevLe + 1}-${hi === Infinity ? '' : hi}`}: ${Math.round((100 * n) / total)}%`);
+    prevCum = c; prevLe = hi;
+  }
+  return parts.join(', ');
 }
 
 /**
@@ -59,13 +77,14 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
   await autocannon({ url: base, connections, duration: 1, requests }); // warm-up, not counted
   const before = await batchStats(base);
   const ticks0 = pid ? threadTicks(pid) : null;
+  const sys0 = pid ? threadTicks(pid, true) : null;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await autocannon({ url: base, connections, duration: seconds, requests, ...(rate ? { overallRate: rate } : {}) });
-  const cpu = pid ? cpuSplit(pid, ticks0, threadTicks(pid), cpu0, (performance.now() - t0) / 1000) : null;
+  const cpu = pid ? cpuSplit(pid, ticks0, threadTicks(pid), cpu0, (performance.now() - t0) / 1000, { before: sys0, after: threadTicks(pid, true) }) : null;
   const after = await batchStats(base);
   const batches = after.count - before.count;
-  return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, cpu };
+  return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, spread: batchSpread(before, after), cpu };
 }
 
 /** Raw engine throughput (images/s) of `lanes` lanes of `threads` threads each, side by side (one lane: in this thread); summed. */
@@ -177,6 +196,7 @@ async function main(): Promise<void> {
       try {
         const c = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, { pid: workers === 1 ? server.proc.pid : undefined });
         if (c.cpu) notes.push(`${variant}, batching ${batching ? 'on' : 'off'}, crops at saturation: ${c.cpu}`);
+        if (batching && c.spread) notes.push(`${variant}, crops at saturation, recognizer runs by batch size: ${c.spread}`);
         let tail: Awaited<ReturnType<typeof load>> | null = null;
         if (batching) tail = await load(server.base, '/embed?embed_only=true', cropBodies, seconds, connections, { rate: Math.max(1, Math.floor(0.8 * c.r.requests.average)) });
         const p = values['no-lfw'] ? null : await load(server.base, '/embed', photoBodies, seconds, connections);
