@@ -5,7 +5,10 @@
  * calibrate+quantize row times `faceopt optimize --int8 --no-evaluate` (the CLI, start to exit) on the
  * shared LFW calibration list.
  *
- *   node dist/bench/int8.js [--shared DIR] [--reports DIR] [--skip-pipeline] [--runs N]
+ *   node dist/bench/int8.js [--shared DIR] [--reports DIR] [--skip-pipeline] [--runs N] [--threads N]
+ *
+ * `--threads N` times every session with N intra-op threads (default: onnxruntime's, one per core);
+ * `--threads 1` is what each lane of `faceopt serve`'s default layout on a small machine runs with.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { loadModel, saveModel } from '../pipeline/onnx/model.js';
 import { prepareFloatGraph, quantizeModel, INT8_REWRITES } from '../pipeline/quantize/index.js';
 import { collectActivationStats, type InputBatch } from '../pipeline/calibrate/run.js';
 import { measureSpeed } from '../pipeline/evaluate/speed.js';
+import { checkNumber } from '../pipeline/errors.js';
 import { ratioRange } from '../pipeline/report/format.js';
 import { alignCentralFaces } from '../pipeline/evaluate/recognizer-eval.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
@@ -28,9 +32,11 @@ const { values: args } = parseArgs({
     reports: { type: 'string', default: 'reports' },
     'skip-pipeline': { type: 'boolean', default: false },
     runs: { type: 'string', default: '30' },
+    threads: { type: 'string' },
   },
 });
 const runs = Number(args.runs);
+const threads = args.threads === undefined ? undefined : checkNumber('--threads', Number(args.threads), { min: 1, max: 256, integer: true });
 const shared = path.resolve(args.shared!);
 const work = mkdtempSync(path.join(tmpdir(), 'faceopt-bench-int8-'));
 
@@ -58,7 +64,7 @@ const rows: string[][] = [['measure', 'FP32', 'INT8', 'ratio', 'goal']];
 const row = (...r: string[]) => { rows.push(r); console.error(r.join(' | ')); };
 
 async function speedRow(label: string, fp32: string, int8: string, dims: number[], batch: 1 | 8, goal: string) {
-  const s = await measureSpeed({ reference: fp32, variant: int8, dims: [1, ...dims.slice(1)], batch8: batch === 8, runs });
+  const s = await measureSpeed({ reference: fp32, variant: int8, dims: [1, ...dims.slice(1)], batch8: batch === 8, runs, ...(threads ? { session: { intraOpThreads: threads } } : {}) });
   const r = batch === 8 ? s.reference.batch8! : s.reference.batch1;
   const v = batch === 8 ? s.variant.batch8! : s.variant.batch1;
   const blocks = (batch === 8 ? s.blockSpeedups?.batch8 : s.blockSpeedups?.batch1) ?? [];
@@ -128,4 +134,5 @@ if (!args['skip-pipeline'] && existsSync(mobileface)) {
 }
 
 const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+console.log(`speed rows: ${threads ? `${threads} intra-op thread(s) per session` : "onnxruntime's default intra-op threads (one per core)"}, ${runs} timed runs per model`);
 console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join(' | ')).join('\n'));
