@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { checkNumber } from '../pipeline/errors.js';
 import { makeNode, DataType } from '../pipeline/onnx/index.js';
-import { tinyModel } from '../test/onnx/tiny.js';
+import { tinyModel } from '../test/fixtures/tiny.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '100' }, threads: { type: 'string', default: '1,2' } } });
 const runs = checkNumber('--runs', Number(values.runs), { min: 10, max: 10000, integer: true });
