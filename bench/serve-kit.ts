@@ -95,17 +95,18 @@ export function rssBytes(pid: number): number | null {
   }
 }
 
-/**
- * CPU ticks (1/100 s) used so far by each thread of process `pid` (Linux /proc), user + kernel time, or
- * kernel time alone with `sys`; null when unreadable.
- */
-export function threadTicks(pid: number, sys = false): Map<number, number> | null {
+/** CPU ticks (1/100 s) a thread has used so far: user + kernel time, and kernel time alone. */
+export interface Ticks { all: number; sys: number }
+
+/** CPU ticks used so far by each thread of process `pid` (Linux /proc); null when unreadable. */
+export function threadTicks(pid: number): Map<number, Ticks> | null {
   try {
-    const out = new Map<number, number>();
+    const out = new Map<number, Ticks>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), (sys ? 0 : Number(f[11])) + Number(f[12])); // utime + stime
+      const sys = Number(f[12]); // stime
+      out.set(Number(tid), { all: Number(f[11]) + sys, sys }); // utime + stime
     }
     return out;
   } catch {
@@ -115,19 +116,20 @@ export function threadTicks(pid: number, sys = false): Map<number, number> | nul
 
 /**
  * Where the server's CPU went between two threadTicks snapshots, in cores: its event-loop thread
- * (tid = pid), its two busiest other threads (onnxruntime's, under load) and the rest, plus the load
- * generator's process. One line for the bench output; null without /proc.
+ * (tid = pid), its two busiest other threads (onnxruntime's, under load) and the rest, how much of it was
+ * kernel time, plus the load generator's process. One line for the bench output; null without /proc.
  */
-export function cpuSplit(pid: number, before: Map<number, number> | null, after: Map<number, number> | null, loadBefore: NodeJS.CpuUsage, seconds: number, sys?: { before: Map<number, number> | null; after: Map<number, number> | null }): string | null {
+export function cpuSplit(pid: number, before: Map<number, Ticks> | null, after: Map<number, Ticks> | null, loadBefore: NodeJS.CpuUsage, seconds: number): string | null {
   if (!before || !after) return null;
-  const kernel = sys?.before && sys.after ? [...sys.after].reduce((a, [tid, t]) => a + (t - (sys.before!.get(tid) ?? 0)), 0) / 100 / seconds : null;
-  const used = [...after].map(([tid, t]) => [tid, (t - (before.get(tid) ?? 0)) / 100 / seconds] as const);
+  const cores = (k: keyof Ticks) => [...after].map(([tid, t]) => [tid, (t[k] - (before.get(tid)?.[k] ?? 0)) / 100 / seconds] as const);
+  const used = cores('all');
+  const kernel = cores('sys').reduce((a, [, c]) => a + c, 0);
   const main = used.find(([tid]) => tid === pid)?.[1] ?? 0;
   const others = used.filter(([tid]) => tid !== pid).map(([, c]) => c).sort((a, b) => b - a);
   const total = main + others.reduce((a, b) => a + b, 0);
   const load = process.cpuUsage(loadBefore);
   const gen = (load.user + load.system) / 1e6 / seconds;
-  return `server ${total.toFixed(2)} cores${kernel === null ? '' : ` (${kernel.toFixed(2)} in the kernel)`} (busiest threads ${others.slice(0, 2).map((c) => c.toFixed(2)).join(' + ')}, event loop ${main.toFixed(2)}, ${others.length - 2} others ${others.slice(2).reduce((a, b) => a + b, 0).toFixed(2)}), load generator ${gen.toFixed(2)}`;
+  return `server ${total.toFixed(2)} cores (${kernel.toFixed(2)} in the kernel) (busiest threads ${others.slice(0, 2).map((c) => c.toFixed(2)).join(' + ')}, event loop ${main.toFixed(2)}, ${others.length - 2} others ${others.slice(2).reduce((a, b) => a + b, 0).toFixed(2)}), load generator ${gen.toFixed(2)}`;
 }
 
 /** The LFW photos named in `<lfw>/pairs_devtest.tsv`, as absolute paths, each once, in file order. */

@@ -77,11 +77,10 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
   await autocannon({ url: base, connections, duration: 1, requests }); // warm-up, not counted
   const before = await batchStats(base);
   const ticks0 = pid ? threadTicks(pid) : null;
-  const sys0 = pid ? threadTicks(pid, true) : null;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await autocannon({ url: base, connections, duration: seconds, requests, ...(rate ? { overallRate: rate } : {}) });
-  const cpu = pid ? cpuSplit(pid, ticks0, threadTicks(pid), cpu0, (performance.now() - t0) / 1000, { before: sys0, after: threadTicks(pid, true) }) : null;
+  const cpu = pid ? cpuSplit(pid, ticks0, threadTicks(pid), cpu0, (performance.now() - t0) / 1000) : null;
   const after = await batchStats(base);
   const batches = after.count - before.count;
   return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, spread: batchSpread(before, after), cpu };

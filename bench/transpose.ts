@@ -22,7 +22,7 @@ const { values } = parseArgs({ options: { runs: { type: 'string', default: '100'
 const runs = checkNumber('--runs', Number(values.runs), { min: 10, max: 10000, integer: true });
 const threadCounts = values.threads!.split(',').map((t) => checkNumber('--threads', Number(t), { min: 1, max: 256, integer: true }));
 
-/** Median-free mean kernel time (us) of the Transpose node over `runs` profiled runs after a warm-up. */
+/** Mean kernel time (us) of the Transpose node over `runs` profiled runs after 20 warm-up runs. */
 async function transposeMicros(shape: number[], perm: number[], uint8: boolean, threads: number): Promise<number> {
   // uint8: Quantize -> Transpose -> Dequantize, so the Transpose itself moves bytes
   const nodes = uint8

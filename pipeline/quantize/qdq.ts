@@ -5,7 +5,8 @@
  *   2. mark   - each node's handler marks tensors (handlers.ts);
  *   3. params - scales/zero points from calibrated ranges, shared parameters resolved;
  *   4. insert - QuantizeLinear/DequantizeLinear pairs on activations, int8 weights and int32 biases
- *               behind DequantizeLinear, consumers rewired;
+ *               behind DequantizeLinear (weights.ts; Cast + Mul for float layers' weight-only int8),
+ *               consumers rewired;
  *   5. prune  - unused float initializers removed, nodes sorted.
  * Tensor names are deterministic: `<t>_QuantizeLinear` / `<t>_DequantizeLinear` nodes, `<t>_quantized`,
  * `<t>_dequantized`, `<t>_scale`, `<t>_zero_point`, so float and quantized graphs pair up by name. Weights
@@ -16,7 +17,8 @@ import { FaceoptError } from '../errors.js';
 import type { Graph } from '../onnx/graph.js';
 import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
-import { asymmetricUint8, roundHalfEven, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
+import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
+import { biasCorrected, int8Weight } from './weights.js';
 import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layers.js';
 import { HANDLERS, isDepthwise, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
@@ -83,41 +85,6 @@ function paramsFor(lo: number, hi: number, opts: QuantizeOptions): QParams {
   if (opts.activationType === 'uint8') return asymmetricUint8(Math.min(lo, 0), Math.max(hi, 0));
   const amax = Math.max(Math.abs(lo), Math.abs(hi));
   return symmetricInt8(-amax, amax);
-}
-
-/**
- * The float bias of a Conv, corrected for the mean output shift that rounding its weights causes:
- * b_o -= sum_{i,taps} (Wq - W)[o, i, taps] * E[x_i] (borders of padded convs ignored), with E[x] the
- * per-channel input mean measured on calibration data. Without measurements the bias is returned as is.
- */
-function biasCorrected(g: Graph, b: string, input: string, weight: string, scales: Float32Array, opts: QuantizeOptions, node?: NodeProto): Float32Array {
-  const bias = Float32Array.from(g.getFloat(b));
-  const mean = opts.inputMeans?.get(input);
-  const conv = node?.opType === 'Conv' ? node : g.consumers(b).find((n) => n.opType === 'Conv');
-  if (!mean || !conv) return bias;
-  const w = g.getTensor(weight);
-  const wf = g.getFloat(weight);
-  const [o, cpg] = w.dims as [number, number];
-  const taps = w.dims.slice(2).reduce((p, q) => p * q, 1);
-  const group = conv.attribute?.find((a) => a.name === 'group')?.i;
-  const groups = group ? Number(group) : 1;
-  if (mean.length !== cpg * groups || bias.length !== o) return bias;
-  const outPerGroup = o / groups;
-  for (let oc = 0; oc < o; oc++) {
-    const s = scales.length === 1 ? scales[0]! : scales[oc]!;
-    const gi = Math.floor(oc / outPerGroup);
-    let shift = 0;
-    for (let i = 0; i < cpg; i++) {
-      const m = mean[gi * cpg + i]!;
-      for (let t = 0; t < taps; t++) {
-        const v = wf[(oc * cpg + i) * taps + t]!;
-        const q = Math.max(-127, Math.min(127, roundHalfEven(Math.fround(v / s))));
-        shift += (q * s - v) * m;
-      }
-    }
-    bias[oc] = bias[oc]! - shift;
-  }
-  return bias;
 }
 
 /**
@@ -267,40 +234,10 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   // quantization would take)
   const betweenQdq = (c: NodeProto) => dequantized.has(c.input?.[0] ?? '') && toQuantize.has(c.output?.[0] ?? '');
   for (const [w, axis] of [...weights, ...weightOnlyAxes]) {
-    const t = g.getTensor(w);
-    const values = g.getFloat(w);
-    let scales: Float32Array;
-    let data: Int8Array;
-    let zp: Int8Array;
-    if (opts.perChannel) {
-      const q = quantizeWeightsPerChannel(values, t.dims, axis, adjusted.get(w));
-      scales = q.scales; data = q.data; zp = q.zeroPoints;
-    } else {
-      let amax = 0;
-      for (const v of values) amax = Math.max(amax, Math.abs(v));
-      const pt = quantizeWeightsPerChannel(values, [1, values.length], 0, [symmetricInt8(-amax, amax).scale]);
-      scales = pt.scales; data = pt.data; zp = pt.zeroPoints;
-    }
+    const form = weightOnlyAxes.has(w) && opts.foldableWeightOnly && !g.consumers(w).some(betweenQdq) ? 'cast-mul' : 'dequantize';
+    const { scales, nodes } = int8Weight(g, w, axis, adjusted.get(w), opts, form);
     weightScales.set(w, scales);
-    // one scale for every channel (the +-1 sign convolutions of sign-dw) is stored once: same values
-    const compact = opts.compactConstants;
-    const perCh = opts.perChannel && (!compact || scales.some((v) => v !== scales[0]));
-    g.setTensor(`${w}_quantized`, DataType.INT8, t.dims, data);
-    g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? [scales.length] : [], perCh ? scales : scales.subarray(0, 1));
-    // symmetric: the zero point is 0, DequantizeLinear's default, so a compact graph does not store it
-    if (!compact) g.setTensor(`${w}_zero_point`, DataType.INT8, perCh ? [zp.length] : [], perCh ? zp : zp.subarray(0, 1));
-    if (weightOnlyAxes.has(w) && opts.foldableWeightOnly && !g.consumers(w).some(betweenQdq)) {
-      // weight-only int8 for a float layer: Cast + Mul, the same values as DequantizeLinear (q * scale),
-      // but onnxruntime folds them into a float initializer when the session loads, so the layer runs
-      // on prepacked float weights with no dequantization per run
-      if (perCh) g.setTensor(`${w}_scale`, DataType.FLOAT, t.dims.map((d, i) => (i === axis ? d : 1)), scales);
-      newNodes.push(makeNode('Cast', [`${w}_quantized`], [`${w}_int8_as_float`], `${w}_Cast`, { to: DataType.FLOAT }));
-      newNodes.push(makeNode('Mul', [`${w}_int8_as_float`, `${w}_scale`], [`${w}_dequantized`], `${w}_Mul`));
-    } else {
-      const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, ...(compact ? [] : [`${w}_zero_point`])], [`${w}_dequantized`], `${w}_DequantizeLinear`);
-      if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
-      newNodes.push(dq);
-    }
+    newNodes.push(...nodes);
     for (const c of g.consumers(w)) {
       if ((handlers[c.opType ?? ''] && !excluded(c, opts)) || weightOnly.get(c)?.weights.has(w)) g.replaceInput(c, w, `${w}_dequantized`);
     }

@@ -16,6 +16,8 @@ describe('bench:server CPU split', () => {
     const eventLoop = Number(/event loop ([\d.]+)/.exec(line)![1]);
     expect(eventLoop).toBeGreaterThan(0.2); // this thread was busy the whole time (loose: CI machines are shared)
     expect(Number(/load generator ([\d.]+)/.exec(line)![1])).toBeGreaterThan(0.2);
+    // kernel time is part of the server's total
+    expect(Number(/\(([\d.]+) in the kernel\)/.exec(line)![1])).toBeLessThanOrEqual(Number(/server ([\d.]+) cores/.exec(line)![1]));
     expect(x).toBeGreaterThan(0);
   });
   it('says nothing without /proc data', () => {

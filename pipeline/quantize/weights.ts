@@ -1,0 +1,86 @@
+/**
+ * The constants of quantized layers: int8 weights (per channel or per tensor, symmetric) with the nodes
+ * that give their consumers float values back, and float biases corrected for the rounding of the
+ * weights they go with. Used by the QDQ rewriter (qdq.ts), phase 4.
+ */
+import type { Graph } from '../onnx/graph.js';
+import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
+import { roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
+import type { QuantizeOptions } from './options.js';
+
+/**
+ * Weight `w` as int8 (`<w>_quantized`, `<w>_scale`, `<w>_zero_point` unless compact) and the nodes that
+ * produce `<w>_dequantized`: a DequantizeLinear, or for the weight-only int8 of a float layer ('cast-mul')
+ * Cast + Mul by the scales shaped to broadcast along `axis`. Cast + Mul gives the same values
+ * (q * scale), but onnxruntime folds it into a float initializer when the session loads, where a
+ * DequantizeLinear on a constant runs at every inference (QuantizeOptions.foldableWeightOnly).
+ * `scales` overrides the per-channel scales (grown so int32 biases fit).
+ */
+export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32Array | undefined, opts: QuantizeOptions, form: 'dequantize' | 'cast-mul'): { scales: Float32Array; nodes: NodeProto[] } {
+  const t = g.getTensor(w);
+  const values = g.getFloat(w);
+  const q = opts.perChannel
+    ? quantizeWeightsPerChannel(values, t.dims, axis, scalesIn)
+    : (() => {
+      let amax = 0;
+      for (const v of values) amax = Math.max(amax, Math.abs(v));
+      return quantizeWeightsPerChannel(values, [1, values.length], 0, [symmetricInt8(-amax, amax).scale]);
+    })();
+  const { scales, data, zeroPoints: zp } = q;
+  // one scale for every channel (the +-1 sign convolutions of sign-dw) is stored once: same values
+  const compact = opts.compactConstants;
+  const perCh = opts.perChannel && (!compact || scales.some((v) => v !== scales[0]));
+  g.setTensor(`${w}_quantized`, DataType.INT8, t.dims, data);
+  if (form === 'cast-mul') {
+    g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? t.dims.map((d, i) => (i === axis ? d : 1)) : [], perCh ? scales : scales.subarray(0, 1));
+    return {
+      scales,
+      nodes: [
+        makeNode('Cast', [`${w}_quantized`], [`${w}_int8_as_float`], `${w}_Cast`, { to: DataType.FLOAT }),
+        makeNode('Mul', [`${w}_int8_as_float`, `${w}_scale`], [`${w}_dequantized`], `${w}_Mul`),
+      ],
+    };
+  }
+  g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? [scales.length] : [], perCh ? scales : scales.subarray(0, 1));
+  // symmetric: the zero point is 0, DequantizeLinear's default, so a compact graph does not store it
+  if (!compact) g.setTensor(`${w}_zero_point`, DataType.INT8, perCh ? [zp.length] : [], perCh ? zp : zp.subarray(0, 1));
+  const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, ...(compact ? [] : [`${w}_zero_point`])], [`${w}_dequantized`], `${w}_DequantizeLinear`);
+  if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
+  return { scales, nodes: [dq] };
+}
+
+/**
+ * The float bias of a Conv, corrected for the mean output shift that rounding its weights causes:
+ * b_o -= sum_{i,taps} (Wq - W)[o, i, taps] * E[x_i] (borders of padded convs ignored), with E[x] the
+ * per-channel input mean measured on calibration data. Without measurements the bias is returned as is.
+ */
+export function biasCorrected(g: Graph, b: string, input: string, weight: string, scales: Float32Array, opts: QuantizeOptions, node?: NodeProto): Float32Array {
+  const bias = Float32Array.from(g.getFloat(b));
+  const mean = opts.inputMeans?.get(input);
+  const conv = node?.opType === 'Conv' ? node : g.consumers(b).find((n) => n.opType === 'Conv');
+  if (!mean || !conv) return bias;
+  const w = g.getTensor(weight);
+  const wf = g.getFloat(weight);
+  const [o, cpg] = w.dims as [number, number];
+  const taps = w.dims.slice(2).reduce((p, q) => p * q, 1);
+  const group = conv.attribute?.find((a) => a.name === 'group')?.i;
+  const groups = group ? Number(group) : 1;
+  if (mean.length !== cpg * groups || bias.length !== o) return bias;
+  const outPerGroup = o / groups;
+  for (let oc = 0; oc < o; oc++) {
+    const s = scales.length === 1 ? scales[0]! : scales[oc]!;
+    const gi = Math.floor(oc / outPerGroup);
+    let shift = 0;
+    for (let i = 0; i < cpg; i++) {
+      const m = mean[gi * cpg + i]!;
+      for (let t = 0; t < taps; t++) {
+        const v = wf[(oc * cpg + i) * taps + t]!;
+        const q = Math.max(-127, Math.min(127, roundHalfEven(Math.fround(v / s))));
+        shift += (q * s - v) * m;
+      }
+    }
+    bias[oc] = bias[oc]! - shift;
+  }
+  return bias;
+}
+
