@@ -21,6 +21,7 @@ import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOp
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
+import { normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
 import { quantizeToTarget } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
@@ -54,6 +55,8 @@ export interface Int8Options {
   maxFloatLayers?: number;
   /** Mixed-precision ranking (see quantize/mixed.ts). */
   mixedRanking?: 'alone' | 'leave-one-out';
+  /** After the search, return kept-float layers the target does not need to int8 (quantize/mixed.ts pruneKept). */
+  pruneFloat?: boolean;
   quantize: Partial<QuantizeOptions>;
   rewrites?: Partial<FloatRewriteOptions>;
   gates?: GateThresholds;
@@ -176,7 +179,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   }
   const preluResult = rewrites.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(prepared.graph, rewrites.prelu);
   prepared.graph.toposort();
-  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}`);
+  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}${prep.siblings.length ? `, ${prep.siblings.reduce((n, m) => n + m.merged.length, 0)} sibling convolutions merged into ${prep.siblings.length}` : ''}`);
   const preparedSha = sha256(prepared.toBytes());
 
   let stats: CalibrationStats;
@@ -211,7 +214,9 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const inputMeans = o.biasCorrection === false ? undefined : await collectChannelMeans(prepared, meanSample, convInputs, o.threads);
   const calibrateMs = performance.now() - t0;
   log(`calibration: done in ${(calibrateMs / 1000).toFixed(1)} s (channel means for bias correction ${((performance.now() - tm) / 1000).toFixed(1)} s)`);
-  const ranges = Object.fromEntries(Object.entries(stats.tensors).map(([k, v]) => [k, v.range] as const));
+  const ranges: Record<string, readonly [number, number]> = Object.fromEntries(Object.entries(stats.tensors).map(([k, v]) => [k, v.range] as const));
+  // merged sibling convolutions: each part of the output mapped to [-1, 1] so one int8 scale fits all
+  const restored = normalizeSiblingRanges(prepared.graph, prep.siblings, ranges);
 
   // quantize, keeping the fewest layers float that meet the target
   const t1 = performance.now();
@@ -224,7 +229,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const margin = o.targetMargin ?? TARGET_MARGIN;
   const searchTarget = Math.min(1, target + margin);
   if (margin > 0) log(`mixed precision: target ${target} + margin ${margin} for the ${sliceImages.length}-face slice = ${searchTarget.toFixed(4)}`);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans }, slice, target: searchTarget, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, log });
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] }, slice, target: searchTarget, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });
@@ -278,6 +283,7 @@ function flatConfig(stats: CalibrationStats, o: Int8Options): Record<string, str
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
-    targetMargin: o.targetMargin ?? TARGET_MARGIN,
+    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false,
+    mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
   };
 }

@@ -8,6 +8,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { quantizationEvidence } from '../onnx/summary.js';
 import { batchNormsToDepthwise, foldBatchNorms, type BatchNormFoldResult } from './rewrites/batchnorm.js';
+import { mergeSiblingConvs, type SiblingMerge } from './rewrites/siblings.js';
 import { rewritePrelus, type PreluRewriteResult } from './rewrites/prelu.js';
 import { insertQdq, type QdqResult, type RangeTable } from './qdq.js';
 import { resolveQuantizeOptions, type QuantizeOptions } from './options.js';
@@ -25,6 +26,8 @@ export interface FloatRewriteOptions {
   equalize?: boolean;
   /** BatchNorm that cannot be folded becomes an (exact) depthwise 1x1 Conv, which has an int8 kernel. */
   batchNormAsConv?: boolean;
+  /** Convolutions reading one tensor with one geometry become one Conv + Split (exact; rewrites/siblings.ts). */
+  mergeSiblingConvs?: boolean;
 }
 
 /**
@@ -40,8 +43,8 @@ export interface FloatRewriteOptions {
  * against 2.06x / 1.90x for `relu-min`; the MobileFaceNet fixture 3.08x / 3.01x against 2.62x / 2.37x;
  * the IResNet-50 fixture 1.27x / 1.29x against 1.23x / 1.23x.
  */
-export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: true, batchNormAsConv: true });
-export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: false });
+export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: true, batchNormAsConv: true, mergeSiblingConvs: true });
+export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: false, mergeSiblingConvs: true });
 
 export interface PrepareReport {
   opset: { from: number; to: number; rewritten: number };
@@ -49,6 +52,8 @@ export interface PrepareReport {
   /** BatchNorm nodes turned into depthwise 1x1 convolutions. */
   batchNormAsConv: string[];
   prelu: PreluRewriteResult;
+  /** Sibling convolutions merged (each merged output stays float in INT8 graphs: one scale would not fit all). */
+  siblings: SiblingMerge[];
 }
 
 /** Refuse a graph that already carries quantization. */
@@ -63,8 +68,9 @@ export function prepareFloatGraph(model: OnnxModel, rw: FloatRewriteOptions, ops
   const bn = rw.foldBatchNorm ? foldBatchNorms(model.graph, { preConvPadded: rw.preConvPaddedBatchNorm }).folded : [];
   const bnAsConv = rw.batchNormAsConv ? batchNormsToDepthwise(model.graph) : [];
   const prelu = rw.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(model.graph, rw.prelu);
+  const siblings = rw.mergeSiblingConvs ? mergeSiblingConvs(model.graph) : [];
   model.graph.toposort();
-  return { opset: { from: up.from, to: up.to, rewritten: up.rewritten.length }, batchNorm: bn, batchNormAsConv: bnAsConv, prelu };
+  return { opset: { from: up.from, to: up.to, rewritten: up.rewritten.length }, batchNorm: bn, batchNormAsConv: bnAsConv, prelu, siblings };
 }
 
 /** Quantize a prepared float model (not modified) into a new QDQ model. */

@@ -73,6 +73,22 @@ export async function searchPrefix(n: number, target: number, cosineAt: (k: numb
   return best;
 }
 
+/**
+ * The kept-float set without the candidates the target does not need. The prefix search keeps the most
+ * sensitive candidates float until the target is met, but sensitivities measured one at a time do not
+ * add up: once its neighbours are float, a candidate's loss can vanish. Each candidate, least sensitive
+ * first (`kept` is most sensitive first), goes back to int8 when `cosineWithout(rest) >= target`: one
+ * trial per candidate, and every accepted set met the target when it was measured.
+ */
+export async function pruneKept<T>(kept: readonly T[], target: number, cosineWithout: (rest: readonly T[]) => Promise<number>): Promise<T[]> {
+  let current = [...kept];
+  for (const c of [...kept].reverse()) {
+    const rest = current.filter((k) => k !== c);
+    if ((await cosineWithout(rest)) >= target) current = rest;
+  }
+  return current;
+}
+
 export interface MixedPrecisionResult {
   model: OnnxModel;
   result: QdqResult;
@@ -101,6 +117,8 @@ export async function quantizeToTarget(args: {
   maxFloat?: number;
   /** How candidates are ranked: cosine loss when only it is int8, or gain when only it is float. */
   ranking?: 'alone' | 'leave-one-out';
+  /** After the prefix search, return the kept-float candidates the target does not need to int8 (pruneKept; default false). */
+  prune?: boolean;
   log?: (line: string) => void;
 }): Promise<MixedPrecisionResult> {
   const log = args.log ?? (() => undefined);
@@ -200,11 +218,23 @@ export async function quantizeToTarget(args: {
     }
     return r.cos;
   });
-  const best = scores.get(count)!;
-  const kept: MixedPrecisionResult['keptFloat'] = ranked.slice(0, count).map((s) => ({
+  let best = scores.get(count)!;
+  let keptList = ranked.slice(0, count);
+  if (count) log(`mixed precision: keeping the first ${count} (output cosine ${best.cos.toFixed(5)})`);
+  if (args.prune && count > 0 && best.cos >= args.target) {
+    const t1 = performance.now();
+    let trials = 0;
+    keptList = await pruneKept(keptList, args.target, async (trial) => {
+      trials++;
+      const r = await score(trial);
+      if (r.cos >= args.target) best = r;
+      return r.cos;
+    });
+    log(`mixed precision: pruning returned ${count - keptList.length} of ${count} to int8 in ${trials} trials, ${((performance.now() - t1) / 1000).toFixed(1)} s: ${keptList.length} kept float (output cosine ${best.cos.toFixed(5)})`);
+  }
+  const kept: MixedPrecisionResult['keptFloat'] = keptList.map((s) => ({
     layer: s.name, op: s.op,
     reason: `${s.kind === 'weights' ? 'weight' : 'activation'} sensitivity: output cosine loss ${s.metric.toExponential(2)} when only this ${s.kind === 'weights' ? "layer's weights are" : 'tensor is'} int8`,
   }));
-  if (count) log(`mixed precision: keeping the first ${count} (output cosine ${best.cos.toFixed(5)})`);
   return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, sensitivity };
 }

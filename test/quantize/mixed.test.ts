@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { collectActivationStats, type InputBatch } from '../../pipeline/calibrate/run.js';
 import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
-import { quantizeToTarget, searchPrefix } from '../../pipeline/quantize/mixed.js';
+import { pruneKept, quantizeToTarget, searchPrefix } from '../../pipeline/quantize/mixed.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -76,6 +76,26 @@ describe('quantizeToTarget (mixed precision)', () => {
     expect(measuredPrefixes).toBeLessThanOrEqual(Math.ceil(Math.log2(n)) + 1);
   });
 
+  it('pruning returns kept-float candidates the target does not need to int8, and still meets it', async () => {
+    const m = model();
+    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
+    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const slice = batches(50, 3);
+    const lines: string[] = [];
+    const full = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 1.5, maxFloat: 8, log: (l) => lines.push(l) });
+    const target = (full.cosineAllInt8 + full.cosine) / 2;
+    const plain = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target, maxFloat: 8 });
+    const pruned: string[] = [];
+    const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target, maxFloat: 8, prune: true, log: (l) => pruned.push(l) });
+    expect(r.met).toBe(true);
+    expect(r.cosine).toBeGreaterThanOrEqual(target);
+    expect(r.keptFloat.length).toBeLessThanOrEqual(plain.keptFloat.length);
+    // what it kept is a subset of the prefix, in the prefix's order
+    const prefix = plain.keptFloat.map((k) => k.layer);
+    expect(r.keptFloat.map((k) => k.layer).every((l) => prefix.includes(l))).toBe(true);
+    expect(pruned.join('\n')).toMatch(new RegExp(`pruning returned ${plain.keptFloat.length - r.keptFloat.length} of ${plain.keptFloat.length} to int8 in ${plain.keptFloat.length} trials`));
+  });
+
   it('returns the all-int8 graph untouched when it already meets the target', async () => {
     const m = model();
     const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
@@ -84,6 +104,24 @@ describe('quantizeToTarget (mixed precision)', () => {
     expect(r.met).toBe(true);
     expect(r.keptFloat).toEqual([]);
     expect(r.sensitivity).toBeNull();
+  });
+});
+
+describe('pruneKept', () => {
+  // additive losses: each candidate costs its loss when int8; the float set is what is passed
+  const loss: Record<string, number> = { a: 0.004, b: 0.0001, c: 0.003, d: 0, e: 0.0002 };
+  const cos = (float: readonly string[]) => 1 - Object.keys(loss).filter((k) => !float.includes(k)).reduce((s, k) => s + loss[k]!, 0);
+  it('returns to int8 every candidate the target does not need, least sensitive first, one trial each', async () => {
+    const asked: string[][] = [];
+    const kept = await pruneKept(['a', 'c', 'e', 'b', 'd'], 0.9995, async (rest) => { asked.push([...rest]); return cos(rest); });
+    expect(kept).toEqual(['a', 'c']);
+    expect(cos(kept)).toBeGreaterThanOrEqual(0.9995);
+    expect(asked.length).toBe(5);
+    // d first (least sensitive), a last
+    expect(asked[0]).toEqual(['a', 'c', 'e', 'b']);
+  });
+  it('keeps everything when every candidate is needed', async () => {
+    expect(await pruneKept(['a', 'c'], 0.9999, async (rest) => cos(rest))).toEqual(['a', 'c']);
   });
 });
 
