@@ -23,7 +23,7 @@ interface OptimizeFlags {
   pairs?: string; boxes?: string[]; faceFree?: string[];
   targetCosine?: string; targetMargin?: string; maxFloatLayers?: string; mixedRanking?: string;
   perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: string; pruneFloat?: boolean;
-  prelu?: string; foldBn: boolean; equalize: boolean; mergeConvs: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
+  prelu?: string; foldBn: boolean; equalize: boolean; mergeConvs?: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
 }
 
@@ -57,14 +57,16 @@ export function register(program: Command): void {
     .option('--target-margin <x>', 'mixed precision: how far above --target-cosine the search on the small held-apart slice aims (default 0.001)')
     .option('--max-float-layers <n>', 'mixed precision: most activations kept in float (default 32 for --int8, 16 for --tensorrt)')
     .option('--mixed-ranking <how>', 'mixed precision ranks candidates alone (default) or leave-one-out')
-    .option('--prune-float', 'mixed precision: after the search, return each kept-float layer the target does not need to int8, one trial each (faster graphs, accuracy nearer the target; see docs/int8.md)')
+    .option('--prune-float', 'mixed precision: after the search, return each kept-float layer the target does not need to int8, one trial each (default for detectors; see docs/int8.md)')
+    .option('--no-prune-float', 'keep the prefix the search found')
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
     .option('--weight-only-float <which>', 'layers kept float by mixed precision that store int8 weights: auto (large 1x1 and depthwise convs) | all (smaller file, slower) | none (see docs/int8.md)')
     .option('--prelu <form>', `PRelu rewrite: ${PRELU_FORMS.join(' | ')}`)
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
-    .option('--no-merge-convs', 'do not merge convolutions that read one tensor with one geometry (detector heads) into one')
+    .option('--merge-convs', 'merge convolutions that read one tensor with one geometry (detector heads) into one: default for --fp32, off for --int8 (see docs/int8.md)')
+    .option('--no-merge-convs', 'do not merge such convolutions')
     .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--no-evaluate', 'skip the accuracy/speed evaluation and report')
@@ -80,7 +82,7 @@ export function register(program: Command): void {
     const detSize = o.detSize && !o.tensorrt ? checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) : undefined;
     const prelu = o.prelu as PreluRewrite | undefined;
     if (prelu && !PRELU_FORMS.includes(prelu)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: PRELU_FORMS.join(' | '), name: '--prelu', received: prelu });
-    const rewrites = { ...(prelu ? { prelu } : {}), foldBatchNorm: o.foldBn, equalize: o.equalize, mergeSiblingConvs: o.mergeConvs };
+    const rewrites = { ...(prelu ? { prelu } : {}), foldBatchNorm: o.foldBn, equalize: o.equalize, ...(o.mergeConvs === undefined ? {} : { mergeSiblingConvs: o.mergeConvs }) };
     if (o.fp32) {
       const r = await optimizeFp32({ model, out: o.out, rewrites, detSize, threads });
       process.stdout.write(`${r.modelPath}\n  speed-up vs original: ${r.speed.speedup.batch1.toFixed(2)}x at batch 1${r.speed.speedup.batch8 ? `, ${r.speed.speedup.batch8.toFixed(2)}x at batch 8` : ''}; max output difference ${r.maxAbsDiff.toExponential(2)}\n`);
