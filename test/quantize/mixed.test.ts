@@ -27,11 +27,15 @@ const model = () => {
 };
 const batches = (seed: number, n: number): InputBatch[] => Array.from({ length: n }, (_, i) => ({ data: seededFloats(4 * 4 * 144, seed + i), dims: [4, 4, 12, 12] }));
 
+const calibrated = async () => {
+  const m = model();
+  const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
+  return { m, ranges: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const)) };
+};
+
 describe('quantizeToTarget (mixed precision)', () => {
   it('skips what int8 holds exactly, keeps the best prefix, and reports an unreachable target as not met', async () => {
-    const m = model();
-    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
-    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const { m, ranges } = await calibrated();
     const lines: string[] = [];
     // above 1: out of reach even when the float tensors leave the whole graph float
     const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice: batches(50, 3), target: 1.5, maxFloat: 3, log: (l) => lines.push(l) });
@@ -51,9 +55,7 @@ describe('quantizeToTarget (mixed precision)', () => {
   });
 
   it('a reachable target: bisection keeps a prefix where the cosine crosses it, measuring fewer prefixes', async () => {
-    const m = model();
-    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
-    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const { m, ranges } = await calibrated();
     const slice = batches(50, 3);
     // the cosine of every prefix, from the search that measures them all (target out of reach)
     const lines: string[] = [];
@@ -77,12 +79,9 @@ describe('quantizeToTarget (mixed precision)', () => {
   });
 
   it('pruning returns kept-float candidates the target does not need to int8, and still meets it', async () => {
-    const m = model();
-    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
-    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const { m, ranges } = await calibrated();
     const slice = batches(50, 3);
-    const lines: string[] = [];
-    const full = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 1.5, maxFloat: 8, log: (l) => lines.push(l) });
+    const full = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 1.5, maxFloat: 8 });
     const target = (full.cosineAllInt8 + full.cosine) / 2;
     const plain = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target, maxFloat: 8 });
     const pruned: string[] = [];
@@ -97,9 +96,7 @@ describe('quantizeToTarget (mixed precision)', () => {
   });
 
   it('returns the all-int8 graph untouched when it already meets the target', async () => {
-    const m = model();
-    const stats = await collectActivationStats(m, batches(10, 4), { method: 'minmax' });
-    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const { m, ranges } = await calibrated();
     const r = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice: batches(50, 2), target: 0.5 });
     expect(r.met).toBe(true);
     expect(r.keptFloat).toEqual([]);
