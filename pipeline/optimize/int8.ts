@@ -130,7 +130,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const role = profile?.role ?? 'generic';
   // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
   // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
-  if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, ...o.quantize } };
+  if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, floatImageStems: true, ...o.quantize } };
   // recognizers: the range with the least expected squared error (mse) measured best with mixed
   // precision on mobileface (held-apart mean cosine 0.9945 vs 0.9929 for percentile 99.99, same search)
   if (role === 'recognizer' && !o.methodGiven) o = { ...o, method: 'mse' };

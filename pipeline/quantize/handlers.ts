@@ -75,17 +75,31 @@ export function isDepthwise(g: Graph, n: NodeProto): boolean {
 }
 
 /**
- * Why onnxruntime's CPU int8 kernel for `n` would be slower than leaving it float, or null. Grouped
+ * With QuantizeOptions.floatImageStems, dense convolutions with at most this many input channels (an
+ * RGB stem) stay float: onnxruntime's QLinearConv ran scrfd_500m's stem (3 -> 16 channels, 3x3 stride 2,
+ * 320x320 out) in 2.77 ms against 1.60 ms for the float convolution (one thread, 2026-12-05), plus a
+ * DequantizeLinear and a layout reorder of its 1.6 M-value output where the next layer was float.
+ */
+export const MAX_STEM_CHANNELS = 4;
+
+/**
+ * Why onnxruntime's CPU int8 kernel for `n` would be slower than leaving it float, or null: image stems
+ * when `stems` (MAX_STEM_CHANNELS), and grouped
  * convolutions with more than one channel per group (neither dense nor depthwise) fall off its fast
  * QLinearConv paths: measured on the MobileFaceNet-512 fixture (128 channels in 64 groups, 3x3, 56x56),
  * 6.5 ms in int8 against 0.8 ms in float, and the whole model 2.0x faster than FP32 instead of 3.4x.
  */
-export function slowInt8Reason(g: Graph, n: NodeProto): string | null {
+export function slowInt8Reason(g: Graph, n: NodeProto, stems = false): string | null {
   if (n.opType !== 'Conv') return null;
   const group = attrInt(n, 'group', 1);
   const w = n.input?.[1];
-  if (group === 1 || !w || !g.hasInitializer(w) || isDepthwise(g, n)) return null;
+  if (!w || !g.hasInitializer(w) || isDepthwise(g, n)) return null;
   const [out, perGroup] = g.getTensor(w).dims.map(Number) as [number, number];
+  if (group === 1) {
+    return stems && perGroup <= MAX_STEM_CHANNELS
+      ? `${perGroup} input channels (an image stem): onnxruntime's int8 kernel for it is slower than float`
+      : null;
+  }
   return `grouped convolution (${perGroup} input and ${out / group} output channels per group): onnxruntime's int8 kernel for it is slower than float`;
 }
 

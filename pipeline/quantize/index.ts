@@ -43,7 +43,7 @@ export interface FloatRewriteOptions {
  * against 2.06x / 1.90x for `relu-min`; the MobileFaceNet fixture 3.08x / 3.01x against 2.62x / 2.37x;
  * the IResNet-50 fixture 1.27x / 1.29x against 1.23x / 1.23x.
  */
-export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: true, batchNormAsConv: true, mergeSiblingConvs: false });
+export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: true, batchNormAsConv: true, mergeSiblingConvs: true });
 export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: false, mergeSiblingConvs: true });
 
 export interface PrepareReport {

@@ -72,6 +72,13 @@ export interface QuantizeOptions {
    */
   floatSlowInt8: boolean;
   /**
+   * With floatSlowInt8, image stems (dense convolutions reading <= 4 channels) stay float too
+   * (handlers.MAX_STEM_CHANNELS). On for detectors, whose stem runs at half the 640x640 frame: int8 was
+   * slower there. Off by default: on mobileface (stem output 56x56) it changed the search's path and kept
+   * 24 tensors float instead of 16.
+   */
+  floatImageStems?: boolean;
+  /**
    * Store weights and int32 biases without a zero point (DequantizeLinear's default 0; ONNX says int32
    * has none) and with one scale where every output channel has the same one (the +-1 sign convs of
    * sign-dw): the same values in fewer bytes (mobileface 0.386x -> 0.354x of FP32, same onnxruntime

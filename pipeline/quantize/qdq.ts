@@ -126,7 +126,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
       continue;
     }
     if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'no-int8-kernel', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
-    const slow = opts.floatSlowInt8 ? slowInt8Reason(g, n) : null;
+    const slow = opts.floatSlowInt8 ? slowInt8Reason(g, n, opts.floatImageStems) : null;
     if (slow) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'slow-int8', reason: slow }); continue; }
     h(n, ctx);
     quantizedNodes.push(n.name ?? '');

@@ -125,6 +125,16 @@ describe('layers whose int8 kernel is slower than float', () => {
     expect(await ortDrift(cpu.model)).toBeLessThan(1e-4);
     expect(quantizeModel(m, ranges, { floatSlowInt8: false }).result.quantizedNodes).toContain('grouped');
   });
+  it('an image stem (a dense Conv reading <= 4 channels) stays float when asked (detectors), its output quantized for the next layer', async () => {
+    const m = convChain([{ name: 'stem', out: 8, kernel: 3 }, { name: 'next', out: 4, kernel: 1 }]);
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges, { floatImageStems: true });
+    expect(q.result.floatNodes.find((n) => n.name === 'stem')?.reason).toMatch(/4 input channels \(an image stem\)/);
+    expect(q.result.quantizedNodes).toContain('next');
+    expect(q.model.graph.consumers('stem_out').map((n) => n.opType)).toContain('QuantizeLinear');
+    expect(await ortDrift(q.model)).toBeLessThan(1e-4);
+    expect(quantizeModel(m, ranges).result.quantizedNodes).toContain('stem');
+  });
 });
 
 describe('the float-layer shield', () => {
