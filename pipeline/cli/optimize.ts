@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .option('--weight-only-float <which>', 'layers kept float by mixed precision that store int8 weights: auto (large 1x1 and depthwise convs) | all (smaller file, slower) | none (see docs/int8.md)')
     .option('--prelu <form>', `PRelu rewrite: ${PRELU_FORMS.join(' | ')}`)
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
-    .option('--merge-convs', 'merge convolutions that read one tensor with one geometry (detector heads) into one: default for --fp32, off for --int8 (see docs/int8.md)')
+    .option('--merge-convs', 'merge convolutions that read one tensor with one geometry (detector heads) into one (default; see docs/int8.md)')
     .option('--no-merge-convs', 'do not merge such convolutions')
     .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
     .option('--threads <n>', 'onnxruntime intra-op threads')

@@ -1,6 +1,6 @@
 /**
  * `optimize --fp32`: the exact float rewrites alone (BatchNorm folding, PRelu as Relu(x) + (-a)*Relu(-x)
- * in depthwise 1x1 convolutions, see FP32_REWRITES),
+ * in depthwise 1x1 convolutions, sibling convolutions merged; see FP32_REWRITES),
  * which make the float model faster on CPUs without changing what it computes. The rewritten model is
  * checked against the original on seeded inputs before it is kept.
  */
@@ -63,7 +63,7 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   }
   mkdirSync(path.dirname(out), { recursive: true });
   await saveModel(model, out, { source: o.model });
-  log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
+  log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten, ${prep.siblings.reduce((n, m) => n + m.merged.length, 0)} sibling convolutions merged into ${prep.siblings.length}; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
   const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
   const speed = await measureSpeed({ reference: o.model, variant: out, dims, batch8: dynamicBatch, runs: 20, session: o.threads ? { intraOpThreads: o.threads } : undefined });
   return { modelPath: out, prepare: prep, maxAbsDiff: diff, speed };

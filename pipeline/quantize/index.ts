@@ -52,7 +52,7 @@ export interface PrepareReport {
   /** BatchNorm nodes turned into depthwise 1x1 convolutions. */
   batchNormAsConv: string[];
   prelu: PreluRewriteResult;
-  /** Sibling convolutions merged (each merged output stays float in INT8 graphs: one scale would not fit all). */
+  /** Sibling convolutions merged (INT8: their parts share one int8 range after normalizeSiblingRanges). */
   siblings: SiblingMerge[];
 }
 
