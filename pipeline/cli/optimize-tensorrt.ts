@@ -151,7 +151,10 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
       return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile! });
     }
     const size = forSlice ? detSize ?? profile!.inputSize ?? [640, 640] : profile!.inputSize ?? detSize ?? [640, 640];
-    return detectorBatches({ facesDir: facesDir!, images, profile: profile!, detSize: size });
+    // one photo per frame: with --int8's mosaics (calibrate/sources.ts DETECTOR_MOSAIC) and this path's
+    // percentile ranges, scrfd_500m's all-int8 Q/DQ graph met the slice's 0.99 cosine but found 96.5% of
+    // FP32's faces (219/227), where single photos keep one layer float and find 226/227 (2026-12-05)
+    return detectorBatches({ facesDir: facesDir!, images, profile: profile!, detSize: size, grids: [1] });
   };
   // the last images of the calibration split are held apart as the accuracy slice (as --int8 does)
   const holdSlice = (images: readonly string[]) => {
