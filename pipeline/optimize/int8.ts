@@ -59,7 +59,7 @@ export interface Int8Options {
    * After the search, return kept-float layers the target does not need to int8 (quantize/mixed.ts
    * pruneKept). Default: on for detectors (scrfd_500m: 18 -> 12 tensors float, gates held; with the other
    * detector defaults 1.53x faster than FP32 where it was 1.03x), off for recognizers (mobileface: 16 -> 6
-   * float at the same speed, 4 s more).
+   * float, a few % faster, but 4 s more puts calibrate+quantize past 4x one FP32 pass).
    */
   pruneFloat?: boolean;
   quantize: Partial<QuantizeOptions>;
