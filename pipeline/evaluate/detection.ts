@@ -105,6 +105,11 @@ export interface DetectionComparison {
   keypointError: { normalization: 'sqrt(w*h) of the reference box'; faces: number; mean: number; p95: number; max: number } | null;
   /** Candidate score minus reference score over matched faces. */
   scoreDrift: { meanAbs: number; maxAbs: number; meanSigned: number } | null;
+  /**
+   * Reference scores of the reference faces the candidate missed, lowest first: a miss of a face the
+   * reference itself scored at its threshold (scrfd_500m on LFW: 0.502) is a coin flip, not a lost face.
+   */
+  missedScores?: number[];
 }
 
 /** One image's reference and candidate detections. */
@@ -126,10 +131,14 @@ export function compareDetections(images: readonly ImageDetections[], iouThresho
   const ious: number[] = [];
   const kps: number[] = [];
   const drift: number[] = [];
+  const missed: number[] = [];
   for (const img of images) {
     referenceFaces += img.reference.length;
     candidateFaces += img.candidate.length;
-    for (const m of matchDetections(img.reference, img.candidate, iouThreshold).matches) {
+    const matches = matchDetections(img.reference, img.candidate, iouThreshold).matches;
+    const found = new Set(matches.map((m) => m.reference));
+    img.reference.forEach((r, i) => { if (!found.has(i)) missed.push(r.score); });
+    for (const m of matches) {
       const r = img.reference[m.reference]!;
       const c = img.candidate[m.candidate]!;
       ious.push(m.iou);
@@ -154,5 +163,6 @@ export function compareDetections(images: readonly ImageDetections[], iouThresho
     scoreDrift: matched
       ? { meanAbs: mean(drift.map(Math.abs)), maxAbs: Math.max(...drift.map(Math.abs)), meanSigned: mean(drift) }
       : null,
+    missedScores: missed.sort((a, b) => a - b),
   };
 }

@@ -110,6 +110,7 @@ const detection = obj<DetectionComparison>({
   recall: nullable(num), precision: nullable(num), meanIou: nullable(num),
   keypointError: nullable(obj({ normalization: oneOf('sqrt(w*h) of the reference box'), faces: int, mean: num, p95: num, max: num })),
   scoreDrift: nullable(obj({ meanAbs: num, maxAbs: num, meanSigned: num })),
+  missedScores: optional(arr(num)),
 });
 const latency = obj<LatencySummary>({ samples: int, meanMs: num, p50Ms: num, p95Ms: num, minMs: num, maxMs: num });
 const modelSpeed = obj<ModelSpeed>({ batch1: latency, batch8: nullable(latency), sessionStartMs: num, peakMemoryBytes: nullable(int) });

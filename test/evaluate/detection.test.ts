@@ -62,10 +62,13 @@ describe('compareDetections', () => {
     expect(c.keypointError!.mean).toBeCloseTo(0.8 / 40, 12);
     expect(c.scoreDrift!.meanSigned).toBeCloseTo(-0.05, 12);
     expect(c.scoreDrift!.maxAbs).toBeCloseTo(0.05, 12);
+    // the reference's scores of the two faces the candidate missed, lowest first
+    expect(c.missedScores).toEqual([0.7, 0.8]);
   });
   it('empty denominators give null, not NaN or 1', () => {
     const c = compareDetections([{ reference: [], candidate: [] }]);
     expect([c.recall, c.precision, c.meanIou, c.keypointError, c.scoreDrift]).toEqual([null, null, null, null, null]);
+    expect(c.missedScores).toEqual([]);
     expect(() => compareDetections([], 0)).toThrow(/iouThreshold/);
   });
 });
