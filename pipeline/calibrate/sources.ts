@@ -15,6 +15,7 @@ import { FaceAnalyzer } from '../faces/analyzer.js';
 import { decodeImage } from '../faces/decode.js';
 import { letterbox, writeBlob, resizeBilinear } from '../faces/preprocess.js';
 import { nearestToCentre } from '../faces/select.js';
+import type { RgbImage } from '../faces/types.js';
 import type { DetectorProfile, RecognizerProfile } from '../faces/profile.js';
 
 const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
@@ -182,18 +183,29 @@ export async function* detectorBatches(o: DetectorSourceOptions): AsyncGenerator
   const [w, h] = o.detSize;
   const grids = o.grids?.length ? o.grids : DETECTOR_MOSAIC;
   const n = o.images.length;
+  // consecutive mosaic frames share most of their photos (frame i shows i .. i+g*g-1): decoded photos
+  // are kept while a later frame can still show them (at most the largest grid's worth), so each photo
+  // is decoded about once instead of up to g*g times (100 scrfd_500m frames: 1.98 s -> 1.17 s, one
+  // photo per frame 1.01 s)
+  const decoded = new Map<number, RgbImage>();
+  const photo = async (j: number): Promise<RgbImage> => {
+    let img = decoded.get(j);
+    if (!img) { img = await decodeImage(path.join(o.facesDir, o.images[j]!)); decoded.set(j, img); }
+    return img;
+  };
   for (let i = 0; i < n; i++) {
+    for (const j of decoded.keys()) if (j < i) decoded.delete(j);
     const g = Math.max(1, Math.floor(grids[i % grids.length]!));
     const data = new Float32Array(3 * w * h);
     if (g === 1) {
-      const lb = letterbox(await decodeImage(path.join(o.facesDir, o.images[i]!)), w, h);
+      const lb = letterbox(await photo(i), w, h);
       writeBlob(lb.resized, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', data, 0);
     } else {
       const cw = Math.floor(w / g);
       const ch = Math.floor(h / g);
       const canvas = new Uint8Array(w * h * 3);
       for (let k = 0; k < g * g; k++) {
-        const lb = letterbox(await decodeImage(path.join(o.facesDir, o.images[(i + k) % n]!)), cw, ch);
+        const lb = letterbox(await photo((i + k) % n), cw, ch);
         paste(canvas, w, lb.resized, (k % g) * cw, Math.floor(k / g) * ch);
       }
       writeBlob({ width: w, height: h, data: canvas }, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', data, 0);

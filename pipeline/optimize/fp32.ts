@@ -12,6 +12,7 @@ import { loadModel, saveModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
 import { assertFloatModel, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
 import { measureSpeed } from '../evaluate/speed.js';
+import { describeMerges } from '../quantize/rewrites/siblings.js';
 import type { SpeedResults } from '../report/types.js';
 
 export interface Fp32Result {
@@ -63,7 +64,7 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   }
   mkdirSync(path.dirname(out), { recursive: true });
   await saveModel(model, out, { source: o.model });
-  log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten, ${prep.siblings.reduce((n, m) => n + m.merged.length, 0)} sibling convolutions merged into ${prep.siblings.length}; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
+  log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten, ${describeMerges(prep.siblings)}; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
   const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
   const speed = await measureSpeed({ reference: o.model, variant: out, dims, batch8: dynamicBatch, runs: 20, session: o.threads ? { intraOpThreads: o.threads } : undefined });
   return { modelPath: out, prepare: prep, maxAbsDiff: diff, speed };

@@ -21,7 +21,7 @@ import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOp
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
-import { normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
+import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
 import { quantizeToTarget } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
@@ -186,7 +186,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   }
   const preluResult = rewrites.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(prepared.graph, rewrites.prelu);
   prepared.graph.toposort();
-  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}${prep.siblings.length ? `, ${prep.siblings.reduce((n, m) => n + m.merged.length, 0)} sibling convolutions merged into ${prep.siblings.length}` : ''}`);
+  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}${prep.siblings.length ? `, ${describeMerges(prep.siblings)}` : ''}`);
   const preparedSha = sha256(prepared.toBytes());
 
   let stats: CalibrationStats;

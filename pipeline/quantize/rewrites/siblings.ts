@@ -19,6 +19,11 @@ export interface SiblingMerge {
   merged: string[];
 }
 
+/** "5 sibling convolutions merged into 2", for logs. */
+export function describeMerges(merges: readonly SiblingMerge[]): string {
+  return `${merges.reduce((n, m) => n + m.merged.length, 0)} sibling convolutions merged into ${merges.length}`;
+}
+
 /** Everything that must match for two convolutions over one input to be one convolution. */
 function signature(g: Graph, n: NodeProto): string | null {
   const [x, w, b] = n.input ?? [];
