@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .option('--faces <dir>', 'folder of face photos for calibration and evaluation')
     .option('--calibration-list <file>', 'calibration photos, one path per line relative to --faces')
     .option('--calibration-size <n>', 'number of calibration photos')
-    .option('--method <name>', 'activation range method: minmax | percentile | entropy | mse (default mse for recognizers, minmax for detectors, percentile 99.99 otherwise)')
+    .option('--method <name>', 'activation range method: minmax | percentile | entropy | mse (default minmax for detectors; recognizers: mse with --int8, percentile 99.99 with --tensorrt; percentile 99.99 otherwise)')
     .option('--no-equalize', 'no cross-layer equalization of channel ranges')
     .option('--percentile <p>', 'percentile kept by --method percentile (default 99.99 for --int8)')
     .option('--stats <file>', 'calibration stats: reused when the file exists, else written there')

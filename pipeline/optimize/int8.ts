@@ -22,7 +22,7 @@ import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
-import { quantizeToTarget } from '../quantize/mixed.js';
+import { defaultTargetCosine, quantizeToTarget } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
@@ -75,8 +75,6 @@ export interface Int8Options {
   quiet?: boolean;
 }
 
-/** Default output-cosine target of detectors (raw head outputs, on 8 held-apart frames). */
-export const DETECTOR_TARGET = 0.998;
 
 /** Default margin of the mixed-precision search above --target-cosine (see optimizeInt8). */
 export const TARGET_MARGIN = 0.001;
@@ -230,7 +228,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
   // detectors: the raw head outputs' cosine is a loose proxy for detections; measured on SCRFD-500M,
   // 0.998 (28 tensors float) kept 271 of 271 faces where 0.99 (20 float, 0.9979 reached) lost 2
-  const target = o.targetCosine ?? (role === 'recognizer' ? 0.995 : role === 'detector' ? DETECTOR_TARGET : 0.99);
+  const target = o.targetCosine ?? defaultTargetCosine(role);
   // the greedy search picks its best prefix on a small slice, which flatters it: measured on mobileface,
   // slice 0.99506 -> 0.99451 on 300 held-apart faces. The search aims a margin above the target.
   const margin = o.targetMargin ?? TARGET_MARGIN;

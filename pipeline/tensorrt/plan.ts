@@ -31,6 +31,7 @@ import { buildOrtTensorrtFile } from './ort-options.js';
 import { probeModel } from './probe.js';
 import { exportSymmetricQdq, type QdqCheck, type SymmetricQdqExport } from './qdq-export.js';
 import { exportQdqToTarget, type TensorrtMixedResult } from './mixed.js';
+import { defaultTargetCosine } from '../quantize/mixed.js';
 import type { InputBatch } from '../calibrate/run.js';
 import { renderReadme } from './readme.js';
 import { fixInputSize, makeBatchDynamic } from './shapes.js';
@@ -63,7 +64,7 @@ export interface TensorrtBundleInput {
   source?: { path?: string; sha256?: string };
   /**
    * Held-apart model inputs (never used for calibration): when given, layers whose int8 form costs
-   * the most output cosine are kept float until `target` (default 0.995 recognizers, 0.99 detectors)
+   * the most output cosine are kept float until `target` (default: defaultTargetCosine of the role)
    * is met, at most `maxFloat` (default 16: TensorRT runs float layers in fp16, so a float layer costs a reformat, not a slow kernel) of them.
    */
   accuracy?: { slice: readonly InputBatch[]; target?: number; maxFloat?: number };
@@ -190,7 +191,7 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
     if (input.accuracy && input.accuracy.slice.length) {
       q = await exportQdqToTarget({
         float, ranges, slice: input.accuracy.slice, exclude: input.exclude, log: input.log,
-        target: input.accuracy.target ?? (input.role === 'recognizer' ? 0.995 : 0.99), maxFloat: input.accuracy.maxFloat ?? 16,
+        target: input.accuracy.target ?? defaultTargetCosine(input.role), maxFloat: input.accuracy.maxFloat ?? 16,
       });
     } else {
       q = exportSymmetricQdq(float, ranges, { exclude: input.exclude });

@@ -75,11 +75,13 @@ describeShared('optimize --tensorrt: accuracy report of the Q/DQ graph', () => {
     expect(r.code, r.stderr).toBe(rep.gates.pass ? 0 : GATE_EXIT);
     expect(rep.role).toBe('detector');
     expect(rep.variant.path).toBe(path.join(out, 'model.qdq.onnx'));
-    // measured: 15 of 15 reference faces found (recall 1), keypoint error 0.0063 of box size, 5 photos
+    // measured: 15 of 15 reference faces found (recall 1), keypoint error 0.0065 of box size, 5 photos (min/max, mosaics)
     const v = rep.detector!.vsReference;
     expect(v.referenceFaces).toBeGreaterThan(5);
     expect(v.recall).toBeGreaterThanOrEqual(0.9);
     expect(rep.detector!.vsGroundTruth).not.toBeNull();
+    // detectors calibrate as --int8 does: min/max ranges, target 0.998
+    expect(rep.provenance.calibration).toMatchObject({ method: 'minmax' });
     // the 6 calibration photos are never evaluated, even when given with --boxes/--face-free
     expect(rep.evaluationData.split.calibrationImages).toBe(6);
     expect(rep.evaluationData.split.evaluationImages).toBe(11 - 6);

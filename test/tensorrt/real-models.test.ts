@@ -41,8 +41,9 @@ describeShared('TensorRT plans of the real models', () => {
     const split = splitCalibration(FACES, { size: nCal + nSlice });
     const batches = (images: string[]) => (profile.role === 'recognizer'
       ? recognizerBatches({ facesDir: FACES, images, detector: DETECTOR, profile })
-      : detectorBatches({ facesDir: FACES, images, profile, detSize: [640, 640], grids: [1] }));
-    const stats = await collectActivationStats(model, batches(split.calibration.slice(0, nCal)), { method: 'percentile' });
+      : detectorBatches({ facesDir: FACES, images, profile, detSize: [640, 640] }));
+    // the CLI's defaults: percentile ranges for recognizers, min/max on mosaic frames for detectors
+    const stats = await collectActivationStats(model, batches(split.calibration.slice(0, nCal)), { method: profile.role === 'recognizer' ? 'percentile' : 'minmax' });
     const slice = await collect(batches(split.calibration.slice(nCal)));
     const plan = await writeTensorrtBundle({
       model, stats, outDir: path.join(tmp, file), precision: 'int8', role: profile.role,
@@ -53,8 +54,8 @@ describeShared('TensorRT plans of the real models', () => {
     expect(q.check.quantizeNodes).toBeGreaterThan(30);
     expect(Object.keys(q.cpuRun.outputs).length).toBe(profile.role === 'recognizer' ? 1 : 9);
     expect(q.accuracy!.samples).toBe(nSlice);
-    // measured (percentile, this slice): mobileface all-int8 ~0.46 -> >= 0.995 with ~12 float layers; SCRFD ~0.987 -> >= 0.99 with 1
+    // measured (percentile, this slice): mobileface all-int8 ~0.46 -> >= 0.995 with ~12 float layers
     expect(q.accuracy!.met, JSON.stringify(q.accuracy)).toBe(true);
-    expect(q.accuracy!.cosine).toBeGreaterThanOrEqual(profile.role === 'recognizer' ? 0.995 : 0.99);
+    expect(q.accuracy!.cosine).toBeGreaterThanOrEqual(profile.role === 'recognizer' ? 0.995 : 0.998);
   });
 });
