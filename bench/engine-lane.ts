@@ -4,7 +4,7 @@
  * or runs the whole face pipeline on the given photos one at a time (photos: decode, detect, align,
  * embed), for `seconds`, and posts its images per second. Several lanes measure the engine the way
  * `faceopt serve --lanes N` runs it, without HTTP. Protocol: posts 'ready' after loading and warming,
- * waits for any message, posts the rate (a number).
+ * waits for any message, releases its sessions, posts the rate (a number) and exits.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
@@ -58,6 +58,10 @@ if (parentPort) {
   const lane = await prepareLane(workerData as LaneInit);
   port.postMessage('ready');
   await new Promise((resolve) => port.once('message', resolve));
-  port.postMessage(await lane.run());
+  const rate = await lane.run();
+  // released before the rate is posted: the parent waits for this thread to exit instead of terminating
+  // it while native sessions are being freed (that aborted the whole process: "terminate called after
+  // throwing an instance of 'Napi::Error'")
   await lane.release();
+  port.postMessage(rate);
 }

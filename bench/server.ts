@@ -101,12 +101,16 @@ async function engineLanes(model: string, work: LaneWork, threads: number, lanes
   }
   const file = new URL('./engine-lane.js', import.meta.url);
   const workers = Array.from({ length: lanes }, () => new Worker(file, { workerData: { model, work, threads, seconds } satisfies LaneInit }));
+  const exited = workers.map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));
   try {
     const next = (w: Worker) => new Promise<unknown>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
     await Promise.all(workers.map(next));
     const rates = await Promise.all(workers.map((w) => { const p = next(w); w.postMessage('go'); return p; }));
+    // each lane has released its sessions and exits by itself
+    await Promise.all(exited);
     return (rates as number[]).reduce((a, b) => a + b, 0);
   } finally {
+    // only on failure is a lane still running here
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
