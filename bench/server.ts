@@ -151,7 +151,7 @@ async function pairedBlocks(blocks: number, serverLoad: () => ReturnType<typeof 
   return { all, median: sorted[(sorted.length - 1) >> 1]! };
 }
 
-/** "0.90 (0.88-0.92 over 3 blocks)" for a row's ratio column. */
+/** A row's ratio column: the median block's ratio and the range over the blocks, e.g. "0.90 (0.88-0.92)". */
 function ratioText(b: { all: Block[]; median: Block }): string {
   const r = b.all.map((x) => x.ratio);
   return b.all.length > 1 ? `${b.median.ratio.toFixed(2)} (${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)})` : b.median.ratio.toFixed(2);

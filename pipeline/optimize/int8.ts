@@ -75,7 +75,6 @@ export interface Int8Options {
   quiet?: boolean;
 }
 
-
 /** Default margin of the mixed-precision search above --target-cosine (see optimizeInt8). */
 export const TARGET_MARGIN = 0.001;
 

@@ -18,8 +18,8 @@ const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 /**
  * Default output-cosine target of mixed precision by model role, for `--int8` and the TensorRT Q/DQ
  * graph alike. Detectors: the raw head outputs' cosine on 8 held-apart frames is a loose proxy for
- * detections; on SCRFD-500M 0.998 kept every face where 0.99 lost 2 of 271 (`--int8`) and 5 of 227
- * (`--tensorrt`, 222 vs 226 found, 2026-12-05).
+ * detections; on SCRFD-500M 0.998 kept every face where 0.99 lost 2 of 271 (`--int8`), and found 226
+ * of 227 faces where 0.99 found 222 (`--tensorrt` with percentile ranges, 2026-12-05).
  */
 export function defaultTargetCosine(role: 'recognizer' | 'detector' | 'generic'): number {
   return role === 'recognizer' ? 0.995 : role === 'detector' ? 0.998 : 0.99;

@@ -54,6 +54,8 @@ describeShared('TensorRT plans of the real models', () => {
     expect(q.check.quantizeNodes).toBeGreaterThan(30);
     expect(Object.keys(q.cpuRun.outputs).length).toBe(profile.role === 'recognizer' ? 1 : 9);
     expect(q.accuracy!.samples).toBe(nSlice);
+    // the role's default target, the same as --int8's
+    expect(q.accuracy!.target).toBe(profile.role === 'recognizer' ? 0.995 : 0.998);
     // measured (percentile, this slice): mobileface all-int8 ~0.46 -> >= 0.995 with ~12 float layers
     expect(q.accuracy!.met, JSON.stringify(q.accuracy)).toBe(true);
     expect(q.accuracy!.cosine).toBeGreaterThanOrEqual(profile.role === 'recognizer' ? 0.995 : 0.998);
