@@ -25,6 +25,7 @@ import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { modelsDir } from '../paths.js';
 import { assertFloatModel, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
+import { defaultTargetCosine, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
 import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
 import { evaluateTensorrtBundle } from '../tensorrt/report.js';
@@ -98,6 +99,8 @@ export interface RunTensorrtOptions {
   threads?: number;
   /** Mixed precision: output cosine to reach on the held-apart slice, and most layers kept float. */
   targetCosine?: number;
+  /** Added to the target for the search on the small held-apart slice (default TARGET_MARGIN, as --int8). */
+  targetMargin?: number;
   maxFloatLayers?: number;
   /** Accuracy report of the bundle's graph (default true; skipped with a warning without photos). */
   evaluate?: boolean;
@@ -199,7 +202,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     workspaceMiB: opts.workspaceMiB, optimizationLevel: opts.optimizationLevel, instances: opts.instances,
     maxQueueDelayMicroseconds: opts.queueDelayUs, exclude: opts.exclude,
     source: { path: file }, log,
-    accuracy: slice.length ? { slice, target: opts.targetCosine, maxFloat: opts.maxFloatLayers } : undefined,
+    accuracy: slice.length ? { slice, target: searchTarget(opts, role, slice, log), maxFloat: opts.maxFloatLayers } : undefined,
   });
   const acc = plan.quantization?.accuracy;
   log(`wrote ${plan.dir}: ${Object.keys(plan.files).length} files${plan.quantization ? `, ${plan.quantization.activations} activations + ${plan.quantization.weights} weights quantized, ${plan.quantization.keptFloat.length} layer(s) float` : ''}${acc ? `; output cosine ${acc.cosine.toFixed(5)} on ${acc.samples} held-apart inputs` : ''}; build with ${path.join(plan.dir, 'build.sh')}`);
@@ -214,6 +217,15 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   return { ...plan, evaluation };
 }
 
+/** The target of the accuracy search on the held-apart slice: the role's target plus the margin, as --int8. */
+function searchTarget(o: RunTensorrtOptions, role: 'detector' | 'recognizer', slice: readonly InputBatch[], log: (line: string) => void): number {
+  const target = o.targetCosine ?? defaultTargetCosine(role);
+  const margin = o.targetMargin ?? TARGET_MARGIN;
+  const t = Math.min(1, target + margin);
+  if (margin > 0) log(`mixed precision: target ${target} + margin ${margin} for the ${slice.reduce((a, b) => a + (b.dims[0] ?? 1), 0)}-input slice = ${t.toFixed(4)}`);
+  return t;
+}
+
 /** The report's calibration provenance for a TensorRT plan (symmetric int8, TensorRT placement). */
 function calibrationProvenance(stats: CalibrationStats, o: RunTensorrtOptions, precision: Precision): Provenance['calibration'] {
   return {
@@ -222,7 +234,7 @@ function calibrationProvenance(stats: CalibrationStats, o: RunTensorrtOptions, p
       method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins, precision,
       placement: 'tensorrt', activationType: 'int8', symmetric: true, perChannel: true,
       exclude: (o.exclude ?? []).join(',') || null, calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null,
-      targetCosine: o.targetCosine ?? null, maxFloatLayers: o.maxFloatLayers ?? null,
+      targetCosine: o.targetCosine ?? null, targetMargin: o.targetMargin ?? TARGET_MARGIN, maxFloatLayers: o.maxFloatLayers ?? null,
     },
     statsPath: o.stats ? path.resolve(o.stats) : null,
     statsSha256: statsHash(stats),
@@ -259,6 +271,7 @@ export async function runTensorrtFromCli(model: string, flags: Record<string, un
     exclude: str(flags.exclude)?.split(',').map((s) => s.trim()).filter(Boolean),
     threads: num('threads', '--threads', 1, 256),
     targetCosine: str(flags.targetCosine) !== undefined ? checkNumber('--target-cosine', str(flags.targetCosine), { min: 0, max: 1 }) : undefined,
+    targetMargin: str(flags.targetMargin) !== undefined ? checkNumber('--target-margin', str(flags.targetMargin), { min: 0, max: 0.1 }) : undefined,
     maxFloatLayers: num('maxFloatLayers', '--max-float-layers', 0, 1000),
     evaluate: flags.evaluate !== false,
     pairsFile: str(flags.pairs) ? path.resolve(str(flags.pairs)!) : undefined,

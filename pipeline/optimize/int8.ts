@@ -22,7 +22,7 @@ import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
-import { defaultTargetCosine, quantizeToTarget } from '../quantize/mixed.js';
+import { defaultTargetCosine, quantizeToTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
@@ -75,8 +75,7 @@ export interface Int8Options {
   quiet?: boolean;
 }
 
-/** Default margin of the mixed-precision search above --target-cosine (see optimizeInt8). */
-export const TARGET_MARGIN = 0.001;
+export { TARGET_MARGIN };
 
 /** Default percentile for --method percentile. */
 export const INT8_PERCENTILE = 99.99;
@@ -228,8 +227,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // detectors: the raw head outputs' cosine is a loose proxy for detections; measured on SCRFD-500M,
   // 0.998 (28 tensors float) kept 271 of 271 faces where 0.99 (20 float, 0.9979 reached) lost 2
   const target = o.targetCosine ?? defaultTargetCosine(role);
-  // the greedy search picks its best prefix on a small slice, which flatters it: measured on mobileface,
-  // slice 0.99506 -> 0.99451 on 300 held-apart faces. The search aims a margin above the target.
+  // the search aims a margin above the target (TARGET_MARGIN)
   const margin = o.targetMargin ?? TARGET_MARGIN;
   const searchTarget = Math.min(1, target + margin);
   if (margin > 0) log(`mixed precision: target ${target} + margin ${margin} for the ${sliceImages.length}-face slice = ${searchTarget.toFixed(4)}`);
