@@ -115,36 +115,41 @@ async function engineLanes(model: string, work: LaneWork, threads: number, lanes
   }
 }
 
+/** Engine lanes x intra-op threads per lane. */
+type Layout = [lanes: number, threads: number];
+/** An engine rate (images/s), its layout as a label ("2x1") and as numbers. */
+interface EngineRate { rate: number; layout: string; lanes: Layout }
+
 /**
  * The engine's best on the server's cores: `cores` threads as one session (1xN), and `cores` one-thread
  * lanes side by side (Nx1, what `--lanes` does); the faster layout, labelled. Crops: the recognizer at the
  * server's batch; photos: the whole pipeline, one photo at a time per lane.
  */
-async function engineBest(model: string, work: LaneWork, cores: number, seconds: number, only: [number, number][] | null = null): Promise<{ rate: number; layout: string }> {
-  const layouts: [number, number][] = only ?? (cores > 1 ? [[1, cores], [cores, 1]] : [[1, 1]]);
-  let best = { rate: 0, layout: '' };
+async function engineBest(model: string, work: LaneWork, cores: number, seconds: number, only: Layout | null = null): Promise<EngineRate> {
+  const layouts: Layout[] = only ? [only] : cores > 1 ? [[1, cores], [cores, 1]] : [[1, 1]];
+  let best: EngineRate = { rate: 0, layout: '', lanes: layouts[0]! };
   for (const [lanes, threads] of layouts) {
     const rate = await engineLanes(model, work, threads, lanes, seconds);
-    if (rate > best.rate) best = { rate, layout: `${lanes}x${threads}` };
+    if (rate > best.rate) best = { rate, layout: `${lanes}x${threads}`, lanes: [lanes, threads] };
   }
   return best;
 }
 
 /** One block: the server loaded at saturation, then the engine at the server's batch, no HTTP. */
-interface Block { load: Awaited<ReturnType<typeof load>>; engine: { rate: number; layout: string }; ratio: number }
+interface Block { load: Awaited<ReturnType<typeof load>>; engine: EngineRate; ratio: number }
 
 /**
  * Server and engine take turns in `blocks` blocks (load, then engine, then load again ...), so a quiet or
  * loaded phase of the host weighs on both sides of a ratio alike; the first block picks the engine's
  * faster layout, later blocks time that one. Returns the blocks and the one with the median ratio.
  */
-async function pairedBlocks(blocks: number, serverLoad: () => ReturnType<typeof load>, engine: (meanBatch: number, layouts: [number, number][] | null) => ReturnType<typeof engineBest>): Promise<{ all: Block[]; median: Block }> {
+async function pairedBlocks(blocks: number, serverLoad: () => ReturnType<typeof load>, engine: (meanBatch: number, layout: Layout | null) => Promise<EngineRate>): Promise<{ all: Block[]; median: Block }> {
   const all: Block[] = [];
-  let layout: [number, number][] | null = null;
+  let layout: Layout | null = null;
   for (let i = 0; i < blocks; i++) {
     const l = await serverLoad();
     const e = await engine(l.meanBatch, layout);
-    layout = [e.layout.split('x').map(Number) as [number, number]];
+    layout = e.lanes;
     all.push({ load: l, engine: e, ratio: l.r.requests.average / e.rate });
   }
   const sorted = [...all].sort((a, b) => a.ratio - b.ratio);

@@ -25,7 +25,7 @@ import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { modelsDir } from '../paths.js';
 import { assertFloatModel, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
-import { defaultTargetCosine, TARGET_MARGIN } from '../quantize/mixed.js';
+import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
 import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
 import { evaluateTensorrtBundle } from '../tensorrt/report.js';
@@ -202,7 +202,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     workspaceMiB: opts.workspaceMiB, optimizationLevel: opts.optimizationLevel, instances: opts.instances,
     maxQueueDelayMicroseconds: opts.queueDelayUs, exclude: opts.exclude,
     source: { path: file }, log,
-    accuracy: slice.length ? { slice, target: searchTarget(opts, role, slice, log), maxFloat: opts.maxFloatLayers } : undefined,
+    accuracy: slice.length ? { slice, target: searchTarget(role, opts, `${slice.reduce((a, b) => a + (b.dims[0] ?? 1), 0)}-input slice`, log).aimed, maxFloat: opts.maxFloatLayers } : undefined,
   });
   const acc = plan.quantization?.accuracy;
   log(`wrote ${plan.dir}: ${Object.keys(plan.files).length} files${plan.quantization ? `, ${plan.quantization.activations} activations + ${plan.quantization.weights} weights quantized, ${plan.quantization.keptFloat.length} layer(s) float` : ''}${acc ? `; output cosine ${acc.cosine.toFixed(5)} on ${acc.samples} held-apart inputs` : ''}; build with ${path.join(plan.dir, 'build.sh')}`);
@@ -215,15 +215,6 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     command: opts.command ?? null, log,
   });
   return { ...plan, evaluation };
-}
-
-/** The target of the accuracy search on the held-apart slice: the role's target plus the margin, as --int8. */
-function searchTarget(o: RunTensorrtOptions, role: 'detector' | 'recognizer', slice: readonly InputBatch[], log: (line: string) => void): number {
-  const target = o.targetCosine ?? defaultTargetCosine(role);
-  const margin = o.targetMargin ?? TARGET_MARGIN;
-  const t = Math.min(1, target + margin);
-  if (margin > 0) log(`mixed precision: target ${target} + margin ${margin} for the ${slice.reduce((a, b) => a + (b.dims[0] ?? 1), 0)}-input slice = ${t.toFixed(4)}`);
-  return t;
 }
 
 /** The report's calibration provenance for a TensorRT plan (symmetric int8, TensorRT placement). */

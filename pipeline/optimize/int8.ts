@@ -22,7 +22,7 @@ import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
-import { defaultTargetCosine, quantizeToTarget, TARGET_MARGIN } from '../quantize/mixed.js';
+import { quantizeToTarget, searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
@@ -74,8 +74,6 @@ export interface Int8Options {
   log?: (line: string) => void;
   quiet?: boolean;
 }
-
-export { TARGET_MARGIN };
 
 /** Default percentile for --method percentile. */
 export const INT8_PERCENTILE = 99.99;
@@ -224,14 +222,9 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // quantize, keeping the fewest layers float that meet the target
   const t1 = performance.now();
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
-  // detectors: the raw head outputs' cosine is a loose proxy for detections; measured on SCRFD-500M,
-  // 0.998 (28 tensors float) kept 271 of 271 faces where 0.99 (20 float, 0.9979 reached) lost 2
-  const target = o.targetCosine ?? defaultTargetCosine(role);
-  // the search aims a margin above the target (TARGET_MARGIN)
-  const margin = o.targetMargin ?? TARGET_MARGIN;
-  const searchTarget = Math.min(1, target + margin);
-  if (margin > 0) log(`mixed precision: target ${target} + margin ${margin} for the ${sliceImages.length}-face slice = ${searchTarget.toFixed(4)}`);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] }, slice, target: searchTarget, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
+  // the role's target (defaultTargetCosine) plus TARGET_MARGIN
+  const { target, margin, aimed } = searchTarget(role, o, `${sliceImages.length}-face slice`, log);
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });
@@ -268,7 +261,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-      warnings: [...warnings, ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${searchTarget.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
+      warnings: [...warnings, ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
       command: o.command ?? null,
       log,
     });

@@ -32,6 +32,18 @@ export function defaultTargetCosine(role: 'recognizer' | 'detector' | 'generic')
  */
 export const TARGET_MARGIN = 0.001;
 
+/**
+ * The cosine the search aims at on the held-apart slice (`slice` names it in the log line): the given
+ * or the role's target plus the given or default margin, at most 1.
+ */
+export function searchTarget(role: 'recognizer' | 'detector' | 'generic', o: { targetCosine?: number; targetMargin?: number }, slice: string, log: (line: string) => void): { target: number; margin: number; aimed: number } {
+  const target = o.targetCosine ?? defaultTargetCosine(role);
+  const margin = o.targetMargin ?? TARGET_MARGIN;
+  const aimed = Math.min(1, target + margin);
+  if (margin > 0) log(`mixed precision: target ${target} + margin ${margin} for the ${slice} = ${aimed.toFixed(4)}`);
+  return { target, margin, aimed };
+}
+
 /** Flattened outputs per sample for every batch of the slice (all outputs of one sample concatenated). */
 export async function outputsPerSample(session: Session, slice: readonly InputBatch[]): Promise<Float32Array[]> {
   const input = session.inputNames[0]!;
