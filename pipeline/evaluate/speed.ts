@@ -35,18 +35,26 @@ export const SPEED_BLOCK = { runs: 10, settle: 2, pauseMs: 60 } as const;
  * `SPEED_BLOCK.pauseMs` and `SPEED_BLOCK.settle` untimed runs, until each has `runs` timings.
  */
 export async function timeInBlocks(a: () => Promise<number>, b: () => Promise<number>, runs: number): Promise<[number[], number[]]> {
-  const ta: number[] = [];
-  const tb: number[] = [];
-  while (ta.length < runs) {
-    const n = Math.min(SPEED_BLOCK.runs, runs - ta.length);
-    for (const [run, times] of [[a, ta], [b, tb]] as const) {
+  const [ta, tb] = await timeInTurns([a, b], runs);
+  return [ta!, tb!];
+}
+
+/** timeInBlocks for any number of runners, taking turns in the order given. */
+export async function timeInTurns(runners: readonly (() => Promise<number>)[], runs: number): Promise<number[][]> {
+  const times = runners.map((): number[] => []);
+  while (times[0]!.length < runs) {
+    const n = Math.min(SPEED_BLOCK.runs, runs - times[0]!.length);
+    for (let k = 0; k < runners.length; k++) {
       await new Promise((resolve) => setTimeout(resolve, SPEED_BLOCK.pauseMs));
-      for (let i = 0; i < SPEED_BLOCK.settle; i++) await run();
-      for (let i = 0; i < n; i++) times.push(await run());
+      for (let i = 0; i < SPEED_BLOCK.settle; i++) await runners[k]!();
+      for (let i = 0; i < n; i++) times[k]!.push(await runners[k]!());
     }
   }
-  return [ta, tb];
+  return times;
 }
+
+/** A runner for timeInTurns: one run of `session` on deterministic input of `dims`, after two untimed ones. */
+export const timedRunner = timed;
 
 /** Reference median / variant median for each pair of blocks timeInBlocks made, in order. */
 export function blockSpeedups(ta: readonly number[], tb: readonly number[]): number[] {

@@ -23,7 +23,10 @@ import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equali
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
 import { quantizeToTarget, searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
+import { chooseFloatPrefix, floatPrefixCandidates, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
 import type { QuantizeOptions } from '../quantize/options.js';
+import type { QdqResult, RangeTable } from '../quantize/qdq.js';
+import type { OnnxModel } from '../onnx/model.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
 import { evaluationSet } from '../evaluate/split.js';
@@ -62,6 +65,12 @@ export interface Int8Options {
    * float, a few % faster, but 4 s more puts calibrate+quantize past 4x one FP32 pass).
    */
   pruneFloat?: boolean;
+  /**
+   * How far the graph stays float before int8 begins (quantize/prefix.ts): 'auto' (default) times no
+   * prefix and a prefix through each of the first strided convolutions and keeps the fastest; a number
+   * N keeps the prefix through the first N strided convolutions (0: none) without timing.
+   */
+  floatPrefix?: 'auto' | number;
   quantize: Partial<QuantizeOptions>;
   rewrites?: Partial<FloatRewriteOptions>;
   gates?: GateThresholds;
@@ -125,7 +134,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const role = profile?.role ?? 'generic';
   // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
   // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
-  if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, floatImageStems: true, ...o.quantize } };
+  if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, ...o.quantize } };
   // recognizers: the range with the least expected squared error (mse) measured best with mixed
   // precision on mobileface (held-apart mean cosine 0.9945 vs 0.9929 for percentile 99.99, same search)
   if (role === 'recognizer' && !o.methodGiven) o = { ...o, method: 'mse' };
@@ -224,7 +233,11 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
   // the role's target (defaultTargetCosine) plus TARGET_MARGIN
   const { target, margin, aimed } = searchTarget(role, o, `${sliceImages.length}-face slice`, log);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
+  const shape0 = prepared.graph.inputs[0]!.shape ?? [];
+  const inputDims = shape0.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
+  const baseOptions = { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] };
+  const prefix = await floatPrefix(prepared, ranges, baseOptions, [1, ...inputDims.slice(1)], o, log);
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...baseOptions, floatTensors: [...baseOptions.floatTensors, ...prefix.floatTensors] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });
@@ -237,13 +250,12 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   let report: Report | null = null;
   const t2 = performance.now();
   if (o.evaluate !== false) {
-    const shape = prepared.graph.inputs[0]!.shape ?? [];
-    const inputDims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
-    const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
+    const dynamicBatch = typeof shape0[0] !== 'number' || shape0[0] <= 0;
     // the search keeps a layer's weights float by excluding it: list that layer once, with the search's
     // reason; layers left float because their int8 kernel is slow are listed with theirs
     const searched = new Set(mixed.keptFloat.map((k) => k.layer));
     const floatLayers = [
+      ...prefixLayers(mixed.result, prefix),
       ...mixed.keptFloat,
       ...mixed.result.floatNodes.filter((f) => (f.cause === 'excluded' || f.cause === 'slow-int8') && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
     ];
@@ -278,7 +290,31 @@ function flatConfig(stats: CalibrationStats, o: Int8Options): Record<string, str
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
-    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false,
+    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: String(o.floatPrefix ?? 'auto'),
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
   };
+}
+
+/** The float prefix for `--float-prefix` (quantize/prefix.ts): timed ('auto') or as given, logged. */
+async function floatPrefix(prepared: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, dims: number[], o: Int8Options, log: (line: string) => void): Promise<PrefixCandidate & { why: string }> {
+  const candidates = floatPrefixCandidates(prepared.graph);
+  const what = (c: PrefixCandidate) => (c.border ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)` : 'none');
+  const given = o.floatPrefix ?? 'auto';
+  if (given !== 'auto') {
+    const c = candidates[Math.min(given, candidates.length - 1)]!;
+    log(`float prefix: ${what(c)}, as given`);
+    return { ...c, why: `float prefix ${what(c)}, as given (--float-prefix ${given})` };
+  }
+  if (candidates.length < 2) return { ...candidates[0]!, why: '' };
+  const t0 = performance.now();
+  const choice = await chooseFloatPrefix({ floatModel: prepared, ranges, options, dims, candidates, session: o.threads ? { intraOpThreads: o.threads } : undefined });
+  const table = choice.timings.map((t) => `${t.strided}: ${t.p50Ms.toFixed(2)} ms`).join(', ');
+  log(`float prefix: ${what(choice.chosen)}, the fastest of ${candidates.length} timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return { ...choice.chosen, why: `float prefix ${what(choice.chosen)}: the fastest of the candidates timed side by side at batch 1, the shortest within ${PREFIX_TIE * 100}% (${table}; strided convs: ms)` };
+}
+
+/** The weighted layers the float prefix keeps float, for the report's list of float layers. */
+function prefixLayers(result: QdqResult, prefix: PrefixCandidate & { why: string }): { layer: string; op: string; reason: string }[] {
+  const own = new Set(prefix.layers);
+  return result.floatNodes.filter((f) => own.has(f.name) && ['Conv', 'Gemm', 'MatMul'].includes(f.op)).map((f) => ({ layer: f.name, op: f.op, reason: prefix.why }));
 }

@@ -5,7 +5,7 @@
  * handler stays in float and reads dequantized inputs.
  */
 import type { Graph } from '../onnx/graph.js';
-import { attrInt, type NodeProto } from '../onnx/proto.js';
+import { attrInt, getAttr, type NodeProto } from '../onnx/proto.js';
 
 export interface MarkContext {
   readonly graph: Graph;
@@ -74,32 +74,26 @@ export function isDepthwise(g: Graph, n: NodeProto): boolean {
   return dims.length >= 3 && dims[1] === 1 && attrInt(n, 'group', 1) === dims[0];
 }
 
-/**
- * With QuantizeOptions.floatImageStems, dense convolutions with at most this many input channels (an
- * RGB stem) stay float: onnxruntime's QLinearConv ran scrfd_500m's stem (3 -> 16 channels, 3x3 stride 2,
- * 320x320 out) in 2.77 ms against 1.60 ms for the float convolution (one thread, 2026-12-05), plus a
- * DequantizeLinear and a layout reorder of its 1.6 M-value output where the next layer was float.
- */
-export const MAX_STEM_CHANNELS = 4;
+/** A Conv with a stride above 1 on some axis. */
+export function isStrided(n: NodeProto): boolean {
+  const st = getAttr(n, 'strides');
+  return n.opType === 'Conv' && Array.isArray(st) && st.some((v) => Number(v) > 1);
+}
 
 /**
- * Why onnxruntime's CPU int8 kernel for `n` would be slower than leaving it float, or null: image stems
- * when `stems` (MAX_STEM_CHANNELS), and grouped
+ * Why onnxruntime's CPU int8 kernel for `n` would be slower than leaving it float, or null: grouped
  * convolutions with more than one channel per group (neither dense nor depthwise) fall off its fast
  * QLinearConv paths: measured on the MobileFaceNet-512 fixture (128 channels in 64 groups, 3x3, 56x56),
  * 6.5 ms in int8 against 0.8 ms in float, and the whole model 2.0x faster than FP32 instead of 3.4x.
+ * (Image stems and other early high-resolution layers are the float prefix's to decide, by timing:
+ * quantize/prefix.ts.)
  */
-export function slowInt8Reason(g: Graph, n: NodeProto, stems = false): string | null {
+export function slowInt8Reason(g: Graph, n: NodeProto): string | null {
   if (n.opType !== 'Conv') return null;
   const group = attrInt(n, 'group', 1);
   const w = n.input?.[1];
-  if (!w || !g.hasInitializer(w) || isDepthwise(g, n)) return null;
+  if (!w || !g.hasInitializer(w) || isDepthwise(g, n) || group === 1) return null;
   const [out, perGroup] = g.getTensor(w).dims.map(Number) as [number, number];
-  if (group === 1) {
-    return stems && perGroup <= MAX_STEM_CHANNELS
-      ? `${perGroup} input channels (an image stem): onnxruntime's int8 kernel for it is slower than float`
-      : null;
-  }
   return `grouped convolution (${perGroup} input and ${out / group} output channels per group): onnxruntime's int8 kernel for it is slower than float`;
 }
 

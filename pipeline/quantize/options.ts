@@ -72,13 +72,6 @@ export interface QuantizeOptions {
    */
   floatSlowInt8: boolean;
   /**
-   * With floatSlowInt8, image stems (dense convolutions reading <= 4 channels) stay float too
-   * (handlers.MAX_STEM_CHANNELS). On for detectors, whose stem runs at half the 640x640 frame: int8 was
-   * slower there. Off by default: on mobileface (stem output 56x56) it changed the search's path and kept
-   * 24 tensors float instead of 16.
-   */
-  floatImageStems?: boolean;
-  /**
    * Store weights and int32 biases without a zero point (DequantizeLinear's default 0; ONNX says int32
    * has none) and with one scale where every output channel has the same one (the +-1 sign convs of
    * sign-dw): the same values in fewer bytes (mobileface 0.386x -> 0.354x of FP32, same onnxruntime
@@ -86,6 +79,20 @@ export interface QuantizeOptions {
    * int8 zero point on every Q/DQ node.
    */
   compactConstants: boolean;
+  /**
+   * No QuantizeLinear/DequantizeLinear on an activation that only float layers write and read (a layer
+   * that reads a float activation, writing into one whose weights the search kept float): no int8
+   * kernel would use it, so the pair only costs a pass over the tensor and adds rounding. On scrfd_500m
+   * one such pair sat inside the float prefix at 160x160 (2026-12-05; docs/int8.md, "Float borders").
+   */
+  skipFloatOnlyActivations: boolean;
+  /**
+   * With floatSlowInt8, a stride-2 depthwise convolution that reads a float layer's output stays float
+   * too, so the float region hands over to int8 after it, on a tensor a quarter the size: every border
+   * costs onnxruntime a layout reorder, a QuantizeLinear and a Transpose of that tensor, and its int8
+   * depthwise kernel is slower than the float one anyway (docs/int8.md, "Float borders").
+   */
+  floatStridedBorders: boolean;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -102,6 +109,8 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   foldableWeightOnly: true,
   floatSlowInt8: true,
   compactConstants: true,
+  skipFloatOnlyActivations: true,
+  floatStridedBorders: true,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

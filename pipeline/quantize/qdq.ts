@@ -20,7 +20,7 @@ import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/
 import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
 import { biasCorrected, int8Weight } from './weights.js';
 import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layers.js';
-import { HANDLERS, isDepthwise, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
+import { HANDLERS, isDepthwise, isStrided, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 
 /** Calibrated ranges per tensor name. */
@@ -58,10 +58,13 @@ function clipBounds(g: Graph, n: NodeProto): [number, number] {
   return [lo, hi];
 }
 
-/** Phase 1: fold Relu/Clip(0, max) into a quantized producer (uint8 only). */
-function foldActivations(g: Graph, ranges: Record<string, [number, number]>, opts: QuantizeOptions, handlers: Record<string, Handler>): string[] {
-  if (!opts.foldRelu || opts.activationType !== 'uint8') return [];
-  const folded: string[] = [];
+/** A Relu/Clip folded into its producer's output range: the removed node, restorable (restoreFolded). */
+interface Folded { node: NodeProto; producer: NodeProto; input: string }
+
+/** Phase 1: fold Relu/Clip(0, max) into a quantized producer (uint8 only), keyed by the output tensor. */
+function foldActivations(g: Graph, ranges: Record<string, [number, number]>, opts: QuantizeOptions, handlers: Record<string, Handler>): Map<string, Folded> {
+  const folded = new Map<string, Folded>();
+  if (!opts.foldRelu || opts.activationType !== 'uint8') return folded;
   for (const n of [...g.nodes]) {
     if ((n.opType !== 'Relu' && n.opType !== 'Clip') || excluded(n, opts)) continue;
     const x = n.input![0]!;
@@ -76,9 +79,15 @@ function foldActivations(g: Graph, ranges: Record<string, [number, number]>, opt
     ranges[y] = [0, Math.min(Math.max(r[1], 0), hi)];
     p.output = p.output!.map((o) => (o === x ? y : o));
     g.removeNodes([n]);
-    folded.push(n.name || y);
+    folded.set(y, { node: n, producer: p, input: x });
   }
   return folded;
+}
+
+/** Put a folded Relu/Clip back after its producer: its output is not quantized after all, so no QuantizeLinear clamps it. */
+function restoreFolded(g: Graph, y: string, f: Folded): void {
+  f.producer.output = f.producer.output!.map((o) => (o === y ? f.input : o));
+  g.addNode(f.node);
 }
 
 function paramsFor(lo: number, hi: number, opts: QuantizeOptions): QParams {
@@ -94,7 +103,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   const ranges: Record<string, [number, number]> = {};
   for (const [k, v] of Object.entries(rangesIn)) ranges[k] = [v[0], v[1]];
   const opts = { ...optsIn, floatTensors: floatClosure(g, optsIn.floatTensors) };
-  const foldedActivations = foldActivations(g, ranges, opts, handlers);
+  const folded = foldActivations(g, ranges, opts, handlers);
 
   // --- phase 2: mark ------------------------------------------------------------------------
   const activations = new Set<string>();
@@ -103,6 +112,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   const biases = new Map<string, { input: string; weight: string }>();
   const quantizedNodes: string[] = [];
   const floatNodes: QdqResult['floatNodes'] = [];
+  const quantizedSet = new Set<NodeProto>();
   const ctx: MarkContext = {
     graph: g,
     activation: (t) => { if (t) activations.add(t); },
@@ -125,11 +135,18 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
       });
       continue;
     }
+    // a Relu/Clip left after a float layer (not folded: its producer was excluded) runs with it, in float
+    const fp = n.opType === 'Relu' || n.opType === 'Clip' ? g.producer(n.input?.[0] ?? '') : undefined;
+    if (opts.skipFloatOnlyActivations && fp && WEIGHTED_FLOAT.has(fp.opType ?? '') && excluded(fp, opts)) {
+      floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'produces-float', reason: 'the activation function of a float layer' });
+      continue;
+    }
     if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'no-int8-kernel', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
-    const slow = opts.floatSlowInt8 ? slowInt8Reason(g, n, opts.floatImageStems) : null;
+    const slow = opts.floatSlowInt8 ? slowInt8Reason(g, n) : null;
     if (slow) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'slow-int8', reason: slow }); continue; }
     h(n, ctx);
     quantizedNodes.push(n.name ?? '');
+    quantizedSet.add(n);
   }
   // only float tensors are quantized (shape arithmetic such as Shape -> Gather -> Concat stays int64);
   // graph outputs only when asked
@@ -145,17 +162,49 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   // weights float, or int8 behind a DequantizeLinear with weightOnlyFloatLayers), not a float conv on
   // weights dequantized at every run, which onnxruntime cannot pack into its fast NCHWc layout
   const keptFloat = new Set(opts.floatTensors);
-  for (const n of g.nodes) {
-    const [x, w, b] = n.input ?? [];
-    if (!w || !weights.has(w) || !x || !keptFloat.has(x) || excluded(n, opts)) continue;
-    const marks = storesWeightOnly(g, n, opts) ? { weights: new Map([[w, weights.get(w)!]]), biases: new Map(b && biases.has(b) ? [[b, biases.get(b)!]] : []) } : null;
-    weights.delete(w);
+  const makeFloat = (n: NodeProto, cause: FloatCause, reason: string) => {
+    const [, w, b] = n.input ?? [];
+    const marks = w && storesWeightOnly(g, n, opts) ? { weights: new Map([[w, weights.get(w)!]]), biases: new Map(b && biases.has(b) ? [[b, biases.get(b)!]] : []) } : null;
+    if (w) weights.delete(w);
     if (b) biases.delete(b);
     if (marks) weightOnly.set(n, marks);
     const at = quantizedNodes.indexOf(n.name ?? '');
     if (at >= 0) quantizedNodes.splice(at, 1);
-    floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'reads-float', reason: `reads an activation kept float (mixed precision)${marks ? '; weights int8 (weight-only)' : ''}` });
+    quantizedSet.delete(n);
+    floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause, reason: `${reason}${marks ? '; weights int8 (weight-only)' : ''}` });
+  };
+  for (const n of g.nodes) {
+    const [x, w] = n.input ?? [];
+    if (!w || !weights.has(w) || !x || !keptFloat.has(x) || excluded(n, opts)) continue;
+    makeFloat(n, 'reads-float', 'reads an activation kept float (mixed precision)');
   }
+  // float borders (QuantizeOptions.floatStridedBorders): a stride-2 depthwise conv whose input only
+  // float layers write and read stays float, so the region hands over on its 4x smaller output
+  if (opts.floatSlowInt8 && opts.floatStridedBorders) {
+    for (const n of g.nodes) { // topological order: a chain of them moves the border along
+      const x = n.input?.[0];
+      const p = x ? g.producer(x) : undefined;
+      if (!x || !p || !quantizedSet.has(n) || quantizedSet.has(p) || !isDepthwise(g, n) || !isStrided(n)) continue;
+      if (g.consumers(x).some((c) => c !== n && quantizedSet.has(c))) continue;
+      makeFloat(n, 'slow-int8', 'strided depthwise conv reading a float layer: float, so the float region hands over to int8 on its smaller output');
+    }
+  }
+  // no Q/DQ on an activation only float layers write and read (QuantizeOptions.skipFloatOnlyActivations)
+  if (opts.skipFloatOnlyActivations) {
+    for (const t of [...activations]) {
+      const p = g.producer(t);
+      const cs = g.consumers(t);
+      if (!p || quantizedSet.has(p) || cs.length === 0 || cs.some((c) => quantizedSet.has(c)) || g.isGraphOutput(t)) continue;
+      activations.delete(t);
+    }
+  }
+  // a Relu folded into a range that is not quantized after all lost its clamp: it comes back as a node
+  for (const [y, f] of [...folded]) {
+    if (activations.has(y)) continue;
+    restoreFolded(g, y, f);
+    folded.delete(y);
+  }
+  const foldedActivations = [...folded.values()].map((f) => f.node.name || f.node.output![0]!);
 
   // --- phase 3: parameters --------------------------------------------------------------------
   const params = new Map<string, QParams>();
@@ -284,6 +333,8 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams,
   };
 }
+
+const WEIGHTED_FLOAT = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
 /** The weight and bias marks `h` makes for `n` (activations and sharing ignored). */
 function weightMarks(g: Graph, n: NodeProto, h: Handler): { weights: Map<string, number>; biases: Map<string, { input: string; weight: string }> } {

@@ -44,7 +44,7 @@ const rangesOf = async (m: ReturnType<typeof tinyModel>) => {
  * A chain of Convs on X (4 channels): each layer's weights w_<name>, bias b_<name> and output
  * <name>_out, the last one's output y. 3x3 layers are padded to keep the size.
  */
-const convChain = (layers: { name: string; out: number; kernel: 1 | 3; group?: number }[]) => {
+const convChain = (layers: { name: string; out: number; kernel: 1 | 3; group?: number; stride?: number; relu?: boolean }[]) => {
   let input = 'x';
   let channels = 4;
   const nodes: ReturnType<typeof makeNode>[] = [];
@@ -53,7 +53,9 @@ const convChain = (layers: { name: string; out: number; kernel: 1 | 3; group?: n
     const group = l.group ?? 1;
     const output = i === layers.length - 1 ? 'y' : `${l.name}_out`;
     const dims = [l.out, channels / group, l.kernel, l.kernel];
-    nodes.push(makeNode('Conv', [input, `w_${l.name}`, `b_${l.name}`], [output], l.name, { kernel_shape: [l.kernel, l.kernel], pads: l.kernel === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0], group }));
+    const stride = l.stride ?? 1;
+    nodes.push(makeNode('Conv', [input, `w_${l.name}`, `b_${l.name}`], [l.relu ? `${l.name}_pre` : output], l.name, { kernel_shape: [l.kernel, l.kernel], pads: l.kernel === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0], group, strides: [stride, stride] }));
+    if (l.relu) nodes.push(makeNode('Relu', [`${l.name}_pre`], [output], `${l.name}_relu`));
     initializers.push({ name: `w_${l.name}`, dims, data: seededFloats(dims.reduce((a, b) => a * b, 1), 2 * i + 1) });
     initializers.push({ name: `b_${l.name}`, dims: [l.out], data: seededFloats(l.out, 2 * i + 2) });
     input = output;
@@ -125,15 +127,55 @@ describe('layers whose int8 kernel is slower than float', () => {
     expect(await ortDrift(cpu.model)).toBeLessThan(1e-4);
     expect(quantizeModel(m, ranges, { floatSlowInt8: false }).result.quantizedNodes).toContain('grouped');
   });
-  it('an image stem (a dense Conv reading <= 4 channels) stays float when asked (detectors), its output quantized for the next layer', async () => {
-    const m = convChain([{ name: 'stem', out: 8, kernel: 3 }, { name: 'next', out: 4, kernel: 1 }]);
+  it('a strided depthwise conv reading a float layer stays float, so the border sits on its smaller output (floatStridedBorders)', async () => {
+    const m = convChain([{ name: 'a', out: 8, kernel: 3 }, { name: 'dw', out: 8, kernel: 3, group: 8, stride: 2 }, { name: 'pw', out: 4, kernel: 1 }]);
     const ranges = await rangesOf(m);
-    const q = quantizeModel(m, ranges, { floatImageStems: true });
-    expect(q.result.floatNodes.find((n) => n.name === 'stem')?.reason).toMatch(/4 input channels \(an image stem\)/);
-    expect(q.result.quantizedNodes).toContain('next');
-    expect(q.model.graph.consumers('stem_out').map((n) => n.opType)).toContain('QuantizeLinear');
+    const q = quantizeModel(m, ranges, { exclude: ['a'] });
+    const g = q.model.graph;
+    const quantized = new Set(g.nodes.filter((n) => n.opType === 'QuantizeLinear').map((n) => n.input![0]!));
+    expect(q.result.floatNodes.find((n) => n.name === 'dw')?.reason).toMatch(/strided depthwise conv reading a float layer/);
+    expect(quantized.has('a_out')).toBe(false); // only float layers touch it: no Q/DQ (skipFloatOnlyActivations)
+    expect(quantized.has('dw_out')).toBe(true);
+    expect(q.result.quantizedNodes).toContain('pw');
     expect(await ortDrift(q.model)).toBeLessThan(1e-4);
-    expect(quantizeModel(m, ranges).result.quantizedNodes).toContain('stem');
+    const [ref, got] = [await run(m.toBytes()), await run(q.model.toBytes())];
+    expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * Math.max(...ref.map(Math.abs)));
+    // off: the depthwise conv is int8 and reads a quantized a_out
+    const off = quantizeModel(m, ranges, { exclude: ['a'], floatStridedBorders: false });
+    expect(off.result.quantizedNodes).toContain('dw');
+    expect(off.model.graph.consumers('a_out').map((n) => n.opType)).toContain('QuantizeLinear');
+    // an unstrided depthwise conv is not moved
+    const flat = convChain([{ name: 'a', out: 8, kernel: 3 }, { name: 'dw', out: 8, kernel: 3, group: 8 }, { name: 'pw', out: 4, kernel: 1 }]);
+    expect(quantizeModel(flat, await rangesOf(flat), { exclude: ['a'] }).result.quantizedNodes).toContain('dw');
+  });
+
+  it('a Relu folded into a range that ends up unquantized comes back as a node (the QuantizeLinear was its clamp)', async () => {
+    // x float: conv a reads float, so it is float, after its Relu was folded; the strided depthwise conv
+    // reading it is float too, so a_out gets no Q/DQ and its Relu must run as a node
+    const m = convChain([{ name: 'a', out: 8, kernel: 3, relu: true }, { name: 'dw', out: 8, kernel: 3, group: 8, stride: 2 }, { name: 'pw', out: 4, kernel: 1 }]);
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges, { floatTensors: ['x'] });
+    const g = q.model.graph;
+    expect(g.consumers('a_out').some((n) => n.opType === 'QuantizeLinear')).toBe(false);
+    expect(g.producer('a_out')?.opType).toBe('Relu');
+    expect(q.result.foldedActivations).not.toContain('a_relu');
+    const [ref, got] = [await run(m.toBytes()), await run(q.model.toBytes())];
+    expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * Math.max(...ref.map(Math.abs)));
+    // where a_out stays quantized for an int8 reader, the Relu stays folded into its uint8 range
+    const kept = quantizeModel(m, ranges, { floatTensors: ['x'], floatStridedBorders: false });
+    expect(kept.result.foldedActivations).toContain('a_relu');
+    expect(kept.model.graph.producer('a_out')?.opType).toBe('Conv');
+  });
+
+  it('the Relu of a float layer runs with it in float: no Q/DQ between them', async () => {
+    const m = convChain([{ name: 'a', out: 8, kernel: 3, relu: true }, { name: 'pw', out: 4, kernel: 1 }]);
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges, { exclude: ['a'] });
+    const g = q.model.graph;
+    expect(g.consumers('a_pre').map((n) => n.opType)).toEqual(['Relu']);
+    expect(q.result.floatNodes.find((n) => n.name === 'a_relu')?.reason).toMatch(/activation function of a float layer/);
+    expect(g.consumers('a_out').map((n) => n.opType)).toContain('QuantizeLinear');
+    expect(await ortDrift(q.model)).toBeLessThan(1e-4);
   });
 });
 

@@ -1,0 +1,106 @@
+/**
+ * The float prefix: how far into the network the graph stays float before it hands over to int8,
+ * chosen by timing the candidates side by side on this machine's onnxruntime (docs/int8.md, "Float
+ * prefix").
+ *
+ * onnxruntime's CPU int8 kernels do not pay on a network's first layers: at high resolution with few
+ * channels they are memory-bound, its int8 depthwise and 3-channel stem kernels are slower than its float
+ * NCHWc ones (scrfd_500m at 640x640, one thread: stem 2.77 ms int8 against 1.60 ms float; a 48-channel
+ * depthwise 3x3 at 160x160 1041 us against 322 us), and every border between a float and an int8 layer
+ * costs a layout reorder, a QuantizeLinear and a Transpose of the tensor it crosses. How far the float
+ * part should go depends on the model and its input size, so the candidates are measured: no prefix, and
+ * a prefix through each of the first strided convolutions, whose border then sits on the strided layer's
+ * output, a quarter of its input. The accuracy search runs afterwards, on the layers after the prefix.
+ */
+import type { Graph } from '../onnx/graph.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { createSession, type Session, type SessionOptions } from '../runtime.js';
+import { timeInTurns, timedRunner } from '../evaluate/speed.js';
+import { latencySummary } from '../evaluate/metrics.js';
+import { quantizeModel, type QuantizeOptions, type RangeTable } from './index.js';
+import { isStrided } from './handlers.js';
+
+/** Prefixes measured besides none: through each of the first this many strided convolutions. */
+export const MAX_PREFIX_CANDIDATES = 4;
+
+/** Timed runs per candidate (in blocks, the candidates taking turns). */
+export const PREFIX_TIMING_RUNS = 20;
+
+export interface PrefixCandidate {
+  /** How many strided convolutions the float prefix runs through (0: no prefix). */
+  strided: number;
+  /** The last float layer: the strided convolution whose output the border sits on (null: no prefix). */
+  border: string | null;
+  /** Activations kept float for this prefix (graph inputs included): QuantizeOptions.floatTensors. */
+  floatTensors: string[];
+  /** Names of the nodes the prefix keeps float, the border convolution included. */
+  layers: string[];
+}
+
+/**
+ * No prefix, then a prefix through each of the first `max` strided convolutions in graph order: every
+ * activation produced before that convolution (and the graph inputs) stays float, so the convolution
+ * reads a float tensor and is float itself, and its output is where int8 begins.
+ */
+export function floatPrefixCandidates(g: Graph, max = MAX_PREFIX_CANDIDATES): PrefixCandidate[] {
+  const out: PrefixCandidate[] = [{ strided: 0, border: null, floatTensors: [], layers: [] }];
+  const produced = g.inputs.map((i) => i.name);
+  const layers: string[] = [];
+  for (const n of g.nodes) {
+    if (out.length > max) break;
+    layers.push(n.name ?? '');
+    if (isStrided(n)) out.push({ strided: out.length, border: n.name ?? '', floatTensors: [...produced], layers: [...layers] });
+    produced.push(...(n.output ?? []).filter(Boolean));
+  }
+  return out;
+}
+
+/**
+ * Candidates within this fraction of the fastest count as tied, and the shortest prefix among them wins
+ * (more of the graph int8, a smaller file, and no choice made by timing noise: two runs on mobileface
+ * timed its five candidates within 0.1 ms of each other, 2.32-2.40 ms).
+ */
+export const PREFIX_TIE = 0.03;
+
+/** Index of the shortest candidate whose time is within PREFIX_TIE of the fastest. */
+export function fastestShortest(ms: readonly number[]): number {
+  const best = Math.min(...ms);
+  return ms.findIndex((t) => t <= best * (1 + PREFIX_TIE));
+}
+
+export interface PrefixChoice {
+  chosen: PrefixCandidate;
+  /** Median latency of each candidate's graph (everything after its prefix int8), in candidate order. */
+  timings: { strided: number; border: string | null; p50Ms: number }[];
+}
+
+/**
+ * Time each candidate's graph (prefix float, every later layer int8 as far as the quantizer goes) at
+ * batch 1 with the candidates taking turns in blocks, and return the fastest (fastestShortest).
+ */
+export async function chooseFloatPrefix(args: {
+  floatModel: OnnxModel;
+  ranges: RangeTable;
+  options: Partial<QuantizeOptions>;
+  /** Input dims at batch 1. */
+  dims: number[];
+  session?: SessionOptions;
+  candidates?: PrefixCandidate[];
+  runs?: number;
+}): Promise<PrefixChoice> {
+  const candidates = args.candidates ?? floatPrefixCandidates(args.floatModel.graph);
+  const sessions: Session[] = [];
+  try {
+    for (const c of candidates) {
+      const { model } = quantizeModel(args.floatModel, args.ranges, { ...args.options, floatTensors: [...(args.options.floatTensors ?? []), ...c.floatTensors] });
+      sessions.push(await createSession(model.toBytes(), args.session));
+    }
+    const runners = [];
+    for (const s of sessions) runners.push(await timedRunner(s, args.dims));
+    const times = await timeInTurns(runners, args.runs ?? PREFIX_TIMING_RUNS);
+    const timings = candidates.map((c, i) => ({ strided: c.strided, border: c.border, p50Ms: latencySummary(times[i]!).p50Ms }));
+    return { chosen: candidates[fastestShortest(timings.map((t) => t.p50Ms))]!, timings };
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
