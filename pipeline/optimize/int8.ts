@@ -270,7 +270,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       annotated: (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)), boxFiles: o.boxFiles, faceFree: o.faceFree,
       inputDims, dynamicBatch, detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
       split: set.split,
-      calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
+      calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
       warnings: [...warnings, ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
@@ -283,14 +283,14 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
 }
 
-function flatConfig(stats: CalibrationStats, o: Int8Options): Record<string, string | number | boolean | null> {
+function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate): Record<string, string | number | boolean | null> {
   const q = o.quantize;
   return {
     method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins,
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
-    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: String(o.floatPrefix ?? 'auto'),
+    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: `${o.floatPrefix ?? 'auto'}${(o.floatPrefix ?? 'auto') === 'auto' ? `: ${prefix.strided}` : ''}${prefix.border ? ` (through ${prefix.border})` : ''}`,
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
   };
 }
