@@ -54,6 +54,31 @@ describe('faceopt optimize on a model that is not a face model', () => {
     expect(loadModel(path.join(work, 'models', 'grouped.int8.onnx')).graph.node('grouped')!.input![1]).toBe('wg');
   });
 
+  it('--float-prefix: auto times the candidates and reports the choice; N pins it; anything else is refused', async () => {
+    const conv = (name: string, input: string, out: string, cin: number, cout: number, stride: number, seed: number) => ({
+      node: makeNode('Conv', [input, `w_${name}`, `b_${name}`], [out], name, { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [stride, stride] }),
+      inits: [{ name: `w_${name}`, dims: [cout, cin, 3, 3], data: seededFloats(cout * cin * 9, seed) }, { name: `b_${name}`, dims: [cout], data: seededFloats(cout, seed + 1) }],
+    });
+    const layers = [conv('s1', 'x', 'a', 3, 8, 2, 1), conv('mid', 'a', 'b', 8, 8, 1, 3), conv('s2', 'b', 'y', 8, 8, 2, 5)];
+    const m = tinyModel({ opset: 13, input: { name: 'x', shape: [1, 3, 32, 32] }, outputs: ['y'], nodes: layers.map((l) => l.node), initializers: layers.flatMap((l) => l.inits) });
+    const file = path.join(work, 'strided.onnx');
+    await saveModel(m, file);
+    const pinned = faceopt(['optimize', '--int8', '--model', file, '--float-prefix', '1', '--quiet'], { env });
+    expect(pinned.code).toBe(0);
+    expect(pinned.stderr).toMatch(/float prefix: through 1 strided conv \(int8 from s1's output on\), as given/);
+    const report = JSON.parse(readFileSync(path.join(work, 'reports', 'strided.int8', 'report.json'), 'utf8'));
+    expect(report.provenance.calibration.config.floatPrefix).toBe('1 (through s1)');
+    expect((report.provenance.floatLayers as { layer: string; reason: string }[]).find((l) => l.layer === 's1')?.reason).toMatch(/float prefix through 1 strided conv .*as given/);
+    const auto = faceopt(['optimize', '--int8', '--model', file, '--quiet'], { env });
+    expect(auto.code).toBe(0);
+    expect(auto.stderr).toMatch(/float prefix: .*the fastest of 3 timed, shortest within 3% \(0: [\d.]+ ms, 1: [\d.]+ ms, 2: [\d.]+ ms/);
+    const cfg = JSON.parse(readFileSync(path.join(work, 'reports', 'strided.int8', 'report.json'), 'utf8')).provenance.calibration.config.floatPrefix;
+    expect(cfg).toMatch(/^auto: [012]/);
+    const bad = faceopt(['optimize', '--int8', '--model', file, '--float-prefix', 'deep', '--quiet'], { env });
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain('--float-prefix');
+  });
+
   it('refuses an already quantized model and a missing mode with coded errors', () => {
     const q = path.join(work, 'models', 'mlp.int8.onnx');
     const again = faceopt(['optimize', '--int8', '--model', q, '--quiet'], { env });
