@@ -167,6 +167,17 @@ describe('layers whose int8 kernel is slower than float', () => {
     expect(kept.model.graph.producer('a_out')?.opType).toBe('Conv');
   });
 
+  it('a Relu folded into a graph output that stays float (detectors: quantizeGraphOutputs off) is kept as a node', async () => {
+    const m = convChain([{ name: 'a', out: 8, kernel: 3 }, { name: 'head', out: 4, kernel: 1, relu: true }]);
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges, { quantizeGraphOutputs: false });
+    expect(q.model.graph.producer('y')?.opType).toBe('Relu');
+    const [ref, got] = [await run(m.toBytes()), await run(q.model.toBytes())];
+    expect(Math.min(...got)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * Math.max(...ref.map(Math.abs)));
+    expect(quantizeModel(m, ranges).result.foldedActivations).toContain('head_relu'); // a quantized output keeps it folded
+  });
+
   it('the Relu of a float layer runs with it in float: no Q/DQ between them', async () => {
     const m = convChain([{ name: 'a', out: 8, kernel: 3, relu: true }, { name: 'pw', out: 4, kernel: 1 }]);
     const ranges = await rangesOf(m);
