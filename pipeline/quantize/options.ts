@@ -83,14 +83,17 @@ export interface QuantizeOptions {
    * No QuantizeLinear/DequantizeLinear on an activation that only float layers write and read (a layer
    * that reads a float activation, writing into one whose weights the search kept float): no int8
    * kernel would use it, so the pair only costs a pass over the tensor and adds rounding. On scrfd_500m
-   * one such pair sat inside the float prefix at 160x160 (2026-12-05; docs/int8.md, "Float borders").
+   * one such pair sat inside the float prefix at 160x160 (2026-12-05; docs/int8.md, "Float prefix and
+   * float borders"). A Relu folded into such a tensor's range comes back as a node (qdq.ts restores every
+   * folded Relu whose range ends up unquantized), and the Relu/Clip after an excluded layer runs with it
+   * in float rather than between a pair of its own.
    */
   skipFloatOnlyActivations: boolean;
   /**
    * With floatSlowInt8, a stride-2 depthwise convolution that reads a float layer's output stays float
    * too, so the float region hands over to int8 after it, on a tensor a quarter the size: every border
    * costs onnxruntime a layout reorder, a QuantizeLinear and a Transpose of that tensor, and its int8
-   * depthwise kernel is slower than the float one anyway (docs/int8.md, "Float borders").
+   * depthwise kernel is slower than the float one anyway (docs/int8.md, "Float prefix and float borders").
    */
   floatStridedBorders: boolean;
 }
