@@ -1,7 +1,7 @@
 /**
  * The float prefix: how far into the network the graph stays float before it hands over to int8,
  * chosen by timing the candidates side by side on this machine's onnxruntime (docs/int8.md, "Float
- * prefix").
+ * prefix and float borders").
  *
  * onnxruntime's CPU int8 kernels do not pay on a network's first layers: at high resolution with few
  * channels they are memory-bound, its int8 depthwise and 3-channel stem kernels are slower than its float
@@ -58,7 +58,7 @@ export function floatPrefixCandidates(g: Graph, max = MAX_PREFIX_CANDIDATES): Pr
 /**
  * Candidates within this fraction of the fastest count as tied, and the shortest prefix among them wins
  * (more of the graph int8, a smaller file, and no choice made by timing noise: two runs on mobileface
- * timed its five candidates within 0.1 ms of each other, 2.32-2.40 ms).
+ * timed its first three candidates within 0.08 ms of each other, 2.32-2.40 and 2.49-2.53 ms).
  */
 export const PREFIX_TIE = 0.03;
 
