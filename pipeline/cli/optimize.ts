@@ -22,7 +22,7 @@ interface OptimizeFlags {
   method?: string; percentile?: string; stats?: string; detector?: string;
   pairs?: string; boxes?: string[]; faceFree?: string[];
   targetCosine?: string; targetMargin?: string; maxFloatLayers?: string; mixedRanking?: string;
-  perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: string; pruneFloat?: boolean; floatPrefix?: string;
+  perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: string; pruneFloat?: boolean; floatPrefix?: string; floatSuffix?: string;
   prelu?: string; foldBn: boolean; equalize: boolean; mergeConvs?: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
 }
@@ -60,6 +60,7 @@ export function register(program: Command): void {
     .option('--prune-float', 'mixed precision: after the search, return each kept-float layer the target does not need to int8, one trial each (default for detectors; see docs/int8.md)')
     .option('--no-prune-float', 'keep the prefix the search found')
     .option('--float-prefix <auto|n>', 'how far the graph stays float before int8 begins: auto (default) times no prefix and a prefix through each of the first 4 strided convolutions and keeps the fastest; n: through the first n (0: none), untimed (see docs/int8.md)')
+    .option('--float-suffix <auto|n>', 'where the graph turns float again at its end: auto (default) times none and float after each of the last 2 strided convolutions and keeps the fastest; n: after the n-th strided convolution from the end (0: none), untimed')
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
@@ -122,6 +123,7 @@ export function register(program: Command): void {
       rewrites,
       pruneFloat: o.pruneFloat,
       floatPrefix: o.floatPrefix === undefined || o.floatPrefix === 'auto' ? 'auto' : checkNumber('--float-prefix', o.floatPrefix, { min: 0, max: 100, integer: true }),
+      floatSuffix: o.floatSuffix === undefined || o.floatSuffix === 'auto' ? 'auto' : checkNumber('--float-suffix', o.floatSuffix, { min: 0, max: 100, integer: true }),
       gates: gateThresholdsFromOptions(o),
       detSize,
       threads,

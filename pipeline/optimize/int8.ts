@@ -23,7 +23,7 @@ import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equali
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
 import { quantizeToTarget, searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
-import { chooseFloatPrefix, floatPrefixCandidates, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
+import { chooseFloatPart, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import type { QdqResult, RangeTable } from '../quantize/qdq.js';
 import type { OnnxModel } from '../onnx/model.js';
@@ -71,6 +71,12 @@ export interface Int8Options {
    * N keeps the prefix through the first N strided convolutions (0: none) without timing.
    */
   floatPrefix?: 'auto' | number;
+  /**
+   * Where the graph turns float again at its end (quantize/prefix.ts floatSuffixCandidates): 'auto'
+   * (default) times none and float after each of the last 2 strided convolutions, with the prefix chosen;
+   * a number N: float after the N-th strided convolution from the end (0: none), untimed.
+   */
+  floatSuffix?: 'auto' | number;
   quantize: Partial<QuantizeOptions>;
   rewrites?: Partial<FloatRewriteOptions>;
   gates?: GateThresholds;
@@ -236,8 +242,11 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const shape0 = prepared.graph.inputs[0]!.shape ?? [];
   const inputDims = shape0.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
   const baseOptions = { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] };
-  const prefix = await floatPrefix(prepared, ranges, baseOptions, [1, ...inputDims.slice(1)], o, log);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...baseOptions, floatTensors: [...baseOptions.floatTensors, ...prefix.floatTensors] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
+  const dims1 = [1, ...inputDims.slice(1)];
+  const prefix = await floatPart('prefix', floatPrefixCandidates(prepared.graph), prepared, ranges, baseOptions, dims1, o, log);
+  const withPrefix = { ...baseOptions, floatTensors: [...baseOptions.floatTensors, ...prefix.floatTensors] };
+  const suffix = await floatPart('suffix', floatSuffixCandidates(prepared.graph, prefix.border), prepared, ranges, withPrefix, dims1, o, log);
+  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...withPrefix, floatTensors: [...withPrefix.floatTensors, ...suffix.floatTensors] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });
@@ -255,10 +264,11 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     // reason; layers left float because their int8 kernel is slow are listed with theirs
     const searched = new Set(mixed.keptFloat.map((k) => k.layer));
     const floatLayers = [
-      ...prefixLayers(mixed.result, prefix),
+      ...partLayers(mixed.result, prefix),
+      ...partLayers(mixed.result, suffix),
       ...mixed.keptFloat,
       ...mixed.result.floatNodes.filter((f) => (f.cause === 'excluded' || f.cause === 'slow-int8') && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
-    ];
+    ].filter((f, i, all) => all.findIndex((g) => g.layer === f.layer) === i);
     const set = evaluationSet({
       facesDir: o.facesDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
       pairs: o.pairsFile ? { file: o.pairsFile, pairs: readPairs(o.pairsFile) } : null,
@@ -270,7 +280,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       annotated: (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)), boxFiles: o.boxFiles, faceFree: o.faceFree,
       inputDims, dynamicBatch, detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
       split: set.split,
-      calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
+      calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
       warnings: [...warnings, ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
@@ -283,38 +293,48 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
 }
 
-function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate): Record<string, string | number | boolean | null> {
+function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate, suffix: PrefixCandidate): Record<string, string | number | boolean | null> {
   const q = o.quantize;
   return {
     method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins,
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
-    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: `${o.floatPrefix ?? 'auto'}${(o.floatPrefix ?? 'auto') === 'auto' ? `: ${prefix.strided}` : ''}${prefix.border ? ` (through ${prefix.border})` : ''}`,
+    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix, suffix, 'after'),
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
   };
 }
 
-/** The float prefix for `--float-prefix` (quantize/prefix.ts): timed ('auto') or as given, logged. */
-async function floatPrefix(prepared: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, dims: number[], o: Int8Options, log: (line: string) => void): Promise<PrefixCandidate & { why: string }> {
-  const candidates = floatPrefixCandidates(prepared.graph);
-  const what = (c: PrefixCandidate) => (c.border ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)` : 'none');
-  const given = o.floatPrefix ?? 'auto';
+/** `config.floatPrefix` / `floatSuffix`: how it was set and which was kept ("auto: 3 (through Conv_14)"). */
+function partConfig(given: 'auto' | number | undefined, part: PrefixCandidate, where: string): string {
+  const g = given ?? 'auto';
+  return `${g}${g === 'auto' ? `: ${part.strided}` : ''}${part.border ? ` (${where} ${part.border})` : ''}`;
+}
+
+/**
+ * The float prefix (`--float-prefix`) or suffix (`--float-suffix`), quantize/prefix.ts: timed among
+ * `candidates` ('auto') or as given, logged.
+ */
+async function floatPart(kind: 'prefix' | 'suffix', candidates: PrefixCandidate[], prepared: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, dims: number[], o: Int8Options, log: (line: string) => void): Promise<PrefixCandidate & { why: string }> {
+  const what = (c: PrefixCandidate) => (!c.border ? 'none'
+    : kind === 'prefix' ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)`
+      : `after the ${c.strided === 1 ? 'last' : `${c.strided}th-last`} strided conv (float from ${c.border}'s output on)`);
+  const given = (kind === 'prefix' ? o.floatPrefix : o.floatSuffix) ?? 'auto';
   if (given !== 'auto') {
     const c = candidates[Math.min(given, candidates.length - 1)]!;
-    log(`float prefix: ${what(c)}, as given`);
-    return { ...c, why: `float prefix ${what(c)}, as given (--float-prefix ${given})` };
+    log(`float ${kind}: ${what(c)}, as given`);
+    return { ...c, why: `float ${kind} ${what(c)}, as given (--float-${kind} ${given})` };
   }
   if (candidates.length < 2) return { ...candidates[0]!, why: '' };
   const t0 = performance.now();
-  const choice = await chooseFloatPrefix({ floatModel: prepared, ranges, options, dims, candidates, session: o.threads ? { intraOpThreads: o.threads } : undefined });
+  const choice = await chooseFloatPart({ floatModel: prepared, ranges, options, dims, candidates, session: o.threads ? { intraOpThreads: o.threads } : undefined });
   const table = choice.timings.map((t) => `${t.strided}: ${t.p50Ms.toFixed(2)} ms`).join(', ');
-  log(`float prefix: ${what(choice.chosen)}, the fastest of ${candidates.length} timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  return { ...choice.chosen, why: `float prefix ${what(choice.chosen)}: the fastest of the candidates timed side by side at batch 1, the shortest within ${PREFIX_TIE * 100}% (${table}; strided convs: ms)` };
+  log(`float ${kind}: ${what(choice.chosen)}, the fastest of ${candidates.length} timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return { ...choice.chosen, why: `float ${kind} ${what(choice.chosen)}: the fastest of the candidates timed side by side at batch 1, the shortest within ${PREFIX_TIE * 100}% (${table}; strided convs: ms)` };
 }
 
-/** The weighted layers the float prefix keeps float, for the report's list of float layers. */
-function prefixLayers(result: QdqResult, prefix: PrefixCandidate & { why: string }): { layer: string; op: string; reason: string }[] {
-  const own = new Set(prefix.layers);
-  return result.floatNodes.filter((f) => own.has(f.name) && ['Conv', 'Gemm', 'MatMul'].includes(f.op)).map((f) => ({ layer: f.name, op: f.op, reason: prefix.why }));
+/** The weighted layers a float prefix or suffix keeps float, for the report's list of float layers. */
+function partLayers(result: QdqResult, part: PrefixCandidate & { why: string }): { layer: string; op: string; reason: string }[] {
+  const own = new Set(part.layers);
+  return result.floatNodes.filter((f) => own.has(f.name) && ['Conv', 'Gemm', 'MatMul'].includes(f.op)).map((f) => ({ layer: f.name, op: f.op, reason: part.why }));
 }

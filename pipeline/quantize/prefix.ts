@@ -23,13 +23,19 @@ import { isStrided } from './handlers.js';
 /** Prefixes measured besides none: through each of the first this many strided convolutions. */
 export const MAX_PREFIX_CANDIDATES = 4;
 
+/** Suffixes measured besides none: after each of the last this many strided convolutions. */
+export const MAX_SUFFIX_CANDIDATES = 2;
+
 /** Timed runs per candidate (in blocks, the candidates taking turns). */
 export const PREFIX_TIMING_RUNS = 20;
 
 export interface PrefixCandidate {
-  /** How many strided convolutions the float prefix runs through (0: no prefix). */
+  /**
+   * Prefix: how many strided convolutions the float part runs through; suffix: after the how-many-th
+   * strided convolution from the end it begins (0: none).
+   */
   strided: number;
-  /** The last float layer: the strided convolution whose output the border sits on (null: no prefix). */
+  /** The strided convolution whose output the border sits on (float for a prefix, int8 for a suffix; null: none). */
   border: string | null;
   /** Activations kept float for this prefix (graph inputs included): QuantizeOptions.floatTensors. */
   floatTensors: string[];
@@ -56,6 +62,29 @@ export function floatPrefixCandidates(g: Graph, max = MAX_PREFIX_CANDIDATES): Pr
 }
 
 /**
+ * The float suffix: none, then float from the output of each of the last `max` strided convolutions on
+ * (that convolution and its Relu stay int8; every later layer is float, graph outputs included), so a network's
+ * low-resolution tail, where int8 kernels gain least and each float tensor the accuracy search keeps
+ * makes two borders, runs float in one piece. Candidates start after `after` (the prefix's border), so
+ * prefix and suffix never meet.
+ */
+export function floatSuffixCandidates(g: Graph, after: string | null = null, max = MAX_SUFFIX_CANDIDATES): PrefixCandidate[] {
+  const out: PrefixCandidate[] = [{ strided: 0, border: null, floatTensors: [], layers: [] }];
+  const start = after === null ? -1 : g.nodes.findIndex((n) => n.name === after);
+  const strided = g.nodes.filter((n, i) => i > start && isStrided(n));
+  for (let k = 1; k <= Math.min(max, strided.length); k++) {
+    const s = strided[strided.length - k]!;
+    // the conv's own activation function stays with it (folded into its int8 output)
+    let from = g.nodes.indexOf(s) + 1;
+    const next = g.nodes[from];
+    if (next && (next.opType === 'Relu' || next.opType === 'Clip') && next.input?.[0] === s.output?.[0] && g.consumers(s.output![0]!).length === 1) from++;
+    const tail = g.nodes.slice(from);
+    out.push({ strided: k, border: s.name ?? '', floatTensors: tail.flatMap((n) => n.output ?? []).filter(Boolean), layers: tail.map((n) => n.name ?? '') });
+  }
+  return out;
+}
+
+/**
  * Candidates within this fraction of the fastest count as tied, and the shortest prefix among them wins
  * (more of the graph int8, a smaller file, and no choice made by timing noise: two runs on mobileface
  * timed its first three candidates within 0.08 ms of each other, 2.32-2.40 and 2.49-2.53 ms).
@@ -75,10 +104,11 @@ export interface PrefixChoice {
 }
 
 /**
- * Time each candidate's graph (prefix float, every later layer int8 as far as the quantizer goes) at
- * batch 1 with the candidates taking turns in blocks, and return the fastest (fastestShortest).
+ * Time each candidate's graph (its float part float, every other layer int8 as far as the quantizer
+ * goes) at batch 1 with the candidates taking turns in blocks, and return the fastest (fastestShortest).
+ * Prefix candidates unless `candidates` are given (floatSuffixCandidates for the suffix).
  */
-export async function chooseFloatPrefix(args: {
+export async function chooseFloatPart(args: {
   floatModel: OnnxModel;
   ranges: RangeTable;
   options: Partial<QuantizeOptions>;

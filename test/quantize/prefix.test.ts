@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
-import { chooseFloatPrefix, fastestShortest, floatPrefixCandidates, PREFIX_TIE } from '../../pipeline/quantize/prefix.js';
+import { chooseFloatPart, fastestShortest, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE } from '../../pipeline/quantize/prefix.js';
 import { collectActivationStats } from '../../pipeline/calibrate/run.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -65,6 +65,23 @@ describe('the float prefix', () => {
     expect(quantized).not.toContain('x');
   });
 
+  it('suffix candidates: none, then float after each of the last strided convolutions, never before the prefix border', async () => {
+    const m = model();
+    const g = m.graph;
+    const c = floatSuffixCandidates(g);
+    expect(c.map((x) => [x.strided, x.border])).toEqual([[0, null], [1, 'dw2'], [2, 'dw']]);
+    expect(c[1]!.floatTensors).toEqual(['head_pre', 'y']); // dw2's Relu stays with it
+    expect(c[1]!.layers).toEqual(['head', 'head_relu']);
+    expect(floatSuffixCandidates(g, 'dw').map((x) => x.border)).toEqual([null, 'dw2']);
+    expect(floatSuffixCandidates(g, 'dw2').map((x) => x.border)).toEqual([null]);
+    // quantized with the last one: dw2 int8 (its output quantized for the float tail), head float, no Q/DQ on y
+    const q = quantizeModel(m, await rangesOf(m), { floatTensors: c[1]!.floatTensors });
+    expect(q.result.quantizedNodes).toContain('dw2');
+    expect(q.result.quantizedNodes).not.toContain('head');
+    expect(q.model.graph.producer('y')?.opType).toBe('Relu'); // a float tail: the output is not quantized
+    expect(q.model.graph.consumers('dw2_out').map((n) => n.opType)).toContain('QuantizeLinear');
+  });
+
   it('the fastest candidate wins, the shortest among those within PREFIX_TIE of it', () => {
     expect(fastestShortest([10, 9.8, 9.0, 9.2])).toBe(2);
     expect(fastestShortest([2.33, 2.4, 2.32, 2.5])).toBe(0);
@@ -77,7 +94,7 @@ describe('the float prefix', () => {
   it('times every candidate side by side in onnxruntime and returns the one fastestShortest picks', async () => {
     const m = model();
     const ranges = await rangesOf(m);
-    const choice = await chooseFloatPrefix({ floatModel: m, ranges, options: {}, dims: DIMS, runs: 10 });
+    const choice = await chooseFloatPart({ floatModel: m, ranges, options: {}, dims: DIMS, runs: 10 });
     expect(choice.timings.map((t) => t.strided)).toEqual([0, 1, 2, 3]);
     for (const t of choice.timings) expect(t.p50Ms).toBeGreaterThan(0);
     expect(choice.chosen.strided).toBe(choice.timings[fastestShortest(choice.timings.map((t) => t.p50Ms))]!.strided);
