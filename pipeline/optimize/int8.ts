@@ -72,11 +72,12 @@ export interface Int8Options {
    */
   floatPrefix?: 'auto' | number;
   /**
-   * Where the graph turns float again at its end (quantize/prefix.ts floatSuffixCandidates): 'auto'
-   * (default) times none and float after each of the last 2 strided convolutions, with the prefix chosen;
-   * a number N: float after the N-th strided convolution from the end (0: none), untimed.
+   * Where the graph turns float again at its end (quantize/prefix.ts floatSuffixCandidates): float after
+   * the N-th strided convolution from the end, 0 (default) for none. Not timed: a float tail pays off
+   * through the float tensors the accuracy search would otherwise keep there, which a timing before the
+   * search cannot see (docs/int8.md, "Float prefix and float borders").
    */
-  floatSuffix?: 'auto' | number;
+  floatSuffix?: number;
   quantize: Partial<QuantizeOptions>;
   rewrites?: Partial<FloatRewriteOptions>;
   gates?: GateThresholds;
@@ -245,7 +246,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const dims1 = [1, ...inputDims.slice(1)];
   const prefix = await floatPart('prefix', floatPrefixCandidates(prepared.graph), prepared, ranges, baseOptions, dims1, o, log);
   const withPrefix = { ...baseOptions, floatTensors: [...baseOptions.floatTensors, ...prefix.floatTensors] };
-  const suffix = await floatPart('suffix', floatSuffixCandidates(prepared.graph, prefix.border), prepared, ranges, withPrefix, dims1, o, log);
+  const suffix = await floatPart('suffix', floatSuffixCandidates(prepared.graph, prefix.border), prepared, ranges, withPrefix, dims1, { ...o, floatSuffix: o.floatSuffix ?? 0 }, log);
   const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...withPrefix, floatTensors: [...withPrefix.floatTensors, ...suffix.floatTensors] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
@@ -300,7 +301,7 @@ function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandi
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
-    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix, suffix, 'after'),
+    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix ?? 0, suffix, 'after'),
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
   };
 }
@@ -318,11 +319,11 @@ function partConfig(given: 'auto' | number | undefined, part: PrefixCandidate, w
 async function floatPart(kind: 'prefix' | 'suffix', candidates: PrefixCandidate[], prepared: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, dims: number[], o: Int8Options, log: (line: string) => void): Promise<PrefixCandidate & { why: string }> {
   const what = (c: PrefixCandidate) => (!c.border ? 'none'
     : kind === 'prefix' ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)`
-      : `after the ${c.strided === 1 ? 'last' : `${c.strided}th-last`} strided conv (float from ${c.border}'s output on)`);
+      : `after ${c.strided === 1 ? 'the last strided conv' : `strided conv ${c.strided} from the end`} (float from ${c.border}'s output on)`);
   const given = (kind === 'prefix' ? o.floatPrefix : o.floatSuffix) ?? 'auto';
   if (given !== 'auto') {
     const c = candidates[Math.min(given, candidates.length - 1)]!;
-    log(`float ${kind}: ${what(c)}, as given`);
+    if (c.border || kind === 'prefix') log(`float ${kind}: ${what(c)}, as given`);
     return { ...c, why: `float ${kind} ${what(c)}, as given (--float-${kind} ${given})` };
   }
   if (candidates.length < 2) return { ...candidates[0]!, why: '' };

@@ -74,6 +74,12 @@ describe('faceopt optimize on a model that is not a face model', () => {
     expect(auto.stderr).toMatch(/float prefix: .*the fastest of 3 timed, shortest within 3% \(0: [\d.]+ ms, 1: [\d.]+ ms, 2: [\d.]+ ms/);
     const cfg = JSON.parse(readFileSync(path.join(work, 'reports', 'strided.int8', 'report.json'), 'utf8')).provenance.calibration.config.floatPrefix;
     expect(cfg).toMatch(/^auto: [012]/);
+    const tail = faceopt(['optimize', '--int8', '--model', file, '--float-prefix', '0', '--float-suffix', '2', '--quiet'], { env });
+    expect(tail.code).toBe(0);
+    expect(tail.stderr).toMatch(/float suffix: after strided conv 2 from the end \(float from s1's output on\), as given/);
+    const tailReport = JSON.parse(readFileSync(path.join(work, 'reports', 'strided.int8', 'report.json'), 'utf8'));
+    expect(tailReport.provenance.calibration.config.floatSuffix).toBe('2 (after s1)');
+    expect((tailReport.provenance.floatLayers as { layer: string; reason: string }[]).map((l) => l.layer)).toEqual(expect.arrayContaining(['mid', 's2']));
     const bad = faceopt(['optimize', '--int8', '--model', file, '--float-prefix', 'deep', '--quiet'], { env });
     expect(bad.code).toBe(64);
     expect(bad.stderr).toContain('--float-prefix');
