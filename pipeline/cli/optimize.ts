@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .option('--prune-float', 'mixed precision: after the search, return each kept-float layer the target does not need to int8, one trial each (default for detectors; see docs/int8.md)')
     .option('--no-prune-float', 'keep the prefix the search found')
     .option('--float-prefix <auto|n>', 'how far the graph stays float before int8 begins: auto (default) times no prefix and a prefix through each of the first 4 strided convolutions and keeps the fastest; n: through the first n (0: none), untimed (see docs/int8.md)')
-    .option('--float-suffix <n>', 'float again after the n-th strided convolution from the end (default 0: none; mobileface with 1: same gates, ~1.15x faster, see docs/int8.md)')
+    .option('--float-suffix <auto|n>', 'where the graph turns float again at its end: auto (default) takes the accuracy search\'s graph and its variants with everything after one of the last 2 strided convolutions float, and keeps the fastest that meets the target; n: float after the n-th strided convolution from the end (0: none), untimed (see docs/int8.md)')
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
@@ -123,7 +123,7 @@ export function register(program: Command): void {
       rewrites,
       pruneFloat: o.pruneFloat,
       floatPrefix: o.floatPrefix === undefined || o.floatPrefix === 'auto' ? 'auto' : checkNumber('--float-prefix', o.floatPrefix, { min: 0, max: 100, integer: true }),
-      floatSuffix: o.floatSuffix === undefined ? undefined : checkNumber('--float-suffix', o.floatSuffix, { min: 0, max: 100, integer: true }),
+      floatSuffix: o.floatSuffix === undefined || o.floatSuffix === 'auto' ? 'auto' : checkNumber('--float-suffix', o.floatSuffix, { min: 0, max: 100, integer: true }),
       gates: gateThresholdsFromOptions(o),
       detSize,
       threads,

@@ -22,8 +22,8 @@ import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
-import { quantizeToTarget, searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
-import { chooseFloatPart, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
+import { quantizeToTarget, searchTarget, TARGET_MARGIN, type MixedPrecisionResult } from '../quantize/mixed.js';
+import { chooseFloatPart, fastestShortest, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE, timeModels, type PrefixCandidate } from '../quantize/prefix.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import type { QdqResult, RangeTable } from '../quantize/qdq.js';
 import type { OnnxModel } from '../onnx/model.js';
@@ -72,12 +72,12 @@ export interface Int8Options {
    */
   floatPrefix?: 'auto' | number;
   /**
-   * Where the graph turns float again at its end (quantize/prefix.ts floatSuffixCandidates): float after
-   * the N-th strided convolution from the end, 0 (default) for none. Not timed: a float tail pays off
-   * through the float tensors the accuracy search would otherwise keep there, which a timing before the
-   * search cannot see (docs/int8.md, "Float prefix and float borders").
+   * Where the graph turns float again at its end (quantize/prefix.ts floatSuffixCandidates): 'auto'
+   * (default) judges none and float after each of the last 2 strided convolutions after the accuracy
+   * search (floatSuffixAfterSearch); a number N: float after the N-th strided convolution from the end
+   * (0: none), before the search, untimed.
    */
-  floatSuffix?: number;
+  floatSuffix?: 'auto' | number;
   quantize: Partial<QuantizeOptions>;
   rewrites?: Partial<FloatRewriteOptions>;
   gates?: GateThresholds;
@@ -246,8 +246,12 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const dims1 = [1, ...inputDims.slice(1)];
   const prefix = await floatPart('prefix', floatPrefixCandidates(prepared.graph), prepared, ranges, baseOptions, dims1, o, log);
   const withPrefix = { ...baseOptions, floatTensors: [...baseOptions.floatTensors, ...prefix.floatTensors] };
-  const suffix = await floatPart('suffix', floatSuffixCandidates(prepared.graph, prefix.border), prepared, ranges, withPrefix, dims1, { ...o, floatSuffix: o.floatSuffix ?? 0 }, log);
-  const mixed = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...withPrefix, floatTensors: [...withPrefix.floatTensors, ...suffix.floatTensors] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
+  const suffixCandidates = floatSuffixCandidates(prepared.graph, prefix.border);
+  const givenSuffix = (o.floatSuffix ?? 'auto') !== 'auto';
+  const suffix0 = givenSuffix ? await floatPart('suffix', suffixCandidates, prepared, ranges, withPrefix, dims1, o, log) : { ...suffixCandidates[0]!, why: '' };
+  const searched0 = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...withPrefix, floatTensors: [...withPrefix.floatTensors, ...suffix0.floatTensors] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
+  const { mixed, suffix } = givenSuffix ? { mixed: searched0, suffix: suffix0 }
+    : await floatSuffixAfterSearch(searched0, suffixCandidates, { prepared, ranges, options: withPrefix, slice, aimed, dims: dims1, o, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
   mkdirSync(path.dirname(outPath), { recursive: true });
   await saveModel(mixed.model, outPath, { source: o.model });
@@ -301,9 +305,42 @@ function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandi
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
-    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix ?? 0, suffix, 'after'),
+    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix, suffix, 'after'),
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
   };
+}
+
+/**
+ * `--float-suffix auto` (the default): judged after the accuracy search, because a float tail pays off
+ * through the float tensors the search would keep there (each one two borders), which a timing before
+ * the search cannot see. For each suffix candidate the search runs again with the tail float, reusing
+ * the sensitivities it measured (they do not depend on what else is float), so only its few
+ * quantize-and-measure steps are repeated; the graphs that meet the target are timed side by side with
+ * the first search's and the fastest wins (the shortest within PREFIX_TIE).
+ */
+async function floatSuffixAfterSearch(searched: MixedPrecisionResult, candidates: PrefixCandidate[], c: {
+  prepared: OnnxModel; ranges: RangeTable; options: Partial<QuantizeOptions>; slice: readonly InputBatch[]; aimed: number; dims: number[]; o: Int8Options; log: (line: string) => void;
+}): Promise<{ mixed: MixedPrecisionResult; suffix: PrefixCandidate & { why: string } }> {
+  const none = { mixed: searched, suffix: { ...candidates[0]!, why: '' } };
+  if (candidates.length < 2 || !c.slice.length || !searched.met || !searched.ranked) return none;
+  const t0 = performance.now();
+  const options: (MixedPrecisionResult & { candidate: PrefixCandidate })[] = [{ ...searched, candidate: candidates[0]! }];
+  const quiet = () => undefined;
+  for (const cand of candidates.slice(1)) {
+    const r = await quantizeToTarget({
+      floatModel: c.prepared, ranges: c.ranges, options: { ...c.options, floatTensors: [...(c.options.floatTensors ?? []), ...cand.floatTensors] },
+      slice: c.slice, target: c.aimed, maxFloat: c.o.maxFloatLayers, ranking: c.o.mixedRanking, prune: c.o.pruneFloat, sensitivities: searched.ranked, log: quiet,
+    });
+    c.log(`float suffix: float after ${cand.border}: ${r.kept.length} kept float by the search -> output cosine ${r.cosine.toFixed(5)}${r.met ? '' : ' (misses the target)'}`);
+    if (r.met) options.push({ ...r, sensitivity: searched.sensitivity, candidate: cand });
+  }
+  if (options.length < 2) return none;
+  const ms = await timeModels(options.map((x) => x.model), c.dims, c.o.threads ? { intraOpThreads: c.o.threads } : undefined);
+  const best = options[fastestShortest(ms)]!;
+  const table = options.map((x, i) => `${x.candidate.strided}: ${ms[i]!.toFixed(2)} ms`).join(', ');
+  const what = best.candidate.border ? `after ${best.candidate.strided === 1 ? 'the last strided conv' : `strided conv ${best.candidate.strided} from the end`} (float from ${best.candidate.border}'s output on)` : 'none';
+  c.log(`float suffix: ${what}, the fastest of ${options.length} searched graphs timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return { mixed: best, suffix: { ...best.candidate, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${table}; suffix: ms)` } };
 }
 
 /** `config.floatPrefix` / `floatSuffix`: how it was set and which was kept ("auto: 3 (through Conv_14)"). */

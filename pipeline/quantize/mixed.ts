@@ -118,6 +118,21 @@ export async function pruneKept<T>(kept: readonly T[], target: number, cosineWit
   return current;
 }
 
+/** A tensor kept float by the search: an activation (no Q/DQ on it) or a layer's weights (the node stays float). */
+export type KeptCandidate = { kind: 'activation' | 'weights'; name: string; op: string };
+
+/** Quantize `floatModel` with the `kept` candidates float on top of `options` (what the search measures). */
+export function quantizeWithKept(floatModel: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, kept: readonly KeptCandidate[]): { model: OnnxModel; result: QdqResult } {
+  return quantizeModel(floatModel, ranges, {
+    ...options,
+    floatTensors: [...(options.floatTensors ?? []), ...kept.filter((k) => k.kind === 'activation').map((k) => k.name)],
+    exclude: [...(options.exclude ?? []), ...kept.filter((k) => k.kind === 'weights').map((k) => k.name)],
+  });
+}
+
+/** A candidate with its measured sensitivity (output cosine loss when only it is int8). */
+export type RankedCandidate = KeptCandidate & { metric: number };
+
 export interface MixedPrecisionResult {
   model: OnnxModel;
   result: QdqResult;
@@ -127,6 +142,10 @@ export interface MixedPrecisionResult {
   target: number;
   met: boolean;
   keptFloat: { layer: string; op: string; reason: string }[];
+  /** The same, as candidates (quantizeWithKept takes them). */
+  kept: KeptCandidate[];
+  /** Every candidate's sensitivity when the search ranked them (most sensitive first), for `sensitivities`. */
+  ranked: RankedCandidate[] | null;
   /** Per-layer sensitivity, when the search ran (most sensitive first). */
   sensitivity: { layer: string; op: string; metric: number }[] | null;
 }
@@ -148,6 +167,12 @@ export async function quantizeToTarget(args: {
   ranking?: 'alone' | 'leave-one-out';
   /** After the prefix search, return the kept-float candidates the target does not need to int8 (pruneKept; default false). */
   prune?: boolean;
+  /**
+   * Sensitivities measured by an earlier search of the same graph ('alone' ranking: each candidate
+   * quantized alone, every other tensor float, so they do not depend on what else is kept float):
+   * reused for the candidates this graph has, instead of measuring again.
+   */
+  sensitivities?: readonly RankedCandidate[];
   log?: (line: string) => void;
 }): Promise<MixedPrecisionResult> {
   const log = args.log ?? (() => undefined);
@@ -168,17 +193,8 @@ export async function quantizeToTarget(args: {
     const batches = few ? rankingSlice : args.slice;
     try { return meanCosine(few ? reference.slice(0, rankingCount) : reference, await outputsPerSample(s, batches)); } finally { await s.release(); }
   };
-  // a candidate kept float is an activation (no Q/DQ on it) or a layer's weights (the node stays float)
-  type Candidate = { kind: 'activation' | 'weights'; name: string; op: string };
-  const quantizeWith = async (kept: readonly Candidate[]) => {
-    const floatTensors = kept.filter((k) => k.kind === 'activation').map((k) => k.name);
-    const exclude = kept.filter((k) => k.kind === 'weights').map((k) => k.name);
-    return quantizeModel(args.floatModel, args.ranges, {
-      ...args.options,
-      floatTensors: [...(args.options.floatTensors ?? []), ...floatTensors],
-      exclude: [...(args.options.exclude ?? []), ...exclude],
-    });
-  };
+  type Candidate = KeptCandidate;
+  const quantizeWith = async (kept: readonly Candidate[]) => quantizeWithKept(args.floatModel, args.ranges, args.options, kept);
   const score = async (kept: readonly Candidate[]) => {
     const q = await quantizeWith(kept);
     return { q, cos: await cosineOf(q.model) };
@@ -187,7 +203,7 @@ export async function quantizeToTarget(args: {
   if (!reference.length) log('mixed precision: no held-apart samples (synthetic calibration or too few images): every layer int8, accuracy unchecked');
   else log(`mixed precision: all-int8 output cosine ${all.cos.toFixed(5)} on ${reference.length} held-apart samples (target ${args.target})`);
   if (all.cos >= args.target || !args.slice.length || maxFloat === 0) {
-    return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], sensitivity: null };
+    return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], kept: [], ranked: null, sensitivity: null };
   }
   // sensitivity of each activation quantized alone, and of each layer's weights quantized alone
   const g = args.floatModel.graph;
@@ -208,12 +224,16 @@ export async function quantizeToTarget(args: {
     ...weighted.filter((n) => !oneWeightPerChannel(n)).map((n): Candidate => ({ kind: 'weights', name: n.name ?? '', op: n.opType ?? '' })),
   ];
   const skipped = activations.length + weighted.length - candidates.length;
-  log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights (${skipped} exact in int8, skipped)`);
   const t0 = performance.now();
   const opts = resolveQuantizeOptions(args.options);
+  const reuse = args.sensitivities && args.ranking !== 'leave-one-out' ? new Map(args.sensitivities.map((r) => [`${r.kind}:${r.name}`, r.metric])) : null;
+  if (reuse) log(`mixed precision: reusing the measured sensitivities of ${candidates.length} activations and weights`);
+  else log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights (${skipped} exact in int8, skipped)`);
   const allRanking = args.ranking === 'leave-one-out' ? await cosineOf(all.q.model, true) : 0;
   const measured: (Candidate & { metric: number })[] = [];
   for (const c of candidates) {
+    const known = reuse?.get(`${c.kind}:${c.name}`);
+    if (known !== undefined) { measured.push({ ...c, metric: known }); continue; }
     let metric: number;
     if (args.ranking === 'leave-one-out') {
       // how much the all-int8 graph gains when only this candidate goes back to float
@@ -232,7 +252,7 @@ export async function quantizeToTarget(args: {
     measured.push({ ...c, metric });
   }
   measured.sort((a, b) => b.metric - a.metric);
-  log(`mixed precision: sensitivities measured in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if (!reuse) log(`mixed precision: sensitivities measured in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const sensitivity = measured.map((m) => ({ layer: m.kind === 'weights' ? `${m.name} (weights)` : m.name, op: m.op, metric: m.metric }));
   // prefixes of the ranking, most costly first (see searchPrefix)
   const ranked = measured.slice(0, maxFloat);
@@ -265,5 +285,5 @@ export async function quantizeToTarget(args: {
     layer: s.name, op: s.op,
     reason: `${s.kind === 'weights' ? 'weight' : 'activation'} sensitivity: output cosine loss ${s.metric.toExponential(2)} when only this ${s.kind === 'weights' ? "layer's weights are" : 'tensor is'} int8`,
   }));
-  return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, sensitivity };
+  return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, kept: keptList.map(({ kind, name, op }) => ({ kind, name, op })), ranked: measured.map(({ kind, name, op, metric }) => ({ kind, name, op, metric })), sensitivity };
 }

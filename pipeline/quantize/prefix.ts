@@ -119,17 +119,21 @@ export async function chooseFloatPart(args: {
   runs?: number;
 }): Promise<PrefixChoice> {
   const candidates = args.candidates ?? floatPrefixCandidates(args.floatModel.graph);
+  const models = candidates.map((c) => quantizeModel(args.floatModel, args.ranges, { ...args.options, floatTensors: [...(args.options.floatTensors ?? []), ...c.floatTensors] }).model);
+  const ms = await timeModels(models, args.dims, args.session, args.runs);
+  const timings = candidates.map((c, i) => ({ strided: c.strided, border: c.border, p50Ms: ms[i]! }));
+  return { chosen: candidates[fastestShortest(ms)]!, timings };
+}
+
+/** Median latency at batch 1 of each model, timed side by side in blocks taking turns (timeInTurns). */
+export async function timeModels(models: readonly OnnxModel[], dims: number[], session?: SessionOptions, runs = PREFIX_TIMING_RUNS): Promise<number[]> {
   const sessions: Session[] = [];
   try {
-    for (const c of candidates) {
-      const { model } = quantizeModel(args.floatModel, args.ranges, { ...args.options, floatTensors: [...(args.options.floatTensors ?? []), ...c.floatTensors] });
-      sessions.push(await createSession(model.toBytes(), args.session));
-    }
+    for (const m of models) sessions.push(await createSession(m.toBytes(), session));
     const runners = [];
-    for (const s of sessions) runners.push(await timedRunner(s, args.dims));
-    const times = await timeInTurns(runners, args.runs ?? PREFIX_TIMING_RUNS);
-    const timings = candidates.map((c, i) => ({ strided: c.strided, border: c.border, p50Ms: latencySummary(times[i]!).p50Ms }));
-    return { chosen: candidates[fastestShortest(timings.map((t) => t.p50Ms))]!, timings };
+    for (const s of sessions) runners.push(await timedRunner(s, dims));
+    const times = await timeInTurns(runners, runs);
+    return times.map((t) => latencySummary(t).p50Ms);
   } finally {
     for (const s of sessions) await s.release();
   }

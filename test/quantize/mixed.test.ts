@@ -34,6 +34,20 @@ const calibrated = async () => {
 };
 
 describe('quantizeToTarget (mixed precision)', () => {
+  it('reuses the sensitivities of an earlier search (the float suffix search): same ranking, same result, nothing measured', async () => {
+    const { m, ranges } = await calibrated();
+    const slice = batches(50, 3);
+    const first = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 0.99999, maxFloat: 3 });
+    expect(first.ranked!.length).toBeGreaterThan(0);
+    const lines: string[] = [];
+    const again = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 0.99999, maxFloat: 3, sensitivities: first.ranked!, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/reusing the measured sensitivities/);
+    expect(lines.join('\n')).not.toMatch(/sensitivities measured in/);
+    expect(again.ranked).toEqual(first.ranked);
+    expect(again.kept).toEqual(first.kept);
+    expect(again.cosine).toBe(first.cosine);
+  });
+
   it('skips what int8 holds exactly, keeps the best prefix, and reports an unreachable target as not met', async () => {
     const { m, ranges } = await calibrated();
     const lines: string[] = [];
