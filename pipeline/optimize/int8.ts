@@ -329,7 +329,7 @@ async function floatSuffixAfterSearch(searched: MixedPrecisionResult, candidates
   for (const cand of candidates.slice(1)) {
     const r = await quantizeToTarget({
       floatModel: c.prepared, ranges: c.ranges, options: { ...c.options, floatTensors: [...(c.options.floatTensors ?? []), ...cand.floatTensors] },
-      slice: c.slice, target: c.aimed, maxFloat: c.o.maxFloatLayers, ranking: c.o.mixedRanking, prune: c.o.pruneFloat, sensitivities: searched.ranked, log: quiet,
+      slice: c.slice, target: c.aimed, maxFloat: c.o.maxFloatLayers, ranking: c.o.mixedRanking, prune: c.o.pruneFloat, sensitivities: searched.ranked, reference: searched.reference, log: quiet,
     });
     c.log(`float suffix: float after ${cand.border}: ${r.kept.length} kept float by the search -> output cosine ${r.cosine.toFixed(5)}${r.met ? '' : ' (misses the target)'}`);
     if (r.met) options.push({ ...r, sensitivity: searched.sensitivity, candidate: cand });

@@ -146,6 +146,8 @@ export interface MixedPrecisionResult {
   kept: KeptCandidate[];
   /** Every candidate's sensitivity when the search ranked them (most sensitive first), for `sensitivities`. */
   ranked: RankedCandidate[] | null;
+  /** The float graph's outputs on the slice, for `reference`. */
+  reference: Float32Array[];
   /** Per-layer sensitivity, when the search ran (most sensitive first). */
   sensitivity: { layer: string; op: string; metric: number }[] | null;
 }
@@ -173,6 +175,8 @@ export async function quantizeToTarget(args: {
    * reused for the candidates this graph has, instead of measuring again.
    */
   sensitivities?: readonly RankedCandidate[];
+  /** The float graph's outputs on `slice` (outputsPerSample), when an earlier search computed them. */
+  reference?: readonly Float32Array[];
   log?: (line: string) => void;
 }): Promise<MixedPrecisionResult> {
   const log = args.log ?? (() => undefined);
@@ -183,9 +187,10 @@ export async function quantizeToTarget(args: {
   // recognizers). Measured on mobileface: ranking on exactly 8 faces took 9.8 s instead of 15.9 s but
   // needed 29 float layers instead of 24 for the same cosine.
   for (const b of args.slice) { if (rankingCount >= 8) break; rankingSlice.push(b); rankingCount += b.dims[0] ?? 1; }
-  const floatSession = await createSession(args.floatModel.toBytes());
-  const reference = await outputsPerSample(floatSession, args.slice);
-  await floatSession.release();
+  const reference = args.reference ? [...args.reference] : await (async () => {
+    const floatSession = await createSession(args.floatModel.toBytes());
+    try { return await outputsPerSample(floatSession, args.slice); } finally { await floatSession.release(); }
+  })();
   const cosineOf = async (model: OnnxModel, few = false) => {
     // one short-lived session per candidate: no arena (see SessionOptions.arena)
     const s = await createSession(model.toBytes(), { arena: false });
@@ -203,7 +208,7 @@ export async function quantizeToTarget(args: {
   if (!reference.length) log('mixed precision: no held-apart samples (synthetic calibration or too few images): every layer int8, accuracy unchecked');
   else log(`mixed precision: all-int8 output cosine ${all.cos.toFixed(5)} on ${reference.length} held-apart samples (target ${args.target})`);
   if (all.cos >= args.target || !args.slice.length || maxFloat === 0) {
-    return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], kept: [], ranked: null, sensitivity: null };
+    return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], kept: [], ranked: null, reference, sensitivity: null };
   }
   // sensitivity of each activation quantized alone, and of each layer's weights quantized alone
   const g = args.floatModel.graph;
@@ -285,5 +290,5 @@ export async function quantizeToTarget(args: {
     layer: s.name, op: s.op,
     reason: `${s.kind === 'weights' ? 'weight' : 'activation'} sensitivity: output cosine loss ${s.metric.toExponential(2)} when only this ${s.kind === 'weights' ? "layer's weights are" : 'tensor is'} int8`,
   }));
-  return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, kept: keptList.map(({ kind, name, op }) => ({ kind, name, op })), ranked: measured.map(({ kind, name, op, metric }) => ({ kind, name, op, metric })), sensitivity };
+  return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, kept: keptList.map(({ kind, name, op }) => ({ kind, name, op })), ranked: measured.map(({ kind, name, op, metric }) => ({ kind, name, op, metric })), reference, sensitivity };
 }

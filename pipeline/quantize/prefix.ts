@@ -26,8 +26,11 @@ export const MAX_PREFIX_CANDIDATES = 4;
 /** Suffixes measured besides none: after each of the last this many strided convolutions. */
 export const MAX_SUFFIX_CANDIDATES = 2;
 
-/** Timed runs per candidate (in blocks, the candidates taking turns). */
-export const PREFIX_TIMING_RUNS = 20;
+/**
+ * Timed runs per candidate (one block each, the candidates taking turns): 10 keeps the whole choice of
+ * prefix and suffix near 3 s on mobileface, inside the calibrate+quantize budget (4x one FP32 pass).
+ */
+export const PREFIX_TIMING_RUNS = 10;
 
 export interface PrefixCandidate {
   /**
