@@ -27,10 +27,11 @@ export const MAX_PREFIX_CANDIDATES = 4;
 export const MAX_SUFFIX_CANDIDATES = 2;
 
 /**
- * Timed runs per candidate (one block each, the candidates taking turns): 10 keeps the whole choice of
- * prefix and suffix near 3 s on mobileface, inside the calibrate+quantize budget (4x one FP32 pass).
+ * Timed runs per candidate (two blocks each, the candidates taking turns). One block was measurably
+ * noisier: scrfd_500m took a prefix through 4 strided convs in a loaded minute (12:57), where two
+ * blocks gave 3 in three runs out of three.
  */
-export const PREFIX_TIMING_RUNS = 10;
+export const PREFIX_TIMING_RUNS = 20;
 
 export interface PrefixCandidate {
   /**
