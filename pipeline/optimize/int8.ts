@@ -73,7 +73,7 @@ export interface Int8Options {
   floatPrefix?: 'auto' | number;
   /**
    * Where the graph turns float again at its end (quantize/prefix.ts floatSuffixCandidates): 'auto'
-   * (default) judges none and float after each of the last 2 strided convolutions after the accuracy
+   * (default) judges none and float after the last strided convolution (MAX_SUFFIX_CANDIDATES) after the accuracy
    * search (floatSuffixAfterSearch); a number N: float after the N-th strided convolution from the end
    * (0: none), before the search, untimed.
    */

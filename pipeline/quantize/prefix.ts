@@ -20,11 +20,19 @@ import { latencySummary } from '../evaluate/metrics.js';
 import { quantizeModel, type QuantizeOptions, type RangeTable } from './index.js';
 import { isStrided } from './handlers.js';
 
-/** Prefixes measured besides none: through each of the first this many strided convolutions. */
-export const MAX_PREFIX_CANDIDATES = 4;
+/**
+ * Prefixes measured besides none: through each of the first this many strided convolutions. A fourth
+ * (scrfd_500m: int8 from 40x40 on; mobileface: nearly all float) was never the fastest in quiet phases
+ * (2026-12-05), and each candidate costs calibrate+quantize time (goal: 4x one FP32 pass).
+ */
+export const MAX_PREFIX_CANDIDATES = 3;
 
-/** Suffixes measured besides none: after each of the last this many strided convolutions. */
-export const MAX_SUFFIX_CANDIDATES = 2;
+/**
+ * Suffixes measured besides none: after each of the last this many strided convolutions. The second
+ * from the end lost to the last on mobileface (2.81-3.02 vs 2.67-2.69 ms) and to none on scrfd_500m, and
+ * each costs a search and a timing.
+ */
+export const MAX_SUFFIX_CANDIDATES = 1;
 
 /**
  * Timed runs per candidate (two blocks each, the candidates taking turns). One block was measurably

@@ -68,12 +68,13 @@ describe('the float prefix', () => {
   it('suffix candidates: none, then float after each of the last strided convolutions, never before the prefix border', async () => {
     const m = model();
     const g = m.graph;
-    const c = floatSuffixCandidates(g);
+    expect(floatSuffixCandidates(g).map((x) => [x.strided, x.border])).toEqual([[0, null], [1, 'dw2']]); // MAX_SUFFIX_CANDIDATES
+    const c = floatSuffixCandidates(g, null, 2);
     expect(c.map((x) => [x.strided, x.border])).toEqual([[0, null], [1, 'dw2'], [2, 'dw']]);
     expect(c[1]!.floatTensors).toEqual(['head_pre', 'y']); // dw2's Relu stays with it
     expect(c[1]!.layers).toEqual(['head', 'head_relu']);
-    expect(floatSuffixCandidates(g, 'dw').map((x) => x.border)).toEqual([null, 'dw2']);
-    expect(floatSuffixCandidates(g, 'dw2').map((x) => x.border)).toEqual([null]);
+    expect(floatSuffixCandidates(g, 'dw', 2).map((x) => x.border)).toEqual([null, 'dw2']);
+    expect(floatSuffixCandidates(g, 'dw2', 2).map((x) => x.border)).toEqual([null]);
     // quantized with the last one: dw2 int8 (its output quantized for the float tail), head float, no Q/DQ on y
     const q = quantizeModel(m, await rangesOf(m), { floatTensors: c[1]!.floatTensors });
     expect(q.result.quantizedNodes).toContain('dw2');
