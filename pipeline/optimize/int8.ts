@@ -244,9 +244,10 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const inputDims = shape0.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
   const baseOptions = { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] };
   const dims1 = [1, ...inputDims.slice(1)];
-  const prefix = await floatPart('prefix', floatPrefixCandidates(prepared.graph), prepared, ranges, baseOptions, dims1, o, log);
+  // a given N may reach past the candidates timed by default
+  const prefix = await floatPart('prefix', floatPrefixCandidates(prepared.graph, typeof o.floatPrefix === 'number' ? o.floatPrefix : undefined), prepared, ranges, baseOptions, dims1, o, log);
   const withPrefix = { ...baseOptions, floatTensors: [...baseOptions.floatTensors, ...prefix.floatTensors] };
-  const suffixCandidates = floatSuffixCandidates(prepared.graph, prefix.border);
+  const suffixCandidates = floatSuffixCandidates(prepared.graph, prefix.border, typeof o.floatSuffix === 'number' ? o.floatSuffix : undefined);
   const givenSuffix = (o.floatSuffix ?? 'auto') !== 'auto';
   const suffix0 = givenSuffix ? await floatPart('suffix', suffixCandidates, prepared, ranges, withPrefix, dims1, o, log) : { ...suffixCandidates[0]!, why: '' };
   const searched0 = await quantizeToTarget({ floatModel: prepared, ranges, options: { ...withPrefix, floatTensors: [...withPrefix.floatTensors, ...suffix0.floatTensors] }, slice, target: aimed, maxFloat: o.maxFloatLayers, ranking: o.mixedRanking, prune: o.pruneFloat, log });
