@@ -339,9 +339,17 @@ async function floatSuffixAfterSearch(searched: MixedPrecisionResult, candidates
   const ms = await timeModels(options.map((x) => x.model), c.dims, c.o.threads ? { intraOpThreads: c.o.threads } : undefined);
   const best = options[fastestShortest(ms)]!;
   const table = options.map((x, i) => `${x.candidate.strided}: ${ms[i]!.toFixed(2)} ms`).join(', ');
-  const what = best.candidate.border ? `after ${best.candidate.strided === 1 ? 'the last strided conv' : `strided conv ${best.candidate.strided} from the end`} (float from ${best.candidate.border}'s output on)` : 'none';
+  const what = describePart('suffix', best.candidate);
   c.log(`float suffix: ${what}, the fastest of ${options.length} searched graphs timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   return { mixed: best, suffix: { ...best.candidate, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${table}; suffix: ms)` } };
+}
+
+/** A prefix or suffix in words, for the log and the report. */
+function describePart(kind: 'prefix' | 'suffix', c: PrefixCandidate): string {
+  if (!c.border) return 'none';
+  return kind === 'prefix'
+    ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)`
+    : `after ${c.strided === 1 ? 'the last strided conv' : `strided conv ${c.strided} from the end`} (float from ${c.border}'s output on)`;
 }
 
 /** `config.floatPrefix` / `floatSuffix`: how it was set and which was kept ("auto: 3 (through Conv_14)"). */
@@ -355,9 +363,7 @@ function partConfig(given: 'auto' | number | undefined, part: PrefixCandidate, w
  * `candidates` ('auto') or as given, logged.
  */
 async function floatPart(kind: 'prefix' | 'suffix', candidates: PrefixCandidate[], prepared: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, dims: number[], o: Int8Options, log: (line: string) => void): Promise<PrefixCandidate & { why: string }> {
-  const what = (c: PrefixCandidate) => (!c.border ? 'none'
-    : kind === 'prefix' ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)`
-      : `after ${c.strided === 1 ? 'the last strided conv' : `strided conv ${c.strided} from the end`} (float from ${c.border}'s output on)`);
+  const what = (c: PrefixCandidate) => describePart(kind, c);
   const given = (kind === 'prefix' ? o.floatPrefix : o.floatSuffix) ?? 'auto';
   if (given !== 'auto') {
     const c = candidates[Math.min(given, candidates.length - 1)]!;

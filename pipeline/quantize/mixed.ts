@@ -122,7 +122,7 @@ export async function pruneKept<T>(kept: readonly T[], target: number, cosineWit
 export type KeptCandidate = { kind: 'activation' | 'weights'; name: string; op: string };
 
 /** Quantize `floatModel` with the `kept` candidates float on top of `options` (what the search measures). */
-export function quantizeWithKept(floatModel: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, kept: readonly KeptCandidate[]): { model: OnnxModel; result: QdqResult } {
+function quantizeWithKept(floatModel: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, kept: readonly KeptCandidate[]): { model: OnnxModel; result: QdqResult } {
   return quantizeModel(floatModel, ranges, {
     ...options,
     floatTensors: [...(options.floatTensors ?? []), ...kept.filter((k) => k.kind === 'activation').map((k) => k.name)],

@@ -11,6 +11,10 @@
  * part should go depends on the model and its input size, so the candidates are measured: no prefix, and
  * a prefix through each of the first strided convolutions, whose border then sits on the strided layer's
  * output, a quarter of its input. The accuracy search runs afterwards, on the layers after the prefix.
+ *
+ * The float suffix (floatSuffixCandidates) is the same idea at the network's low-resolution end; it pays
+ * off through the float tensors the accuracy search would keep there, so optimize/int8.ts judges it after
+ * the search, not by a timing before it.
  */
 import type { Graph } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
