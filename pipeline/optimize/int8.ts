@@ -23,7 +23,7 @@ import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equali
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
 import { quantizeToTarget, searchTarget, TARGET_MARGIN, type MixedPrecisionResult } from '../quantize/mixed.js';
-import { chooseFloatPart, fastestShortest, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE, timeModels, type PrefixCandidate } from '../quantize/prefix.js';
+import { chooseFloatPart, chooseFloatSuffix, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import type { QdqResult, RangeTable } from '../quantize/qdq.js';
 import type { OnnxModel } from '../onnx/model.js';
@@ -311,37 +311,21 @@ function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandi
   };
 }
 
-/**
- * `--float-suffix auto` (the default): judged after the accuracy search, because a float tail pays off
- * through the float tensors the search would keep there (each one two borders), which a timing before
- * the search cannot see. For each suffix candidate the search runs again with the tail float, reusing
- * the sensitivities it measured (they do not depend on what else is float), so only its few
- * quantize-and-measure steps are repeated; the graphs that meet the target are timed side by side with
- * the first search's and the fastest wins (the shortest within PREFIX_TIE).
- */
+/** `--float-suffix auto` (the default): quantize/prefix.ts chooseFloatSuffix, logged. */
 async function floatSuffixAfterSearch(searched: MixedPrecisionResult, candidates: PrefixCandidate[], c: {
   prepared: OnnxModel; ranges: RangeTable; options: Partial<QuantizeOptions>; slice: readonly InputBatch[]; aimed: number; dims: number[]; o: Int8Options; log: (line: string) => void;
 }): Promise<{ mixed: MixedPrecisionResult; suffix: PrefixCandidate & { why: string } }> {
-  const none = { mixed: searched, suffix: { ...candidates[0]!, why: '' } };
-  if (candidates.length < 2 || !c.slice.length || !searched.met || !searched.ranked) return none;
   const t0 = performance.now();
-  const options: (MixedPrecisionResult & { candidate: PrefixCandidate })[] = [{ ...searched, candidate: candidates[0]! }];
-  const quiet = () => undefined;
-  for (const cand of candidates.slice(1)) {
-    const r = await quantizeToTarget({
-      floatModel: c.prepared, ranges: c.ranges, options: { ...c.options, floatTensors: [...(c.options.floatTensors ?? []), ...cand.floatTensors] },
-      slice: c.slice, target: c.aimed, maxFloat: c.o.maxFloatLayers, ranking: c.o.mixedRanking, prune: c.o.pruneFloat, sensitivities: searched.ranked, reference: searched.reference, log: quiet,
-    });
-    c.log(`float suffix: float after ${cand.border}: ${r.kept.length} kept float by the search -> output cosine ${r.cosine.toFixed(5)}${r.met ? '' : ' (misses the target)'}`);
-    if (r.met) options.push({ ...r, sensitivity: searched.sensitivity, candidate: cand });
-  }
-  if (options.length < 2) return none;
-  const ms = await timeModels(options.map((x) => x.model), c.dims, c.o.threads ? { intraOpThreads: c.o.threads } : undefined);
-  const best = options[fastestShortest(ms)]!;
-  const table = options.map((x, i) => `${x.candidate.strided}: ${ms[i]!.toFixed(2)} ms`).join(', ');
-  const what = describePart('suffix', best.candidate);
-  c.log(`float suffix: ${what}, the fastest of ${options.length} searched graphs timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  return { mixed: best, suffix: { ...best.candidate, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${table}; suffix: ms)` } };
+  const choice = await chooseFloatSuffix(searched, candidates, {
+    floatModel: c.prepared, ranges: c.ranges, options: c.options, slice: c.slice, target: c.aimed, dims: c.dims,
+    session: c.o.threads ? { intraOpThreads: c.o.threads } : undefined, maxFloat: c.o.maxFloatLayers, ranking: c.o.mixedRanking, prune: c.o.pruneFloat,
+    onSearched: (cand, r) => c.log(`float suffix: float after ${cand.border}: ${r.kept.length} kept float by the search -> output cosine ${r.cosine.toFixed(5)}${r.met ? '' : ' (misses the target)'}`),
+  });
+  if (!choice) return { mixed: searched, suffix: { ...candidates[0]!, why: '' } };
+  const what = describePart('suffix', choice.chosen);
+  const table = choice.timings.map((t) => `${t.strided}: ${t.p50Ms.toFixed(2)} ms`).join(', ');
+  c.log(`float suffix: ${what}, the fastest of ${choice.timings.length} searched graphs timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return { mixed: choice.mixed, suffix: { ...choice.chosen, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${table}; suffix: ms)` } };
 }
 
 /** A prefix or suffix in words, for the log and the report. */

@@ -23,6 +23,8 @@ import { timeInTurns, timedRunner } from '../evaluate/speed.js';
 import { latencySummary } from '../evaluate/metrics.js';
 import { quantizeModel, type QuantizeOptions, type RangeTable } from './index.js';
 import { isStrided } from './handlers.js';
+import { quantizeToTarget, type MixedPrecisionResult } from './mixed.js';
+import type { InputBatch } from '../calibrate/run.js';
 
 /**
  * Prefixes measured besides none: through each of the first this many strided convolutions. A fourth
@@ -153,4 +155,47 @@ export async function timeModels(models: readonly OnnxModel[], dims: number[], s
   } finally {
     for (const s of sessions) await s.release();
   }
+}
+
+/**
+ * The float suffix, judged after the accuracy search (`searched`): a float tail pays off through the
+ * float tensors the search would keep there (each one two borders), which a timing before the search
+ * cannot see. For each suffix candidate the search runs again with the tail float, reusing the
+ * sensitivities it measured (each ranked alone, so they do not depend on what else is float: only its
+ * few quantize-and-measure steps repeat); the graphs that meet the target are timed side by side with
+ * `searched`'s and the fastest wins (fastestShortest). Null when there is nothing to choose between (no
+ * candidate, no slice, an unmet or unranked search, or no tail that meets the target).
+ */
+export async function chooseFloatSuffix(searched: MixedPrecisionResult, candidates: PrefixCandidate[], args: {
+  floatModel: OnnxModel;
+  ranges: RangeTable;
+  /** The options `searched` was made with (prefix included). */
+  options: Partial<QuantizeOptions>;
+  slice: readonly InputBatch[];
+  target: number;
+  /** Input dims at batch 1. */
+  dims: number[];
+  session?: SessionOptions;
+  maxFloat?: number;
+  ranking?: 'alone' | 'leave-one-out';
+  prune?: boolean;
+  runs?: number;
+  /** Called with each candidate's search result, before the timing. */
+  onSearched?: (candidate: PrefixCandidate, result: MixedPrecisionResult) => void;
+}): Promise<{ mixed: MixedPrecisionResult; chosen: PrefixCandidate; timings: { strided: number; border: string | null; p50Ms: number }[] } | null> {
+  if (candidates.length < 2 || !args.slice.length || !searched.met || !searched.ranked) return null;
+  const options: { mixed: MixedPrecisionResult; candidate: PrefixCandidate }[] = [{ mixed: searched, candidate: candidates[0]! }];
+  for (const cand of candidates.slice(1)) {
+    const r = await quantizeToTarget({
+      floatModel: args.floatModel, ranges: args.ranges, options: { ...args.options, floatTensors: [...(args.options.floatTensors ?? []), ...cand.floatTensors] },
+      slice: args.slice, target: args.target, maxFloat: args.maxFloat, ranking: args.ranking, prune: args.prune,
+      sensitivities: searched.ranked, reference: searched.reference,
+    });
+    args.onSearched?.(cand, r);
+    if (r.met) options.push({ mixed: { ...r, sensitivity: searched.sensitivity }, candidate: cand });
+  }
+  if (options.length < 2) return null;
+  const ms = await timeModels(options.map((x) => x.mixed.model), args.dims, args.session, args.runs);
+  const best = options[fastestShortest(ms)]!;
+  return { mixed: best.mixed, chosen: best.candidate, timings: options.map((x, i) => ({ strided: x.candidate.strided, border: x.candidate.border, p50Ms: ms[i]! })) };
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
-import { chooseFloatPart, fastestShortest, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE } from '../../pipeline/quantize/prefix.js';
+import { chooseFloatPart, chooseFloatSuffix, fastestShortest, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE } from '../../pipeline/quantize/prefix.js';
+import { quantizeToTarget } from '../../pipeline/quantize/mixed.js';
 import { collectActivationStats } from '../../pipeline/calibrate/run.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -99,5 +100,29 @@ describe('the float prefix', () => {
     expect(choice.timings.map((t) => t.strided)).toEqual([0, 1, 2, 3]);
     for (const t of choice.timings) expect(t.p50Ms).toBeGreaterThan(0);
     expect(choice.chosen.strided).toBe(choice.timings[fastestShortest(choice.timings.map((t) => t.p50Ms))]!.strided);
+  });
+
+  it('the float suffix is judged after the search: the tail searched again with its sensitivities reused, both timed', async () => {
+    const m = model();
+    const ranges = await rangesOf(m);
+    const slice = [1, 2, 3, 4].map((k) => ({ data: seededFloats(DIMS.reduce((a, b) => a * b, 1), 20 + k), dims: DIMS }));
+    // a target between the all-int8 graph and the best float prefix, so the search ranks and meets it
+    const probe = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 2, maxFloat: 8 });
+    const target = (probe.cosineAllInt8 + probe.cosine) / 2;
+    const searched = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target, maxFloat: 8, sensitivities: probe.ranked! });
+    expect(searched.met).toBe(true);
+    const candidates = floatSuffixCandidates(m.graph);
+    const seen: string[] = [];
+    const choice = await chooseFloatSuffix(searched, candidates, { floatModel: m, ranges, options: {}, slice, target, dims: DIMS, runs: 10, onSearched: (c) => seen.push(c.border!) });
+    expect(seen).toEqual(['dw2']);
+    expect(choice).not.toBeNull();
+    expect(choice!.timings.map((t) => t.strided)).toEqual([0, 1]);
+    expect(choice!.mixed.met).toBe(true);
+    expect(choice!.chosen.strided).toBe(choice!.timings[fastestShortest(choice!.timings.map((t) => t.p50Ms))]!.strided);
+    if (choice!.chosen.strided === 1) expect(choice!.mixed.result.quantizedNodes).not.toContain('head');
+    // nothing to choose: an unranked search (the all-int8 graph met the target at once) or no candidate
+    const easy = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 0 });
+    expect(await chooseFloatSuffix(easy, candidates, { floatModel: m, ranges, options: {}, slice, target: 0, dims: DIMS })).toBeNull();
+    expect(await chooseFloatSuffix(searched, candidates.slice(0, 1), { floatModel: m, ranges, options: {}, slice, target, dims: DIMS })).toBeNull();
   });
 });
