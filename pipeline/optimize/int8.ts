@@ -319,7 +319,7 @@ async function floatSuffixAfterSearch(searched: MixedPrecisionResult, candidates
   const choice = await chooseFloatSuffix(searched, candidates, {
     floatModel: c.prepared, ranges: c.ranges, options: c.options, slice: c.slice, target: c.aimed, dims: c.dims,
     session: c.o.threads ? { intraOpThreads: c.o.threads } : undefined, maxFloat: c.o.maxFloatLayers, ranking: c.o.mixedRanking, prune: c.o.pruneFloat,
-    onSearched: (cand, r) => c.log(`float suffix: float after ${cand.border}: ${r.kept.length} kept float by the search -> output cosine ${r.cosine.toFixed(5)}${r.met ? '' : ' (misses the target)'}`),
+    onSearched: (cand, r) => c.log(`float suffix: float after ${cand.border}: ${r.keptFloat.length} kept float by the search -> output cosine ${r.cosine.toFixed(5)}${r.met ? '' : ' (misses the target)'}`),
   });
   if (!choice) return { mixed: searched, suffix: { ...candidates[0]!, why: '' } };
   const what = describePart('suffix', choice.chosen);

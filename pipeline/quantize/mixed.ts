@@ -121,15 +121,6 @@ export async function pruneKept<T>(kept: readonly T[], target: number, cosineWit
 /** A tensor kept float by the search: an activation (no Q/DQ on it) or a layer's weights (the node stays float). */
 export type KeptCandidate = { kind: 'activation' | 'weights'; name: string; op: string };
 
-/** Quantize `floatModel` with the `kept` candidates float on top of `options` (what the search measures). */
-function quantizeWithKept(floatModel: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, kept: readonly KeptCandidate[]): { model: OnnxModel; result: QdqResult } {
-  return quantizeModel(floatModel, ranges, {
-    ...options,
-    floatTensors: [...(options.floatTensors ?? []), ...kept.filter((k) => k.kind === 'activation').map((k) => k.name)],
-    exclude: [...(options.exclude ?? []), ...kept.filter((k) => k.kind === 'weights').map((k) => k.name)],
-  });
-}
-
 /** A candidate with its measured sensitivity (output cosine loss when only it is int8). */
 export type RankedCandidate = KeptCandidate & { metric: number };
 
@@ -142,12 +133,10 @@ export interface MixedPrecisionResult {
   target: number;
   met: boolean;
   keptFloat: { layer: string; op: string; reason: string }[];
-  /** The same, as candidates (quantizeWithKept takes them). */
-  kept: KeptCandidate[];
   /** Every candidate's sensitivity when the search ranked them (most sensitive first), for `sensitivities`. */
   ranked: RankedCandidate[] | null;
   /** The float graph's outputs on the slice, for `reference`. */
-  reference: Float32Array[];
+  reference: readonly Float32Array[];
   /** Per-layer sensitivity, when the search ran (most sensitive first). */
   sensitivity: { layer: string; op: string; metric: number }[] | null;
 }
@@ -187,7 +176,7 @@ export async function quantizeToTarget(args: {
   // recognizers). Measured on mobileface: ranking on exactly 8 faces took 9.8 s instead of 15.9 s but
   // needed 29 float layers instead of 24 for the same cosine.
   for (const b of args.slice) { if (rankingCount >= 8) break; rankingSlice.push(b); rankingCount += b.dims[0] ?? 1; }
-  const reference = args.reference ? [...args.reference] : await (async () => {
+  const reference = args.reference ?? await (async () => {
     const floatSession = await createSession(args.floatModel.toBytes());
     try { return await outputsPerSample(floatSession, args.slice); } finally { await floatSession.release(); }
   })();
@@ -199,7 +188,11 @@ export async function quantizeToTarget(args: {
     try { return meanCosine(few ? reference.slice(0, rankingCount) : reference, await outputsPerSample(s, batches)); } finally { await s.release(); }
   };
   type Candidate = KeptCandidate;
-  const quantizeWith = async (kept: readonly Candidate[]) => quantizeWithKept(args.floatModel, args.ranges, args.options, kept);
+  const quantizeWith = async (kept: readonly Candidate[]) => quantizeModel(args.floatModel, args.ranges, {
+    ...args.options,
+    floatTensors: [...(args.options.floatTensors ?? []), ...kept.filter((k) => k.kind === 'activation').map((k) => k.name)],
+    exclude: [...(args.options.exclude ?? []), ...kept.filter((k) => k.kind === 'weights').map((k) => k.name)],
+  });
   const score = async (kept: readonly Candidate[]) => {
     const q = await quantizeWith(kept);
     return { q, cos: await cosineOf(q.model) };
@@ -208,7 +201,7 @@ export async function quantizeToTarget(args: {
   if (!reference.length) log('mixed precision: no held-apart samples (synthetic calibration or too few images): every layer int8, accuracy unchecked');
   else log(`mixed precision: all-int8 output cosine ${all.cos.toFixed(5)} on ${reference.length} held-apart samples (target ${args.target})`);
   if (all.cos >= args.target || !args.slice.length || maxFloat === 0) {
-    return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], kept: [], ranked: null, reference, sensitivity: null };
+    return { model: all.q.model, result: all.q.result, cosineAllInt8: all.cos, cosine: all.cos, target: args.target, met: all.cos >= args.target, keptFloat: [], ranked: null, reference, sensitivity: null };
   }
   // sensitivity of each activation quantized alone, and of each layer's weights quantized alone
   const g = args.floatModel.graph;
@@ -290,5 +283,5 @@ export async function quantizeToTarget(args: {
     layer: s.name, op: s.op,
     reason: `${s.kind === 'weights' ? 'weight' : 'activation'} sensitivity: output cosine loss ${s.metric.toExponential(2)} when only this ${s.kind === 'weights' ? "layer's weights are" : 'tensor is'} int8`,
   }));
-  return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, kept: keptList.map(({ kind, name, op }) => ({ kind, name, op })), ranked: measured.map(({ kind, name, op, metric }) => ({ kind, name, op, metric })), reference, sensitivity };
+  return { model: best.q.model, result: best.q.result, cosineAllInt8: all.cos, cosine: best.cos, target: args.target, met: best.cos >= args.target, keptFloat: kept, ranked: measured.map(({ kind, name, op, metric }) => ({ kind, name, op, metric })), reference, sensitivity };
 }
