@@ -11,6 +11,7 @@ import { createSession, floatTensor, runSession, type Session } from '../runtime
 import type { InputBatch } from '../calibrate/run.js';
 import { quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type QdqResult, type RangeTable } from './index.js';
 import { insertQdq } from './qdq.js';
+import { rankingCuts } from './cuts.js';
 import type { Handler } from './handlers.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
@@ -166,6 +167,8 @@ export async function quantizeToTarget(args: {
   sensitivities?: readonly RankedCandidate[];
   /** The float graph's outputs on `slice` (outputsPerSample), when an earlier search computed them. */
   reference?: readonly Float32Array[];
+  /** Most bytes of float values at cuts kept to rank candidates on the graph after them (rankingCuts; 0: whole graph). */
+  cutBytes?: number;
   log?: (line: string) => void;
 }): Promise<MixedPrecisionResult> {
   const log = args.log ?? (() => undefined);
@@ -180,11 +183,12 @@ export async function quantizeToTarget(args: {
     const floatSession = await createSession(args.floatModel.toBytes());
     try { return await outputsPerSample(floatSession, args.slice); } finally { await floatSession.release(); }
   })();
-  const cosineOf = async (model: OnnxModel, few = false) => {
+  const cosineOf = async (model: OnnxModel, few = false, inputs?: readonly InputBatch[]) => {
     // one short-lived session per candidate: no arena (see SessionOptions.arena)
     const s = await createSession(model.toBytes(), { arena: false });
-    // the greedy steps are checked on the whole slice
-    const batches = few ? rankingSlice : args.slice;
+    // the greedy steps are checked on the whole slice, the ranking on its first faces (or on their
+    // values at a cut, `inputs`)
+    const batches = inputs ?? (few ? rankingSlice : args.slice);
     try { return meanCosine(few ? reference.slice(0, rankingCount) : reference, await outputsPerSample(s, batches)); } finally { await s.release(); }
   };
   type Candidate = KeptCandidate;
@@ -228,6 +232,10 @@ export async function quantizeToTarget(args: {
   if (reuse) log(`mixed precision: reusing the measured sensitivities of ${candidates.length} activations and weights`);
   else log(`mixed precision: measuring the sensitivity of ${candidates.length} activations and weights (${skipped} exact in int8, skipped)`);
   const allRanking = args.ranking === 'leave-one-out' ? await cosineOf(all.q.model, true) : 0;
+  const alone = args.ranking !== 'leave-one-out' && candidates.some((c) => !reuse?.has(`${c.kind}:${c.name}`));
+  const nodeOf = (c: Candidate) => (c.kind === 'activation' ? g.producer(c.name) : g.node(c.name));
+  const cuts = alone ? await rankingCuts(args.floatModel, activations, candidates.map(nodeOf).filter((n) => n !== undefined), rankingSlice, args.cutBytes) : null;
+  if (cuts?.length) log(`mixed precision: ${cuts.length} cuts of the float graph, each candidate run from the latest before it (${(cuts.reduce((a, c) => a + c.bytes, 0) / 2 ** 20).toFixed(0)} MiB of cut values)`);
   const measured: (Candidate & { metric: number })[] = [];
   for (const c of candidates) {
     const known = reuse?.get(`${c.kind}:${c.name}`);
@@ -237,7 +245,9 @@ export async function quantizeToTarget(args: {
       // how much the all-int8 graph gains when only this candidate goes back to float
       metric = (await cosineOf((await quantizeWith([c])).model, true)) - allRanking;
     } else {
-      const m = args.floatModel.clone();
+      const node = nodeOf(c);
+      const cut = node && cuts ? cuts.find((k) => k.after.has(node)) : undefined;
+      const m = (cut?.model ?? args.floatModel).clone();
       const only: Record<string, Handler> = {};
       for (const n of m.graph.nodes) {
         only[n.opType ?? ''] = c.kind === 'activation'
@@ -245,7 +255,7 @@ export async function quantizeToTarget(args: {
           : (node, ctx) => { if (node.name === c.name) ctx.weight(node.input![1]!, node.opType === 'Gemm' && !node.attribute?.some((a) => a.name === 'transB' && Number(a.i) === 1) ? 1 : node.opType === 'MatMul' ? 1 : 0); };
       }
       insertQdq(m.graph, args.ranges, { ...opts, foldRelu: false, floatTensors: [] }, only);
-      metric = 1 - (await cosineOf(m, true));
+      metric = 1 - (await cosineOf(m, true, cut?.inputs));
     }
     measured.push({ ...c, metric });
   }
