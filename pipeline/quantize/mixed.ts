@@ -145,8 +145,8 @@ export interface MixedPrecisionResult {
 /**
  * Quantize with the fewest float activations that meet `target` (mean output cosine on `slice`). When
  * the all-int8 graph misses it, each activation's sensitivity is measured by quantizing that tensor
- * alone (weights float); the shortest prefix of the most sensitive that meets it goes back to float, at
- * most `maxFloat` (searchPrefix).
+ * alone (weights float), on the graph after the latest cut before it (rankingCuts); the shortest prefix
+ * of the most sensitive that meets it goes back to float, at most `maxFloat` (searchPrefix).
  */
 export async function quantizeToTarget(args: {
   floatModel: OnnxModel;
