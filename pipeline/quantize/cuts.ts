@@ -128,14 +128,19 @@ export async function rankingCuts(model: OnnxModel, tensors: Iterable<string>, n
     while (chosen.length && total > budget) total -= bytesOf(chosen.shift()!);
     if (!chosen.length) return [];
     const inputs = new Map<string, InputBatch[]>(chosen.map((c) => [c.tensor, []]));
+    const perBatch = new Set<string>(chosen.map((c) => c.tensor));
     for (const b of slice) {
       const out = await runSession(session, { [input]: floatTensor(b.data, b.dims) }, chosen.map((c) => c.tensor), 'ranking cuts');
       for (const c of chosen) {
         const t = out[c.tensor]!;
-        inputs.get(c.tensor)!.push({ data: (t.data as Float32Array).slice(), dims: t.dims.map(Number) });
+        const d = t.dims.map(Number);
+        // a leading 1 that was not the batch after all: the batch's samples are not its first dim
+        if (d[0] !== (b.dims[0] ?? 1) || d.slice(1).join() !== dims.get(c.tensor)!.slice(1).join()) perBatch.delete(c.tensor);
+        else inputs.get(c.tensor)!.push({ data: (t.data as Float32Array).slice(), dims: d });
         t.dispose?.();
       }
     }
+    chosen = chosen.filter((c) => perBatch.has(c.tensor));
     return chosen.reverse().map((c) => ({ ...c, model: modelAfter(model, c.tensor, dims.get(c.tensor)!.slice(1)), inputs: inputs.get(c.tensor)!, bytes: bytesOf(c) }));
   } finally {
     await session.release();

@@ -77,6 +77,19 @@ describe('cuts of a float graph (ranking runs only the graph after the tensor it
     const per = 8 * 10 * 10 * 4 * 4;
     expect((await rankingCuts(m, ['c1', 'r1', 'a', 'u'], m.graph.nodes, slice, 2 * per)).map((c) => c.tensor)).toEqual(['u', 'a']);
     expect(await rankingCuts(m, ['c1', 'r1', 'a', 'u'], m.graph.nodes, slice, 0)).toEqual([]);
+    // a leading 1 that is not the batch: channels first after a Transpose of an 8-channel tensor is 8,
+    // but of a 1-sample batch seen as [1, ...] it passes the probe; batches of 4 reveal it
+    const one = tinyModel({
+      opset: 13, input: { name: 'x', shape: ['N', 4, 10, 10] }, outputs: ['y'],
+      nodes: [
+        conv('x', 'w1', 'b1', 'c1', 'conv1'),
+        makeNode('Transpose', ['c1'], ['t'], 'to_cnhw', { perm: [1, 0, 2, 3] }),
+        makeNode('ReduceMean', ['t'], ['m'], 'mean', { axes: [0], keepdims: 1 }),
+        makeNode('Relu', ['m'], ['y'], 'relu'),
+      ],
+      initializers: [{ name: 'w1', dims: [1, 4, 3, 3], data: seededFloats(36, 1) }, { name: 'b1', dims: [1], data: seededFloats(1, 2) }],
+    });
+    expect((await rankingCuts(one, ['c1', 't', 'm'], one.graph.nodes, batches(20, 1))).map((c) => c.tensor)).toEqual(['c1']);
     // a cut no candidate runs after is not computed
     expect((await rankingCuts(m, ['c1', 'r1', 'a', 'u'], [m.graph.node('conv2')!], slice)).map((c) => c.tensor)).toEqual(['r1']);
   });
