@@ -115,14 +115,20 @@ export function buildProbe(model: OnnxModel, plan: Omit<ProbePlan, 'outputs'>, s
   return { bytes: probe.toBytes(), outputs };
 }
 
-/** Values per batch item of each tensor, from a run of the first item of `batch` on a full-exposure session. */
-async function sizesPerItem(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch): Promise<Map<string, number>> {
+/** Dims of each tensor for the first item of `batch` alone (a run at batch 1 on a session exposing them). */
+export async function itemDims(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch): Promise<Map<string, number[]>> {
   const n = batch.dims[0] ?? 1;
   const one = batch.data.subarray(0, batch.data.length / n);
   const out = await runSession(session, { [inputName]: floatTensor(one, [1, ...batch.dims.slice(1)]) }, [...tensors], 'calibration');
-  const sizes = new Map(tensors.map((t) => [t, out[t]?.data.length ?? 0]));
+  const dims = new Map(tensors.map((t) => [t, out[t]?.dims.map(Number) ?? [0]]));
   for (const v of Object.values(out)) v.dispose?.();
-  return sizes;
+  return dims;
+}
+
+/** Values per batch item of each tensor (itemDims). */
+async function sizesPerItem(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch): Promise<Map<string, number>> {
+  const dims = await itemDims(session, tensors, inputName, batch);
+  return new Map([...dims].map(([t, d]) => [t, d.reduce((a, x) => a * x, 1)]));
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Graph } from '../onnx/graph.js';
 import { makeValueInfo } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
-import { exposeTensors, type InputBatch } from '../calibrate/run.js';
+import { exposeTensors, itemDims, type InputBatch } from '../calibrate/run.js';
 
 /** A cut: the tensor, and the nodes that run after it (those the outputs need when it is given). */
 export interface Cut {
@@ -115,13 +115,10 @@ export async function rankingCuts(model: OnnxModel, tensors: Iterable<string>, n
   if (!chosen.length || !slice.length || budget <= 0) return [];
   const session = await createSession(exposeTensors(model, chosen.map((c) => c.tensor)), { arena: false });
   try {
-    const input = g.inputs.find((v) => !g.hasInitializer(v.name))!.name;
+    const input = session.inputNames[0]!;
     const samples = slice.reduce((a, b) => a + (b.dims[0] ?? 1), 0);
     // per-sample dims from one sample; a tensor whose first dim is not the batch cannot be cut
-    const first = slice[0]!;
-    const one = await runSession(session, { [input]: floatTensor(first.data.subarray(0, first.data.length / (first.dims[0] ?? 1)), [1, ...first.dims.slice(1)]) }, chosen.map((c) => c.tensor), 'ranking cuts');
-    const dims = new Map(chosen.map((c) => [c.tensor, one[c.tensor]!.dims.map(Number)]));
-    for (const v of Object.values(one)) v.dispose?.();
+    const dims = await itemDims(session, chosen.map((c) => c.tensor), input, slice[0]!);
     chosen = chosen.filter((c) => dims.get(c.tensor)![0] === 1);
     const bytesOf = (c: Cut) => dims.get(c.tensor)!.slice(1).reduce((a, d) => a * d, 1) * 4 * samples;
     let total = chosen.reduce((a, c) => a + bytesOf(c), 0);
