@@ -60,10 +60,14 @@ export function findCuts(g: Graph, tensors: Iterable<string>): Cut[] {
   return cuts.sort((a, b) => a.at - b.at).map((c) => c.cut);
 }
 
-/** The latest cut after which `node` runs, if any (`cuts` in graph order). */
-export function latestCutBefore(cuts: readonly Cut[], node: NodeProto): Cut | undefined {
-  for (let i = cuts.length - 1; i >= 0; i--) if (cuts[i]!.after.has(node)) return cuts[i];
-  return undefined;
+/**
+ * The latest cut after which `node` runs, if any, in a list of cuts in any order: the one with the
+ * fewest nodes after it (a later cut's nodes are a subset of an earlier one's).
+ */
+export function latestCutBefore<C extends Cut>(cuts: readonly C[], node: NodeProto): C | undefined {
+  let best: C | undefined;
+  for (const c of cuts) if (c.after.has(node) && (!best || c.after.size < best.after.size)) best = c;
+  return best;
 }
 
 /**
@@ -90,6 +94,12 @@ export interface RankingCut extends Cut {
   /** The cut tensor's values, one batch per batch of the ranking slice. */
   inputs: InputBatch[];
   bytes: number;
+}
+
+/** "16 cuts of the float graph, each candidate run from the latest before it (63 MiB of cut values)", for logs. */
+export function describeCuts(cuts: readonly RankingCut[], each: string): string {
+  const mib = cuts.reduce((a, c) => a + c.bytes, 0) / 2 ** 20;
+  return `${cuts.length} cut${cuts.length === 1 ? '' : 's'} of the float graph, each ${each} run from the latest before it (${mib.toFixed(0)} MiB of cut values)`;
 }
 
 /**

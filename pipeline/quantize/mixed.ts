@@ -11,7 +11,7 @@ import { createSession, floatTensor, runSession, type Session } from '../runtime
 import type { InputBatch } from '../calibrate/run.js';
 import { quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type QdqResult, type RangeTable } from './index.js';
 import { insertQdq } from './qdq.js';
-import { rankingCuts } from './cuts.js';
+import { describeCuts, latestCutBefore, rankingCuts } from './cuts.js';
 import type { Handler } from './handlers.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
@@ -235,7 +235,7 @@ export async function quantizeToTarget(args: {
   const alone = args.ranking !== 'leave-one-out' && candidates.some((c) => !reuse?.has(`${c.kind}:${c.name}`));
   const nodeOf = (c: Candidate) => (c.kind === 'activation' ? g.producer(c.name) : g.node(c.name));
   const cuts = alone ? await rankingCuts(args.floatModel, activations, candidates.map(nodeOf).filter((n) => n !== undefined), rankingSlice, args.cutBytes) : null;
-  if (cuts?.length) log(`mixed precision: ${cuts.length} cuts of the float graph, each candidate run from the latest before it (${(cuts.reduce((a, c) => a + c.bytes, 0) / 2 ** 20).toFixed(0)} MiB of cut values)`);
+  if (cuts?.length) log(`mixed precision: ${describeCuts(cuts, 'candidate')}`);
   const measured: (Candidate & { metric: number })[] = [];
   for (const c of candidates) {
     const known = reuse?.get(`${c.kind}:${c.name}`);
@@ -246,7 +246,7 @@ export async function quantizeToTarget(args: {
       metric = (await cosineOf((await quantizeWith([c])).model, true)) - allRanking;
     } else {
       const node = nodeOf(c);
-      const cut = node && cuts ? cuts.find((k) => k.after.has(node)) : undefined;
+      const cut = node && cuts ? latestCutBefore(cuts, node) : undefined;
       const m = (cut?.model ?? args.floatModel).clone();
       const only: Record<string, Handler> = {};
       for (const n of m.graph.nodes) {

@@ -3,6 +3,7 @@ import { makeNode } from '../../pipeline/onnx/index.js';
 import { collectActivationStats, type InputBatch } from '../../pipeline/calibrate/run.js';
 import { findCuts, modelAfter, nodesAfter, rankingCuts } from '../../pipeline/quantize/cuts.js';
 import { outputsPerSample, quantizeToTarget } from '../../pipeline/quantize/mixed.js';
+import { exportQdqToTarget } from '../../pipeline/tensorrt/mixed.js';
 import { createSession } from '../../pipeline/runtime.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
@@ -31,6 +32,12 @@ const model = () => tinyModel({
   ],
 });
 const batches = (seed: number, n: number, size = 4): InputBatch[] => Array.from({ length: n }, (_, i) => ({ data: seededFloats(size * 4 * 100, seed + i), dims: [size, 4, 10, 10] }));
+/** The model with min/max ranges from three batches, and a slice of three other batches to rank on. */
+async function calibrated() {
+  const m = model();
+  const stats = await collectActivationStats(m, batches(10, 3), { method: 'minmax' });
+  return { m, ranges: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const)), slice: batches(50, 3) };
+}
 const names = (s: Iterable<{ name?: string | null }> | null) => (s ? [...s].map((n) => n.name).sort() : null);
 
 describe('cuts of a float graph (ranking runs only the graph after the tensor it quantizes)', () => {
@@ -95,10 +102,7 @@ describe('cuts of a float graph (ranking runs only the graph after the tensor it
   });
 
   it('ranks candidates from cuts as on the whole graph: same sensitivities, same search result', async () => {
-    const m = model();
-    const stats = await collectActivationStats(m, batches(10, 3), { method: 'minmax' });
-    const ranges = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
-    const slice = batches(50, 3);
+    const { m, ranges, slice } = await calibrated();
     const lines: string[] = [];
     const fromCuts = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 0.99999, maxFloat: 4, log: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(/mixed precision: \d+ cuts of the float graph/);
@@ -106,6 +110,20 @@ describe('cuts of a float graph (ranking runs only the graph after the tensor it
     expect(fromCuts.ranked!.length).toBeGreaterThan(3);
     expect(fromCuts.ranked!.map((r) => r.name)).toEqual(whole.ranked!.map((r) => r.name));
     for (let i = 0; i < whole.ranked!.length; i++) expect(fromCuts.ranked![i]!.metric).toBeCloseTo(whole.ranked![i]!.metric, 6);
+    expect(fromCuts.keptFloat).toEqual(whole.keptFloat);
+  });
+});
+
+describe('TensorRT Q/DQ ranking from cuts', () => {
+  it('ranks each layer alone from the latest cut as on the whole graph: same losses, same float layers', async () => {
+    const { m, ranges, slice } = await calibrated();
+    const lines: string[] = [];
+    const fromCuts = await exportQdqToTarget({ float: m, ranges, slice, target: 0.999999, maxFloat: 4, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/TensorRT Q\/DQ: \d+ cuts? of the float graph/);
+    const whole = await exportQdqToTarget({ float: m, ranges, slice, target: 0.999999, maxFloat: 4, cutBytes: 0 });
+    expect(whole.sensitivity!.map((s) => s.layer).sort()).toEqual(['conv1', 'conv2', 'conv3', 'conv4']);
+    expect(fromCuts.sensitivity!.map((s) => s.layer)).toEqual(whole.sensitivity!.map((s) => s.layer));
+    for (let i = 0; i < whole.sensitivity!.length; i++) expect(fromCuts.sensitivity![i]!.cosineLoss).toBeCloseTo(whole.sensitivity![i]!.cosineLoss, 6);
     expect(fromCuts.keptFloat).toEqual(whole.keptFloat);
   });
 });
