@@ -4,10 +4,10 @@
  * on a held-apart slice; when it misses the target, measure each weighted layer's sensitivity (cosine
  * loss when only that layer, its weights and its input, is quantized, every other node float) and keep
  * the shortest prefix of that ranking float (TensorRT then runs those layers in fp16/fp32) that meets the
- * target, at most `maxFloat` (searchPrefix). Each layer runs only the float graph after the latest cut
- * before it (pipeline/quantize/cuts.ts): on mobileface_paddle_128d (30 faces, 50 layers, 15 cuts,
- * 45 MiB) the ranking took 5.9 s instead of 10.2 s, scrfd_500m_bnkps (1 cut) 20.8 s instead of 25.8 s,
- * the same Q/DQ graphs byte for byte.
+ * target, at most `maxFloat` (searchPrefix). As `--int8` does, the ranking runs on the slice's first
+ * samples (rankingBatches) and each layer only on the float graph after the latest cut before it
+ * (pipeline/quantize/cuts.ts): mobileface_paddle_128d's ranking took 3.1 s instead of 10.2 s,
+ * scrfd_500m_bnkps 7.5 s instead of 25.8 s, with the same Q/DQ graphs byte for byte (docs/tensorrt.md).
  *
  * Why it matters: per-tensor int8 activations crush the quiet channels of a depthwise conv input, and
  * a folded BatchNorm then amplifies that noise per channel; on mobileface_paddle_128d quantizing the
@@ -18,7 +18,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import type { RangeTable } from '../quantize/qdq.js';
 import { createSession } from '../runtime.js';
 import { describeCuts, latestCutBefore, rankingCuts } from '../quantize/cuts.js';
-import { meanCosine, outputsPerSample as samples, searchPrefix } from '../quantize/mixed.js';
+import { meanCosine, outputsPerSample as samples, rankingBatches, searchPrefix } from '../quantize/mixed.js';
 import { exportSymmetricQdq, type SymmetricQdqExport } from './qdq-export.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
@@ -64,7 +64,10 @@ export async function exportQdqToTarget(args: {
   // each layer quantized alone runs only the float graph after the latest cut before it, on the
   // cut's values computed once (pipeline/quantize/cuts.ts; the --int8 ranking does the same)
   const t0 = performance.now();
-  const cuts = await rankingCuts(args.float, Object.keys(args.ranges).filter((t) => g.producer(t)), layers, args.slice, args.cutBytes);
+  // ranked on the slice's first samples, as --int8 ranks (rankingBatches); checked on the whole slice
+  const few = rankingBatches(args.slice);
+  const fewReference = reference.slice(0, few.reduce((a, b) => a + (b.dims[0] ?? 1), 0));
+  const cuts = await rankingCuts(args.float, Object.keys(args.ranges).filter((t) => g.producer(t)), layers, few, args.cutBytes);
   if (cuts.length) args.log?.(`TensorRT Q/DQ: ${describeCuts(cuts, 'layer')}`);
   const sensitivity: TensorrtMixedResult['sensitivity'] = [];
   // alone: every other node float too (the Adds, pools and Concats TensorRT's placement also quantizes
@@ -73,10 +76,10 @@ export async function exportQdqToTarget(args: {
   for (const n of layers) {
     const cut = latestCutBefore(cuts, n);
     const only = exportSymmetricQdq(cut?.model ?? args.float, args.ranges, { exclude: [...base, ...others.filter((x) => x !== n.name && x !== n.opType)] });
-    sensitivity.push({ layer: n.name!, op: n.opType!, cosineLoss: 1 - (await cosineOf(only.model, cut?.inputs ?? args.slice, reference)) });
+    sensitivity.push({ layer: n.name!, op: n.opType!, cosineLoss: 1 - (await cosineOf(only.model, cut?.inputs ?? few, fewReference)) });
   }
   sensitivity.sort((a, b) => b.cosineLoss - a.cosineLoss);
-  args.log?.(`TensorRT Q/DQ: sensitivities of ${layers.length} layers measured in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  args.log?.(`TensorRT Q/DQ: sensitivities of ${layers.length} layers measured on ${fewReference.length} of the ${reference.length} inputs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   // the same prefix search as --int8 (bisection; the best prefix when the target is out of reach)
   const ranked = sensitivity.slice(0, args.maxFloat);
   const tried = new Map<number, { q: SymmetricQdqExport; cos: number }>([[0, { q: all, cos: cosineAllInt8 }]]);

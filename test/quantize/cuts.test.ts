@@ -120,6 +120,8 @@ describe('TensorRT Q/DQ ranking from cuts', () => {
     const lines: string[] = [];
     const fromCuts = await exportQdqToTarget({ float: m, ranges, slice, target: 0.999999, maxFloat: 4, log: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(/TensorRT Q\/DQ: \d+ cuts? of the float graph/);
+    // ranked on whole batches up to 8 samples, as --int8 ranks; the search checks on all 12
+    expect(lines.join('\n')).toMatch(/measured on 8 of the 12 inputs/);
     const whole = await exportQdqToTarget({ float: m, ranges, slice, target: 0.999999, maxFloat: 4, cutBytes: 0 });
     expect(whole.sensitivity!.map((s) => s.layer).sort()).toEqual(['conv1', 'conv2', 'conv3', 'conv4']);
     expect(fromCuts.sensitivity!.map((s) => s.layer)).toEqual(whole.sensitivity!.map((s) => s.layer));
