@@ -267,6 +267,8 @@ export async function quantizeToTarget(args: {
     }
     measured.push({ ...c, metric });
   }
+  // the cut values (up to cutBytes) are not needed by the search
+  if (cuts) cuts.length = 0;
   measured.sort((a, b) => b.metric - a.metric);
   if (!reuse) log(`mixed precision: sensitivities measured in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const sensitivity = measured.map((m) => ({ layer: m.kind === 'weights' ? `${m.name} (weights)` : m.name, op: m.op, metric: m.metric }));

@@ -78,6 +78,7 @@ export async function exportQdqToTarget(args: {
     const only = exportSymmetricQdq(cut?.model ?? args.float, args.ranges, { exclude: [...base, ...others.filter((x) => x !== n.name && x !== n.opType)] });
     sensitivity.push({ layer: n.name!, op: n.opType!, cosineLoss: 1 - (await cosineOf(only.model, cut?.inputs ?? few, fewReference)) });
   }
+  cuts.length = 0; // the cut values are not needed by the search
   sensitivity.sort((a, b) => b.cosineLoss - a.cosineLoss);
   args.log?.(`TensorRT Q/DQ: sensitivities of ${layers.length} layers measured on ${fewReference.length} of the ${reference.length} inputs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   // the same prefix search as --int8 (bisection; the best prefix when the target is out of reach)
