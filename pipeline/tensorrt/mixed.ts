@@ -7,7 +7,8 @@
  * target, at most `maxFloat` (searchPrefix). As `--int8` does, the ranking runs on the slice's first
  * samples (rankingBatches) and each layer only on the float graph after the latest cut before it
  * (pipeline/quantize/cuts.ts): mobileface_paddle_128d's ranking took 3.1 s instead of 10.2 s,
- * scrfd_500m_bnkps 7.5 s instead of 25.8 s, with the same Q/DQ graphs byte for byte (docs/tensorrt.md).
+ * scrfd_500m_bnkps 7.5 s instead of 25.8 s, with the same Q/DQ graphs byte for byte as before; ranking
+ * each layer truly alone changed the float set of the dynamic SCRFD graph at 640x480 (docs/tensorrt.md).
  *
  * Why it matters: per-tensor int8 activations crush the quiet channels of a depthwise conv input, and
  * a folded BatchNorm then amplifies that noise per channel; on mobileface_paddle_128d quantizing the
@@ -61,10 +62,10 @@ export async function exportQdqToTarget(args: {
   }
   const g = args.float.graph;
   const layers = g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && !base.includes(n.name ?? '') && n.input?.[1] && g.hasInitializer(n.input[1]));
-  // each layer quantized alone runs only the float graph after the latest cut before it, on the
-  // cut's values computed once (pipeline/quantize/cuts.ts; the --int8 ranking does the same)
+  // as --int8 ranks: on the slice's first samples (rankingBatches; the search checks on the whole
+  // slice), each layer quantized alone on the float graph after the latest cut before it, fed the
+  // cut's values computed once (pipeline/quantize/cuts.ts)
   const t0 = performance.now();
-  // ranked on the slice's first samples, as --int8 ranks (rankingBatches); checked on the whole slice
   const few = rankingBatches(args.slice);
   const fewReference = reference.slice(0, few.reduce((a, b) => a + (b.dims[0] ?? 1), 0));
   const cuts = await rankingCuts(args.float, Object.keys(args.ranges).filter((t) => g.producer(t)), layers, few, args.cutBytes);
