@@ -23,7 +23,7 @@ interface OptimizeFlags {
   pairs?: string; boxes?: string[]; faceFree?: string[];
   targetCosine?: string; targetMargin?: string; maxFloatLayers?: string; mixedRanking?: string;
   perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: string; pruneFloat?: boolean; floatPrefix?: string; floatSuffix?: string;
-  prelu?: string; foldBn: boolean; equalize: boolean; mergeConvs?: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
+  prelu?: string; foldBn: boolean; equalize: boolean; mergeConvs?: boolean; padChannels?: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
 }
 
@@ -69,6 +69,8 @@ export function register(program: Command): void {
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
     .option('--merge-convs', 'merge convolutions that read one tensor with one geometry (detector heads) into one (default; see docs/int8.md)')
     .option('--no-merge-convs', 'do not merge such convolutions')
+    .option('--pad-channels', '--int8: pad channel counts around depthwise convolutions to multiples of 16 with zeros, which onnxruntime\'s int8 depthwise kernel runs faster (default; exact; see docs/int8.md)')
+    .option('--no-pad-channels', 'do not pad channels')
     .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--no-evaluate', 'skip the accuracy/speed evaluation and report')
@@ -84,7 +86,7 @@ export function register(program: Command): void {
     const detSize = o.detSize && !o.tensorrt ? checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) : undefined;
     const prelu = o.prelu as PreluRewrite | undefined;
     if (prelu && !PRELU_FORMS.includes(prelu)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: PRELU_FORMS.join(' | '), name: '--prelu', received: prelu });
-    const rewrites = { ...(prelu ? { prelu } : {}), foldBatchNorm: o.foldBn, equalize: o.equalize, ...(o.mergeConvs === undefined ? {} : { mergeSiblingConvs: o.mergeConvs }) };
+    const rewrites = { ...(prelu ? { prelu } : {}), foldBatchNorm: o.foldBn, equalize: o.equalize, ...(o.mergeConvs === undefined ? {} : { mergeSiblingConvs: o.mergeConvs }), ...(o.padChannels === undefined ? {} : { padChannels: o.padChannels }) };
     if (o.fp32) {
       const r = await optimizeFp32({ model, out: o.out, rewrites, detSize, threads });
       process.stdout.write(`${r.modelPath}\n  speed-up vs original: ${r.speed.speedup.batch1.toFixed(2)}x at batch 1${r.speed.speedup.batch8 ? `, ${r.speed.speedup.batch8.toFixed(2)}x at batch 8` : ''}; max output difference ${r.maxAbsDiff.toExponential(2)}\n`);

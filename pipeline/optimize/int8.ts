@@ -22,6 +22,7 @@ import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
+import { describePadding } from '../quantize/rewrites/pad-channels.js';
 import { quantizeToTarget, searchTarget, TARGET_MARGIN, type MixedPrecisionResult } from '../quantize/mixed.js';
 import { chooseFloatPart, chooseFloatSuffix, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
 import type { QuantizeOptions } from '../quantize/options.js';
@@ -196,7 +197,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   }
   const preluResult = rewrites.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(prepared.graph, rewrites.prelu);
   prepared.graph.toposort();
-  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}${prep.siblings.length ? `, ${describeMerges(prep.siblings)}` : ''}`);
+  log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}${prep.siblings.length ? `, ${describeMerges(prep.siblings)}` : ''}${prep.padded.length ? `, ${describePadding(prep.padded)}` : ''}`);
   const preparedSha = sha256(prepared.toBytes());
 
   let stats: CalibrationStats;
@@ -308,6 +309,7 @@ function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandi
     calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
     targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix, suffix, 'after'),
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
+    padChannels: o.rewrites?.padChannels ?? INT8_REWRITES.padChannels ?? false,
   };
 }
 
