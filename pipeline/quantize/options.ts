@@ -72,11 +72,12 @@ export interface QuantizeOptions {
    */
   floatSlowInt8: boolean;
   /**
-   * Store weights and int32 biases without a zero point (DequantizeLinear's default 0; ONNX says int32
-   * has none) and with one scale where every output channel has the same one (the +-1 sign convs of
-   * sign-dw): the same values in fewer bytes (mobileface 0.386x -> 0.354x of FP32, same onnxruntime
-   * kernels, outputs bit-identical). TensorRT's export turns it off: its rules ask for an explicit
-   * int8 zero point on every Q/DQ node.
+   * Store int32 biases without a zero point (ONNX says int32 has none) and weights with one scale where
+   * every output channel has the same one (the +-1 sign convs of sign-dw): the same values in fewer
+   * bytes (mobileface 0.386x -> 0.354x of FP32 with weight zero points dropped too, outputs
+   * bit-identical). int8 weights keep their zero point since 2026-12-05: onnxruntime's symmetric-weight
+   * conv kernels need it as a constant input (weights.ts). TensorRT's export turns this off: its rules
+   * ask for an explicit int8 zero point on every Q/DQ node.
    */
   compactConstants: boolean;
   /**

@@ -59,7 +59,7 @@ describe('QDQ quantizer', () => {
     }
     expect(ops(q.model).Relu).toBe(1);
   });
-  it('compact constants: weights and int32 biases without zero points, one scale when every channel has the same; the same outputs as explicit ones', async () => {
+  it('compact constants: int32 biases without zero points (int8 weights keep theirs), one scale when every channel has the same; the same outputs as explicit ones', async () => {
     // a conv with varied weights and a bias, then a depthwise 1x1 conv whose channels all weigh 1 (a sign-dw half)
     const m = tinyModel({
       opset: 13, input: X, outputs: ['y'],
@@ -73,7 +73,10 @@ describe('QDQ quantizer', () => {
     const compact = quantizeModel(m, ranges).model;
     const explicit = quantizeModel(m, ranges, { compactConstants: false }).model;
     const dq = (model: typeof compact, t: string) => model.graph.node(`${t}_DequantizeLinear`)!;
-    expect(dq(compact, 'w').input).toEqual(['w_quantized', 'w_scale']);
+    // onnxruntime's symmetric-weight conv kernels need the weight zero point as a constant input
+    expect(dq(compact, 'w').input).toEqual(['w_quantized', 'w_scale', 'w_zero_point']);
+    expect(compact.graph.getTensor('w_zero_point').dims).toEqual([8]);
+    expect(compact.graph.getTensor('ones_zero_point').dims).toEqual([]);
     expect(dq(compact, 'b').input).toEqual(['b_quantized', 'b_scale']);
     expect(dq(explicit, 'w').input).toEqual(['w_quantized', 'w_scale', 'w_zero_point']);
     expect(dq(explicit, 'b').input).toEqual(['b_quantized', 'b_scale', 'b_zero_point']);
