@@ -14,11 +14,11 @@ const pw = (x: string, w: string, b: string, y: string, name: string) => makeNod
 /**
  * A MobileNet-style block: 3x3 (8 -> 20) -> Relu -> depthwise 3x3 -> Clip -> 1x1 (20 -> 12), beside
  * three sets that may not be padded: 20 channels read by a Sigmoid (and a conv), 20 channels that are a graph output,
- * and 16 channels (already a multiple of 16).
+ * 16 channels (already a multiple of 16), and 20 channels with no depthwise conv (nothing to gain).
  */
 function block() {
   return tinyModel({
-    opset: 13, input: X, outputs: ['y', 'sg', 'v', 'side', 'z'],
+    opset: 13, input: X, outputs: ['y', 'sg', 'v', 'side', 'z', 'p'],
     nodes: [
       makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], 'expand', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
       makeNode('Relu', ['c1'], ['r1'], 'relu1'),
@@ -33,6 +33,9 @@ function block() {
       makeNode('Sigmoid', ['x'], ['xs'], 'sigmoid0'),
       pw('xs', 'w5', 'b5', 'c5', 'aligned'),
       dw('c5', 'w6', 'b6', 'z', 'depthwise16', 16),
+      makeNode('Conv', ['x', 'w8', 'b8'], ['c8'], 'plain', { kernel_shape: [5, 5], pads: [2, 2, 2, 2] }),
+      makeNode('Relu', ['c8'], ['r8'], 'relu8'),
+      pw('r8', 'w9', 'b9', 'p', 'plain_reader'),
     ],
     initializers: [
       { name: 'w1', dims: [20, 8, 3, 3], data: seededFloats(1440, 1) }, { name: 'b1', dims: [20], data: seededFloats(20, 2) },
@@ -44,6 +47,8 @@ function block() {
       { name: 'w5', dims: [16, 8, 1, 1], data: seededFloats(128, 11) }, { name: 'b5', dims: [16], data: seededFloats(16, 12) },
       { name: 'w6', dims: [16, 1, 3, 3], data: seededFloats(144, 13) }, { name: 'b6', dims: [16], data: seededFloats(16, 14) },
       { name: 'w7', dims: [4, 20, 1, 1], data: seededFloats(80, 15) }, { name: 'b7', dims: [4], data: seededFloats(4, 16) },
+      { name: 'w8', dims: [20, 8, 5, 5], data: seededFloats(4000, 17) }, { name: 'b8', dims: [20], data: seededFloats(20, 18) },
+      { name: 'w9', dims: [4, 20, 1, 1], data: seededFloats(80, 19) }, { name: 'b9', dims: [4], data: seededFloats(4, 20) },
     ],
   });
 }
@@ -64,7 +69,7 @@ describe('channel padding for int8 depthwise convolutions', () => {
     // the extra weights are zeros, the original ones where they were
     expect(Array.from(g.getFloat('w1').subarray(1440))).toEqual(new Array(864).fill(0));
     expect(Array.from(g.getFloat('w1').subarray(0, 1440))).toEqual(Array.from(seededFloats(1440, 1)));
-    for (const t of ['w3', 'w4', 'w5', 'w6', 'w7']) expect(g.getTensor(t).dims).toEqual(m.graph.getTensor(t).dims);
+    for (const t of ['w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9']) expect(g.getTensor(t).dims).toEqual(m.graph.getTensor(t).dims);
     const diff = await maxOutputDiff(m.toBytes(), padded.toBytes(), X.shape);
     expect(diff.maxAbs).toBe(0);
   });

@@ -2,8 +2,8 @@
  * Channel padding for onnxruntime's int8 depthwise convolutions. A tensor whose channel count is not a
  * multiple of 16 gets zero channels up to the next multiple where that is exact: it is made by a
  * convolution (whose extra output channels get zero weights and zero bias, so they are 0), passes only
- * through Relu/Clip and depthwise convolutions (their extra channels: zero weights and bias, 0 again),
- * and ends in ordinary convolutions (whose weights for the extra input channels are 0). Every original
+ * through Relu/Clip and depthwise convolutions, at least one (their extra channels: zero weights and
+ * bias, 0 again), and ends in ordinary convolutions (whose weights for the extra input channels are 0). Every original
  * output is the same sum of the same products; the extra channels add exact zeros.
  *
  * Why: onnxruntime's channels-last int8 depthwise kernel handles a channel count that is not a multiple
@@ -109,7 +109,8 @@ export function padChannels(g: Graph, block = CHANNEL_BLOCK): PaddedChannels[] {
     const c = dims?.[0];
     if (!c || c % block === 0) continue;
     const r = reach(g, p.output![0]!, c);
-    if (!r || !r.readers.length) continue;
+    // the depthwise kernel is what pays; a set without one would only grow its ordinary convolutions
+    if (!r || !r.readers.length || !r.depthwise.length) continue;
     const to = Math.ceil(c / block) * block;
     padWeights(g, p, 0, to);
     for (const d of r.depthwise) { padWeights(g, d, 0, to); setAttr(d, 'group', to, 'int'); }
