@@ -3,8 +3,8 @@
  * multiple of 16 gets zero channels up to the next multiple where that is exact: it is made by a
  * convolution (whose extra output channels get zero weights and zero bias, so they are 0), passes only
  * through Relu/Clip and depthwise convolutions, at least one (their extra channels: zero weights and
- * bias, 0 again), and ends in ordinary convolutions (whose weights for the extra input channels are 0). Every original
- * output is the same sum of the same products; the extra channels add exact zeros.
+ * bias, 0 again), and ends in ordinary convolutions (whose weights for the extra input channels are
+ * 0). Every original output is the same sum of the same products; the extra channels add exact zeros.
  *
  * Why: onnxruntime's channels-last int8 depthwise kernel handles a channel count that is not a multiple
  * of 16 slowly. Measured (2026-12-05, one 3x3 depthwise QLinearConv, two threads, profiler medians):
@@ -64,8 +64,9 @@ function padWeights(g: Graph, n: NodeProto, axis: number, to: number): void {
 }
 
 /**
- * The tensors and nodes the padding of `tensor` (C channels, made by `producer`) reaches, or null when
- * some reader is not a Relu/Clip, a depthwise convolution over C channels or an ordinary convolution.
+ * The tensors and nodes the padding of `tensor` (`c` channels, a convolution's output) reaches, or null
+ * when some reader is not a Relu/Clip, a depthwise convolution over `c` channels or an ordinary
+ * convolution, or a tensor on the way is a graph output.
  */
 function reach(g: Graph, tensor: string, c: number): { tensors: string[]; depthwise: NodeProto[]; readers: NodeProto[] } | null {
   const tensors: string[] = [];
