@@ -62,11 +62,18 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   };
   cluster.on('message', onMessage);
 
+  // the workers whose process has not exited. Not cluster.workers: Node removes a worker from it only
+  // once both its 'exit' and its IPC 'disconnect' have happened, in either order, so at the last 'exit'
+  // it could still list that worker; the promise then never settled and the primary ended with code 13
+  // (unsettled top-level await) instead of 0 (seen once in a CI run, 2026-12-05 18:4x)
+  const alive = new Set<Worker>();
+  const fork = () => { alive.add(cluster.fork()); };
   return new Promise<number>((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
+      alive.delete(worker);
       if (stopping) {
         if (code !== 0) exitCode = 1;
-        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode);
+        if (alive.size === 0) resolve(exitCode);
         return;
       }
       // a worker that fails at start (bad model, port taken) fails every time: give up instead of looping
@@ -77,23 +84,23 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
         opts.log('workers keep exiting; stopping', { code, signal });
         stopping = true;
         exitCode = code ?? 1;
-        for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
-        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode);
+        for (const w of alive) w.kill('SIGTERM');
+        if (alive.size === 0) resolve(exitCode);
         return;
       }
       opts.log('worker exited; starting a new one', { pid: worker.process.pid, code, signal });
-      cluster.fork();
+      fork();
     });
     const stop = (sig: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       opts.log('stopping workers', { signal: sig });
-      for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+      for (const w of alive) w.kill('SIGTERM');
       setTimeout(() => resolve(1), opts.shutdownTimeoutMs + 5000).unref();
-      if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+      if (alive.size === 0) resolve(0);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    for (let i = 0; i < opts.workers; i++) cluster.fork();
+    for (let i = 0; i < opts.workers; i++) fork();
   });
 }
