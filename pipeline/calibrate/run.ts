@@ -16,6 +16,11 @@ export interface InputBatch {
   dims: number[];
 }
 
+/** How many samples `batches` hold (the first dim of each). */
+export function sampleCount(batches: readonly InputBatch[]): number {
+  return batches.reduce((n, b) => n + (b.dims[0] ?? 1), 0);
+}
+
 export interface CalibrateOptions {
   method: CalibrationMethod;
   settings?: Partial<CollectorSettings>;

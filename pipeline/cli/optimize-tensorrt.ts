@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { collectActivationStats, type InputBatch } from '../calibrate/run.js';
+import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
@@ -202,7 +202,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     workspaceMiB: opts.workspaceMiB, optimizationLevel: opts.optimizationLevel, instances: opts.instances,
     maxQueueDelayMicroseconds: opts.queueDelayUs, exclude: opts.exclude,
     source: { path: file }, log,
-    accuracy: slice.length ? { slice, target: searchTarget(role, opts, `${slice.reduce((a, b) => a + (b.dims[0] ?? 1), 0)}-input slice`, log).aimed, maxFloat: opts.maxFloatLayers } : undefined,
+    accuracy: slice.length ? { slice, target: searchTarget(role, opts, `${sampleCount(slice)}-input slice`, log).aimed, maxFloat: opts.maxFloatLayers } : undefined,
   });
   const acc = plan.quantization?.accuracy;
   log(`wrote ${plan.dir}: ${Object.keys(plan.files).length} files${plan.quantization ? `, ${plan.quantization.activations} activations + ${plan.quantization.weights} weights quantized, ${plan.quantization.keptFloat.length} layer(s) float` : ''}${acc ? `; output cosine ${acc.cosine.toFixed(5)} on ${acc.samples} held-apart inputs` : ''}; build with ${path.join(plan.dir, 'build.sh')}`);

@@ -13,7 +13,7 @@ import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
-import { collectActivationStats, type InputBatch } from '../calibrate/run.js';
+import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
@@ -207,7 +207,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   } else {
     log(`calibration: ${role === 'generic' && !o.facesDir ? '16 synthetic batches' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
     // pre-aligned recognizer crops get their own bar (detector frames report while they stream)
-    const bar = statsBatches ? countProgress('calibrating', statsBatches.reduce((n, b) => n + (b.dims[0] ?? 1), 0), { silent: o.quiet }) : null;
+    const bar = statsBatches ? countProgress('calibrating', sampleCount(statsBatches), { silent: o.quiet }) : null;
     const tensors = await collectActivationStats(prepared, calibrationInput(), {
       method: o.method, settings: o.collector, threads: o.threads,
       onProgress: bar ? (d) => bar.update(d) : undefined,

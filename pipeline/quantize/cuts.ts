@@ -14,7 +14,7 @@ import type { Graph } from '../onnx/graph.js';
 import { makeValueInfo } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
-import { exposeTensors, itemDims, type InputBatch } from '../calibrate/run.js';
+import { exposeTensors, itemDims, sampleCount, type InputBatch } from '../calibrate/run.js';
 
 /** A cut: the tensor, and the nodes that run after it (those the outputs need when it is given). */
 export interface Cut {
@@ -126,7 +126,7 @@ export async function rankingCuts(model: OnnxModel, tensors: Iterable<string>, n
   const session = await createSession(exposeTensors(model, chosen.map((c) => c.tensor)), { arena: false });
   try {
     const input = session.inputNames[0]!;
-    const samples = slice.reduce((a, b) => a + (b.dims[0] ?? 1), 0);
+    const samples = sampleCount(slice);
     // per-sample dims from one sample; a tensor whose first dim is not the batch cannot be cut
     const dims = await itemDims(session, chosen.map((c) => c.tensor), input, slice[0]!);
     chosen = chosen.filter((c) => dims.get(c.tensor)![0] === 1);

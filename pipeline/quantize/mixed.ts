@@ -8,7 +8,7 @@
 import type { OnnxModel } from '../onnx/model.js';
 import type { NodeProto } from '../onnx/proto.js';
 import { createSession, floatTensor, runSession, type Session } from '../runtime.js';
-import type { InputBatch } from '../calibrate/run.js';
+import { sampleCount, type InputBatch } from '../calibrate/run.js';
 import { quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type QdqResult, type RangeTable } from './index.js';
 import { insertQdq } from './qdq.js';
 import { describeCuts, latestCutBefore, rankingCuts } from './cuts.js';
@@ -186,7 +186,7 @@ export async function quantizeToTarget(args: {
   const log = args.log ?? (() => undefined);
   const maxFloat = args.maxFloat ?? 16;
   const rankingSlice = rankingBatches(args.slice);
-  const rankingCount = rankingSlice.reduce((a, b) => a + (b.dims[0] ?? 1), 0);
+  const rankingCount = sampleCount(rankingSlice);
   const reference = args.reference ?? await (async () => {
     const floatSession = await createSession(args.floatModel.toBytes());
     try { return await outputsPerSample(floatSession, args.slice); } finally { await floatSession.release(); }

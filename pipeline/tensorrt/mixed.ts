@@ -14,7 +14,7 @@
  * a folded BatchNorm then amplifies that noise per channel; on mobileface_paddle_128d quantizing the
  * depthwise inputs alone drops the embedding cosine to ~0.2, while their weights alone cost < 0.01.
  */
-import type { InputBatch } from '../calibrate/run.js';
+import { sampleCount, type InputBatch } from '../calibrate/run.js';
 import type { OnnxModel } from '../onnx/model.js';
 import type { RangeTable } from '../quantize/qdq.js';
 import { createSession } from '../runtime.js';
@@ -67,7 +67,7 @@ export async function exportQdqToTarget(args: {
   // cut's values computed once (pipeline/quantize/cuts.ts)
   const t0 = performance.now();
   const few = rankingBatches(args.slice);
-  const fewReference = reference.slice(0, few.reduce((a, b) => a + (b.dims[0] ?? 1), 0));
+  const fewReference = reference.slice(0, sampleCount(few));
   const cuts = await rankingCuts(args.float, Object.keys(args.ranges).filter((t) => g.producer(t)), layers, few, args.cutBytes);
   if (cuts.length) args.log?.(`TensorRT Q/DQ: ${describeCuts(cuts, 'layer')}`);
   const sensitivity: TensorrtMixedResult['sensitivity'] = [];

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { activationTensors } from '../calibrate/run.js';
+import { activationTensors, sampleCount } from '../calibrate/run.js';
 import type { TensorStats } from '../calibrate/collectors.js';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { sha256, sha256File, writeFileAtomic } from '../fsutil.js';
@@ -204,7 +204,7 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
       placement: 'tensorrt', activations: q.quantization.activations, weights: q.quantization.weights, floatOps, check: q.check, cpuRun: { ok: true, outputs: run.dims },
       keptFloat: q.keptFloat ?? (input.exclude ?? []).map((e) => ({ layer: e, op: '', reason: 'excluded by option' })),
       ...(q.cosine !== undefined ? {
-        accuracy: { samples: input.accuracy!.slice.reduce((a, b) => a + (b.dims[0] ?? 1), 0), target: q.target!, cosineAllInt8: q.cosineAllInt8!, cosine: q.cosine, met: q.met! },
+        accuracy: { samples: sampleCount(input.accuracy!.slice), target: q.target!, cosineAllInt8: q.cosineAllInt8!, cosine: q.cosine, met: q.met! },
         ...(q.sensitivity ? { sensitivity: q.sensitivity.slice(0, 20) } : {}),
       } : {}),
     };

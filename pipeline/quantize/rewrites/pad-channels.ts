@@ -83,16 +83,14 @@ function reach(g: Graph, tensor: string, c: number): { tensors: string[]; depthw
       if ((u.input ?? []).slice(1).includes(t)) return null;
       if (u.opType === 'Relu' || (u.opType === 'Clip' && (u.input ?? []).slice(1).every((x) => !x || g.hasInitializer(x)))) {
         work.push(u.output![0]!);
-      } else if (u.opType === 'Conv' && ownWeights(g, u)) {
-        const dims = ownWeights(g, u)!;
-        const group = attrInt(u, 'group', 1);
-        if (group === c && dims[0] === c && dims[1] === 1) {
-          if (!depthwise.includes(u)) { depthwise.push(u); work.push(u.output![0]!); }
-        } else if (group === 1 && dims[1] === c) {
-          if (!readers.includes(u)) readers.push(u);
-        } else {
-          return null;
-        }
+        continue;
+      }
+      const dims = u.opType === 'Conv' ? ownWeights(g, u) : null;
+      const group = dims ? attrInt(u, 'group', 1) : 0;
+      if (dims && group === c && dims[0] === c && dims[1] === 1) {
+        if (!depthwise.includes(u)) { depthwise.push(u); work.push(u.output![0]!); }
+      } else if (dims && group === 1 && dims[1] === c) {
+        if (!readers.includes(u)) readers.push(u);
       } else {
         return null;
       }
