@@ -11,7 +11,8 @@
 #     245 MB; the CUDA/TensorRT provider libraries installed for linux/x64 are kept.
 #   - sharp's @img/* prebuilt packages for other platforms, arches or libcs.
 #   - echarts' and zrender's bundled dist/ builds (faceopt imports the ES modules: echarts/core,
-#     echarts/charts, ... which resolve to lib/), their TypeScript sources, protobufjs' pbjs/pbts CLI.
+#     echarts/charts, ... which resolve to lib/), their TypeScript sources, protobufjs' pbjs/pbts CLI,
+#     @jsquash/jpeg's encoder (faceopt only decodes with it).
 #   - type declarations, source maps, TypeScript sources, Markdown, docs/tests/examples folders.
 # Licence files (LICENSE*, NOTICE*, COPYING*) always stay.
 set -euo pipefail
@@ -55,7 +56,7 @@ done
 rm -rf "$NM"/echarts/dist "$NM"/echarts/types "$NM"/echarts/ssr/client/dist "$NM"/echarts/src \
   "$NM"/zrender/dist "$NM"/zrender/src "$NM"/zrender/build \
   "$NM"/protobufjs/cli "$NM"/protobufjs/dist "$NM"/@types \
-  "$NM"/onnxruntime-node/lib
+  "$NM"/onnxruntime-node/lib "$NM"/@jsquash/jpeg/codec/enc
 
 # 4. files no runtime reads: declarations, maps, TS sources, docs; folders of docs, tests, examples
 find "$NM" -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' -o -name '*.ts' \

@@ -1,5 +1,5 @@
 /**
- * Photo decoding with sharp: any JPEG (baseline or progressive), PNG or WebP, grayscale, with alpha or
+ * Photo decoding with sharp (small plain JPEGs in WebAssembly, same pixels: jpeg-wasm.ts): any JPEG (baseline or progressive), PNG or WebP, grayscale, with alpha or
  * 16 bits per channel, becomes an 8-bit RGB HWC buffer with its EXIF orientation applied (as
  * OpenCV's imread does, which InsightFace uses). Decoding runs on libuv worker threads (sharp is
  * asynchronous), so a server can decode the next photo while the previous one is being inferred.
@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import type { OutputInfo } from 'sharp';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { readImageHeader, type ImageHeader } from './image-header.js';
+import { decodeJpegWasm } from './jpeg-wasm.js';
 import type { RgbImage } from './types.js';
 
 /** Default pixel limit: 40 megapixels (a 7,700 x 5,200 photo), far above any camera a face pipeline sees. */
@@ -34,6 +35,11 @@ export interface DecodeOptions {
   maxPixels?: number;
   /** Name used in error messages (default: the path, or "<buffer>"). */
   source?: string;
+  /**
+   * 'auto' (default): small plain JPEGs are decoded in WebAssembly on this thread (jpeg-wasm.ts, the
+   * same pixels as sharp), everything else by sharp; 'sharp': sharp only.
+   */
+  decoder?: 'auto' | 'sharp';
 }
 
 /** A decoded photo plus what the header said about it. */
@@ -72,6 +78,11 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   const pixels = header.width * header.height;
   if (pixels > maxPixels) {
     throw new FaceoptError('FACEOPT_ERR_IMAGE_TOO_LARGE', { source, pixels, limit: maxPixels });
+  }
+
+  if (header.format === 'jpeg' && header.orientation === 1 && opts.decoder !== 'sharp') {
+    const img = await decodeJpegWasm(bytes);
+    if (img) return { ...img, format: 'jpeg', orientation: 1 };
   }
 
   let out: { data: Buffer; info: OutputInfo };

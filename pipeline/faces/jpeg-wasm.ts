@@ -1,0 +1,166 @@
+/**
+ * Small JPEGs decoded on the calling thread by mozjpeg compiled to WebAssembly (`@jsquash/jpeg`, the
+ * Squoosh build), instead of a sharp pipeline.
+ *
+ * Why: a sharp call has a fixed cost that dwarfs the decoding of a face crop. A 112x112 crop took
+ * about 0.8 ms of CPU through sharp (libvips' pipeline set-up, 0.1-0.4 ms of it on the event loop, the
+ * rest on a libuv thread that competes with inference) and about 0.2-0.3 ms here. sharp's libvips links
+ * mozjpeg too, so the pixels are the same: every chip, LFW and group photo of the shared data set
+ * decodes byte for byte alike both ways (test/faces/jpeg-wasm.test.ts).
+ *
+ * Only files on which the two decoders are known to agree take this path (`wasmJpegEligible`):
+ * baseline, extended or progressive Huffman JPEGs with 8-bit YCbCr (3 components) or grayscale,
+ * no embedded ICC profile (sharp converts those to sRGB), no Adobe marker, no EXIF rotation, ending
+ * with the EOI marker (sharp refuses a file cut short; libjpeg would fill it with grey), and at most
+ * WASM_JPEG_MAX_PIXELS pixels, so the event loop is never held for long. Anything libjpeg warns about
+ * (corrupt data) or refuses sends the file back to sharp, which decides: its errors and its pixels stay
+ * the only ones a caller sees for a damaged file. A decoder that failed is replaced by a fresh instance
+ * (libjpeg's error exit leaves its allocations behind; an instance aborts after 50-100 of them).
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { RgbImage } from './types.js';
+
+/** Largest image (width x height) decoded here; larger ones go to sharp on a libuv thread (~0.4 ms for 256x256 here). */
+export const WASM_JPEG_MAX_PIXELS = 65_536;
+
+interface MozJpegModule {
+  decode(data: Uint8Array, preserveOrientation: boolean): { data: Uint8ClampedArray; width: number; height: number } | null;
+}
+type ModuleFactory = (opts: Record<string, unknown>) => Promise<MozJpegModule>;
+
+const require = createRequire(import.meta.url);
+let compiled: Promise<WebAssembly.Module | null> | null = null;
+let instance: Promise<MozJpegModule | null> | null = null;
+/** Messages libjpeg printed (warnings, errors) during the current decode. */
+let messages = 0;
+
+/** The compiled decoder, once per thread; null when the package cannot be loaded (sharp then decodes everything). */
+function compile(): Promise<WebAssembly.Module | null> {
+  compiled ??= readFile(require.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'))
+    .then((bytes) => WebAssembly.compile(bytes))
+    .catch(() => null);
+  return compiled;
+}
+
+async function instantiate(): Promise<MozJpegModule | null> {
+  const wasm = await compile();
+  if (!wasm) return null;
+  try {
+    const factory = (await import('@jsquash/jpeg/codec/dec/mozjpeg_dec.js' as string)).default as ModuleFactory;
+    return await factory({
+      noInitialRun: true,
+      instantiateWasm: (imports: WebAssembly.Imports, done: (i: WebAssembly.Instance) => void) => {
+        const inst = new WebAssembly.Instance(wasm, imports);
+        done(inst);
+        return inst.exports;
+      },
+      // libjpeg's warnings and errors: counted, never printed (a warning sends the file to sharp)
+      print: () => {},
+      printErr: () => { messages++; },
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** The thread's decoder instance (made on first use); null when unavailable. */
+export function wasmJpegDecoder(): Promise<MozJpegModule | null> {
+  instance ??= instantiate();
+  return instance;
+}
+
+const be16 = (b: Uint8Array, i: number) => (b[i]! << 8) | b[i + 1]!;
+const ascii = (b: Uint8Array, i: number, s: string) => {
+  for (let k = 0; k < s.length; k++) if (b[i + k] !== s.charCodeAt(k)) return false;
+  return true;
+};
+
+/**
+ * Whether the wasm decoder may take these bytes (see the module comment): the markers up to the first
+ * scan are walked, bounds-checked; anything unexpected answers false.
+ */
+export function wasmJpegEligible(b: Uint8Array): boolean {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return false;
+  if (b[b.length - 2] !== 0xff || b[b.length - 1] !== 0xd9) return false;
+  let frame = false;
+  let i = 2;
+  while (i + 4 <= b.length) {
+    if (b[i] !== 0xff) return false;
+    const m = b[i + 1]!;
+    if (m === 0xff) { i++; continue; }
+    if (m === 0xda) return frame; // start of scan: everything that matters has been seen
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd9)) return false; // no such marker before a scan in a sane file
+    const len = be16(b, i + 2);
+    if (len < 2 || i + 2 + len > b.length) return false;
+    if (m === 0xe2 && len >= 14 && ascii(b, i + 4, 'ICC_PROFILE\0')) return false;
+    if (m === 0xee && len >= 7 && ascii(b, i + 4, 'Adobe')) return false;
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      // SOF0 baseline, SOF1 extended, SOF2 progressive (Huffman); one frame
+      if (frame || m > 0xc2 || len < 8) return false;
+      const precision = b[i + 4];
+      const height = be16(b, i + 5);
+      const width = be16(b, i + 7);
+      const components = b[i + 9];
+      if (precision !== 8 || (components !== 3 && components !== 1) || len !== 8 + 3 * components) return false;
+      if (width === 0 || height === 0 || width * height > WASM_JPEG_MAX_PIXELS) return false;
+      frame = true;
+    }
+    i += 2 + len;
+  }
+  return false;
+}
+
+/**
+ * Decode with the wasm decoder: the RGB image, or null when the file is not eligible, the decoder is
+ * unavailable, or libjpeg warned or failed (the caller then uses sharp). The EXIF orientation is not
+ * applied: the caller passes only files whose orientation is 1.
+ */
+export async function decodeJpegWasm(bytes: Uint8Array): Promise<RgbImage | null> {
+  if (!wasmJpegEligible(bytes)) return null;
+  const dec = await wasmJpegDecoder();
+  if (!dec) return null;
+  messages = 0;
+  let out: ReturnType<MozJpegModule['decode']>;
+  try {
+    out = dec.decode(bytes, false);
+  } catch {
+    // a fresh instance for the next file: libjpeg's error exit leaves its allocations behind, and an
+    // instance aborts after 50-100 of them
+    instance = null;
+    return null;
+  }
+  if (messages > 0 || !out) return null;
+  const { width, height } = out;
+  const rgba = out.data;
+  const n = width * height;
+  if (rgba.length !== n * 4) return null;
+  return { width, height, data: rgbaToRgb(rgba, n) };
+}
+
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Drop the alpha byte of n RGBA pixels: four pixels per step as 32-bit words where the layout allows. */
+export function rgbaToRgb(rgba: Uint8Array | Uint8ClampedArray, n: number): Uint8Array {
+  const out = new ArrayBuffer(Math.ceil((n * 3) / 4) * 4);
+  const data = new Uint8Array(out, 0, n * 3);
+  let done = 0;
+  if (littleEndian && rgba.byteOffset % 4 === 0) {
+    const src = new Uint32Array(rgba.buffer, rgba.byteOffset, n);
+    const dst = new Uint32Array(out);
+    const quads = n >> 2;
+    for (let k = 0, p = 0, q = 0; k < quads; k++, p += 4, q += 3) {
+      const a = src[p]!, b = src[p + 1]!, c = src[p + 2]!, d = src[p + 3]!;
+      dst[q] = (a & 0xffffff) | (b << 24);
+      dst[q + 1] = ((b >>> 8) & 0xffff) | (c << 16);
+      dst[q + 2] = ((c >>> 16) & 0xff) | (d << 8);
+    }
+    done = quads * 4;
+  }
+  for (let i = done; i < n; i++) {
+    data[i * 3] = rgba[i * 4]!;
+    data[i * 3 + 1] = rgba[i * 4 + 1]!;
+    data[i * 3 + 2] = rgba[i * 4 + 2]!;
+  }
+  return data;
+}
