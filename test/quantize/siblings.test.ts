@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { mergeSiblingConvs, normalizeSiblingRanges } from '../../pipeline/quantize/rewrites/siblings.js';
+import { describePadding, padChannels } from '../../pipeline/quantize/rewrites/pad-channels.js';
 import { prepareFloatGraph, FP32_REWRITES, quantizeModel } from '../../pipeline/quantize/index.js';
 import { collectActivationStats } from '../../pipeline/calibrate/run.js';
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
@@ -85,5 +86,32 @@ describe('sibling convolutions merged into one', () => {
     // the union of the parts' ranges (here ~10x the box part's) costs the narrow part its precision
     expect(unionRanges[r[0]!.output]![1] - unionRanges[r[0]!.output]![0]).toBeGreaterThan(5 * (ranges.box![1] - ranges.box![0]));
     expect(err(a, 'box')).toBeLessThan(err(b, 'box') / 2);
+  });
+
+  it('pads the merged convolution to 16 output channels for int8 (a Split part nobody reads), exactly, and normalizing skips that part', async () => {
+    const m = heads();
+    const r = mergeSiblingConvs(m.graph);
+    m.graph.toposort();
+    const padded = m.clone();
+    const p = padChannels(padded.graph);
+    const conv = r[0]!.node;
+    expect(p).toEqual([{ producer: conv, from: 13, to: 16, depthwise: [], readers: [`${conv}_split`] }]);
+    expect(describePadding(p)).toBe('1 channel set padded to multiples of 16 (13 -> 16)');
+    const g = padded.graph;
+    const split = g.node(`${conv}_split`)!;
+    expect(Array.from(g.getTensor(split.input![1]!).data as ArrayLike<number | bigint>, Number)).toEqual([2, 8, 3, 3]);
+    expect(split.output).toHaveLength(4);
+    expect(g.consumers(split.output![3]!)).toEqual([]);
+    expect(g.getTensor(g.producer(r[0]!.output)!.input![1]!).dims).toEqual([16, 4, 3, 3]);
+    expect((await maxOutputDiff(m.toBytes(), padded.toBytes(), X.shape)).maxAbs).toBe(0);
+    // ranges come from calibration of the padded graph; the unread part gets no Mul/Add and keeps its zeros
+    const batches = Array.from({ length: 2 }, (_, i) => ({ data: seededFloats(256, 40 + i).map((v) => v * 3), dims: [1, 4, 8, 8] }));
+    const stats = await collectActivationStats(padded, batches, { method: 'minmax' });
+    const ranges: Record<string, readonly [number, number]> = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    delete ranges[split.output![3]!];
+    const restored = normalizeSiblingRanges(g, r, ranges);
+    expect(restored).toHaveLength(6); // rescaled + restored tensor of each of the three read parts
+    expect(ranges[r[0]!.output]).toEqual([-1, 1]);
+    expect((await maxOutputDiff(m.toBytes(), padded.toBytes(), X.shape)).maxAbs).toBeLessThan(1e-4);
   });
 });
