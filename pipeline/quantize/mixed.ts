@@ -66,6 +66,16 @@ export async function outputsPerSample(session: Session, slice: readonly InputBa
 }
 
 /** Mean per-sample cosine between two lists of flattened outputs. */
+/**
+ * Mean cosine of a candidate model's outputs on `batches` against `reference` (one entry per sample),
+ * in a short-lived session without an arena (see SessionOptions.arena). Both mixed-precision searches
+ * (this one and the TensorRT export's) score candidates with it.
+ */
+export async function candidateCosine(model: OnnxModel, batches: readonly InputBatch[], reference: readonly Float32Array[]): Promise<number> {
+  const s = await createSession(model.toBytes(), { arena: false });
+  try { return meanCosine(reference, await outputsPerSample(s, batches)); } finally { await s.release(); }
+}
+
 export function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[]): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) {
@@ -191,14 +201,10 @@ export async function quantizeToTarget(args: {
     const floatSession = await createSession(args.floatModel.toBytes());
     try { return await outputsPerSample(floatSession, args.slice); } finally { await floatSession.release(); }
   })();
-  const cosineOf = async (model: OnnxModel, few = false, inputs?: readonly InputBatch[]) => {
-    // one short-lived session per candidate: no arena (see SessionOptions.arena)
-    const s = await createSession(model.toBytes(), { arena: false });
-    // the greedy steps are checked on the whole slice, the ranking on its first faces (or on their
-    // values at a cut, `inputs`)
-    const batches = inputs ?? (few ? rankingSlice : args.slice);
-    try { return meanCosine(few ? reference.slice(0, rankingCount) : reference, await outputsPerSample(s, batches)); } finally { await s.release(); }
-  };
+  // the greedy steps are checked on the whole slice, the ranking on its first faces (or on their values
+  // at a cut, `inputs`)
+  const cosineOf = (model: OnnxModel, few = false, inputs?: readonly InputBatch[]) =>
+    candidateCosine(model, inputs ?? (few ? rankingSlice : args.slice), few ? reference.slice(0, rankingCount) : reference);
   type Candidate = KeptCandidate;
   const quantizeWith = async (kept: readonly Candidate[]) => quantizeModel(args.floatModel, args.ranges, {
     ...args.options,

@@ -19,19 +19,13 @@ import type { OnnxModel } from '../onnx/model.js';
 import type { RangeTable } from '../quantize/qdq.js';
 import { createSession } from '../runtime.js';
 import { describeCuts, latestCutBefore, rankingCuts } from '../quantize/cuts.js';
-import { meanCosine, outputsPerSample as samples, rankingBatches, searchPrefix } from '../quantize/mixed.js';
+import { candidateCosine, meanCosine, outputsPerSample as samples, rankingBatches, searchPrefix } from '../quantize/mixed.js';
 import { exportSymmetricQdq, type SymmetricQdqExport } from './qdq-export.js';
 
 const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 
 /** Re-exported for callers of this module. */
 export { meanCosine };
-
-async function cosineOf(model: OnnxModel, slice: readonly InputBatch[], reference: readonly Float32Array[]): Promise<number> {
-  // one short-lived session per candidate: no arena (see SessionOptions.arena)
-  const s = await createSession(model.toBytes(), { optimization: 'all', arena: false });
-  try { return meanCosine(reference, await samples(s, slice)); } finally { await s.release(); }
-}
 
 export interface TensorrtMixedResult extends SymmetricQdqExport {
   cosineAllInt8: number;
@@ -55,7 +49,7 @@ export async function exportQdqToTarget(args: {
   let reference: Float32Array[];
   try { reference = await samples(ref, args.slice); } finally { await ref.release(); }
   const all = exportSymmetricQdq(args.float, args.ranges, { exclude: base });
-  const cosineAllInt8 = await cosineOf(all.model, args.slice, reference);
+  const cosineAllInt8 = await candidateCosine(all.model, args.slice, reference);
   args.log?.(`TensorRT Q/DQ: output cosine ${cosineAllInt8.toFixed(5)} with every layer int8 (target ${args.target})`);
   if (cosineAllInt8 >= args.target || args.maxFloat === 0) {
     return { ...all, cosineAllInt8, cosine: cosineAllInt8, target: args.target, met: cosineAllInt8 >= args.target, keptFloat: [], sensitivity: null };
@@ -77,7 +71,7 @@ export async function exportQdqToTarget(args: {
   for (const n of layers) {
     const cut = latestCutBefore(cuts, n);
     const only = exportSymmetricQdq(cut?.model ?? args.float, args.ranges, { exclude: [...base, ...others.filter((x) => x !== n.name && x !== n.opType)] });
-    sensitivity.push({ layer: n.name!, op: n.opType!, cosineLoss: 1 - (await cosineOf(only.model, cut?.inputs ?? few, fewReference)) });
+    sensitivity.push({ layer: n.name!, op: n.opType!, cosineLoss: 1 - (await candidateCosine(only.model, cut?.inputs ?? few, fewReference)) });
   }
   cuts.length = 0; // the cut values are not needed by the search
   sensitivity.sort((a, b) => b.cosineLoss - a.cosineLoss);
@@ -88,7 +82,7 @@ export async function exportQdqToTarget(args: {
   const count = await searchPrefix(ranked.length, args.target, async (k) => {
     if (!tried.has(k)) {
       const q = exportSymmetricQdq(args.float, args.ranges, { exclude: [...base, ...ranked.slice(0, k).map((r) => r.layer)] });
-      tried.set(k, { q, cos: await cosineOf(q.model, args.slice, reference) });
+      tried.set(k, { q, cos: await candidateCosine(q.model, args.slice, reference) });
     }
     return tried.get(k)!.cos;
   });
