@@ -26,26 +26,35 @@ const le24 = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] <<
 const le32 = (b: Uint8Array, i: number) => (le24(b, i) + b[i + 3] * 2 ** 24);
 const ascii = (b: Uint8Array, i: number, s: string) => i >= 0 && i + s.length <= b.length && [...s].every((c, k) => b[i + k] === c.charCodeAt(0));
 
-/** Orientation from a TIFF structure (EXIF payload) at b[start, end); 1 when absent or malformed. */
-export function tiffOrientation(b: Uint8Array, start: number, end: number): number {
+/**
+ * The orientation entry of the first IFD of a TIFF structure (EXIF payload) at b[start, end): its
+ * value when it is a SHORT, NaN when the entry is there in another type, null when there is none or
+ * the structure is malformed.
+ */
+export function tiffOrientationTag(b: Uint8Array, start: number, end: number): number | null {
   end = Math.min(end, b.length);
-  if (start < 0 || start + 8 > end) return 1;
+  if (start < 0 || start + 8 > end) return null;
   const little = ascii(b, start, 'II');
-  if (!little && !ascii(b, start, 'MM')) return 1;
+  if (!little && !ascii(b, start, 'MM')) return null;
   const u16 = (i: number) => (little ? le16(b, i) : be16(b, i));
   const u32 = (i: number) => (little ? le32(b, i) : be32(b, i));
-  if (u16(start + 2) !== 42) return 1;
+  if (u16(start + 2) !== 42) return null;
   const ifd = start + u32(start + 4);
-  if (ifd + 2 > end) return 1;
+  if (ifd + 2 > end) return null;
   const count = u16(ifd);
   for (let k = 0; k < count; k++) {
     const e = ifd + 2 + k * 12;
-    if (e + 12 > end) return 1;
+    if (e + 12 > end) return null;
     if (u16(e) !== 0x0112) continue;
-    const value = u16(e + 2) === 3 ? u16(e + 8) : 0; // SHORT, stored in the entry
-    return value >= 1 && value <= 8 ? value : 1;
+    return u16(e + 2) === 3 ? u16(e + 8) : NaN; // SHORT, stored in the entry
   }
-  return 1;
+  return null;
+}
+
+/** Orientation from a TIFF structure (EXIF payload) at b[start, end); 1 when absent or malformed. */
+export function tiffOrientation(b: Uint8Array, start: number, end: number): number {
+  const value = tiffOrientationTag(b, start, end);
+  return value !== null && value >= 1 && value <= 8 ? value : 1;
 }
 
 /** SOFn markers that carry a frame header (not DHT C4, JPG C8, DAC CC). */

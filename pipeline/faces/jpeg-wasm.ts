@@ -10,7 +10,8 @@
  *
  * Only files on which the two decoders are known to agree take this path (`wasmJpegEligible`):
  * baseline, extended or progressive Huffman JPEGs with 8-bit YCbCr (3 components) or grayscale,
- * no embedded ICC profile (sharp converts those to sRGB), no Adobe marker, no EXIF rotation, ending
+ * no embedded ICC profile (sharp converts those to sRGB), no Adobe marker, no EXIF rotation (one EXIF
+ * block at most, before the frame header, its orientation entry absent or a SHORT 1), ending
  * with the EOI marker (sharp refuses a file cut short; libjpeg would fill it with grey), and at most
  * WASM_JPEG_MAX_PIXELS pixels, so the event loop is never held for long. Anything libjpeg warns about
  * (corrupt data) or refuses sends the file back to sharp, which decides: its errors and its pixels stay
@@ -19,6 +20,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tiffOrientationTag } from './image-header.js';
 import type { RgbImage } from './types.js';
 
 /** Largest image (width x height) decoded here; larger ones go to sharp on a libuv thread (~0.4 ms for 256x256 here). */
@@ -84,6 +86,7 @@ export function wasmJpegEligible(b: Uint8Array): boolean {
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return false;
   if (b[b.length - 2] !== 0xff || b[b.length - 1] !== 0xd9) return false;
   let frame = false;
+  let exif = 0;
   let i = 2;
   while (i + 4 <= b.length) {
     if (b[i] !== 0xff) return false;
@@ -95,6 +98,13 @@ export function wasmJpegEligible(b: Uint8Array): boolean {
     if (len < 2 || i + 2 + len > b.length) return false;
     if (m === 0xe2 && len >= 14 && ascii(b, i + 4, 'ICC_PROFILE\0')) return false;
     if (m === 0xee && len >= 7 && ascii(b, i + 4, 'Adobe')) return false;
+    // one EXIF block, before the frame header, whose orientation entry (if any) is a SHORT 1: anything
+    // else could make libvips rotate what this path would not
+    if (m === 0xe1 && len >= 8 && ascii(b, i + 4, 'Exif\0\0')) {
+      if (frame || ++exif > 1) return false;
+      const orientation = tiffOrientationTag(b, i + 10, i + 2 + len);
+      if (orientation !== null && orientation !== 1) return false;
+    }
     if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
       // SOF0 baseline, SOF1 extended, SOF2 progressive (Huffman); one frame
       if (frame || m > 0xc2 || len < 8) return false;
@@ -112,9 +122,8 @@ export function wasmJpegEligible(b: Uint8Array): boolean {
 }
 
 /**
- * Decode with the wasm decoder: the RGB image, or null when the file is not eligible, the decoder is
- * unavailable, or libjpeg warned or failed (the caller then uses sharp). The EXIF orientation is not
- * applied: the caller passes only files whose orientation is 1.
+ * Decode with the wasm decoder: the RGB image, or null when the file is not eligible (a rotated one
+ * included), the decoder is unavailable, or libjpeg warned or failed (the caller then uses sharp).
  */
 export async function decodeJpegWasm(bytes: Uint8Array): Promise<RgbImage | null> {
   if (!wasmJpegEligible(bytes)) return null;

@@ -79,7 +79,7 @@ describe('WebAssembly JPEG decoding', () => {
     }
   });
 
-  it('leaves to sharp what it cannot match: ICC profiles, CMYK, EXIF rotation, large images, cut-short files', async () => {
+  it('leaves to sharp what it cannot match: ICC profiles, CMYK, EXIF rotation (also in an EXIF block after the frame header), large images, cut-short files', async () => {
     const base = await jpeg(80, 60);
     const icc = await sharp(base).withIccProfile('p3').jpeg().toBuffer();
     const cmyk = await sharp(base).toColourspace('cmyk').jpeg().toBuffer();
@@ -87,14 +87,37 @@ describe('WebAssembly JPEG decoding', () => {
     const side = Math.ceil(Math.sqrt(WASM_JPEG_MAX_PIXELS)) + 1;
     const large = await jpeg(side, side);
     const cut = base.subarray(0, base.length - 200);
-    for (const [name, bytes] of Object.entries({ icc, cmyk, large, cut })) {
+    for (const [name, bytes] of Object.entries({ icc, cmyk, large, cut, rotated })) {
       expect(wasmJpegEligible(bytes), name).toBe(false);
       expect(await decodeJpegWasm(bytes), name).toBeNull();
     }
-    expect(wasmJpegEligible(rotated)).toBe(true); // the orientation is decodeImage's check
     const img = await decodeImage(rotated);
     expect([img.width, img.height, img.orientation]).toEqual([60, 80, 6]);
     for (const bytes of [icc, cmyk, rotated, large]) expect(await sameBothWays(bytes)).toBe('ok');
+    // the EXIF block moved after the frame header, where the JavaScript header reader does not look
+    const app1 = rotated.indexOf(Buffer.from([0xff, 0xe1]));
+    const app1End = app1 + 2 + rotated.readUInt16BE(app1 + 2);
+    const sof = rotated.indexOf(Buffer.from([0xff, 0xc0]));
+    const sofEnd = sof + 2 + rotated.readUInt16BE(sof + 2);
+    expect(app1).toBeLessThan(sof);
+    const late = Buffer.concat([rotated.subarray(0, app1), rotated.subarray(app1End, sofEnd), rotated.subarray(app1, app1End), rotated.subarray(sofEnd)]);
+    expect(wasmJpegEligible(late)).toBe(false);
+    expect(await sameBothWays(late)).toBe('ok');
+    // an orientation entry written as a LONG (our header reader says 1; libexif may say otherwise)
+    const long = Buffer.from(rotated);
+    const tiff = app1 + 10;
+    const little = long.toString('latin1', tiff, tiff + 2) === 'II';
+    const u16 = (i: number) => (little ? long.readUInt16LE(i) : long.readUInt16BE(i));
+    const ifd = tiff + (little ? long.readUInt32LE(tiff + 4) : long.readUInt32BE(tiff + 4));
+    const entry = Array.from({ length: u16(ifd) }, (_, k) => ifd + 2 + k * 12).find((e) => u16(e) === 0x0112)!;
+    if (little) { long.writeUInt16LE(4, entry + 2); long.writeUInt32LE(6, entry + 8); } else { long.writeUInt16BE(4, entry + 2); long.writeUInt32BE(6, entry + 8); }
+    expect(wasmJpegEligible(long)).toBe(false);
+    expect(await sameBothWays(long)).toBe('ok');
+    // orientation 1 written out is the common case and stays on the fast path
+    const upright = withoutIcc(await sharp(base).withMetadata({ orientation: 1 }).jpeg().toBuffer());
+    expect(upright.indexOf(Buffer.from('Exif\0\0', 'latin1'))).toBeGreaterThan(0);
+    expect(wasmJpegEligible(upright)).toBe(true);
+    expect(await sameBothWays(upright)).toBe('ok');
     expect(await sameBothWays(cut)).toBe('FACEOPT_ERR_BAD_IMAGE'); // sharp refuses a file cut short; libjpeg alone would fill it with grey
     expect(wasmJpegEligible(Buffer.from('not a jpeg at all'))).toBe(false);
     expect(wasmJpegEligible(await sharp(photoLike(8, 8), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer())).toBe(false);
