@@ -6,6 +6,7 @@
  */
 import { FaceoptError } from '../pipeline/errors.js';
 import { sha256 } from '../pipeline/fsutil.js';
+import { wasmJpegDecoder } from '../pipeline/faces/jpeg-wasm.js';
 import { resizeBilinear } from '../pipeline/faces/preprocess.js';
 import type { DetectOptions } from '../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../pipeline/faces/types.js';
@@ -102,9 +103,12 @@ export class FaceService {
 
   /** Load and warm the backend; the service is ready afterwards. Rejects (state 'failed') when loading fails. */
   async start(load: () => Promise<FaceBackend>): Promise<void> {
+    // the WebAssembly JPEG decoder (jpeg-wasm.ts) compiles while the models load, so the first small
+    // JPEG does not wait ~10 ms for it (it resolves to null, never rejects, where it is unavailable)
+    const decoder = wasmJpegDecoder();
     try {
       const backend = await load();
-      await backend.warmUp();
+      await Promise.all([backend.warmUp(), decoder]);
       this.attach(backend);
       this.stateValue = 'ready';
       this.metrics.ready.set(1);
