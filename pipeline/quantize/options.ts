@@ -97,6 +97,17 @@ export interface QuantizeOptions {
    * depthwise kernel is slower than the float one anyway (docs/int8.md, "Float prefix and float borders").
    */
   floatStridedBorders: boolean;
+  /**
+   * A Split that alone reads a per-tensor DequantizeLinear splits the quantized tensor instead, with one
+   * DequantizeLinear per part that is read: exact (DequantizeLinear is elementwise). onnxruntime's
+   * layout optimizer moves a Split after a channels-last int8 convolution into channels-last, where
+   * each pixel is several small copies; on the 8-bit tensor they are cheaper. SCRFD-500M's merged heads
+   * (2026-12-05, two threads, onnxruntime's profiler, quiet phase): Splits and DequantizeLinears 308 ->
+   * 199 us of a ~5 ms frame, outputs identical; whole-model rotations moved by 2-3% in loaded phases
+   * (8.05 -> 7.85, 5.73 -> 5.59 ms) and within noise in quiet ones. TensorRT's export turns this off
+   * (its Q/DQ placement rules).
+   */
+  splitQuantized: boolean;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze({
@@ -115,6 +126,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: Readonly<QuantizeOptions> = Object.freeze
   compactConstants: true,
   skipFloatOnlyActivations: true,
   floatStridedBorders: true,
+  splitQuantized: true,
 });
 
 /** Merge user options over the defaults, validating each field and naming it in the error. */

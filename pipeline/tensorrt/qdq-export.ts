@@ -89,6 +89,7 @@ export function exportSymmetricQdq(floatModel: OnnxModel, ranges: RangeTable, op
     floatSlowInt8: false,
     // explicit int8 zero points everywhere
     compactConstants: false,
+    splitQuantized: false,
   });
   const quantization = insertQdq(model.graph, ranges, options, TENSORRT_HANDLERS);
   const check = checkSymmetricQdq(model);

@@ -114,4 +114,23 @@ describe('sibling convolutions merged into one', () => {
     expect(ranges[r[0]!.output]).toEqual([-1, 1]);
     expect((await maxOutputDiff(m.toBytes(), padded.toBytes(), X.shape)).maxAbs).toBeLessThan(1e-4);
   });
+
+  it('quantized, the Split reads the 8-bit tensor and each part read gets its own DequantizeLinear: the same outputs', async () => {
+    const m = heads();
+    const r = mergeSiblingConvs(m.graph);
+    m.graph.toposort();
+    padChannels(m.graph); // the unread part must stay without a DequantizeLinear
+    const batches = Array.from({ length: 2 }, (_, i) => ({ data: seededFloats(256, 60 + i).map((v) => v * 3), dims: [1, 4, 8, 8] }));
+    const stats = await collectActivationStats(m, batches, { method: 'minmax' });
+    const ranges: Record<string, readonly [number, number]> = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.range] as const));
+    const restored = normalizeSiblingRanges(m.graph, r, ranges);
+    const moved = quantizeModel(m, ranges, { floatTensors: restored }).model;
+    const kept = quantizeModel(m, ranges, { floatTensors: restored, splitQuantized: false }).model;
+    const split = (q: typeof moved) => q.graph.nodes.find((n) => n.opType === 'Split')!;
+    expect(moved.graph.producer(split(moved).input![0]!)!.opType).toBe('QuantizeLinear');
+    expect(kept.graph.producer(split(kept).input![0]!)!.opType).toBe('DequantizeLinear');
+    const readers = split(moved).output!.map((o) => moved.graph.consumers(o).map((c) => c.opType));
+    expect(readers).toEqual([['DequantizeLinear'], ['DequantizeLinear'], ['DequantizeLinear'], []]);
+    expect((await maxOutputDiff(kept.toBytes(), moved.toBytes(), X.shape)).maxAbs).toBe(0);
+  });
 });
