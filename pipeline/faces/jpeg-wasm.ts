@@ -15,8 +15,9 @@
  * with the EOI marker (sharp refuses a file cut short; libjpeg would fill it with grey), and at most
  * WASM_JPEG_MAX_PIXELS pixels, so the event loop is never held for long. Anything libjpeg warns about
  * (corrupt data) or refuses sends the file back to sharp, which decides: its errors and its pixels stay
- * the only ones a caller sees for a damaged file. A decoder that failed is replaced by a fresh instance
- * (libjpeg's error exit leaves its allocations behind; an instance aborts after 50-100 of them).
+ * the only ones a caller sees for a damaged file. A decoder is replaced by a fresh instance after 8 of
+ * libjpeg's error exits, or when its heap has grown (each exit leaves its allocations behind; an
+ * instance aborted after 50-100 of them, or hung once its heap had grown).
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -28,14 +29,24 @@ export const WASM_JPEG_MAX_PIXELS = 65_536;
 
 interface MozJpegModule {
   decode(data: Uint8Array, preserveOrientation: boolean): { data: Uint8ClampedArray; width: number; height: number } | null;
+  /** The instance's heap (emscripten keeps this view current when the memory grows). */
+  HEAP8: Int8Array;
 }
 type ModuleFactory = (opts: Record<string, unknown>) => Promise<MozJpegModule>;
 
 const require = createRequire(import.meta.url);
 let compiled: Promise<WebAssembly.Module | null> | null = null;
-let instance: Promise<MozJpegModule | null> | null = null;
+let instance: Promise<Decoder | null> | null = null;
 /** Messages libjpeg printed (warnings, errors) during the current decode. */
 let messages = 0;
+/** libjpeg error exits an instance takes before it is replaced (see decodeJpegWasm). */
+const ERROR_EXITS_PER_INSTANCE = 8;
+/** One decoder instance with its heap size when made and the error exits it has taken. */
+interface Decoder {
+  readonly module: MozJpegModule;
+  readonly heapAtStart: number;
+  errorExits: number;
+}
 
 /** The compiled decoder, once per thread; null when the package cannot be loaded (sharp then decodes everything). */
 function compile(): Promise<WebAssembly.Module | null> {
@@ -67,8 +78,8 @@ async function instantiate(): Promise<MozJpegModule | null> {
 }
 
 /** The thread's decoder instance (made on first use); null when unavailable. */
-export function wasmJpegDecoder(): Promise<MozJpegModule | null> {
-  instance ??= instantiate();
+export function wasmJpegDecoder(): Promise<Decoder | null> {
+  instance ??= instantiate().then((module) => (module ? { module, heapAtStart: module.HEAP8.length, errorExits: 0 } : null));
   return instance;
 }
 
@@ -127,17 +138,24 @@ export function wasmJpegEligible(b: Uint8Array): boolean {
  */
 export async function decodeJpegWasm(bytes: Uint8Array): Promise<RgbImage | null> {
   if (!wasmJpegEligible(bytes)) return null;
-  const dec = await wasmJpegDecoder();
+  const current = wasmJpegDecoder();
+  const dec = await current;
   if (!dec) return null;
   messages = 0;
   let out: ReturnType<MozJpegModule['decode']>;
   try {
-    out = dec.decode(bytes, false);
+    out = dec.module.decode(bytes, false);
   } catch {
-    // a fresh instance for the next file: libjpeg's error exit leaves its allocations behind, and an
-    // instance aborts after 50-100 of them
-    instance = null;
+    dec.errorExits++;
     return null;
+  } finally {
+    // libjpeg's error exit (a throw here) leaves its allocations behind. One instance took 50-100 of
+    // them and then aborted, or, once its heap had grown, spun forever in the next decode (measured,
+    // 2026-12-05: a 256x256 progressive JPEG broken in its third scan, 71st error exit). So an instance
+    // is replaced after ERROR_EXITS_PER_INSTANCE of them, and at once when its heap has grown (a clean
+    // decode of the largest eligible file does not grow it). Not after every one: making an instance
+    // costs ~1.5 ms of the event loop, so a stream of broken files would cost 5x sharp's refusal.
+    if ((dec.errorExits >= ERROR_EXITS_PER_INSTANCE || dec.module.HEAP8.length > dec.heapAtStart) && instance === current) instance = null;
   }
   if (messages > 0 || !out) return null;
   const { width, height } = out;
