@@ -19,12 +19,12 @@ export interface ImageHeader {
   orientation: number;
 }
 
-const be16 = (b: Uint8Array, i: number) => (b[i] << 8) | b[i + 1];
+export const be16 = (b: Uint8Array, i: number) => (b[i] << 8) | b[i + 1];
 const be32 = (b: Uint8Array, i: number) => ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
 const le16 = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8);
 const le24 = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
 const le32 = (b: Uint8Array, i: number) => (le24(b, i) + b[i + 3] * 2 ** 24);
-const ascii = (b: Uint8Array, i: number, s: string) => i >= 0 && i + s.length <= b.length && [...s].every((c, k) => b[i + k] === c.charCodeAt(0));
+export const ascii = (b: Uint8Array, i: number, s: string) => i >= 0 && i + s.length <= b.length && [...s].every((c, k) => b[i + k] === c.charCodeAt(0));
 
 /**
  * The orientation entry of the first IFD of a TIFF structure (EXIF payload) at b[start, end): its
@@ -58,20 +58,49 @@ export function tiffOrientation(b: Uint8Array, start: number, end: number): numb
 }
 
 /** SOFn markers that carry a frame header (not DHT C4, JPG C8, DAC CC). */
-const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+export const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+
+/** One marker of a JPEG: its code, where it starts (the 0xFF) and its segment length (0: none). */
+export interface JpegMarker {
+  /** Marker code (0xC0 SOF0, 0xDA SOS, ...); -1 where the bytes stop making sense (the walk ends). */
+  marker: number;
+  at: number;
+  length: number;
+}
+
+/**
+ * The markers of a JPEG after SOI, bounds-checked: fill bytes skipped; TEM and RSTn (no length) with
+ * length 0; the walk ends after SOS (the entropy-coded data follows) or EOI, and with marker -1 where a
+ * byte is not a marker, a length is impossible, or the bytes run out first.
+ */
+export function* jpegMarkers(b: Uint8Array): Generator<JpegMarker> {
+  let i = 2;
+  while (i + 4 <= b.length) {
+    if (b[i] !== 0xff) break;
+    const m = b[i + 1];
+    if (m === 0xff) { i++; continue; } // fill byte
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7) || m === 0xd9) { // no length
+      yield { marker: m, at: i, length: 0 };
+      if (m === 0xd9) return;
+      i += 2;
+      continue;
+    }
+    const length = be16(b, i + 2);
+    if (length < 2 || i + 2 + length > b.length) break;
+    yield { marker: m, at: i, length };
+    if (m === 0xda) return;
+    i += 2 + length;
+  }
+  yield { marker: -1, at: i, length: 0 };
+}
 
 function jpegHeader(b: Uint8Array): ImageHeader | null {
   let orientation = 1;
   let exifSeen = false;
-  let i = 2;
-  while (i + 4 <= b.length) {
-    if (b[i] !== 0xff) return null;
-    const m = b[i + 1];
-    if (m === 0xff) { i++; continue; } // fill byte
-    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; } // no length
-    if (m === 0xd9 || m === 0xda) return null; // end of image or scan data before any frame header
-    const len = be16(b, i + 2);
-    if (len < 2 || i + 2 + len > b.length) return null;
+  for (const { marker: m, at: i, length: len } of jpegMarkers(b)) {
+    // end of image or scan data before any frame header, or malformed
+    if (m < 0 || m === 0xd9 || m === 0xda) return null;
+    if (len === 0) continue; // TEM, RSTn
     if (m === 0xe1 && !exifSeen && len >= 8 && ascii(b, i + 4, 'Exif\0\0')) {
       exifSeen = true;
       orientation = tiffOrientation(b, i + 10, i + 2 + len);
@@ -83,7 +112,6 @@ function jpegHeader(b: Uint8Array): ImageHeader | null {
       // height 0 = defined later by a DNL marker: leave that to the full reader
       return width > 0 && height > 0 ? { format: 'jpeg', width, height, orientation } : null;
     }
-    i += 2 + len;
   }
   return null;
 }

@@ -21,7 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tiffOrientationTag } from './image-header.js';
+import { ascii, be16, isSof, jpegMarkers, tiffOrientationTag } from './image-header.js';
 import type { RgbImage } from './types.js';
 
 /**
@@ -86,30 +86,19 @@ export function wasmJpegDecoder(): Promise<Decoder | null> {
   return instance;
 }
 
-const be16 = (b: Uint8Array, i: number) => (b[i]! << 8) | b[i + 1]!;
-const ascii = (b: Uint8Array, i: number, s: string) => {
-  for (let k = 0; k < s.length; k++) if (b[i + k] !== s.charCodeAt(k)) return false;
-  return true;
-};
-
 /**
  * Whether the wasm decoder may take these bytes (see the module comment): the markers up to the first
- * scan are walked, bounds-checked; anything unexpected answers false.
+ * scan (jpegMarkers, bounds-checked); anything unexpected answers false.
  */
 export function wasmJpegEligible(b: Uint8Array): boolean {
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return false;
   if (b[b.length - 2] !== 0xff || b[b.length - 1] !== 0xd9) return false;
   let frame = false;
   let exif = 0;
-  let i = 2;
-  while (i + 4 <= b.length) {
-    if (b[i] !== 0xff) return false;
-    const m = b[i + 1]!;
-    if (m === 0xff) { i++; continue; }
+  for (const { marker: m, at: i, length: len } of jpegMarkers(b)) {
     if (m === 0xda) return frame; // start of scan: everything that matters has been seen
-    if (m === 0x01 || (m >= 0xd0 && m <= 0xd9)) return false; // no such marker before a scan in a sane file
-    const len = be16(b, i + 2);
-    if (len < 2 || i + 2 + len > b.length) return false;
+    // malformed, or a marker without a segment (TEM, RSTn, EOI) or a second SOI before a scan
+    if (m < 0 || len === 0 || m === 0xd8) return false;
     if (m === 0xe2 && len >= 14 && ascii(b, i + 4, 'ICC_PROFILE\0')) return false;
     if (m === 0xee && len >= 7 && ascii(b, i + 4, 'Adobe')) return false;
     // one EXIF block, before the frame header, whose orientation entry (if any) is a SHORT 1: anything
@@ -119,7 +108,7 @@ export function wasmJpegEligible(b: Uint8Array): boolean {
       const orientation = tiffOrientationTag(b, i + 10, i + 2 + len);
       if (orientation !== null && orientation !== 1) return false;
     }
-    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+    if (isSof(m)) {
       // SOF0 baseline, SOF1 extended, SOF2 progressive (Huffman); one frame
       if (frame || m > 0xc2 || len < 8) return false;
       const precision = b[i + 4];
@@ -130,7 +119,6 @@ export function wasmJpegEligible(b: Uint8Array): boolean {
       if (width === 0 || height === 0 || width * height > WASM_JPEG_MAX_PIXELS) return false;
       frame = true;
     }
-    i += 2 + len;
   }
   return false;
 }

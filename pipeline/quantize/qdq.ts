@@ -22,6 +22,7 @@ import { biasCorrected, int8Weight } from './weights.js';
 import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layers.js';
 import { HANDLERS, isDepthwise, isStrided, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
+import { splitQuantized } from './split-quantized.js';
 
 /** Calibrated ranges per tensor name. */
 export type RangeTable = Record<string, readonly [number, number]>;
@@ -333,34 +334,6 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     quantizedNodes, floatNodes, foldedActivations, exactActivations,
     activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams,
   };
-}
-
-/**
- * Every Split that alone reads a DequantizeLinear with one scale and zero point splits the quantized
- * tensor instead; each part that is read gets its own DequantizeLinear (QuantizeOptions.splitQuantized).
- * Returns the Splits moved.
- */
-export function splitQuantized(g: Graph): string[] {
-  const moved: string[] = [];
-  for (const split of g.nodes.filter((n) => n.opType === 'Split')) {
-    const dq = g.producer(split.input?.[0] ?? '');
-    if (!dq || dq.opType !== 'DequantizeLinear' || g.consumers(dq.output![0]!).length !== 1 || g.isGraphOutput(dq.output![0]!)) continue;
-    const [q, scale, zero] = dq.input!;
-    if (!q || !scale || !g.hasInitializer(scale) || g.getTensor(scale).dims.length !== 0) continue;
-    if (zero && (!g.hasInitializer(zero) || g.getTensor(zero).dims.length !== 0)) continue;
-    const parts = [...split.output!];
-    split.input![0] = q;
-    split.output = parts.map((p) => g.uniqueName(`${p}_quantized_part`));
-    g.removeNodes([dq]);
-    parts.forEach((p, i) => {
-      if (p && (g.consumers(p).length > 0 || g.isGraphOutput(p))) {
-        g.addNode(makeNode('DequantizeLinear', [split.output![i]!, scale, ...(zero ? [zero] : [])], [p], g.uniqueName(`${p}_part_DequantizeLinear`)));
-      }
-    });
-    g.invalidate();
-    moved.push(split.name ?? split.output![0]!);
-  }
-  return moved;
 }
 
 const WEIGHTED_FLOAT = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
