@@ -13,7 +13,7 @@ import { terminalSummary } from '../report/index.js';
 import type { PreluRewrite } from '../quantize/index.js';
 import { addTensorrtOptions, runTensorrtFromCli } from './optimize-tensorrt.js';
 
-const PRELU_FORMS: PreluRewrite[] = ['sign-dw', 'sign-concat', 'affine-dw', 'affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
+const PRELU_FORMS: PreluRewrite[] = ['sign-dw', 'residual-dw', 'sign-concat', 'affine-dw', 'affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
 
 interface OptimizeFlags {
   int8?: boolean; fp32?: boolean; tensorrt?: boolean;

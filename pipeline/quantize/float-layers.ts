@@ -29,6 +29,13 @@ function isPreluPart(g: Graph, n: NodeProto | undefined): boolean {
   return isPointwiseScale(g, n) || (n?.opType === 'Relu' && isPointwiseScale(g, g.producer(n.input?.[0] ?? '')));
 }
 
+/** Whether the PRelu part producing `part` (a pointwise-scale Conv, maybe behind its Relu) reads `x`. */
+function readsThrough(g: Graph, part: string, x: string): boolean {
+  let n = g.producer(part);
+  if (n?.opType === 'Relu') n = g.producer(n.input?.[0] ?? '');
+  return n?.input?.[0] === x;
+}
+
 /**
  * `floatTensors` grown over the PRelu parts that read them: a pointwise-scale Conv (see above) or the
  * Relu after one whose input is float makes a float output, and an Add whose inputs all come from such
@@ -43,7 +50,8 @@ export function floatClosure(g: Graph, floatTensors: readonly string[]): string[
     if (!y || floats.has(y)) continue;
     const ins = (n.input ?? []).filter((t) => t && !g.hasInitializer(t));
     if (isPreluPart(g, n) && floats.has(ins[0]!)) floats.add(y);
-    else if (n.opType === 'Add' && ins.length === 2 && ins.some((t) => floats.has(t)) && ins.every((t) => isPreluPart(g, g.producer(t)))) floats.add(y);
+    // the Add joining sign-dw halves, or residual-dw's x + Relu((a-1)x) once its input x is float
+    else if (n.opType === 'Add' && ins.length === 2 && ins.some((t) => floats.has(t)) && ins.every((t) => isPreluPart(g, g.producer(t)) || (floats.has(t) && ins.some((u) => u !== t && isPreluPart(g, g.producer(u)) && readsThrough(g, u, t))))) floats.add(y);
   }
   return [...floats];
 }

@@ -14,7 +14,7 @@ import { rewritePrelus, type PreluRewriteResult } from './rewrites/prelu.js';
 import { insertQdq, type QdqResult, type RangeTable } from './qdq.js';
 import { resolveQuantizeOptions, type QuantizeOptions } from './options.js';
 
-export type PreluRewrite = 'keep' | 'affine-relu' | 'affine-dw' | 'sign-dw' | 'sign-concat' | 'relu-min' | 'split-relu' | 'max';
+export type PreluRewrite = 'keep' | 'affine-relu' | 'affine-dw' | 'sign-dw' | 'sign-concat' | 'residual-dw' | 'relu-min' | 'split-relu' | 'max';
 
 export interface FloatRewriteOptions {
   /** Fold BatchNormalization into neighbouring Conv/Gemm where exact. */

@@ -11,7 +11,7 @@ import { tinyModel } from '../onnx/tiny.js';
 const X = { name: 'x', shape: ['N', 4, 6, 6] };
 const DIMS = [2, 4, 6, 6];
 // conv1 -> PRelu -> conv2 (ungrouped) -> Add(residual from conv1's input path) : the PRelu as sign-dw or sign-concat
-const model = (form: 'sign-dw' | 'sign-concat') => {
+const model = (form: 'sign-dw' | 'sign-concat' | 'residual-dw') => {
   const m = tinyModel({
     opset: 13, input: X, outputs: ['y'],
     nodes: [
@@ -82,6 +82,25 @@ describe('float regions around a PRelu kept float', () => {
     expect(floatClosure(g, [])).toEqual([]);
     // a float half alone does not make the other half float; the Add then stays quantized-capable only if both are
     expect(floatClosure(g, ['prelu_an']).sort()).toEqual(['p', 'prelu_an']);
+  });
+
+  it('residual-dw: a float pre-activation takes the slope conv and the Add with it; quantized, the PRelu is one depthwise conv and an Add', async () => {
+    const m = model('residual-dw');
+    // slopes above 1 negate their channels in conv1 and conv2: no PRelu, one slope conv, two Adds
+    expect(m.graph.opHistogram()).toEqual({ Conv: 3, Relu: 1, Add: 2 });
+    expect(floatClosure(m.graph, ['c1']).sort()).toEqual(['c1', 'p', 'prelu_m', 'prelu_xm'].sort());
+    expect(floatClosure(m.graph, ['prelu_m']).sort()).toEqual(['prelu_m']);
+    const ranges = await rangesOf(m);
+    const q = quantizeModel(m, ranges);
+    // the slope conv's Relu folds into its uint8 range: Conv + Add, both int8
+    expect(q.model.graph.opHistogram().Relu).toBeUndefined();
+    expect(q.result.foldedActivations).toEqual(['prelu_slope_relu']);
+    const [ref, got] = [await run(m.toBytes()), await run(q.model.toBytes())];
+    const amax = Math.max(...ref.map(Math.abs));
+    expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * amax);
+    const f = quantizeModel(m, ranges, { floatTensors: ['c1'] }).model.graph;
+    const quantized = new Set(f.nodes.filter((n) => n.opType === 'QuantizeLinear').map((n) => n.input![0]!));
+    for (const t of ['c1', 'prelu_m', 'p']) expect(quantized.has(t)).toBe(false);
   });
 
   it('quantizing with the pre-activation float: no Quantize/Dequantize inside the PRelu, conv2 a float layer with float weights, output close to float', async () => {

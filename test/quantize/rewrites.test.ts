@@ -78,7 +78,7 @@ describe('float rewrites keep the function', () => {
     expect(f.graph.opHistogram()).toEqual({ Conv: 2 });
     expect((await maxOutputDiff(m.toBytes(), f.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-4);
   });
-  for (const form of ['relu-min', 'affine-relu', 'affine-dw', 'sign-dw', 'sign-concat', 'split-relu'] as const) {
+  for (const form of ['relu-min', 'affine-relu', 'affine-dw', 'sign-dw', 'sign-concat', 'split-relu', 'residual-dw'] as const) {
     it(`PRelu as ${form} is exact for slopes below 0, between 0 and 1, and above 1`, async () => {
       const m = block();
       foldBatchNorms(m.graph);
@@ -91,6 +91,41 @@ describe('float rewrites keep the function', () => {
       expect((await maxOutputDiff(m.toBytes(), r.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-4);
     });
   }
+  it('residual-dw: one depthwise conv and an Add per PRelu, channels with a slope above 1 negated around it', async () => {
+    const m = block();
+    foldBatchNorms(m.graph);
+    const r = m.clone();
+    const res = rewritePrelus(r.graph, 'residual-dw');
+    expect(res.fallback).toEqual([]);
+    expect(r.graph.opHistogram()).toEqual({ Conv: 5, Relu: 2, Add: 2 });
+    // slopes 1.7 and 8 (channels 2 and 5 of prelu1): conv1's rows and dw's weights for them negated
+    const w1 = [m.graph.getFloat('w1'), r.graph.getFloat('w1')];
+    expect(w1[1]![2 * 36]).toBe(-w1[0]![2 * 36]!);
+    expect(w1[1]![0]).toBe(w1[0]![0]!);
+    // prelu2 flips the same two channels (its slopes reversed), so dw's weights are negated twice
+    expect(r.graph.getFloat('w2')).toEqual(m.graph.getFloat('w2'));
+    expect(r.graph.getFloat('w3')[2]).toBe(-m.graph.getFloat('w3')[2]!);
+    expect((await maxOutputDiff(m.toBytes(), r.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-4);
+  });
+  it('residual-dw falls back to sign-dw where a slope above 1 cannot be negated away; slopes up to 1 need nothing around it', async () => {
+    const prelu = (slopes: number[]) => tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [makeNode('PRelu', ['x', 'a'], ['y'], 'prelu')],
+      initializers: [{ name: 'a', dims: [4, 1, 1], data: slopes }],
+    });
+    const above = prelu([0.2, 1.5, -2, 0]);
+    const r = above.clone();
+    const res = rewritePrelus(r.graph, 'residual-dw');
+    expect(res.rewritten).toEqual(['prelu']);
+    expect(res.fallback?.[0]?.reason).toMatch(/above 1/);
+    expect(r.graph.opHistogram()).toEqual({ Conv: 3, Relu: 2, Add: 1 });
+    expect((await maxOutputDiff(above.toBytes(), r.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-5);
+    const below = prelu([0.2, 1, -2, 0]);
+    const b = below.clone();
+    expect(rewritePrelus(b.graph, 'residual-dw').fallback).toEqual([]);
+    expect(b.graph.opHistogram()).toEqual({ Conv: 1, Relu: 1, Add: 1 });
+    expect((await maxOutputDiff(below.toBytes(), b.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-5);
+  });
   it('max form refuses slopes above 1 (where it is not PRelu)', () => {
     const r = rewritePrelus(block().graph, 'max');
     expect(r.rewritten).toHaveLength(0);

@@ -19,6 +19,8 @@ export interface PreluRewriteResult {
   rewritten: string[];
   /** PRelu nodes left as they are, with the reason. */
   skipped: { name: string; reason: string }[];
+  /** `residual-dw` only: PRelus written as `sign-dw` instead (among `rewritten`), with the reason. */
+  fallback?: { name: string; reason: string }[];
 }
 
 function slopes(g: Graph, prelu: NodeProto, channels: number): Float32Array | undefined {
@@ -236,16 +238,92 @@ function signConcat(g: Graph, prelu: NodeProto): string | undefined {
   return undefined;
 }
 
+/**
+ * Negate channel `c` of `x` for every `flip[c]`: in its producing Conv (weights and bias of output
+ * channel c) and in every consuming Conv (the weights that read input channel c), so the function of the
+ * graph is unchanged. Returns why not when a weight is shared or dynamic.
+ */
+function flipChannels(g: Graph, producer: NodeProto, consumers: readonly NodeProto[], flip: readonly boolean[]): string | undefined {
+  const [, w1, b1] = producer.input!;
+  const sole = (t: string | undefined) => !t || (g.hasInitializer(t) && g.consumers(t).length === 1);
+  if (!w1 || !sole(w1) || !sole(b1)) return 'the producing Conv has dynamic or shared weights';
+  if (consumers.some((c) => !c.input?.[1] || !sole(c.input[1]))) return 'a consuming Conv has dynamic or shared weights';
+  const t1 = g.getTensor(w1);
+  const v1 = Float32Array.from(g.getFloat(w1));
+  const inner = v1.length / t1.dims[0]!;
+  for (let c = 0; c < flip.length; c++) if (flip[c]) for (let i = 0; i < inner; i++) v1[c * inner + i] = -v1[c * inner + i]!;
+  g.setTensor(w1, DataType.FLOAT, t1.dims, v1);
+  if (b1) g.setTensor(b1, DataType.FLOAT, g.getTensor(b1).dims, Float32Array.from(g.getFloat(b1), (v, c) => (flip[c] ? -v : v)));
+  for (const conv of consumers) {
+    const w = conv.input![1]!;
+    const t = g.getTensor(w);
+    const v = Float32Array.from(g.getFloat(w));
+    const [o, cpg] = t.dims as [number, number];
+    const taps = v.length / (o * cpg);
+    const outPerGroup = o / attrInt(conv, 'group', 1);
+    for (let c = 0; c < flip.length; c++) {
+      if (!flip[c]) continue;
+      const gi = Math.floor(c / cpg);
+      for (let oc = gi * outPerGroup; oc < (gi + 1) * outPerGroup; oc++) {
+        for (let k = 0; k < taps; k++) v[(oc * cpg + (c - gi * cpg)) * taps + k] = -v[(oc * cpg + (c - gi * cpg)) * taps + k]!;
+      }
+    }
+    g.setTensor(w, DataType.FLOAT, t.dims, v);
+  }
+  return undefined;
+}
+
+/**
+ * `residual-dw`: PRelu(x) = x + Relu((a-1)*x) for a slope a <= 1, one depthwise 1x1 convolution (its
+ * Relu folds into the uint8 range) and an Add: two passes over the tensor where `sign-dw` takes four
+ * (three convolutions and the Add). A channel with a > 1 is negated in the Conv that produces x and in
+ * every Conv that reads the PRelu (exact): with x' = -x, -PRelu(x) = x' + Relu((a-1)*x'), the same
+ * expression. Not exact in float (x + (a-1)x rounds differently from a*x) and its negative side
+ * subtracts, so `--fp32` keeps `sign-dw`. Returns why not when the slope is not per-channel, or a
+ * channel needs negating and x's producer or the PRelu's readers are not Convs that can take it.
+ */
+function residualDw(g: Graph, prelu: NodeProto): string | undefined {
+  const [x, s] = prelu.input!;
+  if (!s || !g.hasInitializer(s)) return 'its slope is not a constant';
+  const av = g.getFloat(s);
+  const c = av.length;
+  if (c < 2) return 'its slope is a scalar';
+  const y = prelu.output![0]!;
+  const flip = Array.from(av, (v) => v > 1);
+  if (flip.some(Boolean)) {
+    const producer = g.producer(x!);
+    if (producer?.opType !== 'Conv' || g.consumers(x!).length !== 1 || g.isGraphOutput(x!)) return 'a slope is above 1 and its input is not a Conv output read only by it';
+    if (g.getTensor(producer.input![1]!).dims[0] !== c) return 'a slope is above 1 and its producing Conv has another channel count';
+    const consumers = g.consumers(y);
+    if (g.isGraphOutput(y) || !consumers.length || consumers.some((n) => n.opType !== 'Conv' || n.input![0] !== y || n.input!.slice(1).includes(y))) return 'a slope is above 1 and not every reader is a Conv reading it as data';
+    const why = flipChannels(g, producer, consumers, flip);
+    if (why) return why;
+  }
+  const base = prelu.name || 'PRelu';
+  const w = g.uniqueName(`${s}_dw_minus_one`);
+  g.setTensor(w, DataType.FLOAT, [c, 1, 1, 1], Float32Array.from(av, (v) => v - 1));
+  const xm = g.uniqueName(`${base}_xm`); const m = g.uniqueName(`${base}_m`);
+  g.addNode(makeNode('Conv', [x!, w], [xm], `${base}_slope_conv`, { group: c, kernel_shape: [1, 1] }), prelu);
+  g.addNode(makeNode('Relu', [xm], [m], `${base}_slope_relu`), prelu);
+  g.addNode(makeNode('Add', [x!, m], [y], `${base}_add`), prelu);
+  g.removeNodes([prelu]);
+  return undefined;
+}
+
 /** Apply a PRelu rewrite to every PRelu where it is valid. */
-export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min' | 'affine-dw' | 'sign-dw' | 'sign-concat'): PreluRewriteResult {
+export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-relu' | 'relu-min' | 'affine-dw' | 'sign-dw' | 'sign-concat' | 'residual-dw'): PreluRewriteResult {
   const rewritten: string[] = [];
   const skipped: PreluRewriteResult['skipped'] = [];
+  const fallback: PreluRewriteResult['skipped'] = [];
   for (const n of [...g.nodes]) {
     if (n.opType !== 'PRelu') continue;
-    // sign-concat where every consumer is an ungrouped Conv, sign-dw for the rest
-    const reason = form === 'split-relu' ? splitRelu(g, n) : form === 'max' ? maxForm(g, n) : form === 'sign-concat' ? (signConcat(g, n) && decompose(g, n, 'sign-dw')) : decompose(g, n, form);
+    // sign-concat where every consumer is an ungrouped Conv, residual-dw where its channels allow it,
+    // sign-dw for the rest
+    const notResidual = form === 'residual-dw' ? residualDw(g, n) : undefined;
+    const reason = form === 'split-relu' ? splitRelu(g, n) : form === 'max' ? maxForm(g, n) : form === 'sign-concat' ? (signConcat(g, n) && decompose(g, n, 'sign-dw')) : form === 'residual-dw' ? (notResidual && decompose(g, n, 'sign-dw')) : decompose(g, n, form);
     if (reason) skipped.push({ name: n.name ?? '', reason }); else rewritten.push(n.name ?? '');
+    if (notResidual && !reason) fallback.push({ name: n.name ?? '', reason: notResidual });
   }
   g.toposort();
-  return { rewritten, skipped };
+  return { rewritten, skipped, ...(form === 'residual-dw' ? { fallback } : {}) };
 }
