@@ -34,7 +34,16 @@ export interface FloatRewriteOptions {
 }
 
 /**
- * Rewrites for INT8 (measured on this project's CPU with mobileface_paddle_128d): `sign-dw`
+ * Rewrites for INT8. `residual-dw` (x + Relu((a-1)*x), one depthwise 1x1 convolution and an Add, with
+ * the channels whose slope is above 1 negated around it; `sign-dw` where that cannot be done) since
+ * 2026-12-05: onnxruntime's profiler had mobileface's int8 PRelus (three depthwise convolutions and an Add
+ * each) at ~46% of a batch-1 run. README command with each form, the two int8 files side by side
+ * (`scratch/rot.mjs`, blocks alternating, 22:1x): batch 1 3.77 -> 2.94 ms (1.28x), batch 8 18.8 -> 15.4
+ * ms (1.22x), one thread 4.22 -> 3.13 ms (1.35x); gates pass (mean cosine 0.99554 vs 0.99578, min 0.98095
+ * vs 0.98020, LFW -0.10 vs 0.00 pp, inside that row's noise). IResNet-50 fixture, every layer int8,
+ * batch 6, one thread: 198.2 -> 189.4 ms (1.05x).
+ *
+ * Before that (measured on this project's CPU with mobileface_paddle_128d): `sign-dw`
  * (Relu(x) + (-a)*Relu(-x), every part a depthwise 1x1 convolution) runs entirely in int8 kernels, keeps
  * every slope at 8 bits and has no cancelling terms: all-int8 embedding cosine 0.976 against 0.925 for
  * `affine-dw` (a*x + (1-a)*Relu(x)) at the same speed.
@@ -46,7 +55,7 @@ export interface FloatRewriteOptions {
  * against 2.06x / 1.90x for `relu-min`; the MobileFaceNet fixture 3.08x / 3.01x against 2.62x / 2.37x;
  * the IResNet-50 fixture 1.27x / 1.29x against 1.23x / 1.23x.
  */
-export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: true, batchNormAsConv: true, mergeSiblingConvs: true, padChannels: true });
+export const INT8_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'residual-dw', equalize: true, batchNormAsConv: true, mergeSiblingConvs: true, padChannels: true });
 export const FP32_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'sign-dw', equalize: false, mergeSiblingConvs: true });
 
 export interface PrepareReport {
