@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
     .option('--weight-only-float <which>', 'layers kept float by mixed precision that store int8 weights: auto (large 1x1 and depthwise convs) | all (smaller file, slower) | none (see docs/int8.md)')
-    .option('--prelu <form>', `PRelu rewrite: ${PRELU_FORMS.join(' | ')}`)
+    .option('--prelu <form>', `PRelu rewrite: ${PRELU_FORMS.join(' | ')} (default residual-dw with --int8, sign-dw with --fp32; see docs/int8.md)`)
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
     .option('--merge-convs', 'merge convolutions that read one tensor with one geometry (detector heads) into one (default; see docs/int8.md)')
     .option('--no-merge-convs', 'do not merge such convolutions')
