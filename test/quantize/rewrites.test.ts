@@ -126,6 +126,19 @@ describe('float rewrites keep the function', () => {
     expect(b.graph.opHistogram()).toEqual({ Conv: 1, Relu: 1, Add: 1 });
     expect((await maxOutputDiff(below.toBytes(), b.toBytes(), X.shape as number[])).maxAbs).toBeLessThan(1e-5);
   });
+  it('a PRelu on a [N, C] tensor (slope [C]) stays a PRelu: no 1x1 convolution fits it', async () => {
+    for (const form of ['residual-dw', 'sign-dw', 'affine-dw'] as const) {
+      const m = tinyModel({
+        opset: 13, input: { name: 'x', shape: [2, 4] }, outputs: ['y'],
+        nodes: [makeNode('PRelu', ['x', 'a'], ['y'], 'prelu')],
+        initializers: [{ name: 'a', dims: [4], data: [0.2, 1.5, -2, 0] }],
+      });
+      const res = rewritePrelus(m.graph, form);
+      expect(res.rewritten).toEqual([]);
+      expect(res.skipped[0]?.reason).toMatch(/not one value per channel of an NCHW tensor/);
+      expect(m.graph.opHistogram()).toEqual({ PRelu: 1 });
+    }
+  });
   it('max form refuses slopes above 1 (where it is not PRelu)', () => {
     const r = rewritePrelus(block().graph, 'max');
     expect(r.rewritten).toHaveLength(0);

@@ -32,6 +32,22 @@ function slopes(g: Graph, prelu: NodeProto, channels: number): Float32Array | un
   return undefined;
 }
 
+/**
+ * Why a PRelu cannot become depthwise 1x1 convolutions: its slope must be one value per channel of an
+ * NCHW tensor, shaped [C, 1, 1] or [1, C, 1, 1] (a [C] slope broadcasts along the last axis, and a
+ * PRelu on a [N, C] tensor has no spatial axes for a Conv), and x's rank, where known, must be 4.
+ */
+function notChannelwise(g: Graph, prelu: NodeProto): string | undefined {
+  const dims = g.getTensor(prelu.input![1]!).dims.map(Number);
+  const c = dims.reduce((p, q) => p * q, 1);
+  if (c < 2) return 'its slope is a scalar';
+  const ok = (dims.length === 3 || (dims.length === 4 && dims[0] === 1)) && dims.at(-3) === c;
+  if (!ok) return `its slope (shape [${dims.join(', ')}]) is not one value per channel of an NCHW tensor`;
+  const rank = g.valueInfo(prelu.input![0]!)?.shape?.length;
+  if (rank !== undefined && rank !== 4) return `its input has rank ${rank}, not 4`;
+  return undefined;
+}
+
 /** Rewrite Conv -> PRelu -> Conv(s) into Conv(2x, Relu) -> Conv(s) reading interleaved pairs. */
 function splitRelu(g: Graph, prelu: NodeProto): string | undefined {
   const x = prelu.input![0]!;
@@ -156,8 +172,9 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' 
     // y = Relu(x) + (-a)*Relu(-x): both rectified parts as depthwise 1x1 convolutions (weights +1 and -1,
     // the Relu folds into their uint8 range), the slope as a third; no term cancels another, so each
     // int8 error is relative to the value it ends up in (a*x + (1-a)*Relu(x) cancels when |a| > 1)
+    const notDw = notChannelwise(g, prelu);
+    if (notDw) return notDw;
     const c = av.length;
-    if (c < 2) return 'its slope is a scalar';
     const [rp, rn] = rectifiedHalves(g, x!, c, base, prelu);
     const wa = g.uniqueName(`${s}_dw_neg_a`);
     g.setTensor(wa, DataType.FLOAT, [c, 1, 1, 1], Float32Array.from(av, (v) => -v));
@@ -167,8 +184,9 @@ function decompose(g: Graph, prelu: NodeProto, form: 'affine-relu' | 'relu-min' 
   } else if (form === 'affine-dw') {
     // y = a*x + (1-a)*Relu(x), the per-channel products as depthwise 1x1 convolutions: their int8
     // weights get one scale per channel, so every slope keeps 8 bits however wide the slopes spread
+    const notDw = notChannelwise(g, prelu);
+    if (notDw) return notDw;
     const c = av.length;
-    if (c < 2) return 'its slope is a scalar';
     const wa = g.uniqueName(`${s}_dw_a`);
     const wb = g.uniqueName(`${s}_dw_b`);
     g.setTensor(wa, DataType.FLOAT, [c, 1, 1, 1], av);
@@ -285,9 +303,10 @@ function flipChannels(g: Graph, producer: NodeProto, consumers: readonly NodePro
 function residualDw(g: Graph, prelu: NodeProto): string | undefined {
   const [x, s] = prelu.input!;
   if (!s || !g.hasInitializer(s)) return 'its slope is not a constant';
+  const notDw = notChannelwise(g, prelu);
+  if (notDw) return notDw;
   const av = g.getFloat(s);
   const c = av.length;
-  if (c < 2) return 'its slope is a scalar';
   const y = prelu.output![0]!;
   const flip = Array.from(av, (v) => v > 1);
   if (flip.some(Boolean)) {
