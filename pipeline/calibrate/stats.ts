@@ -152,7 +152,7 @@ export function parseStats(text: string, where: string, expect: StatsExpectation
   }
   if (typeof s.modelSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.modelSha256)) return refuse('modelSha256 is missing or not a sha256');
   if (expect.modelSha256 !== undefined && s.modelSha256 !== expect.modelSha256) {
-    return refuse(`it was made for another model (sha256 ${s.modelSha256.slice(0, 12)}…, this model is ${expect.modelSha256.slice(0, 12)}…)`);
+    return refuse(`it was made for another model, or for this one as another faceopt version or other rewrite options prepared it (prepared graph sha256 ${s.modelSha256.slice(0, 12)}…, now ${expect.modelSha256.slice(0, 12)}…)`);
   }
   if (typeof s.method !== 'string' || !Object.hasOwn(COLLECTORS, s.method)) return refuse(`unknown method ${String(s.method)}`);
   const method = s.method as CalibrationMethod;
