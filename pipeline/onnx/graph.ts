@@ -134,6 +134,11 @@ export class Graph {
     return this.proto.output!.some((o) => o.name === tensor);
   }
 
+  /** True when a node reads the tensor or it is a graph output. */
+  isRead(tensor: string): boolean {
+    return this.consumers(tensor).length > 0 || this.isGraphOutput(tensor);
+  }
+
   // --- initializers --------------------------------------------------------------------------
 
   /** Names of all initializers. */

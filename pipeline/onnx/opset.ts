@@ -64,7 +64,7 @@ const RULES: Record<string, Rule> = {
     for (const a of ['spatial', 'is_test', 'consumed_inputs']) removeAttr(node, a);
     // training-only outputs (running mean/var, saved stats) are dropped when unused; 14+ allows at most 3.
     const outs = node.output ?? [];
-    if (outs.length > 1 && outs.slice(1).every((o) => !o || ctx.graph.consumers(o).length === 0 && !ctx.graph.isGraphOutput(o))) {
+    if (outs.length > 1 && outs.slice(1).every((o) => !o || !ctx.graph.isRead(o))) {
       node.output = [outs[0]!];
     }
   },

@@ -84,8 +84,6 @@ export function prepareFloatGraph(model: OnnxModel, rw: FloatRewriteOptions, ops
   const prelu = rw.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(model.graph, rw.prelu);
   const siblings = rw.mergeSiblingConvs ? mergeSiblingConvs(model.graph) : [];
   const padded = rw.padChannels ? padChannels(model.graph) : [];
-  // the rewritten PRelus' slopes and folded BatchNorms' parameters are read by nothing now
-  model.graph.pruneUnused();
   model.graph.toposort();
   return { opset: { from: up.from, to: up.to, rewritten: up.rewritten.length }, batchNorm: bn, batchNormAsConv: bnAsConv, prelu, siblings, padded };
 }

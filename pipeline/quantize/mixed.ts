@@ -65,7 +65,6 @@ export async function outputsPerSample(session: Session, slice: readonly InputBa
   return samples;
 }
 
-/** Mean per-sample cosine between two lists of flattened outputs. */
 /**
  * Mean cosine of a candidate model's outputs on `batches` against `reference` (one entry per sample),
  * in a short-lived session without an arena (see SessionOptions.arena). Both mixed-precision searches
@@ -76,6 +75,7 @@ export async function candidateCosine(model: OnnxModel, batches: readonly InputB
   try { return meanCosine(reference, await outputsPerSample(s, batches)); } finally { await s.release(); }
 }
 
+/** Mean per-sample cosine between two lists of flattened outputs. */
 export function meanCosine(a: readonly Float32Array[], b: readonly Float32Array[]): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) {

@@ -260,7 +260,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   };
   const toQuantize = new Set([...activations, ...shared.keys()]);
   for (const t of toQuantize) {
-    if (g.consumers(t).length === 0 && !g.isGraphOutput(t)) continue;
+    if (!g.isRead(t)) continue;
     addQdq(t);
   }
   const weightScales = new Map<string, Float32Array>();

@@ -21,7 +21,7 @@ export function splitQuantized(g: Graph): string[] {
     split.output = parts.map((p) => g.uniqueName(`${p}_quantized_part`));
     g.removeNodes([dq]);
     parts.forEach((p, i) => {
-      if (p && (g.consumers(p).length > 0 || g.isGraphOutput(p))) {
+      if (p && g.isRead(p)) {
         g.addNode(makeNode('DequantizeLinear', [split.output![i]!, scale, ...(zero ? [zero] : [])], [p], g.uniqueName(`${p}_part_DequantizeLinear`)));
       }
     });

@@ -283,7 +283,8 @@ function flipChannels(g: Graph, producer: NodeProto, consumers: readonly NodePro
       if (!flip[c]) continue;
       const gi = Math.floor(c / cpg);
       for (let oc = gi * outPerGroup; oc < (gi + 1) * outPerGroup; oc++) {
-        for (let k = 0; k < taps; k++) v[(oc * cpg + (c - gi * cpg)) * taps + k] = -v[(oc * cpg + (c - gi * cpg)) * taps + k]!;
+        const at = (oc * cpg + c - gi * cpg) * taps;
+        for (let k = at; k < at + taps; k++) v[k] = -v[k]!;
       }
     }
     g.setTensor(w, DataType.FLOAT, t.dims, v);
@@ -336,12 +337,23 @@ export function rewritePrelus(g: Graph, form: 'split-relu' | 'max' | 'affine-rel
   const fallback: PreluRewriteResult['skipped'] = [];
   for (const n of [...g.nodes]) {
     if (n.opType !== 'PRelu') continue;
-    // sign-concat where every consumer is an ungrouped Conv, residual-dw where its channels allow it,
-    // sign-dw for the rest
-    const notResidual = form === 'residual-dw' ? residualDw(g, n) : undefined;
-    const reason = form === 'split-relu' ? splitRelu(g, n) : form === 'max' ? maxForm(g, n) : form === 'sign-concat' ? (signConcat(g, n) && decompose(g, n, 'sign-dw')) : form === 'residual-dw' ? (notResidual && decompose(g, n, 'sign-dw')) : decompose(g, n, form);
-    if (reason) skipped.push({ name: n.name ?? '', reason }); else rewritten.push(n.name ?? '');
-    if (notResidual && !reason) fallback.push({ name: n.name ?? '', reason: notResidual });
+    const name = n.name ?? '';
+    const slope = n.input?.[1];
+    let reason: string | undefined;
+    if (form === 'residual-dw') {
+      // residual-dw where its channels allow it, sign-dw for the rest
+      const why = residualDw(g, n);
+      reason = why && decompose(g, n, 'sign-dw');
+      if (why && !reason) fallback.push({ name, reason: why });
+    } else if (form === 'sign-concat') {
+      // sign-concat where every consumer is an ungrouped Conv, sign-dw for the rest
+      reason = signConcat(g, n) && decompose(g, n, 'sign-dw');
+    } else {
+      reason = form === 'split-relu' ? splitRelu(g, n) : form === 'max' ? maxForm(g, n) : decompose(g, n, form);
+    }
+    if (reason) skipped.push({ name, reason }); else rewritten.push(name);
+    // the original slope, where the rewrite no longer reads it
+    if (!reason && slope && g.hasInitializer(slope) && !g.isRead(slope)) g.removeInitializer(slope);
   }
   g.toposort();
   return { rewritten, skipped, ...(form === 'residual-dw' ? { fallback } : {}) };

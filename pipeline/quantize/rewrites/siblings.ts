@@ -99,8 +99,7 @@ export function normalizeSiblingRanges(g: Graph, merges: readonly SiblingMerge[]
     if (!conv || !split) continue;
     const parts = split.output ?? [];
     // a part nothing reads (the zero channels of pad-channels.ts) keeps its weights and needs no range
-    const read = (p: string) => g.consumers(p).length > 0 || g.isGraphOutput(p);
-    if (!parts.every((p) => !read(p) || ranges[p])) continue;
+    if (!parts.every((p) => !g.isRead(p) || ranges[p])) continue;
     const sizes = Array.from(g.getTensor(split.input![1]!).data as ArrayLike<number | bigint>, Number);
     const w = g.getFloat(conv.input![1]!);
     const b = g.getFloat(conv.input![2]!);
@@ -109,7 +108,7 @@ export function normalizeSiblingRanges(g: Graph, merges: readonly SiblingMerge[]
     const nb = Float32Array.from(b);
     let at = 0;
     parts.forEach((p, i) => {
-      if (!read(p)) { at += sizes[i]!; return; }
+      if (!g.isRead(p)) { at += sizes[i]!; return; }
       const [lo, hi] = ranges[p]!;
       const c = (hi + lo) / 2;
       const k = (hi - lo) / 2 > 1e-12 ? (hi - lo) / 2 : 1;
