@@ -10,7 +10,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { checkNumber } from '../pipeline/errors.js';
 import { alignFace } from '../pipeline/faces/align.js';
@@ -21,6 +20,7 @@ import { nearestToCentre } from '../pipeline/faces/select.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { sharedDir } from '../pipeline/paths.js';
 import { RUNTIME_VERSION, type SessionOptions } from '../pipeline/runtime.js';
+import { benchArgs } from './args.js';
 
 interface Row { [column: string]: string }
 
@@ -92,8 +92,12 @@ async function benchRecognizer(recPath: string, crops: RgbImage[], session: Sess
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { images: { type: 'string' }, threads: { type: 'string' }, 'det-size': { type: 'string' } } });
-  const count = checkNumber('--images', values.images ?? 200, { min: 1, max: 1549, integer: true });
+  const values = benchArgs('faces', 'Where the time goes in the face pipeline (decode, detect, align, embed) on the shared models and LFW photos.', {
+    images: { value: 'N', help: 'LFW photos', default: '200' },
+    threads: { value: 'N', help: 'intra-op threads (default: one per core)' },
+    'det-size': { value: 'N', help: 'dynamic detector input size (default 640)' },
+  });
+  const count = checkNumber('--images', values.images, { min: 1, max: 1549, integer: true });
   const session: SessionOptions = values.threads ? { intraOpThreads: checkNumber('--threads', values.threads, { min: 1, integer: true }) } : {};
   const detSize = values['det-size'] ? checkNumber('--det-size', values['det-size'], { min: 32, integer: true }) : undefined;
   const shared = sharedDir();

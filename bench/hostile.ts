@@ -16,11 +16,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import { DEFAULTS } from '../server/config.js';
 import { hostileRequests, hostileSeeds, type HostileRequest } from './hostile-cases.js';
 import { BOUNDARY, benchData, lfwPhotos, multipartBody, rssBytes, startServer, table, type Row } from './serve-kit.js';
+import { benchArgs } from './args.js';
 
 /** What one request got: an HTTP status and the coded error (if any), or a client-side socket error. */
 interface Outcome { status: number | null; code: string; body: string }
@@ -106,17 +106,20 @@ const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/
 const SERVER_MMAP_THRESHOLD = '1048576';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      requests: { type: 'string' }, concurrency: { type: 'string' }, valid: { type: 'string' }, settle: { type: 'string' },
-      detector: { type: 'string' }, recognizer: { type: 'string' }, only: { type: 'string' },
-      'glibc-defaults': { type: 'boolean' },
-    },
+  const values = benchArgs('hostile', 'Malformed and hostile requests against a real `faceopt serve`: 0 5xx, 0 crashes, RSS back within 10%.', {
+    requests: { value: 'N', help: 'hostile requests', default: '2000' },
+    concurrency: { value: 'N', help: 'requests in flight', default: '8' },
+    valid: { value: 'N', help: 'valid requests before and after', default: '50' },
+    settle: { value: 'S', help: 'seconds before the last RSS sample', default: '5' },
+    only: { value: 'TEXT', help: 'only cases whose kind or name contains TEXT' },
+    detector: { value: 'FILE', help: 'the detector (default: the shared scrfd_500m)' },
+    recognizer: { value: 'FILE', help: 'the recognizer (default: the shared mobileface)' },
+    'glibc-defaults': { help: 'run the server with glibc\'s default malloc settings' },
   });
-  const total = checkNumber('--requests', values.requests ?? 2000, { min: 1, max: 1_000_000, integer: true });
-  const concurrency = checkNumber('--concurrency', values.concurrency ?? 8, { min: 1, max: 1024, integer: true });
-  const validCount = checkNumber('--valid', values.valid ?? 50, { min: 1, max: 1000, integer: true });
-  const settleS = checkNumber('--settle', values.settle ?? 5, { min: 0, max: 600 });
+  const total = checkNumber('--requests', values.requests, { min: 1, max: 1_000_000, integer: true });
+  const concurrency = checkNumber('--concurrency', values.concurrency, { min: 1, max: 1024, integer: true });
+  const validCount = checkNumber('--valid', values.valid, { min: 1, max: 1000, integer: true });
+  const settleS = checkNumber('--settle', values.settle, { min: 0, max: 600 });
   const data = benchData('bench:hostile', { detector: values.detector, recognizer: values.recognizer });
   if (!data) return;
   const { det, rec, lfw } = data;

@@ -14,7 +14,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadModel, saveModel } from '../pipeline/onnx/model.js';
 import { prepareFloatGraph, quantizeModel, INT8_REWRITES } from '../pipeline/quantize/index.js';
 import { collectActivationStats, type InputBatch } from '../pipeline/calibrate/run.js';
@@ -25,19 +24,18 @@ import { alignCentralFaces } from '../pipeline/evaluate/recognizer-eval.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import { fixtureFile } from '../test/fixtures/index.js';
 import type { Report } from '../pipeline/report/types.js';
+import { benchArgs } from './args.js';
 
-const { values: args } = parseArgs({
-  options: {
-    shared: { type: 'string', default: process.env.FACEOPT_SHARED ?? '../shared' },
-    reports: { type: 'string', default: 'reports' },
-    'skip-pipeline': { type: 'boolean', default: false },
-    runs: { type: 'string', default: '30' },
-    threads: { type: 'string' },
-  },
+const args = benchArgs('int8', 'INT8 vs FP32 side by side: speed on fixtures and the shared models, size, accuracy from the reports, calibrate+quantize time.', {
+  shared: { value: 'DIR', help: 'the shared data folder', default: process.env.FACEOPT_SHARED ?? '../shared' },
+  reports: { value: 'DIR', help: 'where `faceopt optimize --int8` wrote its reports', default: 'reports' },
+  'skip-pipeline': { help: 'skip the calibrate+quantize row (the slowest)' },
+  runs: { value: 'N', help: 'timed runs per model and block', default: '30' },
+  threads: { value: 'N', help: 'intra-op threads for every session (default: one per core)' },
 });
-const runs = Number(args.runs);
+const runs = checkNumber('--runs', args.runs, { min: 1, max: 100_000, integer: true });
 const threads = args.threads === undefined ? undefined : checkNumber('--threads', Number(args.threads), { min: 1, max: 256, integer: true });
-const shared = path.resolve(args.shared!);
+const shared = path.resolve(args.shared);
 const work = mkdtempSync(path.join(tmpdir(), 'faceopt-bench-int8-'));
 
 function synthetic(dims: number[], count: number): InputBatch[] {
@@ -84,7 +82,7 @@ await speedRow('MobileFaceNet-512 fixture, batch 1', mbf, await quantizeForSpeed
 const mobileface = path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
 const scrfd = path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
 const reportOf = (name: string): Report | null => {
-  const f = path.join(args.reports!, `${name}.int8`, 'report.json');
+  const f = path.join(args.reports, `${name}.int8`, 'report.json');
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Report) : null;
 };
 const realInt8 = (name: string) => { const r = reportOf(name); return r && existsSync(r.variant.path) ? r.variant.path : null; };

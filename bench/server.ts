@@ -23,7 +23,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
@@ -32,6 +31,7 @@ import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
 import { prepareLane, type LaneInit, type LaneWork } from './engine-lane.js';
+import { benchArgs } from './args.js';
 import { BOUNDARY, benchData, cpuSplit, lfwPhotos, multipartBody, startServer, table, threadTicks, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
@@ -181,19 +181,29 @@ async function makeCrops(det: string, rec: string, files: string[], count: numbe
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      duration: { type: 'string' }, connections: { type: 'string' }, 'max-batch': { type: 'string' }, int8: { type: 'string' }, fp32: { type: 'string' },
-      detector: { type: 'string' }, crops: { type: 'string' }, photos: { type: 'string' }, 'no-lfw': { type: 'boolean' }, batching: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' }, lanes: { type: 'string' },
-      'latency-lane': { type: 'boolean' }, blocks: { type: 'string' },
-    },
+  const values = benchArgs('server', 'HTTP serving (`faceopt serve`, loopback, autocannon) beside the raw engine, FP32 and INT8, batching on and off.', {
+    fp32: { value: 'FILE', help: 'the FP32 recognizer (default: the shared mobileface)' },
+    int8: { value: 'FILE', help: 'the INT8 recognizer (made by `faceopt optimize --int8`; rows skipped without it)' },
+    detector: { value: 'FILE', help: 'the detector (default: the shared scrfd_500m)' },
+    duration: { value: 'S', help: 'seconds per block', default: '5' },
+    blocks: { value: 'N', help: 'server/engine turns per row', default: '3' },
+    connections: { value: 'N', help: 'autocannon connections', default: '16' },
+    'max-batch': { value: 'N', help: 'the server\'s largest recognizer batch', default: '32' },
+    batching: { value: 'on|off|both', help: 'micro-batching in the server', default: 'both' },
+    crops: { value: 'N', help: 'aligned crops to send', default: '64' },
+    photos: { value: 'N', help: 'LFW photos to send', default: '200' },
+    'no-lfw': { help: 'skip the LFW photo rows' },
+    workers: { value: 'N', help: 'server processes', default: '1' },
+    lanes: { value: 'N', help: 'inference lanes per worker (default: the server\'s layout)' },
+    threads: { value: 'N', help: 'intra-op threads per lane (default: cores / (workers x lanes))' },
+    'latency-lane': { help: 'with --lanes N: add the latency lane' },
   });
-  const seconds = checkNumber('--duration', values.duration ?? 5, { min: 1, max: 120, integer: true });
-  const connections = checkNumber('--connections', values.connections ?? 16, { min: 1, max: 1024, integer: true });
-  const blocks = checkNumber('--blocks', values.blocks ?? 3, { min: 1, max: 20, integer: true });
-  const maxBatch = checkNumber('--max-batch', values['max-batch'] ?? 32, { min: 1, max: 1024, integer: true });
+  const seconds = checkNumber('--duration', values.duration, { min: 1, max: 120, integer: true });
+  const connections = checkNumber('--connections', values.connections, { min: 1, max: 1024, integer: true });
+  const blocks = checkNumber('--blocks', values.blocks, { min: 1, max: 20, integer: true });
+  const maxBatch = checkNumber('--max-batch', values['max-batch'], { min: 1, max: 1024, integer: true });
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  const workers = checkNumber('--workers', values.workers ?? 1, { min: 1, max: 64, integer: true });
+  const workers = checkNumber('--workers', values.workers, { min: 1, max: 64, integer: true });
   // the layout `faceopt serve` resolves from the same flags (its default unless --lanes or --threads say otherwise)
   const layout = resolveServerConfig({
     workers,
@@ -207,8 +217,8 @@ async function main(): Promise<void> {
   if (!data) return;
   const { det, rec: fp32, lfw } = data;
   const files = lfwPhotos(lfw);
-  const photoCount = checkNumber('--photos', values.photos ?? 200, { min: 1, max: files.length, integer: true });
-  const cropCount = checkNumber('--crops', values.crops ?? 64, { min: 1, max: 1000, integer: true });
+  const photoCount = checkNumber('--photos', values.photos, { min: 1, max: files.length, integer: true });
+  const cropCount = checkNumber('--crops', values.crops, { min: 1, max: 1000, integer: true });
 
   process.stdout.write(`faceopt bench:server — onnxruntime ${RUNTIME_VERSION}, ${cores} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg()[0].toFixed(2)}, server: ${workers} worker(s) x ${lanes} lane(s) x ${threads} intra-op thread(s)${latencyLane ? ` + a latency lane of ${lanes * threads}` : ''}\n`);
   process.stdout.write(`autocannon: ${connections} connections, ${seconds} s per block after 1 s warm-up, loopback, cache off; POST /embed multipart \`file\`; server and engine take turns in ${blocks} block(s) per row\n\n`);
@@ -217,7 +227,7 @@ async function main(): Promise<void> {
   const cropBodies = crops.jpegs.map(multipartBody);
   const photoBodies = photos.map(multipartBody);
 
-  const batchingArg = values.batching ?? 'both';
+  const batchingArg = values.batching;
   if (!['on', 'off', 'both'].includes(batchingArg)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'on, off or both', name: '--batching', received: batchingArg });
   const batchingModes = batchingArg === 'both' ? [true, false] : [batchingArg === 'on'];
   const variants: [string, string | null][] = [['fp32', fp32], ['int8', values.int8 ?? null]];

@@ -12,15 +12,18 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { checkNumber } from '../pipeline/errors.js';
 import { makeNode, DataType } from '../pipeline/onnx/index.js';
 import { tinyModel } from '../test/fixtures/tiny.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '100' }, threads: { type: 'string', default: '1,2' } } });
+const values = benchArgs('transpose', 'onnxruntime\'s Transpose kernel on the layout moves at the border of a float region, uint8 and float.', {
+  runs: { value: 'N', help: 'profiled runs per case', default: '100' },
+  threads: { value: 'A,B', help: 'intra-op thread counts', default: '1,2' },
+});
 const runs = checkNumber('--runs', Number(values.runs), { min: 10, max: 10000, integer: true });
-const threadCounts = values.threads!.split(',').map((t) => checkNumber('--threads', Number(t), { min: 1, max: 256, integer: true }));
+const threadCounts = values.threads.split(',').map((t) => checkNumber('--threads', Number(t), { min: 1, max: 256, integer: true }));
 
 /** Mean kernel time (us) of the Transpose node over `runs` profiled runs after 20 warm-up runs. */
 async function transposeMicros(shape: number[], perm: number[], uint8: boolean, threads: number): Promise<number> {
