@@ -17,7 +17,13 @@ interface ServeFlags {
   shutdownTimeoutMs?: string; inferenceThread?: boolean; latencyLane?: boolean;
 }
 
-const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : (v.trim() === '' ? NaN : Number(v)));
+/** A numeric flag's value; FACEOPT_ERR_BAD_ARGUMENT quoting what was typed when it is not a number (ranges are checked by resolveServerConfig). */
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(n)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a number', name: flag, received: JSON.stringify(v) });
+  return n;
+}
 
 export function register(program: Command): void {
   program
@@ -58,30 +64,30 @@ export function register(program: Command): void {
       }
       const config = resolveServerConfig({
         host: f.host,
-        port: num(f.port),
+        port: num(f.port, '--port'),
         detector: f.detector ?? null,
         recognizer: f.recognizer ?? null,
         manifest: f.manifest ?? null,
         allowFailed: f.allowFailed === true,
         apiKey: f.apiKey ?? (process.env.FACEOPT_API_KEY || null),
-        workers: num(f.workers),
-        lanes: num(f.lanes),
+        workers: num(f.workers, '--workers'),
+        lanes: num(f.lanes, '--lanes'),
         latencyLane: f.latencyLane,
         inferenceThread: f.inferenceThread !== false,
-        intraOpThreads: num(f.threads),
+        intraOpThreads: num(f.threads, '--threads'),
         provider: f.provider as Provider | undefined,
-        detSize: num(f.detSize) ?? null,
-        detThreshold: num(f.detThreshold),
-        matchThreshold: num(f.matchThreshold) ?? null,
-        maxQueue: num(f.queue),
-        timeoutMs: num(f.timeoutMs),
-        bodyLimit: num(f.bodyLimit),
-        maxPixels: num(f.maxPixels),
-        maxImagesPerRequest: num(f.maxImages),
+        detSize: num(f.detSize, '--det-size') ?? null,
+        detThreshold: num(f.detThreshold, '--det-threshold'),
+        matchThreshold: num(f.matchThreshold, '--match-threshold') ?? null,
+        maxQueue: num(f.queue, '--queue'),
+        timeoutMs: num(f.timeoutMs, '--timeout-ms'),
+        bodyLimit: num(f.bodyLimit, '--body-limit'),
+        maxPixels: num(f.maxPixels, '--max-pixels'),
+        maxImagesPerRequest: num(f.maxImages, '--max-images'),
         logLevel: f.logLevel,
-        shutdownTimeoutMs: num(f.shutdownTimeoutMs),
-        batch: { maxBatch: f.batching === false ? 1 : num(f.maxBatch), maxWaitMs: num(f.maxWaitMs) },
-        cache: { memoryEntries: num(f.cacheSize), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
+        shutdownTimeoutMs: num(f.shutdownTimeoutMs, '--shutdown-timeout-ms'),
+        batch: { maxBatch: f.batching === false ? 1 : num(f.maxBatch, '--max-batch'), maxWaitMs: num(f.maxWaitMs, '--max-wait-ms') },
+        cache: { memoryEntries: num(f.cacheSize, '--cache-size'), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
       });
       // the inference thread starts loading the models first, while this thread loads the server
       const { prestartBackend } = await import('../../server/worker-backend.js');

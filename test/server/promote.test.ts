@@ -137,4 +137,13 @@ describe('faceopt promote', () => {
     expect(r.code).toBe(64);
     expect(r.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected a detector: --detector FILE/);
   });
+
+  it('quotes a numeric flag that is not a number instead of saying NaN', () => {
+    const port = faceopt(['serve', '--port', 'abc']);
+    expect(port.code).toBe(64);
+    expect(port.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected a number for --port but received "abc".');
+    const batch = faceopt(['serve', '--max-batch', ' ']);
+    expect(batch.code).toBe(64);
+    expect(batch.stderr).toContain('Expected a number for --max-batch but received " ".');
+  });
 });
