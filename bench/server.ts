@@ -233,6 +233,7 @@ async function main(): Promise<void> {
   const variants: [string, string | null][] = [['fp32', fp32], ['int8', values.int8 ?? null]];
   const rows: Row[] = [];
   const notes: string[] = [];
+  const goals: string[] = [];
   for (const [variant, rec] of variants) {
     if (!rec || !existsSync(rec)) {
       notes.push(`${variant}: skipped (${rec ? `${rec} not found` : 'pass --int8 FILE, made by `faceopt optimize --int8`'})`);
@@ -259,6 +260,15 @@ async function main(): Promise<void> {
         await server.stop();
         const e = cb.median.engine;
         rows.push({ ...label, input: 'aligned crops', 'req/s': c.r.requests.average.toFixed(1), 'p50 ms': String(c.r.latency.p50), 'p99 ms': String(c.r.latency.p99), 'non-2xx': String(c.r.non2xx + c.r.errors), 'mean batch': c.meanBatch.toFixed(1), 'engine img/s': `${e.rate.toFixed(1)} (b${Math.max(1, Math.round(c.meanBatch))}, ${e.layout})`, 'server/engine': ratioText(cb) });
+        if (batching) {
+          const v = `${variant} (${path.basename(rec)}), batching on`;
+          goals.push(goalLine(`${v}: crops server/engine`, cb.median.ratio, '>= 0.90', cb.median.ratio >= 0.9));
+          if (tail) {
+            const tailRatio = tail.r.latency.p99 / Math.max(tail.r.latency.p50, 1);
+            goals.push(goalLine(`${v}: p99/p50 at 80% of saturation`, tailRatio, '<= 4', tailRatio <= 4));
+          }
+          if (variant === 'int8') goals.push(goalLine(`${v}: /embed crops req/s`, c.r.requests.average, '>= 60, for an IResNet-50-shaped INT8 model', c.r.requests.average >= 60, 1));
+        }
         if (tail) rows.push({ ...label, input: 'crops @80% rate', 'req/s': tail.r.requests.average.toFixed(1), 'p50 ms': String(tail.r.latency.p50), 'p99 ms': String(tail.r.latency.p99), 'non-2xx': String(tail.r.non2xx + tail.r.errors), 'mean batch': tail.meanBatch.toFixed(1), 'p99/p50': (tail.r.latency.p99 / Math.max(tail.r.latency.p50, 1)).toFixed(2) });
         if (pb) {
           const p = pb.median.load;
@@ -277,6 +287,12 @@ async function main(): Promise<void> {
   process.stdout.write('server/engine and, in brackets, the range over the blocks.\n');
   process.stdout.write('non-2xx includes 503s.\n');
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
+  if (goals.length > 0) process.stdout.write(`\ngoals (issue 7; the median block of each row, one run on this machine):\n${goals.join('\n')}\n`);
+}
+
+/** `  what: value (goal goal): met|NOT met`. */
+function goalLine(what: string, value: number, goal: string, met: boolean, digits = 2): string {
+  return `  ${what}: ${value.toFixed(digits)} (goal ${goal}): ${met ? 'met' : 'NOT met'}`;
 }
 
 await main();
