@@ -4,7 +4,9 @@
  * face pipeline does (SCRFD, face nearest the centre, 5-point alignment, the recognizer's normalisation);
  * detectors get letterboxed, normalised frames. Without a list, a deterministic subset of the folder is
  * used and the rest (other identities where the folder has one sub-folder per person) is held apart for
- * evaluation.
+ * evaluation. A photo that cannot be read (truncated, not an image, over the pixel limit) is skipped and
+ * reported through `onUnreadable` when the caller gives one, so one bad file in a folder of hundreds
+ * does not end a calibration; without it, it throws as before.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +14,7 @@ import { FaceoptError } from '../errors.js';
 import { sha256 } from '../fsutil.js';
 import type { InputBatch } from './run.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
-import { decodeImage } from '../faces/decode.js';
+import { decodeImage, skipUnreadable, type OnUnreadable } from '../faces/decode.js';
 import { letterbox, writeBlob, resizeBilinear } from '../faces/preprocess.js';
 import { nearestToCentre } from '../faces/select.js';
 import type { RgbImage } from '../faces/types.js';
@@ -111,6 +113,8 @@ export interface RecognizerSourceOptions {
   batch?: number;
   /** Called per image with (done, total, facesFound). */
   onProgress?: (done: number, total: number, faces: number) => void;
+  /** Skip unreadable photos, telling this (default: throw). */
+  onUnreadable?: OnUnreadable;
 }
 
 /** Aligned face crops of the calibration images, normalised for the recognizer, in batches. */
@@ -120,6 +124,8 @@ export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGener
   const batch = o.batch ?? 16;
   let buf: Float32Array[] = [];
   let found = 0;
+  let unreadable = 0;
+  const skip: OnUnreadable | undefined = o.onUnreadable && ((image, reason) => { unreadable++; o.onUnreadable!(image, reason); });
   const flush = function* () {
     if (!buf.length) return;
     const data = new Float32Array(buf.length * 3 * w * h);
@@ -129,10 +135,10 @@ export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGener
   };
   try {
     for (let i = 0; i < o.images.length; i++) {
-      const img = await analyzer.decode(path.join(o.facesDir, o.images[i]!));
-      const face = nearestToCentre(await analyzer.detector.detect(img), img.width, img.height);
+      const img = await skipUnreadable(() => analyzer.decode(path.join(o.facesDir, o.images[i]!)), o.images[i]!, skip);
+      const face = img && nearestToCentre(await analyzer.detector.detect(img), img.width, img.height);
       if (face) {
-        const [crop] = analyzer.alignFaces(img, [face]);
+        const [crop] = analyzer.alignFaces(img!, [face]);
         const c = crop!.width === w && crop!.height === h ? crop! : resizeBilinear(crop!, w, h);
         const one = new Float32Array(3 * w * h);
         writeBlob(c, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', one, 0);
@@ -146,7 +152,7 @@ export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGener
   } finally {
     await analyzer.release();
   }
-  if (!found) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${o.facesDir} (no face detected in ${o.images.length} images)` });
+  if (!found) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${o.facesDir} (no face detected in ${o.images.length} images${unreadable ? `, ${unreadable} of them unreadable` : ''})` });
 }
 
 export interface DetectorSourceOptions {
@@ -161,6 +167,8 @@ export interface DetectorSourceOptions {
    */
   grids?: readonly number[];
   onProgress?: (done: number, total: number) => void;
+  /** Skip unreadable photos, telling this (default: throw): a one-photo frame is left out, a mosaic cell stays black. */
+  onUnreadable?: OnUnreadable;
 }
 
 /**
@@ -189,9 +197,16 @@ export async function* detectorBatches(o: DetectorSourceOptions): AsyncGenerator
   // g*g times (100 scrfd_500m frames: 1.98 s -> 1.17 s, one photo per frame 1.01 s)
   const wrap = Math.max(...grids.map((g) => Math.max(1, Math.floor(g)) ** 2)) - 1;
   const decoded = new Map<number, RgbImage>();
-  const photo = async (j: number): Promise<RgbImage> => {
+  const unreadable = new Set<number>();
+  const photo = async (j: number): Promise<RgbImage | null> => {
+    if (unreadable.has(j)) return null;
     let img = decoded.get(j);
-    if (!img) { img = await decodeImage(path.join(o.facesDir, o.images[j]!)); decoded.set(j, img); }
+    if (!img) {
+      const got = await skipUnreadable(() => decodeImage(path.join(o.facesDir, o.images[j]!)), o.images[j]!, o.onUnreadable);
+      if (!got) { unreadable.add(j); return null; }
+      img = got;
+      decoded.set(j, img);
+    }
     return img;
   };
   for (let i = 0; i < n; i++) {
@@ -199,19 +214,22 @@ export async function* detectorBatches(o: DetectorSourceOptions): AsyncGenerator
     const g = Math.max(1, Math.floor(grids[i % grids.length]!));
     const data = new Float32Array(3 * w * h);
     if (g === 1) {
-      const lb = letterbox(await photo(i), w, h);
+      const img = await photo(i);
+      if (!img) { o.onProgress?.(i + 1, n); continue; }
+      const lb = letterbox(img, w, h);
       writeBlob(lb.resized, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', data, 0);
     } else {
       const cw = Math.floor(w / g);
       const ch = Math.floor(h / g);
       const canvas = new Uint8Array(w * h * 3);
       for (let k = 0; k < g * g; k++) {
-        const lb = letterbox(await photo((i + k) % n), cw, ch);
-        paste(canvas, w, lb.resized, (k % g) * cw, Math.floor(k / g) * ch);
+        const img = await photo((i + k) % n);
+        if (img) paste(canvas, w, letterbox(img, cw, ch).resized, (k % g) * cw, Math.floor(k / g) * ch);
       }
       writeBlob({ width: w, height: h, data: canvas }, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', data, 0);
     }
     o.onProgress?.(i + 1, n);
     yield { data, dims: [1, 3, h, w] };
   }
+  if (n > 0 && unreadable.size === n) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${o.facesDir} (none of the ${n} images could be read)` });
 }

@@ -18,6 +18,7 @@ import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
+import { unreadableWarning } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { sha256 } from '../fsutil.js';
@@ -147,15 +148,18 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const split: CalibrationSplit | null = facesDir ? splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize }) : null;
   // calibration runs the prepared graph (a fixed-size detector only takes its own size); the accuracy
   // slice runs the bundle's graphs, at --det-size
+  // photos that cannot be read are left out of calibration and listed once (as --int8 does)
+  const unreadable = new Map<string, string>();
+  const onUnreadable = (image: string, reason: string) => { if (!unreadable.has(image)) unreadable.set(image, reason); };
   const batches = (images: readonly string[], forSlice = false): AsyncIterable<InputBatch> => {
     if (profile!.role === 'recognizer') {
       const detector = opts.detector ? resolveModelArg(opts.detector) : findDetectorFor(file);
       if (!detector) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--detector', expected: 'a face detector to align calibration faces (or a SCRFD model next to the recognizer)', received: 'nothing' });
-      return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile! });
+      return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile!, onUnreadable });
     }
     const size = forSlice ? detSize ?? profile!.inputSize ?? [640, 640] : profile!.inputSize ?? detSize ?? [640, 640];
     // mosaics of 1, 4 and 16 photos, as --int8 (calibrate/sources.ts DETECTOR_MOSAIC)
-    return detectorBatches({ facesDir: facesDir!, images, profile: profile!, detSize: size });
+    return detectorBatches({ facesDir: facesDir!, images, profile: profile!, detSize: size, onUnreadable });
   };
   // the last images of the calibration split are held apart as the accuracy slice (as --int8 does)
   const holdSlice = (images: readonly string[]) => {
@@ -196,6 +200,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
       throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: 'the command line (int8 needs --faces DIR with photos, or --stats FILE from an earlier calibration)' });
     }
   }
+  if (unreadable.size) log(`warning: ${unreadableWarning(unreadable, 'calibration')}`);
   const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
   const plan = await writeTensorrtBundle({
     model: prepared, stats, outDir, precision, role, batch, detSize, name,

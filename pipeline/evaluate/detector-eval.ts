@@ -3,7 +3,7 @@
  * detections are matched to the reference's (recall, precision, IoU, keypoint error, score drift), both
  * are matched to annotated boxes where given, and detections on face-free photos are counted.
  */
-import { decodeImage } from '../faces/decode.js';
+import { decodeImage, skipUnreadable, type OnUnreadable } from '../faces/decode.js';
 import { ScrfdDetector } from '../faces/scrfd.js';
 import type { DetectedFace } from '../faces/types.js';
 import type { SessionOptions } from '../runtime.js';
@@ -25,6 +25,8 @@ export interface DetectorEvalInput {
   detSize?: number;
   session?: SessionOptions;
   onProgress?: (done: number, total: number) => void;
+  /** Leave out photos of `images` that cannot be read, telling this (default: throw); annotated and face-free photos, named by the user, always throw. */
+  onUnreadable?: OnUnreadable;
 }
 
 /** Run both detectors over the photos and compare. */
@@ -41,7 +43,8 @@ export async function evaluateDetector(input: DetectorEvalInput): Promise<Detect
     let ffRef = 0;
     let ffVar = 0;
     for (const [i, file] of all.entries()) {
-      const img = await decodeImage(file);
+      const img = i < input.images.length ? await skipUnreadable(() => decodeImage(file), file, input.onUnreadable) : await decodeImage(file);
+      if (!img) { input.onProgress?.(i + 1, all.length); continue; }
       const r = (await ref.detect(img)).map(toDetection);
       const v = (await vari.detect(img)).map(toDetection);
       vsRef.push({ reference: r, candidate: v });

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { FaceAnalyzer } from '../faces/analyzer.js';
+import { skipUnreadable, type OnUnreadable } from '../faces/decode.js';
 import { alignFace } from '../faces/align.js';
 import { ArcFaceRecognizer } from '../faces/arcface.js';
 import { nearestToCentre } from '../faces/select.js';
@@ -28,7 +29,7 @@ export async function alignCentralFaces(
   detector: string,
   facesDir: string,
   images: readonly string[],
-  opts: { session?: SessionOptions; cropSize?: readonly [number, number]; onProgress?: (done: number, total: number) => void } = {},
+  opts: { session?: SessionOptions; cropSize?: readonly [number, number]; onProgress?: (done: number, total: number) => void; onUnreadable?: OnUnreadable } = {},
 ): Promise<AlignedSet> {
   const analyzer = await FaceAnalyzer.load({ detector, session: opts.session });
   const crops = new Map<string, RgbImage | null>();
@@ -36,10 +37,10 @@ export async function alignCentralFaces(
   const [w, h] = opts.cropSize ?? [112, 112];
   try {
     const ahead = 4;
-    const pending: Promise<RgbImage>[] = [];
+    const pending: Promise<RgbImage | null>[] = [];
     const start = (i: number) => {
       if (i < images.length) {
-        pending[i] = analyzer.decode(path.join(facesDir, images[i]!));
+        pending[i] = skipUnreadable(() => analyzer.decode(path.join(facesDir, images[i]!)), images[i]!, opts.onUnreadable);
         pending[i]!.catch(() => undefined);
       }
     };
@@ -48,6 +49,11 @@ export async function alignCentralFaces(
       const img = await pending[i]!;
       delete pending[i];
       start(i + ahead);
+      if (!img) { // unreadable: told to onUnreadable, no crop
+        crops.set(images[i]!, null);
+        opts.onProgress?.(i + 1, images.length);
+        continue;
+      }
       const face = nearestToCentre(await analyzer.detector.detect(img), img.width, img.height);
       if (face?.kps) {
         crops.set(images[i]!, alignFace(img, face.kps, w, h).image);

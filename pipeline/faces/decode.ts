@@ -14,7 +14,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { OutputInfo } from 'sharp';
-import { FaceoptError, checkNumber } from '../errors.js';
+import { FaceoptError, checkNumber, isFaceoptError } from '../errors.js';
 import { readImageHeader, type ImageHeader } from './image-header.js';
 import { decodeJpegWasm } from './jpeg-wasm.js';
 import type { RgbImage } from './types.js';
@@ -137,4 +137,31 @@ function toRgb(src: Uint8Array, pixels: number, channels: number): Uint8Array {
     dst[i * 3 + 2] = gray ? src[s] : src[s + 2];
   }
   return dst;
+}
+
+/** Told once per photo that could not be read, with the decoder's reason. */
+export type OnUnreadable = (image: string, reason: string) => void;
+
+/**
+ * `read()` (a decode), or null after telling `onUnreadable` when the photo is not a readable image
+ * (FACEOPT_ERR_BAD_IMAGE, FACEOPT_ERR_IMAGE_TOO_LARGE): for batch jobs over folders of photos, where one
+ * bad file should be left out and reported rather than end the job. Without `onUnreadable`, and for any
+ * other failure (a missing file, an internal error), it throws.
+ */
+export async function skipUnreadable<T>(read: () => Promise<T>, image: string, onUnreadable: OnUnreadable | undefined): Promise<T | null> {
+  try {
+    return await read();
+  } catch (e) {
+    if (!onUnreadable || !(isFaceoptError(e, 'FACEOPT_ERR_BAD_IMAGE') || isFaceoptError(e, 'FACEOPT_ERR_IMAGE_TOO_LARGE'))) throw e;
+    onUnreadable(image, String(e.params.reason ?? e.message));
+    return null;
+  }
+}
+
+/** `N [of T] <kind> photo(s) could not be read and were left out: a.jpg (reason), ...`, the first three named. */
+export function unreadableWarning(unreadable: ReadonlyMap<string, string>, kind: string, total?: number): string {
+  const n = unreadable.size;
+  const named = [...unreadable].slice(0, 3).map(([image, reason]) => `${image} (${reason})`).join(', ');
+  const more = n > 3 ? ` and ${n - 3} more` : '';
+  return `${n}${total !== undefined ? ` of ${total}` : ''} ${kind} photo${n === 1 && total === undefined ? '' : 's'} could not be read and ${n === 1 ? 'was' : 'were'} left out: ${named}${more}`;
 }

@@ -36,6 +36,7 @@ import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
+import { unreadableWarning } from '../faces/decode.js';
 
 export interface Int8Options {
   model: string;
@@ -167,13 +168,16 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a face detector to align calibration faces (--detector FILE|PACK/FILE, or a SCRFD model next to the recognizer)', name: '--detector', received: 'nothing' });
     }
   }
+  // photos that cannot be read are left out of calibration, listed once each in the log and the report
+  const unreadable = new Map<string, string>();
+  const onUnreadable = (image: string, reason: string) => { if (!unreadable.has(image)) unreadable.set(image, reason); };
   const batchesFor = (images: readonly string[], label: string): AsyncIterable<InputBatch> | Iterable<InputBatch> => {
     const bar = countProgress(label, images.length, { silent: o.quiet });
     if (profile?.role === 'recognizer' && o.facesDir) {
-      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
+      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, onUnreadable, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
     }
     if (profile?.role === 'detector' && o.facesDir) {
-      return detectorBatches({ facesDir: o.facesDir, images, profile, detSize: [detSize, detSize], onProgress: (d) => { bar.update(d); if (d === images.length) bar.done(); } });
+      return detectorBatches({ facesDir: o.facesDir, images, profile, detSize: [detSize, detSize], onUnreadable, onProgress: (d) => { bar.update(d); if (d === images.length) bar.done(); } });
     }
     const shape = prepared.graph.inputs[0]!.shape ?? [];
     const dims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
@@ -239,6 +243,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // quantize, keeping the fewest layers float that meet the target
   const t1 = performance.now();
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
+  const unreadableNote = () => (unreadable.size ? [unreadableWarning(unreadable, 'calibration')] : []);
+  if (unreadable.size) log(`warning: ${unreadableWarning(unreadable, 'calibration')}`);
   // the role's target (defaultTargetCosine) plus TARGET_MARGIN
   const { target, margin, aimed } = searchTarget(role, o, `${sliceImages.length}-face slice`, log);
   const shape0 = prepared.graph.inputs[0]!.shape ?? [];
@@ -290,7 +296,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-      warnings: [...warnings, ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
+      warnings: [...warnings, ...unreadableNote(), ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
       command: o.command ?? null,
       log,
     });
