@@ -1,0 +1,90 @@
+/**
+ * Open-loop load at a fixed mean rate, for bench:server's tail-latency row ("p99 at 80% of
+ * saturation"). Requests arrive as a Poisson process (exponential gaps from a seeded generator, as
+ * MLPerf's server scenario sends queries) whether or not earlier ones were answered, each on a
+ * keep-alive socket of its own when needed, and each latency runs from the request's scheduled
+ * arrival, so a late send counts against the server rather than hiding (no coordinated omission).
+ *
+ * Why not autocannon's `overallRate`: it gives each connection a budget per wall-clock second and
+ * sends back to back until it is spent, then waits for the next second. At 80% of saturation that is
+ * ~0.8 s of saturated, closed-loop load followed by ~0.2 s of nothing, every second: a burst test,
+ * not a server at 80% of its capacity.
+ */
+import http from 'node:http';
+
+/** Arrival offsets in ms (ascending, from 0) of a Poisson process of `rate` per second over `seconds`, seeded. */
+export function poissonArrivals(rate: number, seconds: number, seed = 1): number[] {
+  // mulberry32: small seeds give well-mixed streams from the first value on
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 2 ** 32; // (0, 1)
+  };
+  const out: number[] = [];
+  for (let t = -Math.log(uniform()) * (1000 / rate); t < seconds * 1000; t += -Math.log(uniform()) * (1000 / rate)) out.push(t);
+  return out;
+}
+
+export interface PacedRequest { method: string; path: string; headers: Record<string, string>; body: Buffer }
+
+export interface PacedResult {
+  /** Requests sent and answered (any status). */
+  sent: number;
+  answered: number;
+  /** Answers per second over the time from the first arrival to the last answer. */
+  rate: number;
+  /** Latency percentiles (ms) of the answered requests, from scheduled arrival to the end of the answer. */
+  p50: number;
+  p99: number;
+  /** Non-2xx answers and requests that failed without an answer (socket errors, the timeout). */
+  non2xx: number;
+  errors: number;
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN;
+}
+
+/**
+ * Send `requests` (cycled) to `base` at the arrivals of poissonArrivals(rate, seconds, seed); wait for
+ * every answer (up to `timeoutMs` each) and summarise.
+ */
+export async function pacedLoad(base: string, requests: readonly PacedRequest[], rate: number, seconds: number, o: { seed?: number; timeoutMs?: number } = {}): Promise<PacedResult> {
+  const arrivals = poissonArrivals(rate, seconds, o.seed ?? 1);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  const url = new URL(base);
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  let lastEnd = 0;
+  const one = (r: PacedRequest, scheduled: number) => new Promise<void>((resolve) => {
+    const req = http.request({ host: url.hostname, port: url.port, method: r.method, path: r.path, headers: { ...r.headers, 'content-length': String(r.body.length) }, agent, timeout: o.timeoutMs ?? 30_000 }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const end = performance.now();
+        lastEnd = Math.max(lastEnd, end);
+        latencies.push(end - scheduled);
+        if (!res.statusCode || res.statusCode < 200 || res.statusCode >= 300) non2xx++;
+        resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => { errors++; resolve(); });
+    req.end(r.body);
+  });
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (const [i, at] of arrivals.entries()) {
+    const wait = t0 + at - performance.now();
+    if (wait > 1) await new Promise((res) => setTimeout(res, wait));
+    pending.push(one(requests[i % requests.length]!, t0 + at));
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const span = (lastEnd - t0 - (arrivals[0] ?? 0)) / 1000;
+  return { sent: arrivals.length, answered: latencies.length, rate: span > 0 ? latencies.length / span : 0, p50: percentile(latencies, 50), p99: percentile(latencies, 99), non2xx, errors };
+}

@@ -1,0 +1,64 @@
+/**
+ * bench:server's open-loop tail load (bench/paced.ts): Poisson arrivals (seeded, the right mean rate,
+ * exponential gaps) sent whether or not earlier requests were answered, latency from the scheduled
+ * arrival, non-2xx counted.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pacedLoad, poissonArrivals } from '../../bench/paced.js';
+
+describe('Poisson arrivals', () => {
+  it('are seeded, ascending, inside the window, at the mean rate, with exponential gaps', () => {
+    expect(poissonArrivals(40, 5, 3)).toEqual(poissonArrivals(40, 5, 3));
+    expect(poissonArrivals(40, 5, 3)).not.toEqual(poissonArrivals(40, 5, 4));
+    const a = poissonArrivals(50, 400, 11);
+    expect(a.every((t, i) => t >= 0 && t < 400_000 && (i === 0 || t > a[i - 1]!))).toBe(true);
+    expect(a.length / 400).toBeGreaterThan(49);
+    expect(a.length / 400).toBeLessThan(51);
+    const gaps = a.slice(1).map((t, i) => t - a[i]!);
+    const mean = gaps.reduce((p, q) => p + q, 0) / gaps.length;
+    const sd = Math.sqrt(gaps.reduce((p, q) => p + (q - mean) ** 2, 0) / gaps.length);
+    expect(mean).toBeCloseTo(20, 0);
+    expect(sd / mean).toBeGreaterThan(0.95); // exponential: sd = mean (evenly spaced arrivals would give 0)
+    expect(sd / mean).toBeLessThan(1.05);
+  });
+});
+
+describe('open-loop load', () => {
+  let server: http.Server;
+  let base = '';
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let bodies = 0;
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      let n = 0;
+      req.on('data', (c: Buffer) => { n += c.length; });
+      req.on('end', () => {
+        if (n === 5) bodies++;
+        // 150 ms per answer, far longer than the ~10 ms between arrivals; /busy is refused
+        setTimeout(() => { inFlight--; res.writeHead(req.url === '/busy' ? 503 : 200).end('{}'); }, 150);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('sends at the arrivals without waiting for answers, times from the scheduled arrival and counts non-2xx', async () => {
+    const req = (path: string) => ({ method: 'POST', path, headers: { 'content-type': 'text/plain' }, body: Buffer.from('hello') });
+    const r = await pacedLoad(base, [req('/a'), req('/b'), req('/c'), req('/busy')], 100, 1, { seed: 5 });
+    expect(r.sent).toBe(poissonArrivals(100, 1, 5).length);
+    expect(r.answered).toBe(r.sent);
+    expect(bodies).toBe(r.sent);
+    expect(r.errors).toBe(0);
+    expect(r.non2xx).toBe(Math.floor(r.sent / 4)); // every 4th request goes to /busy
+    expect(maxInFlight).toBeGreaterThan(5); // open loop: ~15 requests wait at once
+    expect(r.p50).toBeGreaterThanOrEqual(150);
+    expect(r.p99).toBeGreaterThanOrEqual(r.p50);
+    expect(r.rate).toBeGreaterThan(40);
+  });
+});
