@@ -65,6 +65,11 @@ export interface CalibrationSplit {
   description: string;
 }
 
+/** ` (--calibration-size N asked; the list has M)` when fewer images than asked for were available. */
+function fewer(size: number | undefined, got: number, where: string): string {
+  return size !== undefined && got < size ? ` (--calibration-size ${size} asked; ${where} ${got})` : '';
+}
+
 /**
  * Choose calibration images. With a list: exactly the list (in order), and held-apart images are the
  * folder's images of identities not in the list. Without: identities are ordered by a hash of their
@@ -83,7 +88,7 @@ export function splitCalibration(facesDir: string, opts: { listFile?: string; si
     return {
       calibration: chosen,
       heldApart,
-      description: `${chosen.length} images from ${path.basename(opts.listFile)}; ${heldApart.length} images of ${new Set(heldApart.map(identityOf)).size} other identities held apart`,
+      description: `${chosen.length} images from ${path.basename(opts.listFile)}${fewer(size, chosen.length, 'the list has')}; ${heldApart.length} images of ${new Set(heldApart.map(identityOf)).size} other identities held apart`,
     };
   }
   const all = listFolderImages(facesDir);
@@ -101,7 +106,7 @@ export function splitCalibration(facesDir: string, opts: { listFile?: string; si
   return {
     calibration,
     heldApart,
-    description: `${calibration.length} images chosen by identity hash from ${facesDir}; ${heldApart.length} images of other identities held apart`,
+    description: `${calibration.length} images chosen by identity hash from ${facesDir}${fewer(size, calibration.length, 'the folder has')}; ${heldApart.length} images of other identities held apart`,
   };
 }
 

@@ -65,6 +65,15 @@ describe('evaluationSet: evaluation photos are never calibration photos', () => 
     expect(s.split.description).toMatch(/held-apart split by identity hash.*evaluation on 10 of 51 held-apart photos \(evenly spread\)/);
   });
 
+  it('says when --calibration-size asks for more images than the list or the folder has', () => {
+    const listFile = path.join(root, 'short.txt');
+    writeFileSync(listFile, `${[img(0, 1), img(1, 1)].join('\n')}\n`);
+    expect(splitCalibration(faces, { listFile, size: 50 }).description).toMatch(/^2 images from short\.txt \(--calibration-size 50 asked; the list has 2\);/);
+    expect(splitCalibration(faces, { listFile, size: 1 }).description).toMatch(/^1 images from short\.txt; /);
+    expect(splitCalibration(faces, { size: 100 }).description).toMatch(/^60 images chosen by identity hash from .* \(--calibration-size 100 asked; the folder has 60\); 0 images/);
+    expect(splitCalibration(faces, { size: 9 }).description).not.toContain('asked');
+  });
+
   it('refuses a pairs file whose every pair touches a calibration identity, naming --pairs', () => {
     const ref = splitCalibration(faces, { size: 3 });
     const only = ref.calibration[0]!;
