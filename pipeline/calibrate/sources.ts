@@ -141,9 +141,9 @@ export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGener
   try {
     for (let i = 0; i < o.images.length; i++) {
       const img = await skipUnreadable(() => analyzer.decode(path.join(o.facesDir, o.images[i]!)), o.images[i]!, skip);
-      const face = img && nearestToCentre(await analyzer.detector.detect(img), img.width, img.height);
-      if (face) {
-        const [crop] = analyzer.alignFaces(img!, [face]);
+      const face = img ? nearestToCentre(await analyzer.detector.detect(img), img.width, img.height) : null;
+      if (img && face) {
+        const [crop] = analyzer.alignFaces(img, [face]);
         const c = crop!.width === w && crop!.height === h ? crop! : resizeBilinear(crop!, w, h);
         const one = new Float32Array(3 * w * h);
         writeBlob(c, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', one, 0);
