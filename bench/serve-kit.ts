@@ -59,16 +59,18 @@ export function freePort(): Promise<number> {
   });
 }
 
-export interface Server { proc: ChildProcess; base: string; stop: () => Promise<void> }
+export interface Server { proc: ChildProcess; base: string; stop: () => Promise<void>; /** ms from spawning the process to the first 200 from /ready (polled every 20 ms). */ readyMs: number }
 
 /**
  * Start `faceopt serve` (the built CLI, bin/faceopt.js) on a free loopback port with cache off, warn-level
- * logs and a 1024-deep queue (`extra` flags come after and win), and wait up to 60 s for /ready.
+ * logs and a 1024-deep queue (`extra` flags come after and win), and wait up to 60 s for /ready (polled
+ * every 20 ms; the time it took is `readyMs`).
  * Throws when the process exits or never gets ready; `stop` sends SIGTERM and waits for the exit.
  */
 export async function startServer(det: string, rec: string, extra: string[]): Promise<Server> {
   const port = await freePort();
   const bin = path.resolve('bin/faceopt.js');
+  const t0 = performance.now();
   const proc = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--detector', det, '--recognizer', rec, '--cache-size', '0', '--log-level', 'warn', '--queue', '1024', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   const stop = () => new Promise<void>((resolve) => {
@@ -76,10 +78,10 @@ export async function startServer(det: string, rec: string, extra: string[]): Pr
     proc.once('exit', () => resolve());
     proc.kill('SIGTERM');
   });
-  for (let i = 0; i < 600; i++) {
+  while (performance.now() - t0 < 60_000) {
     if (proc.exitCode !== null) throw new Error(`faceopt serve exited with ${proc.exitCode}`);
-    try { if ((await fetch(`${base}/ready`)).status === 200) return { proc, base, stop }; } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 100));
+    try { if ((await fetch(`${base}/ready`)).status === 200) return { proc, base, stop, readyMs: performance.now() - t0 }; } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 20));
   }
   await stop();
   throw new Error(`faceopt serve did not get ready within 60 s on ${base}`);

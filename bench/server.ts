@@ -266,6 +266,7 @@ async function main(): Promise<void> {
       const common = ['--threads', String(threads), '--workers', String(workers), '--lanes', String(lanes), ...(latencyLane ? ['--latency-lane'] : ['--no-latency-lane'])];
       const server = await startServer(det, rec, batching ? ['--max-batch', String(maxBatch), ...common] : ['--no-batching', ...common]);
       const label = { variant, batching: batching ? `on (max ${maxBatch})` : 'off' };
+      notes.push(`${variant}, batching ${batching ? 'on' : 'off'}: start to /ready ${(server.readyMs / 1000).toFixed(2)} s (${path.basename(det)} + ${path.basename(rec)})`);
       try {
         // the server stays up while the engine runs (idle: its sessions do not spin)
         const cores = workers * lanes * threads;
