@@ -69,7 +69,7 @@ export function register(program: Command): void {
     .option('--no-fold-bn', 'do not fold BatchNormalization into neighbouring layers')
     .option('--merge-convs', 'merge convolutions that read one tensor with one geometry (detector heads) into one (default; see docs/int8.md)')
     .option('--no-merge-convs', 'do not merge such convolutions')
-    .option('--pad-channels', '--int8: pad channel counts around depthwise convolutions, and of convolutions read by a channel Split (merged detector heads), to multiples of 16 with zeros, which onnxruntime\'s int8 kernels run faster (default; exact; see docs/int8.md)')
+    .option('--pad-channels', '--int8: pad channel counts around depthwise convolutions, and of convolutions read by a channel Split (merged detector heads), to multiples of 16 with zeros, and an RGB input to 4 channels for int8 convolutions that read it, which onnxruntime\'s int8 kernels run faster (default; exact; see docs/int8.md)')
     .option('--no-pad-channels', 'do not pad channels')
     .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
     .option('--threads <n>', 'onnxruntime intra-op threads')
@@ -121,6 +121,7 @@ export function register(program: Command): void {
         activationType: o.symmetric ? 'int8' : 'uint8',
         exclude: o.exclude ? o.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [],
         ...(o.weightOnlyFloat === undefined ? {} : { weightOnlyFloatLayers: weightOnlyChoice(o.weightOnlyFloat) }),
+        ...(o.padChannels === false ? { padInputChannels: false } : {}),
       },
       rewrites,
       pruneFloat: o.pruneFloat,

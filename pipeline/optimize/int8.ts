@@ -266,7 +266,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const check = await createSession(outPath); // the model is checked after it is saved
   await check.release();
   const quantizeMs = performance.now() - t1;
-  log(`quantized: ${mixed.result.quantizedNodes.length} nodes int8, ${mixed.keptFloat.length} activations or weights kept float (mixed precision), written ${outPath}`);
+  const paddedInputs = mixed.result.paddedInputs.map((p) => `, input ${p.input} read as ${p.to} channels by ${p.convs.join(', ')}`).join('');
+  log(`quantized: ${mixed.result.quantizedNodes.length} nodes int8, ${mixed.keptFloat.length} activations or weights kept float (mixed precision)${paddedInputs}, written ${outPath}`);
 
   // evaluate
   let report: Report | null = null;

@@ -23,6 +23,7 @@ import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layer
 import { HANDLERS, isDepthwise, isStrided, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
 import { splitQuantized } from './split-quantized.js';
+import { padInputChannels, type PaddedInput } from './pad-input.js';
 
 /** Calibrated ranges per tensor name. */
 export type RangeTable = Record<string, readonly [number, number]>;
@@ -47,6 +48,8 @@ export interface QdqResult {
   params: Record<string, { scale: number; zeroPoint: number; dtype: 'uint8' | 'int8' }>;
   /** Activations quantized without rounding of their own (they share their input's grid exactly). */
   exactActivations: string[];
+  /** Graph inputs the int8 convolutions read padded to a multiple of 4 channels (pad-input.ts). */
+  paddedInputs: PaddedInput[];
 }
 
 const excluded = (n: NodeProto, opts: QuantizeOptions) =>
@@ -324,6 +327,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   }
   for (const n of newNodes) g.addNode(n);
   if (opts.splitQuantized) splitQuantized(g);
+  const paddedInputs = opts.padInputChannels ? padInputChannels(g) : [];
 
   // --- phase 5: prune and order ---------------------------------------------------------------
   g.pruneUnused();
@@ -332,7 +336,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   for (const [t, qp] of params) outParams[t] = { scale: qp.scale, zeroPoint: qp.zeroPoint, dtype: qp.dtype };
   return {
     quantizedNodes, floatNodes, foldedActivations, exactActivations,
-    activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams,
+    activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams, paddedInputs,
   };
 }
 

@@ -90,6 +90,7 @@ export function exportSymmetricQdq(floatModel: OnnxModel, ranges: RangeTable, op
     // explicit int8 zero points everywhere
     compactConstants: false,
     splitQuantized: false,
+    padInputChannels: false,
   });
   const quantization = insertQdq(model.graph, ranges, options, TENSORRT_HANDLERS);
   const check = checkSymmetricQdq(model);
