@@ -62,6 +62,7 @@ export function padInputChannels(g: Graph, block = INPUT_CHANNEL_BLOCK): PaddedI
           const dst = new Int8Array(o * to * kh * kw);
           for (let k = 0; k < o; k++) dst.set(src.subarray(k * c * kh * kw, (k + 1) * c * kh * kw), k * to * kh * kw);
           g.setTensor(w, DataType.INT8, [o, to, kh, kw], dst);
+          g.dropValueInfo(g.consumers(w).flatMap((d) => d.output ?? [])); // the weights' DequantizeLinear output changed shape too
         }
         const pads = g.uniqueName(`${input.name}_channel_pads`);
         const padded = g.uniqueName(`${quantized}_channels_padded`);
