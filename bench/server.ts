@@ -10,7 +10,8 @@
  * quiet or loaded phase of the host weighs on both sides of the ratio; the row shows the block with the
  * median ratio and the range. One extra row loads the crop server at 80% of its saturation rate to show
  * tail latency: open-loop Poisson arrivals for at least 10 s per block, each block at 80% of a saturation
- * rate measured just before it (bench/paced.ts; latency from each request's scheduled arrival). Numbers depend on what else runs on the machine: compare runs made alike.
+ * rate measured just before it (bench/paced.ts; latency from each request's scheduled arrival). Ends
+ * with issue 7's goal rows. Numbers depend on what else runs on the machine: compare runs made alike.
  *
  * Flags: --duration S (per block, default 5), --blocks N (server/engine turns per row, default 3),
  * --connections N (default 16), --max-batch N (default 32),
