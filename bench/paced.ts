@@ -11,6 +11,7 @@
  * not a server at 80% of its capacity.
  */
 import http from 'node:http';
+import { percentileSorted } from '../pipeline/evaluate/stats.js';
 
 /** Arrival offsets in ms (ascending, from 0) of a Poisson process of `rate` per second over `seconds`, seeded. */
 export function poissonArrivals(rate: number, seconds: number, seed = 1): number[] {
@@ -41,11 +42,6 @@ export interface PacedResult {
   /** Non-2xx answers and requests that failed without an answer (socket errors, the timeout). */
   non2xx: number;
   errors: number;
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN;
 }
 
 /**
@@ -86,5 +82,5 @@ export async function pacedLoad(base: string, requests: readonly PacedRequest[],
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const span = (lastEnd - t0 - (arrivals[0] ?? 0)) / 1000;
-  return { sent: arrivals.length, answered: latencies.length, rate: span > 0 ? latencies.length / span : 0, p50: percentile(latencies, 50), p99: percentile(latencies, 99), non2xx, errors };
+  return { sent: arrivals.length, answered: latencies.length, rate: span > 0 ? latencies.length / span : 0, p50: latencies.length ? percentileSorted(latencies, 50) : NaN, p99: latencies.length ? percentileSorted(latencies, 99) : NaN, non2xx, errors };
 }

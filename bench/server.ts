@@ -73,13 +73,18 @@ function batchSpread(before: Awaited<ReturnType<typeof batchStats>>, after: Awai
   return parts.join(', ');
 }
 
+/** POST requests of `url`, one per multipart body (made by multipartBody). */
+function postRequests(url: string, bodies: Buffer[]) {
+  return bodies.map((body) => ({ method: 'POST', path: url, body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }));
+}
+
 /**
  * Load the server with the given bodies as fast as it answers (closed loop); returns autocannon's
  * result, the mean recognizer batch and, given the server's `pid`, where the CPU went (cpuSplit).
  */
 async function load(base: string, url: string, bodies: Buffer[], seconds: number, connections: number, o: { pid?: number } = {}) {
   const { pid } = o;
-  const requests = bodies.map((body) => ({ method: 'POST', path: url, body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }));
+  const requests = postRequests(url, bodies);
   await autocannon({ url: base, connections, duration: 1, requests }); // warm-up, not counted
   const before = await batchStats(base);
   const ticks0 = pid ? threadTicks(pid) : null;
@@ -99,7 +104,7 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
  * p99/p50 is returned, with every block's.
  */
 async function tailBlocks(base: string, bodies: Buffer[], blocks: number, seconds: number, connections: number) {
-  const requests = bodies.map((body) => ({ method: 'POST', path: '/embed?embed_only=true', body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }));
+  const requests = postRequests('/embed?embed_only=true', bodies);
   const all: { r: PacedResult; meanBatch: number; saturation: number; ratio: number }[] = [];
   for (let i = 0; i < blocks; i++) {
     const saturation = (await autocannon({ url: base, connections, duration: 3, requests })).requests.average;

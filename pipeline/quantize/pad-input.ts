@@ -15,6 +15,7 @@
  */
 import type { Graph } from '../onnx/graph.js';
 import { DataType, attrInt, makeNode, type NodeProto } from '../onnx/proto.js';
+import { padAxis } from './rewrites/pad-channels.js';
 
 /** Channels are padded to a multiple of this: the int8 dot product's width. */
 export const INPUT_CHANNEL_BLOCK = 4;
@@ -57,11 +58,8 @@ export function padInputChannels(g: Graph, block = INPUT_CHANNEL_BLOCK): PaddedI
         const to = Math.ceil(c / block) * block;
         for (const w of weights as string[]) {
           const t = g.getTensor(w);
-          const [o, , kh, kw] = t.dims.map(Number) as [number, number, number, number];
-          const src = t.data as Int8Array;
-          const dst = new Int8Array(o * to * kh * kw);
-          for (let k = 0; k < o; k++) dst.set(src.subarray(k * c * kh * kw, (k + 1) * c * kh * kw), k * to * kh * kw);
-          g.setTensor(w, DataType.INT8, [o, to, kh, kw], dst);
+          const dims = t.dims.map(Number);
+          g.setTensor(w, DataType.INT8, dims.map((d, i) => (i === 1 ? to : d)), padAxis(t.data as Int8Array, dims, 1, to));
           g.dropValueInfo(g.consumers(w).flatMap((d) => d.output ?? [])); // the weights' DequantizeLinear output changed shape too
         }
         const pads = g.uniqueName(`${input.name}_channel_pads`);

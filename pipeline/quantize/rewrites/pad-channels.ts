@@ -47,12 +47,12 @@ function ownWeights(g: Graph, n: NodeProto): number[] | null {
   return t.dataType === DataType.FLOAT && t.dims.length >= 3 ? t.dims.map(Number) : null;
 }
 
-/** Zero-extend dim `axis` of a float tensor [d0, d1, ...] from its size to `to`. */
-function padAxis(data: Float32Array, dims: readonly number[], axis: number, to: number): Float32Array {
+/** Zero-extend dim `axis` of a tensor [d0, d1, ...] (float weights here, int8 ones in pad-input.ts) from its size to `to`. */
+export function padAxis<T extends Float32Array | Int8Array>(data: T, dims: readonly number[], axis: number, to: number): T {
   const outer = dims.slice(0, axis).reduce((a, d) => a * d, 1);
   const inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
   const from = dims[axis]!;
-  const out = new Float32Array(outer * to * inner);
+  const out = new (data.constructor as new (n: number) => T)(outer * to * inner);
   for (let o = 0; o < outer; o++) out.set(data.subarray(o * from * inner, (o + 1) * from * inner), o * to * inner);
   return out;
 }
