@@ -1,9 +1,14 @@
 /**
- * Open-loop load at a fixed mean rate, for bench:server's tail-latency row ("p99 at 80% of
- * saturation"). Requests arrive as a Poisson process (exponential gaps from a seeded generator, as
- * MLPerf's server scenario sends queries) whether or not earlier ones were answered, each on a
- * keep-alive socket of its own when needed, and each latency runs from the request's scheduled
- * arrival, so a late send counts against the server rather than hiding (no coordinated omission).
+ * Open-loop load at a fixed mean rate, for bench:server's tail-latency rows ("p99 at 80% of
+ * saturation"). Requests go out at their scheduled arrivals whether or not earlier ones were answered,
+ * each on a keep-alive socket of its own when needed, and each latency runs from the request's
+ * scheduled arrival, so a late send counts against the server rather than hiding (no coordinated
+ * omission). Two arrival processes:
+ * - 'constant': evenly spaced, as wrk2's `-R`, k6's constant-arrival-rate and vegeta's default pacer
+ *   send; a server that stalls (GC pauses, a blocked event loop, a lane left idle) shows in its p99.
+ * - 'poisson': exponential gaps from a seeded generator, as MLPerf's server scenario sends queries;
+ *   its p99 also holds the queueing that random bursts cause in any server, which `fifoFloor`
+ *   estimates for an ideal one.
  *
  * Why not autocannon's `overallRate`: it gives each connection a budget per wall-clock second and
  * sends back to back until it is spent, then waits for the next second. At 80% of saturation that is
@@ -28,6 +33,41 @@ export function poissonArrivals(rate: number, seconds: number, seed = 1): number
   return out;
 }
 
+/** Arrival offsets in ms of evenly spaced requests at `rate` per second over `seconds`, the first at 0. */
+export function constantArrivals(rate: number, seconds: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i * (1000 / rate) < seconds * 1000; i++) out.push(i * (1000 / rate));
+  return out;
+}
+
+export type ArrivalKind = 'constant' | 'poisson';
+
+/** Arrival offsets in ms of `kind` at `rate` per second over `seconds` (the seed picks the Poisson stream). */
+export function arrivalsOf(kind: ArrivalKind, rate: number, seconds: number, seed = 1): number[] {
+  return kind === 'constant' ? constantArrivals(rate, seconds) : poissonArrivals(rate, seconds, seed);
+}
+
+/**
+ * What an ideal server would answer under the same `arrivals` (ms offsets, ascending): `servers`
+ * workers taking requests first come, first served, each request taking exactly `serviceMs`, no other
+ * cost. Returns the p50 and p99 of its latencies (arrival to answer). With Poisson arrivals at 80% of
+ * capacity and two workers this is about 4 (M/D/2), so a measured p99/p50 near it is queueing, not the
+ * server; with evenly spaced arrivals below capacity it is 1.
+ */
+export function fifoFloor(arrivals: readonly number[], servers: number, serviceMs: number): { p50: number; p99: number } {
+  const free = new Array<number>(servers).fill(-Infinity);
+  const latencies: number[] = [];
+  for (const at of arrivals) {
+    let k = 0;
+    for (let i = 1; i < servers; i++) if (free[i]! < free[k]!) k = i;
+    const end = Math.max(at, free[k]!) + serviceMs;
+    free[k] = end;
+    latencies.push(end - at);
+  }
+  latencies.sort((a, b) => a - b);
+  return { p50: latencies.length ? percentileSorted(latencies, 50) : NaN, p99: latencies.length ? percentileSorted(latencies, 99) : NaN };
+}
+
 export interface PacedRequest { method: string; path: string; headers: Record<string, string>; body: Buffer }
 
 export interface PacedResult {
@@ -45,11 +85,11 @@ export interface PacedResult {
 }
 
 /**
- * Send `requests` (cycled) to `base` at the arrivals of poissonArrivals(rate, seconds, seed); wait for
- * every answer (up to `timeoutMs` each) and summarise.
+ * Send `requests` (cycled) to `base` at the arrivals of arrivalsOf(o.arrivals, rate, seconds, o.seed)
+ * (default Poisson, seed 1); wait for every answer (up to `timeoutMs` each) and summarise.
  */
-export async function pacedLoad(base: string, requests: readonly PacedRequest[], rate: number, seconds: number, o: { seed?: number; timeoutMs?: number } = {}): Promise<PacedResult> {
-  const arrivals = poissonArrivals(rate, seconds, o.seed ?? 1);
+export async function pacedLoad(base: string, requests: readonly PacedRequest[], rate: number, seconds: number, o: { seed?: number; timeoutMs?: number; arrivals?: ArrivalKind } = {}): Promise<PacedResult> {
+  const arrivals = arrivalsOf(o.arrivals ?? 'poisson', rate, seconds, o.seed ?? 1);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
   const url = new URL(base);
   const latencies: number[] = [];

@@ -1,12 +1,13 @@
 /**
  * bench:server's open-loop tail load (bench/paced.ts): Poisson arrivals (seeded, the right mean rate,
- * exponential gaps) sent whether or not earlier requests were answered, latency from the scheduled
- * arrival, non-2xx counted.
+ * exponential gaps) and evenly spaced ones, sent whether or not earlier requests were answered, latency
+ * from the scheduled arrival, non-2xx counted; the ideal FIFO server's latencies (fifoFloor) against
+ * hand-computed queues and queueing theory.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pacedLoad, poissonArrivals } from '../../bench/paced.js';
+import { arrivalsOf, constantArrivals, fifoFloor, pacedLoad, poissonArrivals } from '../../bench/paced.js';
 
 describe('Poisson arrivals', () => {
   it('are seeded, ascending, inside the window, at the mean rate, with exponential gaps', () => {
@@ -22,6 +23,40 @@ describe('Poisson arrivals', () => {
     expect(mean).toBeCloseTo(20, 0);
     expect(sd / mean).toBeGreaterThan(0.95); // exponential: sd = mean (evenly spaced arrivals would give 0)
     expect(sd / mean).toBeLessThan(1.05);
+  });
+});
+
+describe('evenly spaced arrivals', () => {
+  it('start at 0, keep the gap and stay inside the window', () => {
+    expect(constantArrivals(4, 1)).toEqual([0, 250, 500, 750]);
+    expect(constantArrivals(40, 5)).toHaveLength(200);
+    expect(arrivalsOf('constant', 4, 1, 9)).toEqual([0, 250, 500, 750]);
+    expect(arrivalsOf('poisson', 40, 5, 3)).toEqual(poissonArrivals(40, 5, 3));
+  });
+});
+
+describe('the ideal FIFO server (fifoFloor)', () => {
+  it('queues a burst first come, first served on its workers', () => {
+    // four requests at once, two workers of 10 ms: answered at 10, 10, 20, 20
+    expect(fifoFloor([0, 0, 0, 0], 2, 10)).toEqual({ p50: 15, p99: 20 });
+    // one worker: 10, 20, 30, 40 ms
+    const one = fifoFloor([0, 0, 0, 0], 1, 10);
+    expect(one.p50).toBe(25);
+    expect(one.p99).toBeCloseTo(39.7, 6);
+  });
+
+  it('never queues evenly spaced arrivals below capacity', () => {
+    expect(fifoFloor(constantArrivals(50, 20), 2, 30)).toEqual({ p50: 30, p99: 30 });
+  });
+
+  it('gives M/D/2 queueing at 80% of capacity under Poisson arrivals', () => {
+    // 2 workers of 25 ms = 80 per second; Poisson at 64 per second over 2000 s (128k requests)
+    const { p50, p99 } = fifoFloor(poissonArrivals(64, 2000, 7), 2, 25);
+    // M/D/2 at rho 0.8 (simulated independently with 200k requests): p50 ~1.55 and p99 ~6.3 service times
+    expect(p50 / 25).toBeGreaterThan(1.4);
+    expect(p50 / 25).toBeLessThan(1.7);
+    expect(p99 / p50).toBeGreaterThan(3.6);
+    expect(p99 / p50).toBeLessThan(4.6);
   });
 });
 
@@ -60,5 +95,15 @@ describe('open-loop load', () => {
     expect(r.p50).toBeGreaterThanOrEqual(150);
     expect(r.p99).toBeGreaterThanOrEqual(r.p50);
     expect(r.rate).toBeGreaterThan(40);
+  });
+
+  it('sends evenly spaced arrivals when asked', async () => {
+    const req = { method: 'POST', path: '/a', headers: { 'content-type': 'text/plain' }, body: Buffer.from('hello') };
+    const r = await pacedLoad(base, [req], 50, 1, { arrivals: 'constant' });
+    expect(r.sent).toBe(50);
+    expect(r.answered).toBe(50);
+    // every request waits its 150 ms and no more: nothing queues in a server without a queue
+    expect(r.p50).toBeGreaterThanOrEqual(150);
+    expect(r.p99).toBeLessThan(400);
   });
 });
