@@ -12,7 +12,9 @@
  * tail latency: open-loop arrivals for at least 10 s per block, evenly spaced (the goal row's load, as
  * wrk2 -R sends) and Poisson (as MLPerf's server scenario, beside the p99/p50 an ideal FIFO server would
  * give under the same arrivals), each block at 80% of a saturation rate measured just before it
- * (bench/paced.ts; latency from each request's scheduled arrival). Ends with issue 7's goal rows. Numbers depend on what else runs on the machine: compare runs made alike.
+ * (bench/paced.ts; latency from each request's scheduled arrival), once the server has drained what the
+ * saturation run left queued. Ends with issue 7's goal rows. Numbers depend on what else runs on the
+ * machine: compare runs made alike.
  *
  * Flags: --duration S (per block, default 5), --blocks N (server/engine turns per row, default 3),
  * --connections N (default 16), --max-batch N (default 32),
