@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { arrivalsOf, constantArrivals, fifoFloor, pacedLoad, poissonArrivals } from '../../bench/paced.js';
+import { arrivalsOf, constantArrivals, fifoFloor, pacedLoad, poissonArrivals, steadyHost } from '../../bench/paced.js';
 
 describe('Poisson arrivals', () => {
   it('are seeded, ascending, inside the window, at the mean rate, with exponential gaps', () => {
@@ -57,6 +57,16 @@ describe('the ideal FIFO server (fifoFloor)', () => {
     expect(p50 / 25).toBeLessThan(1.7);
     expect(p99 / p50).toBeGreaterThan(3.6);
     expect(p99 / p50).toBeLessThan(4.6);
+  });
+});
+
+describe('a steady host (steadyHost)', () => {
+  it('counts a block unless the saturation rate after it fell so far that 80% of the one before exceeds 88% of it', () => {
+    expect(steadyHost(56, 43.3)).toBe(false); // the loaded phase that ran into a block: 44.8 sent against ~43 of capacity
+    expect(steadyHost(43.3, 56)).toBe(true); // faster afterwards: 80% of the slower rate before
+    expect(steadyHost(56, 52)).toBe(true); // 44.8 <= 0.88 x 52 = 45.8
+    expect(steadyHost(56, 50)).toBe(false); // 44.8 > 44.0
+    expect(steadyHost(100, 100)).toBe(true);
   });
 });
 
