@@ -17,7 +17,8 @@
  * machine: compare runs made alike.
  *
  * Flags: --duration S (per block, default 5), --blocks N (server/engine turns per row, default 3),
- * --connections N (default 32: 16 left mobileface's server ~5% short of its saturation), --max-batch N (default 32),
+ * --connections N (default 32: 16 left mobileface's server ~5% short of its saturation), --max-batch N
+ * (default: the server's, 8 on the CPU),
  * --int8 FILE, --fp32 FILE, --detector FILE, --crops N (default 64), --photos N (default 200),
  * --no-lfw, --threads N (per server lane), --workers N (server processes), --lanes N (inference lanes per
  * worker; default: the server's, 2 + a latency lane with 2+ cores per worker; threads default to cores / (workers x
@@ -266,7 +267,7 @@ async function main(): Promise<void> {
     duration: { value: 'S', help: 'seconds per block', default: '5' },
     blocks: { value: 'N', help: 'server/engine turns per row', default: '3' },
     connections: { value: 'N', help: 'autocannon connections', default: '32' },
-    'max-batch': { value: 'N', help: 'the server\'s largest recognizer batch', default: '32' },
+    'max-batch': { value: 'N', help: 'the server\'s largest recognizer batch (default: the server\'s own, 8 on the CPU)' },
     batching: { value: 'on|off|both', help: 'micro-batching in the server', default: 'both' },
     crops: { value: 'N', help: 'aligned crops to send', default: '64' },
     photos: { value: 'N', help: 'LFW photos to send', default: '200' },
@@ -279,7 +280,6 @@ async function main(): Promise<void> {
   const seconds = checkNumber('--duration', values.duration, { min: 1, max: 120, integer: true });
   const connections = checkNumber('--connections', values.connections, { min: 1, max: 1024, integer: true });
   const blocks = checkNumber('--blocks', values.blocks, { min: 1, max: 20, integer: true });
-  const maxBatch = checkNumber('--max-batch', values['max-batch'], { min: 1, max: 1024, integer: true });
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const workers = checkNumber('--workers', values.workers, { min: 1, max: 64, integer: true });
   // the layout `faceopt serve` resolves from the same flags (its default unless --lanes or --threads say otherwise)
@@ -288,8 +288,10 @@ async function main(): Promise<void> {
     ...(values.lanes !== undefined ? { lanes: checkNumber('--lanes', values.lanes, { min: 1, max: 64, integer: true }) } : {}),
     ...(values.threads !== undefined ? { intraOpThreads: checkNumber('--threads', values.threads, { min: 1, max: 256, integer: true }) } : {}),
     ...(values['latency-lane'] ? { latencyLane: true } : {}),
+    ...(values['max-batch'] !== undefined ? { batch: { maxBatch: checkNumber('--max-batch', values['max-batch'], { min: 1, max: 1024, integer: true }) } } : {}),
   });
   const { lanes, intraOpThreads: threads } = layout;
+  const { maxBatch } = layout.batch;
   const latencyLane = layout.latencyLaneThreads !== null;
   const data = benchData('bench:server', { detector: values.detector, recognizer: values.fp32 });
   if (!data) return;

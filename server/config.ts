@@ -99,7 +99,15 @@ export const DEFAULTS = {
   maxQueue: 64,
   decodeAhead: 4,
   timeoutMs: 10_000,
+  /** With cuda/tensorrt, where larger batches keep paying. */
   maxBatch: 32,
+  /**
+   * On the CPU provider. Past ~8 a batch gains nothing per image on the CPU and its activations leave the
+   * caches: mobileface, two one-thread lanes, 172-175 img/s at batches 1-4, 166-172 at 6-8, 160 at 12,
+   * 156 at 16 (2026-12-06); its server at 32 connections 164.0-165.3 req/s with 8 against 154.5-155.5
+   * with 32 and 156.5-157.3 with 4; the IResNet-50 INT8 fixture alike either way (56.0 vs 53.8-56.8).
+   */
+  maxBatchCpu: 8,
   maxWaitMs: 2,
   memoryEntries: 2048,
   redisTtlS: 7 * 24 * 3600,
@@ -177,7 +185,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     decodeAhead: checkNumber('decode ahead', input.decodeAhead ?? DEFAULTS.decodeAhead, { min: 1, max: 256, integer: true }),
     timeoutMs: checkNumber('timeout', input.timeoutMs ?? DEFAULTS.timeoutMs, { min: 1, max: 3_600_000, integer: true }),
     batch: {
-      maxBatch: checkNumber('max batch', b.maxBatch ?? DEFAULTS.maxBatch, { min: 1, max: 1024, integer: true }),
+      maxBatch: checkNumber('max batch', b.maxBatch ?? ((input.provider ?? 'cpu') === 'cpu' ? DEFAULTS.maxBatchCpu : DEFAULTS.maxBatch), { min: 1, max: 1024, integer: true }),
       maxWaitMs: checkNumber('max wait', b.maxWaitMs ?? DEFAULTS.maxWaitMs, { min: 0, max: 1000 }),
     },
     cache: {

@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option('--det-size <n>', 'detector input size for dynamic-input detectors (default 640)')
     .option('--det-threshold <t>', `default detection score threshold (default ${DEFAULTS.detThreshold})`)
     .option('--match-threshold <t>', '/v1/verify cosine threshold (default: the recognizer report\'s, else 0.3)')
-    .option('--max-batch <n>', `most face crops per recognizer run (default ${DEFAULTS.maxBatch})`)
+    .option('--max-batch <n>', `most face crops per recognizer run (default ${DEFAULTS.maxBatchCpu} on the CPU, ${DEFAULTS.maxBatch} with cuda/tensorrt)`)
     .option('--max-wait-ms <ms>', `how long an idle recognizer waits to fill a batch (default ${DEFAULTS.maxWaitMs})`)
     .option('--no-batching', 'run the recognizer on one crop at a time')
     .option('--no-inference-thread', 'run the models on the event loop instead of a worker thread (it stalls HTTP while a batch runs)')

@@ -16,7 +16,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('resolveServerConfig', () => {
   it('defaults: loopback:5555, batching on, threads = cores / (workers x lanes)', () => {
     const c = resolveServerConfig();
-    expect(c).toMatchObject({ host: '127.0.0.1', port: 5555, workers: 1, apiKey: null, batch: { maxBatch: 32, maxWaitMs: 2 } });
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 5555, workers: 1, apiKey: null, batch: { maxBatch: 8, maxWaitMs: 2 } });
+    // larger batches keep paying on a GPU; an explicit setting wins everywhere
+    expect(resolveServerConfig({ provider: 'cuda' }).batch.maxBatch).toBe(32);
+    expect(resolveServerConfig({ provider: 'tensorrt' }).batch.maxBatch).toBe(32);
+    expect(resolveServerConfig({ batch: { maxBatch: 32 } }).batch.maxBatch).toBe(32);
     expect(c.intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / c.lanes)));
     expect(resolveServerConfig({ workers: 64 }).intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / 64)));
     expect(resolveServerConfig({ lanes: 2 }).intraOpThreads).toBe(Math.max(1, Math.floor(availableCores() / 2)));
