@@ -61,6 +61,12 @@ async function batchStats(base: string): Promise<{ sum: number; count: number; b
   return { sum: get('sum'), count: get('count'), buckets };
 }
 
+/** Mean recognizer batch of the runs between two batchStats snapshots (0 when none ran). */
+function meanBatch(before: Awaited<ReturnType<typeof batchStats>>, after: Awaited<ReturnType<typeof batchStats>>): number {
+  const batches = after.count - before.count;
+  return batches > 0 ? (after.sum - before.sum) / batches : 0;
+}
+
 /** How the runs of a load spread over batch sizes: "1: 12%, 2: 5%, 3-4: 40%, ..." (bucket edges of the histogram). */
 function batchSpread(before: Awaited<ReturnType<typeof batchStats>>, after: Awaited<ReturnType<typeof batchStats>>): string {
   const total = after.count - before.count;
@@ -97,8 +103,7 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
   const r = await autocannon({ url: base, connections, duration: seconds, requests });
   const cpu = pid ? cpuSplit(pid, ticks0, threadTicks(pid), cpu0, (performance.now() - t0) / 1000) : null;
   const after = await batchStats(base);
-  const batches = after.count - before.count;
-  return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, spread: batchSpread(before, after), cpu };
+  return { r, meanBatch: meanBatch(before, after), spread: batchSpread(before, after), cpu };
 }
 
 /**
@@ -123,8 +128,7 @@ async function tailRun(base: string, requests: PacedRequest[], rate: number, sec
   const before = await batchStats(base);
   const r = await pacedLoad(base, requests, rate, seconds, { seed, arrivals });
   const after = await batchStats(base);
-  const batches = after.count - before.count;
-  return { r, meanBatch: batches > 0 ? (after.sum - before.sum) / batches : 0, ratio: r.p99 / Math.max(r.p50, 1) };
+  return { r, meanBatch: meanBatch(before, after), ratio: r.p99 / Math.max(r.p50, 1) };
 }
 
 /**

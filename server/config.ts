@@ -174,6 +174,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
   }
   const c = input.cache ?? {};
   const b = input.batch ?? {};
+  const provider = input.provider ?? 'cpu';
   return {
     host,
     port: checkNumber('port', input.port ?? DEFAULTS.port, { min: 0, max: 65535, integer: true }),
@@ -185,7 +186,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     decodeAhead: checkNumber('decode ahead', input.decodeAhead ?? DEFAULTS.decodeAhead, { min: 1, max: 256, integer: true }),
     timeoutMs: checkNumber('timeout', input.timeoutMs ?? DEFAULTS.timeoutMs, { min: 1, max: 3_600_000, integer: true }),
     batch: {
-      maxBatch: checkNumber('max batch', b.maxBatch ?? ((input.provider ?? 'cpu') === 'cpu' ? DEFAULTS.maxBatchCpu : DEFAULTS.maxBatch), { min: 1, max: 1024, integer: true }),
+      maxBatch: checkNumber('max batch', b.maxBatch ?? (provider === 'cpu' ? DEFAULTS.maxBatchCpu : DEFAULTS.maxBatch), { min: 1, max: 1024, integer: true }),
       maxWaitMs: checkNumber('max wait', b.maxWaitMs ?? DEFAULTS.maxWaitMs, { min: 0, max: 1000 }),
     },
     cache: {
@@ -194,7 +195,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
       redisTtlS: checkNumber('redis ttl', c.redisTtlS ?? DEFAULTS.redisTtlS, { min: 1, integer: true }),
       redisTimeoutMs: checkNumber('redis timeout', c.redisTimeoutMs ?? DEFAULTS.redisTimeoutMs, { min: 1, max: 60_000, integer: true }),
     },
-    provider: input.provider ?? 'cpu',
+    provider,
     intraOpThreads: checkNumber('threads', threads, { min: 1, max: 256, integer: true }),
     detSize: input.detSize === undefined || input.detSize === null ? null : checkNumber('det size', input.detSize, { min: 32, max: 4096, integer: true }),
     detThreshold: checkNumber('det threshold', input.detThreshold ?? DEFAULTS.detThreshold, { min: 0, max: 1 }),

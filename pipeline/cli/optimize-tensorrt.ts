@@ -18,7 +18,7 @@ import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
-import { unreadableWarning } from '../faces/decode.js';
+import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { sha256 } from '../fsutil.js';
@@ -149,8 +149,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   // calibration runs the prepared graph (a fixed-size detector only takes its own size); the accuracy
   // slice runs the bundle's graphs, at --det-size
   // photos that cannot be read are left out of calibration and listed once (as --int8 does)
-  const unreadable = new Map<string, string>();
-  const onUnreadable = (image: string, reason: string) => { if (!unreadable.has(image)) unreadable.set(image, reason); };
+  const unreadable = new UnreadablePhotos();
+  const { onUnreadable } = unreadable;
   const batches = (images: readonly string[], forSlice = false): AsyncIterable<InputBatch> => {
     if (profile!.role === 'recognizer') {
       const detector = opts.detector ? resolveModelArg(opts.detector) : findDetectorFor(file);
@@ -200,7 +200,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
       throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: 'the command line (int8 needs --faces DIR with photos, or --stats FILE from an earlier calibration)' });
     }
   }
-  if (unreadable.size) log(`warning: ${unreadableWarning(unreadable, 'calibration')}`);
+  const unreadableNote = unreadable.warning('calibration');
+  if (unreadableNote) log(`warning: ${unreadableNote}`);
   const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
   const plan = await writeTensorrtBundle({
     model: prepared, stats, outDir, precision, role, batch, detSize, name,

@@ -10,7 +10,7 @@ import { sha256File } from '../fsutil.js';
 import { TOOL_VERSION } from '../version.js';
 import { RUNTIME_VERSION, type SessionOptions } from '../runtime.js';
 import { evaluateGates, DEFAULT_GATES, type GateThresholds } from './gates.js';
-import { unreadableWarning } from '../faces/decode.js';
+import { UnreadablePhotos } from '../faces/decode.js';
 import { alignCentralFaces, evaluateRecognizer } from './recognizer-eval.js';
 import { evaluateDetector } from './detector-eval.js';
 import { measureSpeed, notFasterWarning } from './speed.js';
@@ -74,13 +74,14 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
     const images = pairImages.length ? pairImages : [...(o.evalImages ?? [])];
     log(`evaluate: aligning faces in ${images.length} photos`);
     let last = 0;
-    const unreadable = new Map<string, string>();
+    const unreadable = new UnreadablePhotos();
     const aligned = await alignCentralFaces(o.detector, o.facesDir, images, {
       session: o.session,
-      onUnreadable: (image, reason) => unreadable.set(image, reason),
+      onUnreadable: unreadable.onUnreadable,
       onProgress: (d, t) => { if (d - last >= 250 || d === t) { last = d; log(`  aligned ${d}/${t}`); } },
     });
-    if (unreadable.size) warnings.push(unreadableWarning(unreadable, 'evaluation', images.length));
+    const unreadableNote = unreadable.warning('evaluation', images.length);
+    if (unreadableNote) warnings.push(unreadableNote);
     if (aligned.imagesWithoutFace.length) warnings.push(`${aligned.imagesWithoutFace.length} of ${images.length} evaluation photos had no face (skipped for both models)`);
     log('evaluate: embedding with reference and variant');
     const r = await evaluateRecognizer({ reference: o.reference, variant: o.variant, aligned, pairs: o.pairs ?? null, session: o.session });
@@ -91,13 +92,15 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
   if (o.role === 'detector') {
     const imgs = (o.evalImages ?? []).map((p) => (o.facesDir ? path.join(o.facesDir, p) : p));
     log(`evaluate: detecting in ${imgs.length + (o.annotated?.length ?? 0) + (o.faceFree?.length ?? 0)} photos with both detectors`);
-    const unreadable = new Map<string, string>();
+    const facesDir = o.facesDir;
+    const unreadable = new UnreadablePhotos(facesDir ? (image) => path.relative(facesDir, image) : undefined);
     detector = await evaluateDetector({
       reference: o.reference, variant: o.variant, images: imgs, annotated: o.annotated, boxFiles: o.boxFiles,
       faceFree: o.faceFree, detSize: o.detSize, session: o.session,
-      onUnreadable: (image, reason) => unreadable.set(o.facesDir ? path.relative(o.facesDir, image) : image, reason),
+      onUnreadable: unreadable.onUnreadable,
     });
-    if (unreadable.size) warnings.push(unreadableWarning(unreadable, 'evaluation', imgs.length));
+    const unreadableNote = unreadable.warning('evaluation', imgs.length);
+    if (unreadableNote) warnings.push(unreadableNote);
   }
   if (o.role === 'generic') warnings.push('not a face model faceopt recognises: face-specific evaluation unavailable (speed and size only)');
   log('evaluate: timing both models side by side');

@@ -165,3 +165,23 @@ export function unreadableWarning(unreadable: ReadonlyMap<string, string>, kind:
   const more = n > 3 ? ` and ${n - 3} more` : '';
   return `${n}${total !== undefined ? ` of ${total}` : ''} ${kind} photo${n === 1 && total === undefined ? '' : 's'} could not be read and ${n === 1 ? 'was' : 'were'} left out: ${named}${more}`;
 }
+
+/**
+ * The unreadable photos of one job, each told once (the first reason kept; `name` turns a path into what
+ * the warning shows): `onUnreadable` goes to skipUnreadable's callers, `warning` sums them up.
+ */
+export class UnreadablePhotos {
+  readonly photos = new Map<string, string>();
+
+  constructor(private readonly name: (image: string) => string = (image) => image) {}
+
+  readonly onUnreadable: OnUnreadable = (image, reason) => {
+    const key = this.name(image);
+    if (!this.photos.has(key)) this.photos.set(key, reason);
+  };
+
+  /** unreadableWarning for what was told, or null when nothing was. */
+  warning(kind: string, total?: number): string | null {
+    return this.photos.size ? unreadableWarning(this.photos, kind, total) : null;
+  }
+}

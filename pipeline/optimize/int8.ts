@@ -36,7 +36,7 @@ import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
-import { unreadableWarning } from '../faces/decode.js';
+import { UnreadablePhotos } from '../faces/decode.js';
 
 export interface Int8Options {
   model: string;
@@ -169,8 +169,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     }
   }
   // photos that cannot be read are left out of calibration, listed once each in the log and the report
-  const unreadable = new Map<string, string>();
-  const onUnreadable = (image: string, reason: string) => { if (!unreadable.has(image)) unreadable.set(image, reason); };
+  const unreadable = new UnreadablePhotos();
+  const { onUnreadable } = unreadable;
   const batchesFor = (images: readonly string[], label: string): AsyncIterable<InputBatch> | Iterable<InputBatch> => {
     const bar = countProgress(label, images.length, { silent: o.quiet });
     if (profile?.role === 'recognizer' && o.facesDir) {
@@ -243,8 +243,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // quantize, keeping the fewest layers float that meet the target
   const t1 = performance.now();
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
-  const unreadableNote = () => (unreadable.size ? [unreadableWarning(unreadable, 'calibration')] : []);
-  if (unreadable.size) log(`warning: ${unreadableWarning(unreadable, 'calibration')}`);
+  const unreadableNote = unreadable.warning('calibration');
+  if (unreadableNote) log(`warning: ${unreadableNote}`);
   // the role's target (defaultTargetCosine) plus TARGET_MARGIN
   const { target, margin, aimed } = searchTarget(role, o, `${sliceImages.length}-face slice`, log);
   const shape0 = prepared.graph.inputs[0]!.shape ?? [];
@@ -297,7 +297,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
       floatLayers,
       sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-      warnings: [...warnings, ...unreadableNote(), ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
+      warnings: [...warnings, ...(unreadableNote ? [unreadableNote] : []), ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
       command: o.command ?? null,
       log,
     });
