@@ -85,14 +85,26 @@ const reportOf = (name: string): Report | null => {
   const f = path.join(args.reports, `${name}.int8`, 'report.json');
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Report) : null;
 };
-const realInt8 = (name: string) => { const r = reportOf(name); return r && existsSync(r.variant.path) ? r.variant.path : null; };
+/** Which INT8 file a shared-model row timed: the variant its report describes, else a speed-only quantization (said so below the table). */
+const sources: string[] = [];
+async function sharedInt8(name: string, file: string, dims: number[], makeIt: string): Promise<string> {
+  const r = reportOf(name);
+  if (r && existsSync(r.variant.path)) {
+    sources.push(`${name}: ${r.variant.path} (the variant of ${path.join(args.reports, `${name}.int8`)})`);
+    return r.variant.path;
+  }
+  sources.push(`${name}: no ${path.join(args.reports, `${name}.int8`, 'report.json')}, so a speed-only quantization (every layer int8, synthetic calibration, no float prefix or suffix): not the variant faceopt ships; for that run first \`${makeIt}\``);
+  return quantizeForSpeed(file, dims);
+}
+const sharedFaces = path.join(shared, 'faces');
+const lfwArgs = `--faces ${path.join(sharedFaces, 'lfw')} --calibration-list ${path.join(sharedFaces, 'lfw', 'calibration.txt')}`;
 if (existsSync(mobileface)) {
-  const int8 = realInt8('mobileface_paddle_128d') ?? await quantizeForSpeed(mobileface, [1, 3, 112, 112]);
+  const int8 = await sharedInt8('mobileface_paddle_128d', mobileface, [1, 3, 112, 112], `faceopt optimize --int8 --model ${mobileface} ${lfwArgs}`);
   await speedRow('mobileface_paddle_128d, batch 1', mobileface, int8, [1, 3, 112, 112], 1, '>= 2.5x');
   sizeRow('mobileface', mobileface, int8);
 }
 if (existsSync(scrfd)) {
-  const int8 = realInt8('scrfd_500m_bnkps') ?? await quantizeForSpeed(scrfd, [1, 3, 640, 640]);
+  const int8 = await sharedInt8('scrfd_500m_bnkps', scrfd, [1, 3, 640, 640], `faceopt optimize --int8 --model ${scrfd} ${lfwArgs} --calibration-size 100 --boxes ${path.join(sharedFaces, 'groups', 'training.xml')} --boxes ${path.join(sharedFaces, 'groups', 'testing.xml')} --face-free ${path.join(sharedFaces, 'groups', 'dogs.jpg')}`);
   await speedRow('scrfd_500m_bnkps at 640, batch 1', scrfd, int8, [1, 3, 640, 640], 1, '>= 1.8x');
   sizeRow('scrfd_500m', scrfd, int8);
 }
@@ -134,3 +146,4 @@ if (!args['skip-pipeline'] && existsSync(mobileface)) {
 const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
 console.log(`speed rows: ${threads ? `${threads} intra-op thread(s) per session` : "onnxruntime's default intra-op threads (one per core)"}, ${runs} timed runs per model`);
 console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join(' | ')).join('\n'));
+for (const line of sources) console.log(`int8 file, ${line}`);
