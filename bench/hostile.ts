@@ -19,7 +19,7 @@ import path from 'node:path';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import { DEFAULTS } from '../server/config.js';
 import { hostileRequests, hostileSeeds, type HostileRequest } from './hostile-cases.js';
-import { BOUNDARY, benchData, lfwPhotos, multipartBody, rssBytes, startServer, table, type Row } from './serve-kit.js';
+import { BOUNDARY, benchData, lfwPhotos, metricsText, metricValue, multipartBody, rssBytes, startServer, table, type Row } from './serve-kit.js';
 import { benchArgs } from './args.js';
 
 /** What one request got: an HTTP status and the coded error (if any), or a client-side socket error. */
@@ -92,8 +92,8 @@ async function validPhase(base: URL, agent: http.Agent, bodies: Buffer[], concur
 /** The main thread's V8 heap and external memory from the server's /metrics (prom-client's nodejs_* gauges). */
 async function heapOf(base: URL): Promise<string> {
   try {
-    const text = await (await fetch(new URL('/metrics', base))).text();
-    const get = (name: string) => Number(new RegExp(`^faceopt_nodejs_${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+    const text = await metricsText(base);
+    const get = (name: string) => metricValue(text, `faceopt_nodejs_${name}`);
     return `V8 heap ${MB(get('heap_size_used_bytes'))} used of ${MB(get('heap_size_total_bytes'))}, external ${MB(get('external_memory_bytes'))}`;
   } catch {
     return '?';

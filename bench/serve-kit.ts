@@ -1,7 +1,8 @@
 /**
  * What the server benchmarks share: starting the built `faceopt serve` as a child process on a free
  * loopback port and waiting for /ready, multipart bodies as `curl -F` sends them, the server process's
- * resident memory (Linux /proc), the LFW photo list, and a plain-text table printer. Used by
+ * resident memory (Linux /proc), samples of its /metrics (Prometheus text), the LFW photo list, and a
+ * plain-text table printer. Used by
  * bench/server.ts (load) and bench/hostile.ts (malformed requests + memory).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -159,4 +160,34 @@ export function benchData(bench: string, flags: { detector?: string; recognizer?
     return null;
   }
   return { det, rec, lfw };
+}
+
+/** One sample of a Prometheus text exposition: its labels and value. */
+export interface MetricSample { labels: Record<string, string>; value: number }
+
+const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/;
+const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+/** Every sample of metric `name` (histogram parts by their full name: `x_bucket`, `x_sum`, `x_count`) in `text`, in order. */
+export function metricSamples(text: string, name: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    const m = SAMPLE_LINE.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? '').matchAll(LABEL_PAIR)) labels[k!] = v!.replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    out.push({ labels, value: m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]) });
+  }
+  return out;
+}
+
+/** The value of the sample of `name` whose labels include `labels` (the first such); `fallback` when none. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}, fallback = NaN): number {
+  const s = metricSamples(text, name).find((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+  return s ? s.value : fallback;
+}
+
+/** The server's /metrics (Prometheus text). */
+export async function metricsText(base: string | URL): Promise<string> {
+  return (await fetch(new URL('/metrics', base))).text();
 }

@@ -39,7 +39,7 @@ import { RUNTIME_VERSION } from '../pipeline/runtime.js';
 import { prepareLane, type LaneInit, type LaneWork } from './engine-lane.js';
 import { benchArgs } from './args.js';
 import { arrivalsOf, fifoFloor, pacedLoad, STEADY_LOAD, steadyHost, type ArrivalKind, type PacedRequest, type PacedResult } from './paced.js';
-import { BOUNDARY, benchData, cpuSplit, lfwPhotos, multipartBody, startServer, table, threadTicks, type Row } from './serve-kit.js';
+import { BOUNDARY, benchData, cpuSplit, lfwPhotos, metricSamples, metricsText, metricValue, multipartBody, startServer, table, threadTicks, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
 interface CannonResult {
@@ -54,11 +54,11 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
 
 /** Sum, count and cumulative bucket counts (le -> count) of recognizer batch sizes from /metrics. */
 async function batchStats(base: string): Promise<{ sum: number; count: number; buckets: Map<string, number> }> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const get = (k: string) => Number(new RegExp(`faceopt_batch_size_${k}\\{model="recognizer"\\} ([0-9.e+]+)`).exec(text)?.[1] ?? 0);
+  const text = await metricsText(base);
+  const recognizer = { model: 'recognizer' };
   const buckets = new Map<string, number>();
-  for (const m of text.matchAll(/faceopt_batch_size_bucket\{le="([^"]+)",model="recognizer"\} ([0-9.e+]+)/g)) buckets.set(m[1]!, Number(m[2]));
-  return { sum: get('sum'), count: get('count'), buckets };
+  for (const b of metricSamples(text, 'faceopt_batch_size_bucket')) if (b.labels.model === 'recognizer') buckets.set(b.labels.le!, b.value);
+  return { sum: metricValue(text, 'faceopt_batch_size_sum', recognizer, 0), count: metricValue(text, 'faceopt_batch_size_count', recognizer, 0), buckets };
 }
 
 /** Mean recognizer batch of the runs between two batchStats snapshots (0 when none ran). */
@@ -115,8 +115,7 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
 async function drained(base: string): Promise<void> {
   const t0 = performance.now();
   while (performance.now() - t0 < 30_000) {
-    const text = await (await fetch(`${base}/metrics`)).text();
-    if (Number(/^faceopt_requests_admitted(?:\{[^}]*\})? ([0-9.e+-]+)$/m.exec(text)?.[1] ?? 0) === 0) return;
+    if (metricValue(await metricsText(base), 'faceopt_requests_admitted', {}, 0) === 0) return;
     await new Promise((r) => setTimeout(r, 20));
   }
 }
