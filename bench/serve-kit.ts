@@ -2,8 +2,8 @@
  * What the server benchmarks share: starting the built `faceopt serve` as a child process on a free
  * loopback port and waiting for /ready, multipart bodies as `curl -F` sends them, the server process's
  * resident memory (Linux /proc), samples of its /metrics (Prometheus text), the LFW photo list, and a
- * plain-text table printer. Used by
- * bench/server.ts (load) and bench/hostile.ts (malformed requests + memory).
+ * plain-text table printer. Used by bench/server.ts (load) and bench/hostile.ts (malformed requests +
+ * memory).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
