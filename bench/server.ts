@@ -166,9 +166,10 @@ async function tailBlocks(base: string, bodies: Buffer[], blocks: number, second
     all.push({ saturation, after, steady: steadyHost(saturation, after), constant, poisson, floor: ideal.p99 / ideal.p50 });
     saturation = after;
   }
-  const counted = all.some((b) => b.steady) ? all.filter((b) => b.steady) : all;
+  const steady = all.filter((b) => b.steady);
+  const counted = steady.length > 0 ? steady : all;
   const medianBy = (k: 'constant' | 'poisson') => [...counted].sort((a, b) => a[k].ratio - b[k].ratio)[(counted.length - 1) >> 1]!;
-  return { all, counted: counted.length, steady: all.some((b) => b.steady), constant: medianBy('constant'), poisson: medianBy('poisson') };
+  return { all, counted: counted.length, steady: steady.length > 0, constant: medianBy('constant'), poisson: medianBy('poisson') };
 }
 
 /** Raw engine throughput (images/s) of `lanes` lanes of `threads` threads each, side by side (one lane: in this thread); summed. */
