@@ -94,7 +94,7 @@ export async function selectModels(config: ServerConfig): Promise<ServedModels> 
     if (env) return fromFile(role, env);
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
       expected: `a ${role}: --${role} FILE, the ${role === 'detector' ? DETECTOR_ENV : RECOGNIZER_ENV} variable, or a ${role} promoted into ${manifestFile} (\`faceopt promote REPORT_DIR\`)`,
-      name: role,
+      name: `--${role}`,
       received: 'nothing',
     });
   };

@@ -99,7 +99,7 @@ export async function evaluateCommand(f: EvaluateFlags): Promise<{ report: Repor
 export function register(program: Command): void {
   const cmd = program
     .command('evaluate')
-    .description('measure a variant against its float reference on held-apart faces: accuracy, gates, speed; writes reports/<model>.<variant>/')
+    .description('Measure a variant against its float reference on held-apart faces: accuracy, gates, speed; writes reports/<model>.<variant>/')
     .requiredOption('--model <model>', 'variant: model file, PACK/FILE, or a TensorRT bundle folder (models/<name>.trt)')
     .requiredOption('--reference <model>', 'float reference model (file or PACK/FILE)')
     .option('--name <label>', 'variant label for the report folder (default from the file names, e.g. int8)')

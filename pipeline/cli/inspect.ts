@@ -58,6 +58,9 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 const giga = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(3)} G` : `${(n / 1e6).toFixed(2)} M`);
 const shape = (s: (number | string | null)[] | null) => (s ? `[${s.map((d) => d ?? '?').join(', ')}]` : '(unknown)');
 
+/** One number when every channel shares it, else the channels' numbers joined by '/'. */
+const perChannel = (v: readonly number[]): string => (v.every((x) => x === v[0]) ? String(v[0]) : v.join('/'));
+
 /** Human-readable rendering of an inspection. */
 export function renderInspect(r: InspectResult): string {
   const lines: string[] = [];
@@ -73,7 +76,7 @@ export function renderInspect(r: InspectResult): string {
   lines.push(`  quantized: ${r.quantized.isQuantized ? `yes (${r.quantized.evidence.join(', ')})` : 'no'}`);
   if (r.profile) {
     const p = r.profile;
-    lines.push(`  preprocessing: ${p.channelOrder} ${p.layout}, (x - ${p.mean.join('/')}) / ${p.std.join('/')}, input ${p.inputSize ? p.inputSize.join('x') : 'dynamic H/W'}`);
+    lines.push(`  preprocessing: ${p.channelOrder} ${p.layout}, (x - ${perChannel(p.mean)}) / ${perChannel(p.std)}, input ${p.inputSize ? p.inputSize.join('x') : 'dynamic H/W'}`);
     for (const n of p.notes) lines.push(`    - ${n}`);
   } else if (r.profileError) {
     lines.push(`  preprocessing: none (${r.profileError})`);
@@ -85,7 +88,7 @@ export function renderInspect(r: InspectResult): string {
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('describe an ONNX model: shapes, ops, parameters, MACs, face-model role and preprocessing, quantization')
+    .description('Describe an ONNX model: shapes, ops, parameters, MACs, face-model role and preprocessing, quantization')
     .argument('<model>', 'model file or PACK/FILE from the zoo')
     .option('--json', 'print JSON instead of text')
     .option('--det-size <n>', 'height/width used for MACs when the input size is dynamic', '640')

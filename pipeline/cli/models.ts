@@ -141,7 +141,7 @@ export function register(program: Command): void {
   const dirHelp = 'models folder (default: $FACEOPT_MODELS or ./models)';
 
   models.command('list')
-    .description('list the known packs and files, and which are in the models folder')
+    .description('List the known packs and files, and which are in the models folder')
     .option('--models-dir <dir>', dirHelp)
     .option('--json', 'print JSON instead of a table')
     .action(async (o: DirOpt & { json?: boolean }) => {
@@ -150,7 +150,7 @@ export function register(program: Command): void {
     });
 
   models.command('fetch')
-    .description('download a pack, check its sha256, unpack it into <models-dir>/<PACK>/')
+    .description('Download a pack, check its sha256, unpack it into <models-dir>/<PACK>/')
     .argument('<pack>', 'pack name, e.g. buffalo_l (see `faceopt models list`)')
     .option('--models-dir <dir>', dirHelp)
     .option('--url <url>', 'download from this mirror instead (checksums still apply)')
@@ -167,7 +167,7 @@ export function register(program: Command): void {
     });
 
   models.command('verify')
-    .description('check sha256 and size of downloaded files; non-zero exit on any mismatch')
+    .description('Check sha256 and size of downloaded files; non-zero exit on any mismatch')
     .argument('[pack]', 'only this pack (default: every pack present)')
     .option('--models-dir <dir>', dirHelp)
     .action(async (pack: string | undefined, o: DirOpt) => {

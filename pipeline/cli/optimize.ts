@@ -39,7 +39,7 @@ function weightOnlyChoice(v: string): boolean | 'auto' {
 export function register(program: Command): void {
   const cmd = program
     .command('optimize')
-    .description('make a model cheaper to run: --int8 (calibrated QDQ), --fp32 (exact rewrites), --tensorrt (build plan)')
+    .description('Make a model cheaper to run: --int8 (calibrated QDQ), --fp32 (exact rewrites), --tensorrt (build plan)')
     .option('--int8', 'INT8 quantization calibrated on face photos, with an accuracy report')
     .option('--fp32', 'exact float rewrites only (BatchNorm folding, fast PRelu form)')
     .option('--tensorrt', 'TensorRT build plan (see docs/tensorrt.md)')

@@ -42,6 +42,8 @@ describeShared('faceopt inspect on the shared models', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/role: SCRFD detector with keypoints/);
     expect(r.stdout).toMatch(/MACs: [\d.]+ [MG]/);
+    // one number where every channel shares it
+    expect(r.stdout).toContain('preprocessing: RGB NCHW, (x - 127.5) / 128, input 640x640');
   });
 });
 
