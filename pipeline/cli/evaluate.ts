@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { evaluateModels } from '../evaluate/evaluate-models.js';
+import { SPEED_BLOCK, SPEED_RUNS } from '../evaluate/speed.js';
 import { addEvaluationSetOptions, addGateOptions, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import { stringifyReport, terminalSummary, type Report } from '../report/index.js';
 import { PROVIDERS, type Provider } from '../runtime.js';
@@ -111,7 +112,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--det-size <n>', 'detector input size for dynamic-input detectors (default 640)')
     .option('--max-images <n>', 'most held-apart photos without --pairs (default 500 recognizers, 200 detectors)')
-    .option('--speed-runs <n>', 'timed runs per model and batch size (default 20)')
+    .option('--speed-runs <n>', `timed runs per model and batch size, in blocks of ${SPEED_BLOCK.runs} (default ${SPEED_RUNS})`)
     .option('--report-dir <dir>', 'report folder (default reports/<model>.<variant>)')
     .option('--format <format>', `what to print: ${FORMATS.join(' | ')} (default text: verdict and key numbers)`);
   addEvaluationSetOptions(cmd);

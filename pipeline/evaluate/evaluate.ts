@@ -13,7 +13,7 @@ import { evaluateGates, DEFAULT_GATES, type GateThresholds } from './gates.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { alignCentralFaces, evaluateRecognizer } from './recognizer-eval.js';
 import { evaluateDetector } from './detector-eval.js';
-import { measureSpeed, notFasterWarning } from './speed.js';
+import { measureSpeed, notFasterWarning, SPEED_RUNS } from './speed.js';
 import type { Pair, AnnotatedImage } from './data.js';
 import { REPORT_SCHEMA_VERSION, type EvaluationData, type ModelFile, type ModelRole, type Provenance, type Report, type Sensitivity } from '../report/types.js';
 
@@ -104,7 +104,7 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
   }
   if (o.role === 'generic') warnings.push('not a face model faceopt recognises: face-specific evaluation unavailable (speed and size only)');
   log('evaluate: timing both models side by side');
-  const speed = await measureSpeed({ reference: o.reference, variant: o.variant, dims: o.inputDims, batch8: o.dynamicBatch, runs: o.speedRuns ?? 20, session: o.session });
+  const speed = await measureSpeed({ reference: o.reference, variant: o.variant, dims: o.inputDims, batch8: o.dynamicBatch, runs: o.speedRuns ?? SPEED_RUNS, session: o.session });
   const notFaster = notFasterWarning(speed);
   if (notFaster) warnings.push(notFaster);
   const reference = await modelFile(o.reference, o.referencePrecision ?? 'fp32');

@@ -11,7 +11,7 @@ import { modelsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
 import { assertFloatModel, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
-import { measureSpeed } from '../evaluate/speed.js';
+import { measureSpeed, SPEED_RUNS } from '../evaluate/speed.js';
 import { describeMerges } from '../quantize/rewrites/siblings.js';
 import type { SpeedResults } from '../report/types.js';
 
@@ -66,6 +66,6 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   await saveModel(model, out, { source: o.model });
   log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten, ${describeMerges(prep.siblings)}; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
   const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
-  const speed = await measureSpeed({ reference: o.model, variant: out, dims, batch8: dynamicBatch, runs: 20, session: o.threads ? { intraOpThreads: o.threads } : undefined });
+  const speed = await measureSpeed({ reference: o.model, variant: out, dims, batch8: dynamicBatch, runs: SPEED_RUNS, session: o.threads ? { intraOpThreads: o.threads } : undefined });
   return { modelPath: out, prepare: prep, maxAbsDiff: diff, speed };
 }

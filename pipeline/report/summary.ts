@@ -5,6 +5,16 @@
  */
 import { DIGITS, farLabel, fixed, mib, ms, percent, pp, ratio, ratioRange } from './format.js';
 import type { Report } from './types.js';
+import { percentile } from '../evaluate/stats.js';
+
+/**
+ * The speed-up a report shows: the median of its per-block ratios where it has blocks (what
+ * measureSpeed stores since 2026-12-06; older reports stored the ratio of the medians over all runs),
+ * else the stored speed-up.
+ */
+export function shownSpeedup(stored: number | null, blocks: readonly number[] | null | undefined): number | null {
+  return blocks && blocks.length > 0 ? percentile(blocks, 50) : stored;
+}
 
 export interface KeyNumber {
   id: string;
@@ -25,11 +35,17 @@ export function keyNumbers(r: Report): KeyNumber[] {
   add('size', 'file size', r.sizeRatio, `${mib(r.reference.sizeBytes)} -> ${mib(r.variant.sizeBytes)} (${ratio(r.sizeRatio)})`);
   if (r.speed) {
     const s = r.speed;
-    const blocks = (xs: readonly number[] | null | undefined) => (xs && xs.length > 1 ? `; per block ${ratioRange(xs)}` : '');
-    add('speedup.batch1', 'speed-up, batch 1', s.speedup.batch1, `${ratio(s.speedup.batch1)} (p50 ${ms(s.reference.batch1.p50Ms)} -> ${ms(s.variant.batch1.p50Ms)}${blocks(s.blockSpeedups?.batch1)})`);
-    if (s.speedup.batch8 !== null) {
-      add('speedup.batch8', 'speed-up, batch 8', s.speedup.batch8, `${ratio(s.speedup.batch8)} (p50 ${ms(s.reference.batch8?.p50Ms)} -> ${ms(s.variant.batch8?.p50Ms)}${blocks(s.blockSpeedups?.batch8)})`);
-    }
+    const row = (batch: 1 | 8, id: string, label: string) => {
+      const blocks = batch === 1 ? s.blockSpeedups?.batch1 : s.blockSpeedups?.batch8;
+      const x = shownSpeedup(batch === 1 ? s.speedup.batch1 : s.speedup.batch8, blocks);
+      const ref = (batch === 1 ? s.reference.batch1 : s.reference.batch8)?.p50Ms;
+      const vari = (batch === 1 ? s.variant.batch1 : s.variant.batch8)?.p50Ms;
+      add(id, label, x, blocks && blocks.length > 1
+        ? `${ratio(x)} (median of ${blocks.length} blocks, ${ratioRange(blocks)}; p50 over all runs ${ms(ref)} -> ${ms(vari)})`
+        : `${ratio(x)} (p50 ${ms(ref)} -> ${ms(vari)})`);
+    };
+    row(1, 'speedup.batch1', 'speed-up, batch 1');
+    if (s.speedup.batch8 !== null) row(8, 'speedup.batch8', 'speed-up, batch 8');
   }
   if (r.recognizer) {
     const c = r.recognizer.cosine;

@@ -113,11 +113,15 @@ export interface SpeedResults {
   threads: number | null;
   reference: ModelSpeed;
   variant: ModelSpeed;
-  /** Reference p50 / variant p50 (2 = twice as fast). */
+  /**
+   * The median of `blockSpeedups` (2 = twice as fast); reference p50 / variant p50 over all runs in
+   * reports written before 2026-12-06 and where there are no blocks.
+   */
   speedup: { batch1: number; batch8: number | null };
   /**
-   * The same ratio per pair of blocks (the models take turns in blocks of runs), in time order: its
-   * spread shows how much the machine's speed moved during the measurement. Absent in older reports.
+   * Reference p50 / variant p50 per pair of blocks (the models take turns in blocks of runs), in time
+   * order: its spread shows how much the machine's speed moved during the measurement. Absent in older
+   * reports.
    */
   blockSpeedups?: { batch1: number[]; batch8: number[] | null };
   /** E.g. "measured while other processes ran". */

@@ -3,7 +3,8 @@
  * untimed; measureSpeed on two synthetic models gives a complete, well-formed result.
  */
 import { describe, expect, it } from 'vitest';
-import { blockSpeedups, measureSpeed, NOT_FASTER_BELOW, notFasterWarning, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { blockSpeedups, measureSpeed, NOT_FASTER_BELOW, notFasterWarning, pairedSpeedup, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { latencySummary } from '../../pipeline/evaluate/metrics.js';
 import { fixtureFile } from '../fixtures/index.js';
 
 describe('timeInBlocks', () => {
@@ -31,6 +32,26 @@ describe('blockSpeedups', () => {
   });
 });
 
+describe('pairedSpeedup', () => {
+  const n = SPEED_BLOCK.runs;
+  it('is the median of the block ratios, inside their range where the pooled medians are not', () => {
+    // the host slows down during the first variant block: every pair of blocks reads 4x or more, but the
+    // medians over all runs pair a fast reference timing with a slow variant one
+    const ta = [...Array(n).fill(8), ...Array(n).fill(12), ...Array(n).fill(12)];
+    const tb = [...Array(n / 2).fill(2), ...Array(n / 2).fill(3), ...Array(n).fill(3), ...Array(n).fill(2.9)];
+    const blocks = blockSpeedups(ta, tb);
+    expect(blocks.map((x) => Number(x.toFixed(3)))).toEqual([3.2, 4, 4.138]);
+    const pooled = latencySummary(ta).p50Ms / latencySummary(tb).p50Ms;
+    expect(pooled).toBeCloseTo(12 / 2.95, 9);
+    expect(pairedSpeedup(blocks, latencySummary(ta), latencySummary(tb))).toBe(4);
+  });
+  it('takes the mean of the middle two for an even count, and the pooled ratio without blocks', () => {
+    const l = latencySummary([10]);
+    expect(pairedSpeedup([2, 5, 3, 4], l, l)).toBe(3.5);
+    expect(pairedSpeedup([], latencySummary([9, 9]), latencySummary([3, 3]))).toBe(3);
+  });
+});
+
 describe('notFasterWarning', () => {
   it('warns only when no measured batch size is faster', () => {
     expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } })).toMatch(/not faster .*0\.98x at batch 1\)/);
@@ -41,7 +62,7 @@ describe('notFasterWarning', () => {
 });
 
 describe('measureSpeed', () => {
-  it('times both models at batch 1 and 8 and reports the ratio of medians', async () => {
+  it('times both models at batch 1 and 8 and reports the median block ratio', async () => {
     const model = await fixtureFile('mobilefacenet512');
     const s = await measureSpeed({ reference: model, variant: model, dims: [1, 3, 112, 112], batch8: true, runs: 4 });
     for (const m of [s.reference, s.variant]) {
@@ -49,7 +70,10 @@ describe('measureSpeed', () => {
       expect(m.batch1.p50Ms).toBeGreaterThan(0);
       expect(m.batch8?.p50Ms).toBeGreaterThan(0);
     }
-    expect(s.speedup.batch1).toBeCloseTo(s.reference.batch1.p50Ms / s.variant.batch1.p50Ms, 2);
+    // one block (4 runs): its ratio, which is also the ratio of the medians over all runs
+    expect(s.speedup.batch1).toBe(s.blockSpeedups!.batch1[0]);
+    expect(s.speedup.batch8).toBe(s.blockSpeedups!.batch8![0]);
+    expect(s.speedup.batch1).toBeCloseTo(s.reference.batch1.p50Ms / s.variant.batch1.p50Ms, 9);
     expect(s.note).toContain(`blocks of ${SPEED_BLOCK.runs}`);
     expect(s.blockSpeedups?.batch1).toHaveLength(1);
     expect(s.blockSpeedups?.batch8).toHaveLength(1);

@@ -4,7 +4,8 @@
  * variant. Deterministic (seeded), so tests can assert exact renderings.
  */
 import { evaluateGates, type GateThresholds } from '../../pipeline/evaluate/gates.js';
-import { compareDetections, compareVerification, cosineSummary, latencySummary, mulberry32, speedup, type Detection } from '../../pipeline/evaluate/metrics.js';
+import { compareDetections, compareVerification, cosineSummary, latencySummary, mulberry32, type Detection } from '../../pipeline/evaluate/metrics.js';
+import { pairedSpeedup } from '../../pipeline/evaluate/speed.js';
 import type { Report } from '../../pipeline/report/types.js';
 
 const machine = {
@@ -33,6 +34,9 @@ export function exampleRecognizerReport(opts: { damage?: number; thresholds?: Ga
   const b1v = latencySummary(samples(rand, 50, 1.55, 0.6));
   const b8r = latencySummary(samples(rand, 30, 29.5, 6));
   const b8v = latencySummary(samples(rand, 30, 9.8, 2.5));
+  // per-block ratios as measureSpeed records them; the speed-up is their median
+  const blocks1 = [2.41, 2.63, 2.5];
+  const blocks8 = [3.02, 3.12];
   const partial: Omit<Report, 'gates'> = {
     schemaVersion: 1,
     role: 'recognizer',
@@ -63,7 +67,7 @@ export function exampleRecognizerReport(opts: { damage?: number; thresholds?: Ga
       executionProvider: 'cpu', threads: 2,
       reference: { batch1: b1r, batch8: b8r, sessionStartMs: 84.2, peakMemoryBytes: 96_468_992 },
       variant: { batch1: b1v, batch8: b8v, sessionStartMs: 61.7, peakMemoryBytes: 71_303_168 },
-      speedup: { batch1: speedup(b1r, b1v), batch8: speedup(b8r, b8v) }, blockSpeedups: { batch1: [2.41, 2.63, 2.5], batch8: [3.02, 3.11] }, note: null,
+      speedup: { batch1: pairedSpeedup(blocks1, b1r, b1v), batch8: pairedSpeedup(blocks8, b8r, b8v) }, blockSpeedups: { batch1: blocks1, batch8: blocks8 }, note: null,
     },
     sensitivity: {
       metric: 'mean cosine loss when only this layer is quantized',

@@ -99,11 +99,14 @@ describe('report.md', () => {
     const sp = t.get('Speed (cpu, 2 threads)')![0]!;
     same(row(sp, 'batch 1 p50')[1]!, s.reference.batch1.p50Ms, DIGITS.ms);
     same(row(sp, 'batch 1 p50')[2]!, s.variant.batch1.p50Ms, DIGITS.ms);
-    same(row(sp, 'batch 1 p50')[3]!, s.speedup.batch1, DIGITS.ratio);
+    // the p50 row divides its own p50s; the speed-up row is the median of the block ratios
+    same(row(sp, 'batch 1 p50')[3]!, s.reference.batch1.p50Ms / s.variant.batch1.p50Ms, DIGITS.ratio);
     same(row(sp, 'batch 8 p95')[2]!, s.variant.batch8!.p95Ms, DIGITS.ms);
     const lo = Math.min(...s.blockSpeedups!.batch1).toFixed(DIGITS.ratio);
     const hi = Math.max(...s.blockSpeedups!.batch1).toFixed(DIGITS.ratio);
-    expect(row(sp, 'batch 1, per block of runs')[3]).toBe(`${lo}x-${hi}x`);
+    expect(row(sp, 'batch 1 speed-up, median of 3 blocks')[3]).toBe(`${s.speedup.batch1.toFixed(DIGITS.ratio)}x (${lo}x-${hi}x)`);
+    expect(s.speedup.batch1).toBe(2.5);
+    expect(row(sp, 'batch 8 speed-up, median of 2 blocks')[3]).toBe('3.07x (3.02x-3.12x)');
     same(row(sp, 'session start')[1]!, s.reference.sessionStartMs, DIGITS.ms);
     const models = t.get('Models')![0]!;
     expect(Number(row(models, 'variant')[5])).toBe(r.variant.sizeBytes);
