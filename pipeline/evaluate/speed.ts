@@ -4,7 +4,7 @@
  * per-block ratios (each pair of blocks timed back to back, in the same phase of the host), not the ratio
  * of the medians over all runs: when the host's pace moves between blocks, pooled medians can pair a
  * reference timing from one phase with a variant timing from another (README command, 2026-12-06 07:10:
- * pooled 3.78x where its three blocks read 4.03x, 4.10x and 4.26x).
+ * pooled 3.78x where its two blocks read 4.03x and 4.26x).
  *
  * Blocks, with a pause before each: after a run, onnxruntime's intra-op threads keep spinning for about
  * 40 ms (measured: ~1 core busy for 35-40 ms after the last mobileface run, then idle), and the model's
