@@ -24,7 +24,7 @@ import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js
 import { sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
-import { modelsDir } from '../paths.js';
+import { modelsDir, reportsDir } from '../paths.js';
 import { assertFloatModel, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
 import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
@@ -216,7 +216,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     plan, source: file, facesDir, split, calibrationList: opts.calibrationList,
     pairsFile: opts.pairsFile, boxFiles: opts.boxFiles, faceFree: opts.faceFree,
     detector: opts.detector ? resolveModelArg(opts.detector) : undefined,
-    gates: opts.gates, reportDir: opts.reportDir, threads: opts.threads,
+    // with --out, named after the bundle folder (models/<name>.trt -> reports/<name>.tensorrt-<precision>)
+    gates: opts.gates, reportDir: opts.reportDir ?? (opts.out ? path.join(reportsDir(), `${path.basename(outDir).replace(/\.trt$/i, '')}.tensorrt-${precision}`) : undefined), threads: opts.threads,
     calibration: calibration ? calibrationProvenance(calibration, opts, precision) : null,
     command: opts.command ?? null, log,
   });

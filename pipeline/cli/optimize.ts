@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option('--tensorrt', 'TensorRT build plan (see docs/tensorrt.md)')
     .requiredOption('--model <model>', 'model file or PACK/FILE')
     .option('--out <file>', 'output model path (default models/<name>.int8.onnx)')
-    .option('--report-dir <dir>', 'report folder (default reports/<name>.int8)')
+    .option('--report-dir <dir>', 'report folder (default: named after the output, reports/<name>.int8 for models/<name>.int8.onnx, reports/<name>.tensorrt-<precision> for models/<name>.trt)')
     .option('--faces <dir>', 'folder of face photos for calibration and evaluation')
     .option('--calibration-list <file>', 'calibration photos, one path per line relative to --faces')
     .option('--calibration-size <n>', 'number of calibration photos')

@@ -134,7 +134,10 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   assertFloatModel(source, o.model);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
   const outPath = path.resolve(o.out ?? path.join(modelsDir(), `${name}.int8.onnx`));
-  const reportDir = path.resolve(o.reportDir ?? path.join(reportsDir(), `${name}.int8`));
+  // named after the model file written (reports/<name>.int8 by default), so a run with its own --out does
+  // not overwrite the report (and stats) of the default variant, which `faceopt promote` would then
+  // take for this run's file
+  const reportDir = path.resolve(o.reportDir ?? path.join(reportsDir(), path.basename(outPath).replace(/\.onnx$/i, '')));
   const gs = graphSummary(source.proto);
   let profile: ModelProfile | null = null;
   const warnings: string[] = [];

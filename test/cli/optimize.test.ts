@@ -31,6 +31,12 @@ describe('faceopt optimize on a model that is not a face model', () => {
     const report = JSON.parse(readFileSync(path.join(work, 'reports', 'mlp.int8', 'report.json'), 'utf8'));
     expect(report.role).toBe('generic');
     expect(report.warnings.join(' ')).toMatch(/face-specific evaluation unavailable/);
+    // with its own --out, the report is named after that file: the default variant's report stays
+    const other = path.join(work, 'elsewhere', 'mlp-try.int8.onnx');
+    const r2 = faceopt(['optimize', '--int8', '--model', file, '--out', other, '--quiet'], { env });
+    expect(r2.code).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(work, 'reports', 'mlp-try.int8', 'report.json'), 'utf8')).variant.path).toBe(other);
+    expect(JSON.parse(readFileSync(path.join(work, 'reports', 'mlp.int8', 'report.json'), 'utf8')).variant.path).toBe(out);
   });
   it('a grouped convolution stays float on the CPU path, and the report says why', async () => {
     const m = tinyModel({

@@ -69,9 +69,11 @@ describeShared('optimize --tensorrt: accuracy report of the Q/DQ graph', () => {
     const common = ['optimize', '--tensorrt', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--out', out, '--stats', stats,
       '--faces', GROUPS, '--calibration-size', '6', '--boxes', path.join(GROUPS, 'training.xml'), '--boxes', path.join(GROUPS, 'testing.xml'),
       '--face-free', path.join(GROUPS, 'dogs.jpg')];
-    const reportDir = path.join(tmp, 'scrfd.tensorrt-int8');
-    const r = faceopt([...common, '--report-dir', reportDir], { timeoutMs: 300_000 });
+    // no --report-dir: the report is named after the --out folder (scrfd.trt), not the model
+    const reportDir = path.join(tmp, 'reports', 'scrfd.tensorrt-int8');
+    const r = faceopt(common, { timeoutMs: 300_000, env: { FACEOPT_REPORTS: path.join(tmp, 'reports') } });
     const rep = await readReport(reportDir);
+    expect(existsSync(path.join(tmp, 'reports', 'scrfd_500m_bnkps.tensorrt-int8'))).toBe(false);
     expect(r.code, r.stderr).toBe(rep.gates.pass ? 0 : GATE_EXIT);
     expect(rep.role).toBe('detector');
     expect(rep.variant.path).toBe(path.join(out, 'model.qdq.onnx'));
