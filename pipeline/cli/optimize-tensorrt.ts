@@ -16,6 +16,7 @@ import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationS
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
@@ -139,6 +140,11 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const prepared = source.clone();
   const prep = prepareFloatGraph(prepared, TENSORRT_REWRITES, 13);
   log(`faceopt: ${name}: ${role}, opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded; TensorRT ${precision}`);
+  // a malformed --pairs or --boxes file fails now, not after calibration (the evaluation reads them again)
+  if (opts.evaluate !== false) {
+    if (opts.pairsFile) readPairs(opts.pairsFile);
+    for (const f of opts.boxFiles ?? []) readBoxAnnotations(f);
+  }
 
   let stats: Record<string, TensorStats> | undefined;
   let calibration: CalibrationStats | undefined;

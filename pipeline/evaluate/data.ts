@@ -63,5 +63,7 @@ export function readBoxAnnotations(file: string): AnnotatedImage[] {
     }
     out.push({ file: path.resolve(path.dirname(file), m[1]!), boxes });
   }
+  // anything else (a pairs list, a JSON file) would otherwise evaluate against no annotations at all
+  if (!out.length) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: "dlib XML face boxes (<image file='...'><box top= left= width= height=/></image>)", name: path.basename(file), received: 'no <image> entries' });
   return out;
 }

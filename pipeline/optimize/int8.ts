@@ -154,6 +154,10 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   o = { ...o, pruneFloat: o.pruneFloat ?? role === 'detector' };
   log(`faceopt: ${name}: ${role}${profile?.role === 'recognizer' ? ` (${profile.embeddingSize ?? '?'}-d)` : ''}, opset ${source.opset()}`);
   if (role === 'generic') log(`warning: ${warnings[0]}`);
+  // the evaluation's pairs and box annotations are read now, so a malformed file fails in seconds, not
+  // after calibration and the search
+  const pairs = o.evaluate !== false && o.pairsFile ? readPairs(o.pairsFile) : null;
+  const annotated = o.evaluate !== false ? (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)) : [];
 
   // float graph the quantizer works on: opset, BatchNorm folding, then (after equalization) PRelu
   const prepared = source.clone();
@@ -288,13 +292,13 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     ].filter((f, i, all) => all.findIndex((g) => g.layer === f.layer) === i);
     const set = evaluationSet({
       facesDir: o.facesDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
-      pairs: o.pairsFile ? { file: o.pairsFile, pairs: readPairs(o.pairsFile) } : null,
+      pairs: o.pairsFile && pairs ? { file: o.pairsFile, pairs } : null,
       maxImages: role === 'detector' ? 200 : 500,
     });
     report = await evaluateVariant({
       role, reference: o.model, variant: outPath, variantName: 'int8', variantPrecision: o.quantize.activationType === 'int8' ? 'int8-qdq-symmetric' : 'int8-qdq',
       detector: detectorPath, facesDir: o.facesDir, evalImages: set.evalImages, pairs: set.pairs,
-      annotated: (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)), boxFiles: o.boxFiles, faceFree: o.faceFree,
+      annotated, boxFiles: o.boxFiles, faceFree: o.faceFree,
       inputDims, dynamicBatch, detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
       split: set.split,
       calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +103,17 @@ describe('faceopt optimize on a model that is not a face model', () => {
 });
 
 describeShared('faceopt optimize on the shared models (small calibration, checks the artefacts)', () => {
+  it('a malformed --pairs or --boxes file fails before calibration, for --int8 and --tensorrt', () => {
+    const bad = path.join(work, 'bad-pairs.tsv');
+    writeFileSync(bad, 'garbage line\n');
+    for (const [mode, flag] of [['--int8', '--pairs'], ['--tensorrt', '--pairs'], ['--int8', '--boxes']] as const) {
+      const r = faceopt(['optimize', mode, '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--faces', shared('faces', 'lfw'),
+        '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), flag, bad, '--quiet', '--out', path.join(work, `early${mode}`)], { env });
+      expect(r.code, `${mode} ${flag}: ${r.stderr}`).toBe(64);
+      expect(r.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: .*bad-pairs\.tsv/);
+      expect(r.stderr).not.toMatch(/^calibration:/m);
+    }
+  });
   it('mobileface: calibrated on aligned LFW faces, QDQ model that loads; --fp32 is exact and faster-form', async () => {
     const r = faceopt(['optimize', '--int8', '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--faces', shared('faces', 'lfw'),
       '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), '--calibration-size', '40', '--max-float-layers', '0', '--no-evaluate', '--quiet'], { env });
