@@ -3,17 +3,58 @@
  * leaves a half-written file), sha256 of a file, and a readable "does it exist" check.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from './errors.js';
+
+/**
+ * Create folder `dir` and its missing parents, one level at a time. Node's own `mkdir(dir, { recursive:
+ * true })` never returns where a parent exists but refuses new entries with ENOENT (under /proc it spun
+ * at 100% CPU: `optimize --report-dir /proc/x` hung); here any failure is FACEOPT_ERR_WRITE_FAILED, and a
+ * file in the way says so.
+ */
+export function ensureDir(dir: string): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  let at = abs;
+  while (!existsSync(at)) {
+    missing.unshift(at);
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  if (existsSync(at) && !statSync(at).isDirectory()) {
+    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: `${at} is a file, not a folder` });
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
+      throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: (e as Error).message }, { cause: e });
+    }
+  }
+}
+
+/** ensureDir, then create and remove a file in it: FACEOPT_ERR_WRITE_FAILED now rather than after the work. */
+export function ensureWritableDir(dir: string): void {
+  ensureDir(dir);
+  const probe = path.join(path.resolve(dir), `.faceopt-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
+  try {
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (e) {
+    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: path.resolve(dir), reason: (e as Error).message }, { cause: e });
+  }
+}
 
 /** Write `data` to `file` atomically; creates the parent folder. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  ensureDir(dir);
   try {
-    await mkdir(dir, { recursive: true });
     await writeFile(tmp, data);
     await rename(tmp, file);
   } catch (e) {

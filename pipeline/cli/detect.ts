@@ -3,7 +3,7 @@
  * photos as JSON (box, score, five keypoints), optionally drawn onto a copy of each photo. Also exports
  * the model/detection flags that `embed` and `compare` share.
  */
-import { mkdirSync } from 'node:fs';
+import { ensureDir } from '../fsutil.js';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { FaceAnalyzer } from '../faces/analyzer.js';
@@ -44,7 +44,7 @@ export function faceJson(f: DetectedFace): { box: number[]; score: number; kps: 
 /** Where the drawing of `image` goes: the --draw file itself for one photo, else a file in the --draw folder. */
 function drawTarget(draw: string, image: string, many: boolean): string {
   if (!many) return draw;
-  mkdirSync(draw, { recursive: true });
+  ensureDir(draw);
   return path.join(draw, `${path.parse(image).name}.faces.jpg`);
 }
 

@@ -7,7 +7,7 @@
  * evaluate the bundle's graph on CPU against the source on held-apart faces with the same gates as
  * `--int8` (pipeline/tensorrt/report.ts) and exit non-zero when they fail.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
@@ -22,7 +22,7 @@ import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { sha256 } from '../fsutil.js';
+import { ensureDir, ensureWritableDir, requireFile, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { modelsDir, reportsDir } from '../paths.js';
@@ -144,7 +144,11 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   if (opts.evaluate !== false) {
     if (opts.pairsFile) readPairs(opts.pairsFile);
     for (const f of opts.boxFiles ?? []) readBoxAnnotations(f);
+    for (const f of opts.faceFree ?? []) requireFile(f);
   }
+  const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
+  // the bundle's folder can be made (it is written next to it and renamed into place)
+  ensureWritableDir(path.dirname(outDir));
 
   let stats: Record<string, TensorStats> | undefined;
   let calibration: CalibrationStats | undefined;
@@ -199,7 +203,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
         source: { description: split.description, images: statsImages.length, listSha256: hashImageList(statsImages) },
       });
       if (opts.stats) {
-        mkdirSync(path.dirname(path.resolve(opts.stats)), { recursive: true });
+        ensureDir(path.dirname(path.resolve(opts.stats)));
         await saveStats(opts.stats, calibration);
       }
     } else {
@@ -208,7 +212,6 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   }
   const unreadableNote = unreadable.warning('calibration');
   if (unreadableNote) log(`warning: ${unreadableNote}`);
-  const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
   const plan = await writeTensorrtBundle({
     model: prepared, stats, outDir, precision, role, batch, detSize, name,
     workspaceMiB: opts.workspaceMiB, optimizationLevel: opts.optimizationLevel, instances: opts.instances,

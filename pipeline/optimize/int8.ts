@@ -4,10 +4,10 @@
  *   calibrate on real photos (or reuse a stats file) -> quantize (QDQ) with accuracy-aware mixed
  *   precision -> save atomically and check it loads -> evaluate against the float model -> report.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { sha256 } from '../fsutil.js';
+import { ensureDir, ensureWritableDir, requireFile, sha256 } from '../fsutil.js';
 import { modelsDir, reportsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
@@ -125,6 +125,18 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   return out;
 }
 
+/**
+ * Fail before the long work where the outputs cannot be written: `--out` naming a folder, a folder that
+ * cannot be made or written to. Makes the model's folder and the report folder.
+ */
+export function checkOutputs(outPath: string, reportDir: string): void {
+  if (existsSync(outPath) && statSync(outPath).isDirectory()) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx)', name: '--out', received: `${outPath}, a folder` });
+  }
+  ensureWritableDir(path.dirname(outPath));
+  ensureWritableDir(reportDir);
+}
+
 /** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
 export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -158,6 +170,9 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // after calibration and the search
   const pairs = o.evaluate !== false && o.pairsFile ? readPairs(o.pairsFile) : null;
   const annotated = o.evaluate !== false ? (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)) : [];
+  if (o.evaluate !== false) for (const f of o.faceFree ?? []) requireFile(f);
+  // and the places it writes to: the model's folder and the report folder exist (or are made) now
+  checkOutputs(outPath, reportDir);
 
   // float graph the quantizer works on: opset, BatchNorm folding, then (after equalization) PRelu
   const prepared = source.clone();
@@ -230,7 +245,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       tensors,
     });
     const statsOut = o.statsFile ?? path.join(reportDir, 'stats.json');
-    mkdirSync(path.dirname(statsOut), { recursive: true });
+    ensureDir(path.dirname(statsOut));
     const ts = performance.now();
     await saveStats(statsOut, stats);
     log(`calibration: ${Object.keys(tensors).length} tensors collected in ${((ts - t0) / 1000).toFixed(1)} s since the start of calibration; stats saved in ${((performance.now() - ts) / 1000).toFixed(1)} s (${statsOut})`);
@@ -268,7 +283,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const { mixed, suffix } = givenSuffix ? { mixed: searched0, suffix: suffix0 }
     : await floatSuffixAfterSearch(searched0, suffixCandidates, { prepared, ranges, options: withPrefix, slice, aimed, dims: dims1, o, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
-  mkdirSync(path.dirname(outPath), { recursive: true });
+  ensureDir(path.dirname(outPath));
   await saveModel(mixed.model, outPath, { source: o.model });
   const check = await createSession(outPath); // the model is checked after it is saved
   await check.release();

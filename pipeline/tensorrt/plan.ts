@@ -15,12 +15,12 @@
  * leaves a half-written bundle; the source model is never touched.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { activationTensors, sampleCount } from '../calibrate/run.js';
 import type { TensorStats } from '../calibrate/collectors.js';
 import { FaceoptError, checkNumber } from '../errors.js';
-import { sha256, sha256File, writeFileAtomic } from '../fsutil.js';
+import { ensureDir, sha256, sha256File, writeFileAtomic } from '../fsutil.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { TOOL_VERSION } from '../version.js';
@@ -288,7 +288,7 @@ async function writeBundleDir(outDir: string, files: Record<string, Uint8Array |
   }
   const tmp = `${dest}.partial-${randomBytes(4).toString('hex')}`;
   try {
-    await mkdir(tmp, { recursive: true });
+    ensureDir(tmp);
     for (const [f, data] of Object.entries(files)) await writeFileAtomic(path.join(tmp, f), data);
     await chmod(path.join(tmp, 'build.sh'), 0o755);
     const old = `${dest}.old-${randomBytes(4).toString('hex')}`;

@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { ensureDir, writeFileAtomic } from '../fsutil.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { downloadToFile } from './download.js';
 import { createProgress, silentProgress, type ProgressSink } from './progress.js';
@@ -83,7 +83,7 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
 
   const url = opts.url ?? pack.url;
   try {
-    await mkdir(dir, { recursive: true });
+    ensureDir(dir);
   } catch (e) {
     throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: dir, reason: (e as Error).message }, { cause: e });
   }

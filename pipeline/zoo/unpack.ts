@@ -12,7 +12,8 @@
  * headers, local file headers).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { ensureDir } from '../fsutil.js';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -235,7 +236,7 @@ export async function extractZip(zipFile: string, destDir: string, opts: Extract
   const top = plan[0]?.segs[0];
   const strip = stripTopFolder && plan.length > 0 && plan.every((p) => p.segs.length >= 2 && p.segs[0] === top);
   const root = path.resolve(destDir);
-  await mkdir(root, { recursive: true });
+  ensureDir(root);
   const out: ExtractedFile[] = [];
   const written = new Set<string>();
   for (const { entry, segs } of plan) {
@@ -244,7 +245,7 @@ export async function extractZip(zipFile: string, destDir: string, opts: Extract
     if (!dest.startsWith(root + path.sep)) throw corrupt(zipFile, `entry "${entry.name}" would land outside ${root}`);
     if (written.has(dest)) throw corrupt(zipFile, `entry "${entry.name}" appears twice`);
     written.add(dest);
-    await mkdir(path.dirname(dest), { recursive: true });
+    ensureDir(path.dirname(dest));
     await extractEntry(zipFile, entry, dest);
     out.push({ name: rel.join('/'), path: dest, size: entry.size });
   }

@@ -103,6 +103,25 @@ describe('faceopt optimize on a model that is not a face model', () => {
 });
 
 describeShared('faceopt optimize on the shared models (small calibration, checks the artefacts)', () => {
+  it('an --out folder, an output folder that cannot be made, a missing --face-free photo: coded errors before calibration', () => {
+    const base = ['optimize', '--int8', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--faces', shared('faces', 'lfw'), '--calibration-size', '8', '--quiet'];
+    const file = path.join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const cases: [string[], number, RegExp][] = [
+      [['--out', work], 64, /FACEOPT_ERR_BAD_ARGUMENT: .*--out.*a folder/],
+      [['--out', path.join(file, 'x.onnx')], 73, /FACEOPT_ERR_WRITE_FAILED: .*is a file, not a folder/],
+      [['--report-dir', path.join(file, 'r')], 73, /FACEOPT_ERR_WRITE_FAILED/],
+      [['--face-free', path.join(work, 'no-such-photo.jpg')], 66, /FACEOPT_ERR_FILE_NOT_FOUND/],
+    ];
+    for (const [extra, exit, message] of cases) {
+      const r = faceopt([...base, ...extra], { env });
+      expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(exit);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/^calibration:/m);
+    }
+    const t = faceopt(['optimize', '--tensorrt', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--faces', shared('faces', 'lfw'), '--out', path.join(file, 'b.trt'), '--quiet'], { env });
+    expect(t.code, t.stderr).toBe(73);
+  });
   it('a malformed --pairs or --boxes file fails before calibration, for --int8 and --tensorrt', () => {
     const bad = path.join(work, 'bad-pairs.tsv');
     writeFileSync(bad, 'garbage line\n');
