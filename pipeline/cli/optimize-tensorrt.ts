@@ -147,8 +147,11 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     for (const f of opts.faceFree ?? []) requireFile(f);
   }
   const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
-  // the bundle's folder can be made (it is written next to it and renamed into place)
+  // named after the bundle folder: models/<name>.trt -> reports/<name>.tensorrt-<precision>
+  const reportDir = path.resolve(opts.reportDir ?? path.join(reportsDir(), `${path.basename(outDir).replace(/\.trt$/i, '')}.tensorrt-${precision}`));
+  // the bundle's folder can be made (it is written next to it and renamed into place), and the report's
   ensureWritableDir(path.dirname(outDir));
+  if (opts.evaluate !== false) ensureWritableDir(reportDir);
 
   let stats: Record<string, TensorStats> | undefined;
   let calibration: CalibrationStats | undefined;
@@ -225,8 +228,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     plan, source: file, facesDir, split, calibrationList: opts.calibrationList,
     pairsFile: opts.pairsFile, boxFiles: opts.boxFiles, faceFree: opts.faceFree,
     detector: opts.detector ? resolveModelArg(opts.detector) : undefined,
-    // with --out, named after the bundle folder (models/<name>.trt -> reports/<name>.tensorrt-<precision>)
-    gates: opts.gates, reportDir: opts.reportDir ?? (opts.out ? path.join(reportsDir(), `${path.basename(outDir).replace(/\.trt$/i, '')}.tensorrt-${precision}`) : undefined), threads: opts.threads,
+    gates: opts.gates, reportDir, threads: opts.threads,
     calibration: calibration ? calibrationProvenance(calibration, opts, precision) : null,
     command: opts.command ?? null, log,
   });

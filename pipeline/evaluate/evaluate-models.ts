@@ -17,6 +17,7 @@ import { requireProvider, type Provider, type SessionOptions } from '../runtime.
 import { writeReport } from '../report/index.js';
 import type { Provenance, Report, Sensitivity } from '../report/types.js';
 import { readBoxAnnotations, readPairs } from './data.js';
+import { ensureWritableDir, requireFile } from '../fsutil.js';
 import { evaluateVariant } from './evaluate.js';
 import type { GateThresholds } from './gates.js';
 import { pairFacts, speedDims } from './model-facts.js';
@@ -137,6 +138,9 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
 
   const variantName = o.variantName ?? variantLabel(o.reference, o.model);
   const reportDir = path.resolve(o.reportDir ?? path.join(reportsDir(), `${stem(o.reference)}.${variantName}`));
+  // written at the end: a folder that cannot be made or written fails now, before the evaluation
+  ensureWritableDir(reportDir);
+  for (const f of faceFreeGiven) requireFile(f);
   const { dims, dynamicBatch } = speedDims(facts.reference, facts.variant, o.detSize ?? 640);
   const session: SessionOptions | undefined = o.provider || o.threads ? { ...(o.provider ? { provider: o.provider } : {}), ...(o.threads ? { intraOpThreads: o.threads } : {}) } : undefined;
   log(`faceopt evaluate: ${stem(o.model)} (${facts.variant.precision}) vs ${stem(o.reference)} (${facts.reference.precision}), ${role}; ${set.split.description}`);
