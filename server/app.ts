@@ -156,6 +156,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     ? (await import('./worker-backend.js')).WorkerBackend.load(models, config)
     : (await import('./backend.js')).AnalyzerBackend.load(models, config));
   app.faceoptReady = service.start(opts.backend ?? loadBackend).then(() => {
+    if (service.state !== 'ready') return; // closed while loading: the models were let go
     app.log.info({ ms: Math.round(performance.now() - t0), detector: models.detector.variant, recognizer: models.recognizer.variant, models: models.id }, 'models loaded and warmed');
   });
   app.faceoptReady.catch((e: unknown) => app.log.error({ err: e instanceof Error ? e.message : String(e) }, 'model loading failed'));

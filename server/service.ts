@@ -109,6 +109,12 @@ export class FaceService {
     try {
       const backend = await load();
       await Promise.all([backend.warmUp(), decoder]);
+      // closed while the models loaded (the port was taken, a signal came): let the threads go, or
+      // the process would stay up serving nothing
+      if (this.stateValue === 'closing') {
+        await backend.release();
+        return;
+      }
       this.attach(backend);
       this.stateValue = 'ready';
       this.metrics.ready.set(1);

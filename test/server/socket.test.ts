@@ -154,5 +154,17 @@ describeShared('faceopt serve: replicas and workers', () => {
     const swapped = faceopt(['serve', '--port', String(await freePort()), '--detector', REC, '--recognizer', DET, '--log-level', 'silent']);
     expect(swapped.code).toBe(64);
     expect(swapped.stdout + swapped.stderr).not.toMatch(/\n\s+at /);
+    // a port already taken: the coded line and exit 64, and the process ends (its inference thread,
+    // started before the port was tried, kept it up serving nothing until killed)
+    const taken = http.createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    try {
+      const busy = faceopt(['serve', '--port', String(port), '--detector', DET, '--recognizer', REC, '--log-level', 'warn'], { timeoutMs: 60_000 });
+      expect(busy.code, busy.stderr).toBe(64);
+      expect(busy.stderr).toContain(`received 127.0.0.1:${port} (EADDRINUSE)`);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });
