@@ -72,16 +72,19 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     cluster.on('exit', (worker, code, signal) => {
       alive.delete(worker);
       if (stopping) {
-        if (code !== 0) exitCode = 1;
+        // the first failure's code stands (a worker that could not start: 64-78)
+        if (code !== 0 && exitCode === 0) exitCode = 1;
         if (alive.size === 0) resolve(exitCode);
         return;
       }
-      // a worker that fails at start (bad model, port taken) fails every time: give up instead of looping
+      // a worker that fails at start (bad model, port taken) fails every time: give up instead of looping;
+      // at once for a usage or configuration error (exit codes 64-78, as the CLI's errors use them)
       const now = Date.now();
       restarts.push(now);
       while (restarts.length && now - restarts[0] > 60_000) restarts.shift();
-      if (code !== 0 && restarts.length > opts.workers * 3) {
-        opts.log('workers keep exiting; stopping', { code, signal });
+      const configError = code !== null && code >= 64 && code <= 78;
+      if (code !== 0 && (configError || restarts.length > opts.workers * 3)) {
+        opts.log(configError ? 'a worker could not start (its error is above); stopping' : 'workers keep exiting; stopping', { code, signal });
         stopping = true;
         exitCode = code ?? 1;
         for (const w of alive) w.kill('SIGTERM');

@@ -5,6 +5,7 @@
  * With workers > 1 this process becomes the cluster primary and each worker runs this same function.
  */
 import cluster from 'node:cluster';
+import net from 'node:net';
 import sharp from 'sharp';
 import { FaceoptError, isFaceoptError } from '../pipeline/errors.js';
 import { buildApp, type AppOptions, type FaceoptApp } from './app.js';
@@ -13,6 +14,30 @@ import type { ServerConfig } from './config.js';
 
 function exitCodeOf(e: unknown): number {
   return isFaceoptError(e) ? e.exitCode : 70;
+}
+
+/** A listen failure as the coded error a user can act on (port taken, not allowed, address not here). */
+function bindError(e: unknown, host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a free port this user may bind', name: '--host/--port', received: `${host}:${port} (${code})` });
+  }
+  return e;
+}
+
+/** Bind host:port for a moment (the cluster primary, before forking workers that would each fail). */
+async function checkBindable(host: string, port: number): Promise<void> {
+  const probe = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host, port, exclusive: true }, resolve);
+    });
+  } catch (e) {
+    throw bindError(e, host, port);
+  } finally {
+    await new Promise((resolve) => probe.close(resolve));
+  }
 }
 
 function jsonLine(level: number, msg: string, fields: Record<string, unknown> = {}): void {
@@ -43,6 +68,8 @@ async function shutdown(app: FaceoptApp, signal: string, timeoutMs: number): Pro
  */
 export async function runServer(config: ServerConfig, appOptions: Pick<AppOptions, 'models' | 'backend'> = {}): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) {
+    // a port that cannot be bound fails here, once, instead of in every worker
+    await checkBindable(config.host, config.port);
     jsonLine(30, 'starting workers', { workers: config.workers, threadsPerWorker: config.intraOpThreads, host: config.host, port: config.port });
     return runPrimary({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, log: (msg, f) => jsonLine(30, msg, f) });
   }
@@ -71,11 +98,13 @@ export async function runServer(config: ServerConfig, appOptions: Pick<AppOption
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await app.close().catch(() => undefined);
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
-      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a free port this user may bind', name: '--host/--port', received: `${config.host}:${config.port} (${err.code})` });
+    const err = bindError(e, config.host, config.port);
+    // a cluster worker's IPC channel would keep it alive after the CLI printed the error
+    if (cluster.isWorker) {
+      process.stderr.write(`faceopt: ${isFaceoptError(err) ? err.code : 'FACEOPT_ERR_INTERNAL'}: ${(err as Error).message.split('\n')[0]}\n`);
+      process.exit(exitCodeOf(err));
     }
-    throw e;
+    throw err;
   }
   app.faceoptReady.catch(async (e: unknown) => {
     const code = isFaceoptError(e) ? e.code : 'FACEOPT_ERR_INTERNAL';

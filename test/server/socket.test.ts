@@ -154,6 +154,10 @@ describeShared('faceopt serve: replicas and workers', () => {
     const swapped = faceopt(['serve', '--port', String(await freePort()), '--detector', REC, '--recognizer', DET, '--log-level', 'silent']);
     expect(swapped.code).toBe(64);
     expect(swapped.stdout + swapped.stderr).not.toMatch(/\n\s+at /);
+    // a worker that cannot start stops the cluster at once with its code (no restart loop)
+    const swapped2 = faceopt(['serve', '--workers', '2', '--port', String(await freePort()), '--detector', REC, '--recognizer', DET, '--log-level', 'silent'], { timeoutMs: 60_000 });
+    expect(swapped2.code, swapped2.stderr).toBe(64);
+    expect(swapped2.stdout).toContain('a worker could not start');
     // a port already taken: the coded line and exit 64, and the process ends (its inference thread,
     // started before the port was tried, kept it up serving nothing until killed)
     const taken = http.createServer();
@@ -163,6 +167,10 @@ describeShared('faceopt serve: replicas and workers', () => {
       const busy = faceopt(['serve', '--port', String(port), '--detector', DET, '--recognizer', REC, '--log-level', 'warn'], { timeoutMs: 60_000 });
       expect(busy.code, busy.stderr).toBe(64);
       expect(busy.stderr).toContain(`received 127.0.0.1:${port} (EADDRINUSE)`);
+      // --workers 2: the primary tries the port before forking, once
+      const busy2 = faceopt(['serve', '--workers', '2', '--port', String(port), '--detector', DET, '--recognizer', REC, '--log-level', 'warn'], { timeoutMs: 60_000 });
+      expect(busy2.code, busy2.stderr).toBe(64);
+      expect(busy2.stderr.match(/EADDRINUSE/g)).toHaveLength(1);
     } finally {
       await new Promise((resolve) => taken.close(resolve));
     }
