@@ -37,15 +37,24 @@ export function ensureDir(dir: string): void {
   }
 }
 
-/** ensureDir, then create and remove a file in it: FACEOPT_ERR_WRITE_FAILED now rather than after the work. */
-export function ensureWritableDir(dir: string): void {
-  ensureDir(dir);
-  const probe = path.join(path.resolve(dir), `.faceopt-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
+/**
+ * Whether folder `dir` could be written, without making anything: its nearest existing ancestor must be
+ * a folder where a file can be created (a probe file is made and removed there). FACEOPT_ERR_WRITE_FAILED
+ * now rather than after the work; a run that fails later leaves no empty folders behind.
+ */
+export function checkWritableDir(dir: string): void {
+  const abs = path.resolve(dir);
+  let at = abs;
+  while (!existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+  if (!statSync(at).isDirectory()) {
+    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: `${at} is a file, not a folder` });
+  }
+  const probe = path.join(at, `.faceopt-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
     writeFileSync(probe, '');
     unlinkSync(probe);
   } catch (e) {
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: path.resolve(dir), reason: (e as Error).message }, { cause: e });
+    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: (e as Error).message }, { cause: e });
   }
 }
 

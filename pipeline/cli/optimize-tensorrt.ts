@@ -17,12 +17,13 @@ import { createStats, hashImageList, loadStats, saveStats, statsHash, type Calib
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
+import { noEvaluationPhotos } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { ensureDir, ensureWritableDir, requireFile, sha256 } from '../fsutil.js';
+import { ensureDir, checkWritableDir, requireFile, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { modelsDir, reportsDir } from '../paths.js';
@@ -150,8 +151,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   // named after the bundle folder: models/<name>.trt -> reports/<name>.tensorrt-<precision>
   const reportDir = path.resolve(opts.reportDir ?? path.join(reportsDir(), `${path.basename(outDir).replace(/\.trt$/i, '')}.tensorrt-${precision}`));
   // the bundle's folder can be made (it is written next to it and renamed into place), and the report's
-  ensureWritableDir(path.dirname(outDir));
-  if (opts.evaluate !== false) ensureWritableDir(reportDir);
+  checkWritableDir(path.dirname(outDir));
+  if (opts.evaluate !== false) checkWritableDir(reportDir);
 
   let stats: Record<string, TensorStats> | undefined;
   let calibration: CalibrationStats | undefined;
@@ -159,6 +160,10 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const facesDir = opts.facesDir;
   // one split for calibration and evaluation: evaluation photos are the other identities
   const split: CalibrationSplit | null = facesDir ? splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize }) : null;
+  if (opts.evaluate !== false && split) {
+    const none = noEvaluationPhotos({ facesDir: facesDir!, heldApart: split.heldApart.length, calibration: split.calibration.length, pairs: opts.pairsFile !== undefined, explicit: role === 'detector' ? (opts.boxFiles?.length ?? 0) + (opts.faceFree?.length ?? 0) : 0 });
+    if (none) throw none;
+  }
   // calibration runs the prepared graph (a fixed-size detector only takes its own size); the accuracy
   // slice runs the bundle's graphs, at --det-size
   // photos that cannot be read are left out of calibration and listed once (as --int8 does)

@@ -17,11 +17,11 @@ import { requireProvider, type Provider, type SessionOptions } from '../runtime.
 import { writeReport } from '../report/index.js';
 import type { Provenance, Report, Sensitivity } from '../report/types.js';
 import { readBoxAnnotations, readPairs } from './data.js';
-import { ensureWritableDir, requireFile } from '../fsutil.js';
+import { checkWritableDir, requireFile } from '../fsutil.js';
 import { evaluateVariant } from './evaluate.js';
 import type { GateThresholds } from './gates.js';
 import { pairFacts, speedDims } from './model-facts.js';
-import { evaluationSet, withoutCalibrationFiles } from './split.js';
+import { evaluationSet, noEvaluationPhotos, withoutCalibrationFiles } from './split.js';
 
 export interface EvaluateModelsOptions {
   /** Variant model file. */
@@ -124,6 +124,10 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
     // a held-apart photo also given explicitly is compared once, as the annotated/face-free one
     explicitFiles: role === 'detector' ? [...annotatedAll.map((a) => a.file), ...faceFreeGiven] : [],
   });
+  if (o.facesDir) {
+    const none = noEvaluationPhotos({ facesDir: o.facesDir, heldApart: set.evalImages.length, calibration: set.calibration.length, pairs: set.pairs !== null, explicit: role === 'detector' ? annotatedAll.length + faceFreeGiven.length : 0 });
+    if (none) throw none;
+  }
   const warnings = [...(o.warnings ?? []), ...set.warnings];
   if (o.pairsFile && role !== 'recognizer') warnings.push(`--pairs ${path.basename(o.pairsFile)} ignored: verification pairs apply to recognizers only`);
   // annotated and face-free photos obey the same rule as the folder
@@ -139,7 +143,7 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
   const variantName = o.variantName ?? variantLabel(o.reference, o.model);
   const reportDir = path.resolve(o.reportDir ?? path.join(reportsDir(), `${stem(o.reference)}.${variantName}`));
   // written at the end: a folder that cannot be made or written fails now, before the evaluation
-  ensureWritableDir(reportDir);
+  checkWritableDir(reportDir);
   for (const f of faceFreeGiven) requireFile(f);
   const { dims, dynamicBatch } = speedDims(facts.reference, facts.variant, o.detSize ?? 640);
   const session: SessionOptions | undefined = o.provider || o.threads ? { ...(o.provider ? { provider: o.provider } : {}), ...(o.threads ? { intraOpThreads: o.threads } : {}) } : undefined;

@@ -131,3 +131,17 @@ export function withoutCalibrationFiles(files: readonly string[], facesDir: stri
   for (const f of files) (cal.has(path.resolve(f)) ? removed : kept).push(f);
   return { kept, removed };
 }
+
+/**
+ * The error for an evaluation with nothing to compare: no pairs and no held-apart photo (and, for a
+ * detector, no annotated or face-free photo either), e.g. a folder whose every photo went into
+ * calibration. Null when there is something. Checked before calibration, so the run stops in seconds.
+ */
+export function noEvaluationPhotos(o: { facesDir: string; heldApart: number; calibration: number; pairs: boolean; explicit: number }): FaceoptError | null {
+  if (o.pairs || o.heldApart > 0 || o.explicit > 0) return null;
+  return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+    expected: 'photos held apart for the evaluation (a --faces folder with more people than calibration takes, a --pairs file, or --no-evaluate)',
+    name: '--faces',
+    received: `${o.facesDir}, whose ${o.calibration} photo(s) all go into calibration`,
+  });
+}

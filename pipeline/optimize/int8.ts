@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { ensureDir, ensureWritableDir, requireFile, sha256 } from '../fsutil.js';
+import { ensureDir, checkWritableDir, requireFile, sha256 } from '../fsutil.js';
 import { modelsDir, reportsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
@@ -30,7 +30,7 @@ import type { QdqResult, RangeTable } from '../quantize/qdq.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
-import { evaluationSet } from '../evaluate/split.js';
+import { evaluationSet, noEvaluationPhotos } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
@@ -125,16 +125,19 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   return out;
 }
 
+/** Below this many calibration photos the run warns (and the report says so). */
+export const FEW_CALIBRATION_PHOTOS = 20;
+
 /**
  * Fail before the long work where the outputs cannot be written: `--out` naming a folder, a folder that
- * cannot be made or written to. Makes the model's folder and the report folder.
+ * cannot be made or written to (checkWritableDir: nothing is made yet).
  */
 export function checkOutputs(outPath: string, reportDir: string): void {
   if (existsSync(outPath) && statSync(outPath).isDirectory()) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx)', name: '--out', received: `${outPath}, a folder` });
   }
-  ensureWritableDir(path.dirname(outPath));
-  ensureWritableDir(reportDir);
+  checkWritableDir(path.dirname(outPath));
+  checkWritableDir(reportDir);
 }
 
 /** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
@@ -171,7 +174,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const pairs = o.evaluate !== false && o.pairsFile ? readPairs(o.pairsFile) : null;
   const annotated = o.evaluate !== false ? (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)) : [];
   if (o.evaluate !== false) for (const f of o.faceFree ?? []) requireFile(f);
-  // and the places it writes to: the model's folder and the report folder exist (or are made) now
+  // and the places it writes to: the model's folder and the report folder can be made and written
   checkOutputs(outPath, reportDir);
 
   // float graph the quantizer works on: opset, BatchNorm folding, then (after equalization) PRelu
@@ -184,6 +187,15 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   let split: CalibrationSplit | null = null;
   let detectorPath: string | undefined;
   if (o.facesDir) split = splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
+  if (split && split.calibration.length < FEW_CALIBRATION_PHOTOS && !o.statsFile) {
+    const few = `calibration on ${split.calibration.length} photo(s): ranges from so few rarely cover what the model sees in use; 100-300 are usual (--calibration-size, --calibration-list)`;
+    warnings.push(few);
+    log(`warning: ${few}`);
+  }
+  if (o.evaluate !== false && split && role !== 'generic') {
+    const none = noEvaluationPhotos({ facesDir: o.facesDir!, heldApart: split.heldApart.length, calibration: split.calibration.length, pairs: pairs !== null, explicit: role === 'detector' ? annotated.length + (o.faceFree?.length ?? 0) : 0 });
+    if (none) throw none;
+  }
   if (role === 'recognizer' && o.facesDir) {
     detectorPath = o.detector ?? findDetectorFor(o.model);
     if (!detectorPath) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -121,6 +121,18 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
     }
     const t = faceopt(['optimize', '--tensorrt', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--faces', shared('faces', 'lfw'), '--out', path.join(file, 'b.trt'), '--quiet'], { env });
     expect(t.code, t.stderr).toBe(73);
+  });
+  it('a --faces folder with nothing left to evaluate on fails before calibration, after warning about so few photos', () => {
+    const one = path.join(work, 'one-photo', 'Aaron_Peirsol');
+    mkdirSync(one, { recursive: true });
+    copyFileSync(shared('faces', 'lfw', 'Abdullah_Gul', 'Abdullah_Gul_0013.jpg'), path.join(one, 'a.jpg'));
+    for (const mode of ['--int8', '--tensorrt']) {
+      const r = faceopt(['optimize', mode, '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--faces', path.dirname(one), '--quiet', '--out', path.join(work, `one${mode}`)], { env });
+      expect(r.code, r.stderr).toBe(64);
+      expect(r.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected photos held apart for the evaluation .* whose 1 photo\(s\) all go into calibration/);
+      expect(r.stderr).not.toMatch(/^calibration:/m);
+      if (mode === '--int8') expect(r.stderr).toMatch(/^warning: calibration on 1 photo\(s\)/m);
+    }
   });
   it('a malformed --pairs or --boxes file fails before calibration, for --int8 and --tensorrt', () => {
     const bad = path.join(work, 'bad-pairs.tsv');
