@@ -16,14 +16,14 @@ import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationS
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
-import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
+import { readEvaluationInputs } from '../evaluate/data.js';
 import { noEvaluationPhotos } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { ensureDir, checkWritableDir, requireFile, sha256 } from '../fsutil.js';
+import { ensureDir, checkWritableDir, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { modelsDir, reportsDir } from '../paths.js';
@@ -142,11 +142,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const prep = prepareFloatGraph(prepared, TENSORRT_REWRITES, 13);
   log(`faceopt: ${name}: ${role}, opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded; TensorRT ${precision}`);
   // a malformed --pairs or --boxes file fails now, not after calibration (the evaluation reads them again)
-  if (opts.evaluate !== false) {
-    if (opts.pairsFile) readPairs(opts.pairsFile);
-    for (const f of opts.boxFiles ?? []) readBoxAnnotations(f);
-    for (const f of opts.faceFree ?? []) requireFile(f);
-  }
+  if (opts.evaluate !== false) readEvaluationInputs(opts);
   const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
   // named after the bundle folder: models/<name>.trt -> reports/<name>.tensorrt-<precision>
   const reportDir = path.resolve(opts.reportDir ?? path.join(reportsDir(), `${path.basename(outDir).replace(/\.trt$/i, '')}.tensorrt-${precision}`));

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
+import { requireFile } from '../fsutil.js';
 
 export interface Pair {
   left: string;
@@ -66,4 +67,15 @@ export function readBoxAnnotations(file: string): AnnotatedImage[] {
   // anything else (a pairs list, a JSON file) would otherwise evaluate against no annotations at all
   if (!out.length) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: "dlib XML face boxes (<image file='...'><box top= left= width= height=/></image>)", name: path.basename(file), received: 'no <image> entries' });
   return out;
+}
+
+/**
+ * An evaluation's input files, read and checked before any long work (a malformed pairs list or a missing
+ * face-free photo then fails in seconds, not after calibration): pairs, box annotations, face-free photos.
+ */
+export function readEvaluationInputs(o: { pairsFile?: string; boxFiles?: readonly string[]; faceFree?: readonly string[] }): { pairs: Pair[] | null; annotated: AnnotatedImage[] } {
+  const pairs = o.pairsFile ? readPairs(o.pairsFile) : null;
+  const annotated = (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f));
+  for (const f of o.faceFree ?? []) requireFile(f);
+  return { pairs, annotated };
 }

@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { ensureDir, checkWritableDir, requireFile, sha256 } from '../fsutil.js';
+import { ensureDir, checkWritableDir, sha256 } from '../fsutil.js';
 import { modelsDir, reportsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
@@ -29,7 +29,7 @@ import type { QuantizeOptions } from '../quantize/options.js';
 import type { QdqResult, RangeTable } from '../quantize/qdq.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
-import { readBoxAnnotations, readPairs } from '../evaluate/data.js';
+import { readEvaluationInputs } from '../evaluate/data.js';
 import { evaluationSet, noEvaluationPhotos } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
@@ -171,9 +171,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   if (role === 'generic') log(`warning: ${warnings[0]}`);
   // the evaluation's pairs and box annotations are read now, so a malformed file fails in seconds, not
   // after calibration and the search
-  const pairs = o.evaluate !== false && o.pairsFile ? readPairs(o.pairsFile) : null;
-  const annotated = o.evaluate !== false ? (o.boxFiles ?? []).flatMap((f) => readBoxAnnotations(f)) : [];
-  if (o.evaluate !== false) for (const f of o.faceFree ?? []) requireFile(f);
+  const { pairs, annotated } = o.evaluate !== false ? readEvaluationInputs(o) : { pairs: null, annotated: [] };
   // and the places it writes to: the model's folder and the report folder can be made and written
   checkOutputs(outPath, reportDir);
 
