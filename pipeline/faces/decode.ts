@@ -72,7 +72,8 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   try {
     bytes = typeof input === 'string' ? await readFile(input) : input;
   } catch (e) {
-    throw badImage(source, (e as Error).message.split('\n')[0], e);
+    const reason = (e as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a folder; pass the image files in it' : (e as Error).message.split('\n')[0];
+    throw badImage(source, reason, e);
   }
   const header = readImageHeader(bytes) ?? await sharpHeader(bytes, source);
   const pixels = header.width * header.height;

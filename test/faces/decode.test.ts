@@ -131,6 +131,11 @@ describe('decodeImage', () => {
     await expect(decodeImage('/nonexistent/photo.jpg')).rejects.toMatchObject({ code: 'FACEOPT_ERR_FILE_NOT_FOUND' });
   });
 
+  it('a folder given as an image says so', async () => {
+    const os = await import('node:os');
+    await expect(decodeImage(os.tmpdir())).rejects.toMatchObject({ code: 'FACEOPT_ERR_BAD_IMAGE', message: expect.stringContaining('it is a folder') });
+  });
+
   it('enforces the pixel limit from the header, naming the sizes', async () => {
     const png = await raw().png().toBuffer();
     await expect(decodeImage(png, { maxPixels: W * H - 1, source: 'big.png' })).rejects.toMatchObject({
