@@ -238,3 +238,13 @@ export async function* detectorBatches(o: DetectorSourceOptions): AsyncGenerator
   }
   if (n > 0 && unreadable.size === n) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${o.facesDir} (none of the ${n} images could be read)` });
 }
+
+/** Below this many calibration photos optimize warns (and the report says so). */
+export const FEW_CALIBRATION_PHOTOS = 20;
+
+/** The warning for a calibration set of `n` photos, or null when there are enough. */
+export function fewCalibrationPhotos(n: number): string | null {
+  return n < FEW_CALIBRATION_PHOTOS
+    ? `calibration on ${n} photo(s): ranges from so few rarely cover what the model sees in use; 100-300 are usual (--calibration-size, --calibration-list)`
+    : null;
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
-import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { detectorBatches, fewCalibrationPhotos, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
@@ -156,6 +156,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const facesDir = opts.facesDir;
   // one split for calibration and evaluation: evaluation photos are the other identities
   const split: CalibrationSplit | null = facesDir ? splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize }) : null;
+  const few = split && !(opts.stats && existsSync(opts.stats)) ? fewCalibrationPhotos(split.calibration.length) : null;
+  if (few) log(`warning: ${few}`);
   if (opts.evaluate !== false && split) {
     const none = noEvaluationPhotos({ facesDir: facesDir!, heldApart: split.heldApart.length, calibration: split.calibration.length, pairs: opts.pairsFile !== undefined, explicit: role === 'detector' ? (opts.boxFiles?.length ?? 0) + (opts.faceFree?.length ?? 0) : 0 });
     if (none) throw none;
@@ -231,7 +233,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     detector: opts.detector ? resolveModelArg(opts.detector) : undefined,
     gates: opts.gates, reportDir, threads: opts.threads,
     calibration: calibration ? calibrationProvenance(calibration, opts, precision) : null,
-    command: opts.command ?? null, log,
+    command: opts.command ?? null, log, warnings: few ? [few] : [],
   });
   return { ...plan, evaluation };
 }

@@ -16,7 +16,7 @@ import { createSession } from '../runtime.js';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
-import { detectorBatches, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { detectorBatches, fewCalibrationPhotos, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
 import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
@@ -125,9 +125,6 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   return out;
 }
 
-/** Below this many calibration photos the run warns (and the report says so). */
-export const FEW_CALIBRATION_PHOTOS = 20;
-
 /**
  * Fail before the long work where the outputs cannot be written: `--out` naming a folder, a folder that
  * cannot be made or written to (checkWritableDir: nothing is made yet).
@@ -185,8 +182,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   let split: CalibrationSplit | null = null;
   let detectorPath: string | undefined;
   if (o.facesDir) split = splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
-  if (split && split.calibration.length < FEW_CALIBRATION_PHOTOS && !o.statsFile) {
-    const few = `calibration on ${split.calibration.length} photo(s): ranges from so few rarely cover what the model sees in use; 100-300 are usual (--calibration-size, --calibration-list)`;
+  const few = split && !(o.statsFile && existsSync(o.statsFile)) ? fewCalibrationPhotos(split.calibration.length) : null;
+  if (few) {
     warnings.push(few);
     log(`warning: ${few}`);
   }

@@ -35,6 +35,8 @@ export interface TensorrtReportInput {
   calibration?: Provenance['calibration'];
   command?: string | null;
   log?: (line: string) => void;
+  /** Warnings of the run that made the bundle (e.g. a small calibration set), repeated in the report. */
+  warnings?: readonly string[];
 }
 
 /** The deploy graph of a bundle that runs on CPU, or why there is none. */
@@ -86,7 +88,7 @@ export async function evaluateTensorrtBundle(i: TensorrtReportInput): Promise<Ev
   const [h, w] = [Number(dims[2]), Number(dims[3])];
   let reference = i.source;
   let detSize: number | undefined;
-  const warnings: string[] = [engineNote(plan.dir, path.basename(graph.file))];
+  const warnings: string[] = [engineNote(plan.dir, path.basename(graph.file)), ...(i.warnings ?? [])];
   if (plan.role === 'detector') {
     if (w === h) detSize = w;
     else {

@@ -131,7 +131,7 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
       expect(r.code, r.stderr).toBe(64);
       expect(r.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected photos held apart for the evaluation .* whose 1 photo\(s\) all go into calibration/);
       expect(r.stderr).not.toMatch(/^calibration:/m);
-      if (mode === '--int8') expect(r.stderr).toMatch(/^warning: calibration on 1 photo\(s\)/m);
+      expect(r.stderr).toMatch(/^warning: calibration on 1 photo\(s\)/m);
     }
   });
   it('a malformed --pairs or --boxes file fails before calibration, for --int8 and --tensorrt', () => {

@@ -90,6 +90,8 @@ describeShared('optimize --tensorrt: accuracy report of the Q/DQ graph', () => {
     expect(rep.detector!.vsReference.images).toBe(5);
     expect(rep.warnings).toContain('5 explicitly given photo(s) are calibration photos and were left out');
     expect(rep.warnings.some((w) => w.startsWith('TensorRT engines were not built or timed here'))).toBe(true);
+    // six calibration photos: the run says that is few, in the report too
+    expect(rep.warnings.some((w) => w.startsWith('calibration on 6 photo(s)'))).toBe(true);
 
     // the same plan with an impossible keypoint gate: bundle and report written, exit 3, reason readable
     const strictDir = path.join(tmp, 'scrfd-strict');
