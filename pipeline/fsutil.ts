@@ -15,18 +15,7 @@ import { FaceoptError } from './errors.js';
  * file in the way says so.
  */
 export function ensureDir(dir: string): void {
-  const abs = path.resolve(dir);
-  const missing: string[] = [];
-  let at = abs;
-  while (!existsSync(at)) {
-    missing.unshift(at);
-    const up = path.dirname(at);
-    if (up === at) break;
-    at = up;
-  }
-  if (existsSync(at) && !statSync(at).isDirectory()) {
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: `${at} is a file, not a folder` });
-  }
+  const { abs, missing } = existingAncestor(dir);
   for (const d of missing) {
     try {
       mkdirSync(d);
@@ -38,17 +27,30 @@ export function ensureDir(dir: string): void {
 }
 
 /**
+ * The nearest existing folder at or above `dir` and the folders below it still to make (outermost first);
+ * FACEOPT_ERR_WRITE_FAILED when a file is in the way.
+ */
+function existingAncestor(dir: string): { abs: string; at: string; missing: string[] } {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  let at = abs;
+  while (!existsSync(at) && path.dirname(at) !== at) {
+    missing.unshift(at);
+    at = path.dirname(at);
+  }
+  if (!statSync(at).isDirectory()) {
+    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: `${at} is a file, not a folder` });
+  }
+  return { abs, at, missing };
+}
+
+/**
  * Whether folder `dir` could be written, without making anything: its nearest existing ancestor must be
  * a folder where a file can be created (a probe file is made and removed there). FACEOPT_ERR_WRITE_FAILED
  * now rather than after the work; a run that fails later leaves no empty folders behind.
  */
 export function checkWritableDir(dir: string): void {
-  const abs = path.resolve(dir);
-  let at = abs;
-  while (!existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
-  if (!statSync(at).isDirectory()) {
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: `${at} is a file, not a folder` });
-  }
+  const { abs, at } = existingAncestor(dir);
   const probe = path.join(at, `.faceopt-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
     writeFileSync(probe, '');

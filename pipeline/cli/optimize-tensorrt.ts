@@ -23,7 +23,7 @@ import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { ensureDir, checkWritableDir, sha256 } from '../fsutil.js';
+import { checkWritableDir, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { modelsDir, reportsDir } from '../paths.js';
@@ -208,10 +208,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
         modelSha256: preparedSha, method, settings: resolveSettings(), tensors,
         source: { description: split.description, images: statsImages.length, listSha256: hashImageList(statsImages) },
       });
-      if (opts.stats) {
-        ensureDir(path.dirname(path.resolve(opts.stats)));
-        await saveStats(opts.stats, calibration);
-      }
+      if (opts.stats) await saveStats(opts.stats, calibration);
     } else {
       throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: 'the command line (int8 needs --faces DIR with photos, or --stats FILE from an earlier calibration)' });
     }

@@ -7,7 +7,6 @@
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
 import { modelsDir } from '../paths.js';
-import { ensureDir } from '../fsutil.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
 import { assertFloatModel, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
@@ -62,7 +61,6 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   if (!(diff <= tolerance)) {
     throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: name, reason: `the float rewrites changed outputs by ${diff} (> ${tolerance}); rerun with --prelu keep or --no-fold-bn and report this model` });
   }
-  ensureDir(path.dirname(out));
   await saveModel(model, out, { source: o.model });
   log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten, ${describeMerges(prep.siblings)}; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
   const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;

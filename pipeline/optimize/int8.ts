@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { ensureDir, checkWritableDir, sha256 } from '../fsutil.js';
+import { checkWritableDir, sha256 } from '../fsutil.js';
 import { modelsDir, reportsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
@@ -23,11 +23,10 @@ import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equali
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
 import { describePadding } from '../quantize/rewrites/pad-channels.js';
-import { quantizeToTarget, searchTarget, TARGET_MARGIN, type MixedPrecisionResult } from '../quantize/mixed.js';
-import { chooseFloatPart, chooseFloatSuffix, floatPrefixCandidates, floatSuffixCandidates, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
+import { quantizeToTarget, searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
+import { floatPrefixCandidates, floatSuffixCandidates, type PrefixCandidate } from '../quantize/prefix.js';
+import { floatPart, floatSuffixAfterSearch, partConfig, partLayers } from './float-parts.js';
 import type { QuantizeOptions } from '../quantize/options.js';
-import type { QdqResult, RangeTable } from '../quantize/qdq.js';
-import type { OnnxModel } from '../onnx/model.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
 import { evaluationSet, noEvaluationPhotos } from '../evaluate/split.js';
@@ -252,7 +251,6 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       tensors,
     });
     const statsOut = o.statsFile ?? path.join(reportDir, 'stats.json');
-    ensureDir(path.dirname(statsOut));
     const ts = performance.now();
     await saveStats(statsOut, stats);
     log(`calibration: ${Object.keys(tensors).length} tensors collected in ${((ts - t0) / 1000).toFixed(1)} s since the start of calibration; stats saved in ${((performance.now() - ts) / 1000).toFixed(1)} s (${statsOut})`);
@@ -290,7 +288,6 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const { mixed, suffix } = givenSuffix ? { mixed: searched0, suffix: suffix0 }
     : await floatSuffixAfterSearch(searched0, suffixCandidates, { prepared, ranges, options: withPrefix, slice, aimed, dims: dims1, o, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
-  ensureDir(path.dirname(outPath));
   await saveModel(mixed.model, outPath, { source: o.model });
   const check = await createSession(outPath); // the model is checked after it is saved
   await check.release();
@@ -347,61 +344,4 @@ function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandi
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
     padChannels: o.rewrites?.padChannels ?? INT8_REWRITES.padChannels ?? false,
   };
-}
-
-/** `--float-suffix auto` (the default): quantize/prefix.ts chooseFloatSuffix, logged. */
-async function floatSuffixAfterSearch(searched: MixedPrecisionResult, candidates: PrefixCandidate[], c: {
-  prepared: OnnxModel; ranges: RangeTable; options: Partial<QuantizeOptions>; slice: readonly InputBatch[]; aimed: number; dims: number[]; o: Int8Options; log: (line: string) => void;
-}): Promise<{ mixed: MixedPrecisionResult; suffix: PrefixCandidate & { why: string } }> {
-  const t0 = performance.now();
-  const choice = await chooseFloatSuffix(searched, candidates, {
-    floatModel: c.prepared, ranges: c.ranges, options: c.options, slice: c.slice, target: c.aimed, dims: c.dims,
-    session: c.o.threads ? { intraOpThreads: c.o.threads } : undefined, maxFloat: c.o.maxFloatLayers, ranking: c.o.mixedRanking, prune: c.o.pruneFloat,
-    onSearched: (cand, r) => c.log(`float suffix: float after ${cand.border}: ${r.keptFloat.length} kept float by the search -> output cosine ${r.cosine.toFixed(5)}${r.met ? '' : ' (misses the target)'}`),
-  });
-  if (!choice) return { mixed: searched, suffix: { ...candidates[0]!, why: '' } };
-  const what = describePart('suffix', choice.chosen);
-  const table = choice.timings.map((t) => `${t.strided}: ${t.p50Ms.toFixed(2)} ms`).join(', ');
-  c.log(`float suffix: ${what}, the fastest of ${choice.timings.length} searched graphs timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  return { mixed: choice.mixed, suffix: { ...choice.chosen, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${table}; suffix: ms)` } };
-}
-
-/** A prefix or suffix in words, for the log and the report. */
-function describePart(kind: 'prefix' | 'suffix', c: PrefixCandidate): string {
-  if (!c.border) return 'none';
-  return kind === 'prefix'
-    ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)`
-    : `after ${c.strided === 1 ? 'the last strided conv' : `strided conv ${c.strided} from the end`} (float from ${c.border}'s output on)`;
-}
-
-/** `config.floatPrefix` / `floatSuffix`: how it was set and which was kept ("auto: 3 (through Conv_14)"). */
-function partConfig(given: 'auto' | number | undefined, part: PrefixCandidate, where: string): string {
-  const g = given ?? 'auto';
-  return `${g}${g === 'auto' ? `: ${part.strided}` : ''}${part.border ? ` (${where} ${part.border})` : ''}`;
-}
-
-/**
- * The float prefix (`--float-prefix`) or suffix (`--float-suffix`), quantize/prefix.ts: timed among
- * `candidates` ('auto') or as given, logged.
- */
-async function floatPart(kind: 'prefix' | 'suffix', candidates: PrefixCandidate[], prepared: OnnxModel, ranges: RangeTable, options: Partial<QuantizeOptions>, dims: number[], o: Int8Options, log: (line: string) => void): Promise<PrefixCandidate & { why: string }> {
-  const what = (c: PrefixCandidate) => describePart(kind, c);
-  const given = (kind === 'prefix' ? o.floatPrefix : o.floatSuffix) ?? 'auto';
-  if (given !== 'auto') {
-    const c = candidates[Math.min(given, candidates.length - 1)]!;
-    if (c.border || kind === 'prefix') log(`float ${kind}: ${what(c)}, as given`);
-    return { ...c, why: `float ${kind} ${what(c)}, as given (--float-${kind} ${given})` };
-  }
-  if (candidates.length < 2) return { ...candidates[0]!, why: '' };
-  const t0 = performance.now();
-  const choice = await chooseFloatPart({ floatModel: prepared, ranges, options, dims, candidates, session: o.threads ? { intraOpThreads: o.threads } : undefined });
-  const table = choice.timings.map((t) => `${t.strided}: ${t.p50Ms.toFixed(2)} ms`).join(', ');
-  log(`float ${kind}: ${what(choice.chosen)}, the fastest of ${candidates.length} timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  return { ...choice.chosen, why: `float ${kind} ${what(choice.chosen)}: the fastest of the candidates timed side by side at batch 1, the shortest within ${PREFIX_TIE * 100}% (${table}; strided convs: ms)` };
-}
-
-/** The weighted layers a float prefix or suffix keeps float, for the report's list of float layers. */
-function partLayers(result: QdqResult, part: PrefixCandidate & { why: string }): { layer: string; op: string; reason: string }[] {
-  const own = new Set(part.layers);
-  return result.floatNodes.filter((f) => own.has(f.name) && ['Conv', 'Gemm', 'MatMul'].includes(f.op)).map((f) => ({ layer: f.name, op: f.op, reason: part.why }));
 }
