@@ -81,6 +81,19 @@ export function pairedSpeedup(blocks: readonly number[], reference: LatencySumma
   return blocks.length > 0 ? percentile(blocks, 50) : speedup(reference, variant);
 }
 
+/**
+ * Times of several runners timed in turns (timeInTurns), made comparable the way pairedSpeedup makes a
+ * speed-up: each runner's time is the first runner's p50 over all its runs divided by the runner's
+ * paired speed-up over it (the median of the per-block ratios). The first runner keeps its own p50. When
+ * the host's pace moves between rounds, every runner's timings fall in two clusters and a median over all
+ * runs lands in the gap between them, where a few outliers decide it; each round's blocks run back to
+ * back, so their ratios do not see the move.
+ */
+export function pairedTimes(times: readonly (readonly number[])[]): number[] {
+  const first = latencySummary([...times[0]!]);
+  return times.map((t, k) => (k === 0 ? first.p50Ms : first.p50Ms / pairedSpeedup(blockSpeedups(times[0]!, t), first, latencySummary([...t]))));
+}
+
 /** Below this speed-up at every measured batch size the report warns that the variant is not faster. */
 export const NOT_FASTER_BELOW = 1.05;
 

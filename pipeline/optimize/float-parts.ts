@@ -22,7 +22,7 @@ export async function floatSuffixAfterSearch(searched: MixedPrecisionResult, can
   });
   if (!choice) return { mixed: searched, suffix: { ...candidates[0]!, why: '' } };
   const what = describePart('suffix', choice.chosen);
-  const table = choice.timings.map((t) => `${t.strided}: ${t.p50Ms.toFixed(2)} ms`).join(', ');
+  const table = choice.timings.map((t) => `${t.strided}: ${t.ms.toFixed(2)} ms`).join(', ');
   c.log(`float suffix: ${what}, the fastest of ${choice.timings.length} searched graphs timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   return { mixed: choice.mixed, suffix: { ...choice.chosen, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${table}; suffix: ms)` } };
 }
@@ -56,7 +56,7 @@ export async function floatPart(kind: 'prefix' | 'suffix', candidates: PrefixCan
   if (candidates.length < 2) return { ...candidates[0]!, why: '' };
   const t0 = performance.now();
   const choice = await chooseFloatPart({ floatModel: prepared, ranges, options, dims, candidates, session: o.threads ? { intraOpThreads: o.threads } : undefined });
-  const table = choice.timings.map((t) => `${t.strided}: ${t.p50Ms.toFixed(2)} ms`).join(', ');
+  const table = choice.timings.map((t) => `${t.strided}: ${t.ms.toFixed(2)} ms`).join(', ');
   log(`float ${kind}: ${what(choice.chosen)}, the fastest of ${candidates.length} timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   return { ...choice.chosen, why: `float ${kind} ${what(choice.chosen)}: the fastest of the candidates timed side by side at batch 1, the shortest within ${PREFIX_TIE * 100}% (${table}; strided convs: ms)` };
 }

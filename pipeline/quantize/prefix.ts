@@ -19,8 +19,7 @@
 import type { Graph } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, type Session, type SessionOptions } from '../runtime.js';
-import { timeInTurns, timedRunner } from '../evaluate/speed.js';
-import { latencySummary } from '../evaluate/metrics.js';
+import { pairedTimes, timeInTurns, timedRunner } from '../evaluate/speed.js';
 import { quantizeModel, type QuantizeOptions, type RangeTable } from './index.js';
 import { isStrided } from './handlers.js';
 import { quantizeToTarget, type MixedPrecisionResult } from './mixed.js';
@@ -117,8 +116,8 @@ export function fastestShortest(ms: readonly number[]): number {
 
 export interface PrefixChoice {
   chosen: PrefixCandidate;
-  /** Median latency of each candidate's graph (everything after its prefix int8), in candidate order. */
-  timings: { strided: number; border: string | null; p50Ms: number }[];
+  /** Latency of each candidate's graph (everything after its prefix int8), paired with the first candidate's (timeModels), in candidate order. */
+  timings: { strided: number; border: string | null; ms: number }[];
 }
 
 /**
@@ -139,11 +138,15 @@ export async function chooseFloatPart(args: {
   const candidates = args.candidates ?? floatPrefixCandidates(args.floatModel.graph);
   const models = candidates.map((c) => quantizeModel(args.floatModel, args.ranges, { ...args.options, floatTensors: [...(args.options.floatTensors ?? []), ...c.floatTensors] }).model);
   const ms = await timeModels(models, args.dims, args.session, args.runs);
-  const timings = candidates.map((c, i) => ({ strided: c.strided, border: c.border, p50Ms: ms[i]! }));
+  const timings = candidates.map((c, i) => ({ strided: c.strided, border: c.border, ms: ms[i]! }));
   return { chosen: candidates[fastestShortest(ms)]!, timings };
 }
 
-/** Median latency at batch 1 of each model, timed side by side in blocks taking turns (timeInTurns). */
+/**
+ * Latency at batch 1 of each model, timed side by side in blocks taking turns (timeInTurns): the first
+ * model's p50, and each other's as that divided by its paired speed-up over the first (pairedTimes), so a
+ * change of the host's pace between rounds does not choose the candidate.
+ */
 export async function timeModels(models: readonly OnnxModel[], dims: number[], session?: SessionOptions, runs = PREFIX_TIMING_RUNS): Promise<number[]> {
   const sessions: Session[] = [];
   try {
@@ -151,7 +154,7 @@ export async function timeModels(models: readonly OnnxModel[], dims: number[], s
     const runners = [];
     for (const s of sessions) runners.push(await timedRunner(s, dims));
     const times = await timeInTurns(runners, runs);
-    return times.map((t) => latencySummary(t).p50Ms);
+    return pairedTimes(times);
   } finally {
     for (const s of sessions) await s.release();
   }
@@ -182,7 +185,7 @@ export async function chooseFloatSuffix(searched: MixedPrecisionResult, candidat
   runs?: number;
   /** Called with each candidate's search result, before the timing. */
   onSearched?: (candidate: PrefixCandidate, result: MixedPrecisionResult) => void;
-}): Promise<{ mixed: MixedPrecisionResult; chosen: PrefixCandidate; timings: { strided: number; border: string | null; p50Ms: number }[] } | null> {
+}): Promise<{ mixed: MixedPrecisionResult; chosen: PrefixCandidate; timings: { strided: number; border: string | null; ms: number }[] } | null> {
   if (candidates.length < 2 || !args.slice.length || !searched.met || !searched.ranked) return null;
   const options: { mixed: MixedPrecisionResult; candidate: PrefixCandidate }[] = [{ mixed: searched, candidate: candidates[0]! }];
   for (const cand of candidates.slice(1)) {
@@ -197,5 +200,5 @@ export async function chooseFloatSuffix(searched: MixedPrecisionResult, candidat
   if (options.length < 2) return null;
   const ms = await timeModels(options.map((x) => x.mixed.model), args.dims, args.session, args.runs);
   const best = options[fastestShortest(ms)]!;
-  return { mixed: best.mixed, chosen: best.candidate, timings: options.map((x, i) => ({ strided: x.candidate.strided, border: x.candidate.border, p50Ms: ms[i]! })) };
+  return { mixed: best.mixed, chosen: best.candidate, timings: options.map((x, i) => ({ strided: x.candidate.strided, border: x.candidate.border, ms: ms[i]! })) };
 }

@@ -3,7 +3,8 @@
  * untimed; measureSpeed on two synthetic models gives a complete, well-formed result.
  */
 import { describe, expect, it } from 'vitest';
-import { blockSpeedups, measureSpeed, NOT_FASTER_BELOW, notFasterWarning, pairedSpeedup, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { blockSpeedups, measureSpeed, NOT_FASTER_BELOW, notFasterWarning, pairedSpeedup, pairedTimes, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { fastestShortest } from '../../pipeline/quantize/prefix.js';
 import { latencySummary } from '../../pipeline/evaluate/metrics.js';
 import { fixtureFile } from '../fixtures/index.js';
 
@@ -49,6 +50,28 @@ describe('pairedSpeedup', () => {
     const l = latencySummary([10]);
     expect(pairedSpeedup([2, 5, 3, 4], l, l)).toBe(3.5);
     expect(pairedSpeedup([], latencySummary([9, 9]), latencySummary([3, 3]))).toBe(3);
+  });
+});
+
+describe('pairedTimes', () => {
+  const n = SPEED_BLOCK.runs;
+  it('keeps the first runner\'s p50 and scales the others by their paired speed-up over it', () => {
+    const t0 = [...Array(n).fill(10), ...Array(n).fill(12)];
+    const t1 = [...Array(n).fill(5), ...Array(n).fill(6)];
+    expect(pairedTimes([t0, t1, t0])).toEqual([11, 5.5, 11]);
+  });
+  it('picks the faster candidate where a change of pace between rounds makes the pooled medians pick the other', () => {
+    // round one fast, round two twice as slow; candidate 1 is 8.7% faster in both, but one slow run in
+    // its fast block moves its pooled median (which falls in the gap between the rounds) above candidate 0's
+    const c0 = [...Array(n - 1).fill(10), 10.5, ...Array(n).fill(20)];
+    const c1 = [...Array(n - 1).fill(9.2), 14, ...Array(n).fill(18.4)];
+    const pooled = [c0, c1].map((t) => latencySummary(t).p50Ms);
+    expect(pooled).toEqual([15.25, 16.2]);
+    expect(fastestShortest(pooled)).toBe(0);
+    const paired = pairedTimes([c0, c1]);
+    expect(paired[0]).toBe(15.25);
+    expect(paired[1]).toBeCloseTo(15.25 * 0.92, 9);
+    expect(fastestShortest(paired)).toBe(1);
   });
 });
 

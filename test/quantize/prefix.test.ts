@@ -98,8 +98,8 @@ describe('the float prefix', () => {
     const ranges = await rangesOf(m);
     const choice = await chooseFloatPart({ floatModel: m, ranges, options: {}, dims: DIMS, runs: 10 });
     expect(choice.timings.map((t) => t.strided)).toEqual([0, 1, 2, 3]);
-    for (const t of choice.timings) expect(t.p50Ms).toBeGreaterThan(0);
-    expect(choice.chosen.strided).toBe(choice.timings[fastestShortest(choice.timings.map((t) => t.p50Ms))]!.strided);
+    for (const t of choice.timings) expect(t.ms).toBeGreaterThan(0);
+    expect(choice.chosen.strided).toBe(choice.timings[fastestShortest(choice.timings.map((t) => t.ms))]!.strided);
   });
 
   it('the float suffix is judged after the search: the tail searched again with its sensitivities reused, both timed', async () => {
@@ -118,7 +118,7 @@ describe('the float prefix', () => {
     expect(choice).not.toBeNull();
     expect(choice!.timings.map((t) => t.strided)).toEqual([0, 1]);
     expect(choice!.mixed.met).toBe(true);
-    expect(choice!.chosen.strided).toBe(choice!.timings[fastestShortest(choice!.timings.map((t) => t.p50Ms))]!.strided);
+    expect(choice!.chosen.strided).toBe(choice!.timings[fastestShortest(choice!.timings.map((t) => t.ms))]!.strided);
     if (choice!.chosen.strided === 1) expect(choice!.mixed.result.quantizedNodes).not.toContain('head');
     // nothing to choose: an unranked search (the all-int8 graph met the target at once) or no candidate
     const easy = await quantizeToTarget({ floatModel: m, ranges, options: {}, slice, target: 0 });
