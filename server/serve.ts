@@ -16,12 +16,20 @@ function exitCodeOf(e: unknown): number {
   return isFaceoptError(e) ? e.exitCode : 70;
 }
 
-/** A listen failure as the coded error a user can act on (port taken, not allowed, address not here). */
-function bindError(e: unknown, host: string, port: number): unknown {
+/** What each listen failure needs from the user, by the system's error code. */
+const BIND_FIXES: Record<string, string> = {
+  EADDRINUSE: 'a free port (another process listens on this one: pick another --port or stop it)',
+  EACCES: 'a port this user may bind (ports below 1024 need root: e.g. --port 5555)',
+  EADDRNOTAVAIL: 'an address of this machine (127.0.0.1, or 0.0.0.0 for every interface)',
+  ENOTFOUND: 'a host name that resolves or an address of this machine (127.0.0.1, or 0.0.0.0 for every interface)',
+  EAI_AGAIN: 'a host name that resolves or an address of this machine (127.0.0.1, or 0.0.0.0 for every interface)',
+};
+
+/** A listen failure as the coded error a user can act on (port taken, not allowed, address not here, no such host). */
+export function bindError(e: unknown, host: string, port: number): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-    return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a free port this user may bind', name: '--host/--port', received: `${host}:${port} (${code})` });
-  }
+  const fix = code === undefined ? undefined : BIND_FIXES[code];
+  if (fix) return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: fix, name: '--host/--port', received: `${host}:${port} (${code})` });
   return e;
 }
 

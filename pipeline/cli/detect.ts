@@ -3,8 +3,10 @@
  * photos as JSON (box, score, five keypoints), optionally drawn onto a copy of each photo. Also exports
  * the model/detection flags that `embed` and `compare` share.
  */
-import { ensureDir } from '../fsutil.js';
+import { statSync } from 'node:fs';
 import path from 'node:path';
+import { FaceoptError } from '../errors.js';
+import { checkWritableDir, ensureDir } from '../fsutil.js';
 import { Option, type Command } from 'commander';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { drawFaces } from '../faces/draw.js';
@@ -41,11 +43,40 @@ export function faceJson(f: DetectedFace): { box: number[]; score: number; kps: 
   };
 }
 
-/** Where the drawing of `image` goes: the --draw file itself for one photo, else a file in the --draw folder. */
-function drawTarget(draw: string, image: string, many: boolean): string {
-  if (!many) return draw;
+/** File types `--draw` writes for one photo (drawFaces: PNG for .png, JPEG otherwise). */
+const DRAW_TYPES = ['.jpg', '.jpeg', '.png'];
+
+/**
+ * Where the drawing of each photo goes, decided before any model loads: the --draw file itself for one
+ * photo (a .jpg/.jpeg/.png name), else `<name>.faces.jpg` in the --draw folder, which is made (and for an
+ * existing folder, one photo goes there too). Photos that share a name get `-2`, `-3`... in the order
+ * given, so none overwrites another. A name of another type for one photo, or an image file name for
+ * several, is a usage error.
+ */
+export function drawTargets(draw: string, images: readonly string[]): string[] {
+  let isDir = false;
+  try {
+    isDir = statSync(draw).isDirectory();
+  } catch {
+    // not there yet: made below (folder) or written at the end (file)
+  }
+  const ext = path.extname(draw).toLowerCase();
+  if (!isDir && images.length === 1) {
+    if (!DRAW_TYPES.includes(ext)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a .jpg, .jpeg or .png file name, or an existing folder', name: '--draw', received: draw });
+    checkWritableDir(path.dirname(path.resolve(draw)));
+    return [draw];
+  }
+  if (!isDir && [...DRAW_TYPES, '.webp'].includes(ext)) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `a folder with ${images.length} photos (one drawing each)`, name: '--draw', received: `${draw} (an image file name)` });
+  }
   ensureDir(draw);
-  return path.join(draw, `${path.parse(image).name}.faces.jpg`);
+  const seen = new Map<string, number>();
+  return images.map((image) => {
+    const name = path.parse(image).name;
+    const n = (seen.get(name) ?? 0) + 1;
+    seen.set(name, n);
+    return path.join(draw, `${name}${n > 1 ? `-${n}` : ''}.faces.jpg`);
+  });
 }
 
 /** Register `faceopt detect` on the program (called from the command registry). */
@@ -57,16 +88,17 @@ export function register(program: Command): void {
       .argument('<images...>', 'JPEG, PNG or WebP photos'),
     false,
   )
-    .option('--draw <out>', 'write the photo with faces drawn (one photo: a .jpg/.png file; several: a folder)')
+    .option('--draw <out>', 'write the photo with faces drawn (one photo: a .jpg/.png file or a folder; several: a folder, NAME.faces.jpg each)')
     .action(async (images: string[], opts: FaceCliOptions & { draw?: string }) => {
       const options = analyzerOptions(opts, false);
+      const drawn = opts.draw ? drawTargets(opts.draw, images) : null;
       const analyzer = await FaceAnalyzer.load(options);
       try {
         const results = [];
-        for (const image of images) {
+        for (const [i, image] of images.entries()) {
           const img = await analyzer.decode(image, image);
           const faces = await analyzer.detect(img);
-          if (opts.draw) await drawFaces(img, faces, drawTarget(opts.draw, image, images.length > 1));
+          if (drawn) await drawFaces(img, faces, drawn[i]!);
           results.push({ image, width: img.width, height: img.height, faces: faces.map(faceJson) });
         }
         const d = analyzer.describe().detector;

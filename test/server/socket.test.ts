@@ -171,6 +171,10 @@ describeShared('faceopt serve: replicas and workers', () => {
       const busy2 = faceopt(['serve', '--workers', '2', '--port', String(port), '--detector', DET, '--recognizer', REC, '--log-level', 'warn'], { timeoutMs: 60_000 });
       expect(busy2.code, busy2.stderr).toBe(64);
       expect(busy2.stderr.match(/EADDRINUSE/g)).toHaveLength(1);
+      // an address that is not this machine's (TEST-NET-1): the coded line, not an internal error
+      const away = faceopt(['serve', '--host', '192.0.2.1', '--port', String(port), '--detector', DET, '--recognizer', REC, '--log-level', 'warn'], { timeoutMs: 60_000 });
+      expect(away.code, away.stderr).toBe(64);
+      expect(away.stderr).toContain(`Expected an address of this machine (127.0.0.1, or 0.0.0.0 for every interface) for --host/--port but received 192.0.2.1:${port} (EADDRNOTAVAIL)`);
     } finally {
       await new Promise((resolve) => taken.close(resolve));
     }

@@ -1,7 +1,7 @@
 /**
  * The server's small parts on their own: settings and their errors, the micro-batcher (batch forming,
  * order, deadlines, errors), admission (bound, Retry-After, slot held until work settles), the LRU,
- * and content sniffing.
+ * content sniffing, and listen failures as coded errors.
  */
 import { describe, expect, it } from 'vitest';
 import { isFaceoptError } from '../../pipeline/errors.js';
@@ -10,6 +10,7 @@ import { MicroBatcher } from '../../server/batcher.js';
 import { LruCache } from '../../server/cache.js';
 import { autoLanes, availableCores, resolveServerConfig } from '../../server/config.js';
 import { faceQuery, fromBase64, sniffFormat } from '../../server/input.js';
+import { bindError } from '../../server/serve.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -199,5 +200,30 @@ describe('input', () => {
     expect(faceQuery({ threshold: '0.3', limit_faces: '2' }, { embed_only: 'true', min_face_size: 20 })).toEqual({ threshold: 0.3, limitFaces: 2, embedOnly: true, minFaceSize: 20 });
     expect(faceQuery({ threshold: 0.3 }, { threshold: '0.6' }).threshold).toBe(0.6);
     expect(() => faceQuery({ limit_faces: '1.5' })).toThrow('for limit_faces');
+  });
+});
+
+describe('bindError', () => {
+  const sys = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
+  it('turns each listen failure a user can fix into a coded usage error naming the fix', () => {
+    const cases: [string, string][] = [
+      ['EADDRINUSE', 'pick another --port or stop it'],
+      ['EACCES', 'ports below 1024 need root'],
+      ['EADDRNOTAVAIL', 'an address of this machine'],
+      ['ENOTFOUND', 'a host name that resolves'],
+      ['EAI_AGAIN', 'a host name that resolves'],
+    ];
+    for (const [code, fix] of cases) {
+      const e = bindError(sys(code), 'example.invalid', 80);
+      expect(isFaceoptError(e) && e.code).toBe('FACEOPT_ERR_BAD_ARGUMENT');
+      expect((e as Error).message).toContain(fix);
+      expect((e as Error).message).toContain(`received example.invalid:80 (${code})`);
+    }
+  });
+  it('passes anything else through unchanged', () => {
+    const other = sys('EMFILE');
+    expect(bindError(other, '127.0.0.1', 5555)).toBe(other);
+    const plain = new Error('no code');
+    expect(bindError(plain, '127.0.0.1', 5555)).toBe(plain);
   });
 });
