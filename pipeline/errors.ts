@@ -26,7 +26,7 @@ export const ERRORS = {
   FACEOPT_ERR_UNSUPPORTED_TENSOR: { message: 'Tensor {tensor} has data type {dtype}, which faceopt cannot read or write as a typed array.', exit: 65, http: 500 },
   FACEOPT_ERR_GRAPH: { message: 'Graph error: {reason}.', exit: 65, http: 500 },
   FACEOPT_ERR_OPSET_UPGRADE: { message: 'Cannot upgrade {node} ({op}) from opset {from} to {to}: {reason}.', exit: 65, http: 500 },
-  FACEOPT_ERR_ALREADY_QUANTIZED: { message: '{path} is already quantized (it has {ops}). Quantize the float model instead.', exit: 65, http: 400 },
+  FACEOPT_ERR_ALREADY_QUANTIZED: { message: '{path} is already quantized (it has {ops}). Pass the float model it was made from instead.', exit: 65, http: 400 },
   FACEOPT_ERR_MODEL_ROLE: { message: '{path} is not a {expected} model (recognised as {actual}). Pass a {expected} model or override with --role.', exit: 64, http: 400 },
   // --- model zoo --------------------------------------------------------------------------------
   FACEOPT_ERR_UNKNOWN_PACK: { message: 'Unknown model pack "{pack}". Known packs: {known}. Run `faceopt models list`.', exit: 64, http: 404 },

@@ -79,8 +79,8 @@ export function register(program: Command): void {
   addGateOptions(cmd);
   addTensorrtOptions(cmd);
   cmd.action(async (o: OptimizeFlags) => {
-    const modes = [o.int8, o.fp32, o.tensorrt].filter(Boolean).length;
-    if (modes !== 1) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'exactly one of --int8, --fp32, --tensorrt', name: 'mode', received: modes ? 'several' : 'none' });
+    const modes = (['int8', 'fp32', 'tensorrt'] as const).filter((m) => o[m]).map((m) => `--${m}`);
+    if (modes.length !== 1) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'exactly one of --int8, --fp32, --tensorrt', name: 'mode', received: modes.length ? modes.join(' and ') : 'none' });
     const model = resolveModelArg(o.model);
     const threads = o.threads ? checkNumber('--threads', o.threads, { min: 1, max: 256, integer: true }) : undefined;
     const detSize = o.detSize && !o.tensorrt ? checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) : undefined;

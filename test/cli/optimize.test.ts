@@ -98,7 +98,10 @@ describe('faceopt optimize on a model that is not a face model', () => {
     expect(again.stderr).toContain('FACEOPT_ERR_ALREADY_QUANTIZED');
     const none = faceopt(['optimize', '--model', q], { env });
     expect(none.code).toBe(64);
-    expect(none.stderr).toContain('exactly one of --int8, --fp32, --tensorrt');
+    expect(none.stderr).toContain('exactly one of --int8, --fp32, --tensorrt for mode but received none');
+    const two = faceopt(['optimize', '--int8', '--fp32', '--model', q], { env });
+    expect(two.code).toBe(64);
+    expect(two.stderr).toContain('but received --int8 and --fp32.');
   });
 });
 
