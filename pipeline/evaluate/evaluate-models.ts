@@ -157,7 +157,7 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
     evalImages: set.evalImages, pairs: set.pairs,
     annotated, boxFiles, faceFree: ff.kept,
     inputDims: dims, dynamicBatch, detSize: o.detSize, session, gates: o.gates,
-    split: set.split, calibration: o.calibration ?? null, floatLayers: o.floatLayers, sensitivity: o.sensitivity ?? null,
+    split: set.split, calibration: o.calibration ?? null, floatLayers: o.floatLayers ?? facts.variant.floatLayers ?? undefined, sensitivity: o.sensitivity ?? null,
     warnings, command: o.command ?? null, speedRuns: o.speedRuns, log,
   });
   o.amend?.(report);

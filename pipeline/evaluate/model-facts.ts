@@ -37,9 +37,31 @@ export function precisionOf(model: OnnxModel): string {
   return floats.length && halves * 2 > floats.length ? 'fp16' : 'fp32';
 }
 
+/** Layers that carry weights and can run in int8 (what `layers kept float` counts). */
+const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+
+/**
+ * The weighted layers of a quantized graph that compute in float, read from the graph: in a Q/DQ graph
+ * those whose input is not a DequantizeLinear output (onnxruntime fuses the others into int8 kernels),
+ * in a QOperator graph every float Conv/Gemm/MatMul left. Null for a float graph (nothing was
+ * quantized). A report that `optimize` writes lists them with its own reasons; `faceopt evaluate` of a
+ * file alone uses this list, so its report does not say 0 where the search kept layers float (on the
+ * README command's mobileface file both count 19).
+ */
+export function floatComputeLayers(model: OnnxModel, precision: string): { layer: string; op: string; reason: string }[] | null {
+  if (!precision.startsWith('int8')) return null;
+  const g = model.graph;
+  const qoperator = precision === 'int8-qoperator';
+  return g.nodes
+    .filter((n) => WEIGHTED_OPS.has(n.opType ?? '') && (qoperator || g.producer(n.input?.[0] ?? '')?.opType !== 'DequantizeLinear'))
+    .map((n) => ({ layer: n.name || (n.output?.[0] ?? ''), op: n.opType ?? '', reason: 'computes in float in the variant graph (read from the graph by evaluate; the report of the run that made it says why)' }));
+}
+
 export interface ModelFacts {
   role: ModelRole;
   precision: string;
+  /** Weighted layers computing in float in a quantized graph (floatComputeLayers); null for float graphs. */
+  floatLayers: { layer: string; op: string; reason: string }[] | null;
   /** First graph input's declared shape (numbers fixed; strings/null dynamic). */
   inputShape: (number | string | null)[];
   batchDynamic: boolean;
@@ -51,9 +73,11 @@ export function modelFacts(file: string, role?: Role): ModelFacts {
   const gs = summarizeModel(model.proto);
   const shape = [...(model.graph.inputs[0]?.shape ?? [])];
   const b = shape[0];
+  const precision = precisionOf(model);
   return {
     role: role ?? guessRole(gs) ?? 'generic',
-    precision: precisionOf(model),
+    precision,
+    floatLayers: floatComputeLayers(model, precision),
     inputShape: shape,
     batchDynamic: !(typeof b === 'number' && b > 0),
   };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { splitCalibration } from '../../pipeline/calibrate/sources.js';
 import { variantLabel } from '../../pipeline/evaluate/evaluate-models.js';
-import { precisionOf, speedDims, type ModelFacts } from '../../pipeline/evaluate/model-facts.js';
+import { floatComputeLayers, precisionOf, speedDims, type ModelFacts } from '../../pipeline/evaluate/model-facts.js';
 import { countIdentities, evaluationSet, identityOf, spread, withoutCalibrationFiles } from '../../pipeline/evaluate/split.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { DataType, makeNode } from '../../pipeline/onnx/proto.js';
@@ -138,8 +138,27 @@ describe('report labels, precision and speed dims', () => {
     expect(precisionOf(half)).toBe('fp16');
   });
 
+  it('floatComputeLayers: weighted layers a quantized graph computes in float, none listed for a float graph', () => {
+    // x -> Q/DQ -> n1 (int8: reads a DequantizeLinear output); x -> n0 (float: reads x itself)
+    const two = tinyModel({
+      opset: 13, input: { name: 'x', shape: ['N', 1, 4, 4] }, outputs: ['y', 'z'],
+      nodes: [
+        makeNode('QuantizeLinear', ['x', 's', 'zp'], ['xq'], 'q'), makeNode('DequantizeLinear', ['xq', 's', 'zp'], ['xd'], 'dq'),
+        makeNode('Conv', ['xd', 'w'], ['y'], 'n1'), makeNode('Conv', ['x', 'w'], ['z'], 'n0'),
+      ],
+      initializers: [{ name: 'w', dims: [1, 1, 1, 1], data: [0.5] }, { name: 's', dims: [], data: [0.1] }, { name: 'zp', dataType: DataType.UINT8, dims: [], data: [0] }],
+    });
+    const fl = floatComputeLayers(two, precisionOf(two));
+    expect(fl!.map((l) => [l.layer, l.op])).toEqual([['n0', 'Conv']]);
+    expect(fl![0]!.reason).toMatch(/computes in float in the variant graph/);
+    // QOperator: every float weighted layer left
+    const qop = conv([makeNode('DynamicQuantizeLinear', ['x'], ['a', 'b', 'c'], 'n4')], []);
+    expect(floatComputeLayers(qop, precisionOf(qop))!.map((l) => l.layer)).toEqual(['n1']);
+    expect(floatComputeLayers(conv([], []), 'fp32')).toBeNull();
+  });
+
   it('speedDims: fixed sizes from either graph, batch 8 only when both batches are dynamic', () => {
-    const facts = (shape: (number | string | null)[]): ModelFacts => ({ role: 'detector', precision: 'fp32', inputShape: shape, batchDynamic: typeof shape[0] !== 'number' });
+    const facts = (shape: (number | string | null)[]): ModelFacts => ({ role: 'detector', precision: 'fp32', floatLayers: null, inputShape: shape, batchDynamic: typeof shape[0] !== 'number' });
     expect(speedDims(facts([1, 3, '?', '?']), facts([1, 3, 640, 480]))).toEqual({ dims: [1, 3, 640, 480], dynamicBatch: false });
     expect(speedDims(facts([1, 3, '?', '?']), facts([1, 3, null, null]), 320)).toEqual({ dims: [1, 3, 320, 320], dynamicBatch: false });
     expect(speedDims(facts(['N', 3, 112, 112]), facts(['batch', 3, 112, 112]))).toEqual({ dims: [1, 3, 112, 112], dynamicBatch: true });
