@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, expect, it } from 'vitest';
+import { FaceAnalyzer } from '../../pipeline/faces/analyzer.js';
 import { faceopt } from '../helpers/cli.js';
 import { describeShared, shared } from '../helpers/shared.js';
 
@@ -54,6 +55,30 @@ describeShared('faceopt detect / embed / compare', () => {
     expect(f.embedding).toHaveLength(128);
     expect(Math.abs(Math.hypot(...f.embedding) - 1)).toBeLessThan(1e-4);
     expect(f.norm).toBeGreaterThan(1);
+  });
+
+  it('embed --aligned: the aligned crop of a face, saved losslessly, embeds as that face did in its photo; a small photo with no face gets the hint', async () => {
+    const photo = lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg');
+    const fa = await FaceAnalyzer.load({ detector: env.FACEOPT_DETECTOR, recognizer: env.FACEOPT_RECOGNIZER });
+    const img = await fa.decode(photo);
+    const [crop] = fa.alignFaces(img, (await fa.detect(img)).slice(0, 1));
+    await fa.release();
+    const png = path.join(dir, 'aligned.png');
+    await sharp(Buffer.from(crop!.data), { raw: { width: crop!.width, height: crop!.height, channels: 3 } }).png().toFile(png);
+    const whole = JSON.parse(faceopt(['embed', photo], { env }).stdout).images[0].faces[0];
+    const r = faceopt(['embed', '--aligned', png], { env: { FACEOPT_RECOGNIZER: env.FACEOPT_RECOGNIZER, FACEOPT_DETECTOR: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.detector).toBeNull();
+    const f = out.images[0].faces[0];
+    expect(f).toMatchObject({ box: [0, 0, 112, 112], score: null, kps: null, norm: whole.norm });
+    expect(f.embedding).toEqual(whole.embedding);
+    // a 150x150 dlib chip: SCRFD at 640 finds no face in it, and says what to try
+    const chip = shared('faces', 'chips', 'John_Salley', '000179_02159509.jpg');
+    const none = faceopt(['embed', chip], { env });
+    expect(none.code).toBe(0);
+    expect(JSON.parse(none.stdout).images[0].faces).toEqual([]);
+    expect(none.stderr).toContain('(150x150); if it is an aligned face crop, embed it with --aligned');
   });
 
   it.each([
