@@ -35,7 +35,7 @@ const args = benchArgs('int8', 'INT8 vs FP32 side by side: speed on fixtures and
   threads: { value: 'N', help: 'intra-op threads for every session (default: one per core)' },
 });
 const runs = checkNumber('--runs', args.runs, { min: 1, max: 100_000, integer: true });
-const threads = args.threads === undefined ? undefined : checkNumber('--threads', Number(args.threads), { min: 1, max: 256, integer: true });
+const threads = args.threads === undefined ? undefined : checkNumber('--threads', args.threads, { min: 1, max: 256, integer: true });
 const shared = path.resolve(args.shared);
 const work = mkdtempSync(path.join(tmpdir(), 'faceopt-bench-int8-'));
 

@@ -22,8 +22,8 @@ const values = benchArgs('transpose', 'onnxruntime\'s Transpose kernel on the la
   runs: { value: 'N', help: 'profiled runs per case', default: '100' },
   threads: { value: 'A,B', help: 'intra-op thread counts', default: '1,2' },
 });
-const runs = checkNumber('--runs', Number(values.runs), { min: 10, max: 10000, integer: true });
-const threadCounts = values.threads.split(',').map((t) => checkNumber('--threads', Number(t), { min: 1, max: 256, integer: true }));
+const runs = checkNumber('--runs', values.runs, { min: 10, max: 10000, integer: true });
+const threadCounts = values.threads.split(',').map((t) => checkNumber('--threads', t, { min: 1, max: 256, integer: true }));
 
 /** Mean kernel time (us) of the Transpose node over `runs` profiled runs after 20 warm-up runs. */
 async function transposeMicros(shape: number[], perm: number[], uint8: boolean, threads: number): Promise<number> {

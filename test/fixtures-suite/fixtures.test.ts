@@ -202,5 +202,14 @@ describe('registry, cache and writer', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^faceopt: FACEOPT_ERR_BAD_ARGUMENT: .*fixture.*nope/);
     expect(lines[1]).toMatch(/--out/);
+    const said: string[] = [];
+    const origOut = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => (said.push(String(s)), true)) as typeof process.stdout.write;
+    try {
+      expect(await writeMain(['--help'])).toBe(0);
+    } finally {
+      process.stdout.write = origOut;
+    }
+    expect(said.join('')).toMatch(/^usage: npm run fixtures -- --out DIR \[names\.\.\.\]/);
   });
 });
