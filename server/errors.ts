@@ -10,7 +10,59 @@ import { ERRORS, FaceoptError, isFaceoptError } from '../pipeline/errors.js';
 const TOO_LARGE = new Set(['FST_ERR_CTP_BODY_TOO_LARGE', 'FST_REQ_FILE_TOO_LARGE', 'FST_FILES_LIMIT', 'FST_PARTS_LIMIT', 'FST_FIELDS_LIMIT']);
 const BAD_MEDIA = new Set(['FST_ERR_CTP_INVALID_MEDIA_TYPE', 'FST_INVALID_MULTIPART_CONTENT_TYPE']);
 
-type MaybeFastifyError = Partial<FastifyError> & { validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[]; validationContext?: string };
+type Validation = { instancePath?: string; message?: string; params?: Record<string, unknown> };
+type MaybeFastifyError = Partial<FastifyError> & { validation?: Validation[]; validationContext?: string };
+
+/** How a reader names each part of a request that a schema checks. */
+const PART_NAMES: Record<string, string> = { querystring: 'query parameter', body: 'body field', headers: 'header', params: 'path parameter' };
+
+/**
+ * A value as the client sent it, short, and never walked in depth (a hostile body may nest thousands of
+ * levels: stringifying it here overflowed the stack and answered 500).
+ */
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v)) return `a list of ${v.length} item${v.length === 1 ? '' : 's'}`;
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v);
+    return keys.length ? `an object with ${keys.slice(0, 3).map((k) => shown(k)).join(', ')}${keys.length > 3 ? ', ...' : ''}` : 'an empty object';
+  }
+  const text = String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** What the schema wanted, in words, from ajv's message and params ("must be <= 1" -> "a value <= 1"). */
+function wanted(v: Validation): string {
+  const msg = firstLine(v.message);
+  const allowed = v.params?.allowedValues;
+  if (Array.isArray(allowed)) return `one of ${allowed.map(String).join(', ')}`;
+  const type = /^must be (number|integer|boolean|string|array|object)$/.exec(msg)?.[1];
+  if (type) return { number: 'a number', integer: 'an integer', boolean: 'true or false', string: 'text', array: 'a list', object: 'an object' }[type]!;
+  const bound = /^must be ([<>]=? ?.+)$/.exec(msg)?.[1];
+  if (bound) return `a value ${bound}`;
+  return `a value that ${msg}`;
+}
+
+/**
+ * A schema validation failure as a coded error that names the parameter, what it must be and what came
+ * (`input`: the checked part of the request, e.g. the parsed query string, when the caller has it).
+ */
+function validationError(err: MaybeFastifyError, input: unknown, cause: unknown): FaceoptError {
+  const v = err.validation![0]!;
+  const context = err.validationContext ?? 'request';
+  const part = PART_NAMES[context] ?? context;
+  const path = (v.instancePath ?? '').split('/').filter(Boolean);
+  const at = (obj: unknown, keys: string[]): unknown => keys.reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), obj);
+  if (v.params && 'additionalProperty' in v.params) {
+    const name = String(v.params.additionalProperty);
+    return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `only the ${part}s this route takes (docs/server.md lists them)`, name: `${part} "${name}"`, received: `${name}=${shown(at(input, [...path, name]))}` }, { cause });
+  }
+  if (v.params && 'missingProperty' in v.params) {
+    return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a value', name: `${part} ${[...path, String(v.params.missingProperty)].join('.')}`, received: 'nothing' }, { cause });
+  }
+  const name = path.length ? `${part} ${path.join('.')}` : context;
+  return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: wanted(v), name, received: input === undefined ? 'something else' : shown(at(input, path)) }, { cause });
+}
 
 function firstLine(s: unknown): string {
   return String(s ?? '').split('\n')[0].slice(0, 200);
@@ -20,15 +72,10 @@ function firstLine(s: unknown): string {
  * The coded error for anything thrown while handling a request. `bodyLimit` fills the 413 message;
  * `contentType` names the refused type in 415s. Returns null for internal errors (caller logs them).
  */
-export function toFaceoptError(e: unknown, ctx: { bodyLimit: number; contentType?: string }): FaceoptError | null {
+export function toFaceoptError(e: unknown, ctx: { bodyLimit: number; contentType?: string; input?: (context: string) => unknown }): FaceoptError | null {
   if (isFaceoptError(e)) return e;
   const err = (e ?? {}) as MaybeFastifyError;
-  if (err.validation && err.validation.length > 0) {
-    const v = err.validation[0];
-    const where = `${err.validationContext ?? 'request'}${v.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
-    const extra = v.params && 'additionalProperty' in v.params ? ` "${String(v.params.additionalProperty)}"` : '';
-    return new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `a value that ${firstLine(v.message)}${extra}`, name: where, received: 'something else' }, { cause: e });
-  }
+  if (err.validation && err.validation.length > 0) return validationError(err, ctx.input?.(err.validationContext ?? ''), e);
   const code = err.code ?? '';
   if (TOO_LARGE.has(code) || err.statusCode === 413) return new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: ctx.bodyLimit }, { cause: e });
   if (BAD_MEDIA.has(code) || err.statusCode === 415) return new FaceoptError('FACEOPT_ERR_UNSUPPORTED_MEDIA', { type: ctx.contentType || '(none)' }, { cause: e });
@@ -46,7 +93,8 @@ export function errorBody(e: FaceoptError): { error: { code: string; message: st
 /** Fastify error handler: coded JSON, Retry-After on overload, stack traces only in the server log. */
 export function handleError(bodyLimit: number) {
   return (e: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    const coded = toFaceoptError(e, { bodyLimit, contentType: req.headers['content-type'] });
+    const parts: Record<string, unknown> = { querystring: req.query, body: req.body, headers: req.headers, params: req.params };
+    const coded = toFaceoptError(e, { bodyLimit, contentType: req.headers['content-type'], input: (context) => parts[context] });
     if (!coded) {
       req.log.error({ err: e }, 'internal error');
       const internal = new FaceoptError('FACEOPT_ERR_INTERNAL', { reason: `unexpected failure (request ${req.id}; details in the server log)` });

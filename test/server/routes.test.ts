@@ -167,6 +167,19 @@ describe('error codes', () => {
     });
   }
 
+  it('schema failures name the parameter, what it must be and what came, without walking a deep body', async () => {
+    const messageOf = async (o: InjectOptions) => errorOf(await app.inject(o)).message;
+    const jpeg = { method: 'POST' as const, payload: red, headers: { 'content-type': 'image/jpeg' } };
+    expect(await messageOf({ url: '/v1/detect?threshold=7', ...jpeg })).toBe('Expected a value <= 1 for query parameter threshold but received 7.');
+    expect(await messageOf({ url: '/v1/detect?min_face_size=abc', ...jpeg })).toBe('Expected a number for query parameter min_face_size but received abc.');
+    expect(await messageOf({ url: '/v1/embed?treshold=0.5', ...jpeg })).toBe('Expected only the query parameters this route takes (docs/server.md lists them) for query parameter "treshold" but received treshold=0.5.');
+    expect(await messageOf({ url: '/v1/extract', method: 'POST', payload: { images: { data: 'x' } } })).toBe('Expected a list for body field images but received an object with data.');
+    const deep = `{"images":[${'['.repeat(5000)}"x"${']'.repeat(5000)}]}`; // 5000 levels of lists
+    const res = await app.inject({ url: '/v1/extract', method: 'POST', payload: deep, headers: { 'content-type': 'application/json' } });
+    expect(res.statusCode).toBe(400);
+    expect(errorOf(res).message).toBe('Expected text for body field images.0 but received a list of 1 item.');
+  });
+
   it('413 for an image over the pixel limit, decided from the header', async () => {
     const { app: small } = await fakeApp({}, new FakeBackend({ maxPixels: 1000 }));
     try {
