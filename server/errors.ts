@@ -93,7 +93,8 @@ export function errorBody(e: FaceoptError): { error: { code: string; message: st
 /** Fastify error handler: coded JSON, Retry-After on overload, stack traces only in the server log. */
 export function handleError(bodyLimit: number) {
   return (e: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    const parts: Record<string, unknown> = { querystring: req.query, body: req.body, headers: req.headers, params: req.params };
+    // header values (an API key among them) are never echoed back
+    const parts: Record<string, unknown> = { querystring: req.query, body: req.body, params: req.params };
     const coded = toFaceoptError(e, { bodyLimit, contentType: req.headers['content-type'], input: (context) => parts[context] });
     if (!coded) {
       req.log.error({ err: e }, 'internal error');

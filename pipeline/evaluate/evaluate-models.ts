@@ -88,7 +88,6 @@ export function variantLabel(reference: string, variant: string): string {
   return label.replace(/[^A-Za-z0-9._-]+/g, '_') || 'variant';
 }
 
-/** Evaluate `model` against `reference` and write the report folder (see the module comment). */
 /**
  * What only the run that made a variant knows (its calibration, the layers it kept float and why, the
  * sensitivity search), from the report already in `reportDir` when that report describes this same
@@ -107,6 +106,7 @@ export async function earlierProvenance(reportDir: string, model: string): Promi
   return { calibration: earlier.provenance.calibration, floatLayers: earlier.provenance.floatLayers, sensitivity: earlier.sensitivity };
 }
 
+/** Evaluate `model` against `reference` and write the report folder (see the module comment). */
 export async function evaluateModels(o: EvaluateModelsOptions): Promise<EvaluateModelsResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // a missing GPU stack is reported before any photo is decoded
