@@ -143,6 +143,10 @@ if [ -z "$VERSION" ]; then
   echo "build.sh: TensorRT not found (no trtexec banner, python tensorrt or dpkg package). Install TensorRT or set FACEOPT_TRT_VERSION and TRTEXEC." >&2
   exit 69
 fi
+if ! printf '%s' "$VERSION" | grep -Eq '^[0-9]+(\\.[0-9]+){0,2}$'; then
+  echo "build.sh: TensorRT version '$VERSION' is not a version number; FACEOPT_TRT_VERSION takes e.g. 10.3 or 8.6.1." >&2
+  exit 64
+fi
 MAJOR="\${VERSION%%.*}"
 REST="\${VERSION#*.}"
 MINOR="\${REST%%.*}"
@@ -166,7 +170,8 @@ write_local_cache() {
 }
 
 run() {
-  printf 'build.sh: running'; printf ' %q' "$@"; printf '\\n'
+  if [ "$DRY_RUN" = 1 ]; then printf 'build.sh: would run'; else printf 'build.sh: running'; fi
+  printf ' %q' "$@"; printf '\\n'
   if [ "$DRY_RUN" = 1 ]; then return 0; fi
   if [ -z "$TRTEXEC" ]; then echo "build.sh: trtexec not found; pass --trtexec PATH or set TRTEXEC" >&2; exit 69; fi
   mkdir -p engines

@@ -136,6 +136,19 @@ describe('build.sh', () => {
     expect(old.code).toBe(69);
   });
 
+  it('FACEOPT_TRT_VERSION picks the line without TensorRT (--dry-run says what it would run); a non-number is refused', () => {
+    const none = fakeBin(null, { python3: 'exit 1', 'dpkg-query': 'exit 1' });
+    const dry = buildSh(rec.dir, ['--dry-run'], none, { FACEOPT_TRT_VERSION: '10.3' });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/TensorRT 10\.3 \(line 10\)/);
+    expect(dry.stdout).toMatch(/^build\.sh: would run trtexec --onnx=model\.qdq\.onnx /m);
+    expect(dry.stdout).not.toMatch(/build\.sh: running/);
+    const bad = buildSh(rec.dir, ['--dry-run'], none, { FACEOPT_TRT_VERSION: 'abc' });
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toBe("build.sh: TensorRT version 'abc' is not a version number; FACEOPT_TRT_VERSION takes e.g. 10.3 or 8.6.1.\n");
+    expect(buildSh(rec.dir, ['--dry-run'], none, { FACEOPT_TRT_VERSION: '10.x' }).code).toBe(64);
+  });
+
   it('--time-only times the engine with the documented timing flags', () => {
     const r = buildSh(rec.dir, ['--time-only'], fakeBin(100300));
     expect(r.code, r.stderr).toBe(0);
