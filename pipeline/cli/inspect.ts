@@ -11,6 +11,7 @@ import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { resolveModelArg } from '../zoo/resolve.js';
 import { checkNumber, isFaceoptError } from '../errors.js';
+import { floatComputeLayers, precisionOf } from '../evaluate/model-facts.js';
 
 export interface InspectResult extends ModelSummary {
   file: string;
@@ -20,6 +21,8 @@ export interface InspectResult extends ModelSummary {
   profile: ModelProfile | null;
   profileError?: string;
   macs: (MacsResult & { note?: string }) | { error: string };
+  /** Quantized graphs: the weighted layers that still compute in float (floatComputeLayers); null otherwise. */
+  floatLayers: { layer: string; op: string }[] | null;
 }
 
 /** Inspect a model file; `detSize` sets H and W for graphs with dynamic spatial dims. */
@@ -51,7 +54,8 @@ export async function inspectModel(file: string, opts: { detSize?: number; batch
   } catch (e) {
     macs = { error: (e as Error).message };
   }
-  return { file, ...summary, role, roleDescription, profile, ...(profileError ? { profileError } : {}), macs };
+  const floatLayers = floatComputeLayers(model, precisionOf(model))?.map(({ layer, op }) => ({ layer, op })) ?? null;
+  return { file, ...summary, role, roleDescription, profile, ...(profileError ? { profileError } : {}), macs, floatLayers };
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -74,6 +78,10 @@ export function renderInspect(r: InspectResult): string {
   if ('error' in r.macs) lines.push(`  MACs: unavailable (${r.macs.error})`);
   else lines.push(`  MACs: ${giga(r.macs.total)} at ${Object.entries(r.macs.inputShapes).map(([n, s]) => `${n}=${shape(s)}`).join(', ')} (${Object.entries(r.macs.byOp).map(([k, v]) => `${k} ${giga(v)}`).join(', ')})`);
   lines.push(`  quantized: ${r.quantized.isQuantized ? `yes (${r.quantized.evidence.join(', ')})` : 'no'}`);
+  if (r.floatLayers) {
+    const names = r.floatLayers.slice(0, 3).map((l) => l.layer).join(', ');
+    lines.push(`  float layers: ${r.floatLayers.length} weighted layer(s) compute in float${r.floatLayers.length ? ` (${names}${r.floatLayers.length > 3 ? ', ...' : ''})` : ''}`);
+  }
   if (r.profile) {
     const p = r.profile;
     lines.push(`  preprocessing: ${p.channelOrder} ${p.layout}, (x - ${perChannel(p.mean)}) / ${perChannel(p.std)}, input ${p.inputSize ? p.inputSize.join('x') : 'dynamic H/W'}`);

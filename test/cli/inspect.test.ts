@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { oneInt8OneFloatConv } from '../onnx/tiny.js';
 import { faceopt } from '../helpers/cli.js';
 import { describeShared, shared } from '../helpers/shared.js';
 
@@ -19,6 +20,7 @@ describeShared('faceopt inspect on the shared models', () => {
     expect(j.profile.mean).toEqual([127.5, 127.5, 127.5]);
     expect(j.parameters).toBe(993344); // weights only: the Reshape shape constant (int64) is not a parameter
     expect(j.quantized.isQuantized).toBe(false);
+    expect(j.floatLayers).toBeNull();
     expect(j.macs.total).toBeGreaterThan(1e8);
     expect(j.inputs[0].shape[0]).toBeTypeOf('string');
   });
@@ -44,6 +46,19 @@ describeShared('faceopt inspect on the shared models', () => {
     expect(r.stdout).toMatch(/MACs: [\d.]+ [MG]/);
     // one number where every channel shares it
     expect(r.stdout).toContain('preprocessing: RGB NCHW, (x - 127.5) / 128, input 640x640');
+  });
+});
+
+describe('faceopt inspect on a quantized graph', () => {
+  it('names the weighted layers that still compute in float', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-inspect-'));
+    const m = oneInt8OneFloatConv();
+    const file = path.join(dir, 'q.onnx');
+    writeFileSync(file, m.toBytes());
+    const j = JSON.parse(faceopt(['inspect', file, '--json']).stdout);
+    expect(j.quantized.isQuantized).toBe(true);
+    expect(j.floatLayers).toEqual([{ layer: 'n0', op: 'Conv' }]);
+    expect(faceopt(['inspect', file]).stdout).toContain('  float layers: 1 weighted layer(s) compute in float (n0)\n');
   });
 });
 

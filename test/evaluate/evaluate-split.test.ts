@@ -13,7 +13,7 @@ import { floatComputeLayers, precisionOf, speedDims, type ModelFacts } from '../
 import { countIdentities, evaluationSet, identityOf, spread, withoutCalibrationFiles } from '../../pipeline/evaluate/split.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { DataType, makeNode } from '../../pipeline/onnx/proto.js';
-import { tinyModel } from '../onnx/tiny.js';
+import { oneInt8OneFloatConv, tinyModel } from '../onnx/tiny.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'faceopt-evalsplit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -139,15 +139,7 @@ describe('report labels, precision and speed dims', () => {
   });
 
   it('floatComputeLayers: weighted layers a quantized graph computes in float, none listed for a float graph', () => {
-    // x -> Q/DQ -> n1 (int8: reads a DequantizeLinear output); x -> n0 (float: reads x itself)
-    const two = tinyModel({
-      opset: 13, input: { name: 'x', shape: ['N', 1, 4, 4] }, outputs: ['y', 'z'],
-      nodes: [
-        makeNode('QuantizeLinear', ['x', 's', 'zp'], ['xq'], 'q'), makeNode('DequantizeLinear', ['xq', 's', 'zp'], ['xd'], 'dq'),
-        makeNode('Conv', ['xd', 'w'], ['y'], 'n1'), makeNode('Conv', ['x', 'w'], ['z'], 'n0'),
-      ],
-      initializers: [{ name: 'w', dims: [1, 1, 1, 1], data: [0.5] }, { name: 's', dims: [], data: [0.1] }, { name: 'zp', dataType: DataType.UINT8, dims: [], data: [0] }],
-    });
+    const two = oneInt8OneFloatConv();
     const fl = floatComputeLayers(two, precisionOf(two));
     expect(fl!.map((l) => [l.layer, l.op])).toEqual([['n0', 'Conv']]);
     expect(fl![0]!.reason).toMatch(/computes in float in the variant graph/);
