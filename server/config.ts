@@ -173,6 +173,11 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'an API key of at least 8 characters', name: 'api key', received: `${apiKey.length} characters` });
   }
   const c = input.cache ?? {};
+  // an outage is served through (cache off); a URL that can never reach Redis is a setting to fix now
+  const redisUrl = c.redisUrl ?? null;
+  if (redisUrl !== null && (!/^rediss?:\/\/[^/]/i.test(redisUrl) || !URL.canParse(redisUrl))) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a redis:// or rediss:// URL, e.g. redis://localhost:6379', name: 'the Redis URL (--redis-url or REDIS_URL)', received: redisUrl.replace(/\/\/[^@/]*@/, '//***@') });
+  }
   const b = input.batch ?? {};
   const provider = input.provider ?? 'cpu';
   return {
@@ -191,7 +196,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     },
     cache: {
       memoryEntries: checkNumber('cache size', c.memoryEntries ?? DEFAULTS.memoryEntries, { min: 0, max: 10_000_000, integer: true }),
-      redisUrl: c.redisUrl ?? null,
+      redisUrl,
       redisTtlS: checkNumber('redis ttl', c.redisTtlS ?? DEFAULTS.redisTtlS, { min: 1, integer: true }),
       redisTimeoutMs: checkNumber('redis timeout', c.redisTimeoutMs ?? DEFAULTS.redisTimeoutMs, { min: 1, max: 60_000, integer: true }),
     },

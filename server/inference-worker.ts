@@ -46,12 +46,18 @@ async function main(): Promise<void> {
   // as on the event-loop thread (several lanes each held such copies until their own next full GC)
   const reclaimer = new MemoryReclaimer(fullGc());
   port.postMessage({ ready: true, detSize: analyzer.detector.detSize, recognizerInput: rec.inputSize } satisfies WorkerReady);
-  // messages are handled one at a time: each run is synchronous anyway
+  // each run is synchronous on this thread, but a call's steps around its runs interleave with other
+  // calls; 'release' waits for every call already in flight (a session released under a running warm-up
+  // aborted the process with a Napi::Error when a failed start released the backend while it warmed)
+  const inFlight = new Set<Promise<unknown>>();
   port.on('message', (msg: WorkerRequest) => {
-    void handle(analyzer, msg).then(
+    const before = msg.op === 'release' ? Promise.allSettled([...inFlight]) : null;
+    const done = (before ? before.then(() => handle(analyzer, msg)) : handle(analyzer, msg)).then(
       ({ value, transfer }) => port.postMessage({ id: msg.id, ok: true, value } satisfies WorkerReply, transfer),
       (e: unknown) => port.postMessage({ id: msg.id, ok: false, error: toWorkerError(e) } satisfies WorkerReply),
     );
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
   });
   async function handle(a: FaceAnalyzer, msg: WorkerRequest): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
     switch (msg.op) {

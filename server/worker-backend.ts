@@ -207,10 +207,17 @@ export class WorkerBackend implements FaceBackend {
     await Promise.all(this.allLanes.map((l) => l.call({ op: 'warmup' })));
   }
 
-  async release(): Promise<void> {
-    await Promise.all(this.allLanes.map(async (l) => {
+  private released: Promise<void> | null = null;
+
+  /**
+   * Release every lane's sessions and end its thread. Once: the service and a start-up failure may both
+   * release the same backend, and a second release of a lane's sessions aborted the process (Napi::Error).
+   */
+  release(): Promise<void> {
+    this.released ??= Promise.all(this.allLanes.map(async (l) => {
       if (l.alive) await l.call({ op: 'release' }).catch(() => undefined);
       await l.worker.terminate();
-    }));
+    })).then(() => undefined);
+    return this.released;
   }
 }

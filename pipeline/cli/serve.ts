@@ -94,6 +94,12 @@ export function register(program: Command): void {
       const early = await prestartBackend(config);
       // loaded here, not at the top: other commands should not pay for Fastify, Redis and prom-client
       const { runServer } = await import('../../server/serve.js');
-      process.exitCode = await runServer(config, early ?? {});
+      try {
+        process.exitCode = await runServer(config, early ?? {});
+      } catch (e) {
+        // the inference threads started above would keep the process up after the error line
+        await early?.backend().then((b) => b.release(), () => undefined);
+        throw e;
+      }
     });
 }
