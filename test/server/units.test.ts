@@ -55,14 +55,15 @@ describe('resolveServerConfig', () => {
       [{ lanes: 0 }, 'for lanes but received 0'],
       [{ lanes: 2, inferenceThread: false }, 'without the inference thread'],
       [{ lanes: 1, latencyLane: true }, '--lanes 2 or more with --latency-lane'],
-      [{ cache: { redisUrl: 'localhost:6379' } }, 'Expected a redis:// or rediss:// URL, e.g. redis://localhost:6379 for the Redis URL (--redis-url or REDIS_URL) but received localhost:6379.'],
+      [{ cache: { redisUrl: 'localhost:6379' } }, 'Expected a redis:// or rediss:// URL, e.g. redis://localhost:6379 (or /N for database N) for the Redis URL (--redis-url or REDIS_URL) but received localhost:6379.'],
+      [{ cache: { redisUrl: 'redis://localhost:6379/cache' } }, 'but received redis://localhost:6379/cache.'],
       [{ cache: { redisUrl: 'http://cache:6379' } }, 'but received http://cache:6379.'],
       // unparseable (no host after the credentials): refused, and the password is not printed
       [{ cache: { redisUrl: 'redis://user:hunter22@/0' } }, 'but received redis://***@/0.'],
     ] as const) {
       expect(() => resolveServerConfig(input as never)).toThrow(text);
     }
-    for (const ok of ['redis://localhost:6379', 'rediss://user:pw@cache.example:6380/2', 'REDIS://127.0.0.1']) {
+    for (const ok of ['redis://localhost:6379', 'redis://localhost:6379/', 'rediss://user:pw@cache.example:6380/2', 'REDIS://127.0.0.1']) {
       expect(resolveServerConfig({ cache: { redisUrl: ok } }).cache.redisUrl).toBe(ok);
     }
   });
