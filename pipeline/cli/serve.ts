@@ -5,7 +5,7 @@
  * variant, a changed file, a taken port) end the command with their coded error and exit code.
  */
 import type { Command } from 'commander';
-import { PROVIDERS, type Provider } from '../runtime.js';
+import { PROVIDERS, requireProvider, type Provider } from '../runtime.js';
 import { FaceoptError } from '../errors.js';
 import { DEFAULTS, resolveServerConfig } from '../../server/config.js';
 
@@ -89,6 +89,8 @@ export function register(program: Command): void {
         batch: { maxBatch: f.batching === false ? 1 : num(f.maxBatch, '--max-batch'), maxWaitMs: num(f.maxWaitMs, '--max-wait-ms') },
         cache: { memoryEntries: num(f.cacheSize, '--cache-size'), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
       });
+      // a GPU provider this machine lacks fails here, before anything listens or a worker is forked
+      if (config.provider !== 'cpu') requireProvider(config.provider);
       // the inference thread starts loading the models first, while this thread loads the server
       const { prestartBackend } = await import('../../server/worker-backend.js');
       const early = await prestartBackend(config);

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { availableProviders } from '../../pipeline/runtime.js';
 import { faceopt } from '../helpers/cli.js';
 import { describeShared, shared } from '../helpers/shared.js';
 import { freePort, HAS_REDIS, startRedis, waitFor } from './helpers.js';
@@ -158,6 +159,15 @@ describeShared('faceopt serve: replicas and workers', () => {
     const swapped2 = faceopt(['serve', '--workers', '2', '--port', String(await freePort()), '--detector', REC, '--recognizer', DET, '--log-level', 'silent'], { timeoutMs: 60_000 });
     expect(swapped2.code, swapped2.stderr).toBe(64);
     expect(swapped2.stdout).toContain('a worker could not start');
+    // a GPU provider this machine lacks: one coded line before anything listens or forks
+    if (!availableProviders().includes('cuda')) { // where CUDA is installed this would start a server
+      const gpu = faceopt(['serve', '--provider', 'cuda', '--workers', '2', '--port', String(await freePort()), '--detector', DET, '--recognizer', REC]);
+      expect(gpu.code, gpu.stderr).toBe(69);
+      expect(gpu.stderr.trim().split('\n')).toHaveLength(1);
+      expect(gpu.stderr).toContain('FACEOPT_ERR_PROVIDER_UNAVAILABLE');
+      expect(gpu.stdout).not.toContain('listening');
+      expect(gpu.stdout).not.toContain('starting workers');
+    }
     // a port already taken: the coded line and exit 64, and the process ends (its inference thread,
     // started before the port was tried, kept it up serving nothing until killed)
     const taken = http.createServer();
