@@ -175,7 +175,8 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
   const c = input.cache ?? {};
   // an outage is served through (cache off); a URL that can never reach Redis is a setting to fix now
   const redisUrl = c.redisUrl ?? null;
-  if (redisUrl !== null && (!/^rediss?:\/\/[^/]/i.test(redisUrl) || !URL.canParse(redisUrl) || !/^\/?\d*$/.test(new URL(redisUrl).pathname))) {
+  const parsed = redisUrl !== null && URL.canParse(redisUrl) ? new URL(redisUrl) : null;
+  if (redisUrl !== null && !(parsed && /^rediss?:$/.test(parsed.protocol) && parsed.host !== '' && /^\/?\d*$/.test(parsed.pathname))) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a redis:// or rediss:// URL, e.g. redis://localhost:6379 (or /N for database N)', name: 'the Redis URL (--redis-url or REDIS_URL)', received: redisUrl.replace(/\/\/[^@/]*@/, '//***@') });
   }
   const b = input.batch ?? {};

@@ -9,8 +9,7 @@ import { ArcFaceRecognizer } from '../faces/arcface.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { decodeImage } from '../faces/decode.js';
 import { modelFromArgOrEnv } from '../faces/models.js';
-import { analyzerOptions, round, sessionOptions, toJson, type FaceCliOptions } from '../faces/options.js';
-import { checkNumber } from '../errors.js';
+import { analyzerOptions, decodeOptions, round, sessionOptions, toJson, type FaceCliOptions } from '../faces/options.js';
 import { addFaceOptions, faceJson } from './detect.js';
 
 /** Photos no larger than this on both sides in which nothing is found get a hint about `--aligned`. */
@@ -22,10 +21,10 @@ const embeddingJson = (unit: Float32Array, norm: number) => ({ norm: round(norm,
 async function embedAligned(images: string[], opts: FaceCliOptions): Promise<void> {
   const recognizer = await ArcFaceRecognizer.load(modelFromArgOrEnv(opts.recognizer, 'recognizer', '--recognizer'), { session: sessionOptions(opts) });
   try {
-    const maxPixels = opts.maxPixels !== undefined ? checkNumber('--max-pixels', opts.maxPixels, { min: 1, integer: true }) : undefined;
+    const decode = decodeOptions(opts);
     const results = [];
     for (const image of images) {
-      const img = await decodeImage(image, { source: image, ...(maxPixels !== undefined ? { maxPixels } : {}) });
+      const img = await decodeImage(image, { ...decode, source: image });
       const { embeddings, norms } = await recognizer.embed([img]);
       results.push({ image, width: img.width, height: img.height, faces: [{ box: [0, 0, img.width, img.height], score: null, kps: null, ...embeddingJson(embeddings[0]!, norms[0]!) }] });
     }

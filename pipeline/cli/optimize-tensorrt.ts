@@ -12,12 +12,12 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
-import { detectorBatches, fewCalibrationPhotos, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
-import { noEvaluationPhotos } from '../evaluate/split.js';
+import { checkedCalibrationSplit } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
@@ -155,13 +155,15 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   let slice: InputBatch[] = [];
   const facesDir = opts.facesDir;
   // one split for calibration and evaluation: evaluation photos are the other identities
-  const split: CalibrationSplit | null = facesDir ? splitCalibration(facesDir, { listFile: opts.calibrationList, size: opts.calibrationSize }) : null;
-  const few = split && !(opts.stats && existsSync(opts.stats)) ? fewCalibrationPhotos(split.calibration.length) : null;
-  if (few) log(`warning: ${few}`);
-  if (opts.evaluate !== false && split) {
-    const none = noEvaluationPhotos({ facesDir: facesDir!, heldApart: split.heldApart.length, calibration: split.calibration.length, pairs: opts.pairsFile !== undefined, explicit: role === 'detector' ? (opts.boxFiles?.length ?? 0) + (opts.faceFree?.length ?? 0) : 0 });
-    if (none) throw none;
-  }
+  const warnings: string[] = [];
+  const split = checkedCalibrationSplit({
+    facesDir, calibrationList: opts.calibrationList, calibrationSize: opts.calibrationSize, statsFile: opts.stats,
+    evaluate: opts.evaluate !== false, pairs: opts.pairsFile !== undefined, explicit: role === 'detector' ? (opts.boxFiles?.length ?? 0) + (opts.faceFree?.length ?? 0) : 0,
+    warn: (few) => {
+      warnings.push(few);
+      log(`warning: ${few}`);
+    },
+  });
   // calibration runs the prepared graph (a fixed-size detector only takes its own size); the accuracy
   // slice runs the bundle's graphs, at --det-size
   // photos that cannot be read are left out of calibration and listed once (as --int8 does)
@@ -230,7 +232,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     detector: opts.detector ? resolveModelArg(opts.detector) : undefined,
     gates: opts.gates, reportDir, threads: opts.threads,
     calibration: calibration ? calibrationProvenance(calibration, opts, precision) : null,
-    command: opts.command ?? null, log, warnings: few ? [few] : [],
+    command: opts.command ?? null, log, warnings,
   });
   return { ...plan, evaluation };
 }

@@ -17,7 +17,7 @@ import { requireProvider, type Provider, type SessionOptions } from '../runtime.
 import { loadReport, reportJsonPath, writeReport } from '../report/index.js';
 import type { Provenance, Report, Sensitivity } from '../report/types.js';
 import { readBoxAnnotations, readPairs } from './data.js';
-import { checkWritableDir, requireFile, sha256File } from '../fsutil.js';
+import { checkWritableDir, requireFile } from '../fsutil.js';
 import { evaluateVariant } from './evaluate.js';
 import type { GateThresholds } from './gates.js';
 import { pairFacts, speedDims } from './model-facts.js';
@@ -91,10 +91,11 @@ export function variantLabel(reference: string, variant: string): string {
 /**
  * What only the run that made a variant knows (its calibration, the layers it kept float and why, the
  * sensitivity search), from the report already in `reportDir` when that report describes this same
- * file (same sha256): re-evaluating a variant then refreshes its numbers without dropping them. Null
- * when there is no such report, it cannot be read, or it describes another file.
+ * file (`variantSha256`, which the new report has computed already): re-evaluating a variant then
+ * refreshes its numbers without dropping them. Null when there is no such report, it cannot be read, or
+ * it describes another file.
  */
-export async function earlierProvenance(reportDir: string, model: string): Promise<{ calibration: Provenance['calibration']; floatLayers: Provenance['floatLayers']; sensitivity: Sensitivity | null } | null> {
+export async function earlierProvenance(reportDir: string, variantSha256: string): Promise<{ calibration: Provenance['calibration']; floatLayers: Provenance['floatLayers']; sensitivity: Sensitivity | null } | null> {
   if (!existsSync(reportJsonPath(reportDir))) return null;
   let earlier: Report;
   try {
@@ -102,7 +103,7 @@ export async function earlierProvenance(reportDir: string, model: string): Promi
   } catch {
     return null; // an unreadable report is replaced, as before
   }
-  if (earlier.variant.sha256 !== (await sha256File(model))) return null;
+  if (earlier.variant.sha256 !== variantSha256) return null;
   return { calibration: earlier.provenance.calibration, floatLayers: earlier.provenance.floatLayers, sensitivity: earlier.sensitivity };
 }
 
@@ -166,8 +167,6 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
   const { dims, dynamicBatch } = speedDims(facts.reference, facts.variant, o.detSize ?? 640);
   const session: SessionOptions | undefined = o.provider || o.threads ? { ...(o.provider ? { provider: o.provider } : {}), ...(o.threads ? { intraOpThreads: o.threads } : {}) } : undefined;
   log(`faceopt evaluate: ${stem(o.model)} (${facts.variant.precision}) vs ${stem(o.reference)} (${facts.reference.precision}), ${role}; ${set.split.description}`);
-  const earlier = o.calibration === undefined && o.floatLayers === undefined && o.sensitivity === undefined ? await earlierProvenance(reportDir, o.model) : null;
-  if (earlier) log(`evaluate: ${reportJsonPath(reportDir)} describes this same file: its calibration, float layers and sensitivity records are kept`);
 
   const report = await evaluateVariant({
     role, reference: o.reference, variant: o.model, variantName,
@@ -177,9 +176,16 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
     evalImages: set.evalImages, pairs: set.pairs,
     annotated, boxFiles, faceFree: ff.kept,
     inputDims: dims, dynamicBatch, detSize: o.detSize, session, gates: o.gates,
-    split: set.split, calibration: o.calibration ?? earlier?.calibration ?? null, floatLayers: o.floatLayers ?? earlier?.floatLayers ?? facts.variant.floatLayers ?? undefined, sensitivity: o.sensitivity ?? earlier?.sensitivity ?? null,
+    split: set.split, calibration: o.calibration ?? null, floatLayers: o.floatLayers ?? facts.variant.floatLayers ?? undefined, sensitivity: o.sensitivity ?? null,
     warnings, command: o.command ?? null, speedRuns: o.speedRuns, log,
   });
+  const earlier = o.calibration === undefined && o.floatLayers === undefined && o.sensitivity === undefined ? await earlierProvenance(reportDir, report.variant.sha256) : null;
+  if (earlier) {
+    log(`evaluate: ${reportJsonPath(reportDir)} describes this same file: its calibration, float layers and sensitivity records are kept`);
+    report.provenance.calibration = earlier.calibration;
+    report.provenance.floatLayers = earlier.floatLayers;
+    report.sensitivity = earlier.sensitivity;
+  }
   o.amend?.(report);
   await writeReport(reportDir, report);
   return { report, reportDir };

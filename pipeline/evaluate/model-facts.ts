@@ -10,6 +10,7 @@ import { guessRole, type Role } from '../faces/profile.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { loadModel } from '../onnx/model.js';
 import { DataType } from '../onnx/proto.js';
+import { WEIGHTED_OPS } from '../quantize/qdq.js';
 import type { ModelRole } from '../report/types.js';
 
 const QOPERATOR_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QLinearAdd', 'QLinearMul', 'DynamicQuantizeLinear']);
@@ -36,9 +37,6 @@ export function precisionOf(model: OnnxModel): string {
   const halves = floats.filter((t) => t.dataType === DataType.FLOAT16).length;
   return floats.length && halves * 2 > floats.length ? 'fp16' : 'fp32';
 }
-
-/** Layers that carry weights and can run in int8 (what `layers kept float` counts). */
-const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
 /**
  * The weighted layers of a quantized graph that compute in float, read from the graph: in a Q/DQ graph

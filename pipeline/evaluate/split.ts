@@ -5,9 +5,10 @@
  * or identities chosen by name hash); the evaluation side is everything of the other identities, and a
  * pairs file is filtered to pairs whose two photos both belong to held-apart identities.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { fewCalibrationPhotos, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
 import type { EvaluationData } from '../report/types.js';
 import type { Pair } from './data.js';
 
@@ -144,4 +145,23 @@ export function noEvaluationPhotos(o: { facesDir: string; heldApart: number; cal
     name: '--faces',
     received: `${o.facesDir}, whose ${o.calibration} photo(s) all go into calibration`,
   });
+}
+
+/**
+ * The calibration split `optimize --int8` and `--tensorrt` make from `--faces`, checked before any long
+ * work: `warn` gets the warning for fewer than 20 calibration photos first (none when a `--stats` file is
+ * reused), then an evaluation with nothing to compare fails (noEvaluationPhotos). `evaluate`: whether an
+ * evaluation follows; `pairs`/`explicit`: what it has besides held-apart photos (a pairs file; annotated
+ * and face-free photos of a detector).
+ */
+export function checkedCalibrationSplit(o: { facesDir?: string; calibrationList?: string; calibrationSize?: number; statsFile?: string; evaluate: boolean; pairs: boolean; explicit: number; warn: (warning: string) => void }): CalibrationSplit | null {
+  if (!o.facesDir) return null;
+  const split = splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
+  const few = o.statsFile && existsSync(o.statsFile) ? null : fewCalibrationPhotos(split.calibration.length);
+  if (few) o.warn(few);
+  if (o.evaluate) {
+    const none = noEvaluationPhotos({ facesDir: o.facesDir, heldApart: split.heldApart.length, calibration: split.calibration.length, pairs: o.pairs, explicit: o.explicit });
+    if (none) throw none;
+  }
+  return split;
 }

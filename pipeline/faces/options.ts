@@ -7,6 +7,7 @@ import { PROVIDERS, type Provider, type SessionOptions } from '../runtime.js';
 import type { AnalyzerOptions } from './analyzer.js';
 import { modelFromArgOrEnv } from './models.js';
 import type { DetectOptions } from './scrfd.js';
+import type { DecodeOptions } from './decode.js';
 
 /** Raw option values as commander hands them over (strings unless parsed). */
 export interface FaceCliOptions {
@@ -46,6 +47,11 @@ export function detectOptions(o: FaceCliOptions): DetectOptions {
   return out;
 }
 
+/** Decoding options from the CLI flags (`--max-pixels`). */
+export function decodeOptions(o: Pick<FaceCliOptions, 'maxPixels'>): DecodeOptions {
+  return o.maxPixels !== undefined ? { maxPixels: checkNumber('--max-pixels', o.maxPixels, { min: 1, integer: true }) } : {};
+}
+
 /**
  * Analyzer options from the flags: the detector from --detector/--model or FACEOPT_DETECTOR, the
  * recognizer (when `withRecognizer`) from --recognizer or FACEOPT_RECOGNIZER.
@@ -57,7 +63,7 @@ export function analyzerOptions(o: FaceCliOptions, withRecognizer: boolean): Ana
     session: sessionOptions(o),
     ...(o.detSize !== undefined ? { detSize: checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) } : {}),
     detect: detectOptions(o),
-    decode: o.maxPixels !== undefined ? { maxPixels: checkNumber('--max-pixels', o.maxPixels, { min: 1, integer: true }) } : {},
+    decode: decodeOptions(o),
   };
 }
 

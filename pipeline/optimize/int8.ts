@@ -16,7 +16,7 @@ import { createSession } from '../runtime.js';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
-import { detectorBatches, fewCalibrationPhotos, recognizerBatches, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
 import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
@@ -29,7 +29,7 @@ import { floatPart, floatSuffixAfterSearch, partConfig, partLayers } from './flo
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
-import { evaluationSet, noEvaluationPhotos } from '../evaluate/split.js';
+import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
@@ -178,18 +178,15 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
 
   // calibration data
   const detSize = o.detSize ?? profile?.inputSize?.[0] ?? 640;
-  let split: CalibrationSplit | null = null;
   let detectorPath: string | undefined;
-  if (o.facesDir) split = splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
-  const few = split && !(o.statsFile && existsSync(o.statsFile)) ? fewCalibrationPhotos(split.calibration.length) : null;
-  if (few) {
-    warnings.push(few);
-    log(`warning: ${few}`);
-  }
-  if (o.evaluate !== false && split && role !== 'generic') {
-    const none = noEvaluationPhotos({ facesDir: o.facesDir!, heldApart: split.heldApart.length, calibration: split.calibration.length, pairs: pairs !== null, explicit: role === 'detector' ? annotated.length + (o.faceFree?.length ?? 0) : 0 });
-    if (none) throw none;
-  }
+  const split = checkedCalibrationSplit({
+    facesDir: o.facesDir, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize, statsFile: o.statsFile,
+    evaluate: o.evaluate !== false && role !== 'generic', pairs: pairs !== null, explicit: role === 'detector' ? annotated.length + (o.faceFree?.length ?? 0) : 0,
+    warn: (few) => {
+      warnings.push(few);
+      log(`warning: ${few}`);
+    },
+  });
   if (role === 'recognizer' && o.facesDir) {
     detectorPath = o.detector ?? findDetectorFor(o.model);
     if (!detectorPath) {

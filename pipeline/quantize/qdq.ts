@@ -141,7 +141,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     }
     // a Relu/Clip left after a float layer (not folded: its producer was excluded) runs with it, in float
     const fp = n.opType === 'Relu' || n.opType === 'Clip' ? g.producer(n.input?.[0] ?? '') : undefined;
-    if (opts.skipFloatOnlyActivations && fp && WEIGHTED_FLOAT.has(fp.opType ?? '') && excluded(fp, opts)) {
+    if (opts.skipFloatOnlyActivations && fp && WEIGHTED_OPS.has(fp.opType ?? '') && excluded(fp, opts)) {
       floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'produces-float', reason: 'the activation function of a float layer' });
       continue;
     }
@@ -340,7 +340,8 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   };
 }
 
-const WEIGHTED_FLOAT = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+/** Ops that carry weights (a float one of them is a float layer; `faceopt evaluate` and `inspect` count them too). */
+export const WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
 /** The weight and bias marks `h` makes for `n` (activations and sharing ignored). */
 function weightMarks(g: Graph, n: NodeProto, h: Handler): { weights: Map<string, number>; biases: Map<string, { input: string; weight: string }> } {
