@@ -10,7 +10,7 @@ import { guessRole, type Role } from '../faces/profile.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { loadModel } from '../onnx/model.js';
 import { DataType } from '../onnx/proto.js';
-import { WEIGHTED_OPS } from '../quantize/qdq.js';
+import { WEIGHTED_OPS } from '../onnx/graph.js';
 import type { ModelRole } from '../report/types.js';
 
 const QOPERATOR_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QLinearAdd', 'QLinearMul', 'DynamicQuantizeLinear']);

@@ -9,6 +9,12 @@ import { FaceoptError } from '../errors.js';
 import { toNumber, type GraphProto, type Int64, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
 import { makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArray } from './tensor.js';
 
+/**
+ * Ops whose second input is a weight: the layers quantizers make int8, and a float one of them is a float
+ * layer (`--int8`, `--tensorrt`, `evaluate`, `inspect` all count by this one set).
+ */
+export const WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+
 /** A graph input/output/value_info as plain data; symbolic dims are strings, unknown dims null. */
 export interface ValueInfo {
   name: string;

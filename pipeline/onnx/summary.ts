@@ -3,7 +3,7 @@
  * histogram, parameter count and bytes, and whether it is already quantized. `faceopt inspect` prints
  * these; quantization refuses a graph that is already quantized.
  */
-import type { ValueInfo } from './graph.js';
+import { WEIGHTED_OPS, type ValueInfo } from './graph.js';
 import type { OnnxModel } from './model.js';
 import { DataType, dataTypeName, toNumber, type Int64 } from './proto.js';
 import { numel, tensorByteSize } from './tensor.js';
@@ -34,7 +34,7 @@ function describeValue(v: ValueInfo) {
   return { name: v.name, type: dataTypeName(v.elemType), shape: v.shape };
 }
 
-/** Why a graph counts as quantized: quantization ops present, or int8/uint8 weights feeding Conv/Gemm/MatMul. */
+/** Why a graph counts as quantized: quantization ops present, or int8/uint8 weights feeding a weighted op (WEIGHTED_OPS). */
 export function quantizationEvidence(model: OnnxModel): string[] {
   const g = model.graph;
   const evidence: string[] = [];
@@ -44,7 +44,7 @@ export function quantizationEvidence(model: OnnxModel): string[] {
     if (QUANT_OPS.has(bare)) evidence.push(`${n} ${op}`);
   }
   for (const node of g.nodes) {
-    if (!['Conv', 'Gemm', 'MatMul'].includes(node.opType ?? '')) continue;
+    if (!WEIGHTED_OPS.has(node.opType ?? '')) continue;
     const w = g.initializer(node.input?.[1] ?? '');
     if (w && (w.dataType === DataType.INT8 || w.dataType === DataType.UINT8)) {
       evidence.push(`${dataTypeName(w.dataType)} weights in ${node.name}`);

@@ -7,6 +7,7 @@ import type { MixedPrecisionResult } from '../quantize/mixed.js';
 import { chooseFloatPart, chooseFloatSuffix, PREFIX_TIE, type PrefixCandidate } from '../quantize/prefix.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import type { QdqResult, RangeTable } from '../quantize/qdq.js';
+import { WEIGHTED_OPS } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import type { Int8Options } from './int8.js';
 
@@ -64,5 +65,5 @@ export async function floatPart(kind: 'prefix' | 'suffix', candidates: PrefixCan
 /** The weighted layers a float prefix or suffix keeps float, for the report's list of float layers. */
 export function partLayers(result: QdqResult, part: PrefixCandidate & { why: string }): { layer: string; op: string; reason: string }[] {
   const own = new Set(part.layers);
-  return result.floatNodes.filter((f) => own.has(f.name) && ['Conv', 'Gemm', 'MatMul'].includes(f.op)).map((f) => ({ layer: f.name, op: f.op, reason: part.why }));
+  return result.floatNodes.filter((f) => own.has(f.name) && WEIGHTED_OPS.has(f.op)).map((f) => ({ layer: f.name, op: f.op, reason: part.why }));
 }

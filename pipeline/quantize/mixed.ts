@@ -11,10 +11,9 @@ import { createSession, floatTensor, runSession, type Session } from '../runtime
 import { sampleCount, type InputBatch } from '../calibrate/run.js';
 import { quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type QdqResult, type RangeTable } from './index.js';
 import { insertQdq } from './qdq.js';
+import { WEIGHTED_OPS } from '../onnx/graph.js';
 import { describeCuts, latestCutBefore, rankingCuts } from './cuts.js';
 import type { Handler } from './handlers.js';
-
-const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 
 /**
  * Default output-cosine target of mixed precision by model role, for `--int8` and the TensorRT Q/DQ
@@ -234,7 +233,7 @@ export async function quantizeToTarget(args: {
   };
   const quantizedNodes = new Set(all.q.result.quantizedNodes);
   const activations = Object.keys(all.q.result.params).filter((t) => g.producer(t));
-  const weighted = g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && quantizedNodes.has(n.name ?? ''));
+  const weighted = g.nodes.filter((n) => WEIGHTED_OPS.has(n.opType ?? '') && g.hasInitializer(n.input?.[1] ?? '') && quantizedNodes.has(n.name ?? ''));
   const candidates: Candidate[] = [
     ...activations.filter((t) => !exact.has(t)).map((t): Candidate => ({ kind: 'activation', name: t, op: g.producer(t)?.opType ?? '' })),
     ...weighted.filter((n) => !oneWeightPerChannel(n)).map((n): Candidate => ({ kind: 'weights', name: n.name ?? '', op: n.opType ?? '' })),

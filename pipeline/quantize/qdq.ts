@@ -14,7 +14,7 @@
  * with one scale where every channel has the same one.
  */
 import { FaceoptError } from '../errors.js';
-import type { Graph } from '../onnx/graph.js';
+import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
 import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
@@ -339,9 +339,6 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     activations: toQuantize.size, weights: weights.size, biases: biases.size, params: outParams, paddedInputs,
   };
 }
-
-/** Ops that carry weights (a float one of them is a float layer; `faceopt evaluate` and `inspect` count them too). */
-export const WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
 /** The weight and bias marks `h` makes for `n` (activations and sharing ignored). */
 function weightMarks(g: Graph, n: NodeProto, h: Handler): { weights: Map<string, number>; biases: Map<string, { input: string; weight: string }> } {

@@ -17,12 +17,11 @@
 import { sampleCount, type InputBatch } from '../calibrate/run.js';
 import type { OnnxModel } from '../onnx/model.js';
 import type { RangeTable } from '../quantize/qdq.js';
+import { WEIGHTED_OPS } from '../onnx/graph.js';
 import { createSession } from '../runtime.js';
 import { describeCuts, latestCutBefore, rankingCuts } from '../quantize/cuts.js';
 import { candidateCosine, meanCosine, outputsPerSample as samples, rankingBatches, searchPrefix } from '../quantize/mixed.js';
 import { exportSymmetricQdq, type SymmetricQdqExport } from './qdq-export.js';
-
-const WEIGHTED = new Set(['Conv', 'Gemm', 'MatMul']);
 
 /** Re-exported for callers of this module. */
 export { meanCosine };
@@ -55,7 +54,7 @@ export async function exportQdqToTarget(args: {
     return { ...all, cosineAllInt8, cosine: cosineAllInt8, target: args.target, met: cosineAllInt8 >= args.target, keptFloat: [], sensitivity: null };
   }
   const g = args.float.graph;
-  const layers = g.nodes.filter((n) => WEIGHTED.has(n.opType ?? '') && !base.includes(n.name ?? '') && n.input?.[1] && g.hasInitializer(n.input[1]));
+  const layers = g.nodes.filter((n) => WEIGHTED_OPS.has(n.opType ?? '') && !base.includes(n.name ?? '') && n.input?.[1] && g.hasInitializer(n.input[1]));
   // as --int8 ranks: on the slice's first samples (rankingBatches; the search checks on the whole
   // slice), each layer quantized alone on the float graph after the latest cut before it, fed the
   // cut's values computed once (pipeline/quantize/cuts.ts)

@@ -15,7 +15,7 @@
  *    in int8 (it propagates DQ forward through them).
  * Ops not listed stay float between DequantizeLinear and the next QuantizeLinear.
  */
-import type { Graph } from '../onnx/graph.js';
+import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
 import { DataType, attrInt, type NodeProto } from '../onnx/proto.js';
 import { inferElemTypes } from '../onnx/types.js';
 import type { Handler, MarkContext } from '../quantize/handlers.js';
@@ -24,8 +24,6 @@ const ins = (n: NodeProto) => n.input ?? [];
 
 /** Ops TensorRT fuses into a preceding Conv/Gemm as its epilogue (walked through to find the "backbone"). */
 const EPILOGUE_OPS = new Set(['BatchNormalization', 'Relu', 'PRelu', 'LeakyRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Elu', 'Selu', 'Tanh']);
-/** Weighted ops TensorRT runs as int8 kernels. */
-const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
 const isConstant = (g: Graph, t: string) => g.hasInitializer(t) || g.producer(t)?.opType === 'Constant';
 
