@@ -9,8 +9,8 @@ import { summarizeModel } from '../faces/graph-summary.js';
 import { guessRole, type Role } from '../faces/profile.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { loadModel } from '../onnx/model.js';
-import { DataType } from '../onnx/proto.js';
-import { WEIGHTED_OPS } from '../onnx/graph.js';
+import { DataType, type NodeProto } from '../onnx/proto.js';
+import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
 import type { ModelRole } from '../report/types.js';
 
 const QOPERATOR_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QLinearAdd', 'QLinearMul', 'DynamicQuantizeLinear']);
@@ -39,20 +39,56 @@ export function precisionOf(model: OnnxModel): string {
 }
 
 /**
- * The weighted layers of a quantized graph that compute in float, read from the graph: in a Q/DQ graph
- * those whose input is not a DequantizeLinear output (onnxruntime fuses the others into int8 kernels),
- * in a QOperator graph every float Conv/Gemm/MatMul left. Null for a float graph (nothing was
- * quantized). A report that `optimize` writes lists them with its own reasons; `faceopt evaluate` of a
- * file alone uses this list, so its report does not say 0 where the search kept layers float (on the
- * README command's mobileface file both count 19).
+ * The weighted layers of a quantized graph that compute in float, read from the graph. In a Q/DQ graph a
+ * layer runs as an int8 kernel only where onnxruntime can fuse it (int8Kernel); every other one
+ * dequantizes its input and computes in float: a layer fed by a float tensor (as `--int8`'s weight-only
+ * layers are), one behind a per-channel "shield" DequantizeLinear (how `--int8` keeps a float layer
+ * float between int8 ones), a convolution whose output is not quantized. In a QOperator graph every
+ * float Conv/Gemm/MatMul left. Null for a float graph (nothing was quantized). A report that `optimize`
+ * writes lists them with its own reasons; `faceopt evaluate` of a file alone and `faceopt inspect` use
+ * this list.
  */
 export function floatComputeLayers(model: OnnxModel, precision: string): { layer: string; op: string; reason: string }[] | null {
   if (!precision.startsWith('int8')) return null;
   const g = model.graph;
   const qoperator = precision === 'int8-qoperator';
   return g.nodes
-    .filter((n) => WEIGHTED_OPS.has(n.opType ?? '') && (qoperator || g.producer(n.input?.[0] ?? '')?.opType !== 'DequantizeLinear'))
+    .filter((n) => WEIGHTED_OPS.has(n.opType ?? '') && (qoperator || !int8Kernel(g, n)))
     .map((n) => ({ layer: n.name || (n.output?.[0] ?? ''), op: n.opType ?? '', reason: 'computes in float in the variant graph (read from the graph by evaluate; the report of the run that made it says why)' }));
+}
+
+/**
+ * Whether onnxruntime's CPU provider runs weighted node `n` of a Q/DQ graph as an int8 kernel: its input
+ * comes from a per-tensor DequantizeLinear, its weights from a DequantizeLinear (or are constant float
+ * weights, an initializer or folded from initializers such as int8 ones cast back, which onnxruntime
+ * quantizes itself, since 1.20, for a Conv/Gemm between Q/DQ pairs), and a convolution's one consumer is
+ * a QuantizeLinear (DQ -> Conv -> Q becomes QLinearConv; without the Q it stays float). Checked against
+ * onnxruntime 1.30's optimized graphs of each case (test/evaluate/evaluate-split.test.ts lists them).
+ */
+function int8Kernel(g: Graph, n: NodeProto): boolean {
+  const x = g.producer(n.input?.[0] ?? '');
+  if (x?.opType !== 'DequantizeLinear' || !isScalar(g, x.input?.[1] ?? '')) return false;
+  const consumers = g.consumers(n.output?.[0] ?? '');
+  const quantizedOut = consumers.length === 1 && consumers[0]!.opType === 'QuantizeLinear' && !g.isGraphOutput(n.output![0]!);
+  const w = n.input?.[1] ?? '';
+  const weights = g.producer(w)?.opType === 'DequantizeLinear'
+    || (n.opType !== 'MatMul' && quantizedOut && constantTensor(g, w));
+  if (!weights) return false;
+  return n.opType === 'Conv' || n.opType === 'ConvTranspose' ? quantizedOut : true;
+}
+
+/** True when `t` is an initializer or computed from initializers alone (onnxruntime folds it at load), not through a DequantizeLinear. */
+function constantTensor(g: Graph, t: string, depth = 0): boolean {
+  if (g.hasInitializer(t)) return true;
+  const p = g.producer(t);
+  if (!p || depth > 4 || p.opType === 'DequantizeLinear') return false;
+  if (p.opType === 'Constant') return true;
+  return (p.input ?? []).every((i) => i === '' || constantTensor(g, i, depth + 1));
+}
+
+/** True when `t` is a one-value initializer (a per-tensor scale). */
+function isScalar(g: Graph, t: string): boolean {
+  return g.hasInitializer(t) && g.getTensor(t).dims.reduce((a, d) => a * Number(d), 1) === 1;
 }
 
 export interface ModelFacts {

@@ -149,6 +149,42 @@ describe('report labels, precision and speed dims', () => {
     expect(floatComputeLayers(conv([], []), 'fp32')).toBeNull();
   });
 
+  it('floatComputeLayers: a conv onnxruntime cannot fuse computes in float even where it reads a DequantizeLinear', () => {
+    const layer = (opts: { channelScale?: boolean; weights: 'dq' | 'float' | 'cast'; quantizedOut: boolean }) => {
+      const s = opts.channelScale ? 'sc' : 's';
+      const w = opts.weights === 'dq' ? 'wd' : opts.weights === 'cast' ? 'wc' : 'w';
+      return tinyModel({
+        opset: 13, input: { name: 'x', shape: [1, 2, 4, 4] }, outputs: ['y'],
+        nodes: [
+          makeNode('QuantizeLinear', ['x', 's', 'zp'], ['xq'], 'q'),
+          makeNode('DequantizeLinear', ['xq', s, opts.channelScale ? 'zpc' : 'zp'], ['xd'], 'dq', opts.channelScale ? { axis: 1 } : {}),
+          makeNode('DequantizeLinear', ['wq', 'ws'], ['wd'], 'wdq'),
+          makeNode('Cast', ['wq'], ['wc'], 'cast', { to: DataType.FLOAT }),
+          makeNode('Conv', ['xd', w], ['c'], 'layer'),
+          ...(opts.quantizedOut ? [makeNode('QuantizeLinear', ['c', 's', 'zp'], ['cq'], 'cq'), makeNode('DequantizeLinear', ['cq', 's', 'zp'], ['y'], 'cdq')] : [makeNode('Relu', ['c'], ['y'], 'relu')]),
+        ],
+        initializers: [
+          { name: 's', dims: [], data: [0.1] }, { name: 'zp', dataType: DataType.UINT8, dims: [], data: [0] },
+          { name: 'sc', dims: [2], data: [0.1, 0.1] }, { name: 'zpc', dataType: DataType.UINT8, dims: [2], data: [0, 0] },
+          { name: 'w', dims: [1, 2, 1, 1], data: [0.5, 0.25] }, { name: 'wq', dataType: DataType.INT8, dims: [1, 2, 1, 1], data: [64, 32] }, { name: 'ws', dims: [], data: [0.5 / 64] },
+        ],
+      });
+    };
+    const floatOnes = (m: ReturnType<typeof layer>) => floatComputeLayers(m, 'int8-qdq')!.map((l) => l.layer);
+    expect(floatOnes(layer({ weights: 'dq', quantizedOut: true }))).toEqual([]);
+    // float weights between Q/DQ pairs: onnxruntime (1.20+) quantizes them itself
+    expect(floatOnes(layer({ weights: 'float', quantizedOut: true }))).toEqual([]);
+    // the per-channel "shield" --int8 puts before a layer it keeps float
+    expect(floatOnes(layer({ channelScale: true, weights: 'float', quantizedOut: true }))).toEqual(['layer']);
+    // int8 weights cast back to float (--int8's weight-only layers): onnxruntime folds the Cast and, between
+    // Q/DQ pairs, quantizes the weights again; --int8 only writes them where the input is float
+    expect(floatOnes(layer({ weights: 'cast', quantizedOut: true }))).toEqual([]);
+    expect(floatOnes(layer({ weights: 'cast', quantizedOut: false }))).toEqual(['layer']);
+    // a conv whose output is not quantized (e.g. into a float Relu) is not fused
+    expect(floatOnes(layer({ weights: 'dq', quantizedOut: false }))).toEqual(['layer']);
+    expect(floatOnes(layer({ weights: 'float', quantizedOut: false }))).toEqual(['layer']);
+  });
+
   it('speedDims: fixed sizes from either graph, batch 8 only when both batches are dynamic', () => {
     const facts = (shape: (number | string | null)[]): ModelFacts => ({ role: 'detector', precision: 'fp32', floatLayers: null, inputShape: shape, batchDynamic: typeof shape[0] !== 'number' });
     expect(speedDims(facts([1, 3, '?', '?']), facts([1, 3, 640, 480]))).toEqual({ dims: [1, 3, 640, 480], dynamicBatch: false });
