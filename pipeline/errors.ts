@@ -46,7 +46,7 @@ export const ERRORS = {
   FACEOPT_ERR_INFERENCE: { message: 'Inference failed in {model}: {reason}.', exit: 70, http: 500 },
   // --- calibration, quantization, evaluation --------------------------------------------------------
   FACEOPT_ERR_NO_CALIBRATION_DATA: { message: 'No calibration images found in {source}. Pass --faces DIR with photos, or --calibration-list FILE.', exit: 66, http: 400 },
-  FACEOPT_ERR_STATS: { message: 'Calibration stats {path} cannot be used: {reason}. Delete it and calibrate again.', exit: 65, http: 400 },
+  FACEOPT_ERR_STATS: { message: 'Calibration stats {path} cannot be used: {reason}. --stats reuses a stats.json that `faceopt optimize` wrote for this model; to calibrate again, name a new file or delete an outdated one.', exit: 65, http: 400 },
   FACEOPT_ERR_CALIBRATION_CACHE: { message: 'TensorRT calibration cache {path} cannot be used: {reason}. Regenerate it with `faceopt optimize --tensorrt`.', exit: 65, http: 400 },
   FACEOPT_ERR_QUANTIZE: { message: 'Quantization failed at {node}: {reason}.', exit: 70, http: 500 },
   FACEOPT_ERR_GATE_FAILED: { message: 'Accuracy gates failed: {reasons} Read the report at {report}.', exit: 3, http: 500 },

@@ -143,7 +143,7 @@ export function parseStats(text: string, where: string, expect: StatsExpectation
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    return refuse(`not JSON (${(e as Error).message})`);
+    return refuse(notJson(text, e));
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return refuse('not a JSON object');
   const s = raw as Partial<CalibrationStats>;
@@ -151,16 +151,8 @@ export function parseStats(text: string, where: string, expect: StatsExpectation
     return refuse(`schema version ${String(s.schemaVersion)}, this faceopt reads version ${STATS_SCHEMA_VERSION}`);
   }
   if (typeof s.modelSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.modelSha256)) return refuse('modelSha256 is missing or not a sha256');
-  if (expect.modelSha256 !== undefined && s.modelSha256 !== expect.modelSha256) {
-    return refuse(`it was made for another model, or for this one as another faceopt version or other rewrite options prepared it (prepared graph sha256 ${s.modelSha256.slice(0, 12)}…, now ${expect.modelSha256.slice(0, 12)}…)`);
-  }
   if (typeof s.method !== 'string' || !Object.hasOwn(COLLECTORS, s.method)) return refuse(`unknown method ${String(s.method)}`);
   const method = s.method as CalibrationMethod;
-  if (expect.method !== undefined && method !== expect.method) {
-    if (COLLECTORS[expect.method].needsHistogram && !Object.values(s.tensors ?? {}).every((t) => t && typeof t === 'object' && 'histogram' in t)) {
-      return refuse(`it holds ${method} stats without histograms, and ${expect.method} needs them`);
-    }
-  }
   let settings: CollectorSettings;
   try {
     settings = resolveSettings((s.settings ?? {}) as Partial<CollectorSettings>);
@@ -178,10 +170,35 @@ export function parseStats(text: string, where: string, expect: StatsExpectation
     const problem = tensorProblem((s.tensors as Record<string, unknown>)[name], method);
     if (problem) return refuse(`tensor ${name}: ${problem}`);
   }
-  return {
+  return statsFor({
     schemaVersion: STATS_SCHEMA_VERSION, tool: typeof s.tool === 'string' ? s.tool : 'unknown',
     modelSha256: s.modelSha256, method, settings,
     source: { description: src.description, images: src.images, listSha256: src.listSha256 },
     tensors: s.tensors as Record<string, TensorStats>,
+  }, where, expect);
+}
+
+/**
+ * A parsed artifact checked for one use (`where` names its file in errors): made for the graph whose
+ * sha256 is `expect.modelSha256`, and holding histograms when `expect.method` needs them. Returns the
+ * stats; FACEOPT_ERR_STATS otherwise. `optimize` parses a --stats file before the long work and checks
+ * it here once the graph it prepares is known.
+ */
+export function statsFor(stats: CalibrationStats, where: string, expect: StatsExpectation): CalibrationStats {
+  const refuse = (reason: string): never => {
+    throw new FaceoptError('FACEOPT_ERR_STATS', { path: where, reason });
   };
+  if (expect.modelSha256 !== undefined && stats.modelSha256 !== expect.modelSha256) {
+    return refuse(`it was made for another model, or for this one as another faceopt version or other rewrite options prepared it (prepared graph sha256 ${stats.modelSha256.slice(0, 12)}…, now ${expect.modelSha256.slice(0, 12)}…)`);
+  }
+  if (expect.method !== undefined && stats.method !== expect.method && COLLECTORS[expect.method].needsHistogram && !Object.values(stats.tensors).every((t) => 'histogram' in t)) {
+    return refuse(`it holds ${stats.method} stats without histograms, and ${expect.method} needs them`);
+  }
+  return stats;
+}
+
+/** Why text is not JSON, without echoing the bytes of a binary file (an image or a model passed by mistake). */
+function notJson(text: string, e: unknown): string {
+  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 4096))) return 'not JSON: a binary file (an image or a model?), not a stats.json';
+  return `not JSON (${String((e as Error)?.message ?? e).replace(/\s+/g, ' ').slice(0, 160)})`;
 }

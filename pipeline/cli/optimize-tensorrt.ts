@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
+import { carryExclusions, checkExclusions } from '../quantize/exclusions.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
@@ -138,9 +139,17 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const detSize = opts.detSize === undefined ? undefined : Array.isArray(opts.detSize) ? opts.detSize as [number, number] : parseDetSize(opts.detSize as string | number);
   const batch = opts.batch === undefined ? undefined : typeof opts.batch === 'string' ? parseBatch(opts.batch) : opts.batch;
 
+  checkExclusions(source.graph, opts.exclude ?? [], file);
+
   const prepared = source.clone();
   const prep = prepareFloatGraph(prepared, TENSORRT_REWRITES, 13);
   log(`faceopt: ${name}: ${role}, opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded; TensorRT ${precision}`);
+  const warnings: string[] = [];
+  const carried = carryExclusions(source.graph, prepared.graph, opts.exclude ?? []);
+  for (const note of carried.notes) {
+    warnings.push(note);
+    log(`warning: ${note}`);
+  }
   // a malformed --pairs or --boxes file fails now, not after calibration (the evaluation reads them again)
   if (opts.evaluate !== false) readEvaluationInputs(opts);
   const outDir = path.resolve(opts.out ?? path.join(modelsDir(), `${name}.trt`));
@@ -155,7 +164,6 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   let slice: InputBatch[] = [];
   const facesDir = opts.facesDir;
   // one split for calibration and evaluation: evaluation photos are the other identities
-  const warnings: string[] = [];
   const split = checkedCalibrationSplit({
     facesDir, calibrationList: opts.calibrationList, calibrationSize: opts.calibrationSize, statsFile: opts.stats,
     evaluate: opts.evaluate !== false, pairs: opts.pairsFile !== undefined, explicit: role === 'detector' ? (opts.boxFiles?.length ?? 0) + (opts.faceFree?.length ?? 0) : 0,
@@ -220,7 +228,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const plan = await writeTensorrtBundle({
     model: prepared, stats, outDir, precision, role, batch, detSize, name,
     workspaceMiB: opts.workspaceMiB, optimizationLevel: opts.optimizationLevel, instances: opts.instances,
-    maxQueueDelayMicroseconds: opts.queueDelayUs, exclude: opts.exclude,
+    maxQueueDelayMicroseconds: opts.queueDelayUs, exclude: carried.exclude,
     source: { path: file }, log,
     accuracy: slice.length ? { slice, target: searchTarget(role, opts, `${sampleCount(slice)}-input slice`, log).aimed, maxFloat: opts.maxFloatLayers } : undefined,
   });

@@ -14,7 +14,7 @@ import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
-import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
+import { createStats, hashImageList, loadStats, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
 import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
@@ -36,6 +36,7 @@ import { writeReport } from '../report/index.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
 import { UnreadablePhotos } from '../faces/decode.js';
+import { carryExclusions, checkExclusions } from '../quantize/exclusions.js';
 
 export interface Int8Options {
   model: string;
@@ -170,6 +171,10 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const { pairs, annotated } = o.evaluate !== false ? readEvaluationInputs(o) : { pairs: null, annotated: [] };
   // and the places it writes to: the model's folder and the report folder can be made and written
   checkOutputs(outPath, reportDir);
+  // --exclude names nodes or op types of this model; a --stats file that exists must be a stats file
+  // (whether it was made for this graph is known after the rewrites, which need the faces)
+  checkExclusions(source.graph, o.quantize.exclude ?? [], o.model);
+  const reusedStats = o.statsFile && existsSync(o.statsFile) ? await loadStats(o.statsFile) : null;
 
   // float graph the quantizer works on: opset, BatchNorm folding, then (after equalization) PRelu
   const prepared = source.clone();
@@ -227,11 +232,17 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const preluResult = rewrites.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(prepared.graph, rewrites.prelu);
   prepared.graph.toposort();
   log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}${preluResult.fallback?.length ? ` (${preluResult.fallback.length} of them as sign-dw: ${preluResult.fallback[0]!.reason})` : ''}${prep.siblings.length ? `, ${describeMerges(prep.siblings)}` : ''}${prep.padded.length ? `, ${describePadding(prep.padded)}` : ''}`);
+  const carried = carryExclusions(source.graph, prepared.graph, o.quantize.exclude ?? []);
+  o = { ...o, quantize: { ...o.quantize, exclude: carried.exclude } };
+  for (const note of carried.notes) {
+    warnings.push(note);
+    log(`warning: ${note}`);
+  }
   const preparedSha = sha256(prepared.toBytes());
 
   let stats: CalibrationStats;
-  if (o.statsFile && existsSync(o.statsFile)) {
-    stats = await loadStats(o.statsFile, { modelSha256: preparedSha });
+  if (reusedStats && o.statsFile) {
+    stats = statsFor(reusedStats, o.statsFile, { modelSha256: preparedSha });
     log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
   } else {
     log(`calibration: ${role === 'generic' && !o.facesDir ? '16 synthetic batches' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);

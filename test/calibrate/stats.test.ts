@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalibrationCollector } from '../../pipeline/calibrate/collectors.js';
 import {
   type CalibrationStats, STATS_SCHEMA_VERSION, createStats, hashImageList, loadStats, parseStats, saveStats,
-  serializeStats, statsHash,
+  serializeStats, statsFor, statsHash,
 } from '../../pipeline/calibrate/stats.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { sha256 } from '../../pipeline/fsutil.js';
@@ -123,6 +123,21 @@ describe('stats validation', () => {
     const m = good();
     m.tensors['683'].method = 'minmax';
     expectStatsError(parse(m), /method minmax differs/);
+  });
+
+  it('refuses a binary file without echoing its bytes, and says what --stats takes', async () => {
+    const file = path.join(dir, 'photo.jpg');
+    await writeFile(file, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01]));
+    const e = await loadStats(file).then(() => new Error('loaded'), (x: unknown) => x as Error);
+    expect(isFaceoptError(e, 'FACEOPT_ERR_STATS')).toBe(true);
+    expect(e.message).toBe(`Calibration stats ${file} cannot be used: not JSON: a binary file (an image or a model?), not a stats.json. --stats reuses a stats.json that \`faceopt optimize\` wrote for this model; to calibrate again, name a new file or delete an outdated one.`);
+  });
+
+  it('checks a parsed artifact for its use apart from parsing it (statsFor)', () => {
+    const stats = parseStats(serializeStats(sampleStats('minmax')), 'x');
+    expect(statsFor(stats, 'x', { modelSha256: MODEL })).toBe(stats);
+    expectStatsError(() => statsFor(stats, 'x', { modelSha256: OTHER }), /made for another model/);
+    expectStatsError(() => statsFor(stats, 'x', { method: 'percentile' }), /minmax stats without histograms, and percentile needs them/);
   });
 
   it('refuses a histogram method on minmax stats without histograms', () => {

@@ -115,15 +115,23 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
       [['--out', path.join(file, 'x.onnx')], 73, /FACEOPT_ERR_WRITE_FAILED: .*is a file, not a folder/],
       [['--report-dir', path.join(file, 'r')], 73, /FACEOPT_ERR_WRITE_FAILED/],
       [['--face-free', path.join(work, 'no-such-photo.jpg')], 66, /FACEOPT_ERR_FILE_NOT_FOUND/],
+      // a typo in --exclude used to quantize the layer meant to stay float, without a word
+      [['--exclude', 'Conv_0,Conv_99999'], 64, /FACEOPT_ERR_BAD_ARGUMENT: Expected node names or op types of scrfd_500m_bnkps\.onnx \(its op types: .*\) for --exclude but received Conv_99999, which names no node/],
+      // a --stats file that is not one fails before the photos are read (it was checked after them)
+      [['--stats', shared('faces', 'groups', 'dogs.jpg')], 65, /FACEOPT_ERR_STATS: .*dogs\.jpg cannot be used: not JSON: a binary file/],
     ];
     for (const [extra, exit, message] of cases) {
       const r = faceopt([...base, ...extra], { env });
       expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(exit);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/^calibration:/m);
+      expect(r.stderr).not.toMatch(/^rewrites:/m);
     }
     const t = faceopt(['optimize', '--tensorrt', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--faces', shared('faces', 'lfw'), '--out', path.join(file, 'b.trt'), '--quiet'], { env });
     expect(t.code, t.stderr).toBe(73);
+    const typo = faceopt(['optimize', '--tensorrt', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--faces', shared('faces', 'lfw'), '--exclude', 'relu_1', '--out', path.join(work, 'typo.trt'), '--quiet'], { env });
+    expect(typo.code, typo.stderr).toBe(64);
+    expect(typo.stderr).toContain('received relu_1, which names no node and no op type of it; node names containing it: Relu_1');
   });
   it('a --faces folder with nothing left to evaluate on fails before calibration, after warning about so few photos', () => {
     const one = path.join(work, 'one-photo', 'Aaron_Peirsol');

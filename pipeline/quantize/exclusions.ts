@@ -1,0 +1,63 @@
+/**
+ * `--exclude` entries checked against the graphs they name. Each entry must be a node name or an op type
+ * of the model as given: a typo used to quantize the very layer the user wanted float, without a word.
+ * The float rewrites that run before quantization replace some nodes (a PRelu becomes a depthwise conv,
+ * a Relu and an Add named `<prelu>_...`; a BatchNormalization is folded into its convolution), so an
+ * entry that named such a node is carried over to the nodes the rewrite made in its place, or reported
+ * when nothing took its place.
+ */
+import path from 'node:path';
+import { FaceoptError } from '../errors.js';
+import type { Graph } from '../onnx/graph.js';
+
+/** Refuse entries that are neither a node name nor an op type of `g` (the model as given, `model` its path). */
+export function checkExclusions(g: Graph, exclude: readonly string[], model: string): void {
+  const names = new Set(g.nodes.map((n) => n.name ?? ''));
+  const ops = [...new Set(g.nodes.map((n) => n.opType ?? ''))].sort();
+  for (const entry of exclude) {
+    if (names.has(entry) || ops.includes(entry)) continue;
+    const lower = entry.toLowerCase();
+    const near = [...names].filter((n) => n && n.toLowerCase().includes(lower)).slice(0, 3);
+    const opNear = ops.find((op) => op.toLowerCase() === lower);
+    const hint = opNear ? `; op types are case-sensitive: ${opNear}` : near.length ? `; node names containing it: ${near.join(', ')}` : '';
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: `node names or op types of ${path.basename(model)} (its op types: ${ops.join(', ')})`,
+      name: '--exclude',
+      received: `${entry}, which names no node and no op type of it${hint}`,
+    });
+  }
+}
+
+export interface CarriedExclusions {
+  /** The entries to quantize with: those the rewritten graph still has, plus the nodes rewrites made in place of the others. */
+  exclude: string[];
+  /** One line per entry carried over or lost, for the log and the report's warnings. */
+  notes: string[];
+}
+
+/**
+ * Entries of `exclude` (checked against `source`) as they apply to `rewritten`: kept where the rewritten
+ * graph still has such a node or op type, else replaced by the nodes the rewrites made for it (new names
+ * starting `<entry>_`), else reported as lost.
+ */
+export function carryExclusions(source: Graph, rewritten: Graph, exclude: readonly string[]): CarriedExclusions {
+  const before = new Set(source.nodes.map((n) => n.name ?? ''));
+  const names = new Set(rewritten.nodes.map((n) => n.name ?? ''));
+  const ops = new Set(rewritten.nodes.map((n) => n.opType ?? ''));
+  const out: string[] = [];
+  const notes: string[] = [];
+  for (const entry of exclude) {
+    if (names.has(entry) || ops.has(entry)) {
+      out.push(entry);
+      continue;
+    }
+    const made = [...names].filter((n) => n.startsWith(`${entry}_`) && !before.has(n));
+    if (made.length > 0) {
+      out.push(...made);
+      notes.push(`--exclude ${entry}: the float rewrites replaced it; kept float as ${made.join(', ')}`);
+    } else {
+      notes.push(`--exclude ${entry}: the float rewrites removed it (a BatchNormalization folded into its convolution, or an op written another way), so it excludes nothing; exclude the layer that took it in`);
+    }
+  }
+  return { exclude: [...new Set(out)], notes };
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { isFaceoptError } from '../../pipeline/errors.js';
+import { makeNode } from '../../pipeline/onnx/index.js';
+import { carryExclusions, checkExclusions } from '../../pipeline/quantize/exclusions.js';
+import { foldBatchNorms } from '../../pipeline/quantize/rewrites/batchnorm.js';
+import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
+import { seededFloats } from '../onnx/compare.js';
+import { tinyModel } from '../onnx/tiny.js';
+
+/** Conv(2->4) -> BN -> PRelu -> Conv(4->2, 1x1) */
+function block() {
+  return tinyModel({
+    opset: 13, input: { name: 'x', shape: [1, 2, 4, 4] }, outputs: ['out'],
+    nodes: [
+      makeNode('Conv', ['x', 'w1'], ['c1'], 'conv1', { kernel_shape: [1, 1] }),
+      makeNode('BatchNormalization', ['c1', 'g', 'b', 'm', 'v'], ['n1'], 'bn1', { epsilon: 1e-5 }),
+      makeNode('PRelu', ['n1', 'a'], ['p1'], 'prelu1'),
+      makeNode('Conv', ['p1', 'w2'], ['out'], 'project', { kernel_shape: [1, 1] }),
+    ],
+    initializers: [
+      { name: 'w1', dims: [4, 2, 1, 1], data: seededFloats(8, 1) },
+      { name: 'g', dims: [4], data: [1, 1.5, 0.5, 2] }, { name: 'b', dims: [4], data: [0, 0.1, -0.1, 0.2] },
+      { name: 'm', dims: [4], data: [0, 0.2, 0.1, -0.3] }, { name: 'v', dims: [4], data: [1, 2, 0.5, 1] },
+      { name: 'a', dims: [4, 1, 1], data: [0.25, -0.5, 1.5, 0] },
+      { name: 'w2', dims: [2, 4, 1, 1], data: seededFloats(8, 2) },
+    ],
+  });
+}
+
+function refusal(fn: () => void): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(isFaceoptError(e, 'FACEOPT_ERR_BAD_ARGUMENT')).toBe(true);
+    return (e as Error).message;
+  }
+  throw new Error('expected FACEOPT_ERR_BAD_ARGUMENT');
+}
+
+describe('--exclude entries', () => {
+  it('accept node names and op types of the model as given', () => {
+    const g = block().graph;
+    expect(() => checkExclusions(g, ['conv1', 'PRelu', 'BatchNormalization', 'project'], 'm.onnx')).not.toThrow();
+  });
+
+  it('refuse a name that is neither, naming the op types and near node names', () => {
+    const g = block().graph;
+    const typo = refusal(() => checkExclusions(g, ['conv1', 'prelu'], 'models/m.onnx'));
+    expect(typo).toBe('Expected node names or op types of m.onnx (its op types: BatchNormalization, Conv, PRelu) for --exclude but received prelu, which names no node and no op type of it; op types are case-sensitive: PRelu.');
+    const near = refusal(() => checkExclusions(g, ['PROJ'], 'm.onnx'));
+    expect(near).toContain('received PROJ, which names no node and no op type of it; node names containing it: project.');
+    expect(refusal(() => checkExclusions(g, ['nothing_like_it'], 'm.onnx'))).toMatch(/received nothing_like_it, which names no node and no op type of it\.$/);
+  });
+
+  it('carry a rewritten PRelu over to the nodes made in its place, and report a folded BatchNormalization', () => {
+    const source = block();
+    const prepared = source.clone();
+    foldBatchNorms(prepared.graph);
+    rewritePrelus(prepared.graph, 'residual-dw');
+    const made = prepared.graph.nodes.map((n) => n.name ?? '').filter((n) => n.startsWith('prelu1_'));
+    expect(made.length).toBeGreaterThan(0);
+    const r = carryExclusions(source.graph, prepared.graph, ['conv1', 'prelu1', 'bn1', 'Conv']);
+    expect(r.exclude).toEqual(['conv1', ...made, 'Conv']);
+    expect(r.notes).toEqual([
+      `--exclude prelu1: the float rewrites replaced it; kept float as ${made.join(', ')}`,
+      expect.stringMatching(/^--exclude bn1: the float rewrites removed it .* so it excludes nothing/),
+    ]);
+    // an op type the rewrites removed altogether is reported too
+    expect(carryExclusions(source.graph, prepared.graph, ['PRelu']).notes).toEqual([expect.stringMatching(/^--exclude PRelu: the float rewrites removed it/)]);
+  });
+});
