@@ -23,6 +23,8 @@ export interface RequestImage {
   bytes: Buffer;
   /** Content type the client declared for it (multipart part or request), if any. */
   declared?: string;
+  /** Why it could not be taken from the request (a lenient spec reports it for this image alone). */
+  error?: FaceoptError;
 }
 
 /** Format from the magic bytes: a supported one, another known one, or null. */

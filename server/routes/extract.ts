@@ -3,8 +3,8 @@
  * `{"images": {"data": [base64...]}}`), every face with box, score, keypoints, embedding and norm.
  * Options as InsightFace-REST names them: threshold, limit_faces, min_face_size, embed_only (the images
  * are aligned crops: no detection), extract_embedding (false: detection only). A photo that cannot be
- * read gets its own `{status: "error", error}` entry; when every photo fails, the request fails with
- * the first photo's error and status.
+ * read (bad bytes, or in JSON a string that is not base64) gets its own `{status: "error", error}` entry;
+ * when every photo fails, the request fails with the first photo's error and status.
  */
 import type { FastifyInstance } from 'fastify';
 import { FaceoptError, isFaceoptError } from '../../pipeline/errors.js';
@@ -31,7 +31,15 @@ export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): voi
     lenient: true,
     fromJson: (b) => {
       const list = (Array.isArray(b.images) ? b.images : (b.images as { data?: unknown[] } | undefined)?.data ?? []) as unknown[];
-      return list.map((s, i): RequestImage => ({ field: 'images', source: `images[${i}]`, bytes: fromBase64(s, `images[${i}]`) }));
+      return list.map((s, i): RequestImage => {
+        const source = `images[${i}]`;
+        try {
+          return { field: 'images', source, bytes: fromBase64(s, source) };
+        } catch (e) {
+          if (!isFaceoptError(e)) throw e;
+          return { field: 'images', source, bytes: Buffer.alloc(0), error: e };
+        }
+      });
     },
   };
 
@@ -43,6 +51,7 @@ export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): voi
       const errors: FaceoptError[] = [];
       const results = await Promise.all(images.map(async (img, i): Promise<ImageResult> => {
         try {
+          if (img.error) throw img.error;
           checkImageBytes(img, img.declared);
           const { value, hit } = await service.extract(img.bytes, img.source, query, deadline);
           return { status: 'ok', cached: hit, ...value };

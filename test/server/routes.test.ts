@@ -113,14 +113,23 @@ describe('face routes', () => {
       method: 'POST', url: '/v1/extract',
       payload: { images: { data: [red.toString('base64'), black.toString('base64'), Buffer.from('not an image').toString('base64')] }, extract_embedding: true },
     });
-    expect(res.statusCode).toBe(200);
+    expect(res.statusCode, res.body).toBe(200);
     const imgs = res.json().images;
-    expect(imgs).toHaveLength(3);
+    expect(imgs, res.body).toHaveLength(3);
     expect(imgs[0]).toMatchObject({ status: 'ok', width: 64, height: 64 });
     expect(imgs[0].faces[0].embedding).toHaveLength(4);
     expect(imgs[0].faces[0].norm).toBeGreaterThan(0);
     expect(imgs[1]).toMatchObject({ status: 'ok', faces: [] });
     expect(imgs[2]).toMatchObject({ status: 'error', error: { code: 'FACEOPT_ERR_BAD_IMAGE' } });
+    // a string that is not base64 is that image's error too (it used to fail the batch)
+    const mixed = await app.inject({ method: 'POST', url: '/v1/extract', payload: { images: [red.toString('base64'), '!!not base64'] } });
+    expect(mixed.statusCode, mixed.body).toBe(200);
+    expect(mixed.json().images[0]).toMatchObject({ status: 'ok', width: 64, height: 64 });
+    expect(mixed.json().images[1]).toEqual({ status: 'error', error: { code: 'FACEOPT_ERR_BAD_ARGUMENT', message: 'Expected a base64 string for images[1] but received characters outside base64.' } });
+    // every image bad: the request fails with the first one's error
+    const none = await app.inject({ method: 'POST', url: '/v1/extract', payload: { images: ['%%', '??'] } });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().error.message).toBe('Expected a base64 string for images[0] but received characters outside base64.');
   });
 
   it('POST /v1/extract: multipart files, limit_faces and extract_embedding=false as form fields', async () => {
