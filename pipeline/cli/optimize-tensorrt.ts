@@ -145,7 +145,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const prep = prepareFloatGraph(prepared, TENSORRT_REWRITES, 13);
   log(`faceopt: ${name}: ${role}, opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded; TensorRT ${precision}`);
   const warnings: string[] = [];
-  const carried = carryExclusions(source.graph, prepared.graph, opts.exclude ?? []);
+  const carried = carryExclusions(source.graph, prepared.graph, opts.exclude ?? [], prep.batchNorm);
   for (const note of carried.notes) {
     warnings.push(note);
     log(`warning: ${note}`);

@@ -3,8 +3,8 @@
  * of the model as given: a typo used to quantize the very layer the user wanted float, without a word.
  * The float rewrites that run before quantization replace some nodes (a PRelu becomes a depthwise conv,
  * a Relu and an Add named `<prelu>_...`; a BatchNormalization is folded into its convolution), so an
- * entry that named such a node is carried over to the nodes the rewrite made in its place, or reported
- * when nothing took its place.
+ * entry that named such a node is carried over to the nodes that took it in, or reported when nothing
+ * did.
  */
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
@@ -37,10 +37,11 @@ export interface CarriedExclusions {
 
 /**
  * Entries of `exclude` (checked against `source`) as they apply to `rewritten`: kept where the rewritten
- * graph still has such a node or op type, else replaced by the nodes the rewrites made for it (new names
+ * graph still has such a node or op type, else replaced by the layer a folded BatchNormalization went
+ * into (`folded`, as prepareFloatGraph reports them) or by the nodes the rewrites made for it (new names
  * starting `<entry>_`), else reported as lost.
  */
-export function carryExclusions(source: Graph, rewritten: Graph, exclude: readonly string[]): CarriedExclusions {
+export function carryExclusions(source: Graph, rewritten: Graph, exclude: readonly string[], folded: readonly { bn: string; into: string }[] = []): CarriedExclusions {
   const before = new Set(source.nodes.map((n) => n.name ?? ''));
   const names = new Set(rewritten.nodes.map((n) => n.name ?? ''));
   const ops = new Set(rewritten.nodes.map((n) => n.opType ?? ''));
@@ -51,12 +52,18 @@ export function carryExclusions(source: Graph, rewritten: Graph, exclude: readon
       out.push(entry);
       continue;
     }
+    const into = folded.find((f) => f.bn === entry)?.into;
+    if (into !== undefined && names.has(into)) {
+      out.push(into);
+      notes.push(`--exclude ${entry}: the float rewrites folded it into ${into}; kept float as ${into}`);
+      continue;
+    }
     const made = [...names].filter((n) => n.startsWith(`${entry}_`) && !before.has(n));
     if (made.length > 0) {
       out.push(...made);
       notes.push(`--exclude ${entry}: the float rewrites replaced it; kept float as ${made.join(', ')}`);
     } else {
-      notes.push(`--exclude ${entry}: the float rewrites removed it (a BatchNormalization folded into its convolution, or an op written another way), so it excludes nothing; exclude the layer that took it in`);
+      notes.push(`--exclude ${entry}: the float rewrites removed it (an op written another way), so it excludes nothing; exclude the layer that took it in`);
     }
   }
   return { exclude: [...new Set(out)], notes };

@@ -52,19 +52,22 @@ describe('--exclude entries', () => {
     expect(refusal(() => checkExclusions(g, ['nothing_like_it'], 'm.onnx'))).toMatch(/received nothing_like_it, which names no node and no op type of it\.$/);
   });
 
-  it('carry a rewritten PRelu over to the nodes made in its place, and report a folded BatchNormalization', () => {
+  it('carry a rewritten PRelu over to the nodes made in its place, and a folded BatchNormalization to its conv', () => {
     const source = block();
     const prepared = source.clone();
-    foldBatchNorms(prepared.graph);
+    const { folded } = foldBatchNorms(prepared.graph);
     rewritePrelus(prepared.graph, 'residual-dw');
     const made = prepared.graph.nodes.map((n) => n.name ?? '').filter((n) => n.startsWith('prelu1_'));
     expect(made.length).toBeGreaterThan(0);
-    const r = carryExclusions(source.graph, prepared.graph, ['conv1', 'prelu1', 'bn1', 'Conv']);
-    expect(r.exclude).toEqual(['conv1', ...made, 'Conv']);
+    expect(folded).toEqual([expect.objectContaining({ bn: 'bn1', into: 'conv1' })]);
+    const r = carryExclusions(source.graph, prepared.graph, ['prelu1', 'bn1', 'Conv'], folded);
+    expect(r.exclude).toEqual([...made, 'conv1', 'Conv']);
     expect(r.notes).toEqual([
       `--exclude prelu1: the float rewrites replaced it; kept float as ${made.join(', ')}`,
-      expect.stringMatching(/^--exclude bn1: the float rewrites removed it .* so it excludes nothing/),
+      '--exclude bn1: the float rewrites folded it into conv1; kept float as conv1',
     ]);
+    // without the fold record there is nothing to hand it to
+    expect(carryExclusions(source.graph, prepared.graph, ['bn1']).notes).toEqual([expect.stringMatching(/^--exclude bn1: the float rewrites removed it .* so it excludes nothing/)]);
     // an op type the rewrites removed altogether is reported too
     expect(carryExclusions(source.graph, prepared.graph, ['PRelu']).notes).toEqual([expect.stringMatching(/^--exclude PRelu: the float rewrites removed it/)]);
   });
