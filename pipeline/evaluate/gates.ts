@@ -98,17 +98,17 @@ function check(id: string, measured: number | null, threshold: number, comparato
 function recognizerChecks(input: GateInput, t: GateThresholds['recognizer']): GateCheck[] {
   const cos = input.recognizer?.cosine ?? null;
   const n = cos ? `${cos.count} faces` : '';
-  const missingCos = 'No reference-vs-variant embeddings were compared, so the cosine gates cannot pass; evaluate on held-apart faces (--faces).';
+  const missingCos = (gate: string) => `No reference-vs-variant embeddings were compared, so the ${gate} gate cannot pass; evaluate on held-apart faces (--faces).`;
   const checks = [
     check('recognizer.minMeanCosine', cos?.mean ?? null, t.minMeanCosine, '>=', {
       pass: `Mean cosine between reference and variant embeddings is ${shown(cos?.mean ?? 0, t.minMeanCosine, 5)} over ${n}, meeting the gate of at least ${t.minMeanCosine}.`,
       fail: `Mean cosine between reference and variant embeddings is ${shown(cos?.mean ?? 0, t.minMeanCosine, 5)} over ${n}, below the gate of ${t.minMeanCosine}.`,
-      missing: missingCos,
+      missing: missingCos(`mean-cosine (at least ${t.minMeanCosine})`),
     }, true),
     check('recognizer.minMinCosine', cos?.min ?? null, t.minMinCosine, '>=', {
       pass: `Lowest per-face cosine is ${shown(cos?.min ?? 0, t.minMinCosine, 5)}, meeting the gate of at least ${t.minMinCosine}.`,
       fail: `Lowest per-face cosine is ${shown(cos?.min ?? 0, t.minMinCosine, 5)}, below the gate of ${t.minMinCosine}: at least one face embeds noticeably differently.`,
-      missing: missingCos,
+      missing: missingCos(`lowest-cosine (at least ${t.minMinCosine})`),
     }, true),
   ];
   const d = input.recognizer?.verification?.delta ?? null;

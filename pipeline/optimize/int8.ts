@@ -245,7 +245,13 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     stats = statsFor(reusedStats, o.statsFile, { modelSha256: preparedSha });
     log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
   } else {
-    log(`calibration: ${role === 'generic' && !o.facesDir ? '16 synthetic batches' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
+    if (!o.facesDir && role !== 'generic') {
+      // it used to log "0 images (undefined)" and go on; the gates then fail for want of faces to compare
+      const why = `a ${role} calibrated on synthetic N(0,1) inputs instead of faces: its int8 ranges will not fit real photos; pass --faces DIR (and --calibration-list FILE) to calibrate on ${role === 'recognizer' ? 'aligned faces' : 'photos'}`;
+      warnings.push(why);
+      log(`warning: ${why}`);
+    }
+    log(`calibration: ${!o.facesDir ? '16 synthetic batches (N(0,1) inputs)' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
     // pre-aligned recognizer crops get their own bar (detector frames report while they stream)
     const bar = statsBatches ? countProgress('calibrating', sampleCount(statsBatches), { silent: o.quiet }) : null;
     const tensors = await collectActivationStats(prepared, calibrationInput(), {

@@ -133,6 +133,14 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
     expect(typo.code, typo.stderr).toBe(64);
     expect(typo.stderr).toContain('received relu_1, which names no node and no op type of it; node names containing it: Relu_1');
   });
+  it('a face model without --faces is calibrated on synthetic inputs with a warning that says so', () => {
+    const out = path.join(work, 'nofaces', 'm.onnx');
+    const r = faceopt(['optimize', '--int8', '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--out', out, '--no-evaluate', '--quiet', '--float-prefix', '0', '--float-suffix', '0'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^warning: a recognizer calibrated on synthetic N\(0,1\) inputs instead of faces: .* pass --faces DIR/m);
+    expect(r.stderr).toMatch(/^calibration: 16 synthetic batches \(N\(0,1\) inputs\), method mse$/m);
+    expect(r.stderr).not.toContain('undefined');
+  });
   it('a --faces folder with nothing left to evaluate on fails before calibration, after warning about so few photos', () => {
     const one = path.join(work, 'one-photo', 'Aaron_Peirsol');
     mkdirSync(one, { recursive: true });

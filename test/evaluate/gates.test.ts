@@ -50,9 +50,12 @@ describe('recognizer gates', () => {
     expect(skipped.checks[2]!.sentence).toMatch(/no --pairs file/);
     const none = evaluateGates({ role: 'recognizer', recognizer: null });
     expect(none.pass).toBe(false);
-    expect(none.reasons[0]).toMatch(/No reference-vs-variant embeddings were compared/);
-    // both cosine gates fail for that one cause: the reason is given once, each check keeps its sentence
-    expect(none.reasons).toHaveLength(1);
+    // both cosine gates fail for that one cause, each naming itself (one sentence printed twice read as a
+    // duplicate, and "1 of 2 gates failed" undercounted)
+    expect(none.reasons).toEqual([
+      'No reference-vs-variant embeddings were compared, so the mean-cosine (at least 0.995) gate cannot pass; evaluate on held-apart faces (--faces).',
+      'No reference-vs-variant embeddings were compared, so the lowest-cosine (at least 0.97) gate cannot pass; evaluate on held-apart faces (--faces).',
+    ]);
     expect(none.checks.filter((c) => c.status === 'fail')).toHaveLength(2);
   });
 });
