@@ -78,7 +78,8 @@ export function keyNumbers(r: Report): KeyNumber[] {
 export function verdictLine(r: Report): string {
   const checked = r.gates.checks.filter((c) => c.status !== 'skipped').length;
   if (r.gates.pass) return checked ? `PASS: all ${checked} accuracy gates met` : 'PASS: no accuracy gates apply to this model';
-  return `FAIL: ${r.gates.reasons.length} of ${checked} accuracy gates failed`;
+  // failed checks, not reasons: reasons are deduplicated, so two gates failing for one cause counted once
+  return `FAIL: ${r.gates.checks.filter((c) => c.status === 'fail').length} of ${checked} accuracy gates failed`;
 }
 
 /** A report's display title: "<model> · <variant> (<role>)". */

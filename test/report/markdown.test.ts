@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mostSensitive } from '../../pipeline/report/document.js';
 import { DIGITS } from '../../pipeline/report/format.js';
+import { verdictLine } from '../../pipeline/report/summary.js';
 import { renderMarkdown } from '../../pipeline/report/markdown.js';
 import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
 
@@ -48,8 +49,11 @@ describe('report.md', () => {
     const bad = exampleRecognizerReport({ damage: 0.02 });
     const badLines = renderMarkdown(bad).split('\n').filter(Boolean);
     expect(bad.gates.pass).toBe(false);
-    expect(badLines[1]).toBe(`**FAIL: ${bad.gates.reasons.length} of 3 accuracy gates failed**`);
+    expect(badLines[1]).toBe(`**FAIL: ${bad.gates.checks.filter((c) => c.status === 'fail').length} of 3 accuracy gates failed**`);
     expect(badLines.slice(2, 2 + bad.gates.reasons.length)).toEqual(bad.gates.reasons.map((x) => `- ${x}`));
+    // the count is of failed gates: two failing for one (deduplicated) reason are two
+    const one = { ...bad, gates: { ...bad.gates, reasons: [bad.gates.reasons[0]!], checks: bad.gates.checks.map((c, i) => (i < 2 ? { ...c, status: 'fail' as const } : { ...c, status: 'pass' as const })) } };
+    expect(verdictLine(one)).toBe('FAIL: 2 of 3 accuracy gates failed');
   });
 
   it('gate table shows the measured values and thresholds of report.json', () => {
