@@ -157,10 +157,24 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     : (await import('./backend.js')).AnalyzerBackend.load(models, config));
   app.faceoptReady = service.start(opts.backend ?? loadBackend).then(() => {
     if (service.state !== 'ready') return; // closed while loading: the models were let go
-    app.log.info({ ms: Math.round(performance.now() - t0), detector: models.detector.variant, recognizer: models.recognizer.variant, models: models.id }, 'models loaded and warmed');
+    app.log.info({ ms: Math.round(performance.now() - t0), detector: models.detector.variant, recognizer: models.recognizer.variant, models: models.id, inference: inferenceLayout(config) }, 'models loaded and warmed');
   });
   app.faceoptReady.catch((e: unknown) => app.log.error({ err: e instanceof Error ? e.message : String(e) }, 'model loading failed'));
   return app;
+}
+
+/**
+ * The inference layout one worker serves with, in words, for the start-up log line: which provider, how
+ * many lanes of how many threads, the latency lane, batches and the cache (in a container the layout is
+ * given by flags, and this line shows what they came to).
+ */
+export function inferenceLayout(config: ServerConfig): string {
+  const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
+  const lanes = config.inferenceThread ? `${n(config.lanes, 'lane')} x ${n(config.intraOpThreads, 'thread')}` : `${n(config.intraOpThreads, 'thread')} on the event loop`;
+  const latency = config.latencyLaneThreads !== null ? ` + a latency lane of ${n(config.latencyLaneThreads, 'thread')}` : '';
+  const batch = config.batch.maxBatch > 1 ? `batches of at most ${config.batch.maxBatch} crops` : 'no batching';
+  const cache = [config.cache.memoryEntries > 0 ? `memory cache ${config.cache.memoryEntries}` : 'memory cache off', config.cache.redisUrl ? 'Redis' : ''].filter(Boolean).join(' + ');
+  return `${config.provider}, ${lanes}${latency}${config.workers > 1 ? ` per worker (${config.workers} workers)` : ''}; ${batch}; ${cache}`;
 }
 
 /**

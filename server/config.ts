@@ -156,7 +156,9 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--lanes 1 without the inference thread (lanes are inference threads)', name: 'lanes', received: String(lanes) });
   }
   const threads = input.intraOpThreads ?? Math.max(1, Math.floor(availableCores() / (workers * lanes)));
-  const latencyLane = input.latencyLane ?? (input.lanes === undefined && auto.latencyLane);
+  // a config resolved before (buildApp resolves what `faceopt serve` resolved) keeps its latency lane
+  const resolved = (input as Partial<ServerConfig>).latencyLaneThreads;
+  const latencyLane = input.latencyLane ?? (resolved !== undefined ? resolved !== null : input.lanes === undefined && auto.latencyLane);
   if (latencyLane && lanes < 2) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--lanes 2 or more with --latency-lane (it stands in for them when they are idle)', name: 'lanes', received: String(lanes) });
   }

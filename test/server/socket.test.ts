@@ -48,7 +48,7 @@ function curl(args: string[]): { status: number; body: string } {
 describeShared('faceopt serve over a real socket', () => {
   let s: Server;
   beforeAll(async () => {
-    s = await startServer(['--log-level', 'info']);
+    s = await startServer(['--log-level', 'info', '--lanes', '2', '--threads', '1', '--latency-lane']);
     console.log(`[faceopt tests] spawn -> /ready in ${s.readyMs} ms (shared machine; not a benchmark)`);
   });
   afterAll(() => { if (s?.proc.exitCode === null) s.proc.kill('SIGKILL'); });
@@ -67,6 +67,11 @@ describeShared('faceopt serve over a real socket', () => {
     const wrong = curl(['-F', `file=@${shared('models', 'PROVENANCE.md')};type=text/markdown`, `${s.base}/embed`]);
     expect(wrong.status).toBe(415);
     expect(JSON.parse(wrong.body).error.code).toBe('FACEOPT_ERR_UNSUPPORTED_MEDIA');
+  });
+
+  it('logs the inference layout it serves with once the models are warm', () => {
+    const warm = s.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; inference?: string }).find((l) => l.msg === 'models loaded and warmed');
+    expect(warm?.inference).toBe('cpu, 2 lanes x 1 thread + a latency lane of 2 threads; batches of at most 8 crops; memory cache 2048');
   });
 
   it('logs one JSON line per request to stdout', async () => {

@@ -44,6 +44,12 @@ describe('resolveServerConfig', () => {
     expect(resolveServerConfig({ lanes: 3, intraOpThreads: 1, latencyLane: true })).toMatchObject({ lanes: 3, latencyLaneThreads: 3 });
     expect(resolveServerConfig({ latencyLane: false }).latencyLaneThreads).toBeNull();
     expect(resolveServerConfig({ intraOpThreads: 1 })).toMatchObject({ lanes: 1, latencyLaneThreads: null });
+    // resolving a resolved config gives it back (buildApp resolves what `faceopt serve` resolved; the
+    // explicit --lanes 2 --threads 1 --latency-lane used to lose its latency lane there)
+    for (const input of [{ lanes: 2, intraOpThreads: 1, latencyLane: true }, { lanes: 2, intraOpThreads: 1 }, {}, { lanes: 1 }]) {
+      const once = resolveServerConfig(input);
+      expect(resolveServerConfig(once)).toEqual(once);
+    }
   });
   it('names the setting in its error', () => {
     for (const [input, text] of [
