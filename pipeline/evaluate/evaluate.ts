@@ -105,10 +105,10 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
   if (o.role === 'generic') warnings.push('not a face model faceopt recognises: face-specific evaluation unavailable (speed and size only)');
   log('evaluate: timing both models side by side');
   const speed = await measureSpeed({ reference: o.reference, variant: o.variant, dims: o.inputDims, batch8: o.dynamicBatch, runs: o.speedRuns ?? SPEED_RUNS, session: o.session });
-  const notFaster = notFasterWarning(speed);
-  if (notFaster) warnings.push(notFaster);
   const reference = await modelFile(o.reference, o.referencePrecision ?? 'fp32');
   const variant = await modelFile(o.variant, o.variantPrecision);
+  const notFaster = notFasterWarning(speed, variant.sizeBytes / Math.max(1, reference.sizeBytes));
+  if (notFaster) warnings.push(notFaster);
   const gates = evaluateGates({
     role: o.role,
     recognizer: recognizer ? { cosine: recognizer.cosine, verification: recognizer.verification } : null,

@@ -102,11 +102,14 @@ export const NOT_FASTER_BELOW = 1.05;
  * size (SCRFD-500M INT8 on a 2-core EPYC: 0.98x), so a reviewer does not promote it for speed; null
  * otherwise.
  */
-export function notFasterWarning(s: Pick<SpeedResults, 'speedup'>): string | null {
+export function notFasterWarning(s: Pick<SpeedResults, 'speedup'>, sizeRatio: number | null = null): string | null {
   const measured: [string, number][] = [['batch 1', s.speedup.batch1]];
   if (s.speedup.batch8 !== null) measured.push(['batch 8', s.speedup.batch8]);
   if (measured.some(([, x]) => x >= NOT_FASTER_BELOW)) return null;
-  return `the variant is not faster than the reference on this machine (${measured.map(([b, x]) => `${x.toFixed(2)}x at ${b}`).join(', ')}): here it saves file size only; time it on the serving hardware before choosing it for speed`;
+  // a variant whose file is no smaller (a TensorRT fp16/fp32 bundle's ONNX graph, evaluated on a CPU)
+  // saves nothing here: say so instead of claiming a file-size saving
+  const saves = sizeRatio !== null && sizeRatio > 0.9 ? `neither time nor file size (${sizeRatio.toFixed(2)}x the file)` : 'file size only';
+  return `the variant is not faster than the reference on this machine (${measured.map(([b, x]) => `${x.toFixed(2)}x at ${b}`).join(', ')}): here it saves ${saves}; time it on the serving hardware before choosing it for speed`;
 }
 
 export interface SpeedInput {

@@ -77,7 +77,9 @@ describe('pairedTimes', () => {
 
 describe('notFasterWarning', () => {
   it('warns only when no measured batch size is faster', () => {
-    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } })).toMatch(/not faster .*0\.98x at batch 1\)/);
+    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } })).toMatch(/not faster .*0\.98x at batch 1\): here it saves file size only;/);
+    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } }, 0.32)).toMatch(/: here it saves file size only;/);
+    expect(notFasterWarning({ speedup: { batch1: 0.99, batch8: null } }, 1.0)).toMatch(/: here it saves neither time nor file size \(1\.00x the file\);/);
     expect(notFasterWarning({ speedup: { batch1: 1.01, batch8: 0.97 } })).toMatch(/1\.01x at batch 1, 0\.97x at batch 8/);
     expect(notFasterWarning({ speedup: { batch1: 0.99, batch8: NOT_FASTER_BELOW } })).toBeNull();
     expect(notFasterWarning({ speedup: { batch1: 2.3, batch8: 2.2 } })).toBeNull();
