@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
-import { carryExclusions, checkExclusions } from '../quantize/exclusions.js';
+import { carryExclusions, checkExclusions, replacementsOf } from '../quantize/exclusions.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
@@ -145,7 +145,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const prep = prepareFloatGraph(prepared, TENSORRT_REWRITES, 13);
   log(`faceopt: ${name}: ${role}, opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded; TensorRT ${precision}`);
   const warnings: string[] = [];
-  const carried = carryExclusions(source.graph, prepared.graph, opts.exclude ?? [], prep.batchNorm);
+  const carried = carryExclusions(source.graph, prepared.graph, opts.exclude ?? [], replacementsOf(prep));
   for (const note of carried.notes) {
     warnings.push(note);
     log(`warning: ${note}`);

@@ -36,7 +36,7 @@ import { writeReport } from '../report/index.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
 import { UnreadablePhotos } from '../faces/decode.js';
-import { carryExclusions, checkExclusions } from '../quantize/exclusions.js';
+import { carryExclusions, checkExclusions, replacementsOf } from '../quantize/exclusions.js';
 
 export interface Int8Options {
   model: string;
@@ -232,7 +232,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const preluResult = rewrites.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(prepared.graph, rewrites.prelu);
   prepared.graph.toposort();
   log(`rewrites: opset ${prep.opset.from} -> ${prep.opset.to}, ${prep.batchNorm.length} BatchNorm folded, ${prep.batchNormAsConv.length} as depthwise conv, ${equalized.pairs} layer pairs equalized (channel spread ${equalized.spreadBefore.toFixed(1)} -> ${equalized.spreadAfter.toFixed(1)}), ${preluResult.rewritten.length} PRelu as ${rewrites.prelu}${preluResult.fallback?.length ? ` (${preluResult.fallback.length} of them as sign-dw: ${preluResult.fallback[0]!.reason})` : ''}${prep.siblings.length ? `, ${describeMerges(prep.siblings)}` : ''}${prep.padded.length ? `, ${describePadding(prep.padded)}` : ''}`);
-  const carried = carryExclusions(source.graph, prepared.graph, o.quantize.exclude ?? [], prep.batchNorm);
+  const carried = carryExclusions(source.graph, prepared.graph, o.quantize.exclude ?? [], replacementsOf(prep));
   o = { ...o, quantize: { ...o.quantize, exclude: carried.exclude } };
   for (const note of carried.notes) {
     warnings.push(note);

@@ -9,6 +9,7 @@
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
 import type { Graph } from '../onnx/graph.js';
+import type { PrepareReport } from './index.js';
 
 /** Refuse entries that are neither a node name nor an op type of `g` (the model as given, `model` its path). */
 export function checkExclusions(g: Graph, exclude: readonly string[], model: string): void {
@@ -28,6 +29,21 @@ export function checkExclusions(g: Graph, exclude: readonly string[], model: str
   }
 }
 
+/** A node the float rewrites replaced by another one: a BatchNormalization folded into its convolution, sibling convolutions merged into one. */
+export interface Replacement {
+  from: string;
+  into: string;
+  how: 'folded it into' | 'merged it with its siblings into';
+}
+
+/** The replacements prepareFloatGraph reports. */
+export function replacementsOf(prep: Pick<PrepareReport, 'batchNorm' | 'siblings'>): Replacement[] {
+  return [
+    ...prep.batchNorm.map((f): Replacement => ({ from: f.bn, into: f.into, how: 'folded it into' })),
+    ...prep.siblings.flatMap((m) => m.merged.map((c): Replacement => ({ from: c, into: m.node, how: 'merged it with its siblings into' }))),
+  ];
+}
+
 export interface CarriedExclusions {
   /** The entries to quantize with: those the rewritten graph still has, plus the nodes rewrites made in place of the others. */
   exclude: string[];
@@ -37,11 +53,11 @@ export interface CarriedExclusions {
 
 /**
  * Entries of `exclude` (checked against `source`) as they apply to `rewritten`: kept where the rewritten
- * graph still has such a node or op type, else replaced by the layer a folded BatchNormalization went
- * into (`folded`, as prepareFloatGraph reports them) or by the nodes the rewrites made for it (new names
+ * graph still has such a node or op type, else replaced by the node that took it in (`replaced`, e.g.
+ * replacementsOf(prepareFloatGraph's report)) or by the nodes the rewrites made for it (new names
  * starting `<entry>_`), else reported as lost.
  */
-export function carryExclusions(source: Graph, rewritten: Graph, exclude: readonly string[], folded: readonly { bn: string; into: string }[] = []): CarriedExclusions {
+export function carryExclusions(source: Graph, rewritten: Graph, exclude: readonly string[], replaced: readonly Replacement[] = []): CarriedExclusions {
   const before = new Set(source.nodes.map((n) => n.name ?? ''));
   const names = new Set(rewritten.nodes.map((n) => n.name ?? ''));
   const ops = new Set(rewritten.nodes.map((n) => n.opType ?? ''));
@@ -52,10 +68,10 @@ export function carryExclusions(source: Graph, rewritten: Graph, exclude: readon
       out.push(entry);
       continue;
     }
-    const into = folded.find((f) => f.bn === entry)?.into;
-    if (into !== undefined && names.has(into)) {
-      out.push(into);
-      notes.push(`--exclude ${entry}: the float rewrites folded it into ${into}; kept float as ${into}`);
+    const r = replaced.find((x) => x.from === entry);
+    if (r && names.has(r.into)) {
+      out.push(r.into);
+      notes.push(`--exclude ${entry}: the float rewrites ${r.how} ${r.into}; kept float as ${r.into}`);
       continue;
     }
     const made = [...names].filter((n) => n.startsWith(`${entry}_`) && !before.has(n));

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { makeNode } from '../../pipeline/onnx/index.js';
-import { carryExclusions, checkExclusions } from '../../pipeline/quantize/exclusions.js';
+import { carryExclusions, checkExclusions, replacementsOf } from '../../pipeline/quantize/exclusions.js';
+import { mergeSiblingConvs } from '../../pipeline/quantize/rewrites/siblings.js';
 import { foldBatchNorms } from '../../pipeline/quantize/rewrites/batchnorm.js';
 import { rewritePrelus } from '../../pipeline/quantize/rewrites/prelu.js';
 import { seededFloats } from '../onnx/compare.js';
@@ -60,13 +61,25 @@ describe('--exclude entries', () => {
     const made = prepared.graph.nodes.map((n) => n.name ?? '').filter((n) => n.startsWith('prelu1_'));
     expect(made.length).toBeGreaterThan(0);
     expect(folded).toEqual([expect.objectContaining({ bn: 'bn1', into: 'conv1' })]);
-    const r = carryExclusions(source.graph, prepared.graph, ['prelu1', 'bn1', 'Conv'], folded);
+    const r = carryExclusions(source.graph, prepared.graph, ['prelu1', 'bn1', 'Conv'], replacementsOf({ batchNorm: folded, siblings: [] }));
     expect(r.exclude).toEqual([...made, 'conv1', 'Conv']);
     expect(r.notes).toEqual([
       `--exclude prelu1: the float rewrites replaced it; kept float as ${made.join(', ')}`,
       '--exclude bn1: the float rewrites folded it into conv1; kept float as conv1',
     ]);
-    // without the fold record there is nothing to hand it to
+    // sibling convolutions merged into one: excluding one keeps the merged conv float
+    const heads = tinyModel({
+      opset: 13, input: { name: 'x', shape: [1, 2, 4, 4] }, outputs: ['s', 'b'],
+      nodes: [makeNode('Conv', ['x', 'ws'], ['s'], 'score', { kernel_shape: [1, 1] }), makeNode('Conv', ['x', 'wb'], ['b'], 'box', { kernel_shape: [1, 1] })],
+      initializers: [{ name: 'ws', dims: [1, 2, 1, 1], data: [1, 2] }, { name: 'wb', dims: [2, 2, 1, 1], data: [3, 4, 5, 6] }],
+    });
+    const merged = heads.clone();
+    const siblings = mergeSiblingConvs(merged.graph);
+    expect(siblings).toHaveLength(1);
+    const m = carryExclusions(heads.graph, merged.graph, ['box'], replacementsOf({ batchNorm: [], siblings }));
+    expect(m.exclude).toEqual([siblings[0]!.node]);
+    expect(m.notes).toEqual([`--exclude box: the float rewrites merged it with its siblings into ${siblings[0]!.node}; kept float as ${siblings[0]!.node}`]);
+    // without the replacement record there is nothing to hand it to
     expect(carryExclusions(source.graph, prepared.graph, ['bn1']).notes).toEqual([expect.stringMatching(/^--exclude bn1: the float rewrites removed it .* so it excludes nothing/)]);
     // an op type the rewrites removed altogether is reported too
     expect(carryExclusions(source.graph, prepared.graph, ['PRelu']).notes).toEqual([expect.stringMatching(/^--exclude PRelu: the float rewrites removed it/)]);
