@@ -55,12 +55,20 @@ export interface CarriedExclusions {
  * Entries of `exclude` (checked against `source`) as they apply to `rewritten`: kept where the rewritten
  * graph still has such a node or op type, else replaced by the node that took it in (`replaced`, e.g.
  * replacementsOf(prepareFloatGraph's report)) or by the nodes the rewrites made for it (new names
- * starting `<entry>_`), else reported as lost.
+ * starting `<entry>_`), else reported as lost. An op type the rewrites removed (`--exclude PRelu` once
+ * every PRelu is written as convolutions) is carried node by node the same way.
  */
 export function carryExclusions(source: Graph, rewritten: Graph, exclude: readonly string[], replaced: readonly Replacement[] = []): CarriedExclusions {
   const before = new Set(source.nodes.map((n) => n.name ?? ''));
   const names = new Set(rewritten.nodes.map((n) => n.name ?? ''));
   const ops = new Set(rewritten.nodes.map((n) => n.opType ?? ''));
+  /** What took the place of the source node `name`: [how, nodes], or null. */
+  const successors = (name: string): [string, string[]] | null => {
+    const r = replaced.find((x) => x.from === name);
+    if (r && names.has(r.into)) return [`${r.how} ${r.into}`, [r.into]];
+    const made = name ? [...names].filter((n) => n.startsWith(`${name}_`) && !before.has(n)) : [];
+    return made.length > 0 ? ['replaced it', made] : null;
+  };
   const out: string[] = [];
   const notes: string[] = [];
   for (const entry of exclude) {
@@ -68,19 +76,23 @@ export function carryExclusions(source: Graph, rewritten: Graph, exclude: readon
       out.push(entry);
       continue;
     }
-    const r = replaced.find((x) => x.from === entry);
-    if (r && names.has(r.into)) {
-      out.push(r.into);
-      notes.push(`--exclude ${entry}: the float rewrites ${r.how} ${r.into}; kept float as ${r.into}`);
-      continue;
-    }
-    const made = [...names].filter((n) => n.startsWith(`${entry}_`) && !before.has(n));
-    if (made.length > 0) {
-      out.push(...made);
-      notes.push(`--exclude ${entry}: the float rewrites replaced it; kept float as ${made.join(', ')}`);
+    const ofType = before.has(entry) ? [] : source.nodes.filter((n) => n.opType === entry).map((n) => n.name ?? '');
+    if (ofType.length > 0) {
+      const carried = ofType.flatMap((n) => successors(n)?.[1] ?? []);
+      if (carried.length > 0) {
+        out.push(...carried);
+        notes.push(`--exclude ${entry}: the float rewrites replaced its ${ofType.length} node(s); kept float the ${carried.length} node(s) made in their place (${carried.slice(0, 3).join(', ')}${carried.length > 3 ? ', ...' : ''})`);
+        continue;
+      }
     } else {
-      notes.push(`--exclude ${entry}: the float rewrites removed it (an op written another way), so it excludes nothing; exclude the layer that took it in`);
+      const s = successors(entry);
+      if (s) {
+        out.push(...s[1]);
+        notes.push(`--exclude ${entry}: the float rewrites ${s[0]}; kept float as ${s[1].join(', ')}`);
+        continue;
+      }
     }
+    notes.push(`--exclude ${entry}: the float rewrites removed it (an op written another way), so it excludes nothing; exclude the layer that took it in`);
   }
   return { exclude: [...new Set(out)], notes };
 }

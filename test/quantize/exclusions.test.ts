@@ -81,7 +81,12 @@ describe('--exclude entries', () => {
     expect(m.notes).toEqual([`--exclude box: the float rewrites merged it with its siblings into ${siblings[0]!.node}; kept float as ${siblings[0]!.node}`]);
     // without the replacement record there is nothing to hand it to
     expect(carryExclusions(source.graph, prepared.graph, ['bn1']).notes).toEqual([expect.stringMatching(/^--exclude bn1: the float rewrites removed it .* so it excludes nothing/)]);
-    // an op type the rewrites removed altogether is reported too
-    expect(carryExclusions(source.graph, prepared.graph, ['PRelu']).notes).toEqual([expect.stringMatching(/^--exclude PRelu: the float rewrites removed it/)]);
+    // an op type the rewrites removed altogether is carried node by node
+    const byType = carryExclusions(source.graph, prepared.graph, ['PRelu']);
+    expect(byType.exclude).toEqual(made);
+    expect(byType.notes).toEqual([`--exclude PRelu: the float rewrites replaced its 1 node(s); kept float the ${made.length} node(s) made in their place (${made.slice(0, 3).join(', ')}${made.length > 3 ? ', ...' : ''})`]);
+    // and BatchNormalization, folded, through the fold record
+    expect(carryExclusions(source.graph, prepared.graph, ['BatchNormalization'], replacementsOf({ batchNorm: folded, siblings: [] })).exclude).toEqual(['conv1']);
+    expect(carryExclusions(source.graph, prepared.graph, ['BatchNormalization']).notes).toEqual([expect.stringMatching(/^--exclude BatchNormalization: the float rewrites removed it/)]);
   });
 });
