@@ -27,6 +27,39 @@ interface OptimizeFlags {
   [gate: string]: unknown;
 }
 
+type Mode = 'int8' | 'fp32' | 'tensorrt';
+const CALIBRATED: readonly Mode[] = ['int8', 'tensorrt'];
+
+/**
+ * Options that only some modes read (by attribute name; the rest, such as --model, --out, --threads and
+ * --det-size, every mode reads). Given with another mode they used to be ignored without a word:
+ * `--int8 --precision fp16` wrote an int8 model, `--fp32 --faces DIR` calibrated nothing.
+ */
+const MODES_OF: Readonly<Record<string, readonly Mode[]>> = {
+  precision: ['tensorrt'], batch: ['tensorrt'], workspace: ['tensorrt'], optLevel: ['tensorrt'], instances: ['tensorrt'], queueDelayUs: ['tensorrt'], role: ['tensorrt'],
+  percentile: ['int8'], floatPrefix: ['int8'], floatSuffix: ['int8'], perTensor: ['int8'], symmetric: ['int8'], weightOnlyFloat: ['int8'], mixedRanking: ['int8'], pruneFloat: ['int8'],
+  prelu: ['int8', 'fp32'], foldBn: ['int8', 'fp32'], equalize: ['int8'], mergeConvs: ['int8', 'fp32'], padChannels: ['int8'],
+  faces: CALIBRATED, calibrationList: CALIBRATED, calibrationSize: CALIBRATED, method: CALIBRATED, stats: CALIBRATED, detector: CALIBRATED,
+  targetCosine: CALIBRATED, targetMargin: CALIBRATED, maxFloatLayers: CALIBRATED, exclude: CALIBRATED, evaluate: CALIBRATED,
+  pairs: CALIBRATED, boxes: CALIBRATED, faceFree: CALIBRATED, reportDir: CALIBRATED,
+  gateMeanCosine: CALIBRATED, gateMinCosine: CALIBRATED, gateAccuracyDelta: CALIBRATED, gateRecall: CALIBRATED, gateKeypointError: CALIBRATED,
+};
+
+/** Refuse options given on the command line that `mode` does not read, naming them and the modes that do. */
+export function checkModeOptions(cmd: Command, mode: Mode): void {
+  for (const opt of cmd.options) {
+    const key = opt.attributeName();
+    const modes = MODES_OF[key];
+    if (!modes || modes.includes(mode) || cmd.getOptionValueSource(key) !== 'cli') continue;
+    // of a --x / --no-x pair, the one given: a negatable option's value is false when its --no- form was
+    if (opt.negate !== (cmd.getOptionValue(key) === false)) continue;
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: `options that --${mode} reads`,
+      name: `optimize --${mode}`,
+      received: `${opt.long}, which only ${modes.map((m) => `--${m}`).join(' and ')} read${modes.length === 1 ? 's' : ''}; leave it out or use that mode`,
+    });
+  }
+}
 
 /** --weight-only-float: auto | all | none. */
 function weightOnlyChoice(v: string): boolean | 'auto' {
@@ -81,6 +114,7 @@ export function register(program: Command): void {
   cmd.action(async (o: OptimizeFlags) => {
     const modes = (['int8', 'fp32', 'tensorrt'] as const).filter((m) => o[m]).map((m) => `--${m}`);
     if (modes.length !== 1) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'exactly one of --int8, --fp32, --tensorrt', name: 'mode', received: modes.length ? modes.join(' and ') : 'none' });
+    checkModeOptions(cmd, modes[0]!.slice(2) as Mode);
     const model = resolveModelArg(o.model);
     const threads = o.threads ? checkNumber('--threads', o.threads, { min: 1, max: 256, integer: true }) : undefined;
     const detSize = o.detSize && !o.tensorrt ? checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) : undefined;

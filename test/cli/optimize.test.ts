@@ -103,6 +103,24 @@ describe('faceopt optimize on a model that is not a face model', () => {
     expect(two.code).toBe(64);
     expect(two.stderr).toContain('but received --int8 and --fp32.');
   });
+
+  it('refuses an option the chosen mode does not read, naming the modes that do (it was ignored)', () => {
+    const m = path.join(work, 'not-quantized.onnx');
+    saveModel(tinyModel({ opset: 13, input: { name: 'x', shape: [1, 2] }, outputs: ['y'], nodes: [makeNode('Relu', ['x'], ['y'], 'r')] }), m);
+    const cases: [string[], string][] = [
+      [['--int8', '--precision', 'fp16'], 'Expected options that --int8 reads for optimize --int8 but received --precision, which only --tensorrt reads; leave it out or use that mode.'],
+      [['--fp32', '--faces', work], 'Expected options that --fp32 reads for optimize --fp32 but received --faces, which only --int8 and --tensorrt read; leave it out or use that mode.'],
+      [['--tensorrt', '--float-prefix', '0'], 'but received --float-prefix, which only --int8 reads;'],
+      [['--fp32', '--no-evaluate'], 'but received --no-evaluate, which only --int8 and --tensorrt read;'],
+      [['--tensorrt', '--no-prune-float'], 'but received --no-prune-float, which only --int8 reads;'],
+      [['--tensorrt', '--prune-float'], 'but received --prune-float, which only --int8 reads;'],
+    ];
+    for (const [args, message] of cases) {
+      const r = faceopt(['optimize', '--model', m, ...args], { env });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(64);
+      expect(r.stderr).toContain(message);
+    }
+  });
 });
 
 describeShared('faceopt optimize on the shared models (small calibration, checks the artefacts)', () => {
