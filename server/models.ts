@@ -7,6 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { FaceoptError } from '../pipeline/errors.js';
 import { sha256, sha256File } from '../pipeline/fsutil.js';
+import { checkDetSize } from '../pipeline/faces/det-size.js';
 import { DETECTOR_ENV, RECOGNIZER_ENV } from '../pipeline/faces/models.js';
 import { resolveModelArg } from '../pipeline/zoo/resolve.js';
 import { DEFAULT_MATCH_THRESHOLD } from '../pipeline/faces/similarity.js';
@@ -99,6 +100,8 @@ export async function selectModels(config: ServerConfig): Promise<ServedModels> 
     });
   };
   const detector = await pick('detector');
+  // a --det-size the detector cannot take fails here, before anything listens (it failed in model loading)
+  if (config.detSize !== null) await checkDetSize(detector.path, config.detSize, '--det-size');
   const recognizer = await pick('recognizer');
   const matchThreshold = config.matchThreshold !== null
     ? { value: config.matchThreshold, source: 'flag' as const }

@@ -6,6 +6,7 @@
  */
 import { FaceoptError, checkNumber } from '../errors.js';
 import { createSession, floatTensor, runSession, warmUp, type Session, type SessionOptions, type Tensor } from '../runtime.js';
+import { resolveDetSize } from './det-size.js';
 import { readGraphSummary } from './graph-summary.js';
 import { letterbox, writeBlob, type LetterboxGeometry } from './preprocess.js';
 import { detectorProfile, guessRole, type DetectorProfile, type ProfileOverrides } from './profile.js';
@@ -14,7 +15,7 @@ import { filterMinSize, pickFaces } from './select.js';
 import type { DetectedFace, RgbImage } from './types.js';
 
 /** InsightFace FaceAnalysis defaults. */
-export const DEFAULT_DET_SIZE = 640;
+export { DEFAULT_DET_SIZE } from './det-size.js';
 export const DEFAULT_SCORE_THRESHOLD = 0.5;
 export const DEFAULT_NMS_THRESHOLD = 0.4;
 
@@ -38,28 +39,6 @@ export interface DetectorLoadOptions {
   detSize?: number | readonly [number, number];
   /** Most photos per batched run when the graph allows batching (default 8). */
   maxBatch?: number;
-}
-
-function resolveDetSize(profile: DetectorProfile, requested: DetectorLoadOptions['detSize']): [number, number] {
-  const req: [number, number] | null = requested === undefined ? null
-    : typeof requested === 'number' ? [requested, requested] : [requested[0], requested[1]];
-  if (req) {
-    for (const [i, v] of req.entries()) checkNumber(i === 0 ? 'detSize width' : 'detSize height', v, { min: 32, max: 4096, integer: true });
-    if (req.some((v) => v % 32 !== 0)) {
-      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a multiple of 32', name: 'detSize', received: req.join('x') });
-    }
-  }
-  if (profile.inputSize) {
-    if (req && (req[0] !== profile.inputSize[0] || req[1] !== profile.inputSize[1])) {
-      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
-        expected: `${profile.inputSize.join('x')} (this detector's fixed input size; use a dynamic-input export for other sizes)`,
-        name: 'detSize',
-        received: req.join('x'),
-      });
-    }
-    return [profile.inputSize[0], profile.inputSize[1]];
-  }
-  return req ?? [DEFAULT_DET_SIZE, DEFAULT_DET_SIZE];
 }
 
 /** A loaded SCRFD detector. Create with ScrfdDetector.load. */

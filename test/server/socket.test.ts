@@ -157,6 +157,14 @@ describeShared('faceopt serve: replicas and workers', () => {
     const badPort = faceopt(['serve', '--port', '99999', '--detector', DET, '--recognizer', REC]);
     expect(badPort.code).toBe(64);
     expect(badPort.stderr).toContain('for port but received 99999');
+    // a --det-size the fixed-size detector cannot take: refused before listening (it listened, then failed loading)
+    const size = faceopt(['serve', '--port', String(await freePort()), '--detector', DET, '--recognizer', REC, '--det-size', '320']);
+    expect(size.code, size.stderr).toBe(64);
+    expect(size.stderr.trim()).toBe("faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected 640x640 (this detector's fixed input size; use a dynamic-input export for other sizes) for --det-size but received 320x320.");
+    expect(size.stdout).not.toContain('listening');
+    const sizeSwapped = faceopt(['serve', '--port', String(await freePort()), '--detector', REC, '--recognizer', DET, '--det-size', '640']);
+    expect(sizeSwapped.code, sizeSwapped.stderr).toBe(64);
+    expect(sizeSwapped.stderr).toContain('FACEOPT_ERR_MODEL_ROLE');
     const swapped = faceopt(['serve', '--port', String(await freePort()), '--detector', REC, '--recognizer', DET, '--log-level', 'silent']);
     expect(swapped.code).toBe(64);
     expect(swapped.stdout + swapped.stderr).not.toMatch(/\n\s+at /);
