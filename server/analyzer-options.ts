@@ -12,7 +12,7 @@ export function analyzerOptionsFor(models: ServedModels, config: ServerConfig): 
     detector: models.detector.path,
     recognizer: models.recognizer.path,
     session: { provider: config.provider, intraOpThreads: config.intraOpThreads },
-    ...(config.detSize !== null ? { detSize: config.detSize } : {}),
+    ...(config.detSize !== null ? { detSize: config.detSize, detSizeName: '--det-size' } : {}),
     detect: { threshold: config.detThreshold },
     decode: { maxPixels: config.maxPixels },
     maxBatch: config.batch.maxBatch,

@@ -24,6 +24,8 @@ export interface AnalyzerOptions {
   session?: SessionOptions;
   /** Detector input size (default 640, or the graph's fixed size). */
   detSize?: number | readonly [number, number];
+  /** What errors about detSize call it (the CLI and the server: `--det-size`). */
+  detSizeName?: string;
   detectorProfile?: ProfileOverrides;
   recognizerProfile?: ProfileOverrides;
   /** Default detection options for every call (threshold, nms, max faces, min size). */
@@ -72,7 +74,7 @@ export class FaceAnalyzer {
   static async load(opts: AnalyzerOptions): Promise<FaceAnalyzer> {
     const session = analyzerSessionOptions(opts);
     const [det, rec] = await Promise.all([
-      ScrfdDetector.load(opts.detector, { session, profile: opts.detectorProfile, detSize: opts.detSize }),
+      ScrfdDetector.load(opts.detector, { session, profile: opts.detectorProfile, detSize: opts.detSize, detSizeName: opts.detSizeName }),
       opts.recognizer ? ArcFaceRecognizer.load(opts.recognizer, { session, profile: opts.recognizerProfile, maxBatch: opts.maxBatch }) : null,
     ]);
     return new FaceAnalyzer(det, rec, opts.detect ?? {}, opts.decode ?? {});

@@ -61,7 +61,7 @@ export function analyzerOptions(o: FaceCliOptions, withRecognizer: boolean): Ana
     detector: modelFromArgOrEnv(o.detector ?? o.model, 'detector', '--detector'),
     ...(withRecognizer ? { recognizer: modelFromArgOrEnv(o.recognizer, 'recognizer', '--recognizer') } : {}),
     session: sessionOptions(o),
-    ...(o.detSize !== undefined ? { detSize: checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) } : {}),
+    ...(o.detSize !== undefined ? { detSize: checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }), detSizeName: '--det-size' } : {}),
     detect: detectOptions(o),
     decode: decodeOptions(o),
   };

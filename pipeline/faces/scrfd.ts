@@ -37,6 +37,8 @@ export interface DetectorLoadOptions {
   profile?: ProfileOverrides;
   /** Detector input size: N for NxN or [width, height]. Fixed-size graphs accept only their size; default 640 for dynamic graphs. */
   detSize?: number | readonly [number, number];
+  /** What errors about detSize call it (a CLI says `--det-size`; default `detSize`). */
+  detSizeName?: string;
   /** Most photos per batched run when the graph allows batching (default 8). */
   maxBatch?: number;
 }
@@ -63,7 +65,7 @@ export class ScrfdDetector {
       throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path, expected: 'detector', actual: guessRole(graph) ?? `a graph with ${graph.outputs.length} output(s)` });
     }
     const profile = detectorProfile(graph, opts.profile);
-    const detSize = resolveDetSize(profile, opts.detSize);
+    const detSize = resolveDetSize(profile, opts.detSize, opts.detSizeName);
     const maxBatch = checkNumber('maxBatch', opts.maxBatch ?? 8, { min: 1, max: 256, integer: true });
     const session = await createSession(path, opts.session);
     return new ScrfdDetector(path, profile, session, detSize, maxBatch);

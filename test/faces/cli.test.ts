@@ -85,7 +85,7 @@ describeShared('faceopt detect / embed / compare', () => {
     [['detect', '/nonexistent.jpg'], 66, 'FACEOPT_ERR_FILE_NOT_FOUND'],
     [['detect', '/etc/hostname'], 65, 'FACEOPT_ERR_BAD_IMAGE'],
     [['detect', 'x.jpg', '--threshold', '2'], 64, 'FACEOPT_ERR_BAD_ARGUMENT'],
-    [['detect', 'x.jpg', '--det-size', '320'], 64, 'FACEOPT_ERR_BAD_ARGUMENT'],
+    [['detect', 'x.jpg', '--det-size', '320'], 64, "FACEOPT_ERR_BAD_ARGUMENT: Expected 640x640 (this detector's fixed input size; use a dynamic-input export for other sizes) for --det-size but received 320x320."],
     [['detect', 'x.jpg', '--provider', 'cuda'], 69, 'FACEOPT_ERR_PROVIDER_UNAVAILABLE'],
     [['compare', 'x.jpg', 'y.jpg', '--detector', '/work/shared/models/mobileface_paddle_128d.onnx'], 64, 'FACEOPT_ERR_MODEL_ROLE'],
     [['compare', '/work/shared/faces/groups/t1.jpg', '/work/shared/faces/groups/t1.jpg', '--det-threshold', '0.99'], 1, 'FACEOPT_ERR_NO_FACE'],
