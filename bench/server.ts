@@ -32,7 +32,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
-import { resolveServerConfig } from '../server/config.js';
+import { availableCores, resolveServerConfig } from '../server/config.js';
 import { FaceAnalyzer } from '../pipeline/faces/analyzer.js';
 import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
@@ -284,7 +284,7 @@ async function main(): Promise<void> {
   const seconds = checkNumber('--duration', values.duration, { min: 1, max: 120, integer: true });
   const connections = checkNumber('--connections', values.connections, { min: 1, max: 1024, integer: true });
   const blocks = checkNumber('--blocks', values.blocks, { min: 1, max: 20, integer: true });
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const cores = availableCores();
   const workers = checkNumber('--workers', values.workers, { min: 1, max: 64, integer: true });
   // the layout `faceopt serve` resolves from the same flags (its default unless --lanes or --threads say otherwise)
   const layout = resolveServerConfig({

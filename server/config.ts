@@ -3,7 +3,7 @@
  * names the flag in its error. The app factory, the CLI and the benchmark all build a ServerConfig
  * through resolveServerConfig so defaults cannot drift apart.
  */
-import os from 'node:os';
+import { availableCores } from './cpus.js';
 import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import type { Provider } from '../pipeline/runtime.js';
 
@@ -85,10 +85,8 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
 }
 
-/** Cores this process may use (cgroup-aware where Node knows). */
-export function availableCores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
+/** Cores this process may use: the affinity mask capped by a container's CPU quota (server/cpus.ts). */
+export { availableCores };
 
 export const DEFAULTS = {
   host: '127.0.0.1',
