@@ -5,7 +5,8 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { FaceoptError } from '../errors.js';
+import { FaceoptError, isFaceoptError, type ErrorCode } from '../errors.js';
+import { reportError } from './run.js';
 import { checkWritableDir, ensureDir } from '../fsutil.js';
 import { Option, type Command } from 'commander';
 import { FaceAnalyzer } from '../faces/analyzer.js';
@@ -79,6 +80,30 @@ export function drawTargets(draw: string, images: readonly string[]): string[] {
   });
 }
 
+/** Errors that belong to one photo of several: the others are still processed. */
+const PHOTO_ERRORS: ReadonlySet<ErrorCode> = new Set(['FACEOPT_ERR_FILE_NOT_FOUND', 'FACEOPT_ERR_BAD_IMAGE', 'FACEOPT_ERR_IMAGE_TOO_LARGE']);
+
+/**
+ * Run `work` for each photo. A photo that cannot be read gets its error line on stderr and an
+ * `{ image, error }` entry in place of its result; the others go on (one corrupt file in a folder of a
+ * thousand used to end the command with nothing printed). The command then exits with the first such
+ * error's code (process.exitCode), after printing everything it has.
+ */
+export async function eachPhoto<T>(images: readonly string[], work: (image: string, index: number) => Promise<T>): Promise<(T | { image: string; error: { code: string; message: string } })[]> {
+  const results: (T | { image: string; error: { code: string; message: string } })[] = [];
+  for (const [i, image] of images.entries()) {
+    try {
+      results.push(await work(image, i));
+    } catch (e) {
+      if (!isFaceoptError(e) || !PHOTO_ERRORS.has(e.code)) throw e;
+      const exit = reportError(e);
+      if (typeof process.exitCode !== 'number' || process.exitCode === 0) process.exitCode = exit;
+      results.push({ image, error: { code: e.code, message: e.message } });
+    }
+  }
+  return results;
+}
+
 /** Register `faceopt detect` on the program (called from the command registry). */
 export function register(program: Command): void {
   addFaceOptions(
@@ -94,13 +119,12 @@ export function register(program: Command): void {
       const drawn = opts.draw ? drawTargets(opts.draw, images) : null;
       const analyzer = await FaceAnalyzer.load(options);
       try {
-        const results = [];
-        for (const [i, image] of images.entries()) {
+        const results = await eachPhoto(images, async (image, i) => {
           const img = await analyzer.decode(image, image);
           const faces = await analyzer.detect(img);
           if (drawn) await drawFaces(img, faces, drawn[i]!);
-          results.push({ image, width: img.width, height: img.height, faces: faces.map(faceJson) });
-        }
+          return { image, width: img.width, height: img.height, faces: faces.map(faceJson) };
+        });
         const d = analyzer.describe().detector;
         process.stdout.write(`${toJson({ detector: d.path, detSize: d.detSize, images: results })}\n`);
       } finally {

@@ -10,7 +10,7 @@ import { FaceAnalyzer } from '../faces/analyzer.js';
 import { decodeImage } from '../faces/decode.js';
 import { modelFromArgOrEnv } from '../faces/models.js';
 import { analyzerOptions, decodeOptions, round, sessionOptions, toJson, type FaceCliOptions } from '../faces/options.js';
-import { addFaceOptions, faceJson } from './detect.js';
+import { addFaceOptions, eachPhoto, faceJson } from './detect.js';
 
 /** Photos no larger than this on both sides in which nothing is found get a hint about `--aligned`. */
 const SMALL_PHOTO = 256;
@@ -22,12 +22,11 @@ async function embedAligned(images: string[], opts: FaceCliOptions): Promise<voi
   const recognizer = await ArcFaceRecognizer.load(modelFromArgOrEnv(opts.recognizer, 'recognizer', '--recognizer'), { session: sessionOptions(opts) });
   try {
     const decode = decodeOptions(opts);
-    const results = [];
-    for (const image of images) {
+    const results = await eachPhoto(images, async (image) => {
       const img = await decodeImage(image, { ...decode, source: image });
       const { embeddings, norms } = await recognizer.embed([img]);
-      results.push({ image, width: img.width, height: img.height, faces: [{ box: [0, 0, img.width, img.height], score: null, kps: null, ...embeddingJson(embeddings[0]!, norms[0]!) }] });
-    }
+      return { image, width: img.width, height: img.height, faces: [{ box: [0, 0, img.width, img.height], score: null, kps: null, ...embeddingJson(embeddings[0]!, norms[0]!) }] };
+    });
     const [w, h] = recognizer.inputSize;
     process.stdout.write(`${toJson({ detector: null, recognizer: recognizer.path, aligned: `each image is one aligned face, resized to ${w}x${h}`, images: results })}\n`);
   } finally {
@@ -49,20 +48,19 @@ export function register(program: Command): void {
       if (opts.aligned) return embedAligned(images, opts);
       const analyzer = await FaceAnalyzer.load(analyzerOptions(opts, true));
       try {
-        const results = [];
-        for (const image of images) {
+        const results = await eachPhoto(images, async (image) => {
           const img = await analyzer.decode(image, image);
           const faces = await analyzer.extract(img);
           if (!faces.length && img.width <= SMALL_PHOTO && img.height <= SMALL_PHOTO) {
             process.stderr.write(`faceopt: no face found in ${image} (${img.width}x${img.height}); if it is an aligned face crop, embed it with --aligned\n`);
           }
-          results.push({
+          return {
             image,
             width: img.width,
             height: img.height,
             faces: faces.map((f) => ({ ...faceJson(f), ...embeddingJson(f.embedding, f.norm) })),
-          });
-        }
+          };
+        });
         const d = analyzer.describe();
         process.stdout.write(`${toJson({ detector: d.detector.path, recognizer: d.recognizer?.path, images: results })}\n`);
       } finally {

@@ -3,7 +3,7 @@
  * compare says same/different, embed prints unit embeddings, and bad input gives one coded line and
  * the table's exit code, never a stack trace.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -79,6 +79,19 @@ describeShared('faceopt detect / embed / compare', () => {
     expect(none.code).toBe(0);
     expect(JSON.parse(none.stdout).images[0].faces).toEqual([]);
     expect(none.stderr).toContain('(150x150); if it is an aligned face crop, embed it with --aligned');
+  });
+
+  it('detect and embed go on past a photo they cannot read, list its error in place and exit with its code', () => {
+    const good = lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg');
+    const notImage = path.join(dir, 'notes.jpg');
+    writeFileSync(notImage, 'not a photo\n');
+    for (const cmd of [['detect'], ['embed'], ['embed', '--aligned']]) {
+      const r = faceopt([...cmd, good, notImage, path.join(dir, 'missing.jpg')], { env });
+      expect(r.code, r.stderr).toBe(65); // the first failure's code: FACEOPT_ERR_BAD_IMAGE
+      const images = JSON.parse(r.stdout).images as { image: string; faces?: unknown[]; error?: { code: string } }[];
+      expect(images.map((i) => i.error?.code ?? `${i.faces!.length} face(s)`)).toEqual(['1 face(s)', 'FACEOPT_ERR_BAD_IMAGE', 'FACEOPT_ERR_FILE_NOT_FOUND']);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('faceopt: FACEOPT_ERR_'))).toHaveLength(2);
+    }
   });
 
   it.each([
