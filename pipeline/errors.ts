@@ -17,7 +17,7 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   // --- files and models -------------------------------------------------------------------------
-  FACEOPT_ERR_FILE_NOT_FOUND: { message: 'File not found: {path}. Check the path, or run `faceopt models list` to see known packs.', exit: 66, http: 404 },
+  FACEOPT_ERR_FILE_NOT_FOUND: { message: 'File not found: {path}. Check the path{hint?}.', exit: 66, http: 404 },
   FACEOPT_ERR_NOT_ONNX: { message: '{path} is not an ONNX model ({reason}). Pass a .onnx file exported by PyTorch/Paddle/InsightFace.', exit: 65, http: 400 },
   FACEOPT_ERR_MODEL_TRUNCATED: { message: '{path} is truncated or corrupt ({reason}). Download it again (`faceopt models fetch PACK`) and check with `faceopt models verify`.', exit: 65, http: 400 },
   FACEOPT_ERR_EXTERNAL_DATA: { message: 'External tensor data for {tensor} could not be read from {path} ({reason}). Keep the .onnx file next to its data files.', exit: 66, http: 500 },
@@ -67,12 +67,19 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** Fill `{name}` placeholders of a template from params; unknown placeholders stay visible. */
+/**
+ * Fill `{name}` placeholders of a template from params; unknown placeholders stay visible. `{name?}` is
+ * optional: empty when params has no `name` (a model's missing file adds where to find packs, a photo's
+ * does not).
+ */
 export function formatMessage(template: string, params: Record<string, unknown>): string {
-  return template.replace(/\{(\w+)\}/g, (whole, key: string) =>
-    key in params ? String(params[key]) : whole,
+  return template.replace(/\{(\w+)(\?)?\}/g, (whole, key: string, optional: string | undefined) =>
+    key in params ? String(params[key]) : optional ? '' : whole,
   );
 }
+
+/** The FACEOPT_ERR_FILE_NOT_FOUND hint for a model argument. */
+export const MODEL_FILE_HINT = ', or run `faceopt models list` to see known packs (a model may also be named PACK/FILE)';
 
 /**
  * An error a user can act on: it carries a code from ERRORS, the params that fill its template, and

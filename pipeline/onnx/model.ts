@@ -5,7 +5,7 @@
  */
 import { readFileSync, existsSync, realpathSync, openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
-import { FaceoptError } from '../errors.js';
+import { FaceoptError, MODEL_FILE_HINT } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { Graph } from './graph.js';
 import { onnx, toNumber, type Int64, type ModelProto, type TensorProto } from './proto.js';
@@ -63,7 +63,7 @@ export function loadModel(source: string | Uint8Array, opts: { baseDir?: string;
   let bytes: Uint8Array;
   let sourcePath: string | undefined;
   if (typeof source === 'string') {
-    if (!existsSync(source)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: source });
+    if (!existsSync(source)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: source, hint: MODEL_FILE_HINT });
     sourcePath = path.resolve(source);
     try {
       bytes = readFileSync(source);

@@ -10,7 +10,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { FaceoptError } from '../errors.js';
+import { FaceoptError, MODEL_FILE_HINT } from '../errors.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { findFile, loadZoo, packDir, type Zoo, type ZooFile, type ZooPack } from './zoo.js';
 
@@ -74,7 +74,7 @@ export function resolveModelRef(arg: string, opts: ResolveOptions = {}): Resolve
       throw new FaceoptError('FACEOPT_ERR_UNKNOWN_PACK', { pack: packName, known: zoo.packs.map((p) => p.name).join(', ') });
     }
   }
-  throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: asPath });
+  throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: asPath, hint: MODEL_FILE_HINT });
 }
 
 /**

@@ -91,6 +91,8 @@ describeShared('faceopt detect / embed / compare', () => {
       const images = JSON.parse(r.stdout).images as { image: string; faces?: unknown[]; error?: { code: string } }[];
       expect(images.map((i) => i.error?.code ?? `${i.faces!.length} face(s)`)).toEqual(['1 face(s)', 'FACEOPT_ERR_BAD_IMAGE', 'FACEOPT_ERR_FILE_NOT_FOUND']);
       expect(r.stderr.split('\n').filter((l) => l.startsWith('faceopt: FACEOPT_ERR_'))).toHaveLength(2);
+      // a photo's missing file is not pointed at the model packs
+      expect(r.stderr).toContain(`File not found: ${path.join(dir, 'missing.jpg')}. Check the path.\n`);
     }
   });
 

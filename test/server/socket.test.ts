@@ -153,7 +153,7 @@ describeShared('faceopt serve: replicas and workers', () => {
   it('start-up errors: one coded line and the table\'s exit code, nothing listening', async () => {
     const missing = faceopt(['serve', '--detector', '/nonexistent/det.onnx', '--recognizer', REC]);
     expect(missing.code).toBe(66);
-    expect(missing.stderr.trim()).toBe('faceopt: FACEOPT_ERR_FILE_NOT_FOUND: File not found: /nonexistent/det.onnx. Check the path, or run `faceopt models list` to see known packs.');
+    expect(missing.stderr.trim()).toBe('faceopt: FACEOPT_ERR_FILE_NOT_FOUND: File not found: /nonexistent/det.onnx. Check the path, or run `faceopt models list` to see known packs (a model may also be named PACK/FILE).');
     const badPort = faceopt(['serve', '--port', '99999', '--detector', DET, '--recognizer', REC]);
     expect(badPort.code).toBe(64);
     expect(badPort.stderr).toContain('for port but received 99999');
