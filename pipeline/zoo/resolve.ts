@@ -56,7 +56,10 @@ export function resolveModelRef(arg: string, opts: ResolveOptions = {}): Resolve
   const asPath = path.resolve(cwd, text);
   if (isFile(asPath)) return { path: asPath, pack: null, file: null };
   if (existsSync(asPath)) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file (.onnx) or PACK/FILE', name: 'model', received: `${text} (a folder)` });
+    // a TensorRT bundle (models/<name>.trt) is a folder: name the graphs in it
+    const bundle = ['model.qdq.onnx', 'model.fp16.onnx', 'model.onnx'].filter((f) => isFile(path.join(asPath, f)));
+    const what = existsSync(path.join(asPath, 'plan.json')) && bundle.length ? `a TensorRT bundle folder; pass one of its graphs: ${bundle.map((f) => path.join(text, f)).join(', ')}` : 'a folder';
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file (.onnx) or PACK/FILE', name: 'model', received: `${text} (${what})` });
   }
 
   const ref = PACK_REF.exec(text);

@@ -19,6 +19,8 @@ describe('resolveModelArg', () => {
     writeFileSync(path.join(modelsDir, 'buffalo_sc', 'w600k_mbf.onnx'), 'not really a model');
     writeFileSync(path.join(cwd, 'local.onnx'), 'x');
     mkdirSync(path.join(cwd, 'mine'));
+    mkdirSync(path.join(cwd, 'mbf.trt'));
+    for (const f of ['plan.json', 'model.onnx', 'model.qdq.onnx']) writeFileSync(path.join(cwd, 'mbf.trt', f), 'x');
     mkdirSync(path.join(cwd, 'buffalo_l'));
     writeFileSync(path.join(cwd, 'buffalo_l', 'w600k_r50.onnx'), 'a local file that shadows the zoo');
   });
@@ -67,6 +69,7 @@ describe('resolveModelArg', () => {
     ['missing.onnx', 'FACEOPT_ERR_FILE_NOT_FOUND', 'missing.onnx'],
     ['a/b/c.onnx', 'FACEOPT_ERR_FILE_NOT_FOUND', path.join('a', 'b', 'c.onnx')],
     ['mine', 'FACEOPT_ERR_BAD_ARGUMENT', 'a folder'],
+    ['mbf.trt', 'FACEOPT_ERR_BAD_ARGUMENT', `received mbf.trt (a TensorRT bundle folder; pass one of its graphs: ${path.join('mbf.trt', 'model.qdq.onnx')}, ${path.join('mbf.trt', 'model.onnx')}).`],
     ['  ', 'FACEOPT_ERR_BAD_ARGUMENT', 'for model'],
   ];
   for (const [arg, code, fragment] of errors) {
