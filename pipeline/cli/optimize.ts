@@ -1,17 +1,17 @@
 /**
  * `faceopt optimize --int8 | --fp32 | --tensorrt`: one command, one orchestrator per precision.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import path from 'node:path';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { resolveModelArg } from '../zoo/resolve.js';
-import { addEvaluationSetOptions, addGateOptions, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import { addEvaluationSetOptions, addGateOptions, GATE_FLAGS, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
 import { checkMethod } from '../calibrate/collectors.js';
 import { optimizeInt8 } from '../optimize/int8.js';
 import { optimizeFp32 } from '../optimize/fp32.js';
 import { terminalSummary } from '../report/index.js';
 import type { PreluRewrite } from '../quantize/index.js';
-import { addTensorrtOptions, runTensorrtFromCli } from './optimize-tensorrt.js';
+import { addTensorrtOptions, runTensorrtFromCli, tensorrtCommandOptions } from './optimize-tensorrt.js';
 
 const PRELU_FORMS: PreluRewrite[] = ['sign-dw', 'residual-dw', 'sign-concat', 'affine-dw', 'affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
 
@@ -36,13 +36,13 @@ const CALIBRATED: readonly Mode[] = ['int8', 'tensorrt'];
  * `--int8 --precision fp16` wrote an int8 model, `--fp32 --faces DIR` calibrated nothing.
  */
 const MODES_OF: Readonly<Record<string, readonly Mode[]>> = {
-  precision: ['tensorrt'], batch: ['tensorrt'], workspace: ['tensorrt'], optLevel: ['tensorrt'], instances: ['tensorrt'], queueDelayUs: ['tensorrt'], role: ['tensorrt'],
+  ...Object.fromEntries(tensorrtCommandOptions.map((o) => [new Option(o.flags).attributeName(), ['tensorrt']])),
+  ...Object.fromEntries(GATE_FLAGS.map((g) => [g.key, CALIBRATED])),
   percentile: ['int8'], floatPrefix: ['int8'], floatSuffix: ['int8'], perTensor: ['int8'], symmetric: ['int8'], weightOnlyFloat: ['int8'], mixedRanking: ['int8'], pruneFloat: ['int8'],
   prelu: ['int8', 'fp32'], foldBn: ['int8', 'fp32'], equalize: ['int8'], mergeConvs: ['int8', 'fp32'], padChannels: ['int8'],
   faces: CALIBRATED, calibrationList: CALIBRATED, calibrationSize: CALIBRATED, method: CALIBRATED, stats: CALIBRATED, detector: CALIBRATED,
   targetCosine: CALIBRATED, targetMargin: CALIBRATED, maxFloatLayers: CALIBRATED, exclude: CALIBRATED, evaluate: CALIBRATED,
   pairs: CALIBRATED, boxes: CALIBRATED, faceFree: CALIBRATED, reportDir: CALIBRATED,
-  gateMeanCosine: CALIBRATED, gateMinCosine: CALIBRATED, gateAccuracyDelta: CALIBRATED, gateRecall: CALIBRATED, gateKeypointError: CALIBRATED,
 };
 
 /** Refuse options given on the command line that `mode` does not read, naming them and the modes that do. */

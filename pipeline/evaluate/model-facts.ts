@@ -11,6 +11,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import { loadModel } from '../onnx/model.js';
 import { DataType, type NodeProto } from '../onnx/proto.js';
 import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
+import { WEIGHT_QUANTIZED_BY_ORT } from '../quantize/float-layers.js';
 import type { ModelRole } from '../report/types.js';
 
 const QOPERATOR_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QLinearAdd', 'QLinearMul', 'DynamicQuantizeLinear']);
@@ -72,7 +73,7 @@ function int8Kernel(g: Graph, n: NodeProto): boolean {
   const quantizedOut = consumers.length === 1 && consumers[0]!.opType === 'QuantizeLinear' && !g.isGraphOutput(n.output![0]!);
   const w = n.input?.[1] ?? '';
   const weights = g.producer(w)?.opType === 'DequantizeLinear'
-    || (n.opType !== 'MatMul' && quantizedOut && constantTensor(g, w));
+    || (WEIGHT_QUANTIZED_BY_ORT.has(n.opType ?? '') && quantizedOut && constantTensor(g, w));
   if (!weights) return false;
   return n.opType === 'Conv' || n.opType === 'ConvTranspose' ? quantizedOut : true;
 }

@@ -5,7 +5,7 @@
  */
 import { FaceoptError, checkNumber } from '../errors.js';
 import { readGraphSummary } from './graph-summary.js';
-import { detectorProfile, guessRole, type DetectorProfile } from './profile.js';
+import { detectorProfile, guessRole, type DetectorProfile, type ProfileOverrides } from './profile.js';
 
 /** Default square input of a dynamic-input detector (InsightFace's det_size). */
 export const DEFAULT_DET_SIZE = 640;
@@ -38,13 +38,19 @@ export function resolveDetSize(profile: DetectorProfile, requested: number | rea
 }
 
 /**
- * resolveDetSize for a detector file, read from its graph without opening a session;
- * FACEOPT_ERR_MODEL_ROLE, as loading it would say, when the file is not a detector.
+ * A detector file's profile, read from its graph without opening a session; FACEOPT_ERR_MODEL_ROLE when
+ * the file is not a detector (unless `overrides` say it is). ScrfdDetector.load and the server's
+ * `--det-size` check both start here.
  */
-export async function checkDetSize(path: string, requested: number | readonly [number, number], name = 'detSize'): Promise<[number, number]> {
+export async function readDetectorProfile(path: string, overrides?: ProfileOverrides): Promise<DetectorProfile> {
   const graph = await readGraphSummary(path);
-  if (graph.outputs.length < 5) {
+  if (graph.outputs.length < 5 && overrides?.role !== 'detector') {
     throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path, expected: 'detector', actual: guessRole(graph) ?? `a graph with ${graph.outputs.length} output(s)` });
   }
-  return resolveDetSize(detectorProfile(graph), requested, name);
+  return detectorProfile(graph, overrides);
+}
+
+/** resolveDetSize for a detector file (readDetectorProfile), naming the setting `name` in errors. */
+export async function checkDetSize(path: string, requested: number | readonly [number, number], name = 'detSize'): Promise<[number, number]> {
+  return resolveDetSize(await readDetectorProfile(path), requested, name);
 }

@@ -6,10 +6,9 @@
  */
 import { FaceoptError, checkNumber } from '../errors.js';
 import { createSession, floatTensor, runSession, warmUp, type Session, type SessionOptions, type Tensor } from '../runtime.js';
-import { resolveDetSize } from './det-size.js';
-import { readGraphSummary } from './graph-summary.js';
+import { readDetectorProfile, resolveDetSize } from './det-size.js';
 import { letterbox, writeBlob, type LetterboxGeometry } from './preprocess.js';
-import { detectorProfile, guessRole, type DetectorProfile, type ProfileOverrides } from './profile.js';
+import type { DetectorProfile, ProfileOverrides } from './profile.js';
 import { decodeScrfd, type StrideOutputs } from './scrfd-decode.js';
 import { filterMinSize, pickFaces } from './select.js';
 import type { DetectedFace, RgbImage } from './types.js';
@@ -60,11 +59,7 @@ export class ScrfdDetector {
    * det size a fixed-input graph cannot take.
    */
   static async load(path: string, opts: DetectorLoadOptions = {}): Promise<ScrfdDetector> {
-    const graph = await readGraphSummary(path);
-    if (graph.outputs.length < 5 && opts.profile?.role !== 'detector') {
-      throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path, expected: 'detector', actual: guessRole(graph) ?? `a graph with ${graph.outputs.length} output(s)` });
-    }
-    const profile = detectorProfile(graph, opts.profile);
+    const profile = await readDetectorProfile(path, opts.profile);
     const detSize = resolveDetSize(profile, opts.detSize, opts.detSizeName);
     const maxBatch = checkNumber('maxBatch', opts.maxBatch ?? 8, { min: 1, max: 256, integer: true });
     const session = await createSession(path, opts.session);

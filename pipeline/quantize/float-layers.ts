@@ -71,7 +71,8 @@ export function storesWeightOnly(g: Graph, n: NodeProto, opts: QuantizeOptions):
   return d.reduce((a, b) => a * b, 1) >= 16384 && ((d[2] === 1 && d[3] === 1) || d[1] === 1);
 }
 
-const WEIGHT_QUANTIZED_BY_ORT = new Set(['Conv', 'ConvTranspose', 'Gemm']);
+/** Ops whose float weights onnxruntime's WeightBiasQuantization (1.20+) quantizes between Q/DQ pairs. */
+export const WEIGHT_QUANTIZED_BY_ORT: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm']);
 
 /**
  * Give every float Conv/ConvTranspose/Gemm with a float weight initializer, fed by one of our per-tensor
