@@ -16,7 +16,7 @@ interface PromoteFlags { manifest?: string; allowFailed?: boolean; detector?: st
 function describe(role: ServedRole, e: ManifestEntry | null): string {
   if (!e) return `  ${role.padEnd(10)}  (none: pass --${role} FILE to serve, or promote a ${role} report)`;
   const verdict = e.verdict === null ? 'unverified (no report)' : e.verdict.pass ? 'gates PASS' : `gates FAIL (${e.verdict.reasons.length} reason(s) in ${e.report})`;
-  return `  ${role.padEnd(10)}  ${e.variant.padEnd(10)}  ${e.path}  sha256 ${e.sha256.slice(0, 12)}  ${verdict}`;
+  return `  ${role.padEnd(10)}  ${e.variant.padEnd(13)}  ${e.path}  sha256 ${e.sha256.slice(0, 12)}  ${verdict}`;
 }
 
 export function register(program: Command): void {

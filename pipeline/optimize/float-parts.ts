@@ -59,7 +59,7 @@ export async function floatPart(kind: 'prefix' | 'suffix', candidates: PrefixCan
   const choice = await chooseFloatPart({ floatModel: prepared, ranges, options, dims, candidates, session: o.threads ? { intraOpThreads: o.threads } : undefined });
   const table = choice.timings.map((t) => `${t.strided}: ${t.ms.toFixed(2)} ms`).join(', ');
   log(`float ${kind}: ${what(choice.chosen)}, the fastest of ${candidates.length} timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  return { ...choice.chosen, why: `float ${kind} ${what(choice.chosen)}: the fastest of the candidates timed side by side at batch 1, the shortest within ${PREFIX_TIE * 100}% (${table}; strided convs: ms)` };
+  return { ...choice.chosen, why: `float ${kind} ${what(choice.chosen)}: the fastest of the candidates timed side by side at batch 1, the shortest within ${PREFIX_TIE * 100}% (batch-1 time by strided convs kept float: ${table})` };
 }
 
 /** The weighted layers a float prefix or suffix keeps float, for the report's list of float layers. */

@@ -4,7 +4,7 @@
  * each other, and every number in them is read from the Report and printed by format.ts.
  */
 import { DIGITS, farLabel, fixed, mib, ms, NA, percent, pp, ratio, ratioRange, shortHash } from './format.js';
-import { keyNumbers, reportTitle, shownSpeedup, verdictLine } from './summary.js';
+import { keyNumbers, listsFloatLayers, reportTitle, shownSpeedup, verdictLine } from './summary.js';
 import type { Report } from './types.js';
 import type { DetectionComparison, VerificationResult } from '../evaluate/metrics.js';
 
@@ -151,7 +151,7 @@ function speed(r: Report): Block[] {
 function layers(r: Report): Block[] {
   const blocks: Block[] = [];
   const fl = r.provenance.floatLayers;
-  blocks.push(h('Layers kept in float'), fl.length ? table(['layer', 'op', 'why'], fl.map((l) => [l.layer, l.op, l.reason])) : p('None: every quantizable layer was quantized.'));
+  if (listsFloatLayers(r)) blocks.push(h('Layers kept in float'), fl.length ? table(['layer', 'op', 'why'], fl.map((l) => [l.layer, l.op, l.reason])) : p('None: every quantizable layer was quantized.'));
   if (r.sensitivity && r.sensitivity.layers.length) {
     const top = mostSensitive(r);
     blocks.push(

@@ -70,8 +70,13 @@ export function keyNumbers(r: Report): KeyNumber[] {
     const gt = r.detector.vsGroundTruth;
     if (gt) add('detector.gtRecall', 'recall vs annotations', gt.variant.recall, `${percent(gt.reference.recall)} -> ${percent(gt.variant.recall)}`);
   }
-  add('floatLayers', 'layers kept float', r.provenance.floatLayers.length, String(r.provenance.floatLayers.length));
+  if (listsFloatLayers(r)) add('floatLayers', 'layers kept float', r.provenance.floatLayers.length, String(r.provenance.floatLayers.length));
   return rows;
+}
+
+/** Whether the report speaks of layers kept float: a quantized variant's do; a float one (fp32, fp16) quantized nothing. */
+export function listsFloatLayers(r: Report): boolean {
+  return r.variant.precision.includes('int8') || r.provenance.floatLayers.length > 0;
 }
 
 /** "PASS" or "FAIL: 2 of 3 gates failed", the first thing every rendering says. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mostSensitive } from '../../pipeline/report/document.js';
 import { DIGITS } from '../../pipeline/report/format.js';
-import { verdictLine } from '../../pipeline/report/summary.js';
+import { keyNumbers, verdictLine } from '../../pipeline/report/summary.js';
 import { renderMarkdown } from '../../pipeline/report/markdown.js';
 import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
 
@@ -119,6 +119,15 @@ describe('report.md', () => {
     sens.slice(1).forEach((x, i) => same(x[2]!, mostSensitive(r)[i]!.metric, DIGITS.sensitivity));
     expect(row(t.get('Layers kept in float')![0]!, 'fc1 | out')[1]).toBe('Gemm'); // '|' escaped in the source
     expect(md).toContain('| fc1 \\| out | Gemm |');
+  });
+
+  it('"layers kept float" is a key number and a section of int8 variants only', () => {
+    const int8 = exampleRecognizerReport();
+    expect(keyNumbers(int8).find((k) => k.id === 'floatLayers')?.value).toBe(int8.provenance.floatLayers.length);
+    const fp32 = { ...int8, variant: { ...int8.variant, precision: 'fp32' }, provenance: { ...int8.provenance, floatLayers: [] } };
+    expect(keyNumbers(fp32).map((k) => k.id)).not.toContain('floatLayers');
+    expect(renderMarkdown(int8)).toContain('## Layers kept in float');
+    expect(renderMarkdown(fp32)).not.toContain('## Layers kept in float');
   });
 
   it('a detector report shows detection numbers and no recognizer sections', () => {
