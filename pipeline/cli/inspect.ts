@@ -12,6 +12,7 @@ import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js
 import { resolveModelArg } from '../zoo/resolve.js';
 import { checkNumber, isFaceoptError } from '../errors.js';
 import { floatComputeLayers, precisionOf } from '../evaluate/model-facts.js';
+import { byteBreakdown, type ByteBreakdown } from '../onnx/bytes.js';
 
 export interface InspectResult extends ModelSummary {
   file: string;
@@ -23,10 +24,12 @@ export interface InspectResult extends ModelSummary {
   macs: (MacsResult & { note?: string }) | { error: string };
   /** Quantized graphs: the weighted layers that still compute in float (floatComputeLayers); null otherwise. */
   floatLayers: { layer: string; op: string }[] | null;
+  /** With `--bytes`: where the file's bytes go (onnx/bytes.ts). */
+  bytes?: ByteBreakdown;
 }
 
 /** Inspect a model file; `detSize` sets H and W for graphs with dynamic spatial dims. */
-export async function inspectModel(file: string, opts: { detSize?: number; batch?: number } = {}): Promise<InspectResult> {
+export async function inspectModel(file: string, opts: { detSize?: number; batch?: number; bytes?: boolean } = {}): Promise<InspectResult> {
   const model = loadModel(file);
   const summary = summarizeModel(model);
   const gs = graphSummary(model.proto);
@@ -55,7 +58,7 @@ export async function inspectModel(file: string, opts: { detSize?: number; batch
     macs = { error: (e as Error).message };
   }
   const floatLayers = floatComputeLayers(model, precisionOf(model))?.map(({ layer, op }) => ({ layer, op })) ?? null;
-  return { file, ...summary, role, roleDescription, profile, ...(profileError ? { profileError } : {}), macs, floatLayers };
+  return { file, ...summary, role, roleDescription, profile, ...(profileError ? { profileError } : {}), macs, floatLayers, ...(opts.bytes ? { bytes: byteBreakdown(model) } : {}) };
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -89,7 +92,22 @@ export function renderInspect(r: InspectResult): string {
   } else if (r.profileError) {
     lines.push(`  preprocessing: none (${r.profileError})`);
   }
+  if (r.bytes) lines.push(...renderBytes(r.bytes));
   return lines.join('\n');
+}
+
+/** `--bytes`: one line per part, largest first, with its share of the file. */
+function renderBytes(b: ByteBreakdown): string[] {
+  const share = (n: number) => `${((100 * n) / b.total).toFixed(1).padStart(5)}%`;
+  const width = Math.max(...b.parts.map((p) => p.part.length));
+  const noun = (p: ByteBreakdown['parts'][number]) => (p.part === 'graph nodes' ? 'node' : p.part.startsWith('recorded') ? 'entry' : 'initializer');
+  const plural = (w: string, n: number) => (n === 1 ? w : w.endsWith('y') ? `${w.slice(0, -1)}ies` : `${w}s`);
+  const count = (p: ByteBreakdown['parts'][number]) => (p.part.startsWith('header') ? '' : `  (${fmt(p.count)} ${plural(noun(p), p.count)})`);
+  return [
+    `  bytes: ${fmt(b.total)}`,
+    ...b.parts.map((p) => `    ${p.part.padEnd(width)}  ${fmt(p.bytes).padStart(11)}  ${share(p.bytes)}${count(p)}`),
+    `    names of tensors and nodes, within the parts above: ${fmt(b.nameBytes)} (${share(b.nameBytes).trim()})`,
+  ];
 }
 
 /** Register `faceopt inspect`. */
@@ -101,11 +119,12 @@ export function register(program: Command): void {
     .option('--json', 'print JSON instead of text')
     .option('--det-size <n>', 'height/width used for MACs when the input size is dynamic', '640')
     .option('--batch <n>', 'batch size used for MACs when the batch is dynamic', '1')
-    .action(async (modelArg: string, o: { json?: boolean; detSize: string; batch: string }) => {
+    .option('--bytes', "where the file's bytes go: int8 weights, scales, zero points, biases, float weights, graph")
+    .action(async (modelArg: string, o: { json?: boolean; detSize: string; batch: string; bytes?: boolean }) => {
       const detSize = checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true });
       const batch = checkNumber('--batch', o.batch, { min: 1, max: 1024, integer: true });
       const file = resolveModelArg(modelArg);
-      const r = await inspectModel(file, { detSize, batch });
+      const r = await inspectModel(file, { detSize, batch, bytes: o.bytes });
       if (o.json) {
         const { macs, ...rest } = r;
         const slim = 'error' in macs ? macs : { inputShapes: macs.inputShapes, total: macs.total, byOp: macs.byOp, layers: macs.layers.length };

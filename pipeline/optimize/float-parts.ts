@@ -25,7 +25,8 @@ export async function floatSuffixAfterSearch(searched: MixedPrecisionResult, can
   const what = describePart('suffix', choice.chosen);
   const table = choice.timings.map((t) => `${t.strided}: ${t.ms.toFixed(2)} ms`).join(', ');
   c.log(`float suffix: ${what}, the fastest of ${choice.timings.length} searched graphs timed, shortest within ${PREFIX_TIE * 100}% (${table}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-  return { mixed: choice.mixed, suffix: { ...choice.chosen, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${table}; suffix: ms)` } };
+  const tails = choice.timings.map((t) => `${t.strided === 0 ? 'no float tail' : `float after ${tailWords(t.strided)}`} ${t.ms.toFixed(2)} ms`).join(', ');
+  return { mixed: choice.mixed, suffix: { ...choice.chosen, why: `float suffix ${what}: the fastest of the searched graphs with and without a float tail, timed side by side at batch 1 (${tails})` } };
 }
 
 /** A prefix or suffix in words, for the log and the report. */
@@ -33,7 +34,12 @@ export function describePart(kind: 'prefix' | 'suffix', c: PrefixCandidate): str
   if (!c.border) return 'none';
   return kind === 'prefix'
     ? `through ${c.strided} strided conv${c.strided > 1 ? 's' : ''} (int8 from ${c.border}'s output on)`
-    : `after ${c.strided === 1 ? 'the last strided conv' : `strided conv ${c.strided} from the end`} (float from ${c.border}'s output on)`;
+    : `after ${tailWords(c.strided)} (float from ${c.border}'s output on)`;
+}
+
+/** Where a float tail begins, counted in strided convs from the end (1: "the last strided conv"). */
+function tailWords(strided: number): string {
+  return strided === 1 ? 'the last strided conv' : `strided conv ${strided} from the end`;
 }
 
 /** `config.floatPrefix` / `floatSuffix`: how it was set and which was kept ("auto: 3 (through Conv_14)"). */

@@ -38,7 +38,7 @@ export interface FloatRewriteOptions {
  * the channels whose slope is above 1 negated around it; `sign-dw` where that cannot be done) since
  * 2026-12-05: onnxruntime's profiler had mobileface's int8 PRelus (three depthwise convolutions and an Add
  * each) at ~46% of a batch-1 run. README command with each form, the two int8 files side by side
- * (`scratch/rot.mjs`, blocks alternating, 22:1x): batch 1 3.77 -> 2.94 ms (1.28x), batch 8 18.8 -> 15.4
+ * (a one-off script, blocks alternating, 22:1x): batch 1 3.77 -> 2.94 ms (1.28x), batch 8 18.8 -> 15.4
  * ms (1.22x), one thread 4.22 -> 3.13 ms (1.35x); gates pass (mean cosine 0.99554 vs 0.99578, min 0.98095
  * vs 0.98020, LFW -0.10 vs 0.00 pp, inside that row's noise). IResNet-50 fixture, every layer int8,
  * batch 6, one thread: 198.2 -> 189.4 ms (1.05x).

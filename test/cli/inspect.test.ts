@@ -60,6 +60,20 @@ describe('faceopt inspect on a quantized graph', () => {
     expect(j.floatLayers).toEqual([{ layer: 'n0', op: 'Conv' }]);
     expect(faceopt(['inspect', file]).stdout).toContain('  float layers: 1 weighted layer(s) compute in float (n0)\n');
   });
+  it('--bytes: where the file\'s bytes go, in text and JSON, adding up to the file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-inspect-'));
+    const file = path.join(dir, 'q.onnx');
+    const bytes = oneInt8OneFloatConv().toBytes();
+    writeFileSync(file, bytes);
+    expect(JSON.parse(faceopt(['inspect', file, '--json']).stdout).bytes).toBeUndefined();
+    const j = JSON.parse(faceopt(['inspect', file, '--json', '--bytes']).stdout);
+    expect(j.bytes.total).toBe(bytes.length);
+    expect(j.bytes.parts.reduce((s: number, p: { bytes: number }) => s + p.bytes, 0)).toBe(bytes.length);
+    expect(j.bytes.parts.map((p: { part: string }) => p.part)).toEqual(expect.arrayContaining(['int8 weights', 'weight scales', 'float weights', 'graph nodes']));
+    const text = faceopt(['inspect', file, '--bytes']).stdout;
+    expect(text).toContain(`  bytes: ${bytes.length}\n`);
+    expect(text).toMatch(/\n {4}int8 weights +\d+ +[\d.]+% {2}\(1 initializer\)\n/);
+  });
 });
 
 describe('faceopt inspect on bad input: one line, non-zero exit, no stack trace', () => {
