@@ -27,7 +27,7 @@ export const ERRORS = {
   FACEOPT_ERR_GRAPH: { message: 'Graph error: {reason}.', exit: 65, http: 500 },
   FACEOPT_ERR_OPSET_UPGRADE: { message: 'Cannot upgrade {node} ({op}) from opset {from} to {to}: {reason}.', exit: 65, http: 500 },
   FACEOPT_ERR_ALREADY_QUANTIZED: { message: '{path} is already quantized (it has {ops}). Pass the float model it was made from instead.', exit: 65, http: 400 },
-  FACEOPT_ERR_MODEL_ROLE: { message: '{path} is not a {expected} model (recognised as {actual}). Pass a {expected} model or override with --role.', exit: 64, http: 400 },
+  FACEOPT_ERR_MODEL_ROLE: { message: '{path} is not a {expected} model (recognised as {actual}). Pass a {expected} model{hint?}.', exit: 64, http: 400 },
   // --- model zoo --------------------------------------------------------------------------------
   FACEOPT_ERR_UNKNOWN_PACK: { message: 'Unknown model pack "{pack}". Known packs: {known}. Run `faceopt models list`.', exit: 64, http: 404 },
   FACEOPT_ERR_UNKNOWN_MODEL_FILE: { message: 'Pack {pack} has no file "{file}". It has: {known}.', exit: 64, http: 404 },
@@ -59,6 +59,7 @@ export const ERRORS = {
   FACEOPT_ERR_NOT_READY: { message: 'Models are still loading. Retry shortly.', exit: 75, http: 503 },
   FACEOPT_ERR_VARIANT_FAILED_GATES: { message: 'Variant {variant} failed its accuracy gates ({report}). Promote another, or pass --allow-failed.', exit: 3, http: 500 },
   FACEOPT_ERR_ROUTE_NOT_FOUND: { message: 'No endpoint {method} {url}. See docs/server.md for the endpoints.', exit: 64, http: 404 },
+  FACEOPT_ERR_METHOD_NOT_ALLOWED: { message: '{url} does not take {method}. Use {allowed}.', exit: 64, http: 405 },
   FACEOPT_ERR_BAD_HTTP: { message: 'Malformed HTTP request ({reason}). Send a standard HTTP/1.1 request.', exit: 64, http: 400 },
   FACEOPT_ERR_HEADERS_TOO_LARGE: { message: 'Request headers over {limit} bytes. Send fewer or shorter headers (cookies, URL).', exit: 64, http: 431 },
   // --- internal -----------------------------------------------------------------------------------
@@ -110,6 +111,8 @@ export function isFaceoptError(e: unknown, code?: ErrorCode): e is FaceoptError 
   return e instanceof FaceoptError && (code === undefined || e.code === code);
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /**
  * Validate a numeric argument at the call, sharp-style: the error names the parameter and the range.
  */
@@ -118,7 +121,8 @@ export function checkNumber(
   value: unknown,
   opts: { min?: number; max?: number; integer?: boolean } = {},
 ): number {
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  // decimal text only: Number() would also take '0x1', '0b1' and 'Infinity'
+  const n = typeof value === 'string' ? (DECIMAL.test(value.trim()) ? Number(value) : NaN) : value;
   const { min = -Infinity, max = Infinity, integer = false } = opts;
   const ok = typeof n === 'number' && Number.isFinite(n) && n >= min && n <= max && (!integer || Number.isInteger(n));
   if (!ok) {

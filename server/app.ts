@@ -8,12 +8,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import multipart from '@fastify/multipart';
+import { Ajv } from 'ajv';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FaceoptError } from '../pipeline/errors.js';
 import type { FaceBackend } from './backend.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { errorBody, handleError } from './errors.js';
-import { RAW_TYPES } from './input.js';
+import { FIELD_SIZE, RAW_TYPES } from './input.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { selectModels, type ServedModels } from './models.js';
 import { registerExtractRoute } from './routes/extract.js';
@@ -51,6 +52,9 @@ export interface FaceoptApp extends FastifyInstance {
   /** Resolves when models are loaded and warmed; rejects when loading failed. */
   faceoptReady: Promise<void>;
 }
+
+/** Methods an endpoint may take (for the 405 of a known URL called with another). */
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 
 /** Routes anyone may call without the API key (probes). */
 const OPEN_ROUTES = new Set(['/health', '/ready']);
@@ -91,9 +95,34 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
     clientErrorHandler: answerClientError,
+    // a URL Fastify cannot decode (`/%zz`) gets the coded body every other error has
+    frameworkErrors: (err, _req, reply) => {
+      const e = new FaceoptError('FACEOPT_ERR_BAD_HTTP', { reason: err.code === 'FST_ERR_BAD_URL' ? 'a URL that is not valid percent-encoding' : String(err.code ?? 'unparseable').toLowerCase() });
+      void (reply as unknown as FastifyReply).code(e.httpStatus).send(errorBody(e));
+    },
   }) as unknown as FaceoptApp;
+
+  // Query strings are text, so their numbers and booleans are coerced; a JSON body says what it means:
+  // with coercion `"threshold": null` became 0 and `"image": 5` the text "5"
+  const validators = {
+    coerced: new Ajv({ coerceTypes: true, removeAdditional: false, allErrors: false, useDefaults: true }),
+    exact: new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true }),
+  };
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? validators.exact : validators.coerced).compile(schema));
+
+  // `Expect: 100-continue` (curl's default over 1 MB): a body declared over the limit is refused before
+  // the client sends it, instead of inviting it with 100 Continue and answering 413 after
+  app.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (Number(req.headers['content-length'] ?? 0) > config.bodyLimit) {
+      const body = JSON.stringify(errorBody(new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: config.bodyLimit })));
+      res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+      return;
+    }
+    res.writeContinue();
+    app.server.emit('request', req, res);
+  });
 
   const reclaimer = opts.reclaimer !== undefined ? opts.reclaimer : new MemoryReclaimer(fullGc(), {}, () => metrics.reclaims.inc());
   const service = new FaceService(config, models.id, metrics, app.log, reclaimer);
@@ -110,7 +139,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
       fileSize: config.bodyLimit,
       files: config.maxImagesPerRequest + 1,
       fields: 16,
-      fieldSize: 4096,
+      fieldSize: FIELD_SIZE,
       parts: config.maxImagesPerRequest + 17,
       headerPairs: 64,
       fieldNameSize: 64,
@@ -130,7 +159,13 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   });
   app.setErrorHandler(handleError(config.bodyLimit));
   app.setNotFoundHandler((req, reply) => {
-    const e = new FaceoptError('FACEOPT_ERR_ROUTE_NOT_FOUND', { method: req.method, url: req.url.split('?')[0].slice(0, 100) });
+    const url = req.url.split('?')[0].slice(0, 100);
+    // an endpoint called with the wrong method is a 405 naming the right one, not a 404
+    const allowed = HTTP_METHODS.filter((method) => method !== req.method && app.hasRoute({ method, url }));
+    const e = allowed.length
+      ? new FaceoptError('FACEOPT_ERR_METHOD_NOT_ALLOWED', { method: req.method, url, allowed: allowed.join(' or ') })
+      : new FaceoptError('FACEOPT_ERR_ROUTE_NOT_FOUND', { method: req.method, url });
+    if (allowed.length) reply.header('allow', allowed.join(', '));
     return reply.code(e.httpStatus).send(errorBody(e));
   });
 

@@ -146,10 +146,10 @@ export function autoLanes(input: Pick<ServerConfigInput, 'intraOpThreads' | 'pro
  * lanes to `autoLanes`.
  */
 export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig {
-  const workers = checkNumber('workers', input.workers ?? DEFAULTS.workers, { min: 1, max: 256, integer: true });
+  const workers = checkNumber('--workers', input.workers ?? DEFAULTS.workers, { min: 1, max: 256, integer: true });
   const inferenceThread = typeof input.inferenceThread === 'boolean' ? input.inferenceThread : DEFAULTS.inferenceThread;
   const auto = autoLanes(input, inferenceThread, Math.floor(availableCores() / workers));
-  const lanes = input.lanes === undefined ? auto.lanes : checkNumber('lanes', input.lanes, { min: 1, max: 64, integer: true });
+  const lanes = input.lanes === undefined ? auto.lanes : checkNumber('--lanes', input.lanes, { min: 1, max: 64, integer: true });
   if (lanes > 1 && !inferenceThread) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--lanes 1 without the inference thread (lanes are inference threads)', name: 'lanes', received: String(lanes) });
   }
@@ -183,29 +183,29 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
   const provider = input.provider ?? 'cpu';
   return {
     host,
-    port: checkNumber('port', input.port ?? DEFAULTS.port, { min: 0, max: 65535, integer: true }),
+    port: checkNumber('--port', input.port ?? DEFAULTS.port, { min: 0, max: 65535, integer: true }),
     apiKey,
-    bodyLimit: checkNumber('body limit', input.bodyLimit ?? DEFAULTS.bodyLimit, { min: 1024, max: 1 << 30, integer: true }),
-    maxPixels: checkNumber('max pixels', input.maxPixels ?? DEFAULTS.maxPixels, { min: 1, integer: true }),
-    maxImagesPerRequest: checkNumber('max images', input.maxImagesPerRequest ?? DEFAULTS.maxImagesPerRequest, { min: 1, max: 1024, integer: true }),
-    maxQueue: checkNumber('queue', input.maxQueue ?? DEFAULTS.maxQueue, { min: 1, max: 100_000, integer: true }),
+    bodyLimit: checkNumber('--body-limit', input.bodyLimit ?? DEFAULTS.bodyLimit, { min: 1024, max: 1 << 30, integer: true }),
+    maxPixels: checkNumber('--max-pixels', input.maxPixels ?? DEFAULTS.maxPixels, { min: 1, integer: true }),
+    maxImagesPerRequest: checkNumber('--max-images', input.maxImagesPerRequest ?? DEFAULTS.maxImagesPerRequest, { min: 1, max: 1024, integer: true }),
+    maxQueue: checkNumber('--queue', input.maxQueue ?? DEFAULTS.maxQueue, { min: 1, max: 100_000, integer: true }),
     decodeAhead: checkNumber('decode ahead', input.decodeAhead ?? DEFAULTS.decodeAhead, { min: 1, max: 256, integer: true }),
-    timeoutMs: checkNumber('timeout', input.timeoutMs ?? DEFAULTS.timeoutMs, { min: 1, max: 3_600_000, integer: true }),
+    timeoutMs: checkNumber('--timeout-ms', input.timeoutMs ?? DEFAULTS.timeoutMs, { min: 1, max: 3_600_000, integer: true }),
     batch: {
-      maxBatch: checkNumber('max batch', b.maxBatch ?? (provider === 'cpu' ? DEFAULTS.maxBatchCpu : DEFAULTS.maxBatch), { min: 1, max: 1024, integer: true }),
-      maxWaitMs: checkNumber('max wait', b.maxWaitMs ?? DEFAULTS.maxWaitMs, { min: 0, max: 1000 }),
+      maxBatch: checkNumber('--max-batch', b.maxBatch ?? (provider === 'cpu' ? DEFAULTS.maxBatchCpu : DEFAULTS.maxBatch), { min: 1, max: 1024, integer: true }),
+      maxWaitMs: checkNumber('--max-wait-ms', b.maxWaitMs ?? DEFAULTS.maxWaitMs, { min: 0, max: 1000 }),
     },
     cache: {
-      memoryEntries: checkNumber('cache size', c.memoryEntries ?? DEFAULTS.memoryEntries, { min: 0, max: 10_000_000, integer: true }),
+      memoryEntries: checkNumber('--cache-size', c.memoryEntries ?? DEFAULTS.memoryEntries, { min: 0, max: 10_000_000, integer: true }),
       redisUrl,
       redisTtlS: checkNumber('redis ttl', c.redisTtlS ?? DEFAULTS.redisTtlS, { min: 1, integer: true }),
       redisTimeoutMs: checkNumber('redis timeout', c.redisTimeoutMs ?? DEFAULTS.redisTimeoutMs, { min: 1, max: 60_000, integer: true }),
     },
     provider,
-    intraOpThreads: checkNumber('threads', threads, { min: 1, max: 256, integer: true }),
-    detSize: input.detSize === undefined || input.detSize === null ? null : checkNumber('det size', input.detSize, { min: 32, max: 4096, integer: true }),
-    detThreshold: checkNumber('det threshold', input.detThreshold ?? DEFAULTS.detThreshold, { min: 0, max: 1 }),
-    matchThreshold: input.matchThreshold === undefined || input.matchThreshold === null ? null : checkNumber('match threshold', input.matchThreshold, { min: -1, max: 1 }),
+    intraOpThreads: checkNumber('--threads', threads, { min: 1, max: 256, integer: true }),
+    detSize: input.detSize === undefined || input.detSize === null ? null : checkNumber('--det-size', input.detSize, { min: 32, max: 4096, integer: true }),
+    detThreshold: checkNumber('--det-threshold', input.detThreshold ?? DEFAULTS.detThreshold, { min: 0, max: 1 }),
+    matchThreshold: input.matchThreshold === undefined || input.matchThreshold === null ? null : checkNumber('--match-threshold', input.matchThreshold, { min: -1, max: 1 }),
     allowFailed: input.allowFailed ?? false,
     detector: input.detector ?? null,
     recognizer: input.recognizer ?? null,
@@ -215,6 +215,6 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     latencyLaneThreads: latencyLane ? threads * lanes : null,
     inferenceThread,
     logLevel,
-    shutdownTimeoutMs: checkNumber('shutdown timeout', input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, { min: 0, max: 600_000, integer: true }),
+    shutdownTimeoutMs: checkNumber('--shutdown-timeout-ms', input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, { min: 0, max: 600_000, integer: true }),
   };
 }

@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { checkNumber, FaceoptError, isFaceoptError } from '../pipeline/errors.js';
 import { containerFormat } from '../pipeline/faces/image-header.js';
 import { toFaceoptError } from './errors.js';
+import type { Deadline } from './batcher.js';
 import type { FaceQuery } from './service.js';
 
 export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
@@ -85,17 +86,52 @@ export interface ImageSpec {
   fromJson: (body: Record<string, unknown>) => RequestImage[];
   /** Leave the per-image type checks to the caller (so one bad image does not fail a batch). */
   lenient?: boolean;
+  /** The options the route takes (its query string, form fields and JSON keys; schemas.ts ROUTE_OPTIONS). */
+  options: readonly string[];
 }
 
 function isMultipart(req: FastifyRequest): boolean {
   return (req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/');
 }
 
-async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: number): Promise<{ images: RequestImage[]; fields: Record<string, string> }> {
+/**
+ * Settles the reading of a body: rejects at the request's deadline, or when the client closes the
+ * connection before sending all of it. A multipart body is read inside the admitted work, and a client
+ * that stalls mid-body and hangs up after its 503 left the parser waiting for bytes that never came, so
+ * the work never settled and its admission slot was never given back (two such clients filled
+ * `--queue 2` for good). `done()` detaches.
+ */
+function bodyWatch(req: FastifyRequest, deadline: Deadline | undefined): { stopped: Promise<never>; done: () => void } {
+  let stop!: (e: FaceoptError) => void;
+  const stopped = new Promise<never>((_, reject) => { stop = reject; });
+  stopped.catch(() => undefined);
+  const onClose = () => {
+    if (!req.raw.complete) stop(new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a complete request body', name: 'body', received: 'the client closed the connection before the end of it' }));
+  };
+  req.raw.once('close', onClose);
+  const timer = deadline ? setTimeout(() => stop(new FaceoptError('FACEOPT_ERR_TIMEOUT', { ms: deadline.ms })), Math.max(0, deadline.at - performance.now())) : undefined;
+  return { stopped, done: () => { req.raw.off('close', onClose); clearTimeout(timer); } };
+}
+
+/** FACEOPT_ERR_PAYLOAD_TOO_LARGE for a multipart request over the body limit, counted over all of its parts. */
+function tooLarge(bodyLimit: number): FaceoptError {
+  return new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: bodyLimit });
+}
+
+async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: number, deadline?: Deadline): Promise<{ images: RequestImage[]; fields: Record<string, string> }> {
+  // the body limit holds for the whole request (the parser's own limit is per file): refused up front
+  // when the declared length is over it, counted part by part for a chunked body
+  if (Number(req.headers['content-length'] ?? 0) > bodyLimit) throw tooLarge(bodyLimit);
   const images: RequestImage[] = [];
   const fields: Record<string, string> = {};
+  const watch = bodyWatch(req, deadline);
+  let total = 0;
   try {
-    for await (const part of req.parts()) {
+    const parts = req.parts()[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await Promise.race([parts.next(), watch.stopped]);
+      if (next.done) break;
+      const part = next.value;
       if (part.type === 'file') {
         if (!spec.fields.includes(part.fieldname)) {
           part.file.resume(); // drain it so the parser moves on
@@ -106,30 +142,57 @@ async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: nu
           throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at most ${spec.max} image(s)`, name: 'images', received: 'more' });
         }
         const source = part.filename ? part.filename.slice(0, 80) : `${part.fieldname}[${images.length}]`;
-        const img: RequestImage = { field: part.fieldname, source, bytes: await part.toBuffer(), declared: part.mimetype };
+        const img: RequestImage = { field: part.fieldname, source, bytes: await Promise.race([part.toBuffer(), watch.stopped]), declared: part.mimetype };
+        total += img.bytes.length;
+        if (total > bodyLimit) throw tooLarge(bodyLimit);
         if (!spec.lenient) checkImageBytes(img, img.declared);
         images.push(img);
       } else {
-        fields[part.fieldname] = String(part.value);
+        const name = part.fieldname;
+        if (!(spec.options as readonly string[]).includes(name)) {
+          throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `only the options this route takes (${spec.options.join(', ')}; docs/server.md)`, name: `form field "${name.slice(0, 40)}"`, received: shortValue(part.value) });
+        }
+        if (name in fields) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'one value', name: `form field ${name}`, received: 'it twice' });
+        if (part.valueTruncated || part.fieldnameTruncated) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `a value of at most ${FIELD_SIZE} bytes`, name: `form field ${name}`, received: 'a longer one' });
+        total += String(part.value).length;
+        if (total > bodyLimit) throw tooLarge(bodyLimit);
+        fields[name] = String(part.value);
       }
     }
   } catch (e) {
     if (isFaceoptError(e)) throw e;
+    const code = (e as { code?: string })?.code ?? '';
+    if (PART_LIMITS.has(code)) {
+      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at most ${spec.max} image(s) and the route's options (${spec.options.join(', ')}) as multipart parts`, name: 'multipart body', received: 'more parts' }, { cause: e });
+    }
     throw toFaceoptError(e, { bodyLimit }) ?? new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a well-formed multipart/form-data body', name: 'body', received: String((e as Error)?.message ?? e).split('\n')[0].slice(0, 120) }, { cause: e });
+  } finally {
+    watch.done();
   }
   return { images, fields };
+}
+
+/** The multipart parser's limits on how many parts (not how many bytes): a 400, not a 413. */
+const PART_LIMITS = new Set(['FST_FILES_LIMIT', 'FST_PARTS_LIMIT', 'FST_FIELDS_LIMIT']);
+
+/** Longest form field value the multipart parser keeps (app.ts sets it as the parser's limit). */
+export const FIELD_SIZE = 4096;
+
+function shortValue(v: unknown): string {
+  const t = String(v);
+  return t.length > 40 ? `${t.slice(0, 37)}...` : t;
 }
 
 /**
  * The images of a request per `spec`, plus option values sent as multipart fields. Errors:
  * 400 (missing/extra images, bad base64, broken multipart), 413 (too large), 415 (wrong types).
  */
-export async function readImages(req: FastifyRequest, spec: ImageSpec, bodyLimit: number): Promise<{ images: RequestImage[]; fields: Record<string, unknown> }> {
+export async function readImages(req: FastifyRequest, spec: ImageSpec, bodyLimit: number, deadline?: Deadline): Promise<{ images: RequestImage[]; fields: Record<string, unknown> }> {
   let images: RequestImage[];
   let fields: Record<string, unknown> = {};
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (isMultipart(req)) {
-    ({ images, fields } = await fromMultipart(req, spec, bodyLimit));
+    ({ images, fields } = await fromMultipart(req, spec, bodyLimit, deadline));
   } else if (type === 'application/json') {
     const body = (req.body ?? {}) as Record<string, unknown>;
     images = spec.fromJson(body);
@@ -145,7 +208,7 @@ export async function readImages(req: FastifyRequest, spec: ImageSpec, bodyLimit
   if (images.length < spec.min || images.length > spec.max) {
     const want = spec.min === spec.max ? `${spec.min}` : `${spec.min} to ${spec.max}`;
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
-      expected: `${want} image(s) (multipart field${spec.fields.length > 1 ? 's' : ''} ${spec.fields.map((f) => `"${f}"`).join(', ')})`,
+      expected: `${want} image(s) (${isMultipart(req) ? `multipart field${spec.fields.length > 1 ? 's' : ''} ${spec.fields.map((f) => `"${f}"`).join(', ')}` : type === 'application/json' ? 'in the JSON body' : 'one raw image as the body'})`,
       name: 'images',
       received: String(images.length),
     });
@@ -156,9 +219,10 @@ export async function readImages(req: FastifyRequest, spec: ImageSpec, bodyLimit
 function bool(name: string, v: unknown): boolean | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v === 'boolean') return v;
+  // as in the query string and JSON: true or false (form fields arrive as text)
   const s = String(v).toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(s)) return true;
-  if (['false', '0', 'no', 'off'].includes(s)) return false;
+  if (s === 'true') return true;
+  if (s === 'false') return false;
   throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'true or false', name, received: String(v).slice(0, 40) });
 }
 
@@ -178,5 +242,8 @@ export function faceQuery(...sources: Record<string, unknown>[]): FaceQuery {
   if (minSize !== undefined) q.minFaceSize = minSize;
   if (embedOnly !== undefined) q.embedOnly = embedOnly;
   if (extractEmbedding !== undefined) q.extractEmbedding = extractEmbedding;
+  if (q.embedOnly && q.extractEmbedding === false) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'embed_only without extract_embedding=false (an aligned crop is only embedded: there is nothing else to return)', name: 'options', received: 'both' });
+  }
   return q;
 }

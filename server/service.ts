@@ -57,6 +57,9 @@ function faceJson(f: DetectedFace): FaceJson {
 
 interface Embedded { embedding: number[]; norm: number }
 
+/** Most faces one photo answers with (the largest and most central when there are more): bounds the work of one request. */
+export const MAX_FACES_PER_IMAGE = 1000;
+
 export class FaceService {
   readonly admission: Admission;
   readonly cache: ResultCache;
@@ -165,7 +168,7 @@ export class FaceService {
   private detectOptions(q: FaceQuery, mainFace: boolean): DetectOptions {
     return {
       threshold: q.threshold ?? this.config.detThreshold,
-      ...(mainFace ? { maxFaces: 1 } : q.limitFaces ? { maxFaces: q.limitFaces } : {}),
+      maxFaces: mainFace ? 1 : q.limitFaces || MAX_FACES_PER_IMAGE,
       ...(q.minFaceSize ? { minFaceSize: q.minFaceSize } : {}),
     };
   }
@@ -197,7 +200,8 @@ export class FaceService {
       checkDeadline(deadline);
       const img = await this.decode(backend, bytes, source);
       checkDeadline(deadline);
-      const faces = await detector.submit({ img, opts }, deadline);
+      // highest score first, whether or not limit_faces cut the list (its pick ranks by size and centre)
+      const faces = (await detector.submit({ img, opts }, deadline)).slice().sort((a, b) => b.score - a.score);
       const crops = align ? backend.align(img, faces) : [];
       return { img: { width: img.width, height: img.height }, faces, crops };
     } finally {

@@ -126,7 +126,7 @@ export function pairFacts(reference: string, variant: string, role?: Role): { re
   const r = modelFacts(reference, role);
   const v = modelFacts(variant, role);
   if (r.role !== v.role) {
-    throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: variant, expected: r.role, actual: v.role });
+    throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: variant, expected: r.role, actual: v.role, hint: ' (or set both roles with --role)' });
   }
   return { reference: r, variant: v, role: r.role };
 }

@@ -12,13 +12,32 @@ import type { AppContext } from '../app.js';
 import { errorBody } from '../errors.js';
 import { checkImageBytes, faceQuery, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
 import type { ImageJson } from '../service.js';
-import { extractJson, faceQuerySchema, jsonBody } from './schemas.js';
+import { extractJson, jsonBody, querySchema, REST_UNSUPPORTED_FLAGS, ROUTE_OPTIONS } from './schemas.js';
 
 type ImageResult = ({ status: 'ok'; cached: boolean } & ImageJson) | ({ status: 'error' } & ReturnType<typeof errorBody>);
 
 /** True for failures that belong to one photo (bad bytes, no face) rather than to the whole request. */
 function perImage(e: unknown): e is FaceoptError {
   return isFaceoptError(e) && e.httpStatus < 500;
+}
+
+/**
+ * The base64 strings of a JSON body's `images`: a list, or InsightFace-REST's `{"data": [...]}`. Its
+ * `{"urls": [...]}` is refused: the server does not fetch images from addresses a client names.
+ */
+function jsonImages(images: unknown): unknown[] {
+  const bad = (expected: string, received: string) => new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected, name: 'body field images', received });
+  if (Array.isArray(images)) {
+    if (images.length === 0) throw bad('at least one base64 image', 'an empty list');
+    return images;
+  }
+  const o = images as Record<string, unknown>;
+  if ('urls' in o) throw bad('base64 images in images.data (the server does not download images by URL)', 'images.urls');
+  const extra = Object.keys(o).filter((k) => k !== 'data');
+  if (extra.length) throw bad('a list of base64 images, or {"data": [...]}', `images.${extra[0]!.slice(0, 40)}`);
+  if (!Array.isArray(o.data)) throw bad('a list of base64 images in images.data', o.data === undefined ? 'no images.data' : `images.data that is not a list`);
+  if (o.data.length === 0) throw bad('at least one base64 image in images.data', 'an empty list');
+  return o.data;
 }
 
 /** Register /v1/extract. */
@@ -29,8 +48,12 @@ export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): voi
     min: 1,
     max: ctx.config.maxImagesPerRequest,
     lenient: true,
+    options: ROUTE_OPTIONS.extract,
     fromJson: (b) => {
-      const list = (Array.isArray(b.images) ? b.images : (b.images as { data?: unknown[] } | undefined)?.data ?? []) as unknown[];
+      for (const flag of REST_UNSUPPORTED_FLAGS) {
+        if (b[flag] === true) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `false or nothing (faceopt returns boxes, scores, keypoints and embeddings only)`, name: `body field ${flag}`, received: 'true' });
+      }
+      const list = jsonImages(b.images);
       return list.map((s, i): RequestImage => {
         const source = `images[${i}]`;
         try {
@@ -43,10 +66,10 @@ export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): voi
     },
   };
 
-  app.post('/v1/extract', { schema: { querystring: faceQuerySchema, body: jsonBody(extractJson) } }, async (req) => {
+  app.post('/v1/extract', { schema: { querystring: querySchema(ROUTE_OPTIONS.extract), body: jsonBody(extractJson) } }, async (req, reply) => {
     const t0 = performance.now();
     const { results, errors } = await service.run(async (deadline) => {
-      const { images, fields } = await readImages(req, spec, ctx.config.bodyLimit);
+      const { images, fields } = await readImages(req, spec, ctx.config.bodyLimit, deadline);
       const query = faceQuery((req.query ?? {}) as Record<string, unknown>, fields);
       const errors: FaceoptError[] = [];
       const results = await Promise.all(images.map(async (img, i): Promise<ImageResult> => {
@@ -64,6 +87,8 @@ export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): voi
       return { results, errors };
     });
     if (results.every((r) => r.status === 'error')) throw errors[0];
+    const ok = results.filter((r) => r.status === 'ok');
+    reply.header('x-faceopt-cache', ok.every((r) => r.cached) ? 'hit' : ok.some((r) => r.cached) ? 'partial' : 'miss');
     return { took_ms: Math.round(performance.now() - t0), images: results };
   });
 }

@@ -49,7 +49,8 @@ describe('hostile inputs', () => {
     expect(seen['application/xml']).toBe(415);
     expect(seen['multipart with 10 files to /embed']).toBe(400);
     expect(seen['multipart missing the file field']).toBe(400);
-    expect(seen['PUT /v1/models']).toBe(404);
+    expect(seen['PUT /v1/models']).toBe(405); // the endpoint takes GET
+    expect(seen['POST /v2/embed']).toBe(404);
   });
 
   it('10 rounds of every hostile request: still 0 5xx, then a normal photo is answered', async () => {

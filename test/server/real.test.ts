@@ -97,6 +97,13 @@ describeShared('server on scrfd_500m_bnkps + mobileface_paddle_128d', () => {
     }
     const limited = await app.inject({ method: 'POST', url: '/v1/extract?limit_faces=2&extract_embedding=false', ...(await multipart([{ name: 'file', data: readFileSync(shared('faces', 'groups', 't1.jpg')) }])) });
     expect(limited.json().images[0].faces).toHaveLength(2);
+    // highest score first whether or not limit_faces cut the list (its pick ranks by size and centre)
+    for (const limit of [0, 5]) {
+      const r = await app.inject({ method: 'POST', url: `/v1/detect?limit_faces=${limit}`, ...(await multipart([{ name: 'file', data: readFileSync(shared('faces', 'groups', 't1.jpg')) }])) });
+      const scores = (r.json().faces as { score: number }[]).map((f) => f.score);
+      expect(scores).toHaveLength(limit || 6);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    }
   });
 
   it('embed_only on an aligned 112x112 crop = the recognizer\'s embedding of that crop', async () => {

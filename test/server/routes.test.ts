@@ -143,6 +143,70 @@ describe('face routes', () => {
   });
 });
 
+describe('options: each route takes its own, from any channel, strictly', () => {
+  const jpeg = (url: string) => ({ method: 'POST' as const, url, payload: red, headers: { 'content-type': 'image/jpeg' } });
+  const messageOf = async (o: InjectOptions) => { const r = await app.inject(o); expect(r.statusCode, r.body).toBe(400); return errorOf(r).message; };
+
+  it('an option a route would ignore is refused: embed_only on /v1/detect, limit_faces on /v1/embed', async () => {
+    expect(await messageOf(jpeg('/v1/detect?embed_only=true'))).toMatch(/query parameter "embed_only"/);
+    expect(await messageOf(jpeg('/v1/embed?limit_faces=1'))).toMatch(/query parameter "limit_faces"/);
+    expect(await messageOf({ method: 'POST', url: '/v1/verify', payload: { a: red.toString('base64'), b: red.toString('base64'), limit_faces: 1 } })).toMatch(/body field "limit_faces"/);
+    expect(await messageOf({ method: 'POST', url: '/v1/extract?embed_only=true&extract_embedding=false', payload: { images: [red.toString('base64')] } })).toMatch(/^Expected embed_only without extract_embedding=false/);
+  });
+
+  it('form fields: a misspelt, repeated or overlong option is refused, as in the query string', async () => {
+    const form = async (fields: [string, string][]) => ({ method: 'POST' as const, url: '/v1/detect', ...(await multipart([{ name: 'file', data: red }, ...fields.map(([name, data]) => ({ name, data }))])) });
+    expect(await messageOf(await form([['treshold', '0.88']]))).toBe('Expected only the options this route takes (threshold, limit_faces, min_face_size; docs/server.md) for form field "treshold" but received 0.88.');
+    expect(await messageOf(await form([['threshold', '0.1'], ['threshold', '0.88']]))).toBe('Expected one value for form field threshold but received it twice.');
+    expect(await messageOf(await form([['threshold', `${'0'.repeat(4100)}.95`]]))).toBe('Expected a value of at most 4096 bytes for form field threshold but received a longer one.');
+    expect(await messageOf(await form([['threshold', '0x1']]))).toMatch(/^Expected number between 0 and 1 for threshold but received 0x1/);
+    const ok = await app.inject(await form([['threshold', '0.95']]));
+    expect(ok.json().faces).toEqual([]); // the synthetic face scores 0.9
+  });
+
+  it('booleans are true or false in every channel; a threshold under 0.05 is refused', async () => {
+    expect(await messageOf({ method: 'POST', url: '/v1/extract', ...(await multipart([{ name: 'file', data: red }, { name: 'embed_only', data: 'yes' }])) })).toMatch(/^Expected true or false for embed_only but received yes/);
+    expect(await messageOf(jpeg('/v1/embed?embed_only=1'))).toMatch(/^Expected true or false for query parameter embed_only/);
+    expect(await messageOf(jpeg('/v1/detect?threshold=0'))).toBe('Expected a value >= 0.05 for query parameter threshold but received 0.');
+  });
+
+  it('/v1/verify: "a" and "b" are the images sent under those names; a mix of names is refused', async () => {
+    const blue = await solidImage([30, 30, 200]);
+    const swapped = await app.inject({ method: 'POST', url: '/v1/verify', ...(await multipart([{ name: 'b', data: blue, filename: 'blue.jpg' }, { name: 'a', data: red, filename: 'red.jpg' }])) });
+    expect(swapped.statusCode, swapped.body).toBe(200);
+    const direct = await app.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
+    expect(swapped.json().a.box).toEqual(direct.json().box);
+    expect(await messageOf({ method: 'POST', url: '/v1/verify', ...(await multipart([{ name: 'b', data: blue }, { name: 'file', data: red }])) })).toBe('Expected images "a" and "b", or two "file" parts for multipart files but received "b" and "file".');
+    expect(await messageOf({ method: 'POST', url: '/v1/verify', ...(await multipart([{ name: 'a', data: blue }, { name: 'a', data: red }])) })).toMatch(/received "a" and "a"/);
+  });
+
+  it('/v1/extract: InsightFace-REST fields are taken; those asking for what is not returned are refused when true', async () => {
+    const rest = { images: { data: [red.toString('base64')] }, threshold: 0.6, return_landmarks: true, verbose_timings: false, api_ver: '2', return_face_data: false, extract_ga: false, msgpack: false };
+    const res = await app.inject({ method: 'POST', url: '/v1/extract', payload: rest });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['x-faceopt-cache']).toBe('miss');
+    expect((await app.inject({ method: 'POST', url: '/v1/extract', payload: rest })).headers['x-faceopt-cache']).toBe('hit');
+    expect(await messageOf({ method: 'POST', url: '/v1/extract', payload: { ...rest, extract_ga: true } })).toMatch(/^Expected false or nothing .* for body field extract_ga but received true/);
+  });
+});
+
+describe('URLs and methods', () => {
+  it('a known endpoint with the wrong method -> 405 naming the method it takes, with Allow', async () => {
+    const r = await app.inject({ method: 'GET', url: '/v1/embed' });
+    expect(r.statusCode).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+    expect(errorOf(r)).toEqual({ code: 'FACEOPT_ERR_METHOD_NOT_ALLOWED', message: '/v1/embed does not take GET. Use POST.' });
+    expect((await app.inject({ method: 'POST', url: '/health' })).statusCode).toBe(405);
+    expect((await app.inject({ method: 'GET', url: '/v2/nothing' })).statusCode).toBe(404);
+  });
+
+  it('a URL that is not valid percent-encoding -> 400 with the coded body', async () => {
+    const r = await app.inject({ method: 'GET', url: '/%zz' });
+    expect(r.statusCode).toBe(400);
+    expect(errorOf(r).code).toBe('FACEOPT_ERR_BAD_HTTP');
+  });
+});
+
 describe('error codes', () => {
   const cases: [string, () => Promise<InjectOptions>, number, string][] = [
     ['truncated JPEG -> 400', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: red.subarray(0, 200) }])) }), 400, 'FACEOPT_ERR_BAD_IMAGE'],
@@ -158,7 +222,7 @@ describe('error codes', () => {
     ['verify with one image -> 400', async () => ({ url: '/v1/verify', method: 'POST', ...(await multipart([{ name: 'a', data: red }])) }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
     ['too many extract images -> 400', async () => ({ url: '/v1/extract', method: 'POST', ...(await multipart([1, 2, 3, 4].map(() => ({ name: 'file', data: red })))) }), 400, 'FACEOPT_ERR_BAD_ARGUMENT'],
     ['unknown route -> 404', async () => ({ url: '/v2/nothing' }), 404, 'FACEOPT_ERR_ROUTE_NOT_FOUND'],
-    ['wrong method -> 404', async () => ({ url: '/embed', method: 'GET' }), 404, 'FACEOPT_ERR_ROUTE_NOT_FOUND'],
+    ['wrong method -> 405', async () => ({ url: '/embed', method: 'GET' }), 405, 'FACEOPT_ERR_METHOD_NOT_ALLOWED'],
     ['raw body over the limit -> 413', async () => ({ url: '/v1/embed', method: 'POST', payload: Buffer.concat([red, Buffer.alloc(70 * 1024)]), headers: { 'content-type': 'image/jpeg' } }), 413, 'FACEOPT_ERR_PAYLOAD_TOO_LARGE'],
     ['multipart file over the limit -> 413', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: Buffer.concat([red, Buffer.alloc(70 * 1024)]) }])) }), 413, 'FACEOPT_ERR_PAYLOAD_TOO_LARGE'],
     ['text/plain -> 415', async () => ({ url: '/embed', method: 'POST', payload: 'hello', headers: { 'content-type': 'text/plain' } }), 415, 'FACEOPT_ERR_UNSUPPORTED_MEDIA'],
@@ -182,7 +246,13 @@ describe('error codes', () => {
     expect(await messageOf({ url: '/v1/detect?threshold=7', ...jpeg })).toBe('Expected a value <= 1 for query parameter threshold but received 7.');
     expect(await messageOf({ url: '/v1/detect?min_face_size=abc', ...jpeg })).toBe('Expected a number for query parameter min_face_size but received abc.');
     expect(await messageOf({ url: '/v1/embed?treshold=0.5', ...jpeg })).toBe('Expected only the query parameters this route takes (docs/server.md lists them) for query parameter "treshold" but received treshold=0.5.');
-    expect(await messageOf({ url: '/v1/extract', method: 'POST', payload: { images: { data: 'x' } } })).toBe('Expected a list for body field images but received an object with data.');
+    expect(await messageOf({ url: '/v1/extract', method: 'POST', payload: { images: { data: 'x' } } })).toBe('Expected a list of base64 images in images.data for body field images but received images.data that is not a list.');
+    expect(await messageOf({ url: '/v1/extract', method: 'POST', payload: { images: { urls: ['http://example.com/a.jpg'] } } })).toBe('Expected base64 images in images.data (the server does not download images by URL) for body field images but received images.urls.');
+    expect(await messageOf({ url: '/v1/extract', method: 'POST', payload: { images: { data: [] } } })).toBe('Expected at least one base64 image in images.data for body field images but received an empty list.');
+    // JSON says what it means: no coercion of null, numbers or booleans in bodies
+    expect(await messageOf({ url: '/v1/detect', method: 'POST', payload: { image: red.toString('base64'), threshold: null } })).toBe('Expected a number for body field threshold but received null.');
+    expect(await messageOf({ url: '/v1/detect', method: 'POST', payload: { image: 5 } })).toBe('Expected text for body field image but received 5.');
+    expect(await messageOf({ url: '/v1/embed', method: 'POST', payload: { image: red.toString('base64'), embed_only: 1 } })).toBe('Expected true or false for body field embed_only but received 1.');
     const deep = `{"images":[${'['.repeat(5000)}"x"${']'.repeat(5000)}]}`; // 5000 levels of lists
     const res = await app.inject({ url: '/v1/extract', method: 'POST', payload: deep, headers: { 'content-type': 'application/json' } });
     expect(res.statusCode).toBe(400);

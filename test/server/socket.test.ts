@@ -156,7 +156,7 @@ describeShared('faceopt serve: replicas and workers', () => {
     expect(missing.stderr.trim()).toBe('faceopt: FACEOPT_ERR_FILE_NOT_FOUND: File not found: /nonexistent/det.onnx. Check the path, or run `faceopt models list` to see known packs (a model may also be named PACK/FILE).');
     const badPort = faceopt(['serve', '--port', '99999', '--detector', DET, '--recognizer', REC]);
     expect(badPort.code).toBe(64);
-    expect(badPort.stderr).toContain('for port but received 99999');
+    expect(badPort.stderr).toContain('for --port but received 99999');
     // a --det-size the fixed-size detector cannot take: refused before listening (it listened, then failed loading)
     const size = faceopt(['serve', '--port', String(await freePort()), '--detector', DET, '--recognizer', REC, '--det-size', '320']);
     expect(size.code, size.stderr).toBe(64);

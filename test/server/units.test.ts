@@ -53,12 +53,12 @@ describe('resolveServerConfig', () => {
   });
   it('names the setting in its error', () => {
     for (const [input, text] of [
-      [{ port: 70000 }, 'Expected integer between 0 and 65535 for port but received 70000'],
-      [{ workers: 0 }, 'for workers but received 0'],
-      [{ batch: { maxBatch: 0 } }, 'for max batch but received 0'],
+      [{ port: 70000 }, 'Expected integer between 0 and 65535 for --port but received 70000'],
+      [{ workers: 0 }, 'for --workers but received 0'],
+      [{ batch: { maxBatch: 0 } }, 'for --max-batch but received 0'],
       [{ apiKey: 'short' }, 'API key of at least 8 characters'],
       [{ logLevel: 'loud' }, 'for log level'],
-      [{ lanes: 0 }, 'for lanes but received 0'],
+      [{ lanes: 0 }, 'for --lanes but received 0'],
       [{ lanes: 2, inferenceThread: false }, 'without the inference thread'],
       [{ lanes: 1, latencyLane: true }, '--lanes 2 or more with --latency-lane'],
       [{ cache: { redisUrl: 'localhost:6379' } }, 'Expected a redis:// or rediss:// URL, e.g. redis://localhost:6379 (or /N for database N) for the Redis URL (--redis-url or REDIS_URL) but received localhost:6379.'],

@@ -1,0 +1,80 @@
+/**
+ * Multipart bodies over a real loopback socket: a client that stalls mid-body and hangs up after its 503
+ * gives its admission slot back; the body limit holds for the whole request, not per file.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FaceoptApp } from '../../server/app.js';
+import { fakeApp, multipart, solidImage, waitFor } from './helpers.js';
+
+let app: FaceoptApp | null = null;
+afterEach(async () => { await app?.close(); app = null; });
+
+async function listening(config: Parameters<typeof fakeApp>[0]): Promise<number> {
+  ({ app } = await fakeApp(config));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return (app.server.address() as net.AddressInfo).port;
+}
+
+/** Send a multipart head declaring `declared` body bytes, then only a little of it; resolves with what came back before `closeAfterMs`. */
+function stalledUpload(port: number, declared: number, closeAfterMs: number): Promise<string> {
+  const boundary = 'stallstallstall';
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`;
+  return new Promise((resolve) => {
+    let got = '';
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.write(`POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${declared}\r\n\r\n${head}\xff\xd8\xff${'x'.repeat(100)}`);
+    });
+    s.on('data', (d) => { got += d.toString('latin1'); });
+    s.on('error', () => undefined);
+    setTimeout(() => { s.destroy(); resolve(got); }, closeAfterMs);
+  });
+}
+
+describe('multipart bodies', () => {
+  it('a client that stalls mid-body gets 503 at the deadline, and its slot is free again once it hangs up', async () => {
+    const port = await listening({ maxQueue: 2, timeoutMs: 300 });
+    const answers = await Promise.all([stalledUpload(port, 10_000, 800), stalledUpload(port, 10_000, 800)]);
+    for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 503/);
+    await waitFor(() => app!.faceopt.service.admission.inflight === 0, 3000, 'the stalled requests to leave the queue');
+    const { payload, headers } = await multipart([{ name: 'file', data: await solidImage([200, 120, 90]) }]);
+    const ok = await app!.inject({ method: 'POST', url: '/v1/embed', payload, headers });
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('--body-limit holds for the whole multipart request: several files under it each, over it together -> 413', async () => {
+    const port = await listening({ bodyLimit: 200_000 });
+    const big = Buffer.concat([await solidImage([200, 120, 90]), Buffer.alloc(90_000, 7)]); // a JPEG with trailing bytes
+    const { payload, headers } = await multipart([0, 1, 2].map(() => ({ name: 'file', data: big })));
+    expect(payload.length).toBeGreaterThan(200_000);
+    const r = await fetch(`http://127.0.0.1:${port}/v1/extract`, { method: 'POST', body: new Uint8Array(payload), headers });
+    expect(r.status).toBe(413);
+    const body = await r.json() as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('FACEOPT_ERR_PAYLOAD_TOO_LARGE');
+    expect(body.error.message).toContain('200000');
+    const two = await multipart([0, 1].map(() => ({ name: 'file', data: big })));
+    expect(two.payload.length).toBeLessThan(200_000);
+    expect((await fetch(`http://127.0.0.1:${port}/v1/extract`, { method: 'POST', body: new Uint8Array(two.payload), headers: two.headers })).status).toBe(200);
+  });
+
+  it('Expect: 100-continue with a body declared over the limit -> 413 at once, no 100 Continue; under it -> 100 then the answer', async () => {
+    const port = await listening({ bodyLimit: 100_000 });
+    const ask = (length: number, body: Buffer | null) => new Promise<string>((resolve) => {
+      let got = '';
+      const s = net.connect(port, '127.0.0.1', () => s.write(`POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`));
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+        if (body && got.startsWith('HTTP/1.1 100')) { s.write(body); body = null; }
+      });
+      s.on('close', () => resolve(got));
+      s.on('error', () => undefined);
+      setTimeout(() => s.destroy(), 5000);
+    });
+    const big = await ask(5_000_000, null);
+    expect(big).toMatch(/^HTTP\/1\.1 413/);
+    expect(big).toContain('FACEOPT_ERR_PAYLOAD_TOO_LARGE');
+    const jpeg = await solidImage([200, 120, 90]);
+    const ok = await ask(jpeg.length, jpeg);
+    expect(ok).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200/);
+  });
+});
