@@ -41,6 +41,7 @@ export const ERRORS = {
   FACEOPT_ERR_BAD_IMAGE: { message: 'Could not decode image {source}: {reason}. Send a JPEG, PNG or WebP file.', exit: 65, http: 400 },
   FACEOPT_ERR_IMAGE_TOO_LARGE: { message: 'Image {source} has {pixels} pixels, over the limit of {limit}. Resize it, or raise the pixel limit.', exit: 65, http: 413 },
   FACEOPT_ERR_UNSUPPORTED_MEDIA: { message: 'Unsupported content type {type}. Send image/jpeg, image/png or image/webp.', exit: 65, http: 415 },
+  FACEOPT_ERR_UNSUPPORTED_ENCODING: { message: 'Unsupported Content-Encoding {encoding}. Send the body uncompressed.', exit: 65, http: 415 },
   FACEOPT_ERR_NO_FACE: { message: 'No face found in {source} (score threshold {threshold}). Try a lower detection threshold (--threshold, --det-threshold in compare, threshold= over HTTP) or a larger photo of the face; an aligned face crop embeds without detection (embed --aligned, embed_only=true over HTTP).', exit: 1, http: 422 },
   FACEOPT_ERR_PROVIDER_UNAVAILABLE: { message: 'Execution provider {provider} is not available here ({reason}). Available: {available}.', exit: 69, http: 500 },
   FACEOPT_ERR_INFERENCE: { message: 'Inference failed in {model}: {reason}.', exit: 70, http: 500 },

@@ -149,6 +149,11 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.addContentTypeParser([...RAW_TYPES], { parseAs: 'buffer', bodyLimit: config.bodyLimit }, (_req, body, done) => done(null, body));
 
   if (config.apiKey) app.addHook('onRequest', requireApiKey(config.apiKey, metrics));
+  // bodies are read as sent: a compressed one would fail later as bad JSON or a bad image
+  app.addHook('onRequest', async (req) => {
+    const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
+    if (encoding && encoding !== 'identity') throw new FaceoptError('FACEOPT_ERR_UNSUPPORTED_ENCODING', { encoding: encoding.slice(0, 40) });
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched'; // the pattern, never the raw URL: bounded label values
     const labels = { route, method: req.method, status: String(reply.statusCode) };
