@@ -103,26 +103,17 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     },
   }) as unknown as FaceoptApp;
 
-  // Query strings are text, so their numbers and booleans are coerced; a JSON body says what it means:
-  // with coercion `"threshold": null` became 0 and `"image": 5` the text "5"
+  // A JSON body says what it means (with coercion `"threshold": null` became 0 and `"image": 5` the text
+  // "5"); the query string's options are text, parsed by input.ts faceQuery like form fields
   const validators = {
-    coerced: new Ajv({ coerceTypes: true, removeAdditional: false, allErrors: false, useDefaults: true }),
-    exact: new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true }),
+    coerced: new Ajv({ coerceTypes: true, removeAdditional: false, allErrors: false, useDefaults: true, allowUnionTypes: true }),
+    exact: new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true, allowUnionTypes: true }),
   };
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? validators.exact : validators.coerced).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' || httpPart === 'querystring' ? validators.exact : validators.coerced).compile(schema));
 
-  // `Expect: 100-continue` (curl's default over 1 MB): a body declared over the limit is refused before
-  // the client sends it, instead of inviting it with 100 Continue and answering 413 after
-  app.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (Number(req.headers['content-length'] ?? 0) > config.bodyLimit) {
-      const body = JSON.stringify(errorBody(new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: config.bodyLimit })));
-      res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
-      res.end(body);
-      return;
-    }
-    res.writeContinue();
-    app.server.emit('request', req, res);
-  });
+  // `Expect: 100-continue` (curl's default over 1 MB): Node would answer 100 Continue before any hook
+  // ran; the request goes through Fastify instead, and the hook below decides after the API key
+  app.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => { app.server.emit('request', req, res); });
 
   const reclaimer = opts.reclaimer !== undefined ? opts.reclaimer : new MemoryReclaimer(fullGc(), {}, () => metrics.reclaims.inc());
   const service = new FaceService(config, models.id, metrics, app.log, reclaimer);
@@ -149,6 +140,13 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.addContentTypeParser([...RAW_TYPES], { parseAs: 'buffer', bodyLimit: config.bodyLimit }, (_req, body, done) => done(null, body));
 
   if (config.apiKey) app.addHook('onRequest', requireApiKey(config.apiKey, metrics));
+  // a body declared over the limit is refused before the client sends it, instead of inviting it with
+  // 100 Continue and answering 413 after; within the limit, the client is told to go on
+  app.addHook('onRequest', async (req, reply) => {
+    if (String(req.headers.expect ?? '').toLowerCase() !== '100-continue') return;
+    if (Number(req.headers['content-length'] ?? 0) > config.bodyLimit) throw new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: config.bodyLimit });
+    reply.raw.writeContinue();
+  });
   // bodies are read as sent: a compressed one would fail later as bad JSON or a bad image
   app.addHook('onRequest', async (req) => {
     const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();

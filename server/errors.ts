@@ -101,6 +101,8 @@ export function handleError(bodyLimit: number) {
       const internal = new FaceoptError('FACEOPT_ERR_INTERNAL', { reason: `unexpected failure (request ${req.id}; details in the server log)` });
       return reply.code(ERRORS.FACEOPT_ERR_INTERNAL.http).send(errorBody(internal));
     }
+    // a body left unread (over the limit, past the deadline, refused before it was sent) ends with the answer
+    if (!req.raw.complete && (coded.code === 'FACEOPT_ERR_PAYLOAD_TOO_LARGE' || coded.code === 'FACEOPT_ERR_TIMEOUT')) reply.header('connection', 'close');
     if (coded.code === 'FACEOPT_ERR_OVERLOADED') reply.header('retry-after', String(coded.params.retryAfter ?? 1));
     if (coded.code === 'FACEOPT_ERR_NOT_READY') reply.header('retry-after', '1');
     if (coded.httpStatus >= 500) req.log.warn({ code: coded.code }, coded.message);

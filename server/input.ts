@@ -11,6 +11,7 @@ import { containerFormat } from '../pipeline/faces/image-header.js';
 import { toFaceoptError } from './errors.js';
 import type { Deadline } from './batcher.js';
 import type { FaceQuery } from './service.js';
+import { faceOptionProperties, type FaceOption } from './routes/schemas.js';
 
 export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
 export const RAW_TYPES = [...IMAGE_TYPES, 'application/octet-stream'] as const;
@@ -90,27 +91,39 @@ export interface ImageSpec {
   options: readonly string[];
 }
 
+/** Whether a request's non-query options are form fields or JSON body fields, for messages. */
+export function formOrBody(req: FastifyRequest): OptionSource['part'] {
+  return isMultipart(req) ? 'form field' : 'body field';
+}
+
 function isMultipart(req: FastifyRequest): boolean {
   return (req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/');
 }
 
 /**
- * Settles the reading of a body: rejects at the request's deadline, or when the client closes the
- * connection before sending all of it. A multipart body is read inside the admitted work, and a client
- * that stalls mid-body and hangs up after its 503 left the parser waiting for bytes that never came, so
- * the work never settled and its admission slot was never given back (two such clients filled
- * `--queue 2` for good). `done()` detaches.
+ * Settles the reading of a multipart body: rejects at the request's deadline, when the client closes the
+ * connection before sending all of it, or when the bytes received pass the body limit (counted as
+ * received, boundaries and part headers included, as the declared length is). A multipart body is read
+ * inside the admitted work, and a client that stalled mid-body and hung up after its 503 left the parser
+ * waiting for bytes that never came: the work never settled and its admission slot was never given
+ * back (two such clients filled `--queue 2` for good). `done()` detaches.
  */
-function bodyWatch(req: FastifyRequest, deadline: Deadline | undefined): { stopped: Promise<never>; done: () => void } {
+function bodyWatch(req: FastifyRequest, bodyLimit: number, deadline: Deadline | undefined): { stopped: Promise<never>; done: () => void } {
   let stop!: (e: FaceoptError) => void;
   const stopped = new Promise<never>((_, reject) => { stop = reject; });
   stopped.catch(() => undefined);
   const onClose = () => {
     if (!req.raw.complete) stop(new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a complete request body', name: 'body', received: 'the client closed the connection before the end of it' }));
   };
+  let received = 0;
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > bodyLimit) stop(tooLarge(bodyLimit));
+  };
   req.raw.once('close', onClose);
+  req.raw.on('data', onData);
   const timer = deadline ? setTimeout(() => stop(new FaceoptError('FACEOPT_ERR_TIMEOUT', { ms: deadline.ms })), Math.max(0, deadline.at - performance.now())) : undefined;
-  return { stopped, done: () => { req.raw.off('close', onClose); clearTimeout(timer); } };
+  return { stopped, done: () => { req.raw.off('close', onClose); req.raw.off('data', onData); clearTimeout(timer); } };
 }
 
 /** FACEOPT_ERR_PAYLOAD_TOO_LARGE for a multipart request over the body limit, counted over all of its parts. */
@@ -118,14 +131,25 @@ function tooLarge(bodyLimit: number): FaceoptError {
   return new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: bodyLimit });
 }
 
+/**
+ * After a refusal mid-body: a body within the limit is read to its end and dropped, so the client gets
+ * its answer and may reuse the connection (a refused form field used to leave a large upload stalled on
+ * backpressure, the answer unread and the connection stuck); a body over the limit or past the deadline
+ * is not read on (errors.ts closes the connection with the answer).
+ */
+function dropRest(req: FastifyRequest, e: unknown): void {
+  if (req.raw.complete || isFaceoptError(e, 'FACEOPT_ERR_PAYLOAD_TOO_LARGE') || isFaceoptError(e, 'FACEOPT_ERR_TIMEOUT')) return;
+  req.raw.unpipe();
+  req.raw.resume();
+}
+
 async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: number, deadline?: Deadline): Promise<{ images: RequestImage[]; fields: Record<string, string> }> {
   // the body limit holds for the whole request (the parser's own limit is per file): refused up front
-  // when the declared length is over it, counted part by part for a chunked body
+  // when the declared length is over it, and counted as the bytes come (bodyWatch)
   if (Number(req.headers['content-length'] ?? 0) > bodyLimit) throw tooLarge(bodyLimit);
   const images: RequestImage[] = [];
   const fields: Record<string, string> = {};
-  const watch = bodyWatch(req, deadline);
-  let total = 0;
+  const watch = bodyWatch(req, bodyLimit, deadline);
   try {
     const parts = req.parts()[Symbol.asyncIterator]();
     for (;;) {
@@ -143,8 +167,6 @@ async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: nu
         }
         const source = part.filename ? part.filename.slice(0, 80) : `${part.fieldname}[${images.length}]`;
         const img: RequestImage = { field: part.fieldname, source, bytes: await Promise.race([part.toBuffer(), watch.stopped]), declared: part.mimetype };
-        total += img.bytes.length;
-        if (total > bodyLimit) throw tooLarge(bodyLimit);
         if (!spec.lenient) checkImageBytes(img, img.declared);
         images.push(img);
       } else {
@@ -154,12 +176,11 @@ async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: nu
         }
         if (name in fields) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'one value', name: `form field ${name}`, received: 'it twice' });
         if (part.valueTruncated || part.fieldnameTruncated) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `a value of at most ${FIELD_SIZE} bytes`, name: `form field ${name}`, received: 'a longer one' });
-        total += String(part.value).length;
-        if (total > bodyLimit) throw tooLarge(bodyLimit);
         fields[name] = String(part.value);
       }
     }
   } catch (e) {
+    dropRest(req, e);
     if (isFaceoptError(e)) throw e;
     const code = (e as { code?: string })?.code ?? '';
     if (PART_LIMITS.has(code)) {
@@ -216,32 +237,54 @@ export async function readImages(req: FastifyRequest, spec: ImageSpec, bodyLimit
   return { images, fields };
 }
 
-function bool(name: string, v: unknown): boolean | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'boolean') return v;
-  // as in the query string and JSON: true or false (form fields arrive as text)
-  const s = String(v).toLowerCase();
-  if (s === 'true') return true;
-  if (s === 'false') return false;
-  throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'true or false', name, received: String(v).slice(0, 40) });
+/** Where an option came from, for messages ("query parameter threshold", "form field threshold"). */
+export interface OptionSource {
+  part: 'query parameter' | 'form field' | 'body field';
+  values: Record<string, unknown>;
 }
 
-/** Request options (InsightFace-REST names) from query string and form/JSON fields; fields win. */
-export function faceQuery(...sources: Record<string, unknown>[]): FaceQuery {
-  const raw: Record<string, unknown> = Object.assign({}, ...sources);
-  const num = (k: string, o: { min: number; max?: number; integer?: boolean }) =>
-    raw[k] === undefined || raw[k] === '' ? undefined : checkNumber(k, raw[k], o);
+/** One option's value, parsed by the rule faceOptionProperties gives it: decimal numbers in range, true or false. */
+function optionValue(name: FaceOption, v: unknown, part: OptionSource['part']): number | boolean {
+  const rule = faceOptionProperties[name] as { type: string; minimum?: number; maximum?: number };
+  const label = `${part} ${name}`;
+  if (rule.type === 'boolean') {
+    if (v === true || v === 'true') return true;
+    if (v === false || v === 'false') return false;
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'true or false', name: label, received: shortValue(v) });
+  }
+  if (typeof v !== 'number' && typeof v !== 'string') throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a number', name: label, received: v === null ? 'null' : typeof v });
+  return checkNumber(label, v, { min: rule.minimum, max: rule.maximum, integer: rule.type === 'integer' });
+}
+
+/**
+ * Request options (InsightFace-REST names) from the query string and form or JSON fields, later sources
+ * winning, each parsed by one rule whichever way it came (schemas.ts faceOptionProperties): the query
+ * string's schema only refuses unknown keys and repeats, so `?threshold=0x1` and a form field `0x1` get
+ * the same answer.
+ */
+export function faceQuery(...sources: OptionSource[]): FaceQuery {
+  const raw = new Map<FaceOption, { v: unknown; part: OptionSource['part'] }>();
+  for (const { part, values } of sources) {
+    for (const name of Object.keys(faceOptionProperties) as FaceOption[]) {
+      const v = values[name];
+      if (v !== undefined && v !== '') raw.set(name, { v, part });
+    }
+  }
+  const get = (name: FaceOption) => {
+    const r = raw.get(name);
+    return r === undefined ? undefined : optionValue(name, r.v, r.part);
+  };
   const q: FaceQuery = {};
-  const threshold = num('threshold', { min: 0, max: 1 });
-  const limit = num('limit_faces', { min: 0, max: 1000, integer: true });
-  const minSize = num('min_face_size', { min: 0, max: 100_000 });
-  const embedOnly = bool('embed_only', raw.embed_only);
-  const extractEmbedding = bool('extract_embedding', raw.extract_embedding);
-  if (threshold !== undefined) q.threshold = threshold;
-  if (limit !== undefined) q.limitFaces = limit;
-  if (minSize !== undefined) q.minFaceSize = minSize;
-  if (embedOnly !== undefined) q.embedOnly = embedOnly;
-  if (extractEmbedding !== undefined) q.extractEmbedding = extractEmbedding;
+  const threshold = get('threshold');
+  const limit = get('limit_faces');
+  const minSize = get('min_face_size');
+  const embedOnly = get('embed_only');
+  const extractEmbedding = get('extract_embedding');
+  if (threshold !== undefined) q.threshold = threshold as number;
+  if (limit !== undefined) q.limitFaces = limit as number;
+  if (minSize !== undefined) q.minFaceSize = minSize as number;
+  if (embedOnly !== undefined) q.embedOnly = embedOnly as boolean;
+  if (extractEmbedding !== undefined) q.extractEmbedding = extractEmbedding as boolean;
   if (q.embedOnly && q.extractEmbedding === false) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'embed_only without extract_embedding=false (an aligned crop is only embedded: there is nothing else to return)', name: 'options', received: 'both' });
   }

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { FaceoptError, isFaceoptError } from '../../pipeline/errors.js';
 import type { AppContext } from '../app.js';
 import { errorBody } from '../errors.js';
-import { checkImageBytes, faceQuery, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
+import { checkImageBytes, faceQuery, formOrBody, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
 import type { ImageJson } from '../service.js';
 import { extractJson, jsonBody, querySchema, REST_UNSUPPORTED_FLAGS, ROUTE_OPTIONS } from './schemas.js';
 
@@ -70,7 +70,7 @@ export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): voi
     const t0 = performance.now();
     const { results, errors } = await service.run(async (deadline) => {
       const { images, fields } = await readImages(req, spec, ctx.config.bodyLimit, deadline);
-      const query = faceQuery((req.query ?? {}) as Record<string, unknown>, fields);
+      const query = faceQuery({ part: 'query parameter', values: (req.query ?? {}) as Record<string, unknown> }, { part: formOrBody(req), values: fields });
       const errors: FaceoptError[] = [];
       const results = await Promise.all(images.map(async (img, i): Promise<ImageResult> => {
         try {

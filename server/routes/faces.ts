@@ -9,7 +9,7 @@ import { FaceoptError } from '../../pipeline/errors.js';
 import type { Deadline } from '../batcher.js';
 import { cosineSimilarity } from '../../pipeline/faces/similarity.js';
 import type { AppContext } from '../app.js';
-import { faceQuery, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
+import { faceQuery, formOrBody, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
 import type { FaceJson } from '../service.js';
 import { jsonBody, querySchema, ROUTE_OPTIONS, singleImageJson, verifyJson } from './schemas.js';
 
@@ -41,7 +41,7 @@ type Query = Record<string, unknown>;
 /** Images and options of a request (query string, then form or JSON fields). */
 async function input(req: FastifyRequest, ctx: AppContext, spec: ImageSpec, deadline: Deadline) {
   const { images, fields } = await readImages(req, spec, ctx.config.bodyLimit, deadline);
-  return { images, query: faceQuery((req.query ?? {}) as Query, fields) };
+  return { images, query: faceQuery({ part: 'query parameter', values: (req.query ?? {}) as Query }, { part: formOrBody(req), values: fields }) };
 }
 
 /**

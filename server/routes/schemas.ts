@@ -36,9 +36,12 @@ function pick(names: readonly FaceOption[]): Partial<typeof faceOptionProperties
   return Object.fromEntries(names.map((n) => [n, faceOptionProperties[n]]));
 }
 
-/** The query-string schema of a route: its options, nothing else. */
+/**
+ * The query-string schema of a route: its options as text, once each, nothing else. Their values are
+ * parsed by input.ts faceQuery, by the same rules as form and JSON fields.
+ */
 export function querySchema(names: readonly FaceOption[]): object {
-  return { type: 'object', properties: pick(names), additionalProperties: false };
+  return { type: 'object', properties: Object.fromEntries(names.map((n) => [n, { type: 'string' }])), additionalProperties: false };
 }
 
 /** `{"image": "<base64>"}` plus the route's options. */

@@ -77,4 +77,64 @@ describe('multipart bodies', () => {
     const ok = await ask(jpeg.length, jpeg);
     expect(ok).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200/);
   });
+
+  it('a form field refused before a large file: the answer comes, the rest of the body is dropped, the connection serves the next request', async () => {
+    const port = await listening({ bodyLimit: 4_000_000 });
+    const { payload, headers } = await multipart([{ name: 'treshold', data: '0.5' }, { name: 'file', data: Buffer.concat([await solidImage([200, 120, 90]), Buffer.alloc(3_000_000, 7)]) }]);
+    const answers = await new Promise<string>((resolve) => {
+      let got = '';
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(`POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: ${headers['content-type']}\r\nContent-Length: ${payload.length}\r\n\r\n`);
+        s.write(payload);
+        s.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+      s.on('data', (d) => { got += d.toString('latin1'); });
+      s.on('close', () => resolve(got));
+      s.on('error', () => undefined);
+      setTimeout(() => s.destroy(), 8000);
+    });
+    const statuses = [...answers.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    expect(statuses).toEqual(['400', '200']);
+    expect(answers).toContain('form field \\"treshold\\"');
+  });
+
+  it('a chunked multipart body over the limit -> 413 like a declared one, counted as received', async () => {
+    const port = await listening({ bodyLimit: 100_000 });
+    const { payload, headers } = await multipart([{ name: 'file', data: Buffer.concat([await solidImage([200, 120, 90]), Buffer.alloc(150_000, 7)]) }]);
+    const got = await new Promise<string>((resolve) => {
+      let text = '';
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(`POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: ${headers['content-type']}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        for (let i = 0; i < payload.length; i += 16_384) {
+          const chunk = payload.subarray(i, i + 16_384);
+          s.write(`${chunk.length.toString(16)}\r\n`);
+          s.write(chunk);
+          s.write('\r\n');
+        }
+        s.write('0\r\n\r\n');
+      });
+      s.on('data', (d) => { text += d.toString('latin1'); });
+      s.on('close', () => resolve(text));
+      s.on('error', () => resolve(text));
+      setTimeout(() => s.destroy(), 8000);
+    });
+    expect(got).toMatch(/^HTTP\/1\.1 413/);
+    expect(got).toMatch(/\r\nconnection: close\r\n/i);
+  });
+
+  it('Expect: 100-continue goes through the hooks: without the API key 401, not 413; the 413 is logged in the metrics', async () => {
+    const port = await listening({ bodyLimit: 4096, apiKey: 'secret-key-123' });
+    const head = (auth: string) => new Promise<string>((resolve) => {
+      let got = '';
+      const s = net.connect(port, '127.0.0.1', () => s.write(`POST /v1/embed HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: image/jpeg\r\nContent-Length: 5000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`));
+      s.on('data', (d) => { got += d.toString('latin1'); });
+      s.on('close', () => resolve(got));
+      s.on('error', () => resolve(got));
+      setTimeout(() => s.destroy(), 5000);
+    });
+    expect(await head('')).toMatch(/^HTTP\/1\.1 401/);
+    expect(await head('Authorization: Bearer secret-key-123\r\n')).toMatch(/^HTTP\/1\.1 413/);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer secret-key-123' } })).text();
+    expect(metrics).toMatch(/faceopt_http_requests_total\{[^}]*status="413"[^}]*\} 1/);
+  });
 });

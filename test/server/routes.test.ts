@@ -159,15 +159,15 @@ describe('options: each route takes its own, from any channel, strictly', () => 
     expect(await messageOf(await form([['treshold', '0.88']]))).toBe('Expected only the options this route takes (threshold, limit_faces, min_face_size; docs/server.md) for form field "treshold" but received 0.88.');
     expect(await messageOf(await form([['threshold', '0.1'], ['threshold', '0.88']]))).toBe('Expected one value for form field threshold but received it twice.');
     expect(await messageOf(await form([['threshold', `${'0'.repeat(4100)}.95`]]))).toBe('Expected a value of at most 4096 bytes for form field threshold but received a longer one.');
-    expect(await messageOf(await form([['threshold', '0x1']]))).toMatch(/^Expected number between 0 and 1 for threshold but received 0x1/);
+    expect(await messageOf(await form([['threshold', '0x1']]))).toMatch(/^Expected number between 0.05 and 1 for form field threshold but received 0x1/);
     const ok = await app.inject(await form([['threshold', '0.95']]));
     expect(ok.json().faces).toEqual([]); // the synthetic face scores 0.9
   });
 
   it('booleans are true or false in every channel; a threshold under 0.05 is refused', async () => {
-    expect(await messageOf({ method: 'POST', url: '/v1/extract', ...(await multipart([{ name: 'file', data: red }, { name: 'embed_only', data: 'yes' }])) })).toMatch(/^Expected true or false for embed_only but received yes/);
+    expect(await messageOf({ method: 'POST', url: '/v1/extract', ...(await multipart([{ name: 'file', data: red }, { name: 'embed_only', data: 'yes' }])) })).toMatch(/^Expected true or false for form field embed_only but received yes/);
     expect(await messageOf(jpeg('/v1/embed?embed_only=1'))).toMatch(/^Expected true or false for query parameter embed_only/);
-    expect(await messageOf(jpeg('/v1/detect?threshold=0'))).toBe('Expected a value >= 0.05 for query parameter threshold but received 0.');
+    expect(await messageOf(jpeg('/v1/detect?threshold=0'))).toBe('Expected number between 0.05 and 1 for query parameter threshold but received 0.');
   });
 
   it('/v1/verify: "a" and "b" are the images sent under those names; a mix of names is refused', async () => {
@@ -243,8 +243,8 @@ describe('error codes', () => {
   it('schema failures name the parameter, what it must be and what came, without walking a deep body', async () => {
     const messageOf = async (o: InjectOptions) => errorOf(await app.inject(o)).message;
     const jpeg = { method: 'POST' as const, payload: red, headers: { 'content-type': 'image/jpeg' } };
-    expect(await messageOf({ url: '/v1/detect?threshold=7', ...jpeg })).toBe('Expected a value <= 1 for query parameter threshold but received 7.');
-    expect(await messageOf({ url: '/v1/detect?min_face_size=abc', ...jpeg })).toBe('Expected a number for query parameter min_face_size but received abc.');
+    expect(await messageOf({ url: '/v1/detect?threshold=7', ...jpeg })).toBe('Expected number between 0.05 and 1 for query parameter threshold but received 7.');
+    expect(await messageOf({ url: '/v1/detect?min_face_size=abc', ...jpeg })).toBe('Expected number between 0 and 100000 for query parameter min_face_size but received abc.');
     expect(await messageOf({ url: '/v1/embed?treshold=0.5', ...jpeg })).toBe('Expected only the query parameters this route takes (docs/server.md lists them) for query parameter "treshold" but received treshold=0.5.');
     expect(await messageOf({ url: '/v1/extract', method: 'POST', payload: { images: { data: 'x' } } })).toBe('Expected a list of base64 images in images.data for body field images but received images.data that is not a list.');
     expect(await messageOf({ url: '/v1/extract', method: 'POST', payload: { images: { urls: ['http://example.com/a.jpg'] } } })).toBe('Expected base64 images in images.data (the server does not download images by URL) for body field images but received images.urls.');

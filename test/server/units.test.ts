@@ -211,9 +211,18 @@ describe('input', () => {
     expect(() => fromBase64(5, 'image')).toThrow('Expected a base64 string for image but received number');
   });
   it('options: InsightFace-REST names, strings from forms, later sources win', () => {
-    expect(faceQuery({ threshold: '0.3', limit_faces: '2' }, { embed_only: 'true', min_face_size: 20 })).toEqual({ threshold: 0.3, limitFaces: 2, embedOnly: true, minFaceSize: 20 });
-    expect(faceQuery({ threshold: 0.3 }, { threshold: '0.6' }).threshold).toBe(0.6);
-    expect(() => faceQuery({ limit_faces: '1.5' })).toThrow('for limit_faces');
+    const query = (values: Record<string, unknown>) => ({ part: 'query parameter' as const, values });
+    const form = (values: Record<string, unknown>) => ({ part: 'form field' as const, values });
+    expect(faceQuery(query({ threshold: '0.3', limit_faces: '2' }), { part: 'body field', values: { embed_only: true, min_face_size: 20 } })).toEqual({ threshold: 0.3, limitFaces: 2, embedOnly: true, minFaceSize: 20 });
+    expect(faceQuery(query({ threshold: '0.3' }), form({ threshold: '0.6' })).threshold).toBe(0.6);
+    expect(() => faceQuery(query({ limit_faces: '1.5' }))).toThrow('for query parameter limit_faces');
+    // one rule for every channel: decimal numbers in the schema's range, exactly true or false
+    for (const src of [query, form]) {
+      expect(() => faceQuery(src({ threshold: '0x1' }))).toThrow(/^Expected number between 0.05 and 1 for (query parameter|form field) threshold but received 0x1/);
+      expect(() => faceQuery(src({ threshold: '0.01' }))).toThrow('between 0.05 and 1');
+      expect(() => faceQuery(src({ embed_only: 'TRUE' }))).toThrow('Expected true or false');
+      expect(() => faceQuery(src({ min_face_size: '1e9' }))).toThrow('between 0 and 100000');
+    }
   });
 });
 
