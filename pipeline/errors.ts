@@ -21,7 +21,7 @@ export const ERRORS = {
   FACEOPT_ERR_NOT_ONNX: { message: '{path} is not an ONNX model ({reason}). Pass a .onnx file exported by PyTorch/Paddle/InsightFace.', exit: 65, http: 400 },
   FACEOPT_ERR_MODEL_TRUNCATED: { message: '{path} is truncated or corrupt ({reason}). Download it again (`faceopt models fetch PACK`) and check with `faceopt models verify`.', exit: 65, http: 400 },
   FACEOPT_ERR_EXTERNAL_DATA: { message: 'External tensor data for {tensor} could not be read from {path} ({reason}). Keep the .onnx file next to its data files.', exit: 66, http: 500 },
-  FACEOPT_ERR_OVERWRITE_SOURCE: { message: 'Refusing to overwrite the source model {path}. Choose another output path.', exit: 73, http: 500 },
+  FACEOPT_ERR_OVERWRITE_SOURCE: { message: 'Refusing to overwrite the source {what?}{path}. Choose another output path.', exit: 73, http: 500 },
   FACEOPT_ERR_WRITE_FAILED: { message: 'Could not write {path} ({reason}). Check the folder exists and is writable.', exit: 73, http: 500 },
   FACEOPT_ERR_UNSUPPORTED_TENSOR: { message: 'Tensor {tensor} has data type {dtype}, which faceopt cannot read or write as a typed array.', exit: 65, http: 500 },
   FACEOPT_ERR_GRAPH: { message: 'Graph error: {reason}.', exit: 65, http: 500 },

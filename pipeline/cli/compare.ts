@@ -23,11 +23,12 @@ export function register(program: Command): void {
       .argument('<b>', 'second photo'),
     true,
     '--det-threshold',
+    { maxFaces: false }, // the main face of each photo
   )
     .option('--threshold <t>', `cosine at or above which the faces are the same person (default ${DEFAULT_MATCH_THRESHOLD})`)
     .action(async (a: string, b: string, opts: Omit<FaceCliOptions, 'threshold'> & { threshold?: string; detThreshold?: string }) => {
       const matchThreshold = checkNumber('--threshold', opts.threshold ?? DEFAULT_MATCH_THRESHOLD, { min: -1, max: 1 });
-      const options = analyzerOptions({ ...opts, threshold: opts.detThreshold }, true);
+      const options = analyzerOptions({ ...opts, threshold: opts.detThreshold, thresholdFlag: '--det-threshold' }, true);
       const analyzer = await FaceAnalyzer.load(options);
       try {
         const faces = [];

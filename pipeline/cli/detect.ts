@@ -3,11 +3,11 @@
  * photos as JSON (box, score, five keypoints), optionally drawn onto a copy of each photo. Also exports
  * the model/detection flags that `embed` and `compare` share.
  */
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError, isFaceoptError, type ErrorCode } from '../errors.js';
 import { reportError } from './run.js';
-import { checkWritableDir, ensureDir } from '../fsutil.js';
+import { checkWritableDir } from '../fsutil.js';
 import { Option, type Command } from 'commander';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { drawFaces } from '../faces/draw.js';
@@ -19,14 +19,15 @@ import type { DetectedFace } from '../faces/types.js';
  * score threshold is --threshold, except in compare where --threshold is the match threshold and the
  * detection one is --det-threshold (`detThresholdFlag`).
  */
-export function addFaceOptions(cmd: Command, withRecognizer: boolean, detThresholdFlag: '--threshold' | '--det-threshold' = '--threshold'): Command {
+export function addFaceOptions(cmd: Command, withRecognizer: boolean, detThresholdFlag: '--threshold' | '--det-threshold' = '--threshold', opts: { maxFaces?: boolean } = {}): Command {
   cmd
     .option('--detector <model>', 'SCRFD detector: path or PACK/FILE (default: $FACEOPT_DETECTOR)')
     .addOption(new Option('--model <model>', 'same as --detector').hideHelp())
-    .option('--det-size <n>', 'detector input size NxN (default 640; fixed-size models use their own)')
+    .option('--det-size <n>', 'detector input size NxN, a multiple of 32 (default 640; a fixed-size detector takes only its own)')
     .option(`${detThresholdFlag} <t>`, 'detection score threshold (default 0.5)')
-    .option('--nms <t>', 'NMS IoU threshold (default 0.4)')
-    .option('--max-faces <n>', 'keep at most N faces, largest and most central first (default: all)')
+    .option('--nms <t>', 'NMS IoU threshold (default 0.4)');
+  if (opts.maxFaces !== false) cmd.option('--max-faces <n>', 'keep at most N faces, largest and most central first (default 0: all)');
+  cmd
     .option('--min-face-size <px>', 'drop faces smaller than this (default 0)')
     .option('--provider <name>', 'execution provider: cpu, cuda or tensorrt (default cpu)')
     .option('--threads <n>', 'threads per operator (default: all cores)')
@@ -61,23 +62,36 @@ export function drawTargets(draw: string, images: readonly string[]): string[] {
   } catch {
     // not there yet: made below (folder) or written at the end (file)
   }
+  // a name ending in '/' is a folder, there or not
+  if (draw.endsWith('/') || draw.endsWith(path.sep)) isDir = true;
   const ext = path.extname(draw).toLowerCase();
   if (!isDir && images.length === 1) {
     if (!DRAW_TYPES.includes(ext)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a .jpg, .jpeg or .png file name, or an existing folder', name: '--draw', received: draw });
+    refuseInputs([draw], images);
     checkWritableDir(path.dirname(path.resolve(draw)));
     return [draw];
   }
   if (!isDir && [...DRAW_TYPES, '.webp'].includes(ext)) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `a folder with ${images.length} photos (one drawing each)`, name: '--draw', received: `${draw} (an image file name)` });
   }
-  ensureDir(draw);
   const seen = new Map<string, number>();
-  return images.map((image) => {
+  const targets = images.map((image) => {
     const name = path.parse(image).name;
     const n = (seen.get(name) ?? 0) + 1;
     seen.set(name, n);
     return path.join(draw, `${name}${n > 1 ? `-${n}` : ''}.faces.jpg`);
   });
+  refuseInputs(targets, images);
+  checkWritableDir(draw); // made with the first drawing: a run that fails before leaves no empty folder
+  return targets;
+}
+
+/** A drawing never replaces a photo the command reads (it is written by rename, so not even a read-only one is safe). */
+function refuseInputs(targets: readonly string[], images: readonly string[]): void {
+  const real = (p: string) => { try { return realpathSync(p); } catch { return path.resolve(p); } };
+  const inputs = new Set(images.map(real));
+  const hit = targets.find((t) => inputs.has(real(t)));
+  if (hit) throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'photo ', path: hit });
 }
 
 /** Errors that belong to one photo of several: the others are still processed. */

@@ -5,6 +5,7 @@
  * input, one face per image whose box is the whole image.
  */
 import type { Command } from 'commander';
+import { FaceoptError } from '../errors.js';
 import { ArcFaceRecognizer } from '../faces/arcface.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { decodeImage } from '../faces/decode.js';
@@ -19,6 +20,10 @@ const embeddingJson = (unit: Float32Array, norm: number) => ({ norm: round(norm,
 
 /** `--aligned`: each image is a face crop; only the recognizer runs. */
 async function embedAligned(images: string[], opts: FaceCliOptions): Promise<void> {
+  // no detector runs: its settings would be ignored without a word
+  const detectorFlags: [keyof FaceCliOptions, string][] = [['detector', '--detector'], ['model', '--model'], ['detSize', '--det-size'], ['threshold', '--threshold'], ['nms', '--nms'], ['maxFaces', '--max-faces'], ['minFaceSize', '--min-face-size']];
+  const given = detectorFlags.filter(([k]) => opts[k] !== undefined).map(([, flag]) => flag);
+  if (given.length) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'no detector settings (no detector runs)', name: '--aligned', received: given.join(', ') });
   const recognizer = await ArcFaceRecognizer.load(modelFromArgOrEnv(opts.recognizer, 'recognizer', '--recognizer'), { session: sessionOptions(opts) });
   try {
     const decode = decodeOptions(opts);

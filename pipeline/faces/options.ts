@@ -17,6 +17,8 @@ export interface FaceCliOptions {
   recognizer?: string;
   detSize?: string | number;
   threshold?: string | number;
+  /** The flag that set `threshold`, for messages (compare's is --det-threshold; default --threshold). */
+  thresholdFlag?: string;
   nms?: string | number;
   maxFaces?: string | number;
   minFaceSize?: string | number;
@@ -40,7 +42,7 @@ export function sessionOptions(o: FaceCliOptions): SessionOptions {
 /** Detection options from --threshold, --nms, --max-faces and --min-face-size. */
 export function detectOptions(o: FaceCliOptions): DetectOptions {
   const out: DetectOptions = {};
-  if (o.threshold !== undefined) out.threshold = checkNumber('--threshold', o.threshold, { min: 0, max: 1 });
+  if (o.threshold !== undefined) out.threshold = checkNumber(o.thresholdFlag ?? '--threshold', o.threshold, { min: 0, max: 1 });
   if (o.nms !== undefined) out.nmsThreshold = checkNumber('--nms', o.nms, { min: 0, max: 1 });
   if (o.maxFaces !== undefined) out.maxFaces = checkNumber('--max-faces', o.maxFaces, { min: 0, integer: true });
   if (o.minFaceSize !== undefined) out.minFaceSize = checkNumber('--min-face-size', o.minFaceSize, { min: 0 });

@@ -143,7 +143,7 @@ export async function saveModel(model: OnnxModel, file: string, opts: { source?:
   const target = path.resolve(file);
   for (const src of [model.sourcePath, opts.source]) {
     if (src && existsSync(target) && existsSync(src) && realpathSync(src) === realpathSync(target)) {
-      throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { path: file });
+      throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'model ', path: file });
     }
   }
   await writeFileAtomic(target, model.toBytes());

@@ -1,7 +1,7 @@
 /**
  * `faceopt detect --draw`: where each drawing goes, decided before any model loads (no models needed).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,11 +39,24 @@ describe('drawTargets', () => {
     expect(usageError(() => drawTargets(out, ['a.jpg', 'b.jpg']))).toContain('Expected a folder with 2 photos (one drawing each) for --draw');
     expect(existsSync(out)).toBe(false);
   });
-  it('several photos: the folder is made, and photos that share a name do not overwrite each other', () => {
+  it('several photos: photos that share a name do not overwrite each other; the folder waits for the first drawing', () => {
     const out = path.join(dir, 'drawn', 'nested');
     expect(drawTargets(out, ['a/t1.jpg', 'b/t1.png', 'dogs.jpg', 'c/t1.jpg'])).toEqual(
       ['t1.faces.jpg', 't1-2.faces.jpg', 'dogs.faces.jpg', 't1-3.faces.jpg'].map((f) => path.join(out, f)),
     );
-    expect(existsSync(out)).toBe(true);
+    expect(existsSync(out)).toBe(false); // a run that fails before drawing leaves no empty folder
+  });
+  it('one photo and a name ending in "/": a folder, made later', () => {
+    expect(drawTargets(path.join(dir, 'later') + '/', ['x/t1.jpg'])).toEqual([path.join(dir, 'later', 't1.faces.jpg')]);
+  });
+  it('never a photo the command reads: the same path, or a drawing whose name is an input\'s', () => {
+    const photo = path.join(dir, 'in.jpg');
+    writeFileSync(photo, 'x');
+    const refused = (f: () => unknown) => { try { f(); } catch (e) { return e as { code: string; message: string }; } throw new Error('not refused'); };
+    expect(refused(() => drawTargets(photo, [photo]))).toMatchObject({ code: 'FACEOPT_ERR_OVERWRITE_SOURCE', message: `Refusing to overwrite the source photo ${photo}. Choose another output path.` });
+    const drawnName = path.join(dir, 'in.faces.jpg');
+    writeFileSync(drawnName, 'y');
+    expect(refused(() => drawTargets(dir, [photo, drawnName])).code).toBe('FACEOPT_ERR_OVERWRITE_SOURCE');
+    expect(refused(() => drawTargets(path.join(dir, '.', 'in.jpg'), [path.relative(process.cwd(), photo)])).code).toBe('FACEOPT_ERR_OVERWRITE_SOURCE');
   });
 });

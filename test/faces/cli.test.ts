@@ -118,4 +118,25 @@ describeShared('faceopt detect / embed / compare', () => {
     expect(r.code).toBe(64);
     expect(r.stderr).toContain('FACEOPT_DETECTOR');
   });
+
+  it('flags a command would not use are refused by name; errors name the flag the user typed', () => {
+    const t1 = shared('faces', 'groups', 't1.jpg');
+    const aligned = faceopt(['embed', '--aligned', t1, '--threshold', '0.3', '--detector', 'nope.onnx'], { env });
+    expect(aligned.code).toBe(64);
+    expect(aligned.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected no detector settings (no detector runs) for --aligned but received --detector, --threshold.');
+    const cmp = faceopt(['compare', t1, t1, '--det-threshold', '2'], { env });
+    expect(cmp.code).toBe(64);
+    expect(cmp.stderr).toContain('for --det-threshold but received 2');
+    const maxFaces = faceopt(['compare', t1, t1, '--max-faces', '2'], { env });
+    expect(maxFaces.code).toBe(64); // the main face of each photo: commander's unknown option
+    expect(maxFaces.stderr).toContain("unknown option '--max-faces'");
+  });
+
+  it('--draw never replaces a photo it reads', () => {
+    const photo = path.join(dir, 'mine.jpg');
+    writeFileSync(photo, Buffer.alloc(0));
+    const r = faceopt(['detect', photo, '--draw', photo], { env });
+    expect(r.code).toBe(73);
+    expect(r.stderr).toContain('FACEOPT_ERR_OVERWRITE_SOURCE');
+  });
 });
