@@ -9,6 +9,8 @@
 import type { Command } from 'commander';
 import { FaceoptError } from '../errors.js';
 import { resolveModelArg } from '../zoo/resolve.js';
+import { readGraphSummary } from '../faces/graph-summary.js';
+import { detectProfile } from '../faces/profile.js';
 import { defaultManifestPath, entryFromFile, entryFromReport, writeManifest, type ManifestEntry, type ServedRole } from '../../server/manifest.js';
 
 interface PromoteFlags { manifest?: string; allowFailed?: boolean; detector?: string; recognizer?: string }
@@ -49,7 +51,10 @@ export function register(program: Command): void {
         if (update[role]) {
           throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `either a ${role} report or --${role}`, name: `--${role}`, received: 'both' });
         }
-        update[role] = await entryFromFile(manifest, resolveModelArg(file));
+        const model = resolveModelArg(file);
+        // a file that is not ONNX, is cut short or is the other role fails here, not when serve loads it
+        detectProfile(await readGraphSummary(model), {}, role, model);
+        update[role] = await entryFromFile(manifest, model);
       }
       const written = await writeManifest(manifest, update);
       process.stdout.write(`faceopt promote: wrote ${manifest}\n${describe('detector', written.detector)}\n${describe('recognizer', written.recognizer)}\n${warnings.map((w) => `${w}\n`).join('')}`);

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { FaceoptError } from '../errors.js';
 import { requireFile } from '../fsutil.js';
+import { decodeModel } from '../onnx/model.js';
 
 /** A dimension: a number when fixed, the symbolic name (string) or null when dynamic. */
 export type Dim = number | string | null;
@@ -56,20 +57,11 @@ export function summarizeModel(model: onnxProto.onnx.IModelProto): GraphSummary 
 }
 
 /**
- * Read an ONNX file and summarise its graph. A missing file gives FACEOPT_ERR_FILE_NOT_FOUND, bytes
- * that do not decode as a ModelProto give FACEOPT_ERR_NOT_ONNX.
+ * Read an ONNX file and summarise its graph. A missing file gives FACEOPT_ERR_FILE_NOT_FOUND, a file cut
+ * short FACEOPT_ERR_MODEL_TRUNCATED, bytes that are not a ModelProto FACEOPT_ERR_NOT_ONNX.
  */
 export async function readGraphSummary(file: string): Promise<GraphSummary> {
   requireFile(file);
-  const bytes = await readFile(file);
-  let model: onnxProto.onnx.ModelProto;
-  try {
-    model = onnxProto.onnx.ModelProto.decode(bytes);
-  } catch (e) {
-    throw new FaceoptError('FACEOPT_ERR_NOT_ONNX', { path: file, reason: (e as Error).message.split('\n')[0] }, { cause: e });
-  }
-  if (!model.graph || (model.graph.node ?? []).length === 0) {
-    throw new FaceoptError('FACEOPT_ERR_NOT_ONNX', { path: file, reason: 'it has no graph nodes' });
-  }
-  return summarizeModel(model);
+  // the same diagnosis as everywhere a model is read: a truncated download is not "not ONNX"
+  return summarizeModel(decodeModel(await readFile(file), file));
 }

@@ -79,7 +79,11 @@ export function loadModel(source: string | Uint8Array, opts: { baseDir?: string;
   return new OnnxModel(proto, sourcePath);
 }
 
-function decodeModel(bytes: Uint8Array, label: string): ModelProto {
+/**
+ * Decode a ModelProto, telling a file cut short (FACEOPT_ERR_MODEL_TRUNCATED: download again) from one
+ * that is not ONNX at all (FACEOPT_ERR_NOT_ONNX).
+ */
+export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
   if (bytes.byteLength === 0) throw new FaceoptError('FACEOPT_ERR_NOT_ONNX', { path: label, reason: 'the file is empty' });
   // A ModelProto begins with field 1 (ir_version, varint: tag byte 0x08) in every exporter we know.
   const looksLikeOnnx = bytes[0] === 0x08;

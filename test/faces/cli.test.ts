@@ -3,7 +3,7 @@
  * compare says same/different, embed prints unit embeddings, and bad input gives one coded line and
  * the table's exit code, never a stack trace.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -130,6 +130,16 @@ describeShared('faceopt detect / embed / compare', () => {
     const maxFaces = faceopt(['compare', t1, t1, '--max-faces', '2'], { env });
     expect(maxFaces.code).toBe(64); // the main face of each photo: commander's unknown option
     expect(maxFaces.stderr).toContain("unknown option '--max-faces'");
+  });
+
+  it('a detector or recognizer cut short is named truncated (download again), as inspect names it', () => {
+    const cut = path.join(dir, 'cut.onnx');
+    writeFileSync(cut, readFileSync(shared('models', 'scrfd_500m_bnkps.onnx')).subarray(0, 300_000));
+    for (const args of [['detect', shared('faces', 'groups', 't1.jpg'), '--detector', cut], ['embed', shared('faces', 'groups', 't1.jpg'), '--recognizer', cut]]) {
+      const r = faceopt(args, { env });
+      expect(r.code).toBe(65);
+      expect(r.stderr).toContain('FACEOPT_ERR_MODEL_TRUNCATED');
+    }
   });
 
   it('--draw never replaces a photo it reads', () => {

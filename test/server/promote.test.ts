@@ -5,6 +5,7 @@
  * the report, and shows verdict and key numbers in /v1/models; promote prints the reports' warnings.
  * Synthetic reports and model files.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { buildApp } from '../../server/app.js';
 import { faceopt } from '../helpers/cli.js';
 import { exampleDetectorReport, exampleRecognizerReport } from '../report/example.js';
 import { FakeBackend } from './helpers.js';
+import { fixtureBytes } from '../fixtures/index.js';
 
 let tmp: string;
 beforeAll(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'faceopt-promote-')); });
@@ -40,7 +42,7 @@ describe('faceopt promote', () => {
   it('records a passing recognizer report and a plain detector file; the server serves them with the report\'s threshold', async () => {
     const rec = await reportDir('rec.int8', exampleRecognizerReport(), 'recognizer-bytes');
     const det = path.join(tmp, 'models', 'det.onnx');
-    await writeFile(det, 'detector-bytes');
+    await writeFile(det, await fixtureBytes('scrfd')); // a real detector graph: promote reads its role
     const manifest = path.join(tmp, 'models', 'manifest.json');
     const r = faceopt(['promote', rec.dir, '--detector', det, '--manifest', manifest]);
     expect(r.stderr).toBe('');
@@ -76,7 +78,7 @@ describe('faceopt promote', () => {
     const bad = await reportDir('rec.bad', exampleRecognizerReport({ damage: 0.05 }), 'bad-recognizer');
     expect(JSON.parse(await readFile(path.join(bad.dir, 'report.json'), 'utf8')).gates.pass).toBe(false);
     const det = path.join(tmp, 'models', 'det2.onnx');
-    await writeFile(det, 'det2');
+    await writeFile(det, await fixtureBytes('scrfd'));
     const manifest = path.join(tmp, 'failed', 'manifest.json');
     const refused = faceopt(['promote', bad.dir, '--detector', det, '--manifest', manifest]);
     expect(refused.code).toBe(3);
@@ -124,6 +126,21 @@ describe('faceopt promote', () => {
     const r = faceopt(['promote', rec.dir, '--manifest', manifest]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`warning (recognizer report): ${slow}`);
+  });
+
+  it('--detector / --recognizer FILE: a file that is not ONNX or is the other role is refused at promote, not at serve', async () => {
+    const manifest = path.join(tmp, 'files', 'manifest.json');
+    const text = path.join(tmp, 'models', 'notes.onnx');
+    await writeFile(text, 'not a model at all');
+    const det = path.join(tmp, 'models', 'det3.onnx');
+    await writeFile(det, await fixtureBytes('scrfd'));
+    const notOnnx = faceopt(['promote', '--detector', text, '--manifest', manifest]);
+    expect(notOnnx.code).toBe(65);
+    expect(notOnnx.stderr).toContain('FACEOPT_ERR_NOT_ONNX');
+    const swapped = faceopt(['promote', '--recognizer', det, '--manifest', manifest]);
+    expect(swapped.code).toBe(64);
+    expect(swapped.stderr.trim()).toBe(`faceopt: FACEOPT_ERR_MODEL_ROLE: ${det} is not a recognizer model (recognised as detector). Pass a recognizer model.`);
+    expect(existsSync(manifest)).toBe(false);
   });
 
   it('explains what is missing: no report folder, no models at all', async () => {
