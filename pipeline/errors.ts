@@ -32,7 +32,7 @@ export const ERRORS = {
   FACEOPT_ERR_UNKNOWN_PACK: { message: 'Unknown model pack "{pack}". Known packs: {known}. Run `faceopt models list`.', exit: 64, http: 404 },
   FACEOPT_ERR_UNKNOWN_MODEL_FILE: { message: 'Pack {pack} has no file "{file}". It has: {known}.', exit: 64, http: 404 },
   FACEOPT_ERR_DOWNLOAD: { message: 'Could not download {url} ({reason}). Offline? Download it by hand and unpack it into {dir} (see models/README.md).', exit: 69, http: 502 },
-  FACEOPT_ERR_CHECKSUM: { message: '{path} has sha256 {actual}, expected {expected}. Delete it and fetch again.', exit: 65, http: 500 },
+  FACEOPT_ERR_CHECKSUM: { message: '{path} has sha256 {actual}, expected {expected}. {remedy}', exit: 65, http: 500 },
   FACEOPT_ERR_MODEL_MISSING: { message: 'Model file {path} is missing. Run `faceopt models fetch {pack}` or copy the file there by hand.', exit: 66, http: 503 },
   FACEOPT_ERR_ZOO_INVALID: { message: 'Model zoo manifest {path} is invalid: {reason}. Restore models/zoo.json from the faceopt package or fix that field.', exit: 65, http: 500 },
   // --- arguments ----------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ export const ERRORS = {
   FACEOPT_ERR_IMAGE_TOO_LARGE: { message: 'Image {source} has {pixels} pixels, over the limit of {limit}. Resize it, or raise the pixel limit.', exit: 65, http: 413 },
   FACEOPT_ERR_UNSUPPORTED_MEDIA: { message: 'Unsupported content type {type}. Send image/jpeg, image/png or image/webp.', exit: 65, http: 415 },
   FACEOPT_ERR_UNSUPPORTED_ENCODING: { message: 'Unsupported Content-Encoding {encoding}. Send the body uncompressed.', exit: 65, http: 415 },
-  FACEOPT_ERR_NO_FACE: { message: 'No face found in {source} (score threshold {threshold}). Try a lower detection threshold (--threshold, --det-threshold in compare, threshold= over HTTP) or a larger photo of the face; an aligned face crop embeds without detection (embed --aligned, embed_only=true over HTTP).', exit: 1, http: 422 },
+  FACEOPT_ERR_NO_FACE: { message: 'No face found in {source} (score threshold {threshold}{minSize?}). Try a lower detection threshold (--threshold, --det-threshold in compare, threshold= over HTTP) or a larger photo of the face; an aligned face crop embeds without detection (embed --aligned, embed_only=true over HTTP).', exit: 1, http: 422 },
   FACEOPT_ERR_PROVIDER_UNAVAILABLE: { message: 'Execution provider {provider} is not available here ({reason}). Available: {available}.', exit: 69, http: 500 },
   FACEOPT_ERR_INFERENCE: { message: 'Inference failed in {model}: {reason}.', exit: 70, http: 500 },
   // --- calibration, quantization, evaluation --------------------------------------------------------
@@ -52,6 +52,7 @@ export const ERRORS = {
   FACEOPT_ERR_QUANTIZE: { message: 'Quantization failed at {node}: {reason}.', exit: 70, http: 500 },
   FACEOPT_ERR_GATE_FAILED: { message: 'Accuracy gates failed: {reasons} Read the report at {report}.', exit: 3, http: 500 },
   FACEOPT_ERR_REPORT: { message: 'Report {path} cannot be read: {reason}.', exit: 65, http: 500 },
+  FACEOPT_ERR_MANIFEST: { message: 'Serving manifest {path} cannot be read: {reason}. Pass a manifest `faceopt promote` wrote (or a new file name to start one), or promote again into a fresh one.', exit: 65, http: 500 },
   // --- serving ------------------------------------------------------------------------------------
   FACEOPT_ERR_UNAUTHORIZED: { message: 'Missing or wrong API key. Send `Authorization: Bearer <key>`.', exit: 77, http: 401 },
   FACEOPT_ERR_PAYLOAD_TOO_LARGE: { message: 'Request body over {limit} bytes. Send a smaller image.', exit: 65, http: 413 },

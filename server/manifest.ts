@@ -54,7 +54,7 @@ export function defaultManifestPath(): string {
 }
 
 function bad(file: string, reason: string): FaceoptError {
-  return new FaceoptError('FACEOPT_ERR_REPORT', { path: file, reason: `serving manifest: ${reason}; run \`faceopt promote REPORT_DIR\` again` });
+  return new FaceoptError('FACEOPT_ERR_MANIFEST', { path: file, reason });
 }
 
 function checkEntry(file: string, role: ServedRole, e: unknown): ManifestEntry | null {
@@ -120,7 +120,7 @@ export async function entryFromReport(manifestFile: string, reportDir: string, a
   const model = locateVariantFile(file, report.variant.path);
   const sha = await sha256File(model);
   if (sha !== report.variant.sha256) {
-    throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: model, actual: sha, expected: `${report.variant.sha256} (the file the report evaluated)` });
+    throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: model, actual: sha, expected: `${report.variant.sha256} (the file the report evaluated)`, remedy: 'The file changed since the report evaluated it: evaluate it again (`faceopt evaluate`) and promote that report.' });
   }
   return {
     role: report.role,

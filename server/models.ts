@@ -40,7 +40,7 @@ export interface ServedModels {
 }
 
 async function fromFile(role: ServedRole, arg: string): Promise<ServedModel> {
-  const file = resolveModelArg(arg);
+  const file = resolveModelArg(arg, { flag: `--${role}` });
   return {
     role, variant: 'file', path: file, sha256: await sha256File(file), sizeBytes: statSync(file).size,
     source: 'file', report: null, verdict: null, keyNumbers: null, reportMatchThreshold: null,
@@ -51,7 +51,7 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
   const file = entryPath(manifestFile, entry);
   if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_MODEL_MISSING', { path: file, pack: `(promoted ${role} ${entry.variant})` });
   const actual = await sha256File(file);
-  if (actual !== entry.sha256) throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: file, actual, expected: `${entry.sha256} (from ${manifestFile})` });
+  if (actual !== entry.sha256) throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: file, actual, expected: `${entry.sha256} (from ${manifestFile})`, remedy: 'The file changed since it was promoted: evaluate it again (`faceopt evaluate`) and promote that report.' });
   let verdict = entry.verdict;
   let keyNumbers: ServedModel['keyNumbers'] = null;
   let threshold = entry.matchThreshold;

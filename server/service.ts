@@ -239,7 +239,7 @@ export class FaceService {
     return this.cached('main', bytes, { ...opts, embedOnly: q.embedOnly === true }, async () => {
       if (q.embedOnly) return (await this.embedCrop(bytes, source, deadline)).faces[0];
       const { faces, crops } = await this.analyze(bytes, source, opts, true, deadline);
-      if (faces.length === 0) throw new FaceoptError('FACEOPT_ERR_NO_FACE', { source, threshold: opts.threshold });
+      if (faces.length === 0) throw new FaceoptError('FACEOPT_ERR_NO_FACE', { source, threshold: opts.threshold, ...(opts.minFaceSize ? { minSize: `, faces under ${opts.minFaceSize} px dropped by min_face_size` } : {}) });
       const [e] = await this.embedFaces(crops, deadline);
       return { ...faceJson(faces[0]), ...e };
     });

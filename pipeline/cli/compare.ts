@@ -35,7 +35,7 @@ export function register(program: Command): void {
         for (const image of [a, b]) {
           const found = await analyzer.extract(image, { maxFaces: 1 });
           if (found.length === 0) {
-            throw new FaceoptError('FACEOPT_ERR_NO_FACE', { source: image, threshold: options.detect?.threshold ?? 0.5 });
+            throw new FaceoptError('FACEOPT_ERR_NO_FACE', { source: image, threshold: options.detect?.threshold ?? 0.5, ...(options.detect?.minFaceSize ? { minSize: `, faces under ${options.detect.minFaceSize} px dropped by --min-face-size` } : {}) });
           }
           faces.push(found[0]);
         }

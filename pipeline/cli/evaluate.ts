@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { evaluateModels } from '../evaluate/evaluate-models.js';
 import { SPEED_BLOCK, SPEED_RUNS } from '../evaluate/speed.js';
-import { addEvaluationSetOptions, addGateOptions, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import { addEvaluationSetOptions, addGateOptions, gateThresholdsFromOptions, roleFlagsGiven } from '../evaluate/gate-options.js';
 import { stringifyReport, terminalSummary, type Report } from '../report/index.js';
 import { PROVIDERS, type Provider } from '../runtime.js';
 import { loadTensorrtProviderOptions, requireTensorrtProvider } from '../tensorrt/ort-options.js';
@@ -50,7 +50,7 @@ async function resolveVariant(arg: string): Promise<{ file: string; label?: stri
       note: `variant is ${path.basename(loaded.modelPath)} of the TensorRT bundle ${asPath} (ort-tensorrt.json, ${Object.keys(loaded.providerOptions).length} provider options; onnxruntime-node applies only device_id of them)`,
     };
   }
-  return { file: resolveModelArg(arg) };
+  return { file: resolveModelArg(arg, { flag: '--model' }) };
 }
 
 /** Run `faceopt evaluate` from parsed flags; returns the report, its folder and the text to print. */
@@ -61,7 +61,7 @@ export async function evaluateCommand(f: EvaluateFlags): Promise<{ report: Repor
   const format: Format = oneOf('--format', f.format, FORMATS) ?? 'text';
   const role = oneOf('--role', f.role, ['detector', 'recognizer'] as const);
   const variant = await resolveVariant(f.model);
-  const reference = resolveModelArg(f.reference);
+  const reference = resolveModelArg(f.reference, { flag: '--reference' });
   const int = (name: string, v: string | undefined, min: number, max: number) => (v === undefined ? undefined : checkNumber(name, v, { min, max, integer: true }));
   if (f.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(f.name)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a label of letters, digits, . _ -', name: '--name', received: f.name });
   const { report, reportDir } = await evaluateModels({
@@ -71,9 +71,10 @@ export async function evaluateCommand(f: EvaluateFlags): Promise<{ report: Repor
     role,
     facesDir: f.faces ? path.resolve(f.faces) : undefined,
     pairsFile: f.pairs ? path.resolve(f.pairs) : undefined,
+    roleFlags: roleFlagsGiven(f as unknown as Record<string, unknown>),
     boxFiles: (f.boxes ?? []).map((b) => path.resolve(b)),
     faceFree: (f.faceFree ?? []).map((b) => path.resolve(b)),
-    detector: f.detector ? resolveModelArg(f.detector) : undefined,
+    detector: f.detector ? resolveModelArg(f.detector, { flag: '--detector' }) : undefined,
     calibrationList: f.calibrationList ? path.resolve(f.calibrationList) : undefined,
     calibrationSize: int('--calibration-size', f.calibrationSize, 1, 100000),
     provider,

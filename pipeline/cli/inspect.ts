@@ -123,7 +123,7 @@ export function register(program: Command): void {
     .action(async (modelArg: string, o: { json?: boolean; detSize: string; batch: string; bytes?: boolean }) => {
       const detSize = checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true });
       const batch = checkNumber('--batch', o.batch, { min: 1, max: 1024, integer: true });
-      const file = resolveModelArg(modelArg);
+      const file = resolveModelArg(modelArg, { flag: 'MODEL' });
       const r = await inspectModel(file, { detSize, batch, bytes: o.bytes });
       if (o.json) {
         const { macs, ...rest } = r;

@@ -5,6 +5,7 @@
  * tests can check the exact output without spawning a process.
  */
 import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
 import { checkNumber, FaceoptError } from '../errors.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { fetchPack, type FetchResult } from '../zoo/fetch.js';
@@ -106,6 +107,9 @@ export function formatChecks(checks: readonly PackCheck[]): string {
 export async function verifyModels(packName: string | undefined, opts: ModelsCliOptions = {}): Promise<{ text: string; firstBad: FileCheck | null }> {
   const zoo = opts.zoo ?? loadZoo();
   const dir = opts.modelsDir ?? defaultModelsDir();
+  // a mistyped --models-dir would otherwise "verify" nothing and pass
+  if (!existsSync(dir)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: dir, hint: ' (the models folder: --models-dir or FACEOPT_MODELS)' });
+  if (!statSync(dir).isDirectory()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a folder', name: '--models-dir', received: `${dir} (a file)` });
   const checks = await verifyPacks(zoo, dir, packName, true);
   const considered = packName === undefined ? checks.filter((c) => c.present) : checks;
   const firstBad = considered.flatMap((c) => c.files).find((f) => isBadStatus(f.status)) ?? null;
@@ -122,6 +126,7 @@ export function checkError(bad: FileCheck): FaceoptError {
     path: bad.path,
     actual: bad.status === 'size-mismatch' ? `${bad.actualSha256 ?? '?'} (${bad.actualSize} bytes)` : bad.actualSha256,
     expected: bad.status === 'size-mismatch' ? `${bad.expectedSha256 ?? 'unpublished'} (${bad.expectedSize} bytes)` : bad.expectedSha256,
+    remedy: `Fetch it again: \`faceopt models fetch ${bad.pack} --force\`.`,
   });
 }
 

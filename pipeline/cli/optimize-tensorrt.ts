@@ -16,7 +16,7 @@ import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
 import { carryExclusions, checkExclusions, replacementsOf } from '../quantize/exclusions.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
-import { gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import { checkRoleFlags, gateThresholdsFromOptions, roleFlagsGiven, type RoleFlag } from '../evaluate/gate-options.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
 import { checkedCalibrationSplit } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
@@ -82,6 +82,8 @@ export function parseDetSize(v: string | number): [number, number] {
 export interface RunTensorrtOptions {
   /** Model path or PACK/FILE. */
   model: string;
+  /** Role-only evaluation flags the user gave (gate-options.ts): the other role's are refused before any work. */
+  roleFlags?: RoleFlag[];
   precision?: Precision;
   batch?: string | BatchProfile;
   detSize?: string | number | readonly [number, number];
@@ -125,7 +127,7 @@ export type TensorrtRun = TensorrtPlan & { dir: string; evaluation: EvaluateMode
 /** Write a TensorRT bundle for a model file (see the module comment). */
 export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const file = resolveModelArg(opts.model);
+  const file = resolveModelArg(opts.model, { flag: '--model' });
   const source = loadModel(file);
   assertFloatModel(source, file);
   const precision = (opts.precision ?? 'int8') as Precision;
@@ -135,6 +137,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   if (guessRole(gs) || opts.role) profile = detectProfile(gs, opts.role ? { role: opts.role } : {}, undefined, file);
   if (!profile) throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: file, expected: 'face detector or recognizer', actual: 'neither' });
   const role = profile.role;
+  checkRoleFlags(role, opts.roleFlags ?? []);
   const name = bundleName(source);
   const detSize = opts.detSize === undefined ? undefined : Array.isArray(opts.detSize) ? opts.detSize as [number, number] : parseDetSize(opts.detSize as string | number);
   const batch = opts.batch === undefined ? undefined : typeof opts.batch === 'string' ? parseBatch(opts.batch) : opts.batch;
@@ -179,7 +182,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const { onUnreadable } = unreadable;
   const batches = (images: readonly string[], forSlice = false): AsyncIterable<InputBatch> => {
     if (profile!.role === 'recognizer') {
-      const detector = opts.detector ? resolveModelArg(opts.detector) : findDetectorFor(file);
+      const detector = opts.detector ? resolveModelArg(opts.detector, { flag: '--detector' }) : findDetectorFor(file);
       if (!detector) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--detector', expected: 'a face detector to align calibration faces (or a SCRFD model next to the recognizer)', received: 'nothing' });
       return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile!, onUnreadable });
     }
@@ -237,7 +240,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const evaluation = opts.evaluate === false ? null : await evaluateTensorrtBundle({
     plan, source: file, facesDir, split, calibrationList: opts.calibrationList,
     pairsFile: opts.pairsFile, boxFiles: opts.boxFiles, faceFree: opts.faceFree,
-    detector: opts.detector ? resolveModelArg(opts.detector) : undefined,
+    detector: opts.detector ? resolveModelArg(opts.detector, { flag: '--detector' }) : undefined,
     gates: opts.gates, reportDir, threads: opts.threads,
     calibration: calibration ? calibrationProvenance(calibration, opts, precision) : null,
     command: opts.command ?? null, log, warnings,
@@ -297,6 +300,7 @@ export async function runTensorrtFromCli(model: string, flags: Record<string, un
     boxFiles: strings(flags.boxes).map((b) => path.resolve(b)),
     faceFree: strings(flags.faceFree).map((b) => path.resolve(b)),
     gates: gateThresholdsFromOptions(flags),
+    roleFlags: roleFlagsGiven(flags),
     reportDir: str(flags.reportDir),
     command: `faceopt ${process.argv.slice(2).join(' ')}`,
   });

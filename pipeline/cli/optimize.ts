@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import path from 'node:path';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { resolveModelArg } from '../zoo/resolve.js';
-import { addEvaluationSetOptions, addGateOptions, GATE_FLAGS, gateThresholdsFromOptions } from '../evaluate/gate-options.js';
+import { addEvaluationSetOptions, addGateOptions, GATE_FLAGS, gateThresholdsFromOptions, roleFlagsGiven } from '../evaluate/gate-options.js';
 import { checkMethod } from '../calibrate/collectors.js';
 import { optimizeInt8 } from '../optimize/int8.js';
 import { optimizeFp32 } from '../optimize/fp32.js';
@@ -115,7 +115,7 @@ export function register(program: Command): void {
     const modes = (['int8', 'fp32', 'tensorrt'] as const).filter((m) => o[m]).map((m) => `--${m}`);
     if (modes.length !== 1) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'exactly one of --int8, --fp32, --tensorrt', name: 'mode', received: modes.length ? modes.join(' and ') : 'none' });
     checkModeOptions(cmd, modes[0]!.slice(2) as Mode);
-    const model = resolveModelArg(o.model);
+    const model = resolveModelArg(o.model, { flag: '--model' });
     const threads = o.threads ? checkNumber('--threads', o.threads, { min: 1, max: 256, integer: true }) : undefined;
     const detSize = o.detSize && !o.tensorrt ? checkNumber('--det-size', o.detSize, { min: 32, max: 4096, integer: true }) : undefined;
     const prelu = o.prelu as PreluRewrite | undefined;
@@ -142,7 +142,7 @@ export function register(program: Command): void {
       methodGiven: o.method !== undefined,
       collector: o.percentile ? { percentile: checkNumber('--percentile', o.percentile, { min: 50, max: 100 }) } : undefined,
       statsFile: o.stats,
-      detector: o.detector ? resolveModelArg(o.detector) : undefined,
+      detector: o.detector ? resolveModelArg(o.detector, { flag: '--detector' }) : undefined,
       pairsFile: o.pairs,
       boxFiles: o.boxes,
       faceFree: o.faceFree,
@@ -162,6 +162,7 @@ export function register(program: Command): void {
       floatPrefix: o.floatPrefix === undefined || o.floatPrefix === 'auto' ? 'auto' : checkNumber('--float-prefix', o.floatPrefix, { min: 0, max: 100, integer: true }),
       floatSuffix: o.floatSuffix === undefined || o.floatSuffix === 'auto' ? 'auto' : checkNumber('--float-suffix', o.floatSuffix, { min: 0, max: 100, integer: true }),
       gates: gateThresholdsFromOptions(o),
+      roleFlags: roleFlagsGiven(o as unknown as Record<string, unknown>),
       detSize,
       threads,
       evaluate: o.evaluate,

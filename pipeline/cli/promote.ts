@@ -51,7 +51,7 @@ export function register(program: Command): void {
         if (update[role]) {
           throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `either a ${role} report or --${role}`, name: `--${role}`, received: 'both' });
         }
-        const model = resolveModelArg(file);
+        const model = resolveModelArg(file, { flag: `--${role}` });
         // a file that is not ONNX, is cut short or is the other role fails here, not when serve loads it
         detectProfile(await readGraphSummary(model), {}, role, model);
         update[role] = await entryFromFile(manifest, model);

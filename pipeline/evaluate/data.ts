@@ -33,11 +33,13 @@ export function readPairs(file: string): Pair[] {
     }
     const w = line.trim().split(/\s+/);
     if (i === 0 && w.length <= 2 && w.every((x) => /^\d+$/.test(x))) continue; // LFW count header
-    if (w.length === 3) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[0]!, w[2]!), same: true });
-    else if (w.length === 4) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[2]!, w[3]!), same: false });
+    // LFW pairs.txt: image numbers are positive integers (a stray line read as one gave "name_0NaN.jpg")
+    const n = (x: string) => /^\d+$/.test(x);
+    if (w.length === 3 && n(w[1]!) && n(w[2]!)) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[0]!, w[2]!), same: true });
+    else if (w.length === 4 && n(w[1]!) && n(w[3]!)) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[2]!, w[3]!), same: false });
     else throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '`left<TAB>right<TAB>same` or LFW `name n1 n2` / `name1 n1 name2 n2`', name: `${path.basename(file)} line ${i + 1}`, received: line.slice(0, 80) });
   }
-  if (!pairs.length) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'at least one pair', name: file, received: 'none' });
+  if (!pairs.length) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'at least one pair', name: `--pairs ${file}`, received: 'none' });
   return pairs;
 }
 

@@ -20,6 +20,7 @@ import { readBoxAnnotations, readPairs } from './data.js';
 import { checkWritableDir, requireFile } from '../fsutil.js';
 import { evaluateVariant } from './evaluate.js';
 import type { GateThresholds } from './gates.js';
+import { checkRoleFlags, type RoleFlag } from './gate-options.js';
 import { pairFacts, speedDims } from './model-facts.js';
 import { evaluationSet, noEvaluationPhotos, withoutCalibrationFiles } from './split.js';
 
@@ -36,6 +37,8 @@ export interface EvaluateModelsOptions {
   role?: Role;
   facesDir?: string;
   pairsFile?: string;
+  /** Role-only flags the user gave (gate-options.ts roleFlagsGiven): the other role's are refused. */
+  roleFlags?: RoleFlag[];
   boxFiles?: string[];
   faceFree?: string[];
   /** Detector that aligns faces for a recognizer (default: a SCRFD model next to the reference). */
@@ -116,6 +119,9 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
   if (o.pairsFile && !o.facesDir) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--faces DIR (paths in --pairs are relative to it)', name: '--faces', received: 'nothing' });
   const facts = pairFacts(o.reference, o.model, o.role);
   const role = facts.role;
+  checkRoleFlags(role, o.roleFlags ?? []);
+  const same = (a: string, b: string) => { try { return realpathSync(a) === realpathSync(b); } catch { return false; } };
+  const selfNote = same(o.model, o.reference) ? ['the variant is the reference file itself: every number compares the model with itself'] : [];
   const boxFiles = o.boxFiles ?? [];
   const faceFreeGiven = o.faceFree ?? [];
   if (role === 'recognizer' && !o.facesDir) {
@@ -147,8 +153,7 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
     const none = noEvaluationPhotos({ facesDir: o.facesDir, heldApart: set.evalImages.length, calibration: set.calibration.length, pairs: set.pairs !== null, explicit: role === 'detector' ? annotatedAll.length + faceFreeGiven.length : 0 });
     if (none) throw none;
   }
-  const warnings = [...(o.warnings ?? []), ...set.warnings];
-  if (o.pairsFile && role !== 'recognizer') warnings.push(`--pairs ${path.basename(o.pairsFile)} ignored: verification pairs apply to recognizers only`);
+  const warnings = [...(o.warnings ?? []), ...selfNote, ...set.warnings];
   // annotated and face-free photos obey the same rule as the folder
   const ann = withoutCalibrationFiles(annotatedAll.map((a) => a.file), o.facesDir, set.calibration);
   const annotated = annotatedAll.filter((a) => ann.kept.includes(a.file));

@@ -5,7 +5,7 @@
  * value with an error that names the flag.
  */
 import type { Command } from 'commander';
-import { checkNumber } from '../errors.js';
+import { checkNumber, FaceoptError } from '../errors.js';
 import { DEFAULT_GATES, type GateThresholds } from './gates.js';
 
 interface GateFlag {
@@ -59,4 +59,35 @@ export function addEvaluationSetOptions(cmd: Command): Command {
     .option('--boxes <xml>', 'dlib XML face boxes for detector evaluation (repeatable)', list)
     .option('--face-free <image>', 'photo without human faces for false-positive counts (repeatable)', list)
     .option('--detector <model>', 'detector that aligns faces for a recognizer (default: a SCRFD model next to the model)');
+}
+
+/** An evaluation flag that applies to one role's evaluation only. */
+export interface RoleFlag {
+  flag: string;
+  role: 'detector' | 'recognizer';
+}
+
+/** The role-only evaluation flags given (`--pairs`, `--boxes`, `--face-free`, the `--gate-*` flags), from parsed options. */
+export function roleFlagsGiven(o: Record<string, unknown>): RoleFlag[] {
+  const given = (k: string) => o[k] !== undefined && !(Array.isArray(o[k]) && o[k].length === 0);
+  const flags: RoleFlag[] = [];
+  if (given('pairs')) flags.push({ flag: '--pairs', role: 'recognizer' });
+  if (given('boxes')) flags.push({ flag: '--boxes', role: 'detector' });
+  if (given('faceFree')) flags.push({ flag: '--face-free', role: 'detector' });
+  for (const g of GATE_FLAGS) if (given(g.key)) flags.push({ flag: g.flag, role: g.section });
+  return flags;
+}
+
+/**
+ * Refuse the role-only flags of the other role (all of them for a model that is neither): a recognizer's
+ * evaluation read no --boxes and no --gate-recall, and said nothing.
+ */
+export function checkRoleFlags(role: 'detector' | 'recognizer' | 'generic', flags: readonly RoleFlag[]): void {
+  const wrong = flags.filter((f) => f.role !== role);
+  if (!wrong.length) return;
+  throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+    expected: role === 'generic' ? 'no face-evaluation settings (the model is not a face detector or recognizer: no face evaluation runs)' : `only ${role} settings (the models are ${role}s)`,
+    name: 'this evaluation',
+    received: wrong.map((f) => `${f.flag} (${f.role}s only)`).join(', '),
+  });
 }

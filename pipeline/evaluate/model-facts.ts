@@ -119,11 +119,14 @@ export function modelFacts(file: string, role?: Role): ModelFacts {
 }
 
 /**
- * The reference's facts with the variant checked against them: both must be the same kind of model
- * (FACEOPT_ERR_MODEL_ROLE names the variant otherwise), so a detector is never compared to a recognizer.
+ * The reference's facts with the variant checked against them: the reference is a float model
+ * (FACEOPT_ERR_ALREADY_QUANTIZED otherwise) and both are the same kind of model (FACEOPT_ERR_MODEL_ROLE
+ * names the variant otherwise), so a detector is never compared to a recognizer.
  */
 export function pairFacts(reference: string, variant: string, role?: Role): { reference: ModelFacts; variant: ModelFacts; role: ModelRole } {
   const r = modelFacts(reference, role);
+  // the reference is what the variant is measured against: a quantized one would hide the variant's loss
+  if (r.precision.startsWith('int8')) throw new FaceoptError('FACEOPT_ERR_ALREADY_QUANTIZED', { path: reference, ops: r.precision === 'int8-qoperator' ? 'QLinear* nodes' : 'QuantizeLinear/DequantizeLinear nodes' });
   const v = modelFacts(variant, role);
   if (r.role !== v.role) {
     throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: variant, expected: r.role, actual: v.role, hint: ' (or set both roles with --role)' });

@@ -116,7 +116,7 @@ export function preparePairs(scores: ArrayLike<number>, same: ArrayLike<boolean 
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `${scores.length} labels (one per score)`, name: 'same', received: `${same.length}` });
   }
   if (scores.length === 0) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'at least one pair', name: 'pairs', received: 'none' });
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'at least one pair', name: '--pairs', received: 'none' });
   }
   const s = new Float64Array(scores.length);
   const y = new Uint8Array(scores.length);
@@ -149,7 +149,7 @@ export function assignFolds(same: ArrayLike<boolean | number>, k: number, mode: 
   const n = same.length;
   const fold = new Int32Array(n);
   if (mode === 'consecutive') {
-    if (n < k) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at least ${k} pairs for ${k} folds`, name: 'pairs', received: String(n) });
+    if (n < k) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at least ${k} pairs for ${k} folds`, name: '--pairs', received: String(n) });
     let i = 0;
     kFoldSizes(n, k).forEach((size, f) => { for (let j = 0; j < size; j++) fold[i++] = f; });
     return fold;
@@ -158,7 +158,7 @@ export function assignFolds(same: ArrayLike<boolean | number>, k: number, mode: 
   const neg: number[] = [];
   for (let i = 0; i < n; i++) (same[i] ? pos : neg).push(i);
   if (Math.max(pos.length, neg.length) < k) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at least ${k} same or ${k} different pairs for ${k} folds`, name: 'pairs', received: `${pos.length} same, ${neg.length} different` });
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `at least ${k} same or ${k} different pairs for ${k} folds`, name: '--pairs', received: `${pos.length} same, ${neg.length} different` });
   }
   for (const group of [pos, neg]) {
     let i = 0;

@@ -15,7 +15,7 @@ export const DEFAULT_DET_SIZE = 640;
  * fixed-input graph only its own size, a dynamic one any multiple of 32 from 32 to 4096 (default 640).
  * FACEOPT_ERR_BAD_ARGUMENT naming the setting `name` otherwise.
  */
-export function resolveDetSize(profile: DetectorProfile, requested: number | readonly [number, number] | undefined, name = 'detSize'): [number, number] {
+export function resolveDetSize(profile: DetectorProfile, requested: number | readonly [number, number] | undefined, name = '--det-size'): [number, number] {
   const req: [number, number] | null = requested === undefined ? null
     : typeof requested === 'number' ? [requested, requested] : [requested[0], requested[1]];
   if (req) {
@@ -51,6 +51,6 @@ export async function readDetectorProfile(path: string, overrides?: ProfileOverr
 }
 
 /** resolveDetSize for a detector file (readDetectorProfile), naming the setting `name` in errors. */
-export async function checkDetSize(path: string, requested: number | readonly [number, number], name = 'detSize'): Promise<[number, number]> {
+export async function checkDetSize(path: string, requested: number | readonly [number, number], name = '--det-size'): Promise<[number, number]> {
   return resolveDetSize(await readDetectorProfile(path), requested, name);
 }

@@ -21,5 +21,5 @@ export function modelFromArgOrEnv(arg: string | undefined, role: 'detector' | 'r
   if (!value) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `a ${role} model (${flag} PATH|PACK/FILE, or the ${env} environment variable)`, name: flag, received: 'nothing' });
   }
-  return resolveModelArg(value);
+  return resolveModelArg(value, { flag: arg !== undefined ? flag : env });
 }

@@ -28,6 +28,7 @@ import { floatPrefixCandidates, floatSuffixCandidates, type PrefixCandidate } fr
 import { floatPart, floatSuffixAfterSearch, partConfig, partLayers } from './float-parts.js';
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
+import { checkRoleFlags, type RoleFlag } from '../evaluate/gate-options.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
 import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
@@ -39,6 +40,8 @@ import { UnreadablePhotos } from '../faces/decode.js';
 import { carryExclusions, checkExclusions, replacementsOf } from '../quantize/exclusions.js';
 
 export interface Int8Options {
+  /** Role-only evaluation flags the user gave (gate-options.ts): the other role's are refused before any work. */
+  roleFlags?: RoleFlag[];
   model: string;
   out?: string;
   reportDir?: string;
@@ -156,6 +159,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   if (guessRole(gs)) profile = detectProfile(gs, {}, undefined, o.model);
   else warnings.push('not a face model faceopt recognises: quantized on the generic path (synthetic calibration unless --faces is given); face-specific evaluation unavailable');
   const role = profile?.role ?? 'generic';
+  checkRoleFlags(role, o.roleFlags ?? []);
   // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
   // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
   if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, ...o.quantize } };

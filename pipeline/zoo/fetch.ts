@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { FaceoptError } from '../errors.js';
+import { FaceoptError, isFaceoptError } from '../errors.js';
 import { ensureDir, writeFileAtomic } from '../fsutil.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { downloadToFile } from './download.js';
@@ -59,6 +59,7 @@ function rejectBadFile(zipLabel: string, bad: FileCheck, unpacked: string[]): ne
     path: `${bad.pack}/${bad.file}`,
     actual: `${bad.actualSha256 ?? 'not computed'}${bytes(bad.actualSize)}`,
     expected: `${bad.expectedSha256 ?? 'unpublished'}${bytes(bad.expectedSize)}`,
+    remedy: 'The pack is not the published one (nothing was kept): fetch it again, or check --url.',
   });
 }
 
@@ -85,6 +86,7 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
   try {
     ensureDir(dir);
   } catch (e) {
+    if (isFaceoptError(e)) throw e; // ensureDir's own coded error already says what (it was wrapped twice)
     throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: dir, reason: (e as Error).message }, { cause: e });
   }
   const zipTmp = tmpName(dir, pack.name, 'zip');
@@ -104,10 +106,11 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
     if (pack.zip.size !== null && got.bytes !== pack.zip.size) {
       throw new FaceoptError('FACEOPT_ERR_CHECKSUM', {
         path: url, actual: `${got.sha256} (${got.bytes} bytes)`, expected: `${pack.zip.sha256 ?? 'unpublished'} (${pack.zip.size} bytes)`,
+        remedy: 'The download is not the published pack (nothing was kept): fetch it again, or check --url.',
       });
     }
     if (pack.zip.sha256 !== null && got.sha256 !== pack.zip.sha256) {
-      throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: url, actual: got.sha256, expected: pack.zip.sha256 });
+      throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: url, actual: got.sha256, expected: pack.zip.sha256, remedy: 'The download is not the published pack (nothing was kept): fetch it again, or check --url.' });
     }
     const unpacked = await extractZip(zipTmp, unpackTmp, { stripTopFolder: true });
     const check = await checkPackDir(pack, unpackTmp, true);

@@ -21,6 +21,8 @@ export interface ResolveOptions {
   readonly zoo?: Zoo;
   /** Folder relative paths are taken from (default: process.cwd()). */
   readonly cwd?: string;
+  /** The flag or argument the model came from, for messages (default "the model argument"). */
+  readonly flag?: string;
 }
 
 export interface ResolvedModel {
@@ -50,7 +52,7 @@ function isFile(p: string): boolean {
 export function resolveModelRef(arg: string, opts: ResolveOptions = {}): ResolvedModel {
   const text = typeof arg === 'string' ? arg.trim() : '';
   if (text === '') {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model path or PACK/FILE', name: 'model', received: JSON.stringify(arg ?? '') });
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model path or PACK/FILE', name: opts.flag ?? 'the model argument', received: JSON.stringify(arg ?? '') });
   }
   const cwd = opts.cwd ?? process.cwd();
   const asPath = path.resolve(cwd, text);
@@ -59,7 +61,7 @@ export function resolveModelRef(arg: string, opts: ResolveOptions = {}): Resolve
     // a TensorRT bundle (models/<name>.trt) is a folder: name the graphs in it
     const bundle = ['model.qdq.onnx', 'model.fp16.onnx', 'model.onnx'].filter((f) => isFile(path.join(asPath, f)));
     const what = existsSync(path.join(asPath, 'plan.json')) && bundle.length ? `a TensorRT bundle folder; pass one of its graphs: ${bundle.map((f) => path.join(text, f)).join(', ')}` : 'a folder';
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file (.onnx) or PACK/FILE', name: 'model', received: `${text} (${what})` });
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file (.onnx) or PACK/FILE', name: opts.flag ?? 'the model argument', received: `${text} (${what})` });
   }
 
   const ref = PACK_REF.exec(text);

@@ -175,7 +175,8 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
     const bad = path.join(work, 'bad-pairs.tsv');
     writeFileSync(bad, 'garbage line\n');
     for (const [mode, flag] of [['--int8', '--pairs'], ['--tensorrt', '--pairs'], ['--int8', '--boxes']] as const) {
-      const r = faceopt(['optimize', mode, '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--faces', shared('faces', 'lfw'),
+      const model = flag === '--boxes' ? 'scrfd_500m_bnkps.onnx' : 'mobileface_paddle_128d.onnx'; // --boxes: detectors only
+      const r = faceopt(['optimize', mode, '--model', shared('models', model), '--faces', shared('faces', 'lfw'),
         '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), flag, bad, '--quiet', '--out', path.join(work, `early${mode}`)], { env });
       expect(r.code, `${mode} ${flag}: ${r.stderr}`).toBe(64);
       expect(r.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: .*bad-pairs\.tsv/);

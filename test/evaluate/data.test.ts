@@ -25,6 +25,8 @@ describe('readPairs', () => {
   });
   it('refuses a line it cannot read, a bad same flag, an empty list and a missing file, with codes', () => {
     expect(code(() => readPairs(file('bad.tsv', 'garbage line\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
+    expect(code(() => readPairs(file('words.tsv', 'garbage line here\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT'); // not "garbage_0NaN.jpg"
+    expect(code(() => readPairs(file('words4.tsv', 'a b c d\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(code(() => readPairs(file('flag.tsv', 'a.jpg\tb.jpg\tyes\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(code(() => readPairs(file('empty.tsv', '\n\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(code(() => readPairs(path.join(dir, 'absent.tsv')))).toBe('FACEOPT_ERR_FILE_NOT_FOUND');

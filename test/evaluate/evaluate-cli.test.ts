@@ -17,6 +17,7 @@ import { availableProviders } from '../../pipeline/runtime.js';
 import type { Report } from '../../pipeline/report/types.js';
 import { faceopt } from '../helpers/cli.js';
 import { describeShared, shared } from '../helpers/shared.js';
+import { oneInt8OneFloatConv } from '../onnx/tiny.js';
 
 const LFW = shared('faces', 'lfw');
 const GROUPS = shared('faces', 'groups');
@@ -153,7 +154,7 @@ describeShared('faceopt evaluate on real models', () => {
     expect(rep.evaluationData.split.description).toBe('evaluation on 9 annotated photos of testing.xml, training.xml and 1 face-free photo(s); no faces folder was named, so no calibration photos were in play');
   });
 
-  it('--provider tensorrt fails with FACEOPT_ERR_PROVIDER_UNAVAILABLE where the EP is missing; usage errors are coded', () => {
+  it('--provider tensorrt fails with FACEOPT_ERR_PROVIDER_UNAVAILABLE where the EP is missing; usage errors are coded', async () => {
     const base = ['evaluate', '--model', MOBILEFACE, '--reference', MOBILEFACE, '--report-dir', path.join(tmp, 'never')];
     if (!availableProviders().includes('tensorrt')) {
       const r = faceopt([...base, '--faces', LFW, '--provider', 'tensorrt']);
@@ -168,7 +169,19 @@ describeShared('faceopt evaluate on real models', () => {
     expect(noFaces.stderr).toMatch(/--faces DIR/);
     const wrongRole = faceopt(['evaluate', '--model', MOBILEFACE, '--reference', SCRFD, '--faces', LFW]);
     expect(wrongRole.code).toBe(ERRORS.FACEOPT_ERR_MODEL_ROLE.exit);
-    expect(wrongRole.stderr).toMatch(/is not a detector model \(recognised as recognizer\)/);
+    expect(wrongRole.stderr).toMatch(/is not a detector model \(recognised as recognizer\)\. Pass a detector model \(or set both roles with --role\)\./);
+    // the other role's settings are refused, not ignored; a quantized reference is refused
+    const otherRole = faceopt([...base, '--faces', LFW, '--boxes', path.join(GROUPS, 'training.xml'), '--gate-recall', '0.9']);
+    expect(otherRole.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
+    expect(otherRole.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected only recognizer settings (the models are recognizers) for this evaluation but received --boxes (detectors only), --gate-recall (detectors only).');
+    const detPairs = faceopt(['evaluate', '--model', SCRFD, '--reference', SCRFD, '--faces', LFW, '--pairs', path.join(LFW, 'pairs_devtest.tsv'), '--report-dir', path.join(tmp, 'never')]);
+    expect(detPairs.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
+    expect(detPairs.stderr).toContain('but received --pairs (recognizers only)');
+    const int8 = path.join(tmp, 'reference.int8.onnx');
+    await saveModel(oneInt8OneFloatConv(), int8);
+    const quantRef = faceopt([...base.slice(0, 3), '--reference', int8, '--faces', LFW, '--report-dir', path.join(tmp, 'never')]);
+    expect(quantRef.code).toBe(ERRORS.FACEOPT_ERR_ALREADY_QUANTIZED.exit);
+    expect(quantRef.stderr).toContain(`${int8} is already quantized (it has QuantizeLinear/DequantizeLinear nodes)`);
     expect(readdirSync(tmp)).not.toContain('never');
   });
 });

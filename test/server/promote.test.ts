@@ -141,6 +141,9 @@ describe('faceopt promote', () => {
     expect(swapped.code).toBe(64);
     expect(swapped.stderr.trim()).toBe(`faceopt: FACEOPT_ERR_MODEL_ROLE: ${det} is not a recognizer model (recognised as detector). Pass a recognizer model.`);
     expect(existsSync(manifest)).toBe(false);
+    const notManifest = faceopt(['promote', '--detector', det, '--manifest', text]);
+    expect(notManifest.code).toBe(65);
+    expect(notManifest.stderr).toMatch(/^faceopt: FACEOPT_ERR_MANIFEST: Serving manifest .*notes\.onnx cannot be read: not JSON/);
   });
 
   it('explains what is missing: no report folder, no models at all', async () => {

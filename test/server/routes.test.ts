@@ -164,6 +164,12 @@ describe('options: each route takes its own, from any channel, strictly', () => 
     expect(ok.json().faces).toEqual([]); // the synthetic face scores 0.9
   });
 
+  it('no face because of min_face_size: the 422 says so', async () => {
+    const r = await app.inject(jpeg('/v1/embed?min_face_size=40'));
+    expect(r.statusCode).toBe(422);
+    expect(errorOf(r).message).toMatch(/^No face found in body \(score threshold 0\.5, faces under 40 px dropped by min_face_size\)/);
+  });
+
   it('booleans are true or false in every channel; a threshold under 0.05 is refused', async () => {
     expect(await messageOf({ method: 'POST', url: '/v1/extract', ...(await multipart([{ name: 'file', data: red }, { name: 'embed_only', data: 'yes' }])) })).toMatch(/^Expected true or false for form field embed_only but received yes/);
     expect(await messageOf(jpeg('/v1/embed?embed_only=1'))).toMatch(/^Expected true or false for query parameter embed_only/);

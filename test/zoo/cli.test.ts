@@ -51,6 +51,10 @@ describe('models command functions', () => {
   it('verify reports per-file status and the first failure as a coded error', async () => {
     const dir = tempDir();
     expect((await verifyModels(undefined, { modelsDir: dir, zoo })).text).toContain('No model packs in');
+    // a models folder that is not there, or is a file, is an error, not "nothing to verify"
+    await expect(verifyModels(undefined, { modelsDir: path.join(dir, 'typo'), zoo })).rejects.toMatchObject({ code: 'FACEOPT_ERR_FILE_NOT_FOUND' });
+    writeFileSync(path.join(dir, 'file.json'), '{}');
+    await expect(verifyModels(undefined, { modelsDir: path.join(dir, 'file.json'), zoo })).rejects.toMatchObject({ code: 'FACEOPT_ERR_BAD_ARGUMENT' });
     mkdirSync(path.join(dir, 'tinypack'));
     writeFileSync(path.join(dir, 'tinypack', 'det.onnx'), det);
     writeFileSync(path.join(dir, 'tinypack', 'rec.onnx'), Buffer.from(rec).fill(0x41, 0, 4));

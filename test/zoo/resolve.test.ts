@@ -70,7 +70,7 @@ describe('resolveModelArg', () => {
     ['a/b/c.onnx', 'FACEOPT_ERR_FILE_NOT_FOUND', path.join('a', 'b', 'c.onnx')],
     ['mine', 'FACEOPT_ERR_BAD_ARGUMENT', 'a folder'],
     ['mbf.trt', 'FACEOPT_ERR_BAD_ARGUMENT', `received mbf.trt (a TensorRT bundle folder; pass one of its graphs: ${path.join('mbf.trt', 'model.qdq.onnx')}, ${path.join('mbf.trt', 'model.onnx')}).`],
-    ['  ', 'FACEOPT_ERR_BAD_ARGUMENT', 'for model'],
+    ['  ', 'FACEOPT_ERR_BAD_ARGUMENT', 'for the model argument'],
   ];
   for (const [arg, code, fragment] of errors) {
     it(`"${arg}" -> ${code}`, () => {
