@@ -29,6 +29,8 @@ import { floatPart, floatSuffixAfterSearch, partConfig, partLayers } from './flo
 import type { QuantizeOptions } from '../quantize/options.js';
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { checkRoleFlags, type RoleFlag } from '../evaluate/gate-options.js';
+import { floatComputeLayers } from '../evaluate/model-facts.js';
+import type { OnnxModel } from '../onnx/model.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
 import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
@@ -321,12 +323,13 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     // the search keeps a layer's weights float by excluding it: list that layer once, with the search's
     // reason; layers left float because their int8 kernel is slow are listed with theirs
     const searched = new Set(mixed.keptFloat.map((k) => k.layer));
-    const floatLayers = [
+    const kept = [
       ...partLayers(mixed.result, prefix),
       ...partLayers(mixed.result, suffix),
       ...mixed.keptFloat,
       ...mixed.result.floatNodes.filter((f) => (f.cause === 'excluded' || f.cause === 'slow-int8') && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
     ].filter((f, i, all) => all.findIndex((g) => g.layer === f.layer) === i);
+    const floatLayers = byComputeLayer(mixed.model, kept);
     const set = evaluationSet({
       facesDir: o.facesDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
       pairs: o.pairsFile && pairs ? { file: o.pairsFile, pairs } : null,
@@ -362,4 +365,35 @@ function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandi
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
     padChannels: o.rewrites?.padChannels ?? INT8_REWRITES.padChannels ?? false,
   };
+}
+
+type FloatLayer = { layer: string; op: string; reason: string };
+
+/**
+ * The report's float layers as the weighted layers that compute in float in the written graph (what
+ * `inspect` and `evaluate` of the file alone list), each with the reason `kept` gives: its own entry
+ * (float prefix or tail, exclusion, slow int8 kernel, weights kept float by the search), or that of an
+ * activation kept float which it reads or writes. The search keeps activations float by tensor name, so
+ * its list and the graph's used to differ (mobileface: 19 entries, three of them tensors, against 20
+ * layers). Entries that match no such layer (an activation between two float-free ops) stay as they are.
+ */
+export function byComputeLayer(model: OnnxModel, kept: readonly FloatLayer[]): FloatLayer[] {
+  const g = model.graph;
+  const computing = floatComputeLayers(model, 'int8-qdq') ?? [];
+  const own = new Map(kept.map((k) => [k.layer, k]));
+  const used = new Set<string>();
+  const rows = computing.map((c): FloatLayer => {
+    const mine = own.get(c.layer);
+    if (mine) { used.add(c.layer); return { layer: c.layer, op: c.op, reason: mine.reason }; }
+    const n = g.node(c.layer);
+    const reads = kept.find((k) => n?.input?.[0] === k.layer);
+    const writes = kept.find((k) => n?.output?.includes(k.layer));
+    const via = reads ?? writes;
+    if (via) {
+      used.add(via.layer);
+      return { layer: c.layer, op: c.op, reason: `${reads ? 'reads' : 'writes'} activation ${via.layer}, kept float: ${via.reason}` };
+    }
+    return { layer: c.layer, op: c.op, reason: 'computes in float next to a layer kept float (its input or output is not quantized)' };
+  });
+  return [...rows, ...kept.filter((k) => !used.has(k.layer) && !computing.some((c) => c.layer === k.layer))];
 }

@@ -79,7 +79,8 @@ export function resolveModelRef(arg: string, opts: ResolveOptions = {}): Resolve
       throw new FaceoptError('FACEOPT_ERR_UNKNOWN_PACK', { pack: packName, known: zoo.packs.map((p) => p.name).join(', ') });
     }
   }
-  throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: asPath, hint: MODEL_FILE_HINT });
+  const fromEnv = opts.flag?.startsWith('FACEOPT_') ? ` (the path is the ${opts.flag} environment variable's)` : '';
+  throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: asPath, hint: `${fromEnv}${MODEL_FILE_HINT}` });
 }
 
 /**
