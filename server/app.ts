@@ -140,17 +140,18 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.addContentTypeParser([...RAW_TYPES], { parseAs: 'buffer', bodyLimit: config.bodyLimit }, (_req, body, done) => done(null, body));
 
   if (config.apiKey) app.addHook('onRequest', requireApiKey(config.apiKey, metrics));
-  // a body declared over the limit is refused before the client sends it, instead of inviting it with
-  // 100 Continue and answering 413 after; within the limit, the client is told to go on
-  app.addHook('onRequest', async (req, reply) => {
-    if (String(req.headers.expect ?? '').toLowerCase() !== '100-continue') return;
-    if (Number(req.headers['content-length'] ?? 0) > config.bodyLimit) throw new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: config.bodyLimit });
-    reply.raw.writeContinue();
-  });
   // bodies are read as sent: a compressed one would fail later as bad JSON or a bad image
   app.addHook('onRequest', async (req) => {
     const encoding = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
     if (encoding && encoding !== 'identity') throw new FaceoptError('FACEOPT_ERR_UNSUPPORTED_ENCODING', { encoding: encoding.slice(0, 40) });
+  });
+  // a body declared over the limit is refused before the client sends it, instead of inviting it with
+  // 100 Continue and answering 413 after; within the limit, the client is told to go on
+  app.addHook('onRequest', async (req, reply) => {
+    // last of the refusals that need no body; an HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1)
+    if (String(req.headers.expect ?? '').toLowerCase() !== '100-continue' || req.raw.httpVersion !== '1.1') return;
+    if (Number(req.headers['content-length'] ?? 0) > config.bodyLimit) throw new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: config.bodyLimit });
+    reply.raw.writeContinue();
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched'; // the pattern, never the raw URL: bounded label values

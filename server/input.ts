@@ -108,7 +108,7 @@ function isMultipart(req: FastifyRequest): boolean {
  * waiting for bytes that never came: the work never settled and its admission slot was never given
  * back (two such clients filled `--queue 2` for good). `done()` detaches.
  */
-function bodyWatch(req: FastifyRequest, bodyLimit: number, deadline: Deadline | undefined): { stopped: Promise<never>; done: () => void } {
+function bodyWatch(req: FastifyRequest, bodyLimit: number, deadline: Deadline | undefined): { stopped: Promise<never>; received: () => number; done: () => void } {
   let stop!: (e: FaceoptError) => void;
   const stopped = new Promise<never>((_, reject) => { stop = reject; });
   stopped.catch(() => undefined);
@@ -123,7 +123,7 @@ function bodyWatch(req: FastifyRequest, bodyLimit: number, deadline: Deadline | 
   req.raw.once('close', onClose);
   req.raw.on('data', onData);
   const timer = deadline ? setTimeout(() => stop(new FaceoptError('FACEOPT_ERR_TIMEOUT', { ms: deadline.ms })), Math.max(0, deadline.at - performance.now())) : undefined;
-  return { stopped, done: () => { req.raw.off('close', onClose); req.raw.off('data', onData); clearTimeout(timer); } };
+  return { stopped, received: () => received, done: () => { req.raw.off('close', onClose); req.raw.off('data', onData); clearTimeout(timer); } };
 }
 
 /** FACEOPT_ERR_PAYLOAD_TOO_LARGE for a multipart request over the body limit, counted over all of its parts. */
@@ -137,9 +137,15 @@ function tooLarge(bodyLimit: number): FaceoptError {
  * backpressure, the answer unread and the connection stuck); a body over the limit or past the deadline
  * is not read on (errors.ts closes the connection with the answer).
  */
-function dropRest(req: FastifyRequest, e: unknown): void {
+function dropRest(req: FastifyRequest, e: unknown, bodyLimit: number, received: number): void {
   if (req.raw.complete || isFaceoptError(e, 'FACEOPT_ERR_PAYLOAD_TOO_LARGE') || isFaceoptError(e, 'FACEOPT_ERR_TIMEOUT')) return;
   req.raw.unpipe();
+  // a chunked body declares no length: dropped up to the limit, then the connection goes
+  let n = received;
+  req.raw.on('data', (chunk: Buffer) => {
+    n += chunk.length;
+    if (n > bodyLimit) req.raw.socket?.destroy();
+  });
   req.raw.resume();
 }
 
@@ -180,7 +186,7 @@ async function fromMultipart(req: FastifyRequest, spec: ImageSpec, bodyLimit: nu
       }
     }
   } catch (e) {
-    dropRest(req, e);
+    dropRest(req, e, bodyLimit, watch.received());
     if (isFaceoptError(e)) throw e;
     const code = (e as { code?: string })?.code ?? '';
     if (PART_LIMITS.has(code)) {
@@ -289,4 +295,13 @@ export function faceQuery(...sources: OptionSource[]): FaceQuery {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'embed_only without extract_embedding=false (an aligned crop is only embedded: there is nothing else to return)', name: 'options', received: 'both' });
   }
   return q;
+}
+
+/**
+ * Route preHandler: the query string's option values are checked before the body is read and before
+ * the request takes a queue slot (a multipart body is read inside the admitted work, so `?threshold=0`
+ * on a large upload was refused only after all of it had come, or timed out).
+ */
+export async function checkQueryFirst(req: FastifyRequest): Promise<void> {
+  faceQuery({ part: 'query parameter', values: (req.query ?? {}) as Record<string, unknown> });
 }

@@ -39,8 +39,8 @@ export interface ServedModels {
   readonly manifest: string | null;
 }
 
-async function fromFile(role: ServedRole, arg: string): Promise<ServedModel> {
-  const file = resolveModelArg(arg, { flag: `--${role}` });
+async function fromFile(role: ServedRole, arg: string, from = `--${role}`): Promise<ServedModel> {
+  const file = resolveModelArg(arg, { flag: from });
   return {
     role, variant: 'file', path: file, sha256: await sha256File(file), sizeBytes: statSync(file).size,
     source: 'file', report: null, verdict: null, keyNumbers: null, reportMatchThreshold: null,
@@ -51,7 +51,9 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
   const file = entryPath(manifestFile, entry);
   if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_MODEL_MISSING', { path: file, pack: `(promoted ${role} ${entry.variant})` });
   const actual = await sha256File(file);
-  if (actual !== entry.sha256) throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: file, actual, expected: `${entry.sha256} (from ${manifestFile})`, remedy: 'The file changed since it was promoted: evaluate it again (`faceopt evaluate`) and promote that report.' });
+  if (actual !== entry.sha256) throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: file, actual, expected: `${entry.sha256} (from ${manifestFile})`, remedy: entry.report === null
+    ? `The file changed since it was promoted: promote it again (\`faceopt promote --${role} FILE\`).`
+    : 'The file changed since it was promoted: evaluate it again (`faceopt evaluate`) and promote that report.' });
   let verdict = entry.verdict;
   let keyNumbers: ServedModel['keyNumbers'] = null;
   let threshold = entry.matchThreshold;
@@ -92,7 +94,7 @@ export async function selectModels(config: ServerConfig): Promise<ServedModels> 
     const entry = manifest?.[role] ?? null;
     if (entry) return fromManifest(role, manifestFile, entry, config.allowFailed);
     const env = fromEnv[role];
-    if (env) return fromFile(role, env);
+    if (env) return fromFile(role, env, role === 'detector' ? DETECTOR_ENV : RECOGNIZER_ENV);
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
       expected: `a ${role}: --${role} FILE, the ${role === 'detector' ? DETECTOR_ENV : RECOGNIZER_ENV} variable, or a ${role} promoted into ${manifestFile} (\`faceopt promote REPORT_DIR\`)`,
       name: `--${role}`,

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { checkNumber, FaceoptError } from '../errors.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { fetchPack, type FetchResult } from '../zoo/fetch.js';
@@ -107,9 +108,9 @@ export function formatChecks(checks: readonly PackCheck[]): string {
 export async function verifyModels(packName: string | undefined, opts: ModelsCliOptions = {}): Promise<{ text: string; firstBad: FileCheck | null }> {
   const zoo = opts.zoo ?? loadZoo();
   const dir = opts.modelsDir ?? defaultModelsDir();
-  // a mistyped --models-dir would otherwise "verify" nothing and pass
-  if (!existsSync(dir)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: dir, hint: ' (the models folder: --models-dir or FACEOPT_MODELS)' });
-  if (!statSync(dir).isDirectory()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a folder', name: '--models-dir', received: `${dir} (a file)` });
+  // a mistyped --models-dir would otherwise "verify" nothing and pass (a named pack says it is missing)
+  if (packName === undefined && !existsSync(dir)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: dir, hint: ' (the models folder: --models-dir or FACEOPT_MODELS)' });
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a folder', name: '--models-dir', received: `${dir} (a file)` });
   const checks = await verifyPacks(zoo, dir, packName, true);
   const considered = packName === undefined ? checks.filter((c) => c.present) : checks;
   const firstBad = considered.flatMap((c) => c.files).find((f) => isBadStatus(f.status)) ?? null;
@@ -119,6 +120,12 @@ export async function verifyModels(packName: string | undefined, opts: ModelsCli
   return { text: formatChecks(checks), firstBad };
 }
 
+/** ` --models-dir X` when a pack file lies outside the default models folder, for commands to copy. */
+function dirFlag(file: string, pack: string): string {
+  const dir = path.dirname(path.dirname(path.resolve(file)));
+  return path.basename(path.dirname(path.resolve(file))) === pack && dir !== path.resolve(defaultModelsDir()) ? ` --models-dir ${dir}` : '';
+}
+
 /** The error a failed check stops the CLI with (exit code from the error table). */
 export function checkError(bad: FileCheck): FaceoptError {
   if (bad.status === 'missing') return new FaceoptError('FACEOPT_ERR_MODEL_MISSING', { path: bad.path, pack: bad.pack });
@@ -126,7 +133,7 @@ export function checkError(bad: FileCheck): FaceoptError {
     path: bad.path,
     actual: bad.status === 'size-mismatch' ? `${bad.actualSha256 ?? '?'} (${bad.actualSize} bytes)` : bad.actualSha256,
     expected: bad.status === 'size-mismatch' ? `${bad.expectedSha256 ?? 'unpublished'} (${bad.expectedSize} bytes)` : bad.expectedSha256,
-    remedy: `Fetch it again: \`faceopt models fetch ${bad.pack} --force\`.`,
+    remedy: `Fetch it again: \`faceopt models fetch ${bad.pack} --force${dirFlag(bad.path, bad.pack)}\`.`,
   });
 }
 

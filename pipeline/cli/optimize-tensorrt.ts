@@ -137,7 +137,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   if (guessRole(gs) || opts.role) profile = detectProfile(gs, opts.role ? { role: opts.role } : {}, undefined, file);
   if (!profile) throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: file, expected: 'face detector or recognizer', actual: 'neither' });
   const role = profile.role;
-  checkRoleFlags(role, opts.roleFlags ?? []);
+  checkRoleFlags(role, opts.roleFlags ?? [], 'optimize --tensorrt');
   const name = bundleName(source);
   const detSize = opts.detSize === undefined ? undefined : Array.isArray(opts.detSize) ? opts.detSize as [number, number] : parseDetSize(opts.detSize as string | number);
   const batch = opts.batch === undefined ? undefined : typeof opts.batch === 'string' ? parseBatch(opts.batch) : opts.batch;
@@ -203,7 +203,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
       log(`calibration: reusing ${opts.stats} (${Object.keys(stats).length} tensors)`);
       if (split) {
         const { sliceImages } = holdSlice(split.calibration);
-        for await (const b of batches(sliceImages, true)) slice.push(b);
+        if (sliceImages.length) for await (const b of batches(sliceImages, true)) slice.push(b);
       }
     } else if (facesDir && split) {
       // detectors: min/max ranges, as --int8. Measured on scrfd_500m (LFW calibration list, 2026-12-05):
@@ -216,7 +216,9 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
       log(`calibration: ${statsImages.length} images (${split.description}; ${sliceImages.length} held apart as the accuracy slice), method ${method}`);
       const tensors = await collectActivationStats(prepared, batches(statsImages), { method, threads: opts.threads });
       stats = tensors;
-      for await (const b of batches(sliceImages, true)) slice.push(b);
+      // under 32 calibration images nothing is held apart (and an empty slice read as "no face found")
+      if (sliceImages.length) for await (const b of batches(sliceImages, true)) slice.push(b);
+      else log(`warning: ${images.length} calibration images are too few to hold 8 apart for the accuracy search (32 or more): every layer is int8 unless --exclude says otherwise`);
       calibration = createStats({
         modelSha256: preparedSha, method, settings: resolveSettings(), tensors,
         source: { description: split.description, images: statsImages.length, listSha256: hashImageList(statsImages) },

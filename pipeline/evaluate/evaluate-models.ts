@@ -116,10 +116,10 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
   // a missing GPU stack is reported before any photo is decoded
   if (o.provider && o.provider !== 'cpu') requireProvider(o.provider);
   if (o.calibrationList && !o.facesDir) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--faces DIR (paths in --calibration-list are relative to it)', name: '--faces', received: 'nothing' });
-  if (o.pairsFile && !o.facesDir) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--faces DIR (paths in --pairs are relative to it)', name: '--faces', received: 'nothing' });
   const facts = pairFacts(o.reference, o.model, o.role);
   const role = facts.role;
-  checkRoleFlags(role, o.roleFlags ?? []);
+  checkRoleFlags(role, o.roleFlags ?? []); // before asking for what those settings need
+  if (o.pairsFile && !o.facesDir) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--faces DIR (paths in --pairs are relative to it)', name: '--faces', received: 'nothing' });
   const same = (a: string, b: string) => { try { return realpathSync(a) === realpathSync(b); } catch { return false; } };
   const selfNote = same(o.model, o.reference) ? ['the variant is the reference file itself: every number compares the model with itself'] : [];
   const boxFiles = o.boxFiles ?? [];

@@ -74,6 +74,7 @@ export function roleFlagsGiven(o: Record<string, unknown>): RoleFlag[] {
   if (given('pairs')) flags.push({ flag: '--pairs', role: 'recognizer' });
   if (given('boxes')) flags.push({ flag: '--boxes', role: 'detector' });
   if (given('faceFree')) flags.push({ flag: '--face-free', role: 'detector' });
+  if (given('detector')) flags.push({ flag: '--detector', role: 'recognizer' }); // it aligns a recognizer's faces
   for (const g of GATE_FLAGS) if (given(g.key)) flags.push({ flag: g.flag, role: g.section });
   return flags;
 }
@@ -82,12 +83,12 @@ export function roleFlagsGiven(o: Record<string, unknown>): RoleFlag[] {
  * Refuse the role-only flags of the other role (all of them for a model that is neither): a recognizer's
  * evaluation read no --boxes and no --gate-recall, and said nothing.
  */
-export function checkRoleFlags(role: 'detector' | 'recognizer' | 'generic', flags: readonly RoleFlag[]): void {
+export function checkRoleFlags(role: 'detector' | 'recognizer' | 'generic', flags: readonly RoleFlag[], command = 'evaluate'): void {
   const wrong = flags.filter((f) => f.role !== role);
   if (!wrong.length) return;
   throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
-    expected: role === 'generic' ? 'no face-evaluation settings (the model is not a face detector or recognizer: no face evaluation runs)' : `only ${role} settings (the models are ${role}s)`,
-    name: 'this evaluation',
+    expected: role === 'generic' ? 'no face-evaluation settings (the model is not a face detector or recognizer: no face evaluation runs)' : `only ${role} settings (the model is a ${role})`,
+    name: command,
     received: wrong.map((f) => `${f.flag} (${f.role}s only)`).join(', '),
   });
 }

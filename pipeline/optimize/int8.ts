@@ -161,7 +161,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   if (guessRole(gs)) profile = detectProfile(gs, {}, undefined, o.model);
   else warnings.push('not a face model faceopt recognises: quantized on the generic path (synthetic calibration unless --faces is given); face-specific evaluation unavailable');
   const role = profile?.role ?? 'generic';
-  checkRoleFlags(role, o.roleFlags ?? []);
+  checkRoleFlags(role, o.roleFlags ?? [], 'optimize --int8');
   // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
   // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
   if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, ...o.quantize } };

@@ -192,7 +192,7 @@ function provenance(r: Report): Block[] {
   const c = pr.calibration;
   if (c) {
     rows.push(['calibration', `${c.method}, ${c.images} images`], ['stats sha256', c.statsSha256], ['stats file', c.statsPath ?? NA]);
-    for (const [k, v] of Object.entries(c.config)) rows.push([`calibration ${k}`, String(v)]);
+    for (const [k, v] of Object.entries(c.config)) rows.push([`calibration ${k}`, v === null ? NA : String(v)]);
   }
   return [h('Provenance'), table(['', ''], rows)];
 }

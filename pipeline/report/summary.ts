@@ -121,5 +121,10 @@ export function terminalCompare(a: { report: Report; dir: string }, b: { report:
   ];
   const w0 = Math.max(...rows.map((r) => r[0]!.length));
   const w1 = Math.max(...rows.map((r) => r[1]!.length));
-  return `${rows.map((r) => `${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd()).join('\n')}\n`;
+  const notes = [
+    ...(a.report.role !== b.report.role ? [`note: A is a ${a.report.role} report and B a ${b.report.role} report: their rows measure different things`] : []),
+    ...(a.report.reference.sha256 !== b.report.reference.sha256 ? [`note: the reports measure against different references (${a.report.reference.name}, ${b.report.reference.name})`] : []),
+    ...[a, b].flatMap((x, i) => x.report.warnings.filter((w) => /not built or timed here|not faster/.test(w)).map((w) => `note (${'AB'[i]}): ${w}`)),
+  ];
+  return `${rows.map((r) => `${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd()).join('\n')}\n${notes.map((n) => `${n}\n`).join('')}`;
 }

@@ -103,7 +103,7 @@ while [ $# -gt 0 ]; do
     --time) TIME=1; shift ;;
     --time-only) TIME=1; TIME_ONLY=1; shift ;;
     --trtexec) TRTEXEC="\${2:?--trtexec needs a path}"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p;}' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -148,7 +148,8 @@ if ! printf '%s' "$VERSION" | grep -Eq '^[0-9]+(\\.[0-9]+){0,2}$'; then
   exit 64
 fi
 MAJOR="\${VERSION%%.*}"
-REST="\${VERSION#*.}"
+# a bare major version ("10") is 10.0.0: without a dot, \${VERSION#*.} would be the major again
+case "$VERSION" in *.*) REST="\${VERSION#*.}" ;; *) REST=0 ;; esac
 MINOR="\${REST%%.*}"
 PATCH=0
 case "$REST" in *.*) PATCH="\${REST#*.}"; PATCH="\${PATCH%%.*}" ;; esac

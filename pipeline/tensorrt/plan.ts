@@ -160,19 +160,20 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
     const inner = (float.graph.inputs[0]!.shape ?? []).slice(1) as number[];
     profile = { input: inputName, min: [o.batch.min, ...inner], opt: [o.batch.opt, ...inner], max: [o.batch.max, ...inner] };
     inputDims = [r.batchDim, ...inner];
-    outputs = Object.entries(r.outputDims).map(([n, d]) => ({ name: n, dims: [r.batchDim, ...d] }));
+    outputs = inGraphOrder(float, r.outputDims).map(([n, d]) => ({ name: n, dims: [r.batchDim, ...d] }));
     tritonIn = inner;
-    tritonOut = Object.entries(r.outputDims).map(([n, d]) => ({ name: n, dims: d }));
+    tritonOut = inGraphOrder(float, r.outputDims).map(([n, d]) => ({ name: n, dims: d }));
     maxBatchSize = o.batch.max;
-    exampleDims = [1, ...inner];
+    exampleDims = [o.batch.min, ...inner]; // the smallest batch the engine takes
+    if (o.batch.min > 1) notes.push(`the profile's smallest batch is ${o.batch.min}: a request alone (Triton's dynamic batcher sends one as a batch of 1) is outside it; serve with a minimum of 1`);
   } else {
     const r = await fixInputSize(float, o.det[0], o.det[1]);
     rewrites.push(...r.rewrites);
     profile = { input: inputName, min: r.inputDims, opt: r.inputDims, max: r.inputDims };
     inputDims = r.inputDims;
-    outputs = Object.entries(r.outputDims).map(([n, d]) => ({ name: n, dims: d }));
+    outputs = inGraphOrder(float, r.outputDims).map(([n, d]) => ({ name: n, dims: d }));
     tritonIn = r.inputDims;
-    tritonOut = Object.entries(r.outputDims).map(([n, d]) => ({ name: n, dims: d }));
+    tritonOut = inGraphOrder(float, r.outputDims).map(([n, d]) => ({ name: n, dims: d }));
     maxBatchSize = 0;
     exampleDims = r.inputDims;
   }
@@ -211,11 +212,17 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
     if (q.met === false) notes.push(`the Q/DQ graph reached output cosine ${q.cosine!.toFixed(5)} on the held-apart slice, below the target ${q.target}`);
     files['model.qdq.onnx'] = q.model.toBytes();
     deployGraph = 'model.qdq.onnx';
-    const cacheText = writeCalibrationCache(scalesFromRanges(ranges), '8.6.1');
+    // the cache holds the activations the Q/DQ graph quantizes, no others: with implicit int8 (build.sh
+    // --mode calib, the ORT calibration-table variant) TensorRT runs a layer in int8 wherever its tensors
+    // have a range, so a full cache made the layers the search or --exclude kept float int8 after all
+    const g = q.model.graph;
+    const quantized = new Set(g.nodes.filter((n) => n.opType === 'QuantizeLinear' && !g.initializer(n.input?.[0] ?? '')).map((n) => n.input![0]!));
+    const cacheRanges = Object.fromEntries(Object.entries(ranges).filter(([k]) => quantized.has(k)));
+    const cacheText = writeCalibrationCache(scalesFromRanges(cacheRanges), '8.6.1');
     files['calibration.cache'] = cacheText;
     files['ort-engines-calibrated/calibration.cache'] = cacheText;
-    calibrationCache = { file: 'calibration.cache', header: cacheText.slice(0, cacheText.indexOf('\n')), entries: Object.keys(ranges).length };
-    notes.push('calibration.cache and the Q/DQ graph use the same scales (amax/127 of each chosen range); build.sh rewrites the cache header to the installed TensorRT version.');
+    calibrationCache = { file: 'calibration.cache', header: cacheText.slice(0, cacheText.indexOf('\n')), entries: Object.keys(cacheRanges).length };
+    notes.push(`calibration.cache and the Q/DQ graph use the same scales (amax/127 of each chosen range) for the same ${Object.keys(cacheRanges).length} activations: the ${Object.keys(ranges).length - Object.keys(cacheRanges).length} the graph keeps float have no range, so TensorRT's implicit int8 (--mode calib) keeps their layers in fp16/fp32 too; build.sh rewrites the cache header to the installed TensorRT version.`);
   } else if (input.precision === 'fp16') {
     const h = toFloat16(float);
     let cpuRun: { ok: boolean; reason?: string } = { ok: true };
@@ -302,4 +309,12 @@ async function writeBundleDir(outDir: string, files: Record<string, Uint8Array |
     if (e instanceof FaceoptError) throw e;
     throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: dest, reason: (e as Error).message }, { cause: e });
   }
+}
+
+/**
+ * Output dims in the graph's output order (an object lists integer-like keys such as SCRFD's "443",
+ * "446" first and in numeric order, so plan.json and Triton's config listed them out of graph order).
+ */
+function inGraphOrder<T>(model: OnnxModel, dims: Record<string, T>): [string, T][] {
+  return model.graph.outputs.map((o) => o.name).filter((n) => n in dims).map((n) => [n, dims[n]!]);
 }

@@ -12,7 +12,7 @@ export interface ReadmeInput {
   precision: Precision;
   input: { name: string; dims: readonly (number | string)[] };
   outputs: { name: string; dims: readonly (number | string)[] }[];
-  /** Dims of one example request (with the batch). */
+  /** Dims of one example request (with the batch: the profile's smallest). */
   exampleDims: readonly number[];
   files: string[];
   lines: BuildLine[];
@@ -63,7 +63,7 @@ ${calib ? `\nLegacy implicit INT8 (8.6/10): the float graph with the calibration
 Time a built engine:
 
 \`\`\`sh
-trtexec --loadEngine=engines/${r.name}.${r.precision}.plan${r.maxBatchSize > 0 ? ` --shapes=${r.input.name}:${r.exampleDims.join('x')}` : ''} --warmUp=500 --duration=5 --useCudaGraph --noDataTransfers
+${['trtexec', ...byLine('11', main)!.timing].join(' ')}
 \`\`\`
 
 ## ONNX Runtime (TensorRT execution provider)
@@ -79,7 +79,10 @@ sess = ort.InferenceSession(plan["model"], providers=[("TensorrtExecutionProvide
 
 ## Triton Inference Server
 
-\`triton/\` is a model repository (ONNX Runtime backend, TensorRT accelerator${r.maxBatchSize > 0 ? ', dynamic batching' : ''}).
+\`triton/\` is a model repository (ONNX Runtime backend, TensorRT accelerator${r.maxBatchSize > 0 ? ', dynamic batching' : ''}).${r.precision === 'int8' ? `
+The backend takes one \`precision_mode\`: INT8 turns on int8 only, so the layers the Q/DQ graph keeps
+float run in FP32 here, where trtexec (\`--int8 --fp16\`) and the ORT options run them in FP16: time it in
+Triton before comparing with the trtexec numbers.` : ''}
 
 \`\`\`sh
 docker run --rm --gpus all -p 8000:8000 -p 8001:8001 -p 8002:8002 \\

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { FaceoptError, isFaceoptError } from '../../pipeline/errors.js';
 import type { AppContext } from '../app.js';
 import { errorBody } from '../errors.js';
-import { checkImageBytes, faceQuery, formOrBody, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
+import { checkImageBytes, checkQueryFirst, faceQuery, formOrBody, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
 import type { ImageJson } from '../service.js';
 import { extractJson, jsonBody, querySchema, REST_UNSUPPORTED_FLAGS, ROUTE_OPTIONS } from './schemas.js';
 
@@ -66,7 +66,7 @@ export function registerExtractRoute(app: FastifyInstance, ctx: AppContext): voi
     },
   };
 
-  app.post('/v1/extract', { schema: { querystring: querySchema(ROUTE_OPTIONS.extract), body: jsonBody(extractJson) } }, async (req, reply) => {
+  app.post('/v1/extract', { schema: { querystring: querySchema(ROUTE_OPTIONS.extract), body: jsonBody(extractJson) }, preHandler: checkQueryFirst }, async (req, reply) => {
     const t0 = performance.now();
     const { results, errors } = await service.run(async (deadline) => {
       const { images, fields } = await readImages(req, spec, ctx.config.bodyLimit, deadline);

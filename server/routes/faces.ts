@@ -9,7 +9,7 @@ import { FaceoptError } from '../../pipeline/errors.js';
 import type { Deadline } from '../batcher.js';
 import { cosineSimilarity } from '../../pipeline/faces/similarity.js';
 import type { AppContext } from '../app.js';
-import { faceQuery, formOrBody, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
+import { checkQueryFirst, faceQuery, formOrBody, fromBase64, readImages, type ImageSpec, type RequestImage } from '../input.js';
 import type { FaceJson } from '../service.js';
 import { jsonBody, querySchema, ROUTE_OPTIONS, singleImageJson, verifyJson } from './schemas.js';
 
@@ -65,25 +65,26 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: AppContext): void 
   const { service } = ctx;
   const embedSchema = { querystring: querySchema(ROUTE_OPTIONS.embed), body: jsonBody(singleImageJson(ROUTE_OPTIONS.embed)) };
   const detectSchema = { querystring: querySchema(ROUTE_OPTIONS.detect), body: jsonBody(singleImageJson(ROUTE_OPTIONS.detect)) };
+  const opts = (schema: object) => ({ schema, preHandler: checkQueryFirst });
 
   const embedMain = (req: FastifyRequest) => service.run(async (deadline) => {
     const { images, query } = await input(req, ctx, EMBED, deadline);
     return service.embedMain(images[0].bytes, images[0].source, query, deadline);
   });
 
-  app.post('/embed', { schema: embedSchema }, async (req, reply) => {
+  app.post('/embed', opts(embedSchema), async (req, reply) => {
     const { value, hit } = await embedMain(req);
     reply.header('x-faceopt-cache', hit ? 'hit' : 'miss');
     return { embedding: value.embedding };
   });
 
-  app.post('/v1/embed', { schema: embedSchema }, async (req, reply) => {
+  app.post('/v1/embed', opts(embedSchema), async (req, reply) => {
     const { value, hit } = await embedMain(req);
     reply.header('x-faceopt-cache', hit ? 'hit' : 'miss');
     return { ...value, dim: value.embedding?.length ?? 0 };
   });
 
-  app.post('/v1/detect', { schema: detectSchema }, async (req, reply) => {
+  app.post('/v1/detect', opts(detectSchema), async (req, reply) => {
     const { value, hit } = await service.run(async (deadline) => {
       const { images, query } = await input(req, ctx, DETECT, deadline);
       return service.detect(images[0].bytes, images[0].source, query, deadline);
@@ -92,7 +93,7 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: AppContext): void 
     return value;
   });
 
-  app.post('/v1/verify', { schema: { querystring: querySchema(ROUTE_OPTIONS.verify), body: jsonBody(verifyJson) } }, async (req, reply) => {
+  app.post('/v1/verify', opts({ querystring: querySchema(ROUTE_OPTIONS.verify), body: jsonBody(verifyJson) }), async (req, reply) => {
     const threshold = ctx.models.matchThreshold;
     const result = await service.run(async (deadline) => {
       const { images, query } = await input(req, ctx, PAIR, deadline);

@@ -173,7 +173,7 @@ describeShared('faceopt evaluate on real models', () => {
     // the other role's settings are refused, not ignored; a quantized reference is refused
     const otherRole = faceopt([...base, '--faces', LFW, '--boxes', path.join(GROUPS, 'training.xml'), '--gate-recall', '0.9']);
     expect(otherRole.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
-    expect(otherRole.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected only recognizer settings (the models are recognizers) for this evaluation but received --boxes (detectors only), --gate-recall (detectors only).');
+    expect(otherRole.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected only recognizer settings (the model is a recognizer) for evaluate but received --boxes (detectors only), --gate-recall (detectors only).');
     const detPairs = faceopt(['evaluate', '--model', SCRFD, '--reference', SCRFD, '--faces', LFW, '--pairs', path.join(LFW, 'pairs_devtest.tsv'), '--report-dir', path.join(tmp, 'never')]);
     expect(detPairs.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
     expect(detPairs.stderr).toContain('but received --pairs (recognizers only)');

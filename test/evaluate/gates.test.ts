@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GATES, evaluateGates, type GateInput } from '../../pipeline/evaluate/gates.js';
-import { addGateOptions, gateThresholdsFromOptions } from '../../pipeline/evaluate/gate-options.js';
+import { addEvaluationSetOptions, addGateOptions, checkRoleFlags, gateThresholdsFromOptions, roleFlagsGiven } from '../../pipeline/evaluate/gate-options.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 
 const recognizer = (mean: number, min: number, delta: { reference: number; variant: number } | null): GateInput => ({
@@ -115,5 +115,28 @@ describe('--gate-* flags', () => {
     const help = addGateOptions(new Command('x')).helpInformation();
     expect(help).toContain('--gate-keypoint-error <value>');
     expect(help).toContain('(default 0.995)');
+  });
+});
+
+describe('role-only evaluation flags', () => {
+  const parse = (argv: string[]) => {
+    const cmd = addGateOptions(addEvaluationSetOptions(new Command('x').exitOverride()));
+    cmd.parse(argv, { from: 'user' });
+    return cmd.opts();
+  };
+  it('lists the flags given, not those left out (commander leaves a repeatable flag undefined) nor defaults', () => {
+    expect(roleFlagsGiven(parse([]))).toEqual([]);
+    expect(roleFlagsGiven(parse(['--boxes', 'a.xml', '--boxes', 'b.xml', '--gate-min-cosine', '0.9', '--detector', 'd.onnx']))).toEqual([
+      { flag: '--boxes', role: 'detector' }, { flag: '--detector', role: 'recognizer' }, { flag: '--gate-min-cosine', role: 'recognizer' },
+    ]);
+    expect(roleFlagsGiven({ boxes: [], faceFree: [] })).toEqual([]);
+  });
+  it('refuses the other role\'s flags, naming the command; a model that is neither refuses all', () => {
+    const flags = roleFlagsGiven(parse(['--pairs', 'p.tsv', '--gate-recall', '0.9']));
+    expect(() => checkRoleFlags('detector', flags.filter((f) => f.role === 'detector'))).not.toThrow();
+    const refused = (role: 'detector' | 'recognizer' | 'generic', cmd?: string) => { try { checkRoleFlags(role, flags, cmd); } catch (e) { expect(isFaceoptError(e, 'FACEOPT_ERR_BAD_ARGUMENT')).toBe(true); return (e as Error).message; } return null; };
+    expect(refused('detector', 'optimize --int8')).toBe('Expected only detector settings (the model is a detector) for optimize --int8 but received --pairs (recognizers only).');
+    expect(refused('recognizer')).toBe('Expected only recognizer settings (the model is a recognizer) for evaluate but received --gate-recall (detectors only).');
+    expect(refused('generic')).toMatch(/^Expected no face-evaluation settings .* but received --pairs \(recognizers only\), --gate-recall \(detectors only\)\.$/);
   });
 });

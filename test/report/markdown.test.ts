@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mostSensitive } from '../../pipeline/report/document.js';
 import { DIGITS } from '../../pipeline/report/format.js';
-import { keyNumbers, verdictLine } from '../../pipeline/report/summary.js';
+import { keyNumbers, terminalCompare, verdictLine } from '../../pipeline/report/summary.js';
 import { renderMarkdown } from '../../pipeline/report/markdown.js';
 import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
 
@@ -128,6 +128,15 @@ describe('report.md', () => {
     expect(keyNumbers(fp32).map((k) => k.id)).not.toContain('floatLayers');
     expect(renderMarkdown(int8)).toContain('## Layers kept in float');
     expect(renderMarkdown(fp32)).not.toContain('## Layers kept in float');
+  });
+
+  it('two reports side by side say when their roles or references differ; a calibration setting left unset reads n/a, not null', () => {
+    const text = terminalCompare({ report: exampleRecognizerReport(), dir: 'a' }, { report: exampleDetectorReport(), dir: 'b' });
+    expect(text).toContain('note: A is a recognizer report and B a detector report: their rows measure different things');
+    expect(terminalCompare({ report: exampleRecognizerReport(), dir: 'a' }, { report: exampleRecognizerReport(), dir: 'b' })).not.toContain('note:');
+    const r = exampleRecognizerReport();
+    const unset = { ...r, provenance: { ...r.provenance, calibration: { ...r.provenance.calibration!, config: { ...r.provenance.calibration!.config, exclude: null } } } };
+    expect(renderMarkdown(unset)).toContain('| calibration exclude | n/a |');
   });
 
   it('a detector report shows detection numbers and no recognizer sections', () => {

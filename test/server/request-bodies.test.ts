@@ -137,4 +137,57 @@ describe('multipart bodies', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer secret-key-123' } })).text();
     expect(metrics).toMatch(/faceopt_http_requests_total\{[^}]*status="413"[^}]*\} 1/);
   });
+
+  it('a bad query value is refused before the body is read or a queue slot is taken', async () => {
+    const port = await listening({ timeoutMs: 5000 });
+    const t0 = performance.now();
+    const got = await new Promise<string>((resolve) => {
+      let text = '';
+      const s = net.connect(port, '127.0.0.1', () => s.write(`POST /v1/embed?threshold=0 HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zz\r\nContent-Length: 100000\r\n\r\n--zz\r\n`));
+      s.on('data', (d) => { text += d.toString('latin1'); if (text.includes('}}')) { s.destroy(); resolve(text); } });
+      s.on('error', () => resolve(text));
+      setTimeout(() => { s.destroy(); resolve(text); }, 4000);
+    });
+    expect(got).toMatch(/^HTTP\/1\.1 400/);
+    expect(got).toContain('for query parameter threshold');
+    expect(performance.now() - t0).toBeLessThan(2000); // not after the 5 s deadline
+  });
+
+  it('a refused chunked body is dropped only up to the limit: past it the connection goes', async () => {
+    const port = await listening({ bodyLimit: 100_000 });
+    const { payload, headers } = await multipart([{ name: 'treshold', data: '0.5' }, { name: 'file', data: Buffer.alloc(2_000_000, 7) }]);
+    const outcome = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+      let text = '';
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(`POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: ${headers['content-type']}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        const send = (i: number): void => {
+          if (i >= payload.length || s.destroyed) { if (!s.destroyed) s.write('0\r\n\r\n'); return; }
+          const chunk = payload.subarray(i, i + 16_384);
+          s.write(`${chunk.length.toString(16)}\r\n`);
+          s.write(chunk);
+          s.write('\r\n', () => send(i + 16_384));
+        };
+        send(0);
+      });
+      s.on('data', (d) => { text += d.toString('latin1'); });
+      s.on('close', () => resolve({ text, closed: true }));
+      s.on('error', () => undefined);
+      setTimeout(() => { resolve({ text, closed: s.destroyed }); s.destroy(); }, 6000);
+    });
+    expect(outcome.text).toMatch(/^HTTP\/1\.1 400/);
+    expect(outcome.closed).toBe(true);
+  });
+
+  it('Expect: 100-continue is answered after the other refusals that need no body: a compressed body gets 415 without 100', async () => {
+    const port = await listening({});
+    const got = await new Promise<string>((resolve) => {
+      let text = '';
+      const s = net.connect(port, '127.0.0.1', () => s.write('POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Encoding: gzip\r\nContent-Length: 500\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'));
+      s.on('data', (d) => { text += d.toString('latin1'); });
+      s.on('close', () => resolve(text));
+      s.on('error', () => resolve(text));
+      setTimeout(() => s.destroy(), 4000);
+    });
+    expect(got).toMatch(/^HTTP\/1\.1 415/);
+  });
 });

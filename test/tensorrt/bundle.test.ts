@@ -118,6 +118,39 @@ describe('build.sh', () => {
     expect(local.entries).toEqual(orig.entries);
   });
 
+  it('outputs keep the graph\'s order, numeric names included (plan.json and Triton listed "443", "446", ... first)', async () => {
+    const model = await preparedFixture('scrfd_dynamic');
+    const plan = await writeTensorrtBundle({ model, outDir: path.join(tmp, 'scrfdd.trt'), precision: 'fp32', role: 'detector', detSize: [320, 256], name: 'scrfdd' });
+    const graphOrder = model.graph.outputs.map((o) => o.name);
+    expect(graphOrder.some((n) => /^\d+$/.test(n))).toBe(true);
+    expect(plan.outputs.map((o) => o.name)).toEqual(graphOrder);
+    const pbtxt = readFileSync(path.join(plan.dir, 'triton', 'scrfdd', 'config.pbtxt'), 'utf8');
+    expect([...pbtxt.matchAll(/name: "([^"]+)"/g)].map((m) => m[1]).filter((n) => graphOrder.includes(n!))).toEqual(graphOrder);
+  });
+
+  it('a bare major version is that version .0.0 (10 -> cache header 100000, not 101000)', () => {
+    const none = fakeBin(null, { python3: 'exit 1', 'dpkg-query': 'exit 1' });
+    const r = buildSh(rec.dir, ['--mode', 'calib'], fakeBin(100300), { FACEOPT_TRT_VERSION: '10' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parseCalibrationCache(readFileSync(path.join(rec.dir, 'engines/calibration.local.cache'), 'utf8')).version).toBe(100000);
+    const eight = buildSh(rec.dir, ['--dry-run'], none, { FACEOPT_TRT_VERSION: '8' });
+    expect(eight.code).not.toBe(0); // 8.0: older than 8.6
+    expect(eight.stderr).toMatch(/older than 8\.6/);
+  });
+
+  it('the calibration cache holds the activations the Q/DQ graph quantizes, none that it keeps float', async () => {
+    const mbf = fixedBatchMbf();
+    const stats = await syntheticStats(mbf, [1, 3, 112, 112]);
+    const firstConv = mbf.graph.nodes.find((n) => n.opType === 'Conv')!.name!;
+    const ex = await writeTensorrtBundle({ model: mbf, stats, outDir: path.join(tmp, 'mbf-ex.trt'), precision: 'int8', role: 'recognizer', batch: { min: 1, opt: 8, max: 32 }, name: 'mbfex', exclude: [firstConv] });
+    const q = loadModel(path.join(ex.dir, 'model.qdq.onnx')).graph;
+    const quantized = new Set(q.nodes.filter((n) => n.opType === 'QuantizeLinear' && !q.initializer(n.input![0]!)).map((n) => n.input![0]!));
+    const cache = parseCalibrationCache(readFileSync(path.join(ex.dir, 'calibration.cache'), 'utf8'));
+    expect(new Set(cache.entries.map((e) => e.name))).toEqual(quantized);
+    const all = parseCalibrationCache(readFileSync(path.join(rec.dir, 'calibration.cache'), 'utf8'));
+    expect(cache.entries.length).toBeLessThan(all.entries.length); // the excluded conv's input has no range
+  });
+
   it('refuses calib mode on TensorRT 11 and says what to do', () => {
     const r = buildSh(rec.dir, ['--mode', 'calib'], fakeBin(110000));
     expect(r.code).toBe(64);
@@ -224,6 +257,11 @@ describe('Triton repository', () => {
   it('README says how to build, time, serve and query', () => {
     const readme = readFileSync(path.join(rec.dir, 'README.md'), 'utf8');
     for (const s of ['./build.sh', 'trtexec --loadEngine', 'docker run --rm --gpus all', 'tritonserver --model-repository=/models', '/v2/models/mbf/infer', 'TensorrtExecutionProvider']) expect(readme).toContain(s);
+    // the README times the engine as build.sh --time does: at the profile's opt batch
+    const timing = readme.split('\n').find((l) => l.startsWith('trtexec --loadEngine'))!;
+    expect(timing).toMatch(/--shapes=\S+:8x3x112x112 /); // the opt batch (1:8:32), as build.sh --time
+    expect(timing).toContain('--iterations=200');
+    expect(readme).toContain('the layers the Q/DQ graph keeps\nfloat run in FP32 here');
   });
 });
 
