@@ -91,6 +91,7 @@ export interface TensorrtPlan {
     /** Output cosine vs the float graph on the held-apart slice, when one was given. */
     accuracy?: { samples: number; target: number; cosineAllInt8: number; cosine: number; met: boolean };
     keptFloat: { layer: string; op: string; reason: string }[];
+    /** Every layer the search measured, most sensitive first (the report shows the 20 most sensitive of them). */
     sensitivity?: { layer: string; op: string; cosineLoss: number }[];
   };
   float16?: { converted: number; clamped: number; cpuRun: { ok: boolean; reason?: string } };
@@ -206,7 +207,7 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
       keptFloat: q.keptFloat ?? (input.exclude ?? []).map((e) => ({ layer: e, op: '', reason: 'excluded by option' })),
       ...(q.cosine !== undefined ? {
         accuracy: { samples: sampleCount(input.accuracy!.slice), target: q.target!, cosineAllInt8: q.cosineAllInt8!, cosine: q.cosine, met: q.met! },
-        ...(q.sensitivity ? { sensitivity: q.sensitivity.slice(0, 20) } : {}),
+        ...(q.sensitivity ? { sensitivity: q.sensitivity } : {}), // all of them: the report shows the 20 most sensitive "of N"
       } : {}),
     };
     if (q.met === false) notes.push(`the Q/DQ graph reached output cosine ${q.cosine!.toFixed(5)} on the held-apart slice, below the target ${q.target}`);
