@@ -121,6 +121,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.decorate('faceopt', ctx);
 
   for (const m of [models.detector, models.recognizer]) {
+    if (m.reportNote) app.log.warn({ role: m.role }, m.reportNote);
     metrics.modelInfo.set({ role: m.role, variant: m.variant, sha256: m.sha256.slice(0, 16), source: m.source, verdict: m.verdict === null ? 'unverified' : m.verdict.pass ? 'pass' : 'fail' }, 1);
   }
   metrics.ready.set(0);

@@ -28,6 +28,8 @@ export interface ServedModel {
   readonly verdict: Verdict | null;
   readonly keyNumbers: { id: string; label: string; value: number | null; text: string }[] | null;
   readonly reportMatchThreshold: number | null;
+  /** Why the report was not read (it is not where the manifest says: a container without the reports folder). */
+  readonly reportNote?: string;
 }
 
 export interface ServedModels {
@@ -58,19 +60,27 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
   let keyNumbers: ServedModel['keyNumbers'] = null;
   let threshold = entry.matchThreshold;
   let reportPath: string | null = null;
+  let reportNote: string | undefined;
   if (entry.report !== null) {
     reportPath = entryPath(manifestFile, { ...entry, path: entry.report });
-    const { report } = await readReport(reportPath); // the report may have been regenerated since promotion: trust it, not the copy
-    verdict = { pass: report.gates.pass, reasons: [...report.gates.reasons] };
-    keyNumbers = reportKeyNumbers(report);
-    threshold = reportMatchThreshold(report);
+    if (existsSync(reportPath)) {
+      const { report } = await readReport(reportPath); // the report may have been regenerated since promotion: trust it, not the copy
+      verdict = { pass: report.gates.pass, reasons: [...report.gates.reasons] };
+      keyNumbers = reportKeyNumbers(report);
+      threshold = reportMatchThreshold(report);
+    } else {
+      // a container that mounts models/ but not the reports: the verdict and threshold the manifest
+      // recorded at promotion still decide (promote stores the report's path as it was on the host)
+      reportNote = `report ${reportPath} is not here: serving the verdict and match threshold the manifest recorded when it was promoted`;
+      reportPath = null;
+    }
   }
   if (verdict && !verdict.pass && !allowFailed) {
     throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', { variant: `${role} ${entry.variant}`, report: reportPath ?? manifestFile });
   }
   return {
     role, variant: entry.variant, path: file, sha256: actual, sizeBytes: statSync(file).size,
-    source: 'manifest', report: reportPath, verdict, keyNumbers, reportMatchThreshold: threshold,
+    source: 'manifest', report: reportPath, verdict, keyNumbers, reportMatchThreshold: threshold, ...(reportNote ? { reportNote } : {}),
   };
 }
 

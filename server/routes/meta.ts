@@ -19,6 +19,7 @@ function modelJson(m: ServedModel, inputSize: readonly [number, number] | null) 
     sizeBytes: m.sizeBytes,
     inputSize,
     report: m.report,
+    ...(m.reportNote ? { reportNote: m.reportNote } : {}),
     verdict: m.verdict === null ? 'unverified' : m.verdict.pass ? 'pass' : 'fail',
     reasons: m.verdict?.reasons ?? [],
     keyNumbers: m.keyNumbers ?? [],

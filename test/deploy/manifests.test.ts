@@ -64,7 +64,7 @@ function probed(test: string[]): { port: string; path: string } {
 }
 
 /** Compose's `${VAR:-default}` -> default. */
-const composeDefault = (v: string) => v.replace(/\$\{\w+:-([^}]*)\}/g, '$1');
+const composeDefault = (v: string) => v.replace(/\$\{\w+:?-([^}]*)\}/g, '$1'); // ${X:-d} and ${X-d} (set but empty stays empty)
 
 describe('docker-compose.yml', () => {
   const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as Obj;
@@ -80,11 +80,12 @@ describe('docker-compose.yml', () => {
     expect(existsSync(path.join(ROOT, s.build.context, s.build.dockerfile))).toBe(true);
     if (s.command) checkFaceoptArgs(s.command as string[]);
     if (name === 'faceopt') expect(cores(s.command as string[])).toBe(Number(s.deploy.resources.limits.cpus));
-    expect(s.ports[0]).toMatch(/^\d+:5555$/);
+    expect(s.ports[0]).toMatch(/^127\.0\.0\.1:\d+:5555$/); // published on the host's loopback: the API has no key by default
     const h = probed(s.healthcheck.test as string[]);
     expect(h).toEqual({ port: '5555', path: '/ready' });
     expect(routes).toContain("app.get('/ready'");
-    expect(s.volumes).toContain(`models:${imageEnv.FACEOPT_MODELS}`);
+    // each service its own models volume: the two images run as different users (docs/deploy.md)
+    expect(s.volumes).toContain(`${name === 'faceopt' ? 'models' : 'models-gpu'}:${imageEnv.FACEOPT_MODELS}`);
     const env = Object.fromEntries(Object.entries(s.environment as Record<string, string>).map(([k, v]) => [k, composeDefault(v)]));
     checkModelEnv(env);
     const redis = new URL(env.REDIS_URL);

@@ -119,6 +119,30 @@ describe('faceopt promote', () => {
     await expect(buildApp({ manifest, allowFailed: true, logLevel: 'silent' }, { backend: fake() })).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_CHECKSUM'));
   });
 
+  it('serves from the manifest\'s recorded verdict when the report is not there (a container mounting models/ only); a failed one is still refused', async () => {
+    const rec = await reportDir('rec.moved', exampleRecognizerReport(), 'moved-recognizer');
+    const bad = await reportDir('rec.moved-bad', exampleRecognizerReport({ damage: 0.05 }), 'moved-bad');
+    const det = path.join(tmp, 'models', 'det-moved.onnx');
+    await writeFile(det, await fixtureBytes('scrfd'));
+    const manifest = path.join(tmp, 'moved', 'manifest.json');
+    expect(faceopt(['promote', rec.dir, '--detector', det, '--manifest', manifest]).code).toBe(0);
+    await rm(rec.dir, { recursive: true });
+    const app = await buildApp({ manifest, logLevel: 'silent' }, { backend: fake() });
+    try {
+      await app.faceoptReady;
+      const m = (await app.inject({ url: '/v1/models' })).json();
+      expect(m.recognizer).toMatchObject({ verdict: 'pass', report: null });
+      expect(m.recognizer.reportNote).toMatch(/is not here: serving the verdict and match threshold the manifest recorded/);
+      expect(m.matchThreshold.source).toBe('report'); // the threshold the manifest recorded from it
+    } finally {
+      await app.close();
+    }
+    const badManifest = path.join(tmp, 'moved-bad', 'manifest.json');
+    expect(faceopt(['promote', bad.dir, '--detector', det, '--manifest', badManifest, '--allow-failed']).code).toBe(0);
+    await rm(bad.dir, { recursive: true });
+    await expect(buildApp({ manifest: badManifest, logLevel: 'silent' }, { backend: fake() })).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_VARIANT_FAILED_GATES'));
+  });
+
   it('prints the promoted reports\' warnings (a variant that is not faster than its reference)', async () => {
     const slow = notFasterWarning({ speedup: { batch1: 0.98, batch8: null } })!;
     const rec = await reportDir('rec.slow', { ...exampleRecognizerReport(), warnings: [slow] }, 'slow-recognizer');
