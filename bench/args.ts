@@ -36,7 +36,7 @@ export function parseBenchArgs<F extends Flags>(bench: string, flags: F, argv: s
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as FlagValues<F>;
   } catch (e) {
     const known = Object.entries(flags).map(([n, f]) => (f.value !== undefined ? `--${n} ${f.value}` : `--${n}`)).join(', ');
-    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.replace(/\s*To specify an option argument.*$/, '');
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.replace(/\s*To specify an option argument.*$/, '').replace(/\.+$/, ''); // the message template ends the sentence
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `flags among ${known} (see --help)`, name: `bench:${bench}`, received: `${argv.join(' ')}: ${why}` });
   }
 }

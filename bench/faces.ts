@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkNumber } from '../pipeline/errors.js';
+import { checkNumber, FaceoptError } from '../pipeline/errors.js';
 import { alignFace } from '../pipeline/faces/align.js';
 import { ArcFaceRecognizer } from '../pipeline/faces/arcface.js';
 import { decodeImage } from '../pipeline/faces/decode.js';
@@ -104,9 +104,7 @@ async function main(): Promise<void> {
   const models = path.join(shared, 'models');
   const lfw = path.join(shared, 'faces', 'lfw');
   if (!existsSync(models) || !existsSync(lfw)) {
-    process.stderr.write(`bench:faces needs the shared models and photos; ${shared} not found (set FACEOPT_SHARED)\n`);
-    process.exitCode = 66;
-    return;
+    throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: existsSync(models) ? lfw : models, hint: ' (bench:faces needs the shared models and photos: set FACEOPT_SHARED)' });
   }
   const pairs = readFileSync(path.join(lfw, 'pairs_devtest.tsv'), 'utf8').trim().split('\n').slice(1);
   const files = [...new Set(pairs.flatMap((l) => l.split('\t').slice(0, 2)))].slice(0, count).map((f) => path.join(lfw, f));

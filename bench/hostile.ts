@@ -121,7 +121,6 @@ async function main(): Promise<void> {
   const validCount = checkNumber('--valid', values.valid, { min: 1, max: 1000, integer: true });
   const settleS = checkNumber('--settle', values.settle, { min: 0, max: 600 });
   const data = benchData('bench:hostile', { detector: values.detector, recognizer: values.recognizer });
-  if (!data) return;
   const { det, rec, lfw } = data;
   if (rssBytes(process.pid) === null) {
     process.stderr.write('bench:hostile reads resident memory from /proc/<pid>/status (Linux only)\n');

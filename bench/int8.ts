@@ -37,6 +37,8 @@ const args = benchArgs('int8', 'INT8 vs FP32 side by side: speed on fixtures and
 const runs = checkNumber('--runs', args.runs, { min: 1, max: 100_000, integer: true });
 const threads = args.threads === undefined ? undefined : checkNumber('--threads', args.threads, { min: 1, max: 256, integer: true });
 const shared = path.resolve(args.shared);
+// the shared-model rows need the data; say so at the start rather than leave them out after minutes of fixture rows
+if (!existsSync(path.join(shared, 'models'))) process.stderr.write(`bench:int8: ${shared} has no models folder: the shared-model rows are skipped (pass --shared DIR or set FACEOPT_SHARED)\n`);
 const work = mkdtempSync(path.join(tmpdir(), 'faceopt-bench-int8-'));
 
 function synthetic(dims: number[], count: number): InputBatch[] {

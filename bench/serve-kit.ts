@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { FaceoptError } from '../pipeline/errors.js';
 import { sharedDir } from '../pipeline/paths.js';
 
 export interface Row { [column: string]: string }
@@ -143,9 +144,9 @@ export function lfwPhotos(lfw: string): string[] {
 
 /**
  * The detector, recognizer and LFW folder a server bench runs on (flags override the shared models).
- * Null, after one line on stderr and exit code 66, when any is missing: the bench cannot run here.
+ * FACEOPT_ERR_FILE_NOT_FOUND (exit 66, one coded line) when any is missing: the bench cannot run here.
  */
-export function benchData(bench: string, flags: { detector?: string; recognizer?: string }): { det: string; rec: string; lfw: string } | null {
+export function benchData(bench: string, flags: { detector?: string; recognizer?: string }): { det: string; rec: string; lfw: string } {
   const shared = sharedDir();
   const det = flags.detector ?? path.join(shared, 'models', 'scrfd_500m_bnkps.onnx');
   const rec = flags.recognizer ?? path.join(shared, 'models', 'mobileface_paddle_128d.onnx');
@@ -153,11 +154,9 @@ export function benchData(bench: string, flags: { detector?: string; recognizer?
   const missing = [det, rec, lfw].filter((f) => !existsSync(f));
   if (missing.length) {
     const flagged = missing.filter((f) => f === flags.detector || f === flags.recognizer);
-    process.stderr.write(flagged.length
-      ? `${bench}: ${flagged.join(', ')} not found (check the model flags)\n`
-      : `${bench} needs the shared models and photos; ${missing.join(', ')} not found (set FACEOPT_SHARED, now ${shared})\n`);
-    process.exitCode = 66;
-    return null;
+    throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', flagged.length
+      ? { path: flagged.join(', '), hint: ` (${bench}: check the model flags)` }
+      : { path: missing.join(', '), hint: ` (${bench} needs the shared models and photos: set FACEOPT_SHARED, now ${shared})` });
   }
   return { det, rec, lfw };
 }

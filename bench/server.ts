@@ -297,8 +297,10 @@ async function main(): Promise<void> {
   const { lanes, intraOpThreads: threads } = layout;
   const { maxBatch } = layout.batch;
   const latencyLane = layout.latencyLaneThreads !== null;
+  // every flag is checked before anything is printed or prepared
+  const batchingArg = values.batching;
+  if (!['on', 'off', 'both'].includes(batchingArg)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'on, off or both', name: '--batching', received: batchingArg });
   const data = benchData('bench:server', { detector: values.detector, recognizer: values.fp32 });
-  if (!data) return;
   const { det, rec: fp32, lfw } = data;
   const files = lfwPhotos(lfw);
   const photoCount = checkNumber('--photos', values.photos, { min: 1, max: files.length, integer: true });
@@ -311,8 +313,6 @@ async function main(): Promise<void> {
   const cropBodies = crops.jpegs.map(multipartBody);
   const photoBodies = photos.map(multipartBody);
 
-  const batchingArg = values.batching;
-  if (!['on', 'off', 'both'].includes(batchingArg)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'on, off or both', name: '--batching', received: batchingArg });
   const batchingModes = batchingArg === 'both' ? [true, false] : [batchingArg === 'on'];
   const variants: [string, string | null][] = [['fp32', fp32], ['int8', values.int8 ?? null]];
   const rows: Row[] = [];

@@ -66,5 +66,13 @@ describe('bench flags', () => {
     const help = run(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/--threads A,B\s+intra-op thread counts \(default 1,2\)/);
+    const dashed = run(['--runs', '-1']);
+    expect(dashed.stderr.trim()).toMatch(/argument is ambiguous\.$/); // one period: the template ends the sentence
+  });
+
+  it('a server bench without its models exits 66 with one coded line before doing anything', () => {
+    const r = spawnSync(process.execPath, ['dist/bench/hostile.js', '--detector', '/nonexistent/det.onnx'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(66);
+    expect(r.stderr.trim().split('\n')).toEqual(['faceopt: FACEOPT_ERR_FILE_NOT_FOUND: File not found: /nonexistent/det.onnx. Check the path (bench:hostile: check the model flags).']);
   });
 });
