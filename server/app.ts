@@ -103,13 +103,10 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     },
   }) as unknown as FaceoptApp;
 
-  // A JSON body says what it means (with coercion `"threshold": null` became 0 and `"image": 5` the text
-  // "5"); the query string's options are text, parsed by input.ts faceQuery like form fields
-  const validators = {
-    coerced: new Ajv({ coerceTypes: true, removeAdditional: false, allErrors: false, useDefaults: true, allowUnionTypes: true }),
-    exact: new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true, allowUnionTypes: true }),
-  };
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' || httpPart === 'querystring' ? validators.exact : validators.coerced).compile(schema));
+  // No coercion: a JSON body says what it means (with coercion `"threshold": null` became 0 and `"image":
+  // 5` the text "5"); the query string's options are text, parsed by input.ts faceQuery like form fields
+  const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true, allowUnionTypes: true });
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   // `Expect: 100-continue` (curl's default over 1 MB): Node would answer 100 Continue before any hook
   // ran; the request goes through Fastify instead, and the hook below decides after the API key

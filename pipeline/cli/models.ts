@@ -6,7 +6,6 @@
  */
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { checkNumber, FaceoptError } from '../errors.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { fetchPack, type FetchResult } from '../zoo/fetch.js';
@@ -120,20 +119,14 @@ export async function verifyModels(packName: string | undefined, opts: ModelsCli
   return { text: formatChecks(checks), firstBad };
 }
 
-/** ` --models-dir X` when a pack file lies outside the default models folder, for commands to copy. */
-function dirFlag(file: string, pack: string): string {
-  const dir = path.dirname(path.dirname(path.resolve(file)));
-  return path.basename(path.dirname(path.resolve(file))) === pack && dir !== path.resolve(defaultModelsDir()) ? ` --models-dir ${dir}` : '';
-}
-
-/** The error a failed check stops the CLI with (exit code from the error table). */
-export function checkError(bad: FileCheck): FaceoptError {
+/** The error a failed check stops the CLI with (exit code from the error table); `modelsDir` as given, for the command it suggests. */
+export function checkError(bad: FileCheck, modelsDir?: string): FaceoptError {
   if (bad.status === 'missing') return new FaceoptError('FACEOPT_ERR_MODEL_MISSING', { path: bad.path, pack: bad.pack });
   return new FaceoptError('FACEOPT_ERR_CHECKSUM', {
     path: bad.path,
     actual: bad.status === 'size-mismatch' ? `${bad.actualSha256 ?? '?'} (${bad.actualSize} bytes)` : bad.actualSha256,
     expected: bad.status === 'size-mismatch' ? `${bad.expectedSha256 ?? 'unpublished'} (${bad.expectedSize} bytes)` : bad.expectedSha256,
-    remedy: `Fetch it again: \`faceopt models fetch ${bad.pack} --force${dirFlag(bad.path, bad.pack)}\`.`,
+    remedy: `Fetch it again: \`faceopt models fetch ${bad.pack} --force${modelsDir ? ` --models-dir ${modelsDir}` : ''}\`.`,
   });
 }
 
@@ -185,6 +178,6 @@ export function register(program: Command): void {
     .action(async (pack: string | undefined, o: DirOpt) => {
       const { text, firstBad } = await verifyModels(pack, { modelsDir: o.modelsDir });
       process.stdout.write(`${text}\n`);
-      if (firstBad) throw checkError(firstBad);
+      if (firstBad) throw checkError(firstBad, o.modelsDir);
     });
 }

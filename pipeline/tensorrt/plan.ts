@@ -216,9 +216,8 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
     // the cache holds the activations the Q/DQ graph quantizes, no others: with implicit int8 (build.sh
     // --mode calib, the ORT calibration-table variant) TensorRT runs a layer in int8 wherever its tensors
     // have a range, so a full cache made the layers the search or --exclude kept float int8 after all
-    const g = q.model.graph;
-    const quantized = new Set(g.nodes.filter((n) => n.opType === 'QuantizeLinear' && !g.initializer(n.input?.[0] ?? '')).map((n) => n.input![0]!));
-    const cacheRanges = Object.fromEntries(Object.entries(ranges).filter(([k]) => quantized.has(k)));
+    const quantized = q.quantization.params;
+    const cacheRanges = Object.fromEntries(Object.entries(ranges).filter(([k]) => k in quantized));
     const cacheText = writeCalibrationCache(scalesFromRanges(cacheRanges), '8.6.1');
     files['calibration.cache'] = cacheText;
     files['ort-engines-calibrated/calibration.cache'] = cacheText;
