@@ -14,7 +14,8 @@ import type { FaceQuery } from './service.js';
 import { faceOptionProperties, type FaceOption } from './routes/schemas.js';
 
 export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
-export const RAW_TYPES = [...IMAGE_TYPES, 'application/octet-stream'] as const;
+/** Declared types taken as an image body; the bytes decide the format (image/jpg and image/pjpeg are common misnamings of JPEG). */
+export const RAW_TYPES = [...IMAGE_TYPES, 'image/jpg', 'image/pjpeg', 'application/octet-stream'] as const;
 
 /** One image taken from a request. */
 export interface RequestImage {

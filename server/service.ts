@@ -67,12 +67,13 @@ export class FaceService {
   private detector: MicroBatcher<{ img: RgbImage; opts: DetectOptions }, DetectedFace[]> | null = null;
   private recognizer: MicroBatcher<RgbImage, Embedded> | null = null;
   private readonly decodeSlots: Semaphore;
+  private readonly cacheScope: string;
   private stateValue: ServiceState = 'loading';
   private failure: unknown = null;
 
   constructor(
     private readonly config: ServerConfig,
-    private readonly modelsId: string,
+    modelsId: string,
     private readonly metrics: ServerMetrics,
     log?: { warn: (o: object, msg: string) => void },
     /** Told about every decode, so large photos' memory goes back soon after their requests (reclaim.ts). */
@@ -83,6 +84,9 @@ export class FaceService {
       onRejected: (reason) => metrics.rejected.inc({ reason }),
     });
     this.cache = new ResultCache(config.cache, metrics, log);
+    // a cached result is reused only where this server would give the same answer: the models, and the
+    // settings that change an answer or a refusal (a shared Redis outlives restarts with other flags)
+    this.cacheScope = sha256(`${modelsId}:det-size=${config.detSize ?? 'model'}:max-pixels=${config.maxPixels}:provider=${config.provider}`).slice(0, 16);
     this.decodeSlots = new Semaphore(config.decodeAhead);
   }
 
@@ -175,7 +179,7 @@ export class FaceService {
 
   /** Cached result for (op, image, options), computed on a miss. `hit` tells which. */
   private async cached<T>(op: string, bytes: Uint8Array, opts: object, compute: () => Promise<T>): Promise<{ value: T; hit: boolean }> {
-    const key = `${this.modelsId}:${op}:${sha256(bytes)}:${JSON.stringify(opts)}`;
+    const key = `${this.cacheScope}:${op}:${sha256(bytes)}:${JSON.stringify(opts)}`;
     const hit = await this.cache.get(key);
     if (hit !== undefined) return { value: hit as T, hit: true };
     const value = await compute();

@@ -97,7 +97,10 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   } catch (e) {
     const reason = (e as Error).message.split('\n')[0];
     // the header read here and sharp's disagreed on the size: sharp's limit is the last word
-    if (/pixel limit/i.test(reason)) throw new FaceoptError('FACEOPT_ERR_IMAGE_TOO_LARGE', { source, pixels, limit: maxPixels });
+    if (/pixel limit/i.test(reason)) {
+      const real = await sharpHeader(bytes, source).catch(() => null);
+      throw new FaceoptError('FACEOPT_ERR_IMAGE_TOO_LARGE', { source, pixels: real ? real.width * real.height : pixels, limit: maxPixels });
+    }
     throw badImage(source, reason, e);
   }
   const { width, height, channels } = out.info;

@@ -60,6 +60,12 @@ export function tiffOrientation(b: Uint8Array, start: number, end: number): numb
 /** SOFn markers that carry a frame header (not DHT C4, JPG C8, DAC CC). */
 export const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
 
+/**
+ * Marker codes libjpeg reads as a segment with a length (jdmarker.c read_markers): SOFn, DHT, JPG and
+ * DAC (0xC0-0xCF), SOS, DQT, DNL, DRI, APPn and COM.
+ */
+const hasSegment = (m: number) => (m >= 0xc0 && m <= 0xcf) || (m >= 0xda && m <= 0xdd) || (m >= 0xe0 && m <= 0xef) || m === 0xfe;
+
 /** One marker of a JPEG: its code, where it starts (the 0xFF) and its segment length (0: none). */
 export interface JpegMarker {
   /** Marker code (0xC0 SOF0, 0xDA SOS, ...); -1 where the bytes stop making sense (the walk ends). */
@@ -71,7 +77,8 @@ export interface JpegMarker {
 /**
  * The markers of a JPEG after SOI, bounds-checked: fill bytes skipped; TEM and RSTn (no length) with
  * length 0; the walk ends after SOS (the entropy-coded data follows) or EOI, and with marker -1 where a
- * byte is not a marker, a length is impossible, or the bytes run out first.
+ * byte is not a marker, the code is not one libjpeg reads as a segment, a length is impossible, or the
+ * bytes run out first.
  */
 export function* jpegMarkers(b: Uint8Array): Generator<JpegMarker> {
   let i = 2;
@@ -85,6 +92,10 @@ export function* jpegMarkers(b: Uint8Array): Generator<JpegMarker> {
       i += 2;
       continue;
     }
+    // a code libjpeg does not read as a segment (0x00 stuffing, reserved codes, DHP, EXP, JPGn) ends
+    // the walk: libjpeg skips or refuses such bytes, so walking them by a length would read a different
+    // frame header than the decoder does (a crafted file could claim 16x16 here and decode 6000x6000)
+    if (!hasSegment(m)) break;
     const length = be16(b, i + 2);
     if (length < 2 || i + 2 + length > b.length) break;
     yield { marker: m, at: i, length };

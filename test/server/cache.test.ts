@@ -63,6 +63,24 @@ describe.skipIf(!HAS_REDIS)('redis cache', () => {
     }
   });
 
+  it('servers whose settings change the answer (--det-size, --max-pixels) do not share entries', async () => {
+    const cache = { memoryEntries: 0, redisUrl: redis.url };
+    const fakes = [new FakeBackend(), new FakeBackend(), new FakeBackend()];
+    const apps = await Promise.all([{}, { detSize: 320 }, { maxPixels: 1_000_000 }].map(async (c, i) => (await fakeApp({ cache, ...c }, fakes[i])).app));
+    try {
+      await waitFor(() => apps.every((a) => a.faceopt.service.cache.status().redis?.status === 'ready'), 10_000, 'redis connections');
+      const img = await solidImage([12, 200, 77]);
+      expect((await apps[0].inject(post('/v1/extract', img))).statusCode).toBe(200);
+      for (const [i, other] of apps.slice(1).entries()) {
+        const res = await other.inject(post('/v1/extract', img));
+        expect(res.json().images[0], `server ${i + 1}`).toMatchObject({ status: 'ok', cached: false });
+        expect(fakes[i + 1].detections, `server ${i + 1}`).toBe(1);
+      }
+    } finally {
+      await Promise.all(apps.map((a) => a.close()));
+    }
+  });
+
   it('Redis down: requests still succeed (cache off, errors counted); Redis back: used again', async () => {
     const fake = new FakeBackend();
     const { app } = await fakeApp({ cache: { memoryEntries: 0, redisUrl: redis.url, redisTimeoutMs: 200 } }, fake);

@@ -236,6 +236,16 @@ describe('error codes', () => {
     ['multipart part declared application/pdf -> 415', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: red, type: 'application/pdf', filename: 'x.pdf' }])) }), 415, 'FACEOPT_ERR_UNSUPPORTED_MEDIA'],
     ['black photo -> 422 no face', async () => ({ url: '/embed', method: 'POST', ...(await multipart([{ name: 'file', data: black }])) }), 422, 'FACEOPT_ERR_NO_FACE'],
   ];
+  it('image/jpg and image/pjpeg (common misnamings) are read as images, raw and in multipart', async () => {
+    for (const type of ['image/jpg', 'image/pjpeg']) {
+      const expected = await app.inject({ url: '/v1/detect', method: 'POST', payload: red, headers: { 'content-type': 'image/jpeg' } });
+      const raw = await app.inject({ url: '/v1/detect', method: 'POST', payload: red, headers: { 'content-type': type } });
+      const part = await app.inject({ url: '/v1/detect', method: 'POST', ...(await multipart([{ name: 'file', data: red, type, filename: 'x.jpg' }])) });
+      expect(expected.statusCode).toBe(200);
+      expect([raw.statusCode, part.statusCode], type).toEqual([200, 200]);
+      expect(raw.json().faces, type).toEqual(expected.json().faces);
+    }
+  });
   for (const [name, make, status, code] of cases) {
     it(name, async () => {
       const res = await app.inject(await make());
