@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { statSync } from 'node:fs';
 import { sha256File } from '../fsutil.js';
+import { externalDataFiles } from '../onnx/model.js';
 import { TOOL_VERSION } from '../version.js';
 import { RUNTIME_VERSION, type SessionOptions } from '../runtime.js';
 import { evaluateGates, DEFAULT_GATES, type GateThresholds } from './gates.js';
@@ -51,7 +52,7 @@ export interface EvaluateInput {
 
 /** Describe a model file by content. */
 export async function modelFile(file: string, precision: string): Promise<ModelFile> {
-  return { name: path.basename(file).replace(/\.onnx$/i, ''), path: path.resolve(file), sha256: await sha256File(file), sizeBytes: statSync(file).size, precision };
+  return { name: path.basename(file).replace(/\.onnx$/i, ''), path: path.resolve(file), sha256: await sha256File(file), sizeBytes: statSync(file).size + externalDataFiles(file).reduce((n, f) => n + statSync(f).size, 0), precision };
 }
 
 /** Machine facts for provenance. */

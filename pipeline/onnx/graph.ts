@@ -191,6 +191,61 @@ export class Graph {
     this.invalidate();
   }
 
+  /**
+   * Drop the graph-input entries of initializers (IR<4 exports list every initializer as an input; from
+   * IR 4 on such an entry makes the initializer an overridable input, which onnxruntime does not treat as
+   * a constant). Returns the names dropped.
+   */
+  dropInitializerInputs(): string[] {
+    const inits = this.idx().initializers;
+    const dropped = this.proto.input!.filter((v) => inits.has(v.name ?? '')).map((v) => v.name ?? '');
+    if (dropped.length) {
+      this.proto.input = this.proto.input!.filter((v) => !inits.has(v.name ?? ''));
+      this.invalidate();
+    }
+    return dropped;
+  }
+
+  /**
+   * Turn Constant nodes holding a tensor (`value`) into initializers of the same name, so weights an
+   * exporter wrote as Constant nodes are weights to every pass that looks for initializers. A Constant
+   * whose output is a graph output stays. Returns the tensors moved.
+   */
+  constantsToInitializers(): string[] {
+    const moved: NodeProto[] = [];
+    const names: string[] = [];
+    for (const n of this.nodes) {
+      if (n.opType !== 'Constant' || (n.domain && n.domain !== 'ai.onnx')) continue;
+      const out = n.output?.[0];
+      const t = n.attribute?.find((a) => a.name === 'value')?.t;
+      if (!out || !t || this.isGraphOutput(out) || this.hasInitializer(out)) continue;
+      t.name = out;
+      this.proto.initializer!.push(t);
+      moved.push(n);
+      names.push(out);
+    }
+    if (moved.length) this.removeNodes(moved);
+    return names;
+  }
+
+  /**
+   * Give every unnamed node, and every node after the first that repeats a name, a deterministic name
+   * unique in the graph (`<op>_<index>`, suffixed when taken): passes that identify nodes by name (mixed
+   * precision, exclusions, reports) then tell them apart. Returns the nodes renamed.
+   */
+  nameNodes(): string[] {
+    const scope = this.nameScope();
+    const seen = new Set<string>();
+    const renamed: string[] = [];
+    this.nodes.forEach((n, i) => {
+      if (n.name && !seen.has(n.name)) { seen.add(n.name); return; }
+      n.name = scope.fresh(`${n.opType || 'node'}_${i}`);
+      seen.add(n.name);
+      renamed.push(n.name);
+    });
+    return renamed;
+  }
+
   /** Remove an initializer (and its graph-input entry when present). */
   removeInitializer(name: string): void {
     this.proto.initializer = this.proto.initializer!.filter((t) => t.name !== name);
@@ -262,14 +317,28 @@ export class Graph {
     }
   }
 
-  private allNames(): Set<string> {
+  /**
+   * A scope handing out names unused in the graph as it is now (and unused by each other): a batch of
+   * tensors and nodes built before they are added (the QDQ rewriter's) gets names that clash with nothing.
+   */
+  nameScope(): NameScope {
+    return new NameScope(this.allNames());
+  }
+
+  /** Every name in use: nodes, tensors, initializers, graph inputs/outputs, value infos, and those inside subgraphs. */
+  allNames(): Set<string> {
     const s = new Set<string>();
-    for (const n of this.nodes) {
-      if (n.name) s.add(n.name);
-      for (const x of [...(n.input ?? []), ...(n.output ?? [])]) s.add(x);
-    }
-    for (const t of this.proto.initializer!) s.add(t.name ?? '');
-    for (const v of [...this.proto.input!, ...this.proto.output!]) s.add(v.name ?? '');
+    const addGraph = (gp: GraphProto) => {
+      for (const n of gp.node ?? []) {
+        if (n.name) s.add(n.name);
+        for (const x of [...(n.input ?? []), ...(n.output ?? [])]) if (x) s.add(x);
+        for (const a of n.attribute ?? []) for (const sg of [a.g, ...(a.graphs ?? [])]) if (sg) addGraph(sg);
+      }
+      for (const t of gp.initializer ?? []) s.add(t.name ?? '');
+      for (const v of [...(gp.input ?? []), ...(gp.output ?? []), ...(gp.valueInfo ?? [])]) s.add(v.name ?? '');
+    };
+    addGraph(this.proto);
+    s.delete('');
     return s;
   }
 
@@ -332,7 +401,11 @@ export class Graph {
     }
     const before = this.nodes.length;
     this.proto.node = this.nodes.filter((n) => keep.has(n));
+    const dropped = new Set(this.proto.initializer!.filter((t) => !needed.has(t.name ?? '')).map((t) => t.name ?? ''));
     this.proto.initializer = this.proto.initializer!.filter((t) => needed.has(t.name ?? ''));
+    // an initializer also listed as a graph input (IR<4) takes its input entry with it: left behind, it
+    // would be an input the written model requires a feed for
+    if (dropped.size) this.proto.input = this.proto.input!.filter((v) => !dropped.has(v.name ?? ''));
     this.proto.valueInfo = this.proto.valueInfo!.filter((v) => needed.has(v.name ?? ''));
     this.invalidate();
     return before - this.nodes.length;
@@ -346,5 +419,23 @@ export class Graph {
       h[key] = (h[key] ?? 0) + 1;
     }
     return Object.fromEntries(Object.entries(h).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+  }
+}
+
+/** Names unique against a set of used names: `base` when free, else `base_1`, `base_2`, ... (deterministic). */
+export class NameScope {
+  constructor(private readonly used: Set<string>) {}
+
+  /** A name not used yet, derived from `base`; it counts as used from now on. */
+  fresh(base: string): string {
+    let name = base;
+    for (let k = 1; this.used.has(name); k++) name = `${base}_${k}`;
+    this.used.add(name);
+    return name;
+  }
+
+  /** Mark names as used. */
+  reserve(...names: string[]): void {
+    for (const n of names) this.used.add(n);
   }
 }

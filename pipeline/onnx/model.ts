@@ -146,9 +146,40 @@ function resolveExternalData(proto: ModelProto, baseDir: string): void {
 export async function saveModel(model: OnnxModel, file: string, opts: { source?: string } = {}): Promise<void> {
   const target = path.resolve(file);
   for (const src of [model.sourcePath, opts.source]) {
-    if (src && existsSync(target) && existsSync(src) && realpathSync(src) === realpathSync(target)) {
+    if (!src || !existsSync(target) || !existsSync(src)) continue;
+    const real = realpathSync(target);
+    if (realpathSync(src) === real) {
       throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'model ', path: file });
+    }
+    // nor over a file holding the source's external data (its weights)
+    if (externalDataFiles(src).some((d) => realpathSync(d) === real)) {
+      throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'model\'s external data ', path: file });
     }
   }
   await writeFileAtomic(target, model.toBytes());
+}
+
+/**
+ * The external data files a model file refers to (resolved beside it, the ones that exist), for its size
+ * on disk and for never writing over them. Empty for a self-contained model or one that cannot be read.
+ */
+export function externalDataFiles(file: string): string[] {
+  let proto: ModelProto;
+  try {
+    proto = onnx.ModelProto.decode(readFileSync(file));
+  } catch {
+    return [];
+  }
+  const baseDir = path.dirname(path.resolve(file));
+  const tensors: TensorProto[] = [...(proto.graph?.initializer ?? [])];
+  for (const n of proto.graph?.node ?? []) for (const a of n.attribute ?? []) if (a.t) tensors.push(a.t);
+  const files = new Set<string>();
+  for (const t of tensors) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const location = (t.externalData ?? []).find((e) => e.key === 'location')?.value;
+    if (!location) continue;
+    const f = path.resolve(baseDir, location);
+    if (!path.relative(baseDir, f).startsWith('..') && existsSync(f)) files.add(f);
+  }
+  return [...files];
 }

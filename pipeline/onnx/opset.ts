@@ -10,7 +10,7 @@
  * opset 13) must run in this toolkit.
  */
 import { FaceoptError } from '../errors.js';
-import type { Graph } from './graph.js';
+import { Graph } from './graph.js';
 import type { OnnxModel } from './model.js';
 import { DataType, attrFloat, attrInts, attrString, getAttr, removeAttr, setAttr, type NodeProto } from './proto.js';
 
@@ -167,9 +167,40 @@ function softmaxRule(node: NodeProto, ctx: Ctx): void {
   const axis = getAttr(node, 'axis');
   const a = typeof axis === 'number' ? axis : 1;
   if (a === -1) { setAttr(node, 'axis', -1, 'int'); return; }
-  const shape = ctx.graph.valueInfo(node.input![0]!)?.shape;
-  if (shape && a === shape.length - 1) { setAttr(node, 'axis', a, 'int'); return; }
-  ctx.fail(node, `axis ${a} is not the last axis of its input${shape ? ` (rank ${shape.length})` : ' (rank unknown)'}, so opset 13 would normalise over a different set of values`);
+  const rank = rankOf(ctx.graph, node.input![0]!);
+  if (rank !== null && a === rank - 1) { setAttr(node, 'axis', a, 'int'); return; }
+  ctx.fail(node, `axis ${a} is not the last axis of its input${rank !== null ? ` (rank ${rank})` : ' (rank unknown)'}, so opset 13 would normalise over a different set of values`);
+}
+
+/** Ops whose output has the rank of their first input. */
+const SAME_RANK = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'Tanh', 'Elu', 'Selu', 'HardSigmoid', 'Softplus', 'Softsign', 'Clip', 'Identity', 'Dropout', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Cast', 'BatchNormalization', 'Softmax', 'LogSoftmax', 'Hardmax', 'LRN', 'InstanceNormalization']);
+/** Elementwise ops with broadcasting: the output has the largest rank of their inputs. */
+const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum']);
+
+/**
+ * The rank of a tensor where it is certain: recorded (value info, graph input/output, initializer), or
+ * following from its producer (Gemm and Flatten: 2; MatMul of known ranks >= 2: the larger; elementwise
+ * ops: their inputs'). Null when unknown.
+ */
+export function rankOf(g: Graph, t: string, depth = 0): number | null {
+  const shape = g.valueInfo(t)?.shape;
+  if (shape) return shape.length;
+  if (g.hasInitializer(t)) return g.getTensor(t).dims.length;
+  const p = g.producer(t);
+  if (!p || depth > 64 || (p.domain && p.domain !== 'ai.onnx') || p.output?.[0] !== t) return null;
+  const ins = (p.input ?? []).filter(Boolean);
+  const op = p.opType ?? '';
+  if (op === 'Gemm' || op === 'Flatten') return 2;
+  if (op === 'MatMul') {
+    const [a, b] = ins.map((i) => rankOf(g, i, depth + 1));
+    return a != null && b != null && a >= 2 && b >= 2 ? Math.max(a, b) : null;
+  }
+  if (SAME_RANK.has(op) && ins[0]) return rankOf(g, ins[0], depth + 1);
+  if (BROADCAST.has(op) && ins.length) {
+    const r = ins.map((i) => rankOf(g, i, depth + 1));
+    return r.every((x) => x !== null) ? Math.max(...(r as number[])) : null;
+  }
+  return null;
 }
 
 /** Ops that need no change between 9 and 21 for inference in these graphs (listed so unknown ops stand out). */
@@ -206,19 +237,43 @@ export function upgradeOpset(model: OnnxModel, target = MIN_TARGET_OPSET): { fro
     },
   };
   const rewritten: string[] = [];
-  for (const node of [...graph.nodes]) {
-    if (node.domain && node.domain !== 'ai.onnx') continue;
-    const removedAt = REMOVED[node.opType ?? ''];
-    if (removedAt !== undefined && removedAt > 0 && ctx.crosses(removedAt)) ctx.fail(node, `${node.opType} was removed from ONNX at opset ${removedAt}`);
-    const rule = RULES[node.opType ?? ''];
-    if (!rule) continue;
-    const before = JSON.stringify([node.opType, node.input, node.output, node.attribute?.map((a) => a.name)]);
-    rule(node, ctx);
-    if (JSON.stringify([node.opType, node.input, node.output, node.attribute?.map((a) => a.name)]) !== before) rewritten.push(node.name || node.opType!);
-  }
+  // the nodes of a graph, then (same rules) those of its subgraphs (If branches, Loop and Scan bodies),
+  // whose new constants go into the subgraph itself, named uniquely in the whole model
+  const upgradeGraph = (g: Graph, c: Ctx): void => {
+    for (const node of [...g.nodes]) {
+      if (node.domain && node.domain !== 'ai.onnx') continue;
+      for (const a of node.attribute ?? []) for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) { const sg = new Graph(sub); upgradeGraph(sg, subCtx(c, sg)); }
+      const removedAt = REMOVED[node.opType ?? ''];
+      if (removedAt !== undefined && removedAt > 0 && c.crosses(removedAt)) c.fail(node, `${node.opType} was removed from ONNX at opset ${removedAt}`);
+      const rule = RULES[node.opType ?? ''];
+      if (!rule) continue;
+      const before = JSON.stringify([node.opType, node.input, node.output, node.attribute?.map((a) => a.name)]);
+      rule(node, c);
+      if (JSON.stringify([node.opType, node.input, node.output, node.attribute?.map((a) => a.name)]) !== before) rewritten.push(node.name || node.opType!);
+    }
+    g.invalidate();
+  };
+  const subCtx = (c: Ctx, sub: Graph): Ctx => ({
+    ...c,
+    graph: sub,
+    int64(base, values) {
+      const name = graph.uniqueName(base);
+      sub.setTensor(name, DataType.INT64, [values.length], values);
+      return name;
+    },
+    float(base, values, dims = [values.length]) {
+      const name = graph.uniqueName(base);
+      sub.setTensor(name, DataType.FLOAT, dims, values);
+      return name;
+    },
+  });
+  upgradeGraph(graph, ctx);
   graph.invalidate();
   model.setOpset(target);
   const ir = irVersionFor(target);
+  // below IR 4 an initializer listed as a graph input is a constant; from IR 4 on the entry would make it
+  // an input callers may feed (and onnxruntime would not fold it): the entries go
+  if (model.irVersion < 4 && ir >= 4) graph.dropInitializerInputs();
   if (model.irVersion < ir) model.proto.irVersion = ir;
   return { from, to: target, rewritten };
 }

@@ -31,6 +31,7 @@ import { evaluateVariant } from '../evaluate/evaluate.js';
 import { checkRoleFlags, type RoleFlag } from '../evaluate/gate-options.js';
 import { floatComputeLayers } from '../evaluate/model-facts.js';
 import type { OnnxModel } from '../onnx/model.js';
+import { WEIGHTED_OPS } from '../onnx/graph.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
 import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
@@ -314,6 +315,13 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const quantizeMs = performance.now() - t1;
   const paddedInputs = mixed.result.paddedInputs.map((p) => `, input ${p.input} read as ${p.to} channels by ${p.convs.join(', ')}`).join('');
   log(`quantized: ${mixed.result.quantizedNodes.length} nodes int8, ${mixed.keptFloat.length} activations or weights kept float (mixed precision)${paddedInputs}, written ${outPath}`);
+  // an "int8" variant whose every weighted layer stays float is the float model under another name
+  const int8Weighted = mixed.result.quantizedNodes.filter((n) => WEIGHTED_OPS.has(prepared.graph.node(n)?.opType ?? '')).length;
+  if (int8Weighted === 0) {
+    const none = `nothing compute-heavy was quantized: no Conv, Gemm or MatMul of this model runs in int8 (${mixed.result.quantizedNodes.length} nodes int8 in all; float prefix, exclusions, mixed precision or unsupported forms kept every one float), so this int8 variant is in effect the float model`;
+    warnings.push(none);
+    log(`warning: ${none}`);
+  }
 
   // evaluate
   let report: Report | null = null;

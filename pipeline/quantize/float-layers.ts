@@ -11,7 +11,7 @@
  * 24 tensors kept float: the PRelu of a float pre-activation ran as float convolutions with a
  * Quantize/Dequantize round trip between each, plus layout Transposes at every boundary.
  */
-import type { Graph } from '../onnx/graph.js';
+import type { Graph, NameScope } from '../onnx/graph.js';
 import { DataType, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
 import { isDepthwise } from './handlers.js';
 import type { QParams } from './qparams.js';
@@ -81,8 +81,10 @@ export const WEIGHT_QUANTIZED_BY_ORT: ReadonlySet<string> = new Set(['Conv', 'Co
  * its weights float. Values are identical; the int8 layers keep the shared per-tensor node. Only layers
  * whose output is quantized (the transformer's pattern) get one.
  */
-export function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: Map<string, string>, qType: number, quantized: ReadonlySet<string>): NodeProto[] {
+export function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: Map<string, string>, qType: number, quantized: ReadonlySet<string>, quantizedOf: ReadonlyMap<string, string> = new Map(), names: NameScope = g.nameScope()): NodeProto[] {
   const out: NodeProto[] = [];
+  // activation -> its per-channel DequantizeLinear output (one per activation)
+  const made = new Map<string, string>();
   for (const n of g.nodes) {
     if (!WEIGHT_QUANTIZED_BY_ORT.has(n.opType ?? '')) continue;
     // the transformer only takes a layer whose output goes to a QuantizeLinear; a layer inside a float
@@ -99,11 +101,16 @@ export function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequan
     else if (n.opType === 'ConvTranspose') channels = dims[0] ?? 0;
     else channels = Number(getAttr(n, 'transB') ?? 0) === 1 ? dims[1] ?? 0 : dims[0] ?? 0;
     if (!qp || !(channels > 0)) continue;
-    const name = `${t}_dequantized_per_channel`;
-    if (!g.hasInitializer(`${name}_scale`)) {
-      g.setTensor(`${name}_scale`, DataType.FLOAT, [channels], new Float32Array(channels).fill(qp.scale));
-      g.setTensor(`${name}_zero_point`, qType, [channels], qType === DataType.UINT8 ? new Uint8Array(channels).fill(qp.zeroPoint) : new Int8Array(channels).fill(qp.zeroPoint));
-      const dq = makeNode('DequantizeLinear', [`${t}_quantized`, `${name}_scale`, `${name}_zero_point`], [name], `${name}_DequantizeLinear`);
+    let name = made.get(t);
+    if (name === undefined) {
+      const base = `${t}_dequantized_per_channel`;
+      name = names.fresh(base);
+      made.set(t, name);
+      const scale = names.fresh(`${base}_scale`);
+      const zero = names.fresh(`${base}_zero_point`);
+      g.setTensor(scale, DataType.FLOAT, [channels], new Float32Array(channels).fill(qp.scale));
+      g.setTensor(zero, qType, [channels], qType === DataType.UINT8 ? new Uint8Array(channels).fill(qp.zeroPoint) : new Int8Array(channels).fill(qp.zeroPoint));
+      const dq = makeNode('DequantizeLinear', [quantizedOf.get(t) ?? `${t}_quantized`, scale, zero], [name], names.fresh(`${base}_DequantizeLinear`));
       dq.attribute!.push({ name: 'axis', type: 2, i: 1 });
       out.push(dq);
     }

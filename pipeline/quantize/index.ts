@@ -78,7 +78,11 @@ export function assertFloatModel(model: OnnxModel, label: string): void {
 
 /** Upgrade to `opset` and apply the float rewrites in place. */
 export function prepareFloatGraph(model: OnnxModel, rw: FloatRewriteOptions, opset = 13): PrepareReport {
+  // nodes are told apart by name (mixed precision, exclusions, reports): none unnamed, none repeated
+  model.graph.nameNodes();
   const up = upgradeOpset(model, opset);
+  // weights written as Constant nodes are initializers to every pass below (and to the quantizer)
+  model.graph.constantsToInitializers();
   const bn = rw.foldBatchNorm ? foldBatchNorms(model.graph, { preConvPadded: rw.preConvPaddedBatchNorm }).folded : [];
   const bnAsConv = rw.batchNormAsConv ? batchNormsToDepthwise(model.graph) : [];
   const prelu = rw.prelu === 'keep' ? { rewritten: [], skipped: [] } : rewritePrelus(model.graph, rw.prelu);

@@ -16,12 +16,13 @@
  * off through the float tensors the accuracy search would keep there, so optimize/int8.ts judges it after
  * the search, not by a timing before it.
  */
-import type { Graph } from '../onnx/graph.js';
+import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
+import type { NodeProto } from '../onnx/proto.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, type Session, type SessionOptions } from '../runtime.js';
 import { pairedTimes, timeInTurns, timedRunner } from '../evaluate/speed.js';
 import { quantizeModel, type QuantizeOptions, type RangeTable } from './index.js';
-import { isStrided } from './handlers.js';
+import { HANDLERS, isStrided } from './handlers.js';
 import { quantizeToTarget, type MixedPrecisionResult } from './mixed.js';
 import type { InputBatch } from '../calibrate/run.js';
 
@@ -69,10 +70,15 @@ export function floatPrefixCandidates(g: Graph, max = MAX_PREFIX_CANDIDATES): Pr
   const out: PrefixCandidate[] = [{ strided: 0, border: null, floatTensors: [], layers: [] }];
   const produced = g.inputs.map((i) => i.name);
   const layers: string[] = [];
+  // a prefix must leave some weighted layer with an int8 kernel after it: one through the last of them
+  // (a Conv1d net whose only strided conv is its last layer) would make an "int8" file with nothing int8
+  const weighted = (n: NodeProto) => WEIGHTED_OPS.has(n.opType ?? '') && (n.opType ?? '') in HANDLERS && (!n.domain || n.domain === 'ai.onnx');
+  let weightedLeft = g.nodes.filter(weighted).length;
   for (const n of g.nodes) {
     if (out.length > max) break;
     layers.push(n.name ?? '');
-    if (isStrided(n)) out.push({ strided: out.length, border: n.name ?? '', floatTensors: [...produced], layers: [...layers] });
+    if (weighted(n)) weightedLeft--;
+    if (isStrided(n) && weightedLeft > 0) out.push({ strided: out.length, border: n.name ?? '', floatTensors: [...produced], layers: [...layers] });
     produced.push(...(n.output ?? []).filter(Boolean));
   }
   return out;

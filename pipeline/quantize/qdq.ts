@@ -148,7 +148,16 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     if (!h || (n.domain && n.domain !== 'ai.onnx')) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'no-int8-kernel', reason: 'no int8 kernel for this op (stays float between DequantizeLinear and QuantizeLinear)' }); continue; }
     const slow = opts.floatSlowInt8 ? slowInt8Reason(g, n) : null;
     if (slow) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'slow-int8', reason: slow }); continue; }
-    h(n, ctx);
+    // quantized only when the handler marked something (a Conv with run-time weights marks nothing)
+    let marked = false;
+    h(n, {
+      ...ctx,
+      activation: (t) => { marked = true; ctx.activation(t); },
+      share: (o, i) => { marked = true; ctx.share(o, i); },
+      weight: (w, axis) => { marked = true; ctx.weight(w, axis); },
+      bias: (b, input, weight) => { marked = true; ctx.bias(b, input, weight); },
+    });
+    if (!marked) { floatNodes.push({ name: n.name ?? '', op: n.opType ?? '', cause: 'no-int8-kernel', reason: 'nothing here its int8 handler can take (weights computed at run time, or a form without an int8 kernel): stays float' }); continue; }
     quantizedNodes.push(n.name ?? '');
     quantizedSet.add(n);
   }
@@ -202,6 +211,9 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
       activations.delete(t);
     }
   }
+  // nothing runs in int8 (every layer float by exclusion, float prefix or mixed precision): no Q/DQ pair
+  // at all, which would only round activations (a graph output among them) for nothing
+  if (quantizedSet.size === 0) { activations.clear(); shared.clear(); }
   // a Relu folded into a range that is not quantized after all lost its clamp: it comes back as a node
   for (const [y, f] of [...folded]) {
     if (activations.has(y)) continue;
@@ -243,23 +255,34 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   const newNodes: NodeProto[] = [];
   // DequantizeLinear output -> quantized tensor, for the float-layer shield below
   const dequantized = new Map<string, string>();
+  // activation -> its QuantizeLinear output, for the float-layer shield below
+  const quantizedOf = new Map<string, string>();
+  // every generated name is unique against the model's own names and each other: `<t>_scale` and the
+  // rest when free (the usual case), `<t>_scale_1`, ... when the model already uses that name
+  const names = g.nameScope();
   const addQdq = (t: string) => {
     const qp = params.get(t)!;
-    const isOut = g.isGraphOutput(t);
-    const src = isOut ? `${t}_float` : t;
+    // a graph output some node produces: the producer writes a float copy, and the DequantizeLinear
+    // writes the output itself, which the graph's other readers then read (dequantized, as everywhere
+    // else). A graph input that is also a graph output stays as it is, and its readers are rewired.
+    const isOut = g.isGraphOutput(t) && g.producer(t) !== undefined;
+    const src = isOut ? names.fresh(`${t}_float`) : t;
     if (isOut) {
-      const p = g.producer(t);
-      if (p) p.output = p.output!.map((o) => (o === t ? src : o));
-      for (const c of g.consumers(t)) c.input = c.input!.map((i) => (i === t ? src : i));
+      const p = g.producer(t)!;
+      p.output = p.output!.map((o) => (o === t ? src : o));
       g.invalidate();
     }
-    g.setTensor(`${t}_scale`, DataType.FLOAT, [], [qp.scale]);
-    g.setTensor(`${t}_zero_point`, qType, [], [qp.zeroPoint]);
-    const deq = isOut ? t : `${t}_dequantized`;
+    const scale = names.fresh(`${t}_scale`);
+    const zero = names.fresh(`${t}_zero_point`);
+    g.setTensor(scale, DataType.FLOAT, [], [qp.scale]);
+    g.setTensor(zero, qType, [], [qp.zeroPoint]);
+    const deq = isOut ? t : names.fresh(`${t}_dequantized`);
+    const quantized = names.fresh(`${t}_quantized`);
     dequantized.set(deq, t);
+    quantizedOf.set(t, quantized);
     if (!isOut) g.replaceAllUses(t, deq);
-    newNodes.push(makeNode('QuantizeLinear', [src, `${t}_scale`, `${t}_zero_point`], [`${t}_quantized`], `${t}_QuantizeLinear`));
-    newNodes.push(makeNode('DequantizeLinear', [`${t}_quantized`, `${t}_scale`, `${t}_zero_point`], [deq], `${t}_DequantizeLinear`));
+    newNodes.push(makeNode('QuantizeLinear', [src, scale, zero], [quantized], names.fresh(`${t}_QuantizeLinear`)));
+    newNodes.push(makeNode('DequantizeLinear', [quantized, scale, zero], [deq], names.fresh(`${t}_DequantizeLinear`)));
   };
   const toQuantize = new Set([...activations, ...shared.keys()]);
   for (const t of toQuantize) {
@@ -288,11 +311,11 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   const betweenQdq = (c: NodeProto) => dequantized.has(c.input?.[0] ?? '') && toQuantize.has(c.output?.[0] ?? '');
   for (const [w, axis] of [...weights, ...weightOnlyAxes]) {
     const form = weightOnlyAxes.has(w) && opts.foldableWeightOnly && !g.consumers(w).some(betweenQdq) ? 'cast-mul' : 'dequantize';
-    const { scales, nodes } = int8Weight(g, w, axis, adjusted.get(w), opts, form);
+    const { scales, nodes, output } = int8Weight(g, w, axis, adjusted.get(w), opts, form, names);
     weightScales.set(w, scales);
     newNodes.push(...nodes);
     for (const c of g.consumers(w)) {
-      if ((handlers[c.opType ?? ''] && !excluded(c, opts)) || weightOnly.get(c)?.weights.has(w)) g.replaceInput(c, w, `${w}_dequantized`);
+      if ((handlers[c.opType ?? ''] && !excluded(c, opts)) || weightOnly.get(c)?.weights.has(w)) g.replaceInput(c, w, output);
     }
   }
   // the float bias of a weight-only layer absorbs the output shift its rounded weights cause
@@ -300,8 +323,9 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     for (const [b, { input, weight }] of bs) {
       const ws = weightScales.get(weight);
       if (!ws || !g.hasInitializer(b) || g.consumers(b).length !== 1) continue;
-      g.setTensor(`${b}_weight_only_corrected`, DataType.FLOAT, g.getTensor(b).dims, biasCorrected(g, b, input, weight, ws, opts, n));
-      g.replaceInput(n, b, `${b}_weight_only_corrected`);
+      const corrected = names.fresh(`${b}_weight_only_corrected`);
+      g.setTensor(corrected, DataType.FLOAT, g.getTensor(b).dims, biasCorrected(g, b, input, weight, ws, opts, n));
+      g.replaceInput(n, b, corrected);
     }
   }
   for (const [b, { input, weight }] of biases) {
@@ -312,18 +336,22 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     const q = quantizeBias(bias, inScale, ws.length === bias.length ? ws : ws[0]!);
     const compact = opts.compactConstants;
     const perCh = q.scales.length > 1 && (!compact || q.scales.some((v) => v !== q.scales[0]));
-    g.setTensor(`${b}_quantized`, DataType.INT32, [bias.length], q.data);
-    g.setTensor(`${b}_scale`, DataType.FLOAT, perCh ? [q.scales.length] : [], perCh ? q.scales : q.scales.subarray(0, 1));
+    const bq = names.fresh(`${b}_quantized`);
+    const bs = names.fresh(`${b}_scale`);
+    g.setTensor(bq, DataType.INT32, [bias.length], q.data);
+    g.setTensor(bs, DataType.FLOAT, perCh ? [q.scales.length] : [], perCh ? q.scales : q.scales.subarray(0, 1));
     // int32 has no zero point in DequantizeLinear (ONNX: it is 0): a compact graph stores none
-    if (!compact) g.setTensor(`${b}_zero_point`, DataType.INT32, perCh ? [q.scales.length] : [], new Int32Array(perCh ? q.scales.length : 1));
-    const dq = makeNode('DequantizeLinear', [`${b}_quantized`, `${b}_scale`, ...(compact ? [] : [`${b}_zero_point`])], [`${b}_dequantized`], `${b}_DequantizeLinear`);
+    const bz = compact ? '' : names.fresh(`${b}_zero_point`);
+    if (bz) g.setTensor(bz, DataType.INT32, perCh ? [q.scales.length] : [], new Int32Array(perCh ? q.scales.length : 1));
+    const bd = names.fresh(`${b}_dequantized`);
+    const dq = makeNode('DequantizeLinear', [bq, bs, ...(bz ? [bz] : [])], [bd], names.fresh(`${b}_DequantizeLinear`));
     if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: 0 });
     newNodes.push(dq);
-    for (const c of g.consumers(b)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, `${b}_dequantized`);
+    for (const c of g.consumers(b)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, bd);
   }
   if (opts.shieldFloatLayers) {
     const quantized = new Set(newNodes.filter((q) => q.opType === 'QuantizeLinear').map((q) => q.input![0]!));
-    newNodes.push(...shieldFloatLayers(g, params, dequantized, qType, quantized));
+    newNodes.push(...shieldFloatLayers(g, params, dequantized, qType, quantized, quantizedOf, names));
   }
   for (const n of newNodes) g.addNode(n);
   if (opts.splitQuantized) splitQuantized(g);

@@ -3,7 +3,7 @@
  * that give their consumers float values back, and float biases corrected for the rounding of the
  * weights they go with. Used by the QDQ rewriter (qdq.ts), phase 4.
  */
-import type { Graph } from '../onnx/graph.js';
+import type { Graph, NameScope } from '../onnx/graph.js';
 import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
 import { roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
@@ -16,7 +16,7 @@ import type { QuantizeOptions } from './options.js';
  * DequantizeLinear on a constant runs at every inference (QuantizeOptions.foldableWeightOnly).
  * `scales` overrides the per-channel scales (grown so int32 biases fit).
  */
-export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32Array | undefined, opts: QuantizeOptions, form: 'dequantize' | 'cast-mul'): { scales: Float32Array; nodes: NodeProto[] } {
+export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32Array | undefined, opts: QuantizeOptions, form: 'dequantize' | 'cast-mul', names = g.nameScope()): { scales: Float32Array; nodes: NodeProto[]; output: string } {
   const t = g.getTensor(w);
   const values = g.getFloat(w);
   const q = opts.perChannel
@@ -30,27 +30,35 @@ export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32A
   // one scale for every channel (the +-1 sign convolutions of sign-dw) is stored once: same values
   const compact = opts.compactConstants;
   const perCh = opts.perChannel && (!compact || scales.some((v) => v !== scales[0]));
-  g.setTensor(`${w}_quantized`, DataType.INT8, t.dims, data);
+  // names unique against the graph's own (`names`): `<w>_quantized` and so on unless the model uses them
+  const wq = names.fresh(`${w}_quantized`);
+  const ws = names.fresh(`${w}_scale`);
+  g.setTensor(wq, DataType.INT8, t.dims, data);
   if (form === 'cast-mul') {
-    g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? t.dims.map((d, i) => (i === axis ? d : 1)) : [], perCh ? scales : scales.subarray(0, 1));
+    g.setTensor(ws, DataType.FLOAT, perCh ? t.dims.map((d, i) => (i === axis ? d : 1)) : [], perCh ? scales : scales.subarray(0, 1));
+    const asFloat = names.fresh(`${w}_int8_as_float`);
+    const output = names.fresh(`${w}_dequantized`);
     return {
       scales,
+      output,
       nodes: [
-        makeNode('Cast', [`${w}_quantized`], [`${w}_int8_as_float`], `${w}_Cast`, { to: DataType.FLOAT }),
-        makeNode('Mul', [`${w}_int8_as_float`, `${w}_scale`], [`${w}_dequantized`], `${w}_Mul`),
+        makeNode('Cast', [wq], [asFloat], names.fresh(`${w}_Cast`), { to: DataType.FLOAT }),
+        makeNode('Mul', [asFloat, ws], [output], names.fresh(`${w}_Mul`)),
       ],
     };
   }
-  g.setTensor(`${w}_scale`, DataType.FLOAT, perCh ? [scales.length] : [], perCh ? scales : scales.subarray(0, 1));
+  g.setTensor(ws, DataType.FLOAT, perCh ? [scales.length] : [], perCh ? scales : scales.subarray(0, 1));
   // symmetric: the zero point is 0, DequantizeLinear's default, but it is stored even in a compact
   // graph: onnxruntime's QLinearConv takes its symmetric-weight kernels only when the weight zero point
   // is a constant input (TryConvSymPrepack). Measured 2026-12-05 (alternating blocks, two threads):
   // the IResNet-50 fixture at batch 8 142.9 -> 135.8 ms with it (every block 1.05x), scrfd_500m 1.01x,
   // mobileface and the MobileFaceNet-512 fixture within noise; it costs one byte per output channel.
-  g.setTensor(`${w}_zero_point`, DataType.INT8, perCh ? [zp.length] : [], perCh ? zp : zp.subarray(0, 1));
-  const dq = makeNode('DequantizeLinear', [`${w}_quantized`, `${w}_scale`, `${w}_zero_point`], [`${w}_dequantized`], `${w}_DequantizeLinear`);
+  const wz = names.fresh(`${w}_zero_point`);
+  g.setTensor(wz, DataType.INT8, perCh ? [zp.length] : [], perCh ? zp : zp.subarray(0, 1));
+  const output = names.fresh(`${w}_dequantized`);
+  const dq = makeNode('DequantizeLinear', [wq, ws, wz], [output], names.fresh(`${w}_DequantizeLinear`));
   if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: axis });
-  return { scales, nodes: [dq] };
+  return { scales, nodes: [dq], output };
 }
 
 /**
