@@ -19,3 +19,12 @@ export function reportsDir(): string {
 export function sharedDir(): string {
   return path.resolve(process.env.FACEOPT_SHARED ?? '../shared');
 }
+
+/**
+ * Where a model variant is written: `out` as given, or `fileName` inside it when `out` ends with a
+ * slash (a folder, made when needed); `fileName` in models/ without `out`.
+ */
+export function modelOutPath(out: string | undefined, fileName: string): string {
+  if (out === undefined) return path.join(modelsDir(), fileName);
+  return path.resolve(out.endsWith('/') || out.endsWith(path.sep) ? path.join(out, fileName) : out);
+}

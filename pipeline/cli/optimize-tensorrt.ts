@@ -28,7 +28,7 @@ import { checkWritableDir, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { modelsDir, reportsDir } from '../paths.js';
-import { assertFloatModel, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
+import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
 import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
 import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
@@ -130,6 +130,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const file = resolveModelArg(opts.model, { flag: '--model' });
   const source = loadModel(file);
   assertFloatModel(source, file);
+  assertOneFloatInput(source, file);
   const precision = (opts.precision ?? 'int8') as Precision;
   if (!['int8', 'fp16', 'fp32'].includes(precision)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--precision', expected: 'int8, fp16 or fp32', received: String(precision) });
   const gs = graphSummary(source.proto);

@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .option('--fp32', 'exact float rewrites only (BatchNorm folding, fast PRelu form)')
     .option('--tensorrt', 'TensorRT build plan (see docs/tensorrt.md)')
     .requiredOption('--model <model>', 'model file or PACK/FILE')
-    .option('--out <file>', 'output model path (default models/<name>.int8.onnx)')
+    .option('--out <file>', 'output model path, or a folder ending in / to write the default file name there (default models/<name>.int8.onnx; --fp32: <name>.fp32.onnx)')
     .option('--report-dir <dir>', 'report folder (default: named after the output, reports/<name>.int8 for models/<name>.int8.onnx, reports/<name>.tensorrt-<precision> for models/<name>.trt)')
     .option('--faces <dir>', 'folder of face photos for calibration and evaluation')
     .option('--calibration-list <file>', 'calibration photos, one path per line relative to --faces')

@@ -12,6 +12,7 @@ import { loadModel } from '../onnx/model.js';
 import { DataType, type NodeProto } from '../onnx/proto.js';
 import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
 import { WEIGHT_QUANTIZED_BY_ORT } from '../quantize/float-layers.js';
+import { assertOneFloatInput } from '../quantize/index.js';
 import type { ModelRole } from '../report/types.js';
 
 const QOPERATOR_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger', 'QLinearAdd', 'QLinearMul', 'DynamicQuantizeLinear']);
@@ -105,6 +106,7 @@ export interface ModelFacts {
 /** Read a model's role (null role -> `generic`), precision and input shape. */
 export function modelFacts(file: string, role?: Role): ModelFacts {
   const model = loadModel(file);
+  assertOneFloatInput(model, file);
   const gs = summarizeModel(model.proto);
   const shape = [...(model.graph.inputs[0]?.shape ?? [])];
   const b = shape[0];

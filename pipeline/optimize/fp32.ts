@@ -6,10 +6,10 @@
  */
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { modelsDir } from '../paths.js';
+import { modelOutPath } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
-import { assertFloatModel, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
+import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
 import { measureSpeed, SPEED_RUNS } from '../evaluate/speed.js';
 import { describeMerges } from '../quantize/rewrites/siblings.js';
 import type { SpeedResults } from '../report/types.js';
@@ -49,8 +49,9 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
+  assertOneFloatInput(source, o.model);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
-  const out = path.resolve(o.out ?? path.join(modelsDir(), `${name}.fp32.onnx`));
+  const out = modelOutPath(o.out, `${name}.fp32.onnx`);
   const model = source.clone();
   const prep = prepareFloatGraph(model, { ...FP32_REWRITES, ...o.rewrites, preConvPaddedBatchNorm: false });
   const shape = model.graph.inputs[0]!.shape ?? [];

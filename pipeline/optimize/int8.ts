@@ -5,10 +5,11 @@
  *   precision -> save atomically and check it loads -> evaluate against the float model -> report.
  */
 import { existsSync, statSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { checkWritableDir, sha256 } from '../fsutil.js';
-import { modelsDir, reportsDir } from '../paths.js';
+import { checkWritableDir, sha256, sha256File } from '../fsutil.js';
+import { modelOutPath, reportsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
@@ -17,7 +18,7 @@ import { collectActivationStats, sampleCount, type InputBatch } from '../calibra
 import { createStats, hashImageList, loadStats, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
-import { assertFloatModel, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
+import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
@@ -37,6 +38,7 @@ import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
+import { REPORT_FILES } from '../report/io.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
 import { UnreadablePhotos } from '../faces/decode.js';
@@ -135,12 +137,14 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
  * Fail before the long work where the outputs cannot be written: `--out` naming a folder, a folder that
  * cannot be made or written to (checkWritableDir: nothing is made yet).
  */
-export function checkOutputs(outPath: string, reportDir: string): void {
+export function checkOutputs(outPath: string, reportDir: string, statsFile?: string): void {
   if (existsSync(outPath) && statSync(outPath).isDirectory()) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx)', name: '--out', received: `${outPath}, a folder` });
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx), or a folder ending in /', name: '--out', received: `${outPath}, a folder` });
   }
   checkWritableDir(path.dirname(outPath));
   checkWritableDir(reportDir);
+  // a --stats file still to be written: its folder too (it failed after calibration)
+  if (statsFile && !existsSync(statsFile)) checkWritableDir(path.dirname(path.resolve(statsFile)));
 }
 
 /** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
@@ -150,8 +154,9 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   o = { ...o, collector: { percentile: INT8_PERCENTILE, ...o.collector } };
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
+  assertOneFloatInput(source, o.model);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
-  const outPath = path.resolve(o.out ?? path.join(modelsDir(), `${name}.int8.onnx`));
+  const outPath = modelOutPath(o.out, `${name}.int8.onnx`);
   // named after the model file written (reports/<name>.int8 by default), so a run with its own --out does
   // not overwrite the report (and stats) of the default variant, which `faceopt promote` would then
   // take for this run's file
@@ -160,8 +165,11 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   let profile: ModelProfile | null = null;
   const warnings: string[] = [];
   if (guessRole(gs)) profile = detectProfile(gs, {}, undefined, o.model);
-  else warnings.push('not a face model faceopt recognises: quantized on the generic path (synthetic calibration unless --faces is given); face-specific evaluation unavailable');
   const role = profile?.role ?? 'generic';
+  // photos are read for face models only: a generic model's preprocessing is unknown, so it is calibrated
+  // (and its slice for the accuracy search drawn) on N(0,1) inputs, whatever --faces says
+  const photosDir = role === 'generic' ? undefined : o.facesDir;
+  if (role === 'generic') warnings.push(`not a face model faceopt recognises: quantized on the generic path, calibrated on synthetic N(0,1) inputs${o.facesDir ? ' (--faces is read for face models only and was not used)' : ''}`);
   checkRoleFlags(role, o.roleFlags ?? [], 'optimize --int8');
   // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
   // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
@@ -177,7 +185,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // after calibration and the search
   const { pairs, annotated } = o.evaluate !== false ? readEvaluationInputs(o) : { pairs: null, annotated: [] };
   // and the places it writes to: the model's folder and the report folder can be made and written
-  checkOutputs(outPath, reportDir);
+  checkOutputs(outPath, reportDir, o.statsFile);
   // --exclude names nodes or op types of this model; a --stats file that exists must be a stats file
   // (whether it was made for this graph is known after the rewrites, which need the faces)
   checkExclusions(source.graph, o.quantize.exclude ?? [], o.model);
@@ -192,7 +200,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const detSize = o.detSize ?? profile?.inputSize?.[0] ?? 640;
   let detectorPath: string | undefined;
   const split = checkedCalibrationSplit({
-    facesDir: o.facesDir, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize, statsFile: o.statsFile,
+    facesDir: photosDir, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize, statsFile: o.statsFile,
     evaluate: o.evaluate !== false && role !== 'generic', pairs: pairs !== null, explicit: role === 'detector' ? annotated.length + (o.faceFree?.length ?? 0) : 0,
     warn: (few) => {
       warnings.push(few);
@@ -258,7 +266,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       warnings.push(why);
       log(`warning: ${why}`);
     }
-    log(`calibration: ${!o.facesDir ? '16 synthetic batches (N(0,1) inputs)' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
+    log(`calibration: ${!photosDir ? '16 synthetic batches (N(0,1) inputs)' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
     // pre-aligned recognizer crops get their own bar (detector frames report while they stream)
     const bar = statsBatches ? countProgress('calibrating', sampleCount(statsBatches), { silent: o.quiet }) : null;
     const tensors = await collectActivationStats(prepared, calibrationInput(), {
@@ -291,6 +299,14 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // quantize, keeping the fewest layers float that meet the target
   const t1 = performance.now();
   const slice = sliceImages.length ? await collect(batchesFor(sliceImages, 'held-apart slice')) : [];
+  if (!slice.length && (role === 'generic' || photosDir)) {
+    // without held-apart inputs the search cannot weigh any layer: say so in the report, not only the log
+    const why = role === 'generic'
+      ? 'no accuracy search: a generic model is calibrated on synthetic inputs and has no held-apart data to check its layers on, so every quantizable layer is int8 and its accuracy was not checked against a target'
+      : `no accuracy search: ${calImages.length} calibration photos, and the search needs at least 32, so every quantizable layer is int8 whatever the target (8 to 32 of them are held apart to check each layer); pass --calibration-size 32 or more (or a longer --calibration-list)`;
+    warnings.push(why);
+    log(`warning: ${why}`);
+  }
   const unreadableNote = unreadable.warning('calibration');
   if (unreadableNote) log(`warning: ${unreadableNote}`);
   // the role's target (defaultTargetCosine) plus TARGET_MARGIN
@@ -339,13 +355,13 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     ].filter((f, i, all) => all.findIndex((g) => g.layer === f.layer) === i);
     const floatLayers = byComputeLayer(mixed.model, kept);
     const set = evaluationSet({
-      facesDir: o.facesDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
+      facesDir: photosDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
       pairs: o.pairsFile && pairs ? { file: o.pairsFile, pairs } : null,
       maxImages: role === 'detector' ? 200 : 500,
     });
     report = await evaluateVariant({
       role, reference: o.model, variant: outPath, variantName: 'int8', variantPrecision: o.quantize.activationType === 'int8' ? 'int8-qdq-symmetric' : 'int8-qdq',
-      detector: detectorPath, facesDir: o.facesDir, evalImages: set.evalImages, pairs: set.pairs,
+      detector: detectorPath, facesDir: photosDir, evalImages: set.evalImages, pairs: set.pairs,
       annotated, boxFiles: o.boxFiles, faceFree: o.faceFree,
       inputDims, dynamicBatch, detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
       split: set.split,
@@ -357,9 +373,28 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
       log,
     });
     await writeReport(reportDir, report);
+  } else {
+    await removeStaleReport(reportDir, outPath, log);
   }
   const evaluateMs = performance.now() - t2;
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
+}
+
+/**
+ * After a run without evaluation, a report left in its folder by an earlier run describes another file
+ * (`faceopt report` printed its verdict as this file's): it is removed, unless it describes these bytes.
+ */
+async function removeStaleReport(reportDir: string, modelPath: string, log: (l: string) => void): Promise<void> {
+  const json = path.join(reportDir, REPORT_FILES.json);
+  if (!existsSync(json)) return;
+  let describes: string | null = null;
+  try {
+    const sha = (JSON.parse(await readFile(json, 'utf8')) as { variant?: { sha256?: unknown } }).variant?.sha256;
+    describes = typeof sha === 'string' ? sha : null;
+  } catch { /* unreadable: stale all the same */ }
+  if (describes === await sha256File(modelPath)) return;
+  await Promise.all(Object.values(REPORT_FILES).map((f) => rm(path.join(reportDir, f), { force: true })));
+  log(`report: removed the report of an earlier run from ${reportDir} (it described another file; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
 }
 
 function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate, suffix: PrefixCandidate): Record<string, string | number | boolean | null> {

@@ -76,6 +76,23 @@ export function assertFloatModel(model: OnnxModel, label: string): void {
   if (evidence.length) throw new FaceoptError('FACEOPT_ERR_ALREADY_QUANTIZED', { path: label, ops: evidence.slice(0, 3).join(', ') });
 }
 
+/**
+ * Refuse a model whose inputs faceopt cannot feed: calibration, the accuracy comparison and the speed
+ * runs all make one float tensor (photos, aligned faces or N(0,1) values). A second input or an integer
+ * one (token ids, indices) failed deep inside onnxruntime as an internal error (exit 70).
+ */
+export function assertOneFloatInput(model: OnnxModel, label: string): void {
+  const inputs = model.graph.inputs;
+  const FLOAT = 1;
+  if (inputs.length === 1 && inputs[0]!.elemType === FLOAT) return;
+  const names = inputs.map((i) => `${i.name} (${TYPE_NAMES[i.elemType] ?? `type ${i.elemType}`})`).join(', ') || 'none';
+  throw new FaceoptError('FACEOPT_ERR_GRAPH', {
+    reason: `${label} has ${inputs.length === 1 ? 'the input' : `${inputs.length} inputs:`} ${names}; faceopt calibrates, compares and times models with exactly one float32 input (an image or face tensor), so this model cannot be optimized or evaluated by it`,
+  });
+}
+
+const TYPE_NAMES: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
+
 /** Upgrade to `opset` and apply the float rewrites in place. */
 export function prepareFloatGraph(model: OnnxModel, rw: FloatRewriteOptions, opset = 13): PrepareReport {
   // nodes are told apart by name (mixed precision, exclusions, reports): none unnamed, none repeated

@@ -1,0 +1,124 @@
+/**
+ * optimize --int8 / --fp32 at their edges, on small graphs built in code: models whose inputs faceopt
+ * cannot feed are refused before any work; a generic model never claims photos; `--out DIR/` names a
+ * folder; a run without evaluation leaves no report of another file behind; a --stats path that cannot be
+ * written fails before calibration.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isFaceoptError } from '../../pipeline/errors.js';
+import { makeNode, makeValueInfo } from '../../pipeline/onnx/index.js';
+import { DataType } from '../../pipeline/onnx/proto.js';
+import { optimizeFp32 } from '../../pipeline/optimize/fp32.js';
+import { optimizeInt8, type Int8Options } from '../../pipeline/optimize/int8.js';
+import { seededFloats } from '../onnx/compare.js';
+import { tinyModel } from '../onnx/tiny.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-int8-edges-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const C = 8;
+const convs = () => tinyModel({
+  opset: 13, input: { name: 'x', shape: [1, 3, 16, 16] }, outputs: ['y'],
+  nodes: [
+    makeNode('Conv', ['x', 'w1', 'b1'], ['a'], 'c1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), makeNode('Relu', ['a'], ['r'], 'r1'),
+    makeNode('Conv', ['r', 'w2', 'b2'], ['y'], 'c2', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+  ],
+  initializers: [
+    { name: 'w1', dims: [C, 3, 3, 3], data: seededFloats(C * 27, 1) }, { name: 'b1', dims: [C], data: seededFloats(C, 2) },
+    { name: 'w2', dims: [C, C, 3, 3], data: seededFloats(C * C * 9, 3) }, { name: 'b2', dims: [C], data: seededFloats(C, 4) },
+  ],
+});
+
+function save(name: string, extraInput?: { name: string; type: number }): string {
+  const m = convs();
+  if (extraInput) {
+    m.graph.proto.input!.push(makeValueInfo(extraInput.name, extraInput.type, [1]));
+    // read it, so the input is really needed
+    m.graph.proto.node!.push(makeNode('Identity', [extraInput.name], ['extra_out'], 'id'));
+    m.graph.proto.output!.push(makeValueInfo('extra_out', extraInput.type, null));
+  }
+  const file = path.join(dir, `${name}.onnx`);
+  writeFileSync(file, m.toBytes());
+  return file;
+}
+
+const quiet = { quiet: true, log: () => {}, quantize: {}, threads: 1 } as const;
+const run = (o: Partial<Int8Options> & { model: string }) => optimizeInt8({ method: 'minmax', ...quiet, ...o } as Int8Options);
+
+describe('models whose inputs faceopt cannot feed', () => {
+  it.each([
+    ['two float inputs', { name: 'z', type: DataType.FLOAT }],
+    ['an int64 input beside the image', { name: 'ids', type: DataType.INT64 }],
+  ])('%s: refused before any work by --int8, --fp32 (FACEOPT_ERR_GRAPH naming the inputs), not an exit-70 inference error', async (label, extra) => {
+    const file = save(label.replace(/\W+/g, '_'), extra);
+    const lines: string[] = [];
+    for (const attempt of [
+      () => run({ model: file, out: path.join(dir, 'never.int8.onnx'), evaluate: false, log: (l) => lines.push(l) }),
+      () => optimizeFp32({ model: file, out: path.join(dir, 'never.fp32.onnx'), log: (l) => lines.push(l) }),
+    ]) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(isFaceoptError(err, 'FACEOPT_ERR_GRAPH'), String(err)).toBe(true);
+      expect((err as Error).message).toContain(extra.name);
+      expect((err as Error).message).toContain('exactly one float32 input');
+    }
+    expect(lines).toEqual([]);
+    expect(existsSync(path.join(dir, 'never.int8.onnx')) || existsSync(path.join(dir, 'never.fp32.onnx'))).toBe(false);
+  });
+});
+
+describe('a generic model', () => {
+  it('is calibrated on synthetic inputs even with --faces, and its report says so instead of claiming photos', async () => {
+    const file = save('generic');
+    const faces = path.join(dir, 'faces');
+    const out = path.join(dir, 'generic-out', 'generic.int8.onnx');
+    const lines: string[] = [];
+    const r = await run({ model: file, facesDir: faces, out, reportDir: path.join(dir, 'generic-report'), log: (l) => lines.push(l) });
+    const report = r.report!;
+    expect(report.role).toBe('generic');
+    expect(report.warnings.join('\n')).toContain('--faces is read for face models only and was not used');
+    expect(report.warnings.join('\n')).toContain('no accuracy search');
+    expect(report.evaluationData.facesSource).toBeNull();
+    expect(JSON.stringify(report)).not.toMatch(/held-apart photos|images chosen by identity/);
+    expect(lines.find((l) => l.startsWith('calibration: 16 synthetic batches'))).toBeDefined();
+  });
+});
+
+describe('--out and the report folder', () => {
+  it('--out DIR/ writes the default file name inside DIR', async () => {
+    const file = save('slash');
+    const r = await run({ model: file, out: `${path.join(dir, 'slash-out')}/`, reportDir: path.join(dir, 'slash-report'), evaluate: false });
+    expect(r.modelPath).toBe(path.join(dir, 'slash-out', 'slash.int8.onnx'));
+    expect(existsSync(r.modelPath)).toBe(true);
+    const fp = await optimizeFp32({ model: file, out: `${path.join(dir, 'slash-out')}/`, log: () => {} });
+    expect(fp.modelPath).toBe(path.join(dir, 'slash-out', 'slash.fp32.onnx'));
+  });
+
+  it('a run without evaluation removes a report that describes another file, and keeps one of the same bytes', async () => {
+    const file = save('stale');
+    const out = path.join(dir, 'stale-out', 'stale.int8.onnx');
+    const reportDir = path.join(dir, 'stale-report');
+    await run({ model: file, out, reportDir });
+    const json = path.join(reportDir, 'report.json');
+    expect(existsSync(json)).toBe(true);
+    const lines: string[] = [];
+    await run({ model: file, out, reportDir, evaluate: false, log: (l) => lines.push(l) }); // same bytes
+    expect(existsSync(json)).toBe(true);
+    await run({ model: file, out, reportDir, evaluate: false, quantize: { perChannel: false }, log: (l) => lines.push(l) }); // other bytes
+    for (const f of ['report.json', 'report.md', 'report.html']) expect(existsSync(path.join(reportDir, f)), f).toBe(false);
+    expect(lines.join('\n')).toContain('removed the report of an earlier run');
+  });
+
+  it('a --stats path whose folder cannot be made fails before calibration', async () => {
+    const file = save('stats');
+    const blocker = path.join(dir, 'a-file');
+    writeFileSync(blocker, 'x');
+    const lines: string[] = [];
+    const err = await run({ model: file, out: path.join(dir, 'stats-out', 'm.int8.onnx'), statsFile: path.join(blocker, 'stats.json'), evaluate: false, log: (l) => lines.push(l) }).catch((e: unknown) => e);
+    expect(isFaceoptError(err, 'FACEOPT_ERR_WRITE_FAILED'), String(err)).toBe(true);
+    expect(lines.some((l) => l.startsWith('calibration'))).toBe(false);
+    expect(readFileSync(blocker, 'utf8')).toBe('x');
+  });
+});
