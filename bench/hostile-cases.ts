@@ -24,7 +24,27 @@ export interface HostileRequest {
 }
 
 /** Valid images the hostile cases are cut from. */
-export interface HostileSeeds { jpeg: Buffer; progressive: Buffer; png: Buffer }
+export interface HostileSeeds { jpeg: Buffer; progressive: Buffer; png: Buffer; smuggled: Buffer }
+
+/**
+ * A real width x height JPEG whose frame header hides from a marker walk that reads `FF 00` as a
+ * segment: `FF 00 L L` right after SOI is 4 bytes of garbage to libjpeg (skipped with a warning), but
+ * read as a segment of length L it jumps over the real frame header into an APP15 body holding a fake
+ * 16x16 SOF and SOS. A server trusting such a walk decodes width x height pixels past its pixel limit.
+ */
+export async function smuggledJpeg(width: number, height: number): Promise<Buffer> {
+  const real = await sharp({ create: { width, height, channels: 3, background: { r: 127, g: 127, b: 127 } } }).jpeg({ quality: 50 }).toBuffer();
+  let i = 2;
+  while (real[i + 1] !== 0xda) i += 2 + real.readUInt16BE(i + 2);
+  const headers = real.subarray(2, i);
+  const fakeSof = [0xff, 0xc0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01];
+  const fakeSos = [0xff, 0xda, 0x00, 0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3f, 0x00];
+  const body = Buffer.from([...fakeSof, ...fakeSos]);
+  const app15 = Buffer.concat([Buffer.from([0xff, 0xef, 0, 0]), body]);
+  app15.writeUInt16BE(body.length + 2, 2);
+  const L = 2 + headers.length + 4;
+  return Buffer.concat([real.subarray(0, 2), Buffer.from([0xff, 0x00, L >> 8, L & 0xff]), headers, app15, real.subarray(i)]);
+}
 
 /**
  * Seed images: `jpeg` (default a 300x200 solid-colour JPEG; pass a real photo for realism), the same as a
@@ -34,7 +54,7 @@ export async function hostileSeeds(jpeg?: Buffer): Promise<HostileSeeds> {
   const base = jpeg ?? await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 90, g: 160, b: 200 } } }).jpeg().toBuffer();
   const progressive = await sharp(base).jpeg({ progressive: true }).toBuffer();
   const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 10, g: 200, b: 30 } } }).png().toBuffer();
-  return { jpeg: base, progressive, png };
+  return { jpeg: base, progressive, png, smuggled: await smuggledJpeg(5000, 5000) };
 }
 
 function crc32(buf: Buffer): number {
@@ -88,7 +108,7 @@ export function randomBytes(n: number, seed: number): Buffer {
  * more). Names are unique and stable, so tests can assert the status of a named case.
  */
 export function hostileRequests(seeds: HostileSeeds, opts: { bodyLimit: number }): HostileRequest[] {
-  const { jpeg, progressive, png } = seeds;
+  const { jpeg, progressive, png, smuggled } = seeds;
   const out: HostileRequest[] = [];
   const raw = (kind: string, name: string, payload: Buffer | string, type = 'image/jpeg', url = '/v1/embed', extra: Partial<HostileRequest> = {}) => {
     out.push({ kind, name, method: 'POST', url, headers: type ? { 'content-type': type } : {}, payload, ...extra });
@@ -116,6 +136,7 @@ export function hostileRequests(seeds: HostileSeeds, opts: { bodyLimit: number }
   raw('decompression bomb', 'PNG header claiming 50000 x 50000', pngClaiming(50_000, 50_000, 1), 'image/png');
   raw('decompression bomb', 'PNG bomb: 3000 x 3000 zeros in a few KB', pngClaiming(3000, 3000, 3000), 'image/png');
   raw('decompression bomb', 'PNG header claiming 0 x 0', pngClaiming(0, 0, 0), 'image/png');
+  raw('decompression bomb', 'JPEG of 5000 x 5000 claiming 16 x 16 past FF 00 stuffing', smuggled, 'image/jpeg');
   form('decompression bomb', 'multipart /embed: PNG claiming 50000 x 50000', '/embed', [{ name: 'file', data: pngClaiming(50_000, 50_000, 1), type: 'image/png' }]);
   const bomb = gzipBomb(512);
   raw('decompression bomb', 'gzip bomb (512 MiB) as JSON to /v1/extract', bomb, 'application/json', '/v1/extract', { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../../pipeline/faces/decode.js';
 import { readImageHeader, tiffOrientation } from '../../pipeline/faces/image-header.js';
 import { wasmJpegEligible } from '../../pipeline/faces/jpeg-wasm.js';
+import { smuggledJpeg } from '../../bench/hostile-cases.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { describeShared, shared } from '../helpers/shared.js';
 
@@ -106,30 +107,10 @@ describe('decodeImage without a readable header', () => {
   });
 });
 
-/**
- * A JPEG whose marker walk differs from libjpeg's: `FF 00 L L` right after SOI is 4 bytes of garbage to
- * libjpeg (skipped with a warning), but read as a segment of length L it jumps over the real frame
- * header into an APP15 body that holds a fake 16x16 SOF and SOS.
- */
-async function smuggled(width: number, height: number): Promise<Buffer> {
-  const real = await sharp({ create: { width, height, channels: 3, background: '#7f7f7f' } }).jpeg({ quality: 50 }).toBuffer();
-  let i = 2;
-  while (real[i + 1] !== 0xda) i += 2 + real.readUInt16BE(i + 2);
-  const headers = real.subarray(2, i);
-  const fakeSof = [0xff, 0xc0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01];
-  const fakeSos = [0xff, 0xda, 0x00, 0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3f, 0x00];
-  const body = Buffer.from([...fakeSof, ...fakeSos]);
-  const app15 = Buffer.concat([Buffer.from([0xff, 0xef, 0, 0]), body]);
-  app15.writeUInt16BE(body.length + 2, 2);
-  const L = 2 + headers.length + 4;
-  const file = Buffer.concat([real.subarray(0, 2), Buffer.from([0xff, 0x00, L >> 8, L & 0xff]), headers, app15, real.subarray(i)]);
-  expect((await sharp(file).metadata()).width).toBe(width); // libjpeg reads the real frame
-  return file;
-}
-
 describe('a frame header smuggled past the marker walk', () => {
   it('is not read: the header is sharp\'s (the real size), the wasm path declines, the pixel limit holds', async () => {
-    const file = await smuggled(1200, 1000);
+    const file = await smuggledJpeg(1200, 1000);
+    expect((await sharp(file).metadata()).width).toBe(1200); // libjpeg reads the real frame
     const h = readImageHeader(file);
     expect(h === null || (h.width === 1200 && h.height === 1000)).toBe(true);
     expect(wasmJpegEligible(file)).toBe(false);
