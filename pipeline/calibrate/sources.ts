@@ -39,22 +39,74 @@ export function listFolderImages(dir: string): string[] {
   return out;
 }
 
-/** Paths from a list file (one per line, relative to `facesDir`; blank lines and # comments skipped). */
-export function readImageList(listFile: string, facesDir: string): string[] {
+/**
+ * A photo path relative to the faces folder in one spelling: `/` separators, `.` and `..` segments and
+ * doubled slashes resolved, no leading `./` (`./A/x.jpg`, `B/../A/x.jpg` and `A//x.jpg` are `A/x.jpg`).
+ * A path that leaves the folder keeps its leading `..` (readImageList refuses it).
+ */
+export function normalizeRelPath(rel: string): string {
+  const p = path.posix.normalize(rel.replace(/\\/g, '/'));
+  return p.startsWith('./') ? p.slice(2) : p === '.' ? '' : p;
+}
+
+/**
+ * The identity of a photo path relative to the faces folder: its first folder when the set is laid out
+ * one folder per person (the path is normalised first, so `./A/x.jpg` is A's). The one definition the
+ * calibration split and the evaluation split (evaluate/split.ts) share.
+ */
+export function identityOf(rel: string): string {
+  const p = normalizeRelPath(rel);
+  const i = p.indexOf('/');
+  return i > 0 ? p.slice(0, i) : p;
+}
+
+/** What readImageList found besides the paths: duplicate lines dropped (counted for a warning). */
+export interface ImageListNotes {
+  duplicates: number;
+}
+
+/**
+ * Paths from a list file (one per line, relative to `facesDir`; blank lines and # comments skipped),
+ * normalised (normalizeRelPath) so that identities and duplicates are judged on one spelling. An
+ * absolute path inside `facesDir` is taken relative to it; one outside it, and a relative path that
+ * leaves it (`../x.jpg`), is refused with FACEOPT_ERR_BAD_ARGUMENT. Repeated paths are kept once
+ * (`notes.duplicates` counts the lines dropped).
+ */
+export function readImageList(listFile: string, facesDir: string, notes?: ImageListNotes): string[] {
   if (!existsSync(listFile)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: listFile });
   const lines = readFileSync(listFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const missing = lines.filter((l) => !existsSync(path.join(facesDir, l)));
+  const root = path.resolve(facesDir);
+  const refuse = (entry: string, why: string): never => {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: 'photo paths relative to --faces, inside it (e.g. Person_Name/Person_Name_0001.jpg)',
+      name: '--calibration-list',
+      received: `${JSON.stringify(entry)} in ${listFile}, ${why}`,
+    });
+  };
+  const seen = new Set<string>();
+  const out: string[] = [];
+  let duplicates = 0;
+  for (const line of lines) {
+    let rel: string;
+    if (path.isAbsolute(line) || path.posix.isAbsolute(line.replace(/\\/g, '/'))) {
+      const r = path.relative(root, path.resolve(line));
+      if (!r || r.startsWith('..') || path.isAbsolute(r)) refuse(line, `an absolute path outside --faces ${facesDir} (paths in the list are relative to --faces)`);
+      rel = normalizeRelPath(r.split(path.sep).join('/'));
+    } else {
+      rel = normalizeRelPath(line);
+      if (!rel || rel === '..' || rel.startsWith('../')) refuse(line, `which is outside --faces ${facesDir} (paths in the list are relative to --faces)`);
+    }
+    if (seen.has(rel)) { duplicates++; continue; }
+    seen.add(rel);
+    out.push(rel);
+  }
+  if (notes) notes.duplicates = duplicates;
+  const missing = out.filter((l) => !existsSync(path.join(facesDir, l)));
   if (missing.length) {
     throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${listFile} (${missing.length} listed files missing under ${facesDir}, e.g. ${missing[0]})` });
   }
-  if (!lines.length) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: listFile });
-  return lines;
-}
-
-/** The identity of an image: its first folder when the set is laid out one folder per person. */
-function identityOf(rel: string): string {
-  const i = rel.indexOf('/');
-  return i > 0 ? rel.slice(0, i) : rel;
+  if (!out.length) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: listFile });
+  return out;
 }
 
 export interface CalibrationSplit {
@@ -63,6 +115,8 @@ export interface CalibrationSplit {
   heldApart: string[];
   /** How the split was made, for the report. */
   description: string;
+  /** Warnings about the list (duplicate lines dropped); absent or empty when there are none. */
+  warnings?: string[];
 }
 
 /** ` (--calibration-size N asked; the list has M)` when fewer images than asked for were available. */
@@ -79,7 +133,8 @@ function fewer(size: number | undefined, got: number, where: string): string {
 export function splitCalibration(facesDir: string, opts: { listFile?: string; size?: number } = {}): CalibrationSplit {
   const size = opts.size;
   if (opts.listFile) {
-    const listed = readImageList(opts.listFile, facesDir);
+    const notes: ImageListNotes = { duplicates: 0 };
+    const listed = readImageList(opts.listFile, facesDir, notes);
     const chosen = size ? listed.slice(0, size) : listed;
     const ids = new Set(listed.map(identityOf));
     let all: string[] = [];
@@ -89,6 +144,7 @@ export function splitCalibration(facesDir: string, opts: { listFile?: string; si
       calibration: chosen,
       heldApart,
       description: `${chosen.length} images from ${path.basename(opts.listFile)}${fewer(size, chosen.length, 'the list has')}; ${heldApart.length} images of ${new Set(heldApart.map(identityOf)).size} other identities held apart`,
+      warnings: notes.duplicates ? [`${notes.duplicates} duplicate line${notes.duplicates === 1 ? '' : 's'} in ${path.basename(opts.listFile)} ${notes.duplicates === 1 ? 'was' : 'were'} dropped (each photo is calibrated on once)`] : [],
     };
   }
   const all = listFolderImages(facesDir);
@@ -120,6 +176,33 @@ export interface RecognizerSourceOptions {
   onProgress?: (done: number, total: number, faces: number) => void;
   /** Skip unreadable photos, telling this (default: throw). */
   onUnreadable?: OnUnreadable;
+  /** Told each readable photo in which the detector found no face (left out of calibration). */
+  onNoFace?: (image: string) => void;
+}
+
+/**
+ * `N of T calibration photos had no detectable face and were left out: a.jpg, b.jpg, c.jpg and 2 more`,
+ * the first three named (what evaluation says of its photos without a face).
+ */
+export function noFaceWarning(images: readonly string[], total: number): string {
+  const n = images.length;
+  const names = `${images.slice(0, 3).join(', ')}${n > 3 ? ` and ${n - 3} more` : ''}`;
+  return `${n} of ${total} calibration photos had no detectable face and ${n === 1 ? 'was' : 'were'} left out: ${names}`;
+}
+
+/**
+ * Collects the photos `recognizerBatches` found no face in (pass `onNoFace`), each once, and sums them
+ * up as a warning.
+ */
+export class FacelessPhotos {
+  readonly photos = new Set<string>();
+
+  readonly onNoFace = (image: string): void => { this.photos.add(image); };
+
+  /** noFaceWarning for what was told (out of `total` photos), or null when nothing was. */
+  warning(total: number): string | null {
+    return this.photos.size ? noFaceWarning([...this.photos], total) : null;
+  }
 }
 
 /** Aligned face crops of the calibration images, normalised for the recognizer, in batches. */
@@ -149,6 +232,8 @@ export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGener
         writeBlob(c, w, h, o.profile.mean, o.profile.std, o.profile.channelOrder === 'BGR', one, 0);
         buf.push(one);
         found++;
+      } else if (img) {
+        o.onNoFace?.(o.images[i]!);
       }
       o.onProgress?.(i + 1, o.images.length, found);
       if (buf.length >= batch) yield* flush();

@@ -24,6 +24,11 @@ export interface CalibrationSource {
   description: string;
   /** Number of images (or faces) actually fed. */
   images: number;
+  /**
+   * Faces actually fed, where it differs from `images` by design (a recognizer calibrates on the faces
+   * found in its photos; photos without one are left out). Absent in files that did not record it.
+   */
+  faces?: number;
   /** `hashImageList` of the ordered list of images fed. */
   listSha256: string;
 }
@@ -44,6 +49,17 @@ export interface CalibrationStats {
 export interface StatsExpectation {
   modelSha256?: string;
   method?: CalibrationMethod;
+  /**
+   * The calibration source of the current run (image count and `hashImageList` of the images): a file
+   * made from other photos is refused (its ranges are not from the photos the report names; and the
+   * prepared graph depends on them: cross-layer equalization reads their channel ranges).
+   */
+  source?: { images: number; listSha256: string };
+  /**
+   * Every tensor the graph calibrates (`activationTensors` of the prepared graph): a file made for this
+   * graph that lacks some (edited or cut short) is refused here, not at quantization.
+   */
+  tensors?: readonly string[];
 }
 
 /**
@@ -103,7 +119,16 @@ export async function saveStats(file: string, stats: CalibrationStats): Promise<
 /** Load and validate a stats file; see `parseStats`. FACEOPT_ERR_FILE_NOT_FOUND when absent. */
 export async function loadStats(file: string, expect: StatsExpectation = {}): Promise<CalibrationStats> {
   requireFile(file);
-  return parseStats(await readFile(file, 'utf8'), file, expect);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const reason = code === 'EISDIR' ? 'it is a folder, not a stats file (name the stats.json inside it)'
+      : `it cannot be read (${code ?? String((e as Error)?.message ?? e)})`;
+    throw new FaceoptError('FACEOPT_ERR_STATS', { path: file, reason }, { cause: e });
+  }
+  return parseStats(text, file, expect);
 }
 
 const isFiniteNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
@@ -119,6 +144,15 @@ function tensorProblem(t: unknown, method: CalibrationMethod): string | null {
   const r = s.range;
   if (!Array.isArray(r) || r.length !== 2 || !isFiniteNumber(r[0]) || !isFiniteNumber(r[1]) || r[0] > r[1]) {
     return 'range must be two finite numbers [lo, hi] with lo <= hi';
+  }
+  // every method chooses its range inside the observed [min, max] (clipped to it; [min, max] itself for a
+  // constant tensor), so a range outside it was edited by hand; a hair of slack for rounding
+  const slack = 1e-6 * Math.max(Math.abs(s.min), Math.abs(s.max), 1e-30);
+  if (r[0] < s.min - slack || r[1] > s.max + slack) {
+    return `range [${r[0]}, ${r[1]}] lies outside the observed [${s.min}, ${s.max}] (the methods choose ranges inside it; calibrate again rather than edit ranges)`;
+  }
+  if (!(r[1] > r[0]) && s.max > s.min) {
+    return `range [${r[0]}, ${r[1]}] has zero width while the tensor spans [${s.min}, ${s.max}] (only a constant tensor gets one)`;
   }
   if (s.histogram !== undefined) {
     const h = checkHistogramData(s.histogram);
@@ -163,6 +197,7 @@ export function parseStats(text: string, where: string, expect: StatsExpectation
   if (!src || typeof src.description !== 'string' || !isCount(src.images) || typeof src.listSha256 !== 'string') {
     return refuse('source must have description, images and listSha256');
   }
+  if (src.faces !== undefined && !isCount(src.faces)) return refuse('source.faces must be an integer >= 0 when present');
   if (typeof s.tensors !== 'object' || s.tensors === null || Array.isArray(s.tensors)) return refuse('tensors must be an object');
   const names = Object.keys(s.tensors);
   if (names.length === 0) return refuse('it holds no tensors');
@@ -173,7 +208,7 @@ export function parseStats(text: string, where: string, expect: StatsExpectation
   return statsFor({
     schemaVersion: STATS_SCHEMA_VERSION, tool: typeof s.tool === 'string' ? s.tool : 'unknown',
     modelSha256: s.modelSha256, method, settings,
-    source: { description: src.description, images: src.images, listSha256: src.listSha256 },
+    source: { description: src.description, images: src.images, ...(src.faces !== undefined ? { faces: src.faces } : {}), listSha256: src.listSha256 },
     tensors: s.tensors as Record<string, TensorStats>,
   }, where, expect);
 }
@@ -188,8 +223,24 @@ export function statsFor(stats: CalibrationStats, where: string, expect: StatsEx
   const refuse = (reason: string): never => {
     throw new FaceoptError('FACEOPT_ERR_STATS', { path: where, reason });
   };
+  const was = stats.source;
+  const now = expect.source;
+  if (now && (now.listSha256 !== was.listSha256 || now.images !== was.images)) {
+    // refused even when the prepared graph is the same (no equalization): its ranges would come from
+    // photos the report does not name, and which the held-apart evaluation may then contain
+    const graph = expect.modelSha256 !== undefined && stats.modelSha256 !== expect.modelSha256
+      ? `, and the prepared graph depends on them (equalization reads their ranges: prepared graph sha256 ${stats.modelSha256.slice(0, 12)}…, now ${expect.modelSha256.slice(0, 12)}…)`
+      : ': its ranges would come from photos this run\'s report does not name, and its held-apart evaluation could contain them';
+    return refuse(`the calibration photos differ: it was made from ${was.images} images (list sha256 ${was.listSha256.slice(0, 12)}…), this run calibrates on ${now.images} (list sha256 ${now.listSha256.slice(0, 12)}…)${graph}. Pass the --faces/--calibration-list/--calibration-size it was made with`);
+  }
   if (expect.modelSha256 !== undefined && stats.modelSha256 !== expect.modelSha256) {
     return refuse(`it was made for another model, or for this one as another faceopt version or other rewrite options prepared it (prepared graph sha256 ${stats.modelSha256.slice(0, 12)}…, now ${expect.modelSha256.slice(0, 12)}…)`);
+  }
+  if (expect.tensors) {
+    const missing = expect.tensors.filter((t) => !Object.hasOwn(stats.tensors, t));
+    if (missing.length) {
+      return refuse(`it has no range for ${missing.length} of the graph's ${expect.tensors.length} calibrated tensors (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}): the file was edited or cut short`);
+    }
   }
   if (expect.method !== undefined && stats.method !== expect.method && COLLECTORS[expect.method].needsHistogram && !Object.values(stats.tensors).every((t) => 'histogram' in t)) {
     return refuse(`it holds ${stats.method} stats without histograms, and ${expect.method} needs them`);

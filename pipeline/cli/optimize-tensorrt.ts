@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
+import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
 import { carryExclusions, checkExclusions, replacementsOf } from '../quantize/exclusions.js';
@@ -199,7 +199,16 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   if (precision === 'int8') {
     const preparedSha = sha256(prepared.toBytes());
     if (opts.stats && existsSync(opts.stats)) {
-      calibration = await loadStats(opts.stats, { modelSha256: preparedSha });
+      // made from these calibration photos (the same images, before the held-apart slice), for this graph
+      const statsImages = split ? holdSlice(split.calibration).statsImages : null;
+      calibration = await loadStats(opts.stats, {
+        modelSha256: preparedSha,
+        ...(statsImages ? { source: { images: statsImages.length, listSha256: hashImageList(statsImages) } } : {}),
+        tensors: activationTensors(prepared),
+      });
+      if (opts.method && opts.method !== calibration.method) {
+        throw new FaceoptError('FACEOPT_ERR_STATS', { path: opts.stats, reason: `it holds ${calibration.method} ranges and this run asks for --method ${opts.method}; drop --method to reuse it, or --stats to calibrate again` });
+      }
       stats = calibration.tensors;
       log(`calibration: reusing ${opts.stats} (${Object.keys(stats).length} tensors)`);
       if (split) {

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { fewCalibrationPhotos, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
+import { fewCalibrationPhotos, identityOf, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
 import type { EvaluationData } from '../report/types.js';
 import type { Pair } from './data.js';
 
@@ -19,12 +19,12 @@ export function spread<T>(items: readonly T[], max: number): T[] {
   return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]!);
 }
 
-/** The identity of a photo path relative to the faces folder: its first folder (one folder per person). */
-export function identityOf(rel: string): string {
-  const p = rel.replace(/\\/g, '/');
-  const i = p.indexOf('/');
-  return i > 0 ? p.slice(0, i) : p;
-}
+/**
+ * The identity of a photo path relative to the faces folder: its first folder (one folder per person),
+ * after normalising `./`, `..` and `\\`. One function with the calibration split's (calibrate/sources.ts),
+ * so a list written `./A/x.jpg` and a pairs file written `A/x.jpg` agree that the photo is A's.
+ */
+export { identityOf };
 
 /** Number of distinct identities among photo paths. */
 export function countIdentities(images: readonly string[]): number {
@@ -81,7 +81,8 @@ export function evaluationSet(o: EvaluationSetInput): EvaluationSet {
   }
   const s = o.split ?? splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
   const calIds = new Set(s.calibration.map(identityOf));
-  const warnings: string[] = [];
+  // a split made here warns here; one passed in was warned about where it was made (checkedCalibrationSplit)
+  const warnings: string[] = o.split ? [] : [...(s.warnings ?? [])];
   let pairs: EvaluationSet['pairs'] = null;
   let dropped = 0;
   if (o.pairs) {
@@ -157,6 +158,7 @@ export function noEvaluationPhotos(o: { facesDir: string; heldApart: number; cal
 export function checkedCalibrationSplit(o: { facesDir?: string; calibrationList?: string; calibrationSize?: number; statsFile?: string; evaluate: boolean; pairs: boolean; explicit: number; warn: (warning: string) => void }): CalibrationSplit | null {
   if (!o.facesDir) return null;
   const split = splitCalibration(o.facesDir, { listFile: o.calibrationList, size: o.calibrationSize });
+  for (const w of split.warnings ?? []) o.warn(w);
   const few = o.statsFile && existsSync(o.statsFile) ? null : fewCalibrationPhotos(split.calibration.length);
   if (few) o.warn(few);
   if (o.evaluate) {

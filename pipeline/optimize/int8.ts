@@ -14,10 +14,10 @@ import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
-import { collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
+import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { createStats, hashImageList, loadStats, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
-import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
-import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
+import { resolveSettings, rethreshold, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
+import { detectorBatches, FacelessPhotos, recognizerBatches } from '../calibrate/sources.js';
 import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
@@ -151,6 +151,7 @@ export function checkOutputs(outPath: string, reportDir: string, statsFile?: str
 export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // 99.99 measured better than ORT's 99.999 on InsightFace recognizers (heavy-tailed activations)
+  const percentileGiven = o.collector?.percentile !== undefined;
   o = { ...o, collector: { percentile: INT8_PERCENTILE, ...o.collector } };
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
@@ -216,10 +217,11 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // photos that cannot be read are left out of calibration, listed once each in the log and the report
   const unreadable = new UnreadablePhotos();
   const { onUnreadable } = unreadable;
+  const faceless = new FacelessPhotos();
   const batchesFor = (images: readonly string[], label: string): AsyncIterable<InputBatch> | Iterable<InputBatch> => {
     const bar = countProgress(label, images.length, { silent: o.quiet });
     if (profile?.role === 'recognizer' && o.facesDir) {
-      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, onUnreadable, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
+      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, onUnreadable, onNoFace: faceless.onNoFace, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
     }
     if (profile?.role === 'detector' && o.facesDir) {
       return detectorBatches({ facesDir: o.facesDir, images, profile, detSize: [detSize, detSize], onUnreadable, onProgress: (d) => { bar.update(d); if (d === images.length) bar.done(); } });
@@ -235,6 +237,12 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // recognizer crops are small: align once and keep them; detector frames are streamed
   const t0 = performance.now();
   const statsBatches = role === 'recognizer' && o.facesDir ? await collect(batchesFor(statsImages, 'aligning calibration faces')) : null;
+  // photos in which the detector found no face add nothing to calibration: say how many (it was silent)
+  const noFace = faceless.warning(statsImages.length);
+  if (noFace) {
+    warnings.push(noFace);
+    log(`warning: ${noFace}`);
+  }
   const calibrationInput = () => statsBatches ?? batchesFor(statsImages, 'calibrating');
 
   let equalized = { pairs: 0, spreadBefore: 1, spreadAfter: 1 };
@@ -257,8 +265,24 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
 
   let stats: CalibrationStats;
   if (reusedStats && o.statsFile) {
-    stats = statsFor(reusedStats, o.statsFile, { modelSha256: preparedSha });
-    log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
+    // a method or percentile asked for on the command line re-chooses the ranges from the file's
+    // histograms (they were ignored: the file's own ranges were used whatever was asked)
+    const method = o.methodGiven ? o.method : reusedStats.method;
+    stats = statsFor(reusedStats, o.statsFile, {
+      modelSha256: preparedSha, method,
+      source: { images: statsImages.length, listSha256: hashImageList(statsImages) },
+      tensors: activationTensors(prepared),
+    });
+    const settings = { ...stats.settings, ...(percentileGiven ? { percentile: o.collector!.percentile! } : {}) };
+    if (method !== stats.method || (method === 'percentile' && settings.percentile !== stats.settings.percentile)) {
+      const from = `${stats.method}${stats.method === 'percentile' ? ` ${stats.settings.percentile}` : ''}`;
+      stats = { ...stats, method, settings, tensors: Object.fromEntries(Object.entries(stats.tensors).map(([k, t]) => [k, rethreshold(t, method, settings)])) };
+      const note = `calibration ranges re-chosen by ${method}${method === 'percentile' ? ` ${settings.percentile}` : ''} from the histograms of ${o.statsFile} (collected as ${from})`;
+      warnings.push(note);
+      log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors): ${note}`);
+    } else {
+      log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
+    }
   } else {
     if (!o.facesDir && role !== 'generic') {
       // it used to log "0 images (undefined)" and go on; the gates then fail for want of faces to compare
@@ -276,7 +300,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     bar?.done();
     stats = createStats({
       modelSha256: preparedSha, method: o.method, settings: resolveSettings(o.collector),
-      source: { description: split?.description ?? 'synthetic N(0,1) inputs', images: statsImages.length, listSha256: hashImageList(statsImages) },
+      source: { description: split?.description ?? 'synthetic N(0,1) inputs', images: statsImages.length, listSha256: hashImageList(statsImages), ...(statsBatches ? { faces: sampleCount(statsBatches) } : {}) },
       tensors,
     });
     const statsOut = o.statsFile ?? path.join(reportDir, 'stats.json');

@@ -72,6 +72,39 @@ export function validateReport(value: unknown, file = 'report.json'): Report {
   return value as Report;
 }
 
+/** Floating-point slack of the gate comparisons (evaluate/gates.ts compares with the same). */
+const GATE_SLACK = 1e-9;
+
+/**
+ * Why a report's recorded verdict contradicts its own checks, or null when it agrees: the verdict is
+ * recomputed from the checks (it passes when no check failed; skipped checks do not fail it), each
+ * check's status must follow from its measured value, comparator and threshold, and each threshold must
+ * be the one `gates.thresholds` records. `faceopt promote` refuses a report for which this is not null
+ * (a hand-edited `"pass": true`, or checks edited to pass), whatever --allow-failed says.
+ */
+export function gatesInconsistency(gates: Report['gates']): string | null {
+  for (const c of gates.checks) {
+    const [role, key] = c.id.split('.') as [string, string | undefined];
+    const recorded = key === undefined ? undefined : (gates.thresholds as unknown as Record<string, Record<string, unknown> | undefined>)[role]?.[key];
+    if (typeof recorded === 'number' && recorded !== c.threshold) {
+      return `check ${c.id} compares with threshold ${c.threshold}, but gates.thresholds says ${recorded}`;
+    }
+    if (c.measured === null) {
+      if (c.status === 'pass') return `check ${c.id} says pass but measured nothing`;
+      continue;
+    }
+    const ok = c.comparator === '>=' ? c.measured >= c.threshold - GATE_SLACK : c.measured <= c.threshold + GATE_SLACK;
+    if (c.status === 'skipped' || (c.status === 'pass') !== ok) {
+      return `check ${c.id} says ${c.status} but its measured ${c.measured} is ${ok ? '' : 'not '}${c.comparator} ${c.threshold}`;
+    }
+  }
+  const failed = gates.checks.filter((c) => c.status === 'fail').map((c) => c.id);
+  if (gates.pass && failed.length) return `gates.pass is true but ${failed.length} of its ${gates.checks.length} checks failed (${failed.join(', ')})`;
+  if (gates.pass && gates.reasons.length) return `gates.pass is true but it gives ${gates.reasons.length} reason(s) for failing`;
+  if (!gates.pass && !failed.length) return 'gates.pass is false but no check failed';
+  return null;
+}
+
 /** report.json inside `dirOrFile`, or `dirOrFile` itself when it names a .json file. */
 export function reportJsonPath(dirOrFile: string): string {
   return dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, REPORT_FILES.json);

@@ -5,15 +5,30 @@
 import { reportBlocks, type Block } from './document.js';
 import type { Report } from './types.js';
 
-const cell = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+/**
+ * Text as Markdown that stays text: `&`, `<` and `>` become entities (a model named `x<img onerror=...>`
+ * must not put a tag into a rendered pull request), and line breaks and other control characters become
+ * spaces (a name with a newline must not open a heading, a list item or a table row). Every block's text
+ * goes through it: most of a report is generated, but names, paths, warnings and reasons come from the
+ * user's files.
+ */
+export function escapeMarkdownText(s: string): string {
+  return s
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
+    .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+const cell = (s: string): string => escapeMarkdownText(s).replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
+const text = escapeMarkdownText;
 
 function block(b: Block): string | null {
   switch (b.kind) {
-    case 'title': return `# ${b.text}`;
-    case 'verdict': return `**${b.text}**`;
-    case 'heading': return `## ${b.text}`;
-    case 'paragraph': return b.text;
-    case 'list': return b.items.map((i) => `- ${i}`).join('\n');
+    case 'title': return `# ${text(b.text)}`;
+    case 'verdict': return `**${text(b.text)}**`;
+    case 'heading': return `## ${text(b.text)}`;
+    case 'paragraph': return text(b.text);
+    case 'list': return b.items.map((i) => `- ${text(i)}`).join('\n');
     case 'table': {
       const lines = [`| ${b.headers.map(cell).join(' | ')} |`, `|${b.headers.map(() => '---').join('|')}|`];
       for (const row of b.rows) lines.push(`| ${row.map(cell).join(' | ')} |`);

@@ -94,6 +94,19 @@ export function reportTitle(r: Report): string {
 
 const MARK = { pass: 'pass', fail: 'FAIL', skipped: 'skip' } as const;
 
+/**
+ * Text fit for one terminal line: ANSI escape sequences removed, other control characters (newlines,
+ * carriage returns, a lone ESC) turned into spaces, so a model or node name from a user's file cannot
+ * repaint the terminal or forge lines of the summary.
+ */
+export function terminalText(s: string): string {
+  return s
+    // eslint-disable-next-line no-control-regex
+    .replace(/\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(\u0007|\u001b\\)?|\u009b[0-?]*[ -/]*[@-~]/g, '')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
+}
+
 /** The terminal view of one report: title, verdict with every gate sentence, key numbers, warnings. */
 export function terminalSummary(r: Report, dir: string): string {
   const lines = [`faceopt report: ${reportTitle(r)}`, `  ${dir}`, '', verdictLine(r)];
@@ -104,7 +117,7 @@ export function terminalSummary(r: Report, dir: string): string {
   for (const k of rows) lines.push(`  ${k.label.padEnd(w)}  ${k.text}`);
   for (const warning of r.warnings) lines.push(`  warning: ${warning}`);
   lines.push('', `  made ${r.provenance.createdAt} by faceopt ${r.provenance.toolVersion} on ${r.provenance.machine.cpuModel} (${r.provenance.machine.cores} cores)`);
-  return `${lines.join('\n')}\n`;
+  return `${lines.map(terminalText).join('\n')}\n`;
 }
 
 /** Two reports side by side: one row per key number either has, verdicts first. */
@@ -118,7 +131,7 @@ export function terminalCompare(a: { report: Report; dir: string }, b: { report:
     ['model', reportTitle(a.report), reportTitle(b.report)],
     ['verdict', verdictLine(a.report), verdictLine(b.report)],
     ...ids.map((id) => [(ka.get(id) ?? kb.get(id))!.label, ka.get(id)?.text ?? '-', kb.get(id)?.text ?? '-']),
-  ];
+  ].map((row) => row.map(terminalText));
   const w0 = Math.max(...rows.map((r) => r[0]!.length));
   const w1 = Math.max(...rows.map((r) => r[1]!.length));
   const notes = [
@@ -126,5 +139,5 @@ export function terminalCompare(a: { report: Report; dir: string }, b: { report:
     ...(a.report.reference.sha256 !== b.report.reference.sha256 ? [`note: the reports measure against different references (${a.report.reference.name}, ${b.report.reference.name})`] : []),
     ...[a, b].flatMap((x, i) => x.report.warnings.filter((w) => /not built or timed here|not faster/.test(w)).map((w) => `note (${'AB'[i]}): ${w}`)),
   ];
-  return `${rows.map((r) => `${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd()).join('\n')}\n${notes.map((n) => `${n}\n`).join('')}`;
+  return `${rows.map((r) => `${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd()).join('\n')}\n${notes.map((n) => `${terminalText(n)}\n`).join('')}`;
 }

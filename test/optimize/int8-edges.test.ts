@@ -122,3 +122,30 @@ describe('--out and the report folder', () => {
     expect(readFileSync(blocker, 'utf8')).toBe('x');
   });
 });
+
+describe('--stats reuse with another --method or --percentile', () => {
+  it('re-chooses the ranges from the file\'s histograms: the same model as a fresh run with that method', async () => {
+    const file = save('rethreshold');
+    const statsFile = path.join(dir, 'rethreshold-stats.json');
+    const at = (n: string) => path.join(dir, 'rethreshold-out', `${n}.int8.onnx`);
+    await run({ model: file, method: 'percentile', statsFile, out: at('percentile'), evaluate: false });
+    await run({ model: file, method: 'mse', methodGiven: true, out: at('mse-fresh'), statsFile: path.join(dir, 'fresh-mse.json'), evaluate: false });
+    const lines: string[] = [];
+    await run({ model: file, method: 'mse', methodGiven: true, statsFile, out: at('mse-reused'), evaluate: false, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toContain('re-chosen by mse');
+    expect(readFileSync(at('mse-reused')).equals(readFileSync(at('mse-fresh')))).toBe(true);
+    expect(readFileSync(at('mse-reused')).equals(readFileSync(at('percentile')))).toBe(false);
+    // another percentile, the same way
+    await run({ model: file, method: 'percentile', methodGiven: true, collector: { percentile: 99.9 }, out: at('p999-fresh'), statsFile: path.join(dir, 'fresh-p999.json'), evaluate: false });
+    await run({ model: file, method: 'percentile', methodGiven: true, collector: { percentile: 99.9 }, statsFile, out: at('p999-reused'), evaluate: false });
+    expect(readFileSync(at('p999-reused')).equals(readFileSync(at('p999-fresh')))).toBe(true);
+  });
+
+  it('refuses a method that needs histograms the file does not hold', async () => {
+    const file = save('nohist');
+    const statsFile = path.join(dir, 'nohist-stats.json');
+    await run({ model: file, method: 'minmax', statsFile, out: path.join(dir, 'nohist-out', 'a.int8.onnx'), evaluate: false });
+    const err = await run({ model: file, method: 'entropy', methodGiven: true, statsFile, out: path.join(dir, 'nohist-out', 'b.int8.onnx'), evaluate: false }).catch((e: unknown) => e);
+    expect(isFaceoptError(err, 'FACEOPT_ERR_STATS'), String(err)).toBe(true);
+  });
+});

@@ -5,15 +5,19 @@ import { keyNumbers, terminalCompare, verdictLine } from '../../pipeline/report/
 import { renderMarkdown } from '../../pipeline/report/markdown.js';
 import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
 
+/** Text as a Markdown renderer shows it: the entities report.md writes for &, < and > decoded. */
+const unentity = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
 /** The Markdown tables after each `## heading` (the first table before any heading is under ''). */
 function tables(md: string): Map<string, string[][][]> {
   const out = new Map<string, string[][][]>();
   let heading = '';
   let current: string[][] | null = null;
   for (const line of md.split('\n')) {
-    if (line.startsWith('## ')) { heading = line.slice(3); current = null; continue; }
+    if (line.startsWith('## ')) { heading = unentity(line.slice(3)); current = null; continue; }
     if (!line.startsWith('|')) { current = null; continue; }
-    const cells = line.slice(1, -1).split(/(?<!\\) \| |(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
+    // cells as a renderer shows them: \| unescaped, entities (&lt; &gt; &amp;) decoded
+    const cells = line.slice(1, -1).split(/(?<!\\) \| |(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|')).map(unentity);
     if (cells.every((c) => /^-+$/.test(c))) continue;
     if (!current) {
       current = [];
