@@ -39,7 +39,7 @@ export function checkDeadline(deadline: Deadline | null): void {
 
 export interface AdmissionHooks {
   onAdmitted?: (n: number) => void;
-  onRejected?: (reason: 'overloaded' | 'timeout') => void;
+  onRejected?: (reason: 'overloaded') => void;
 }
 
 /** Bounded admission with deadlines. */
@@ -88,8 +88,8 @@ export class Admission {
     void settled;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
+      // counted where the 503 is answered (app.ts), with the timeouts found inside the work
       timer = setTimeout(() => {
-        this.hooks.onRejected?.('timeout');
         reject(new FaceoptError('FACEOPT_ERR_TIMEOUT', { ms: this.timeoutMs }));
       }, this.timeoutMs);
     });

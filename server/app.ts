@@ -159,7 +159,9 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     metrics.latency.observe(labels, seconds);
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, cache: reply.getHeader('x-faceopt-cache') }, 'request');
   });
-  app.setErrorHandler(handleError(config.bodyLimit));
+  // every 503 timeout counts once, wherever the deadline was noticed (the admission timer, a deadline
+  // check between stages, the batcher dropping an expired item, every photo of an extract timing out)
+  app.setErrorHandler(handleError(config.bodyLimit, (e) => { if (e.code === 'FACEOPT_ERR_TIMEOUT') metrics.rejected.inc({ reason: 'timeout' }); }));
   app.setNotFoundHandler((req, reply) => {
     const url = req.url.split('?')[0].slice(0, 100);
     // an endpoint called with the wrong method is a 405 naming the right one, not a 404
@@ -210,7 +212,7 @@ export function inferenceLayout(config: ServerConfig): string {
   const lanes = config.inferenceThread ? `${n(config.lanes, 'lane')} x ${n(config.intraOpThreads, 'thread')}` : `${n(config.intraOpThreads, 'thread')} on the event loop`;
   const latency = config.latencyLaneThreads !== null ? ` + a latency lane of ${n(config.latencyLaneThreads, 'thread')}` : '';
   const batch = config.batch.maxBatch > 1 ? `batches of at most ${config.batch.maxBatch} crops` : 'no batching';
-  const cache = [config.cache.memoryEntries > 0 ? `memory cache ${config.cache.memoryEntries}` : 'memory cache off', config.cache.redisUrl ? 'Redis' : ''].filter(Boolean).join(' + ');
+  const cache = [config.cache.memoryEntries > 0 && config.cache.memoryBytes > 0 ? `memory cache ${config.cache.memoryEntries}` : 'memory cache off', config.cache.redisUrl ? 'Redis' : ''].filter(Boolean).join(' + ');
   return `${config.provider}, ${lanes}${latency}${config.workers > 1 ? ` per worker (${config.workers} workers)` : ''}; ${batch}; ${cache}`;
 }
 

@@ -5,21 +5,34 @@
  * workers' Prometheus metrics for whichever worker is asked for /metrics.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 const ASK = 'faceopt:metrics?';
 const ANSWER = 'faceopt:metrics!';
+const COLLECT = 'faceopt:collect?';
+const COLLECTED = 'faceopt:collect!';
 
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 interface Ask { type: typeof ASK; id: number }
 interface Answer { type: typeof ANSWER; id: number; text?: string; error?: string }
+interface Collect { type: typeof COLLECT; id: number }
+interface Collected { type: typeof COLLECTED; id: number; metrics?: MetricsJson }
+
+/** How long the primary waits for one worker's metrics before answering without them. */
+export const WORKER_METRICS_TIMEOUT_MS = 2000;
 
 /** Worker side: answer the primary's metric requests from `registry`, and ask it for the cluster-wide sum. */
 export function workerMetrics(registry: Registry): () => Promise<string> {
-  new AggregatorRegistry(); // installs prom-client's worker-side listener
-  AggregatorRegistry.setRegistries([registry]);
   let next = 0;
   const waiting = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
-  process.on('message', (m: Answer) => {
+  process.on('message', (m: Answer | Collect) => {
+    if (m?.type === COLLECT) {
+      registry.getMetricsAsJSON().then(
+        (metrics) => process.send?.({ type: COLLECTED, id: m.id, metrics } satisfies Collected),
+        () => process.send?.({ type: COLLECTED, id: m.id } satisfies Collected),
+      );
+      return;
+    }
     if (m?.type !== ANSWER) return;
     const w = waiting.get(m.id);
     waiting.delete(m.id);
@@ -40,7 +53,31 @@ export function workerMetrics(registry: Registry): () => Promise<string> {
 export interface PrimaryOptions {
   workers: number;
   shutdownTimeoutMs: number;
-  log: (msg: string, fields?: Record<string, unknown>) => void;
+  log: (msg: string, fields?: Record<string, unknown>, level?: 'info' | 'error') => void;
+}
+
+/**
+ * Exit codes of a worker that could not start and would fail the same way again: a usage or
+ * configuration error (64-78, as the CLI's errors use them) or a variant that failed its gates (3).
+ */
+export function isConfigExit(code: number | null): boolean {
+  return code !== null && (code === 3 || (code >= 64 && code <= 78));
+}
+
+/**
+ * The cluster's metrics: the sum over the workers that listen (a worker starting, restarting or stopped
+ * is not asked), each given `timeoutMs` to answer; the answer says how many were summed and how many of
+ * the configured workers were not, in faceopt_cluster_workers{state}.
+ */
+export async function collectClusterMetrics(workers: Iterable<Worker>, configured: number, ask: (w: Worker) => Promise<MetricsJson | null>): Promise<string> {
+  const answers = (await Promise.all([...workers].map((w) => ask(w).catch(() => null)))).filter((m): m is MetricsJson => m !== null);
+  const text = await AggregatorRegistry.aggregate(answers).metrics();
+  const missing = Math.max(0, configured - answers.length);
+  return `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}# HELP faceopt_cluster_workers Workers whose metrics this answer sums (answered), and configured workers it lacks (missing: starting, restarting or not answering in time)
+# TYPE faceopt_cluster_workers gauge
+faceopt_cluster_workers{state="answered"} ${answers.length}
+faceopt_cluster_workers{state="missing"} ${missing}
+`;
 }
 
 /**
@@ -48,19 +85,38 @@ export interface PrimaryOptions {
  * cluster.isWorker), keep them alive, stop them on SIGTERM/SIGINT. Resolves with the exit code.
  */
 export function runPrimary(opts: PrimaryOptions): Promise<number> {
-  const aggregator = new AggregatorRegistry();
   let stopping = false;
   let exitCode = 0;
   const restarts: number[] = [];
+  /** Workers that listen (they listen once warm): the ones asked for metrics. */
+  const listening = new Set<Worker>();
+  let nextCollect = 0;
+  const collecting = new Map<number, (m: MetricsJson | null) => void>();
 
-  const onMessage = (worker: Worker, m: Ask) => {
+  const askWorker = (w: Worker): Promise<MetricsJson | null> => new Promise((resolve) => {
+    const id = nextCollect++;
+    const timer = setTimeout(() => { collecting.delete(id); resolve(null); }, WORKER_METRICS_TIMEOUT_MS);
+    collecting.set(id, (m) => { clearTimeout(timer); collecting.delete(id); resolve(m); });
+    try {
+      w.send({ type: COLLECT, id } satisfies Collect, (e: Error | null) => { if (e) collecting.get(id)?.(null); });
+    } catch {
+      collecting.get(id)?.(null);
+    }
+  });
+
+  const onMessage = (worker: Worker, m: Ask | Collected) => {
+    if (m?.type === COLLECTED) {
+      collecting.get(m.id)?.(m.metrics ?? null);
+      return;
+    }
     if (m?.type !== ASK) return;
-    aggregator.clusterMetrics().then(
+    collectClusterMetrics([...listening].filter((w) => w.isConnected()), opts.workers, askWorker).then(
       (text) => worker.send({ type: ANSWER, id: m.id, text } satisfies Answer),
       (e: Error) => worker.send({ type: ANSWER, id: m.id, error: e.message } satisfies Answer),
-    );
+    ).catch(() => undefined); // the asking worker went away meanwhile
   };
   cluster.on('message', onMessage);
+  cluster.on('listening', (worker) => { listening.add(worker); });
 
   // the workers whose process has not exited. Not cluster.workers: Node removes a worker from it only
   // once both its 'exit' and its IPC 'disconnect' have happened, in either order, so at the last 'exit'
@@ -71,9 +127,12 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   return new Promise<number>((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
       alive.delete(worker);
+      listening.delete(worker);
       if (stopping) {
-        // the first failure's code stands (a worker that could not start: 64-78)
-        if (code !== 0 && exitCode === 0) exitCode = 1;
+        // the first failure's code stands (a worker that could not start: 64-78, or 3). A worker that
+        // our SIGTERM ended before it set up its handler (still starting) stopped as asked.
+        const asked = code === null && (signal === 'SIGTERM' || signal === 'SIGINT');
+        if (code !== 0 && !asked && exitCode === 0) exitCode = code ?? 1;
         if (alive.size === 0) resolve(exitCode);
         return;
       }
@@ -82,9 +141,9 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       const now = Date.now();
       restarts.push(now);
       while (restarts.length && now - restarts[0] > 60_000) restarts.shift();
-      const configError = code !== null && code >= 64 && code <= 78;
+      const configError = isConfigExit(code);
       if (code !== 0 && (configError || restarts.length > opts.workers * 3)) {
-        opts.log(configError ? 'a worker could not start (its error is above); stopping' : 'workers keep exiting; stopping', { code, signal });
+        opts.log(configError ? 'a worker could not start (its error is above); stopping' : 'workers keep exiting; stopping', { code, signal }, 'error');
         stopping = true;
         exitCode = code ?? 1;
         for (const w of alive) w.kill('SIGTERM');

@@ -11,6 +11,12 @@ import type { Provider } from '../pipeline/runtime.js';
 export interface CacheConfig {
   /** In-memory LRU entries (0 turns the memory layer off). */
   memoryEntries: number;
+  /**
+   * Estimated heap bytes the in-memory LRU may hold (0 turns the memory layer off): a 1000-face extract
+   * result with 512-d embeddings is ~5 MiB, so an entry bound alone let 2048 of them exhaust the heap.
+   * A single result over 1/8 of it is not kept in memory.
+   */
+  memoryBytes: number;
   /** Redis URL for a cache shared by replicas (REDIS_URL); null for none. */
   redisUrl: string | null;
   /** Redis entry lifetime in seconds. */
@@ -108,6 +114,7 @@ export const DEFAULTS = {
   maxBatchCpu: 8,
   maxWaitMs: 2,
   memoryEntries: 2048,
+  memoryBytes: 256 * 1024 * 1024,
   redisTtlS: 7 * 24 * 3600,
   redisTimeoutMs: 250,
   detThreshold: 0.5,
@@ -168,9 +175,11 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
   if (typeof host !== 'string' || host.trim() === '') {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a host name or IP address', name: 'host', received: String(host) });
   }
-  const apiKey = input.apiKey ?? null;
+  // a key read from a file or a secret often ends with a newline; the header's value is trimmed too, so
+  // an untrimmed key could never match
+  const apiKey = typeof input.apiKey === 'string' ? input.apiKey.trim() : null;
   if (apiKey !== null && apiKey.length < 8) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'an API key of at least 8 characters', name: 'api key', received: `${apiKey.length} characters` });
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'an API key of at least 8 characters (leading and trailing whitespace does not count)', name: 'api key', received: `${apiKey.length} characters` });
   }
   const c = input.cache ?? {};
   // an outage is served through (cache off); a URL that can never reach Redis is a setting to fix now
@@ -197,6 +206,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     },
     cache: {
       memoryEntries: checkNumber('--cache-size', c.memoryEntries ?? DEFAULTS.memoryEntries, { min: 0, max: 10_000_000, integer: true }),
+      memoryBytes: checkNumber('--cache-bytes', c.memoryBytes ?? DEFAULTS.memoryBytes, { min: 0, max: 2 ** 45, integer: true }),
       redisUrl,
       redisTtlS: checkNumber('redis ttl', c.redisTtlS ?? DEFAULTS.redisTtlS, { min: 1, integer: true }),
       redisTimeoutMs: checkNumber('redis timeout', c.redisTimeoutMs ?? DEFAULTS.redisTimeoutMs, { min: 1, max: 60_000, integer: true }),

@@ -90,8 +90,11 @@ export function errorBody(e: FaceoptError): { error: { code: string; message: st
   return { error: { code: e.code, message: e.message } };
 }
 
-/** Fastify error handler: coded JSON, Retry-After on overload, stack traces only in the server log. */
-export function handleError(bodyLimit: number) {
+/**
+ * Fastify error handler: coded JSON, Retry-After on overload, stack traces only in the server log.
+ * `onAnswered` hears of every coded error answered (the metrics count each 503 timeout there, once).
+ */
+export function handleError(bodyLimit: number, onAnswered?: (e: FaceoptError) => void) {
   return (e: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     // header values (an API key among them) are never echoed back
     const parts: Record<string, unknown> = { querystring: req.query, body: req.body, params: req.params };
@@ -105,6 +108,7 @@ export function handleError(bodyLimit: number) {
     if (!req.raw.complete && (coded.code === 'FACEOPT_ERR_PAYLOAD_TOO_LARGE' || coded.code === 'FACEOPT_ERR_TIMEOUT')) reply.header('connection', 'close');
     if (coded.code === 'FACEOPT_ERR_OVERLOADED') reply.header('retry-after', String(coded.params.retryAfter ?? 1));
     if (coded.code === 'FACEOPT_ERR_NOT_READY') reply.header('retry-after', '1');
+    onAnswered?.(coded);
     if (coded.httpStatus >= 500) req.log.warn({ code: coded.code }, coded.message);
     else req.log.info({ code: coded.code }, coded.message);
     return reply.code(coded.httpStatus).send(errorBody(coded));

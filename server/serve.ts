@@ -52,12 +52,30 @@ function jsonLine(level: number, msg: string, fields: Record<string, unknown> = 
   process.stdout.write(`${JSON.stringify({ level, time: Date.now(), pid: process.pid, msg, ...fields })}\n`);
 }
 
-/** Close the app (drain) and exit; a second signal or the timeout exits at once with 1. */
+/** Longest a forced exit waits for the inference threads to let their sessions go. */
+const FORCED_RELEASE_MS = 5000;
+
+/**
+ * Exit with `code` now, without draining: the sessions are released first (bounded). process.exit with
+ * inference threads still holding onnxruntime sessions tore them down mid-flight and aborted now and
+ * then (SIGABRT, exit 134, "terminate called after throwing an instance of 'Napi::Error'").
+ */
+async function forceExit(app: FaceoptApp, code: number): Promise<never> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    app.faceopt.service.releaseNow().catch(() => undefined),
+    new Promise((resolve) => { timer = setTimeout(resolve, FORCED_RELEASE_MS); }),
+  ]);
+  clearTimeout(timer);
+  process.exit(code);
+}
+
+/** Close the app (drain) and exit; the timeout exits with 1 (a second signal too, see runServer). */
 async function shutdown(app: FaceoptApp, signal: string, timeoutMs: number): Promise<never> {
   app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
   const timer = setTimeout(() => {
     app.log.error({ timeoutMs }, 'shutdown timed out; exiting');
-    process.exit(1);
+    void forceExit(app, 1);
   }, timeoutMs);
   timer.unref();
   try {
@@ -66,8 +84,15 @@ async function shutdown(app: FaceoptApp, signal: string, timeoutMs: number): Pro
     process.exit(0);
   } catch (e) {
     app.log.error({ err: (e as Error).message }, 'error while stopping');
-    process.exit(1);
+    return forceExit(app, 1);
   }
+}
+
+/** The CLI's one line for a start-up error that ends a process (a cluster worker, or model loading). */
+function startupFailureLine(e: unknown): void {
+  const code = isFaceoptError(e) ? e.code : 'FACEOPT_ERR_INTERNAL';
+  const message = (e as Error)?.message?.split('\n')[0] ?? String(e);
+  process.stderr.write(`faceopt: ${code}: ${message}\n`);
 }
 
 /**
@@ -79,7 +104,7 @@ export async function runServer(config: ServerConfig, appOptions: Pick<AppOption
     // a port that cannot be bound fails here, once, instead of in every worker
     await checkBindable(config.host, config.port);
     jsonLine(30, 'starting workers', { workers: config.workers, threadsPerWorker: config.intraOpThreads, host: config.host, port: config.port });
-    return runPrimary({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, log: (msg, f) => jsonLine(30, msg, f) });
+    return runPrimary({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, log: (msg, f, level) => jsonLine(level === 'error' ? 50 : 30, msg, f) });
   }
   // decoded pixels are request data, not worth caching; libvips threads follow the per-worker share
   sharp.cache(false);
@@ -89,7 +114,7 @@ export async function runServer(config: ServerConfig, appOptions: Pick<AppOption
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) {
-      if (!cluster.isWorker) process.exit(1); // a second Ctrl-C means "now"
+      if (!cluster.isWorker) void forceExit(app, 1); // a second Ctrl-C means "now"
       return;
     }
     stopping = true;
@@ -99,28 +124,51 @@ export async function runServer(config: ServerConfig, appOptions: Pick<AppOption
   // Ctrl-C reaches the whole process group; a worker waits for the primary's SIGTERM instead
   process.on('SIGINT', cluster.isWorker ? () => undefined : onSignal);
 
-  try {
+  const fail = async (e: unknown): Promise<never> => {
+    const code = isFaceoptError(e) ? e.code : 'FACEOPT_ERR_INTERNAL';
+    app.log.fatal({ code, err: (e as Error)?.message?.split('\n')[0] ?? String(e) }, 'cannot serve: model loading failed');
+    startupFailureLine(e); // the CLI's one line, whatever the log level
+    await app.close().catch(() => undefined);
+    process.exit(exitCodeOf(e));
+  };
+  const never = new Promise<number>(() => undefined); // runs until a signal ends the process
+
+  if (cluster.isWorker) {
     // a cluster worker takes connections only once warm: the primary hands sockets to listening
-    // workers, so a cold (or restarted) worker never answers 503 while its siblings could serve
-    if (cluster.isWorker) await app.faceoptReady.catch(() => undefined);
+    // workers, so a cold (or restarted) worker never answers 503 while its siblings could serve. One
+    // whose models failed to load never listens: it ends with the error's code (the primary does not
+    // restart a configuration error), as its IPC channel would otherwise keep it up serving nothing.
+    const failed = await app.faceoptReady.then(() => null, (e: unknown) => e ?? new Error('model loading failed'));
+    if (stopping) return never; // a signal came while the models loaded: shutdown() exits
+    if (failed !== null) return fail(failed);
+  }
+  try {
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
+    if (stopping) return never;
     await app.close().catch(() => undefined);
     const err = bindError(e, config.host, config.port);
     // a cluster worker's IPC channel would keep it alive after the CLI printed the error
     if (cluster.isWorker) {
-      process.stderr.write(`faceopt: ${isFaceoptError(err) ? err.code : 'FACEOPT_ERR_INTERNAL'}: ${(err as Error).message.split('\n')[0]}\n`);
+      startupFailureLine(err);
       process.exit(exitCodeOf(err));
     }
     throw err;
   }
   app.faceoptReady.catch(async (e: unknown) => {
-    const code = isFaceoptError(e) ? e.code : 'FACEOPT_ERR_INTERNAL';
-    const message = (e as Error)?.message?.split('\n')[0] ?? String(e);
-    app.log.fatal({ code, err: message }, 'cannot serve: model loading failed');
-    process.stderr.write(`faceopt: ${code}: ${message}\n`); // the CLI's one line, whatever the log level
-    await app.close().catch(() => undefined);
-    process.exit(exitCodeOf(e));
+    if (stopping) return; // closed while loading: shutdown() exits
+    await fail(e);
   });
-  return new Promise<number>(() => undefined); // runs until a signal ends the process
+  return never;
+}
+
+/**
+ * A cluster worker whose start-up failed before it served (models not selectable, bad settings): print
+ * the CLI's line and exit with the error's code, after letting the inference threads go. Its IPC
+ * channel to the primary would otherwise keep it alive, and the primary waiting for it, forever.
+ */
+export async function exitWorker(e: unknown, release: () => Promise<void>): Promise<never> {
+  await release().catch(() => undefined);
+  startupFailureLine(e);
+  process.exit(exitCodeOf(e));
 }

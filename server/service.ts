@@ -17,6 +17,53 @@ import { ResultCache } from './cache.js';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
 import type { MemoryReclaimer } from './reclaim.js';
+import { TOOL_VERSION } from '../pipeline/version.js';
+
+/**
+ * The shape of cached results. Bump it whenever a change makes an answer differ for the same image,
+ * models and options (rounding, field names, face order): a shared Redis outlives upgrades, and the
+ * scope below keeps an upgraded server from serving older entries. The tool version is in the scope too.
+ */
+export const CACHE_FORMAT = 2;
+
+/**
+ * The part of every cache key that says which server would give the same answer: the models, the
+ * settings that change an answer or a refusal, the result format and the tool version.
+ */
+export function cacheScope(modelsId: string, config: Pick<ServerConfig, 'detSize' | 'maxPixels' | 'provider'>, v: { format?: number; version?: string } = {}): string {
+  const format = v.format ?? CACHE_FORMAT;
+  const version = v.version ?? TOOL_VERSION;
+  return sha256(`${modelsId}:det-size=${config.detSize ?? 'model'}:max-pixels=${config.maxPixels}:provider=${config.provider}:format=${format}:version=${version}`).slice(0, 16);
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const numbers = (v: unknown, n: number): boolean => Array.isArray(v) && v.length === n && v.every(finite);
+
+/**
+ * A face as this server writes it (a value read back from the shared Redis is checked before use):
+ * box of 4 numbers, score a number or null, keypoints null or pairs, and, exactly when `embedding` says
+ * so, a finite embedding of `dim` numbers (any length up to 8192 while the dimension is not known yet)
+ * with a finite norm >= 0.
+ */
+function validFace(f: unknown, embedding: boolean, dim: number | null): boolean {
+  if (f === null || typeof f !== 'object' || Array.isArray(f)) return false;
+  const o = f as Record<string, unknown>;
+  if (!numbers(o.box, 4)) return false;
+  if (o.score !== null && !finite(o.score)) return false;
+  if (o.kps !== null && !(Array.isArray(o.kps) && o.kps.length <= 16 && o.kps.every((p) => numbers(p, 2)))) return false;
+  if (!embedding) return o.embedding === undefined && o.norm === undefined;
+  const e = o.embedding;
+  if (!Array.isArray(e) || e.length === 0 || e.length > 8192 || (dim !== null && e.length !== dim) || !e.every(finite)) return false;
+  return finite(o.norm) && o.norm >= 0;
+}
+
+function validImage(v: unknown, embedding: boolean, dim: number | null): boolean {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  const size = (x: unknown) => Number.isInteger(x) && (x as number) > 0;
+  return size(o.width) && size(o.height) && Array.isArray(o.faces) && o.faces.length <= MAX_FACES_PER_IMAGE
+    && o.faces.every((f) => validFace(f, embedding, dim));
+}
 
 /** A face as the API returns it. Embeddings keep full float32 precision. */
 export interface FaceJson {
@@ -70,6 +117,10 @@ export class FaceService {
   private readonly cacheScope: string;
   private stateValue: ServiceState = 'loading';
   private failure: unknown = null;
+  /** start() while it runs: close() waits for it, so sessions are never torn down while they load. */
+  private loading: Promise<void> | null = null;
+  /** The recognizer's embedding length, once a result showed it (checks values read from Redis). */
+  private embeddingDim: number | null = null;
 
   constructor(
     private readonly config: ServerConfig,
@@ -86,7 +137,7 @@ export class FaceService {
     this.cache = new ResultCache(config.cache, metrics, log);
     // a cached result is reused only where this server would give the same answer: the models, and the
     // settings that change an answer or a refusal (a shared Redis outlives restarts with other flags)
-    this.cacheScope = sha256(`${modelsId}:det-size=${config.detSize ?? 'model'}:max-pixels=${config.maxPixels}:provider=${config.provider}`).slice(0, 16);
+    this.cacheScope = cacheScope(modelsId, config);
     this.decodeSlots = new Semaphore(config.decodeAhead);
   }
 
@@ -108,13 +159,24 @@ export class FaceService {
     return this.backend?.info ?? null;
   }
 
-  /** Load and warm the backend; the service is ready afterwards. Rejects (state 'failed') when loading fails. */
-  async start(load: () => Promise<FaceBackend>): Promise<void> {
+  /**
+   * Load and warm the backend; the service is ready afterwards. Rejects (state 'failed') when loading
+   * fails, unless the service was closed meanwhile (then the backend, if it loaded, is released).
+   */
+  start(load: () => Promise<FaceBackend>): Promise<void> {
+    const p = this.load(load);
+    this.loading = p;
+    void p.catch(() => undefined).finally(() => { if (this.loading === p) this.loading = null; });
+    return p;
+  }
+
+  private async load(load: () => Promise<FaceBackend>): Promise<void> {
     // the WebAssembly JPEG decoder (jpeg-wasm.ts) compiles while the models load, so the first small
     // JPEG does not wait ~10 ms for it (it resolves to null, never rejects, where it is unavailable)
     const decoder = wasmJpegDecoder();
+    let backend: FaceBackend | null = null;
     try {
-      const backend = await load();
+      backend = await load();
       await Promise.all([backend.warmUp(), decoder]);
       // closed while the models loaded (the port was taken, a signal came): let the threads go, or
       // the process would stay up serving nothing
@@ -126,6 +188,11 @@ export class FaceService {
       this.stateValue = 'ready';
       this.metrics.ready.set(1);
     } catch (e) {
+      if (this.stateValue === 'closing') {
+        // stopping anyway: a load that failed meanwhile is no error to report (what loaded is let go)
+        await backend?.release().catch(() => undefined);
+        return;
+      }
       this.stateValue = 'failed';
       this.failure = e;
       throw e;
@@ -146,6 +213,7 @@ export class FaceService {
       name: 'recognizer', maxBatch: this.config.batch.maxBatch, maxWaitMs: this.config.batch.maxWaitMs, lanes: backend.lanes,
       run: async (crops) => {
         const { embeddings, norms } = await backend.embed(crops);
+        if (embeddings.length > 0) this.embeddingDim = embeddings[0].length;
         return embeddings.map((e, i) => ({ embedding: Array.from(e), norm: round(norms[i], 4) }));
       },
       onBatch: (n, ms) => { m.batchSize.observe({ model: 'recognizer' }, n); m.inference.observe({ model: 'recognizer' }, ms / 1000); },
@@ -178,12 +246,14 @@ export class FaceService {
   }
 
   /** Cached result for (op, image, options), computed on a miss. `hit` tells which. */
-  private async cached<T>(op: string, bytes: Uint8Array, opts: object, compute: () => Promise<T>): Promise<{ value: T; hit: boolean }> {
+  private async cached<T>(op: 'main' | 'extract', bytes: Uint8Array, opts: object, compute: () => Promise<T>): Promise<{ value: T; hit: boolean }> {
     const key = `${this.cacheScope}:${op}:${sha256(bytes)}:${JSON.stringify(opts)}`;
-    const hit = await this.cache.get(key);
+    const embedding = op === 'main' || (opts as { embedOnly?: boolean }).embedOnly === true || (opts as { withEmbeddings?: boolean }).withEmbeddings === true;
+    const valid = (v: unknown) => (op === 'main' ? validFace(v, true, this.embeddingDim) : validImage(v, embedding, this.embeddingDim));
+    const hit = await this.cache.get(key, valid);
     if (hit !== undefined) return { value: hit as T, hit: true };
     const value = await compute();
-    await this.cache.set(key, value);
+    this.cache.set(key, value); // not awaited: Redis is written in the background, never on the request's time
     return { value, hit: false };
   }
 
@@ -266,10 +336,15 @@ export class FaceService {
     return this.extract(bytes, source, { ...q, embedOnly: false, extractEmbedding: false }, deadline);
   }
 
-  /** Stop: wait for admitted requests (bounded by the caller), release sessions and the cache connection. */
+  /**
+   * Stop: wait for admitted requests (bounded by the caller), release sessions and the cache connection.
+   * While the models still load, waits for that first: tearing down inference threads whose sessions
+   * were being created aborted the process (Napi::Error, SIGABRT).
+   */
   async close(): Promise<void> {
     this.stateValue = 'closing';
     this.metrics.ready.set(0);
+    await this.loading?.catch(() => undefined);
     await this.admission.drained();
     await this.detector?.idle();
     await this.recognizer?.idle();
@@ -277,5 +352,16 @@ export class FaceService {
     this.backend = null;
     this.reclaimer?.close();
     await this.cache.close();
+  }
+
+  /**
+   * The forced stop (shutdown timeout, second signal): release the sessions now, without waiting for
+   * requests (the process exits next), once a pending load has settled. A process that exits with live
+   * inference threads may abort in their teardown (Napi::Error) instead of exiting with its code.
+   */
+  async releaseNow(): Promise<void> {
+    this.stateValue = 'closing';
+    await this.loading?.catch(() => undefined);
+    await this.backend?.release();
   }
 }

@@ -4,6 +4,7 @@
  * the environment (FACEOPT_API_KEY, REDIS_URL) so they stay out of `ps`. Start-up problems (a failed
  * variant, a changed file, a taken port) end the command with their coded error and exit code.
  */
+import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { PROVIDERS, requireProvider, type Provider } from '../runtime.js';
 import { FaceoptError } from '../errors.js';
@@ -13,7 +14,7 @@ interface ServeFlags {
   host?: string; port?: string; detector?: string; recognizer?: string; manifest?: string; allowFailed?: boolean;
   apiKey?: string; workers?: string; lanes?: string; threads?: string; provider?: string; detSize?: string; detThreshold?: string;
   matchThreshold?: string; maxBatch?: string; maxWaitMs?: string; batching?: boolean; queue?: string; timeoutMs?: string;
-  bodyLimit?: string; maxPixels?: string; maxImages?: string; cacheSize?: string; redisUrl?: string; logLevel?: string;
+  bodyLimit?: string; maxPixels?: string; maxImages?: string; cacheSize?: string; cacheBytes?: string; redisUrl?: string; logLevel?: string;
   shutdownTimeoutMs?: string; inferenceThread?: boolean; latencyLane?: boolean;
 }
 
@@ -55,6 +56,7 @@ export function register(program: Command): void {
     .option('--max-pixels <n>', `largest image, width x height (default ${DEFAULTS.maxPixels})`)
     .option('--max-images <n>', `most images per /v1/extract request (default ${DEFAULTS.maxImagesPerRequest})`)
     .option('--cache-size <n>', `in-memory result cache entries, 0 = off (default ${DEFAULTS.memoryEntries})`)
+    .option('--cache-bytes <n>', `estimated bytes the in-memory result cache may hold, 0 = off; a result over 1/8 of it is not kept (default ${DEFAULTS.memoryBytes}, 256 MiB)`)
     .option('--redis-url <url>', 'shared Redis cache (default: $REDIS_URL; none when unset)')
     .option('--log-level <level>', `JSON log level on stdout: fatal, error, warn, info, debug, trace, silent (default ${DEFAULTS.logLevel})`)
     .option('--shutdown-timeout-ms <ms>', `how long SIGTERM waits for in-flight requests (default ${DEFAULTS.shutdownTimeoutMs})`)
@@ -87,20 +89,25 @@ export function register(program: Command): void {
         logLevel: f.logLevel,
         shutdownTimeoutMs: num(f.shutdownTimeoutMs, '--shutdown-timeout-ms'),
         batch: { maxBatch: f.batching === false ? 1 : num(f.maxBatch, '--max-batch'), maxWaitMs: num(f.maxWaitMs, '--max-wait-ms') },
-        cache: { memoryEntries: num(f.cacheSize, '--cache-size'), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
+        cache: { memoryEntries: num(f.cacheSize, '--cache-size'), memoryBytes: num(f.cacheBytes, '--cache-bytes'), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
       });
       // a GPU provider this machine lacks fails here, before anything listens or a worker is forked
       if (config.provider !== 'cpu') requireProvider(config.provider);
       // the inference thread starts loading the models first, while this thread loads the server
       const { prestartBackend } = await import('../../server/worker-backend.js');
-      const early = await prestartBackend(config);
-      // loaded here, not at the top: other commands should not pay for Fastify, Redis and prom-client
-      const { runServer } = await import('../../server/serve.js');
+      let early: Awaited<ReturnType<typeof prestartBackend>> = null;
       try {
+        early = await prestartBackend(config);
+        // loaded here, not at the top: other commands should not pay for Fastify, Redis and prom-client
+        const { runServer } = await import('../../server/serve.js');
         process.exitCode = await runServer(config, early ?? {});
       } catch (e) {
         // the inference threads started above would keep the process up after the error line
-        await early?.backend().then((b) => b.release(), () => undefined);
+        const release = async () => { await early?.backend().then((b) => b.release(), () => undefined); };
+        // a cluster worker ends here with the error's code: its IPC channel to the primary would keep it
+        // alive after the line, and the primary waiting for it, forever
+        if (cluster.isWorker) await (await import('../../server/serve.js')).exitWorker(e, release);
+        await release();
         throw e;
       }
     });

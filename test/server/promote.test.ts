@@ -92,6 +92,13 @@ describe('faceopt promote', () => {
     const serve = faceopt(['serve', '--manifest', manifest, '--port', '0'], { timeoutMs: 60_000 });
     expect(serve.code).toBe(3);
     expect(serve.stderr).toContain('FACEOPT_ERR_VARIANT_FAILED_GATES');
+    // --workers 2: the cluster stops at once with the same code (no restarts, no hang)
+    const t0 = Date.now();
+    const served2 = faceopt(['serve', '--manifest', manifest, '--port', '0', '--workers', '2'], { timeoutMs: 30_000 });
+    expect(served2.code, served2.stderr).toBe(3);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(served2.stderr).toContain('FACEOPT_ERR_VARIANT_FAILED_GATES');
+    expect(served2.stdout).not.toContain('starting a new one');
     const allowed = await buildApp({ manifest, allowFailed: true, logLevel: 'silent' }, { backend: fake() });
     try {
       await allowed.faceoptReady;

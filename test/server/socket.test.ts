@@ -150,6 +150,88 @@ describeShared('faceopt serve: replicas and workers', () => {
     expect(await w.exited).toBe(0);
   });
 
+  it('--workers 2: a start-up error in the workers ends the cluster at once with the single process\'s exit code (no hang, no restart)', async () => {
+    const cases: [string[], number][] = [
+      [['--detector', '/nonexistent/det.onnx', '--recognizer', REC], 66],
+      [['--detector', DET, '--recognizer', REC, '--det-size', '320'], 64],
+      [['--detector', '/nonexistent/det.onnx', '--recognizer', REC, '--no-inference-thread'], 66],
+    ];
+    for (const [args, code] of cases) {
+      const t0 = Date.now();
+      const r = faceopt(['serve', '--workers', '2', '--port', String(await freePort()), '--log-level', 'warn', ...args], { timeoutMs: 30_000 });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      expect(r.stdout).not.toContain('starting a new one');
+      expect(r.stdout).toContain('a worker could not start');
+    }
+  });
+
+  it('SIGTERM while the models are still loading: exit 0, no abort (single process and --workers 2)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const proc = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--detector', DET, '--recognizer', REC, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      procs.push(proc);
+      let err = '';
+      proc.stderr?.on('data', (d) => { err += String(d); });
+      const exited = new Promise<number | null>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGABRT' ? 134 : -1))));
+      // listening and answering /ready 503: the models load now
+      await waitFor(async () => { try { return (await fetch(`http://127.0.0.1:${port}/ready`)).status === 503; } catch { return false; } }, 30_000, '/ready 503');
+      proc.kill('SIGTERM');
+      expect(await exited, err).toBe(0);
+      expect(err).not.toContain('terminate called');
+    }
+    const w = spawn(process.execPath, [BIN, 'serve', '--workers', '2', '--port', String(await freePort()), '--detector', DET, '--recognizer', REC, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(w);
+    let out = '';
+    w.stdout?.on('data', (d) => { out += String(d); });
+    w.stderr?.on('data', (d) => { out += String(d); });
+    const wExited = new Promise<number | null>((resolve) => w.once('exit', (code) => resolve(code)));
+    await waitFor(() => out.includes('starting workers'), 30_000, 'the primary to fork');
+    await new Promise((r) => setTimeout(r, 400));
+    w.kill('SIGTERM');
+    expect(await wExited, out).toBe(0);
+    expect(out).not.toContain('terminate called');
+  });
+
+  it('--shutdown-timeout-ms passed with an upload in flight: exit 1, never an abort', async () => {
+    const face = readFileSync(FACE);
+    for (let i = 0; i < 3; i++) {
+      const s = await startServer(['--shutdown-timeout-ms', '500', '--log-level', 'warn']);
+      procs.push(s.proc);
+      const req = http.request({ host: '127.0.0.1', port: s.port, method: 'POST', path: '/v1/embed', headers: { 'content-type': 'image/jpeg', 'content-length': face.length } });
+      req.on('error', () => undefined);
+      req.write(face.subarray(0, 1024));
+      await new Promise((r) => setTimeout(r, 200));
+      s.proc.kill('SIGTERM');
+      expect(await s.exited, s.out()).toBe(1);
+      expect(s.out()).not.toContain('terminate called');
+      req.destroy();
+    }
+  });
+
+  it('--workers 2: /metrics answers at once while a worker is gone or restarting, naming the workers that did not answer', async () => {
+    const w = await startServer(['--workers', '2', '--log-level', 'warn']);
+    procs.push(w.proc);
+    const workers = spawnSync('pgrep', ['-P', String(w.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+    expect(workers).toHaveLength(2);
+    process.kill(workers[0], 'SIGKILL');
+    // once the primary has seen the worker exit, connections go to the live worker only, and the new one
+    // loads its models for a second or more before it listens: scrapes in that window must answer at once
+    // (they waited 5 s for the starting worker and failed with 500)
+    await waitFor(() => w.out().includes('starting a new one'), 10_000, 'the primary to see its worker exit');
+    const t0 = Date.now();
+    const res = await fetch(`${w.base}/metrics`, { signal: AbortSignal.timeout(8000), headers: { connection: 'close' } });
+    const text = await res.text();
+    expect(res.status, text.slice(0, 200)).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(text).toMatch(/faceopt_cluster_workers\{state="answered"\} 1/);
+    expect(text).toMatch(/faceopt_cluster_workers\{state="missing"\} 1/);
+    // the restarted worker is counted again once it listens
+    await waitFor(async () => /faceopt_cluster_workers\{state="answered"\} 2/.test(await (await fetch(`${w.base}/metrics`)).text()), 30_000, 'both workers in /metrics');
+    w.proc.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+  });
+
   it('start-up errors: one coded line and the table\'s exit code, nothing listening', async () => {
     const missing = faceopt(['serve', '--detector', '/nonexistent/det.onnx', '--recognizer', REC]);
     expect(missing.code).toBe(66);
