@@ -28,8 +28,9 @@ export function workerMetrics(registry: Registry): () => Promise<string> {
   process.on('message', (m: Answer | Collect) => {
     if (m?.type === COLLECT) {
       registry.getMetricsAsJSON().then(
-        (metrics) => process.send?.({ type: COLLECTED, id: m.id, metrics } satisfies Collected),
-        () => process.send?.({ type: COLLECTED, id: m.id } satisfies Collected),
+        // a callback, so a reply on a channel closing meanwhile is dropped, not an uncaught 'error'
+        (metrics) => process.send?.({ type: COLLECTED, id: m.id, metrics } satisfies Collected, undefined, {}, () => {}),
+        () => process.send?.({ type: COLLECTED, id: m.id } satisfies Collected, undefined, {}, () => {}),
       );
       return;
     }
@@ -58,10 +59,12 @@ export interface PrimaryOptions {
 
 /**
  * Exit codes of a worker that could not start and would fail the same way again: a usage or
- * configuration error (64-78, as the CLI's errors use them) or a variant that failed its gates (3).
+ * configuration error (64-78, as the CLI's errors use them, but for 70 and 75) or a variant that failed
+ * its gates (3).
  */
 export function isConfigExit(code: number | null): boolean {
-  return code !== null && (code === 3 || (code >= 64 && code <= 78));
+  // 70 (internal or inference error) and 75 (temporary failure) may pass: those workers are restarted
+  return code !== null && (code === 3 || (code >= 64 && code <= 78 && code !== 70 && code !== 75));
 }
 
 /**
@@ -137,7 +140,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
         return;
       }
       // a worker that fails at start (bad model, port taken) fails every time: give up instead of looping;
-      // at once for a usage or configuration error (exit codes 64-78, as the CLI's errors use them)
+      // at once for a usage or configuration error (isConfigExit)
       const now = Date.now();
       restarts.push(now);
       while (restarts.length && now - restarts[0] > 60_000) restarts.shift();

@@ -177,6 +177,10 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
   }
   // a key read from a file or a secret often ends with a newline; the header's value is trimmed too, so
   // an untrimmed key could never match
+  if (input.apiKey !== undefined && input.apiKey !== null && typeof input.apiKey !== 'string') {
+    // never "no key" (auth off) for a value of the wrong type
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'an API key string', name: 'api key', received: typeof input.apiKey });
+  }
   const apiKey = typeof input.apiKey === 'string' ? input.apiKey.trim() : null;
   if (apiKey !== null && apiKey.length < 8) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'an API key of at least 8 characters (leading and trailing whitespace does not count)', name: 'api key', received: `${apiKey.length} characters` });

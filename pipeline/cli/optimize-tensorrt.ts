@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
-import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
+import { checkMethod, resolveSettings, rethreshold, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
 import { carryExclusions, checkExclusions, replacementsOf } from '../quantize/exclusions.js';
 import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
@@ -205,9 +205,13 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
         modelSha256: preparedSha,
         ...(statsImages ? { source: { images: statsImages.length, listSha256: hashImageList(statsImages) } } : {}),
         tensors: activationTensors(prepared),
+        ...(opts.method ? { method: opts.method } : {}),
       });
+      // an asked --method re-chooses the ranges from the file's histograms, as --int8 does
       if (opts.method && opts.method !== calibration.method) {
-        throw new FaceoptError('FACEOPT_ERR_STATS', { path: opts.stats, reason: `it holds ${calibration.method} ranges and this run asks for --method ${opts.method}; drop --method to reuse it, or --stats to calibrate again` });
+        const method = opts.method;
+        log(`calibration: ranges re-chosen by ${method} from the histograms of ${opts.stats} (collected as ${calibration.method})`);
+        calibration = { ...calibration, method, tensors: Object.fromEntries(Object.entries(calibration.tensors).map(([k, t]) => [k, rethreshold(t, method, calibration!.settings)])) };
       }
       stats = calibration.tensors;
       log(`calibration: reusing ${opts.stats} (${Object.keys(stats).length} tensors)`);

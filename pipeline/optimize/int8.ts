@@ -134,8 +134,9 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
 }
 
 /**
- * Fail before the long work where the outputs cannot be written: `--out` naming a folder, a folder that
- * cannot be made or written to (checkWritableDir: nothing is made yet).
+ * Fail before the long work where the outputs cannot be written: `--out` naming an existing folder
+ * without a trailing slash, a folder (the model's, the report's, a new --stats file's) that cannot be
+ * made or written to (checkWritableDir: nothing is made yet).
  */
 export function checkOutputs(outPath: string, reportDir: string, statsFile?: string): void {
   if (existsSync(outPath) && statSync(outPath).isDirectory()) {
@@ -156,6 +157,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
   assertOneFloatInput(source, o.model);
+  // unnamed nodes get the names the prepared copy gives them (by position), so --exclude can name them
+  source.graph.nameNodes();
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
   const outPath = modelOutPath(o.out, `${name}.int8.onnx`);
   // named after the model file written (reports/<name>.int8 by default), so a run with its own --out does
@@ -270,16 +273,21 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     const method = o.methodGiven ? o.method : reusedStats.method;
     stats = statsFor(reusedStats, o.statsFile, {
       modelSha256: preparedSha, method,
-      source: { images: statsImages.length, listSha256: hashImageList(statsImages) },
+      ...(role === 'generic' ? {} : { source: { images: statsImages.length, listSha256: hashImageList(statsImages) } }),
       tensors: activationTensors(prepared),
     });
     const settings = { ...stats.settings, ...(percentileGiven ? { percentile: o.collector!.percentile! } : {}) };
     if (method !== stats.method || (method === 'percentile' && settings.percentile !== stats.settings.percentile)) {
       const from = `${stats.method}${stats.method === 'percentile' ? ` ${stats.settings.percentile}` : ''}`;
       stats = { ...stats, method, settings, tensors: Object.fromEntries(Object.entries(stats.tensors).map(([k, t]) => [k, rethreshold(t, method, settings)])) };
-      const note = `calibration ranges re-chosen by ${method}${method === 'percentile' ? ` ${settings.percentile}` : ''} from the histograms of ${o.statsFile} (collected as ${from})`;
+      // the re-chosen stats are saved beside the report, so its stats path and sha256 name the same bytes
+      let rechosen = path.join(reportDir, 'stats.json');
+      if (path.resolve(rechosen) === path.resolve(o.statsFile)) rechosen = path.join(reportDir, `stats.${method}.json`);
+      await saveStats(rechosen, stats);
+      const note = `calibration ranges re-chosen by ${method}${method === 'percentile' ? ` ${settings.percentile}` : ''} from the histograms of ${o.statsFile} (collected as ${from}), saved as ${rechosen}`;
       warnings.push(note);
       log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors): ${note}`);
+      o.statsFile = rechosen;
     } else {
       log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
     }
@@ -327,7 +335,9 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     // without held-apart inputs the search cannot weigh any layer: say so in the report, not only the log
     const why = role === 'generic'
       ? 'no accuracy search: a generic model is calibrated on synthetic inputs and has no held-apart data to check its layers on, so every quantizable layer is int8 and its accuracy was not checked against a target'
-      : `no accuracy search: ${calImages.length} calibration photos, and the search needs at least 32, so every quantizable layer is int8 whatever the target (8 to 32 of them are held apart to check each layer); pass --calibration-size 32 or more (or a longer --calibration-list)`;
+      : calImages.length < 32
+        ? `no accuracy search: ${calImages.length} calibration photos, and the search needs at least 32, so every quantizable layer is int8 whatever the target (8 to 32 of them are held apart to check each layer); pass --calibration-size 32 or more (or a longer --calibration-list)`
+        : `no accuracy search: none of the ${sliceImages.length} photos held apart for it gave a usable input (unreadable, or no face found), so every quantizable layer is int8 whatever the target`;
     warnings.push(why);
     log(`warning: ${why}`);
   }

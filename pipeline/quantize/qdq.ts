@@ -9,7 +9,8 @@
  *               consumers rewired;
  *   5. prune  - unused float initializers removed, nodes sorted.
  * Tensor names are deterministic: `<t>_QuantizeLinear` / `<t>_DequantizeLinear` nodes, `<t>_quantized`,
- * `<t>_dequantized`, `<t>_scale`, `<t>_zero_point`, so float and quantized graphs pair up by name. Weights
+ * `<t>_dequantized`, `<t>_scale`, `<t>_zero_point`, so float and quantized graphs pair up by name; a
+ * name the model already uses gets a numeric suffix instead (graph.ts NameScope), never overwritten. Weights
  * (symmetric int8) and int32 biases are stored without a zero point (DequantizeLinear's default 0), and
  * with one scale where every channel has the same one.
  */

@@ -9,8 +9,8 @@ import { roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qpara
 import type { QuantizeOptions } from './options.js';
 
 /**
- * Weight `w` as int8 (`<w>_quantized`, `<w>_scale`, `<w>_zero_point` unless compact) and the nodes that
- * produce `<w>_dequantized`: a DequantizeLinear, or for the weight-only int8 of a float layer ('cast-mul')
+ * Weight `w` as int8 (`<w>_quantized`, `<w>_scale`, `<w>_zero_point` unless compact; suffixed where the
+ * model already uses the name) and the nodes that produce `<w>_dequantized`: a DequantizeLinear, or for the weight-only int8 of a float layer ('cast-mul')
  * Cast + Mul by the scales shaped to broadcast along `axis`. Cast + Mul gives the same values
  * (q * scale), but onnxruntime folds it into a float initializer when the session loads, where a
  * DequantizeLinear on a constant runs at every inference (QuantizeOptions.foldableWeightOnly).

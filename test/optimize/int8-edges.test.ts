@@ -149,3 +149,26 @@ describe('--stats reuse with another --method or --percentile', () => {
     expect(isFaceoptError(err, 'FACEOPT_ERR_STATS'), String(err)).toBe(true);
   });
 });
+
+describe('review mends', () => {
+  it('--exclude takes the names given to unnamed nodes (they are what reports list)', async () => {
+    const m = convs();
+    for (const n of m.graph.proto.node!) n.name = '';
+    const file = path.join(dir, 'unnamed.onnx');
+    writeFileSync(file, m.toBytes());
+    const r = await run({ model: file, out: path.join(dir, 'unnamed-out', 'u.int8.onnx'), evaluate: false, quantize: { exclude: ['Conv_0'] } });
+    expect(existsSync(r.modelPath)).toBe(true);
+  });
+
+  it('ranges re-chosen from a --stats file are saved beside the report, which names that file', async () => {
+    const file = save('rechosen');
+    const statsFile = path.join(dir, 'rechosen-stats.json');
+    await run({ model: file, method: 'percentile', statsFile, out: path.join(dir, 'rechosen-out', 'a.int8.onnx'), evaluate: false });
+    const reportDir = path.join(dir, 'rechosen-report');
+    const r = await run({ model: file, method: 'mse', methodGiven: true, statsFile, out: path.join(dir, 'rechosen-out', 'b.int8.onnx'), reportDir });
+    const saved = path.join(reportDir, 'stats.json');
+    expect(JSON.stringify(r.report)).toContain(saved);
+    expect(JSON.parse(readFileSync(saved, 'utf8')).method).toBe('mse');
+    expect(JSON.parse(readFileSync(statsFile, 'utf8')).method).toBe('percentile');
+  });
+});

@@ -11,6 +11,7 @@ import { LruCache } from '../../server/cache.js';
 import { autoLanes, availableCores, resolveServerConfig } from '../../server/config.js';
 import { faceQuery, fromBase64, sniffFormat } from '../../server/input.js';
 import { bindError } from '../../server/serve.js';
+import { isConfigExit } from '../../server/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -57,6 +58,7 @@ describe('resolveServerConfig', () => {
       [{ workers: 0 }, 'for --workers but received 0'],
       [{ batch: { maxBatch: 0 } }, 'for --max-batch but received 0'],
       [{ apiKey: 'short' }, 'API key of at least 8 characters'],
+      [{ apiKey: 12345678 }, 'an API key string'], // never "no key" (auth off) for a value of the wrong type
       [{ logLevel: 'loud' }, 'for log level'],
       [{ lanes: 0 }, 'for --lanes but received 0'],
       [{ lanes: 2, inferenceThread: false }, 'without the inference thread'],
@@ -248,5 +250,12 @@ describe('bindError', () => {
     expect(bindError(other, '127.0.0.1', 5555)).toBe(other);
     const plain = new Error('no code');
     expect(bindError(plain, '127.0.0.1', 5555)).toBe(plain);
+  });
+});
+
+describe('isConfigExit', () => {
+  it('a worker that failed for its configuration or gates stops the cluster; internal and temporary failures are restarted', () => {
+    for (const code of [3, 64, 65, 66, 69, 73, 78]) expect(isConfigExit(code), String(code)).toBe(true);
+    for (const code of [null, 0, 1, 2, 70, 75, 134]) expect(isConfigExit(code), String(code)).toBe(false);
   });
 });
