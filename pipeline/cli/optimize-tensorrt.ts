@@ -131,6 +131,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   const source = loadModel(file);
   assertFloatModel(source, file);
   assertOneFloatInput(source, file);
+  // unnamed nodes get the names the prepared copy gives them (by position), so --exclude can name them
+  source.graph.nameNodes();
   const precision = (opts.precision ?? 'int8') as Precision;
   if (!['int8', 'fp16', 'fp32'].includes(precision)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--precision', expected: 'int8, fp16 or fp32', received: String(precision) });
   const gs = graphSummary(source.proto);
