@@ -60,4 +60,32 @@ describe('opset upgrade: subgraphs', () => {
     expect(thenSqueeze.input).toHaveLength(2);
     expect(getAttr(thenSqueeze, 'axes')).toBeUndefined();
   });
+
+  it('a BatchNorm output read only inside an If branch is kept (training outputs are dropped only when nothing reads them)', () => {
+    const C = 2;
+    const branch = (name: string) => ({ name, node: [makeNode('Identity', ['bn_mean'], [`${name}_y`], `${name}_id`)], output: [makeValueInfo(`${name}_y`, DataType.FLOAT, null)] });
+    const iff = makeNode('If', ['c'], ['z'], 'if');
+    iff.attribute!.push({ name: 'then_branch', type: 5, g: branch('then') }, { name: 'else_branch', type: 5, g: branch('else') });
+    const m = tinyModel({
+      opset: 9, input: { name: 'x', shape: [1, C, 2, 2] }, outputs: ['y', 'z'],
+      nodes: [
+        makeNode('BatchNormalization', ['x', 's', 'b', 'mu', 'var'], ['y', 'bn_mean', 'bn_var'], 'bn'),
+        makeNode('ReduceMax', ['x'], ['m'], 'max', { keepdims: 0 }), makeNode('Greater', ['m', 'zero'], ['c'], 'gt'), iff,
+      ],
+      initializers: [
+        { name: 's', dims: [C], data: [1, 2] }, { name: 'b', dims: [C], data: [0, 1] }, { name: 'mu', dims: [C], data: [0.5, -0.5] },
+        { name: 'var', dims: [C], data: [1, 4] }, { name: 'zero', dims: [], data: [0] },
+      ],
+    });
+    upgradeOpset(m, 13);
+    expect(m.graph.node('bn')!.output).toEqual(['y', 'bn_mean', 'bn_var']);
+    // and one nothing reads is still dropped
+    const m2 = tinyModel({
+      opset: 9, input: { name: 'x', shape: [1, C, 2, 2] }, outputs: ['y'],
+      nodes: [makeNode('BatchNormalization', ['x', 's', 'b', 'mu', 'var'], ['y', 'bn_mean', 'bn_var'], 'bn')],
+      initializers: [{ name: 's', dims: [C], data: [1, 2] }, { name: 'b', dims: [C], data: [0, 1] }, { name: 'mu', dims: [C], data: [0.5, -0.5] }, { name: 'var', dims: [C], data: [1, 4] }],
+    });
+    upgradeOpset(m2, 13);
+    expect(m2.graph.node('bn')!.output).toEqual(['y']);
+  });
 });
