@@ -7,7 +7,7 @@ import type { Report } from './types.js';
 
 /**
  * Text as Markdown that stays text: `&`, `<` and `>` become entities (a model named `x<img onerror=...>`
- * must not put a tag into a rendered pull request), and line breaks and other control characters become
+ * must not put a tag into a rendered pull request), `[`, `]` and backslashes are escaped, and line breaks and other control characters become
  * spaces (a name with a newline must not open a heading, a list item or a table row). Every block's text
  * goes through it: most of a report is generated, but names, paths, warnings and reasons come from the
  * user's files.
@@ -16,10 +16,13 @@ export function escapeMarkdownText(s: string): string {
   return s
     // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
+    // a backslash stays one; brackets cannot open a link or an image (`![x](https://...)` in a model's
+    // file name would make a renderer fetch that address)
+    .replace(/\\/g, '\\\\').replace(/[[\]]/g, '\\$&')
     .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-const cell = (s: string): string => escapeMarkdownText(s).replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
+const cell = (s: string): string => escapeMarkdownText(s).replace(/\|/g, '\\|');
 const text = escapeMarkdownText;
 
 function block(b: Block): string | null {

@@ -42,6 +42,14 @@ describe('report.md escapes user-controlled text', () => {
     expect(md).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
   });
 
+  it('a name cannot open a link or an image (a renderer would fetch its address)', () => {
+    const r = exampleRecognizerReport();
+    r.reference = { ...r.reference, name: '![x](https://tracker.example/p.png)[click](https://e.example) a\\b' };
+    const md = renderMarkdown(r);
+    expect(md.split('\n')[0]).toBe('# faceopt report: !\\[x\\](https://tracker.example/p.png)\\[click\\](https://e.example) a\\\\b · int8 (recognizer)');
+    expect(md).not.toMatch(/(?<!\\)\]\(/);
+  });
+
   it('table cells still escape |', () => {
     const row = lines.find((l) => l.includes('&lt;script&gt;'))!;
     expect(row).toContain('Conv \\| x \\| y \\|');
