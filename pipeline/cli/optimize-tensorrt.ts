@@ -167,6 +167,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
 
   let stats: Record<string, TensorStats> | undefined;
   let calibration: CalibrationStats | undefined;
+  let rechosen = false;
   let slice: InputBatch[] = [];
   const facesDir = opts.facesDir;
   // one split for calibration and evaluation: evaluation photos are the other identities
@@ -187,7 +188,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     if (profile!.role === 'recognizer') {
       const detector = opts.detector ? resolveModelArg(opts.detector, { flag: '--detector' }) : findDetectorFor(file);
       if (!detector) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--detector', expected: 'a face detector to align calibration faces (or a SCRFD model next to the recognizer)', received: 'nothing' });
-      return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile!, onUnreadable });
+      // a recognizer exported with a fixed batch of 1 takes its faces one at a time (batches of 16 failed)
+      return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile!, ...(profile!.batch === 1 ? { batch: 1 } : {}), onUnreadable });
     }
     const size = forSlice ? detSize ?? profile!.inputSize ?? [640, 640] : profile!.inputSize ?? detSize ?? [640, 640];
     // mosaics of 1, 4 and 16 photos, as --int8 (calibrate/sources.ts DETECTOR_MOSAIC)
@@ -214,6 +216,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
         const method = opts.method;
         log(`calibration: ranges re-chosen by ${method} from the histograms of ${opts.stats} (collected as ${calibration.method})`);
         calibration = { ...calibration, method, tensors: Object.fromEntries(Object.entries(calibration.tensors).map(([k, t]) => [k, rethreshold(t, method, calibration!.settings)])) };
+        rechosen = true;
       }
       stats = calibration.tensors;
       log(`calibration: reusing ${opts.stats} (${Object.keys(stats).length} tensors)`);
@@ -260,14 +263,14 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     pairsFile: opts.pairsFile, boxFiles: opts.boxFiles, faceFree: opts.faceFree,
     detector: opts.detector ? resolveModelArg(opts.detector, { flag: '--detector' }) : undefined,
     gates: opts.gates, reportDir, threads: opts.threads,
-    calibration: calibration ? calibrationProvenance(calibration, opts, precision) : null,
+    calibration: calibration ? calibrationProvenance(calibration, opts, precision, rechosen) : null,
     command: opts.command ?? null, log, warnings,
   });
   return { ...plan, evaluation };
 }
 
 /** The report's calibration provenance for a TensorRT plan (symmetric int8, TensorRT placement). */
-function calibrationProvenance(stats: CalibrationStats, o: RunTensorrtOptions, precision: Precision): Provenance['calibration'] {
+function calibrationProvenance(stats: CalibrationStats, o: RunTensorrtOptions, precision: Precision, rechosen: boolean): Provenance['calibration'] {
   return {
     method: stats.method, images: stats.source.images,
     config: {
@@ -276,7 +279,8 @@ function calibrationProvenance(stats: CalibrationStats, o: RunTensorrtOptions, p
       exclude: (o.exclude ?? []).join(',') || null, calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null,
       targetCosine: o.targetCosine ?? null, targetMargin: o.targetMargin ?? TARGET_MARGIN, maxFloatLayers: o.maxFloatLayers ?? null,
     },
-    statsPath: o.stats ? path.resolve(o.stats) : null,
+    // re-chosen ranges are not that file's bytes: no path, rather than one the sha256 does not describe
+    statsPath: o.stats && !rechosen ? path.resolve(o.stats) : null,
     statsSha256: statsHash(stats),
   };
 }

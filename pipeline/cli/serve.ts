@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--recognizer <model>', 'serve this recognizer file (path or PACK/FILE) instead of the manifest\'s')
     .option('--manifest <file>', 'serving manifest (default: models/manifest.json, written by `faceopt promote`)')
     .option('--allow-failed', 'serve a variant whose report failed its accuracy gates')
-    .option('--api-key <key>', 'require `Authorization: Bearer <key>` (default: $FACEOPT_API_KEY; none when unset)')
+    .option('--api-key <key>', 'require `Authorization: Bearer <key>` (default: $FACEOPT_API_KEY; none when unset or empty; trimmed, at least 8 characters)')
     .option('--workers <n>', `worker processes sharing the port (default ${DEFAULTS.workers}); threads are split across them`)
     .option('--lanes <n>', 'inference lanes per worker: threads with their own sessions, one batch each at a time (default: 2 plus a latency lane on the cpu provider with 2+ cores per worker and no --threads, else 1; docs/server.md)')
     .option('--latency-lane', 'with --lanes 2 or more: one more lane with all the threads, used while the other lanes are idle (a lone request gets every core; on by default with the default lanes)')

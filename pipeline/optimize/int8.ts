@@ -224,7 +224,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const batchesFor = (images: readonly string[], label: string): AsyncIterable<InputBatch> | Iterable<InputBatch> => {
     const bar = countProgress(label, images.length, { silent: o.quiet });
     if (profile?.role === 'recognizer' && o.facesDir) {
-      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, onUnreadable, onNoFace: faceless.onNoFace, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
+      // a recognizer exported with a fixed batch of 1 takes its faces one at a time (batches of 16 failed)
+      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, ...(profile.batch === 1 ? { batch: 1 } : {}), onUnreadable, onNoFace: faceless.onNoFace, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
     }
     if (profile?.role === 'detector' && o.facesDir) {
       return detectorBatches({ facesDir: o.facesDir, images, profile, detSize: [detSize, detSize], onUnreadable, onProgress: (d) => { bar.update(d); if (d === images.length) bar.done(); } });

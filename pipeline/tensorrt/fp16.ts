@@ -32,6 +32,15 @@ export function toFloat16(floatModel: OnnxModel): Float16Result {
   if (g.nodes.some((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear')) {
     throw new FaceoptError('FACEOPT_ERR_ALREADY_QUANTIZED', { path: floatModel.sourcePath ?? 'model', ops: 'QuantizeLinear/DequantizeLinear' });
   }
+  // If/Loop/Scan bodies would keep float32 types the converted outer graph no longer matches (the file
+  // failed ONNX type checking, for onnxruntime and TensorRT alike): refused rather than shipped
+  const withBody = g.nodes.find((n) => (n.attribute ?? []).some((a) => a.g || a.graphs?.length));
+  if (withBody) {
+    throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: `the float16 conversion does not convert the subgraphs of ${withBody.opType} node ${withBody.name || '(unnamed)'}; build this model with --precision fp32 or int8` });
+  }
+  // an initializer also declared as a graph input keeps a float32 declaration its float16 data would
+  // contradict: as constants they need no input entry
+  g.dropInitializerInputs();
   const keepFloat = new Set<string>();
   for (const n of g.nodes) for (const i of KEEP_FLOAT_INPUTS[n.opType ?? ''] ?? []) if (n.input?.[i]) keepFloat.add(n.input[i]!);
 
