@@ -11,7 +11,7 @@ import { FaceoptError, isFaceoptError } from '../errors.js';
 import { requireFile, sha256, writeFileAtomic } from '../fsutil.js';
 import { TOOL_VERSION } from '../version.js';
 import {
-  COLLECTORS, type CalibrationMethod, type CollectorSettings, type TensorStats, resolveSettings,
+  COLLECTORS, type CalibrationMethod, type CollectorSettings, type TensorStats, resolveSettings, rethreshold,
 } from './collectors.js';
 import { checkHistogramData } from './histogram.js';
 
@@ -252,4 +252,12 @@ export function statsFor(stats: CalibrationStats, where: string, expect: StatsEx
 function notJson(text: string, e: unknown): string {
   if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 4096))) return 'not JSON: a binary file (an image or a model?), not a stats.json';
   return `not JSON (${String((e as Error)?.message ?? e).replace(/\s+/g, ' ').slice(0, 160)})`;
+}
+
+/**
+ * The same stats with every range chosen again by `method` from the histograms collected (`--method` or
+ * `--percentile` asked of a reused file; statsFor has checked the histograms are there).
+ */
+export function rechooseRanges(stats: CalibrationStats, method: CalibrationMethod, settings: CollectorSettings = stats.settings): CalibrationStats {
+  return { ...stats, method, settings, tensors: Object.fromEntries(Object.entries(stats.tensors).map(([k, t]) => [k, rethreshold(t, method, settings)])) };
 }

@@ -11,10 +11,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
-import { checkMethod, resolveSettings, rethreshold, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
+import { checkMethod, resolveSettings, type CalibrationMethod, type TensorStats } from '../calibrate/collectors.js';
 import { detectorBatches, recognizerBatches } from '../calibrate/sources.js';
 import { carryExclusions, checkExclusions, replacementsOf } from '../quantize/exclusions.js';
-import { createStats, hashImageList, loadStats, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
+import { createStats, hashImageList, loadStats, rechooseRanges, saveStats, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import type { EvaluateModelsResult } from '../evaluate/evaluate-models.js';
 import { checkRoleFlags, gateThresholdsFromOptions, roleFlagsGiven, type RoleFlag } from '../evaluate/gate-options.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
@@ -215,7 +215,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
       if (opts.method && opts.method !== calibration.method) {
         const method = opts.method;
         log(`calibration: ranges re-chosen by ${method} from the histograms of ${opts.stats} (collected as ${calibration.method})`);
-        calibration = { ...calibration, method, tensors: Object.fromEntries(Object.entries(calibration.tensors).map(([k, t]) => [k, rethreshold(t, method, calibration!.settings)])) };
+        calibration = rechooseRanges(calibration, method);
         rechosen = true;
       }
       stats = calibration.tensors;

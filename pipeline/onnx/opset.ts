@@ -217,32 +217,34 @@ export function upgradeOpset(model: OnnxModel, target = MIN_TARGET_OPSET): { fro
   const from = model.opset();
   if (from >= target) return { from, to: from, rewritten: [] };
   const graph = model.graph;
-  const ctx: Ctx = {
-    graph,
+  // new constants go into the graph whose node needs them (a subgraph's into the subgraph), each named
+  // uniquely in the whole model
+  const ctxFor = (g: Graph): Ctx => ({
+    graph: g,
     from,
     to: target,
     crosses: (v) => from < v && target >= v,
     int64(base, values) {
       const name = graph.uniqueName(base);
-      graph.setTensor(name, DataType.INT64, [values.length], values);
+      g.setTensor(name, DataType.INT64, [values.length], values);
       return name;
     },
     float(base, values, dims = [values.length]) {
       const name = graph.uniqueName(base);
-      graph.setTensor(name, DataType.FLOAT, dims, values);
+      g.setTensor(name, DataType.FLOAT, dims, values);
       return name;
     },
     fail(node, reason) {
       throw new FaceoptError('FACEOPT_ERR_OPSET_UPGRADE', { node: node.name || '(unnamed)', op: node.opType, from, to: target, reason });
     },
-  };
+  });
   const rewritten: string[] = [];
-  // the nodes of a graph, then (same rules) those of its subgraphs (If branches, Loop and Scan bodies),
-  // whose new constants go into the subgraph itself, named uniquely in the whole model
-  const upgradeGraph = (g: Graph, c: Ctx): void => {
+  // the nodes of a graph, then (same rules) those of its subgraphs (If branches, Loop and Scan bodies)
+  const upgradeGraph = (g: Graph): void => {
+    const c = ctxFor(g);
     for (const node of [...g.nodes]) {
       if (node.domain && node.domain !== 'ai.onnx') continue;
-      for (const a of node.attribute ?? []) for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) { const sg = new Graph(sub); upgradeGraph(sg, subCtx(c, sg)); }
+      for (const a of node.attribute ?? []) for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) upgradeGraph(new Graph(sub));
       const removedAt = REMOVED[node.opType ?? ''];
       if (removedAt !== undefined && removedAt > 0 && c.crosses(removedAt)) c.fail(node, `${node.opType} was removed from ONNX at opset ${removedAt}`);
       const rule = RULES[node.opType ?? ''];
@@ -253,21 +255,7 @@ export function upgradeOpset(model: OnnxModel, target = MIN_TARGET_OPSET): { fro
     }
     g.invalidate();
   };
-  const subCtx = (c: Ctx, sub: Graph): Ctx => ({
-    ...c,
-    graph: sub,
-    int64(base, values) {
-      const name = graph.uniqueName(base);
-      sub.setTensor(name, DataType.INT64, [values.length], values);
-      return name;
-    },
-    float(base, values, dims = [values.length]) {
-      const name = graph.uniqueName(base);
-      sub.setTensor(name, DataType.FLOAT, dims, values);
-      return name;
-    },
-  });
-  upgradeGraph(graph, ctx);
+  upgradeGraph(graph);
   graph.invalidate();
   model.setOpset(target);
   const ir = irVersionFor(target);

@@ -5,18 +5,17 @@
  *   precision -> save atomically and check it loads -> evaluate against the float model -> report.
  */
 import { existsSync, statSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { checkWritableDir, sha256, sha256File } from '../fsutil.js';
+import { checkWritableDir, sha256 } from '../fsutil.js';
 import { modelOutPath, reportsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
-import { createStats, hashImageList, loadStats, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
-import { resolveSettings, rethreshold, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
+import { createStats, hashImageList, loadStats, rechooseRanges, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
+import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, FacelessPhotos, recognizerBatches } from '../calibrate/sources.js';
 import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
@@ -38,7 +37,7 @@ import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
-import { REPORT_FILES } from '../report/io.js';
+import { removeStaleReport } from '../report/io.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
 import { UnreadablePhotos } from '../faces/decode.js';
@@ -280,7 +279,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     const settings = { ...stats.settings, ...(percentileGiven ? { percentile: o.collector!.percentile! } : {}) };
     if (method !== stats.method || (method === 'percentile' && settings.percentile !== stats.settings.percentile)) {
       const from = `${stats.method}${stats.method === 'percentile' ? ` ${stats.settings.percentile}` : ''}`;
-      stats = { ...stats, method, settings, tensors: Object.fromEntries(Object.entries(stats.tensors).map(([k, t]) => [k, rethreshold(t, method, settings)])) };
+      stats = rechooseRanges(stats, method, settings);
       // the re-chosen stats are saved beside the report, so its stats path and sha256 name the same bytes
       let rechosen = path.join(reportDir, 'stats.json');
       if (path.resolve(rechosen) === path.resolve(o.statsFile)) rechosen = path.join(reportDir, `stats.${method}.json`);
@@ -415,22 +414,6 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
 }
 
-/**
- * After a run without evaluation, a report left in its folder by an earlier run describes another file
- * (`faceopt report` printed its verdict as this file's): it is removed, unless it describes these bytes.
- */
-async function removeStaleReport(reportDir: string, modelPath: string, log: (l: string) => void): Promise<void> {
-  const json = path.join(reportDir, REPORT_FILES.json);
-  if (!existsSync(json)) return;
-  let describes: string | null = null;
-  try {
-    const sha = (JSON.parse(await readFile(json, 'utf8')) as { variant?: { sha256?: unknown } }).variant?.sha256;
-    describes = typeof sha === 'string' ? sha : null;
-  } catch { /* unreadable: stale all the same */ }
-  if (describes === await sha256File(modelPath)) return;
-  await Promise.all(Object.values(REPORT_FILES).map((f) => rm(path.join(reportDir, f), { force: true })));
-  log(`report: removed the report of an earlier run from ${reportDir} (it described another file; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
-}
 
 function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate, suffix: PrefixCandidate): Record<string, string | number | boolean | null> {
   const q = o.quantize;

@@ -4,10 +4,11 @@
  * anything that is missing, not JSON, another schema version, or not shaped like a Report, with a coded
  * FACEOPT_ERR_REPORT that names the problem and the JSON path.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { sha256File, writeFileAtomic } from '../fsutil.js';
 import { reportsDir } from '../paths.js';
 import { TOOL_VERSION } from '../version.js';
 import { reportSchema, SchemaError } from './schema.js';
@@ -172,4 +173,21 @@ export async function findNewestReport(root: string = reportsDir()): Promise<str
   }
   if (!best) throw bad(root, 'no report found there (looked for */report.json). Run `faceopt optimize` or `faceopt evaluate` first, or pass a report folder');
   return best.dir;
+}
+
+/**
+ * After a run without evaluation, a report left in its folder by an earlier run describes another file
+ * (`faceopt report` printed its verdict as this file's): it is removed, unless it describes these bytes.
+ */
+export async function removeStaleReport(reportDir: string, modelPath: string, log: (l: string) => void): Promise<void> {
+  const json = path.join(reportDir, REPORT_FILES.json);
+  if (!existsSync(json)) return;
+  let describes: string | null = null;
+  try {
+    const sha = (JSON.parse(await readFile(json, 'utf8')) as { variant?: { sha256?: unknown } }).variant?.sha256;
+    describes = typeof sha === 'string' ? sha : null;
+  } catch { /* unreadable: stale all the same */ }
+  if (describes === await sha256File(modelPath)) return;
+  await Promise.all(Object.values(REPORT_FILES).map((f) => rm(path.join(reportDir, f), { force: true })));
+  log(`report: removed the report of an earlier run from ${reportDir} (it described another file; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
 }
