@@ -219,13 +219,24 @@ describeShared('faceopt serve: replicas and workers', () => {
     // loads its models for a second or more before it listens: scrapes in that window must answer at once
     // (they waited 5 s for the starting worker and failed with 500)
     await waitFor(() => w.out().includes('starting a new one'), 10_000, 'the primary to see its worker exit');
-    const t0 = Date.now();
-    const res = await fetch(`${w.base}/metrics`, { signal: AbortSignal.timeout(8000), headers: { connection: 'close' } });
+    // a connection node:cluster had queued for the dead worker is refused or reset (the old code too: 1 in
+    // 40 scrapes right after a kill): a client retries it; the answer itself must come at once
+    let res: Response | null = null;
+    let t0 = 0;
+    for (let attempt = 0; attempt < 3 && !res; attempt++) {
+      t0 = Date.now();
+      res = await fetch(`${w.base}/metrics`, { signal: AbortSignal.timeout(8000), headers: { connection: 'close' } })
+        .catch((e: Error & { cause?: { code?: string } }) => { if (!/ECONNREFUSED|ECONNRESET|socket/i.test(`${e.cause?.code ?? ''} ${e.cause ?? ''}`)) throw e; return null; });
+    }
+    if (!res) throw new Error('three connections in a row refused or reset');
     const text = await res.text();
     expect(res.status, text.slice(0, 200)).toBe(200);
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(text).toMatch(/faceopt_cluster_workers\{state="answered"\} 1/);
-    expect(text).toMatch(/faceopt_cluster_workers\{state="missing"\} 1/);
+    // the restarted worker usually loads for a second or more; on a fast turn it may already listen
+    const answered = Number(/faceopt_cluster_workers\{state="answered"\} (\d+)/.exec(text)?.[1]);
+    const missing = Number(/faceopt_cluster_workers\{state="missing"\} (\d+)/.exec(text)?.[1]);
+    expect(answered + missing, text.slice(-400)).toBe(2);
+    expect(answered).toBeGreaterThanOrEqual(1);
     // the restarted worker is counted again once it listens
     await waitFor(async () => /faceopt_cluster_workers\{state="answered"\} 2/.test(await (await fetch(`${w.base}/metrics`)).text()), 30_000, 'both workers in /metrics');
     w.proc.kill('SIGTERM');
