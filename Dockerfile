@@ -12,9 +12,9 @@
 # a non-root user. Sizes and how they were measured: docs/deploy.md.
 #
 # The base image is pinned by tag. For reproducible builds pin the digest too, e.g.
-#   docker buildx imagetools inspect node:20.20.2-bookworm-slim   # -> sha256:...
-#   docker build --build-arg NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:<digest> .
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+#   docker buildx imagetools inspect node:24.22.3-bookworm-slim   # -> sha256:...
+#   docker build --build-arg NODE_IMAGE=node:24.22.3-bookworm-slim@sha256:<digest> .
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---- build: compile TypeScript -------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build

@@ -48,7 +48,7 @@ describe.each(FILES)('%s', (file) => {
       const image = baseImage(df, s);
       expect(image, s.name ?? '').toMatch(/^[\w./-]+:\d+\.\d+(\.\d+)?-[\w.-]+$/);
     }
-    expect(baseImage(df, stage(df, 'build'))).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
+    expect(baseImage(df, stage(df, 'build'))).toMatch(/^node:24\.\d+\.\d+-bookworm-slim$/);
   });
 
   it('runs as a non-root user and installs no compiler or package cache in the runtime stage', () => {
