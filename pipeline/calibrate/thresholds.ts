@@ -20,6 +20,11 @@ export function checkPercentile(p: number): number {
   return p;
 }
 
+/** Whether the histogram counted no value at all. */
+function isEmpty(h: HistogramData): boolean {
+  return !h.positive.some((c) => c > 0) && !h.negative.some((c) => c > 0);
+}
+
 /** Index of the first bin whose cumulative count reaches `target` (counts are exact integers). */
 function firstBinReaching(counts: Float64Array, target: number): number {
   let cum = 0;
@@ -43,7 +48,8 @@ export function percentileRange(
   h: HistogramData, min: number, max: number, percentile: number, symmetric = true,
 ): [number, number] {
   checkPercentile(percentile);
-  if (h.binWidth === 0) return [min, max];
+  // no counts (a histogram fed only empty samples): nothing to cut, as mseRange (it gave [-0, 0])
+  if (h.binWidth === 0 || isEmpty(h)) return [min, max];
   let lo: number;
   let hi: number;
   if (symmetric) {
@@ -149,7 +155,7 @@ export function entropyThreshold(
 export function entropyRange(
   h: HistogramData, min: number, max: number, quantizedBins = DEFAULT_QUANTIZED_BINS, stride = 1,
 ): [number, number] {
-  if (h.binWidth === 0) return [min, max];
+  if (h.binWidth === 0 || isEmpty(h)) return [min, max];
   const { threshold } = entropyThreshold(magnitudeCounts(h), h.binWidth, quantizedBins, stride);
   return [Math.max(-threshold, min), Math.min(threshold, max)];
 }

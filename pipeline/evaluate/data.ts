@@ -23,9 +23,13 @@ export function readPairs(file: string): Pair[] {
   if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
   const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
   const pairs: Pair[] = [];
+  // LFW pairs.txt: image numbers are positive integers (a stray line read as one gave "name_0NaN.jpg")
+  const n = (x: string) => /^\d+$/.test(x);
   for (const [i, line] of lines.entries()) {
     const tab = line.split('\t');
-    if (tab.length === 3) {
+    // LFW's own files are tab-separated too: `name<TAB>n1<TAB>n2` is a same pair, not `left<TAB>right<TAB>same`
+    // (read as one, every such line failed on its second number, or became a pair of photos "name" and "n1")
+    if (tab.length === 3 && !(n(tab[1]!.trim()) && n(tab[2]!.trim()))) {
       if (i === 0 && tab[2] === 'same') continue; // header
       if (tab[2] !== '0' && tab[2] !== '1') throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'same = 0 or 1', name: `${path.basename(file)} line ${i + 1}`, received: tab[2] });
       pairs.push({ left: tab[0]!, right: tab[1]!, same: tab[2] === '1' });
@@ -33,8 +37,6 @@ export function readPairs(file: string): Pair[] {
     }
     const w = line.trim().split(/\s+/);
     if (i === 0 && w.length <= 2 && w.every((x) => /^\d+$/.test(x))) continue; // LFW count header
-    // LFW pairs.txt: image numbers are positive integers (a stray line read as one gave "name_0NaN.jpg")
-    const n = (x: string) => /^\d+$/.test(x);
     if (w.length === 3 && n(w[1]!) && n(w[2]!)) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[0]!, w[2]!), same: true });
     else if (w.length === 4 && n(w[1]!) && n(w[3]!)) pairs.push({ left: lfwName(w[0]!, w[1]!), right: lfwName(w[2]!, w[3]!), same: false });
     else throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '`left<TAB>right<TAB>same` or LFW `name n1 n2` / `name1 n1 name2 n2`', name: `${path.basename(file)} line ${i + 1}`, received: line.slice(0, 80) });
@@ -55,9 +57,11 @@ export function readBoxAnnotations(file: string): AnnotatedImage[] {
   if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
   const xml = readFileSync(file, 'latin1');
   const out: AnnotatedImage[] = [];
-  for (const m of xml.matchAll(/<image\s+file=['"]([^'"]+)['"][^>]*>([\s\S]*?)<\/image>/g)) {
+  // `<image file='x.jpg'/>` (no boxes) is an element of its own: read as an open tag, it took the boxes
+  // of the next image up to that image's `</image>`, and that image was lost
+  for (const m of xml.matchAll(/<image\s+file=['"]([^'"]+)['"][^>]*?(?:\/>|>([\s\S]*?)<\/image>)/g)) {
     const boxes: AnnotatedImage['boxes'] = [];
-    for (const b of m[2]!.matchAll(/<box\s+([^>]*?)\/?>/g)) {
+    for (const b of (m[2] ?? '').matchAll(/<box\s+([^>]*?)\/?>/g)) {
       const attr = (k: string) => Number(new RegExp(`\\b${k}=['"](-?\\d+(?:\\.\\d+)?)['"]`).exec(b[1]!)?.[1] ?? NaN);
       const [top, left, width, height] = [attr('top'), attr('left'), attr('width'), attr('height')];
       if ([top, left, width, height].some((v) => !Number.isFinite(v))) continue;

@@ -1,12 +1,17 @@
 /**
  * Detection agreement between a reference and a candidate (a quantized variant, or ground truth boxes as
- * the reference): greedy IoU matching per image, then recall, precision, mean IoU, keypoint error and
- * score drift over all images. Pure functions over plain boxes so they test without any model.
+ * the reference): IoU matching per image (greedy, grown to a maximum matching), then recall, precision,
+ * mean IoU, keypoint error and score drift over all images. Pure functions over plain boxes so they test without any model.
  *
- * Matching is greedy over IoU: all (reference, candidate) pairs with IoU >= the threshold are taken in
+ * Matching starts greedy over IoU: all (reference, candidate) pairs with IoU >= the threshold are taken in
  * order of decreasing IoU (ties: lower reference index, then lower candidate index) and kept when neither
  * box is matched yet. Greedy-by-IoU rather than greedy-by-score because a variant's scores drift, and the
- * question is "is the same face found at the same place".
+ * question is "is the same face found at the same place". Greedy alone can undercount that: when the
+ * best overlap of one candidate is a face another candidate also covers (two overlapping faces, both
+ * kept by NMS, the variant's boxes shifted), greedy pairs it there and leaves a face unmatched that an
+ * assignment would find. So the greedy matching is then grown to a maximum one by augmenting paths
+ * (unmatched references in index order, candidates in decreasing IoU): every face greedy matched stays
+ * matched, and recall counts every face some one-to-one assignment at the threshold finds.
  *
  * Keypoint error of a matched face = mean over its keypoints of the Euclidean distance between reference
  * and candidate point, divided by sqrt(w x h) of the reference box (a scale-free "fraction of face size").
@@ -49,7 +54,7 @@ export interface ImageMatching {
   unmatchedCandidate: number[];
 }
 
-/** Greedy IoU matching of one image's detections (rule in the file comment). */
+/** IoU matching of one image's detections: greedy, grown to a maximum matching (rule in the file comment). */
 export function matchDetections(reference: readonly Detection[], candidate: readonly Detection[], iouThreshold = 0.5): ImageMatching {
   const pairs: DetectionMatch[] = [];
   reference.forEach((r, ri) => candidate.forEach((c, ci) => {
@@ -57,20 +62,37 @@ export function matchDetections(reference: readonly Detection[], candidate: read
     if (v >= iouThreshold && v > 0) pairs.push({ reference: ri, candidate: ci, iou: v });
   }));
   pairs.sort((a, b) => b.iou - a.iou || a.reference - b.reference || a.candidate - b.candidate);
-  const usedR = new Set<number>();
-  const usedC = new Set<number>();
-  const matches: DetectionMatch[] = [];
+  const ofReference = new Array<number>(reference.length).fill(-1);
+  const ofCandidate = new Array<number>(candidate.length).fill(-1);
   for (const p of pairs) {
-    if (usedR.has(p.reference) || usedC.has(p.candidate)) continue;
-    usedR.add(p.reference);
-    usedC.add(p.candidate);
-    matches.push(p);
+    if (ofReference[p.reference] !== -1 || ofCandidate[p.candidate] !== -1) continue;
+    ofReference[p.reference] = p.candidate;
+    ofCandidate[p.candidate] = p.reference;
   }
-  matches.sort((a, b) => a.reference - b.reference);
+  // candidates of each reference, best overlap first (pairs is sorted that way)
+  const options: DetectionMatch[][] = reference.map(() => []);
+  for (const p of pairs) options[p.reference]!.push(p);
+  const augment = (r: number, seen: Set<number>): boolean => {
+    for (const p of options[r]!) {
+      if (seen.has(p.candidate)) continue;
+      seen.add(p.candidate);
+      const holder = ofCandidate[p.candidate]!;
+      if (holder === -1 || augment(holder, seen)) {
+        ofReference[r] = p.candidate;
+        ofCandidate[p.candidate] = r;
+        return true;
+      }
+    }
+    return false;
+  };
+  // one pass suffices: a reference with no augmenting path now has none after later augmentations
+  for (let r = 0; r < reference.length; r++) if (ofReference[r] === -1 && options[r]!.length) augment(r, new Set());
+  const matches: DetectionMatch[] = [];
+  ofReference.forEach((c, r) => { if (c !== -1) matches.push(options[r]!.find((p) => p.candidate === c)!); });
   return {
     matches,
-    unmatchedReference: reference.map((_, i) => i).filter((i) => !usedR.has(i)),
-    unmatchedCandidate: candidate.map((_, i) => i).filter((i) => !usedC.has(i)),
+    unmatchedReference: reference.map((_, i) => i).filter((i) => ofReference[i] === -1),
+    unmatchedCandidate: candidate.map((_, i) => i).filter((i) => ofCandidate[i] === -1),
   };
 }
 

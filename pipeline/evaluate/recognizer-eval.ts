@@ -4,6 +4,7 @@
  * embeddings moved; verification on same/different pairs says whether that matters for decisions.
  */
 import path from 'node:path';
+import { FaceoptError } from '../errors.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { skipUnreadable, type OnUnreadable } from '../faces/decode.js';
 import { alignFace } from '../faces/align.js';
@@ -69,14 +70,19 @@ export async function alignCentralFaces(
   return { crops, imagesWithoutFace: missing };
 }
 
-/** Unit embeddings of crops (null stays null), in order. */
+/**
+ * Unit embeddings of crops (null stays null), in order. An output with a NaN or infinite value comes
+ * back from the recognizer as all zeros (its norm is not > 0); here it becomes all NaN, so its per-face
+ * cosine is NaN (counted in `nonFinite`, scored -1 by cosineSummary) and its pair scores are NaN (always
+ * "different" in verification), instead of a quiet cosine of 0 that the report counted as a working face.
+ */
 async function embedAll(modelPath: string, crops: readonly (RgbImage | null)[], session?: SessionOptions): Promise<(Float32Array | null)[]> {
   const rec = await ArcFaceRecognizer.load(modelPath, { session, maxBatch: 32 });
   try {
     const present = crops.map((c, i) => [c, i] as const).filter(([c]) => c !== null) as [RgbImage, number][];
-    const { embeddings } = await rec.embed(present.map(([c]) => c));
+    const { embeddings, norms } = await rec.embed(present.map(([c]) => c));
     const out: (Float32Array | null)[] = crops.map(() => null);
-    present.forEach(([, i], k) => { out[i] = embeddings[k]!; });
+    present.forEach(([, i], k) => { out[i] = Number.isFinite(norms[k]) ? embeddings[k]! : new Float32Array(embeddings[k]!.length).fill(NaN); });
     return out;
   } finally {
     await rec.release();
@@ -113,6 +119,13 @@ export async function evaluateRecognizer(input: RecognizerEvalInput): Promise<Re
       byName.set(n, [ref[i]!, vari[i]!]);
     }
   });
+  if (!cosines.length) {
+    // cosineSummary would refuse an empty list with "at least one value for cosines", which names no input
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: 'evaluation photos in which the detector finds a face (a folder of face photos, or a --detector that finds them)',
+      name: '--faces', received: `${names.length} photo(s), none with a face found`,
+    });
+  }
   let verification: RecognizerResults['verification'] = null;
   if (input.pairs) {
     const refScores: number[] = [];

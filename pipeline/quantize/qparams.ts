@@ -156,6 +156,10 @@ export function quantizeWeightsPerChannel(
   weights: Float32Array, dims: readonly number[], axis: number, scales?: ArrayLike<number>,
 ): PerChannelWeights {
   const { channels, inner } = channelLayout(weights.length, dims, axis);
+  // a NaN weight became int8 0 and an infinite one failed as a "quantization range": the float model
+  // computes NaN with either, so the quantized one must not quietly compute something else
+  const bad = firstNonFinite(weights);
+  if (bad >= 0) badArgument('weights', 'finite values', `${weights[bad]} at index ${bad} (channel ${Math.floor(bad / inner) % channels})`);
   const s = new Float32Array(channels);
   if (scales) {
     if (scales.length !== channels) badArgument('scales', `${channels} per-channel scales`, `${scales.length}`);
@@ -179,6 +183,12 @@ export function quantizeWeightsPerChannel(
     data[i] = q < -127 ? -127 : q > 127 ? 127 : q;
   }
   return { dims: [...dims], axis, scales: s, zeroPoints: new Int8Array(channels), data };
+}
+
+/** Index of the first NaN or infinite value of `x`, or -1. */
+export function firstNonFinite(x: ArrayLike<number>): number {
+  for (let i = 0; i < x.length; i++) if (x[i] - x[i] !== 0) return i;
+  return -1;
 }
 
 /** Dequantize per-channel weights back to float32 (for error measurement and tests). */
@@ -207,6 +217,8 @@ export function quantizeBias(bias: Float32Array, inputScale: number, weightScale
   if (perChannel && weightScales.length !== bias.length) {
     badArgument('weight scales', `${bias.length} (one per bias value)`, weightScales.length);
   }
+  const bad = firstNonFinite(bias);
+  if (bad >= 0) badArgument('bias', 'finite values', `${bias[bad]} at index ${bad}`);
   const scales = new Float32Array(perChannel ? bias.length : 1);
   for (let c = 0; c < scales.length; c++) {
     const ws = perChannel ? weightScales[c] : weightScales;
@@ -230,14 +242,19 @@ export function quantizeBias(bias: Float32Array, inputScale: number, weightScale
  * happens for near-zero weight channels with a large bias. Returns new scales (unchanged where they
  * already fit); requantize the weights with them. ORT's quantizer makes a similar adjustment. We keep
  * 2x headroom (|bias| / (sx * sw) <= (2^31 - 1) / 2) so the accumulator has room for the products too.
+ * A scale is also raised where the bias scale sx * sw would fall below float32's smallest normal
+ * number (a tiny activation range times a tiny weight channel), which `quantizeBias` refuses: such a
+ * channel's products are below 1e-38 anyway.
  */
 export function adjustWeightScalesForBias(weightScales: ArrayLike<number>, bias: Float32Array, inputScale: number): Float32Array {
   if (weightScales.length !== bias.length) badArgument('weight scales', `${bias.length} (one per bias value)`, weightScales.length);
   const out = Float32Array.from(weightScales);
   const limit = INT32_MAX / 2; // headroom so the accumulator's sum of products does not overflow either
+  const normal = FLOAT32_TINY / inputScale;
   for (let c = 0; c < out.length; c++) {
-    const need = Math.abs(bias[c]) / (inputScale * limit);
-    if (need > out[c]) out[c] = Math.fround(need * (1 + 2 ** -20));
+    const need = Math.max(Math.abs(bias[c]) / (inputScale * limit), normal);
+    // a NaN or infinite bias is left for quantizeBias to refuse (an infinite scale failed elsewhere)
+    if (need > out[c] && need < Infinity) out[c] = Math.fround(need * (1 + 2 ** -20));
   }
   return out;
 }

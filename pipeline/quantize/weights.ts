@@ -5,8 +5,32 @@
  */
 import type { Graph, NameScope } from '../onnx/graph.js';
 import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
-import { roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
+import { FaceoptError } from '../errors.js';
+import { firstNonFinite, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
+
+/**
+ * The values of constant `name`, refused (FACEOPT_ERR_GRAPH, naming it) when one is NaN or infinite:
+ * the float model computes NaN or infinity with it, and quantized it silently became 0 (NaN) or a
+ * saturated int32 bias, a model that computes something else.
+ */
+export function finiteConstant(g: Graph, name: string, what: string): Float32Array {
+  const v = g.getFloat(name);
+  const i = firstNonFinite(v);
+  if (i >= 0) {
+    throw new FaceoptError('FACEOPT_ERR_GRAPH', {
+      reason: `${what} ${name} holds ${v[i]} at index ${i}, so the float model computes NaN or infinity with it; fix or re-export the model (or keep its layer float with --exclude)`,
+    });
+  }
+  return v;
+}
+
+/** The symmetric int8 scale of a whole weight tensor (`--per-tensor`): its largest magnitude / 127. */
+export function perTensorWeightScale(values: Float32Array): number {
+  let amax = 0;
+  for (const v of values) amax = Math.max(amax, Math.abs(v));
+  return symmetricInt8(-amax, amax).scale;
+}
 
 /**
  * Weight `w` as int8 (`<w>_quantized`, `<w>_scale`, `<w>_zero_point` unless compact; suffixed where the
@@ -14,18 +38,14 @@ import type { QuantizeOptions } from './options.js';
  * Cast + Mul by the scales shaped to broadcast along `axis`. Cast + Mul gives the same values
  * (q * scale), but onnxruntime folds it into a float initializer when the session loads, where a
  * DequantizeLinear on a constant runs at every inference (QuantizeOptions.foldableWeightOnly).
- * `scales` overrides the per-channel scales (grown so int32 biases fit).
+ * `scalesIn` overrides the per-channel scales, or per tensor raises the one scale (grown so int32 biases fit).
  */
 export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32Array | undefined, opts: QuantizeOptions, form: 'dequantize' | 'cast-mul', names = g.nameScope()): { scales: Float32Array; nodes: NodeProto[]; output: string } {
   const t = g.getTensor(w);
-  const values = g.getFloat(w);
+  const values = finiteConstant(g, w, 'weight');
   const q = opts.perChannel
     ? quantizeWeightsPerChannel(values, t.dims, axis, scalesIn)
-    : (() => {
-      let amax = 0;
-      for (const v of values) amax = Math.max(amax, Math.abs(v));
-      return quantizeWeightsPerChannel(values, [1, values.length], 0, [symmetricInt8(-amax, amax).scale]);
-    })();
+    : quantizeWeightsPerChannel(values, [1, values.length], 0, [Math.max(perTensorWeightScale(values), scalesIn?.[0] ?? 0)]);
   const { scales, data, zeroPoints: zp } = q;
   // one scale for every channel (the +-1 sign convolutions of sign-dw) is stored once: same values
   const compact = opts.compactConstants;
@@ -67,7 +87,7 @@ export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32A
  * per-channel input mean measured on calibration data. Without measurements the bias is returned as is.
  */
 export function biasCorrected(g: Graph, b: string, input: string, weight: string, scales: Float32Array, opts: QuantizeOptions, node?: NodeProto): Float32Array {
-  const bias = Float32Array.from(g.getFloat(b));
+  const bias = Float32Array.from(finiteConstant(g, b, 'bias'));
   const mean = opts.inputMeans?.get(input);
   const conv = node?.opType === 'Conv' ? node : g.consumers(b).find((n) => n.opType === 'Conv');
   if (!mean || !conv) return bias;

@@ -23,6 +23,18 @@ describe('readPairs', () => {
       { left: 'Abdel_Madi_Shabneh/Abdel_Madi_Shabneh_0001.jpg', right: 'Dean_Barker/Dean_Barker_0001.jpg', same: false },
     ]);
   });
+  it("reads LFW's own tab-separated files: `name<TAB>n1<TAB>n2` is a same pair, not a TSV line", () => {
+    // pairsDevTest.txt / pairs.txt are tab-separated; read as `left<TAB>right<TAB>same` the first same pair
+    // failed ("same = 0 or 1 ... received 14"), and `name<TAB>3<TAB>1` became the photos "name" and "3"
+    expect(readPairs(file('lfw-tabs.txt', '500\nAbdullah_Gul\t13\t14\nAaron_Peirsol\t3\t1\nAbdel_Madi_Shabneh\t1\tDean_Barker\t1\n'))).toEqual([
+      { left: 'Abdullah_Gul/Abdullah_Gul_0013.jpg', right: 'Abdullah_Gul/Abdullah_Gul_0014.jpg', same: true },
+      { left: 'Aaron_Peirsol/Aaron_Peirsol_0003.jpg', right: 'Aaron_Peirsol/Aaron_Peirsol_0001.jpg', same: true },
+      { left: 'Abdel_Madi_Shabneh/Abdel_Madi_Shabneh_0001.jpg', right: 'Dean_Barker/Dean_Barker_0001.jpg', same: false },
+    ]);
+    expect(readPairs(file('lfw-view2.txt', '10\t300\nAbel_Pacheco\t1\t4\n'))).toEqual([
+      { left: 'Abel_Pacheco/Abel_Pacheco_0001.jpg', right: 'Abel_Pacheco/Abel_Pacheco_0004.jpg', same: true },
+    ]);
+  });
   it('refuses a line it cannot read, a bad same flag, an empty list and a missing file, with codes', () => {
     expect(code(() => readPairs(file('bad.tsv', 'garbage line\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(code(() => readPairs(file('words.tsv', 'garbage line here\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT'); // not "garbage_0NaN.jpg"
@@ -42,6 +54,19 @@ describe('readBoxAnnotations', () => {
     expect(readBoxAnnotations(xml)).toEqual([
       { file: path.join(dir, 'g', 'one.jpg'), boxes: [[20, 10, 50, 50]] },
       { file: path.join(dir, 'two.jpg'), boxes: [] },
+    ]);
+  });
+  it('reads a self-closing <image/> as a photo without boxes, not as the opening of the next one', () => {
+    // read as an open tag, empty.jpg took one.jpg's box up to one.jpg's </image>, and one.jpg was lost
+    const xml = file('selfclosing.xml', `<dataset><images>
+      <image file='empty.jpg'/>
+      <image file='one.jpg' width='100' height='80'><box top='10' left='20' width='30' height='40'/></image>
+      <image file='also-empty.jpg' width='10' height='10' />
+    </images></dataset>`);
+    expect(readBoxAnnotations(xml)).toEqual([
+      { file: path.join(dir, 'empty.jpg'), boxes: [] },
+      { file: path.join(dir, 'one.jpg'), boxes: [[20, 10, 50, 50]] },
+      { file: path.join(dir, 'also-empty.jpg'), boxes: [] },
     ]);
   });
   it('refuses a file with no <image> entries (a pairs list passed as --boxes) and a missing file', () => {

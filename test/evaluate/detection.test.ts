@@ -33,6 +33,31 @@ describe('greedy IoU matching', () => {
   });
 });
 
+describe('maximum matching', () => {
+  // Two overlapping faces, both kept by NMS at 0.4 (their IoU is 5.5/14.5 = 0.379), and a variant whose
+  // boxes are shifted: c0 overlaps r0 by 8.5/11.5 = 0.739 and r1 by 7/13 = 0.538, c1 overlaps only r0
+  // (7/13 = 0.538). Greedy takes r0-c0 first and strands both r1 and c1: recall 1/2. Each face does have a
+  // box of its own at IoU >= 0.5 (r0-c1, r1-c0): recall 2/2.
+  const ref = [det([0, 0, 10, 10]), det([4.5, 0, 14.5, 10])];
+  const cand = [det([1.5, 0, 11.5, 10]), det([-3, 0, 7, 10])];
+  it('finds every face a one-to-one assignment finds, not only what greedy order leaves', () => {
+    expect(iou(ref[0]!.box, ref[1]!.box)).toBeLessThan(0.4);
+    expect(iou(cand[0]!.box, cand[1]!.box)).toBeLessThan(0.4);
+    const m = matchDetections(ref, cand);
+    expect(m.matches.map((x) => [x.reference, x.candidate])).toEqual([[0, 1], [1, 0]]);
+    expect(m.matches.map((x) => x.iou)).toEqual([7 / 13, 7 / 13]);
+    expect([m.unmatchedReference, m.unmatchedCandidate]).toEqual([[], []]);
+    const c = compareDetections([{ reference: ref, candidate: cand }]);
+    expect([c.matched, c.recall, c.precision]).toEqual([2, 1, 1]);
+  });
+  it('keeps the greedy pairs when nothing more can be matched', () => {
+    // a third candidate far away changes nothing; dropping c1 leaves the greedy pair r0-c0 (best IoU)
+    const m = matchDetections(ref, [cand[0]!, det([50, 50, 60, 60])]);
+    expect(m.matches.map((x) => [x.reference, x.candidate])).toEqual([[0, 0]]);
+    expect(m.unmatchedReference).toEqual([1]);
+  });
+});
+
 describe('keypoint error', () => {
   it('is the mean landmark distance over sqrt(w*h) of the reference box', () => {
     const kps: [number, number][] = [[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]];

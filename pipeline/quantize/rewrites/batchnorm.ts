@@ -184,17 +184,24 @@ export function batchNormsToDepthwise(g: Graph): string[] {
     const y = bn.output![0]!;
     const consumers = g.consumers(y);
     if (!aff || !consumers.length || consumers.some((c) => c.opType !== 'Conv') || g.isGraphOutput(y)) continue;
+    // the kernel has as many spatial axes as the Convs reading it (a Conv1d's BN gets [C, 1, 1]; a 2-D
+    // kernel there failed to load)
+    const ranks = new Set(consumers.flatMap((n) => (n.input?.[1] && g.hasInitializer(n.input[1]) ? [g.getTensor(n.input[1]).dims.length] : [])));
+    const known = g.valueInfo(bn.input![0]!)?.shape?.length;
+    if (known !== undefined) ranks.add(known);
+    const rank = ranks.size === 0 ? 4 : ranks.size === 1 ? [...ranks][0]! : 0;
+    if (rank < 3) continue;
     const c = aff.a.length;
     const w = g.uniqueName(`${bn.name || 'bn'}_dw_weight`);
     const b = g.uniqueName(`${bn.name || 'bn'}_dw_bias`);
-    g.setTensor(w, DataType.FLOAT, [c, 1, 1, 1], aff.a);
+    g.setTensor(w, DataType.FLOAT, [c, ...new Array<number>(rank - 1).fill(1)], aff.a);
     g.setTensor(b, DataType.FLOAT, [c], aff.b);
     bn.opType = 'Conv';
     bn.input = [bn.input![0]!, w, b];
     bn.output = [y];
     bn.attribute = [];
     setAttr(bn, 'group', c, 'int');
-    setAttr(bn, 'kernel_shape', [1, 1], 'ints');
+    setAttr(bn, 'kernel_shape', new Array<number>(rank - 2).fill(1), 'ints');
     done.push(bn.name ?? y);
   }
   g.invalidate();

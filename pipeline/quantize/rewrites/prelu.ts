@@ -23,13 +23,25 @@ export interface PreluRewriteResult {
   fallback?: { name: string; reason: string }[];
 }
 
-function slopes(g: Graph, prelu: NodeProto, channels: number): Float32Array | undefined {
+/**
+ * The slope of `prelu` as one value per channel (axis 1) of its rank-`rank` input, or undefined when it
+ * is not that. PRelu broadcasts its slope numpy-style, aligned from the last axis: a slope whose dims
+ * are all 1 serves every channel; otherwise its one dim above 1 must be `channels` and land on axis 1
+ * ([C, 1, 1] or [1, C, 1, 1] on NCHW). A [C] slope on NCHW varies along W, not along the channels
+ * (until 2026-12-06 `split-relu` and `sign-concat` took any slope of C values as per-channel).
+ */
+function slopes(g: Graph, prelu: NodeProto, channels: number, rank: number): Float32Array | undefined {
   const name = prelu.input?.[1];
   if (!name || !g.hasInitializer(name)) return undefined;
+  const known = g.valueInfo(prelu.input![0]!)?.shape?.length;
+  if (known !== undefined && known !== rank) return undefined;
+  const dims = g.getTensor(name).dims.map(Number);
   const s = g.getFloat(name);
-  if (s.length === channels) return s;
+  if (dims.length > rank) return undefined;
   if (s.length === 1) return new Float32Array(channels).fill(s[0]!);
-  return undefined;
+  const wide = dims.flatMap((d, i) => (d === 1 ? [] : [i]));
+  if (wide.length !== 1 || dims[wide[0]!] !== channels || rank - dims.length + wide[0]! !== 1) return undefined;
+  return s;
 }
 
 /**
@@ -63,7 +75,7 @@ function splitRelu(g: Graph, prelu: NodeProto): string | undefined {
   if (g.consumers(w1Name).length !== 1) return 'the producing Conv shares its weights';
   const w1 = g.getTensor(w1Name);
   const out = w1.dims[0]!;
-  const a = slopes(g, prelu, out);
+  const a = slopes(g, prelu, out, w1.dims.length);
   if (!a) return 'its slope is not per-channel or scalar';
   for (const c of consumers) {
     const w = c.input![1];
@@ -228,8 +240,9 @@ function signConcat(g: Graph, prelu: NodeProto): string | undefined {
     const w = c.input![1];
     if (!w || !g.hasInitializer(w) || g.consumers(w).length !== 1) return 'a consuming Conv has dynamic or shared weights';
   }
-  const channels = g.getTensor(consumers[0]!.input![1]!).dims[1]!;
-  const a = slopes(g, prelu, channels);
+  const w0 = g.getTensor(consumers[0]!.input![1]!);
+  const channels = w0.dims[1]!;
+  const a = slopes(g, prelu, channels, w0.dims.length);
   if (!a || channels < 2) return 'its slope is not per-channel';
   const base = prelu.name || 'PRelu';
   const [rp, rn] = rectifiedHalves(g, x!, channels, base, prelu);
