@@ -61,7 +61,7 @@ export interface GateInput {
   role: 'recognizer' | 'detector' | 'generic';
   recognizer?: {
     cosine: { count: number; mean: number; min: number };
-    verification?: { delta: { reference: number; variant: number; delta: number; bootstrap: { low: number; high: number; confidence: number } } } | null;
+    verification?: { skippedPairs?: number; delta: { reference: number; variant: number; delta: number; bootstrap: { low: number; high: number; confidence: number } } } | null;
   } | null;
   detector?: {
     vsReference: {
@@ -113,8 +113,10 @@ function recognizerChecks(input: GateInput, t: GateThresholds['recognizer']): Ga
   ];
   const d = input.recognizer?.verification?.delta ?? null;
   const pp = d ? d.delta * 100 : null;
+  // pairs dropped for both models keep the delta fair, but the sentence must not hide them
+  const skipped = input.recognizer?.verification?.skippedPairs ?? 0;
   const ctx = d
-    ? `(${(d.reference * 100).toFixed(2)}% -> ${(d.variant * 100).toFixed(2)}%, ${Math.round(d.bootstrap.confidence * 100)}% interval ${(d.bootstrap.low * 100).toFixed(2)} to ${(d.bootstrap.high * 100).toFixed(2)} pp)`
+    ? `(${(d.reference * 100).toFixed(2)}% -> ${(d.variant * 100).toFixed(2)}%, ${Math.round(d.bootstrap.confidence * 100)}% interval ${(d.bootstrap.low * 100).toFixed(2)} to ${(d.bootstrap.high * 100).toFixed(2)} pp${skipped ? `; ${skipped} pair(s) with no face found left out for both models` : ''})`
     : '';
   checks.push(check('recognizer.minAccuracyDeltaPp', pp, t.minAccuracyDeltaPp, '>=', {
     pass: `10-fold verification accuracy changed by ${shown(pp ?? 0, t.minAccuracyDeltaPp, 2)} pp ${ctx}, meeting the gate of at least ${t.minAccuracyDeltaPp} pp.`,

@@ -33,6 +33,13 @@ describe('recognizer gates', () => {
       '10-fold verification accuracy changed by -0.60 pp (99.30% -> 98.70%, 95% interval -0.40 to 0.10 pp), below the gate of -0.2 pp.',
     ]);
   });
+  it('the accuracy sentence says how many pairs were left out for want of a face', () => {
+    const input = recognizer(0.999, 0.99, { reference: 0.993, variant: 0.992 });
+    input.recognizer!.verification!.skippedPairs = 7;
+    expect(evaluateGates(input).checks[2]!.sentence).toBe(
+      '10-fold verification accuracy changed by -0.10 pp (99.30% -> 99.20%, 95% interval -0.40 to 0.10 pp; 7 pair(s) with no face found left out for both models), meeting the gate of at least -0.2 pp.',
+    );
+  });
   it('a delta of exactly the gate passes despite floating-point noise', () => {
     const input = recognizer(0.999, 0.99, { reference: 0.993, variant: 0.991 });
     expect(0.991 - 0.993).toBeLessThan(-0.002); // the noise this guards against
