@@ -3,7 +3,8 @@
  * leaves a half-written file), sha256 of a file, and a readable "does it exist" check.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from './errors.js';
@@ -60,17 +61,84 @@ export function checkWritableDir(dir: string): void {
   }
 }
 
+/** Temporary files and folders in use now, removed if the process is stopped by a signal. */
+const pendingTemps = new Set<string>();
+const CLEANUP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * On SIGINT/SIGTERM/SIGHUP while temporary paths exist: remove them, then die of the same signal (the
+ * shell sees 130/143 as before). A `finally` never runs when a signal ends Node, so without this an
+ * interrupted download, model or stats write left `.NAME.PID.xxxx.tmp` files (a 340 kB piece of a zip
+ * in models/ after Ctrl-C in `models fetch`). Where the process has its own handlers (the server's
+ * graceful stop), those decide how it ends; the temporary paths are removed all the same.
+ */
+function onCleanupSignal(signal: NodeJS.Signals): void {
+  removePendingTemps();
+  for (const s of CLEANUP_SIGNALS) process.removeListener(s, onCleanupSignal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+/** Remove every temporary path registered with trackTemp (synchronously; errors are ignored). */
+export function removePendingTemps(): void {
+  for (const p of pendingTemps) {
+    try {
+      rmSync(p, { recursive: true, force: true });
+    } catch { /* best effort: the process is being stopped */ }
+  }
+  pendingTemps.clear();
+}
+
+/**
+ * Register temporary path `p` (a file or a folder) for removal if a signal stops the process before the
+ * returned function is called (after the path was renamed into place or removed). The signal handlers
+ * exist only while something is registered, so a process with nothing pending dies of a signal as usual.
+ */
+export function trackTemp(p: string): () => void {
+  const abs = path.resolve(p);
+  if (pendingTemps.size === 0) for (const s of CLEANUP_SIGNALS) process.on(s, onCleanupSignal);
+  pendingTemps.add(abs);
+  return () => {
+    if (!pendingTemps.delete(abs) || pendingTemps.size > 0) return;
+    for (const s of CLEANUP_SIGNALS) process.removeListener(s, onCleanupSignal);
+  };
+}
+
+/** What `file` is when it exists and is neither a regular file nor a link (a link is replaced, not followed); else null. */
+export function specialFileKind(file: string): string | null {
+  let st;
+  try {
+    st = lstatSync(file);
+  } catch {
+    return null;
+  }
+  if (st.isFile() || st.isSymbolicLink()) return null;
+  return st.isDirectory() ? 'a folder' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'not a regular file';
+}
+
+/**
+ * FACEOPT_ERR_WRITE_FAILED when `file` is a device, pipe, socket or folder: a write by rename would put a
+ * regular file in its place (`--out /dev/null` as root replaced the system's /dev/null with the model).
+ */
+export function refuseSpecialFile(file: string): void {
+  const kind = specialFileKind(file);
+  if (kind) throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: file, reason: `it is ${kind}, not a regular file, and faceopt writes by replacing the file; name a file path` });
+}
+
 /** Write `data` to `file` atomically; creates the parent folder. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   ensureDir(dir);
+  refuseSpecialFile(file);
+  const untrack = trackTemp(tmp);
   try {
     await writeFile(tmp, data);
     await rename(tmp, file);
   } catch (e) {
     await rm(tmp, { force: true });
     throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: file, reason: (e as Error).message }, { cause: e });
+  } finally {
+    untrack();
   }
 }
 
@@ -92,4 +160,96 @@ export function sha256(data: Uint8Array | string): string {
 export function requireFile(file: string): string {
   if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
   return file;
+}
+
+/**
+ * The lock file for output `target` (a model file, a bundle or report folder): one per real path, in a
+ * folder of the system's temporary directory, so taking it makes nothing beside the outputs.
+ */
+export function outputLockPath(target: string): string {
+  const abs = path.resolve(target);
+  // the real path of the nearest existing folder, so a link and its target share one lock
+  let at = path.dirname(abs);
+  const rest = [path.basename(abs)];
+  while (!existsSync(at) && path.dirname(at) !== at) { rest.unshift(path.basename(at)); at = path.dirname(at); }
+  let real = at;
+  try { real = realpathSync(at); } catch { /* as given */ }
+  const key = path.join(real, ...rest);
+  return path.join(tmpdir(), 'faceopt-locks', `${sha256(key).slice(0, 32)}.lock`);
+}
+
+/** Whether the process that wrote a lock file still runs (and, where /proc tells, is a faceopt run). */
+function lockHolderAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // a pid reused by another program after a crash does not hold the lock
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('faceopt');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Take the outputs `targets` for this run: FACEOPT_ERR_BAD_ARGUMENT (naming `flag` and the other run's
+ * pid) when another faceopt run is writing one of them now. Two runs into the same --out used to race:
+ * each replaced the other's model while it was being evaluated, and the report left could describe one
+ * run's file with the other's numbers. A lock left by a run that died (or a signal stopped) is taken
+ * over. Returns the release function.
+ */
+export function lockOutputs(targets: readonly { path: string; flag: string }[]): () => void {
+  const held: (() => void)[] = [];
+  try {
+    const seen = new Set<string>();
+    for (const t of targets) {
+      const lock = outputLockPath(t.path);
+      if (seen.has(lock)) continue;
+      seen.add(lock);
+      held.push(takeLock(lock, t));
+    }
+  } catch (e) {
+    for (const r of held) r();
+    throw e;
+  }
+  return () => { for (const r of held.splice(0)) r(); };
+}
+
+function takeLock(lock: string, t: { path: string; flag: string }): () => void {
+  try {
+    mkdirSync(path.dirname(lock), { recursive: true });
+  } catch { /* the write below says why */ }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n${path.resolve(t.path)}\n`, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        // no lock can be taken (a read-only temporary folder): run unlocked rather than not at all
+        return () => undefined;
+      }
+      let pid = NaN;
+      try { pid = Number.parseInt(readFileSync(lock, 'utf8'), 10); } catch { /* gone meanwhile: try again */ }
+      if (attempt < 3 && !lockHolderAlive(pid)) {
+        // stale (its run died), or removed meanwhile: take it over
+        try { unlinkSync(lock); } catch { /* removed by another run taking it over */ }
+        continue;
+      }
+      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+        expected: 'an output no other faceopt run is writing (wait for that run to finish, or choose another path)',
+        name: t.flag,
+        received: `${path.resolve(t.path)}, which faceopt run ${Number.isNaN(pid) ? '(pid unknown)' : `pid ${pid}`} is writing now (lock ${lock})`,
+      });
+    }
+  }
+  // not registered with trackTemp: a lock left by a run a signal stopped is taken over by the next run
+  // (its pid is gone), and keeping the signal handlers for the whole run would delay Ctrl-C until the
+  // quantizer's longest synchronous stretch ends
+  return () => {
+    try { unlinkSync(lock); } catch { /* already gone */ }
+  };
 }

@@ -7,7 +7,7 @@
  * evaluate the bundle's graph on CPU against the source on held-apart faces with the same gates as
  * `--int8` (pipeline/tensorrt/report.ts) and exit non-zero when they fail.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
@@ -24,15 +24,17 @@ import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { checkWritableDir, sha256 } from '../fsutil.js';
+import { checkWritableDir, lockOutputs, sha256, sha256File } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
+import { checkNotSource } from '../optimize/int8.js';
 import { modelsDir, reportsDir } from '../paths.js';
 import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
 import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
 import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
-import { evaluateTensorrtBundle } from '../tensorrt/report.js';
+import { evaluatedGraph, evaluateTensorrtBundle } from '../tensorrt/report.js';
+import { removeReportUnlessFor } from '../report/io.js';
 import { terminalSummary } from '../report/summary.js';
 import type { Provenance } from '../report/types.js';
 import { resolveModelArg } from '../zoo/resolve.js';
@@ -124,8 +126,38 @@ export interface RunTensorrtOptions {
 
 export type TensorrtRun = TensorrtPlan & { dir: string; evaluation: EvaluateModelsResult | null };
 
+/**
+ * Refuse, before any work, an --out the bundle cannot replace: an existing file (the bundle is swapped in
+ * by renames, which put a folder where the file was and deleted the file: `--out` naming the source
+ * model deleted it, exit 0), a folder holding the source model (it was deleted with the old bundle), or
+ * a non-empty folder that is not an earlier bundle (refused too, but only after calibration).
+ */
+export function checkBundleOut(outDir: string, source: string): void {
+  const st = statSync(outDir, { throwIfNoEntry: false });
+  if (!st) return;
+  checkNotSource(outDir, source);
+  const expected = 'a new or empty folder, or an earlier TensorRT bundle (with plan.json)';
+  if (!st.isDirectory()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--out', expected, received: `${outDir}, a file` });
+  const inside = path.relative(realpathSync(outDir), realpathSync(source));
+  if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
+    throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: `model ${source} by replacing its folder `, path: outDir });
+  }
+  const entries = readdirSync(outDir);
+  if (entries.length > 0 && !entries.includes('plan.json')) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--out', expected, received: outDir });
+}
+
 /** Write a TensorRT bundle for a model file (see the module comment). */
 export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun> {
+  // the bundle and report folders are this run's until it ends (lockOutputs), however it ends
+  const release: (() => void)[] = [];
+  try {
+    return await runTensorrtLocked(opts, release);
+  } finally {
+    for (const r of release) r();
+  }
+}
+
+async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)[]): Promise<TensorrtRun> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const file = resolveModelArg(opts.model, { flag: '--model' });
   const source = loadModel(file);
@@ -164,6 +196,8 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
   // the bundle's folder can be made (it is written next to it and renamed into place), and the report's
   checkWritableDir(path.dirname(outDir));
   if (opts.evaluate !== false) checkWritableDir(reportDir);
+  checkBundleOut(outDir, file);
+  release.push(lockOutputs([{ path: outDir, flag: '--out' }, { path: reportDir, flag: '--report-dir' }]));
 
   let stats: Record<string, TensorStats> | undefined;
   let calibration: CalibrationStats | undefined;
@@ -256,6 +290,12 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     source: { path: file }, log,
     accuracy: slice.length ? { slice, target: searchTarget(role, opts, `${sampleCount(slice)}-input slice`, log).aimed, maxFloat: opts.maxFloatLayers } : undefined,
   });
+  // the report of an earlier run in the report folder described the bundle just replaced: removed unless
+  // it describes these bytes, so a run that does not evaluate (--no-evaluate, no photos, a graph that
+  // cannot run on CPU), or stops before its report is written (Ctrl-C, a failed evaluation), does not
+  // leave that verdict beside the new bundle (`faceopt report` printed it as this bundle's)
+  const graph = evaluatedGraph(plan);
+  const staleReport = await removeReportUnlessFor(reportDir, 'file' in graph ? () => sha256File(graph.file) : '');
   const acc = plan.quantization?.accuracy;
   log(`wrote ${plan.dir}: ${Object.keys(plan.files).length} files${plan.quantization ? `, ${plan.quantization.activations} activations + ${plan.quantization.weights} weights quantized, ${plan.quantization.keptFloat.length} layer(s) float` : ''}${acc ? `; output cosine ${acc.cosine.toFixed(5)} on ${acc.samples} held-apart inputs` : ''}; build with ${path.join(plan.dir, 'build.sh')}`);
   const evaluation = opts.evaluate === false ? null : await evaluateTensorrtBundle({
@@ -266,6 +306,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
     calibration: calibration ? calibrationProvenance(calibration, opts, precision, rechosen) : null,
     command: opts.command ?? null, log, warnings,
   });
+  if (staleReport && !evaluation) log(`report: removed the report of an earlier run from ${reportDir} (it described another bundle; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
   return { ...plan, evaluation };
 }
 

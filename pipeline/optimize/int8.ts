@@ -4,12 +4,12 @@
  *   calibrate on real photos (or reuse a stats file) -> quantize (QDQ) with accuracy-aware mixed
  *   precision -> save atomically and check it loads -> evaluate against the float model -> report.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { checkWritableDir, sha256 } from '../fsutil.js';
+import { checkWritableDir, lockOutputs, sha256, specialFileKind } from '../fsutil.js';
 import { modelOutPath, reportsDir } from '../paths.js';
-import { loadModel, saveModel } from '../onnx/model.js';
+import { externalDataFiles, loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
@@ -37,7 +37,7 @@ import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
-import { removeStaleReport } from '../report/io.js';
+import { removeReportUnlessFor } from '../report/io.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
 import { UnreadablePhotos } from '../faces/decode.js';
@@ -137,9 +137,24 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
  * without a trailing slash, a folder (the model's, the report's, a new --stats file's) that cannot be
  * made or written to (checkWritableDir: nothing is made yet).
  */
-export function checkOutputs(outPath: string, reportDir: string, statsFile?: string): void {
+export function checkOutputs(outPath: string, reportDir: string, statsFile?: string, source?: string): void {
   if (existsSync(outPath) && statSync(outPath).isDirectory()) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx), or a folder ending in /', name: '--out', received: `${outPath}, a folder` });
+  }
+  // a device, pipe or socket (`--out /dev/null`): replacing it by rename would put the model in its place
+  const kind = specialFileKind(outPath);
+  if (kind) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx), or a folder ending in /', name: '--out', received: `${outPath}, ${kind}` });
+  // --out naming the source model (or a link to it, or its external data): saveModel refuses it, but only
+  // after calibration and the search (minutes), leaving a new report folder with stats.json behind
+  if (source) checkNotSource(outPath, source);
+  // the report folder (and the stats.json saved in it) at the model's path, or a --stats file there:
+  // one was made where the other was then written, failing after all the work (or the stats replaced)
+  const inOut = path.relative(path.resolve(outPath), path.resolve(reportDir));
+  if (inOut === '' || (!inOut.startsWith('..') && !path.isAbsolute(inOut))) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a report folder other than the --out model file', name: '--report-dir', received: reportDir });
+  }
+  if (statsFile && path.resolve(statsFile) === path.resolve(outPath)) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a stats file other than the --out model file', name: '--stats', received: statsFile });
   }
   checkWritableDir(path.dirname(outPath));
   checkWritableDir(reportDir);
@@ -147,8 +162,31 @@ export function checkOutputs(outPath: string, reportDir: string, statsFile?: str
   if (statsFile && !existsSync(statsFile)) checkWritableDir(path.dirname(path.resolve(statsFile)));
 }
 
+/**
+ * FACEOPT_ERR_OVERWRITE_SOURCE when the existing file `out` is model `source` itself (by real path, so a
+ * link to it too) or one of the files holding its external data, as saveModel refuses at the end.
+ */
+export function checkNotSource(out: string, source: string): void {
+  if (!existsSync(out) || !existsSync(source)) return;
+  const real = realpathSync(out);
+  if (realpathSync(source) === real) throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'model ', path: out });
+  if (externalDataFiles(source).some((d) => realpathSync(d) === real)) {
+    throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'model\'s external data ', path: out });
+  }
+}
+
 /** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
 export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
+  // the output model and report folder are this run's until it ends (lockOutputs), however it ends
+  const release: (() => void)[] = [];
+  try {
+    return await runInt8(o, release);
+  } finally {
+    for (const r of release) r();
+  }
+}
+
+async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Result> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // 99.99 measured better than ORT's 99.999 on InsightFace recognizers (heavy-tailed activations)
   const percentileGiven = o.collector?.percentile !== undefined;
@@ -188,7 +226,8 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // after calibration and the search
   const { pairs, annotated } = o.evaluate !== false ? readEvaluationInputs(o) : { pairs: null, annotated: [] };
   // and the places it writes to: the model's folder and the report folder can be made and written
-  checkOutputs(outPath, reportDir, o.statsFile);
+  checkOutputs(outPath, reportDir, o.statsFile, o.model);
+  release.push(lockOutputs([{ path: outPath, flag: '--out' }, { path: reportDir, flag: '--report-dir' }]));
   // --exclude names nodes or op types of this model; a --stats file that exists must be a stats file
   // (whether it was made for this graph is known after the rewrites, which need the faces)
   checkExclusions(source.graph, o.quantize.exclude ?? [], o.model);
@@ -359,6 +398,10 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   const { mixed, suffix } = givenSuffix ? { mixed: searched0, suffix: suffix0 }
     : await floatSuffixAfterSearch(searched0, suffixCandidates, { prepared, ranges, options: withPrefix, slice, aimed, dims: dims1, o, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
+  // a report of an earlier run in the report folder describes the file about to be replaced: removed
+  // first, so a run stopped before its own report is written (Ctrl-C, a failed evaluation) does not leave
+  // that verdict beside a file it does not describe
+  const staleReport = await removeReportUnlessFor(reportDir, () => sha256(mixed.model.toBytes()));
   await saveModel(mixed.model, outPath, { source: o.model });
   const check = await createSession(outPath); // the model is checked after it is saved
   await check.release();
@@ -408,7 +451,7 @@ export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
     });
     await writeReport(reportDir, report);
   } else {
-    await removeStaleReport(reportDir, outPath, log);
+    if (staleReport) log(`report: removed the report of an earlier run from ${reportDir} (it described another file; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
   }
   const evaluateMs = performance.now() - t2;
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };

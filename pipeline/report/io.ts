@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { sha256File, writeFileAtomic } from '../fsutil.js';
+import { writeFileAtomic } from '../fsutil.js';
 import { reportsDir } from '../paths.js';
 import { TOOL_VERSION } from '../version.js';
 import { reportSchema, SchemaError } from './schema.js';
@@ -148,9 +148,16 @@ export async function writeReport(dir: string, report: Report): Promise<{ json: 
   const out = { json: path.join(dir, REPORT_FILES.json), md: path.join(dir, REPORT_FILES.md), html: path.join(dir, REPORT_FILES.html) };
   // loaded here, not at the top: readers of reports (CLI summary, server) never pay for the chart library
   const [{ renderMarkdown }, { renderHtml }] = await Promise.all([import('./markdown.js'), import('./html.js')]);
-  await writeFileAtomic(out.md, renderMarkdown(report));
-  await writeFileAtomic(out.html, renderHtml(report));
-  await writeFileAtomic(out.json, stringifyReport(report));
+  try {
+    await writeFileAtomic(out.md, renderMarkdown(report));
+    await writeFileAtomic(out.html, renderHtml(report));
+    await writeFileAtomic(out.json, stringifyReport(report));
+  } catch (e) {
+    // a disk that filled up after report.md left it alone, or beside an earlier run's report.json and
+    // report.html: no report at all rather than one of mixed runs
+    await Promise.all([out.json, out.md, out.html].map((f) => rm(f, { force: true }).catch(() => undefined)));
+    throw e;
+  }
   return out;
 }
 
@@ -176,18 +183,22 @@ export async function findNewestReport(root: string = reportsDir()): Promise<str
 }
 
 /**
- * After a run without evaluation, a report left in its folder by an earlier run describes another file
- * (`faceopt report` printed its verdict as this file's): it is removed, unless it describes these bytes.
+ * Remove the report in `reportDir` unless it describes a variant with sha256 `sha` (report.json first, so
+ * a folder is never left with a report.json and without its renderings). Returns whether one was removed.
+ * Called before a run replaces the variant file: if the run then stops before its own report is written
+ * (Ctrl-C, a failed evaluation), the folder no longer holds an earlier run's verdict that `faceopt report`
+ * would print as this file's.
  */
-export async function removeStaleReport(reportDir: string, modelPath: string, log: (l: string) => void): Promise<void> {
+export async function removeReportUnlessFor(reportDir: string, sha: string | (() => string | Promise<string>)): Promise<boolean> {
   const json = path.join(reportDir, REPORT_FILES.json);
-  if (!existsSync(json)) return;
+  if (!existsSync(json)) return false;
   let describes: string | null = null;
   try {
-    const sha = (JSON.parse(await readFile(json, 'utf8')) as { variant?: { sha256?: unknown } }).variant?.sha256;
-    describes = typeof sha === 'string' ? sha : null;
+    const v = (JSON.parse(await readFile(json, 'utf8')) as { variant?: { sha256?: unknown } }).variant?.sha256;
+    describes = typeof v === 'string' ? v : null;
   } catch { /* unreadable: stale all the same */ }
-  if (describes === await sha256File(modelPath)) return;
-  await Promise.all(Object.values(REPORT_FILES).map((f) => rm(path.join(reportDir, f), { force: true })));
-  log(`report: removed the report of an earlier run from ${reportDir} (it described another file; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
+  if (describes !== null && describes === (typeof sha === 'string' ? sha : await sha())) return false;
+  await rm(json, { force: true });
+  await Promise.all([REPORT_FILES.md, REPORT_FILES.html].map((f) => rm(path.join(reportDir, f), { force: true })));
+  return true;
 }

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { activationTensors, sampleCount } from '../calibrate/run.js';
 import type { TensorStats } from '../calibrate/collectors.js';
 import { FaceoptError, checkNumber } from '../errors.js';
-import { ensureDir, sha256, sha256File, writeFileAtomic } from '../fsutil.js';
+import { ensureDir, sha256, sha256File, trackTemp, writeFileAtomic } from '../fsutil.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { TOOL_VERSION } from '../version.js';
@@ -294,6 +294,8 @@ async function writeBundleDir(outDir: string, files: Record<string, Uint8Array |
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: 'out', expected: 'a new or empty folder, or an earlier TensorRT bundle (with plan.json)', received: dest });
   }
   const tmp = `${dest}.partial-${randomBytes(4).toString('hex')}`;
+  // a Ctrl-C while the files are written removes the half-made folder (a `finally` does not run then)
+  const untrack = trackTemp(tmp);
   try {
     ensureDir(tmp);
     for (const [f, data] of Object.entries(files)) await writeFileAtomic(path.join(tmp, f), data);
@@ -302,12 +304,21 @@ async function writeBundleDir(outDir: string, files: Record<string, Uint8Array |
     const exists = await stat(dest).then(() => true, () => false);
     if (exists) await rename(dest, old);
     await rename(tmp, dest);
-    if (exists) await rm(old, { recursive: true, force: true });
+    untrack();
+    if (exists) {
+      // the new bundle is in place: a Ctrl-C now removes the old one all the same (before this point a
+      // signal leaves it, renamed, rather than lose the only bundle there is)
+      const untrackOld = trackTemp(old);
+      await rm(old, { recursive: true, force: true });
+      untrackOld();
+    }
     return dest;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     if (e instanceof FaceoptError) throw e;
     throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: dest, reason: (e as Error).message }, { cause: e });
+  } finally {
+    untrack();
   }
 }
 

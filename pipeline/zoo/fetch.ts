@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError, isFaceoptError } from '../errors.js';
-import { ensureDir, writeFileAtomic } from '../fsutil.js';
+import { ensureDir, trackTemp, writeFileAtomic } from '../fsutil.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { downloadToFile } from './download.js';
 import { createProgress, silentProgress, type ProgressSink } from './progress.js';
@@ -83,6 +83,10 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
   }
 
   const url = opts.url ?? pack.url;
+  // folders this fetch makes (outermost first): removed again, if still empty, when it fails (offline, the
+  // usual case, left an empty models folder behind)
+  const made: string[] = [];
+  for (let d = dir; !existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) made.unshift(d);
   try {
     ensureDir(dir);
   } catch (e) {
@@ -92,6 +96,9 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
   const zipTmp = tmpName(dir, pack.name, 'zip');
   const unpackTmp = tmpName(dir, pack.name, 'unpack');
   const progress = opts.progress === null ? silentProgress : createProgress(`${pack.name}.zip`, opts.progress ?? process.stderr);
+  // Ctrl-C during the download or the unpacking removes them too (a `finally` does not run then)
+  const untrack = [trackTemp(zipTmp), trackTemp(unpackTmp)];
+  let fetched = false;
   try {
     const got = await downloadToFile(url, zipTmp, {
       connectTimeoutMs: opts.connectTimeoutMs,
@@ -122,10 +129,13 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
     }, null, 2)}\n`);
     await swapIntoPlace(unpackTmp, target, dir, pack.name);
     const files = check.files.map((f) => ({ ...f, path: path.join(target, f.file) }));
+    fetched = true;
     return { pack: pack.name, dir: target, status: 'fetched', url, bytes: got.bytes, zipSha256: got.sha256, files };
   } finally {
     await rm(zipTmp, { force: true });
     await rm(unpackTmp, { recursive: true, force: true });
+    if (!fetched) for (const d of [...made].reverse()) await rmdir(d).catch(() => undefined);
+    for (const u of untrack) u();
   }
 }
 
@@ -142,5 +152,9 @@ async function swapIntoPlace(fresh: string, target: string, dir: string, pack: s
     if (old !== null && !existsSync(target)) await rename(old, target).catch(() => undefined);
     throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: target, reason: (e as Error).message }, { cause: e });
   }
-  if (old !== null) await rm(old, { recursive: true, force: true });
+  if (old !== null) {
+    const untrack = trackTemp(old); // the new copy is in place: a Ctrl-C now still removes the old one
+    await rm(old, { recursive: true, force: true });
+    untrack();
+  }
 }

@@ -60,7 +60,7 @@ export function resolveModelRef(arg: string, opts: ResolveOptions = {}): Resolve
   if (existsSync(asPath)) {
     // a TensorRT bundle (models/<name>.trt) is a folder: name the graphs in it
     const bundle = ['model.qdq.onnx', 'model.fp16.onnx', 'model.onnx'].filter((f) => isFile(path.join(asPath, f)));
-    const what = existsSync(path.join(asPath, 'plan.json')) && bundle.length ? `a TensorRT bundle folder; pass one of its graphs: ${bundle.map((f) => path.join(text, f)).join(', ')}` : 'a folder';
+    const what = existsSync(path.join(asPath, 'plan.json')) && bundle.length ? `a TensorRT bundle folder; pass one of its graphs: ${bundle.map((f) => path.join(text, f)).join(', ')}` : statSync(asPath).isDirectory() ? 'a folder' : 'not a regular file: a device, pipe or socket';
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file (.onnx) or PACK/FILE', name: opts.flag ?? 'the model argument', received: `${text} (${what})` });
   }
 

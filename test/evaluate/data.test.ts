@@ -13,6 +13,9 @@ const file = (name: string, text: string) => { const f = path.join(dir, name); w
 const code = (fn: () => unknown) => { try { fn(); return null; } catch (e) { return (e as { code?: string }).code ?? String(e); } };
 
 describe('readPairs', () => {
+  it('a folder given as the pairs file is a coded bad argument (it was an internal EISDIR error, exit 70)', () => {
+    expect(code(() => readPairs(dir))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
+  });
   it('reads the TSV (header skipped) and both LFW line forms', () => {
     expect(readPairs(file('p.tsv', 'left\tright\tsame\na/1.jpg\tb/2.jpg\t0\na/1.jpg\ta/3.jpg\t1\n'))).toEqual([
       { left: 'a/1.jpg', right: 'b/2.jpg', same: false },
