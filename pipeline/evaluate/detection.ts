@@ -125,6 +125,12 @@ export interface DetectionComparison {
   meanIou: number | null;
   /** Normalised keypoint error over matched faces with keypoints on both sides (see file comment). */
   keypointError: { normalization: 'sqrt(w*h) of the reference box'; faces: number; mean: number; p95: number; max: number } | null;
+  /**
+   * Matched faces whose reference has keypoints and whose candidate has none or another number of them
+   * (reports since 2026-12-06; absent means 0): such faces are not in keypointError, and the keypoint gate
+   * fails on them instead of passing on the faces that were comparable (or skipping when none were).
+   */
+  keypointsLost?: number;
   /** Candidate score minus reference score over matched faces. */
   scoreDrift: { meanAbs: number; maxAbs: number; meanSigned: number } | null;
   /**
@@ -154,6 +160,7 @@ export function compareDetections(images: readonly ImageDetections[], iouThresho
   const kps: number[] = [];
   const drift: number[] = [];
   const missed: number[] = [];
+  let lost = 0;
   for (const img of images) {
     referenceFaces += img.reference.length;
     candidateFaces += img.candidate.length;
@@ -167,6 +174,7 @@ export function compareDetections(images: readonly ImageDetections[], iouThresho
       drift.push(c.score - r.score);
       const e = keypointError(r, c);
       if (e !== null) kps.push(e);
+      else if (r.keypoints?.length && r.keypoints.length !== (c.keypoints?.length ?? 0)) lost++;
     }
   }
   const matched = ious.length;
@@ -186,5 +194,6 @@ export function compareDetections(images: readonly ImageDetections[], iouThresho
       ? { meanAbs: mean(drift.map(Math.abs)), maxAbs: Math.max(...drift.map(Math.abs)), meanSigned: mean(drift) }
       : null,
     missedScores: missed.sort((a, b) => a - b),
+    ...(lost ? { keypointsLost: lost } : {}),
   };
 }

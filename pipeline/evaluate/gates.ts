@@ -71,6 +71,7 @@ export interface GateInput {
       matched: number;
       recall: number | null;
       keypointError: { faces: number; mean: number } | null;
+      keypointsLost?: number;
     };
   } | null;
 }
@@ -134,13 +135,19 @@ function detectorChecks(input: GateInput, t: GateThresholds['detector']): GateCh
   const of = v ? `(${v.matched} of ${v.referenceFaces} reference faces)` : '';
   const iouAt = v ? v.iouThreshold : 0.5;
   const kp = v?.keypointError ?? null;
+  const lost = v?.keypointsLost ?? 0;
   return [
     check('detector.minRecall', v?.recall ?? null, t.minRecall, '>=', {
       pass: `The variant finds ${pct(v?.recall ?? 0, t.minRecall)} of the reference's faces at IoU >= ${iouAt} ${of}, meeting the gate of at least ${(t.minRecall * 100).toFixed(2)}%.`,
       fail: `The variant finds ${pct(v?.recall ?? 0, t.minRecall)} of the reference's faces at IoU >= ${iouAt} ${of}, below the gate of ${(t.minRecall * 100).toFixed(2)}%.`,
       missing: missingRecall,
     }, true),
-    check('detector.maxKeypointError', kp?.mean ?? null, t.maxKeypointError, '<=', {
+    lost ? {
+      // faces whose keypoints the variant lost are no error of 0: without this the gate passed on the
+      // comparable faces, or was skipped when none were
+      id: 'detector.maxKeypointError', status: 'fail', measured: kp?.mean ?? null, threshold: t.maxKeypointError, comparator: '<=',
+      sentence: `The variant gives no keypoints (or another number of them) for ${lost} of the ${v!.matched} matched faces the reference gives keypoints for, so faces cannot be aligned from its detections; the keypoint gate fails.`,
+    } : check('detector.maxKeypointError', kp?.mean ?? null, t.maxKeypointError, '<=', {
       pass: `Mean keypoint error is ${shown(kp?.mean ?? 0, t.maxKeypointError, 4)} of the face box size over ${kp?.faces ?? 0} matched faces, within the gate of at most ${t.maxKeypointError}.`,
       fail: `Mean keypoint error is ${shown(kp?.mean ?? 0, t.maxKeypointError, 4)} of the face box size over ${kp?.faces ?? 0} matched faces, above the gate of ${t.maxKeypointError}.`,
       missing: 'No matched faces had keypoints on both sides, so the keypoint gate was skipped.',

@@ -111,6 +111,7 @@ const detection = obj<DetectionComparison>({
   keypointError: nullable(obj({ normalization: oneOf('sqrt(w*h) of the reference box'), faces: int, mean: num, p95: num, max: num })),
   scoreDrift: nullable(obj({ meanAbs: num, maxAbs: num, meanSigned: num })),
   missedScores: optional(arr(num)),
+  keypointsLost: optional(int),
 });
 const latency = obj<LatencySummary>({ samples: int, meanMs: num, p50Ms: num, p95Ms: num, minMs: num, maxMs: num });
 const modelSpeed = obj<ModelSpeed>({ batch1: latency, batch8: nullable(latency), sessionStartMs: num, peakMemoryBytes: nullable(int) });

@@ -90,6 +90,15 @@ describe('compareDetections', () => {
     // the reference's scores of the two faces the candidate missed, lowest first
     expect(c.missedScores).toEqual([0.7, 0.8]);
   });
+  it('counts matched faces whose candidate lost the reference keypoints (absent when none)', () => {
+    const kps: [number, number][] = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]];
+    const c = compareDetections([{ reference: [det([0, 0, 10, 10], 0.9, kps), det([20, 0, 30, 10], 0.9, kps)], candidate: [det([0, 0, 10, 10]), det([20, 0, 30, 10], 0.9, kps)] }]);
+    expect(c.matched).toBe(2);
+    expect(c.keypointsLost).toBe(1);
+    expect(c.keypointError!.faces).toBe(1);
+    // a reference without keypoints loses nothing
+    expect(compareDetections([{ reference: [det([0, 0, 10, 10])], candidate: [det([0, 0, 10, 10])] }]).keypointsLost).toBeUndefined();
+  });
   it('empty denominators give null, not NaN or 1', () => {
     const c = compareDetections([{ reference: [], candidate: [] }]);
     expect([c.recall, c.precision, c.meanIou, c.keypointError, c.scoreDrift]).toEqual([null, null, null, null, null]);

@@ -80,6 +80,18 @@ describe('detector gates', () => {
       'Mean keypoint error is 0.0310 of the face box size over 198 matched faces, above the gate of 0.02.',
     ]);
   });
+  it('a variant that lost the keypoints fails the keypoint gate (it was skipped, so the report passed)', () => {
+    const lost = input(1, null);
+    lost.detector!.vsReference.keypointsLost = 200;
+    const g = evaluateGates(lost);
+    expect(g.pass).toBe(false);
+    expect(g.checks[1]).toMatchObject({ id: 'detector.maxKeypointError', status: 'fail' });
+    expect(g.reasons).toEqual(['The variant gives no keypoints (or another number of them) for 200 of the 200 matched faces the reference gives keypoints for, so faces cannot be aligned from its detections; the keypoint gate fails.']);
+    // some faces comparable, some lost: still a failure, whatever the error on the comparable ones
+    const some = input(1, 0.001);
+    some.detector!.vsReference.keypointsLost = 2;
+    expect(evaluateGates(some).checks[1]!.status).toBe('fail');
+  });
   it('a reference that found no faces cannot pass', () => {
     const g = evaluateGates(input(null, null, 0));
     expect(g.pass).toBe(false);
