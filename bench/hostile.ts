@@ -157,6 +157,7 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => { const r = rssBytes(pid); if (r !== null && r > peak) peak = r; }, 100);
 
   let fivexx: { name: string; o: Outcome }[] = [];
+  let unanswered: { name: string; o: Outcome }[] = [];
   const byKind = new Map<string, Map<string, number>>();
   const byCase = new Map<string, Map<string, number>>();
   const byCode = new Map<string, number>();
@@ -166,7 +167,10 @@ async function main(): Promise<void> {
   let exitedDuring: string | null = 'the benchmark failed first';
   try {
     warm = await validPhase(base, agent, validBodies, concurrency);
-    await sleep(1000);
+    // the same settle as before the sample after: with 1 s here and --settle (5 s) there, the "before"
+    // sample caught more of the valid phase's transient memory than the "after" one, which flattered
+    // after/before
+    await sleep(settleS * 1000);
     rssBefore = rssBytes(pid);
     heapBefore = await heapOf(base);
     peak = rssBefore ?? 0;
@@ -184,6 +188,9 @@ async function main(): Promise<void> {
       byCase.set(c.name, one);
       byCode.set(key, (byCode.get(key) ?? 0) + 1);
       if (o.status !== null && o.status >= 500) fivexx.push({ name: c.name, o });
+      // no answer at all is expected only where the server closes the socket on purpose (a body over the
+      // limit); anywhere else it may hide a failure worse than a 5xx, which the 5xx count never saw
+      if (o.status === null && !c.closesSocket) unanswered.push({ name: c.name, o });
     });
     hostileS = (performance.now() - t0) / 1000;
     peakHostile = peak;
@@ -199,6 +206,8 @@ async function main(): Promise<void> {
     await server.stop();
   }
   fivexx = fivexx.slice(0, 20);
+  const unansweredCount = unanswered.length;
+  unanswered = unanswered.slice(0, 20);
 
   const statuses = [...new Set([...byKind.values()].flatMap((m) => [...m.keys()]))].sort();
   const kindRows: Row[] = [...byKind].map(([kind, m]) => ({
@@ -217,7 +226,7 @@ async function main(): Promise<void> {
   const ratio = rssBefore && rssAfter ? rssAfter / rssBefore : NaN;
   const memRows: Row[] = [
     { 'server RSS': 'at /ready', value: MB(rssReady) },
-    { 'server RSS': `before (after ${validCount} valid: ${warm})`, value: MB(rssBefore) },
+    { 'server RSS': `before (after ${validCount} valid: ${warm}; ${settleS} s settle)`, value: MB(rssBefore) },
     { 'server RSS': 'peak during hostile (100 ms samples)', value: MB(peakHostile) },
     { 'server RSS': `after (${validCount} valid: ${cool}; ${settleS} s settle)`, value: MB(rssAfter) },
     { 'server RSS': 'after / before', value: ratio.toFixed(3) },
@@ -225,15 +234,16 @@ async function main(): Promise<void> {
   process.stdout.write(`${table(memRows, 1)}\n`);
   process.stdout.write(`server event-loop thread, before: ${heapBefore}; after: ${heapAfter}\n\n`);
   for (const f of fivexx) process.stdout.write(`5xx: ${f.name} -> ${f.o.status} ${f.o.body}\n`);
+  for (const f of unanswered) process.stdout.write(`no response (not a case the server closes on purpose): ${f.name} -> ${f.o.code}\n`);
   const noResponse = sum('no response');
   if (noResponse > 0) process.stdout.write(`note: ${noResponse} request(s) got no HTTP response: expected for a body over the limit, which the server refuses from its Content-Length and closes while the client still writes (EPIPE/ECONNRESET); see the per-case table\n`);
   if (staleRetries > 0) process.stdout.write(`note: ${staleRetries} request(s) retried once after ECONNRESET on a reused keep-alive socket (the server closes the socket after a 431/400 parse error)\n`);
 
   const totals5xx = statuses.filter((s) => /^\[5\d\d\]$/.test(s)).reduce((a, s) => a + sum(s), 0);
   const crashFree = healthy && exitedDuring === null;
-  const g1 = totals5xx === 0 && crashFree;
+  const g1 = totals5xx === 0 && unansweredCount === 0 && crashFree;
   const g2 = Number.isFinite(ratio) && ratio <= 1.1;
-  process.stdout.write(`${g1 ? 'PASS' : 'FAIL'}  ${total} hostile requests: ${totals5xx} 5xx, ${crashFree ? `0 crashes (process alive, /health 200; after SIGTERM: ${exitedWith})` : `server not healthy (${exitedDuring ? `exited: ${exitedDuring}` : '/health failed'})`}\n`);
+  process.stdout.write(`${g1 ? 'PASS' : 'FAIL'}  ${total} hostile requests: ${totals5xx} 5xx, ${unansweredCount} unanswered outside the cases closed on purpose, ${crashFree ? `0 crashes (process alive, /health 200; after SIGTERM: ${exitedWith})` : `server not healthy (${exitedDuring ? `exited: ${exitedDuring}` : '/health failed'})`}\n`);
   process.stdout.write(`${g2 ? 'PASS' : 'FAIL'}  RSS back within 10%: after/before = ${ratio.toFixed(3)} (${MB(rssBefore)} -> ${MB(rssAfter)}, peak ${MB(peakHostile)})\n`);
   // issue 7's start-up goal, for the models this bench serves (informational: the exit code is the two goals above)
   process.stdout.write(`${server.readyMs <= 2000 ? 'PASS' : 'FAIL'}  start to /ready <= 2 s: ${(server.readyMs / 1000).toFixed(2)} s (${path.basename(det)} + ${path.basename(rec)}; /ready polled every 20 ms)\n`);

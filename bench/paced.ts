@@ -69,16 +69,31 @@ export function fifoFloor(arrivals: readonly number[], servers: number, serviceM
 }
 
 /**
- * An open-loop block at `share` of the saturation rate measured before it counts when that rate was at
- * most STEADY_LOAD of the lower of the saturation rates before and after it. The host has quiet and
- * loaded phases: an open loop at 80% of a quiet-phase rate that runs into a loaded phase is a server at
- * 100% and more, and its queue grows for the rest of the run (2026-12-06 03:1x: saturation 56.0 before a
- * block and 43.3 after it, p99/p50 13.0 in that block against 1.6 in the next).
+ * An open-loop block at `share` of the saturation rate measured before it counts when the host kept its
+ * pace: the saturation rates before and after it differ by less than STEADY_LOAD / share (0.88 / 0.8:
+ * 10%) either way. The host has quiet and loaded phases: an open loop at 80% of a quiet-phase rate that
+ * runs into a loaded phase is a server at 100% and more, and its queue grows for the rest of the run
+ * (2026-12-06 03:1x: saturation 56.0 before a block and 43.3 after it, p99/p50 13.0 in that block against
+ * 1.6 in the next). The other way round is no better: 80% of a loaded-phase rate that runs into a quiet
+ * phase is a server at 60-70%, whose tail is shorter than at 80%. Keeping those blocks while leaving out
+ * the slowed ones (as before 2026-12-07) pulled the median toward the blocks that were under-loaded.
  */
 export const STEADY_LOAD = 0.88;
 
 export function steadyHost(before: number, after: number, share = 0.8): boolean {
-  return share * before <= STEADY_LOAD * Math.min(before, after);
+  return share * Math.max(before, after) <= STEADY_LOAD * Math.min(before, after);
+}
+
+/**
+ * The block a row reports: the median of `items` by `key`. With an even count there are two middle
+ * blocks, and the one picked is the less favourable: the lower of the two where higher is better
+ * (server/engine), the higher where lower is better (p99/p50), so a row never rounds its median in its
+ * own favour (the tail rows used to take the lower p99/p50 of two).
+ */
+export function medianBlock<T>(items: readonly T[], key: (t: T) => number, better: 'higher' | 'lower'): T {
+  if (items.length === 0) throw new Error('medianBlock of no blocks');
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[better === 'higher' ? (sorted.length - 1) >> 1 : sorted.length >> 1]!;
 }
 
 export interface PacedRequest { method: string; path: string; headers: Record<string, string>; body: Buffer }
@@ -89,7 +104,11 @@ export interface PacedResult {
   answered: number;
   /** Answers per second over the time from the first arrival to the last answer. */
   rate: number;
-  /** Latency percentiles (ms) of the answered requests, from scheduled arrival to the end of the answer. */
+  /**
+   * Latency percentiles (ms) of every request sent, from scheduled arrival to the end of the answer; a
+   * request that got no answer (socket error, the timeout) counts with its time to the failure, so a
+   * dropped request cannot leave the tail (it used to be left out of the percentiles).
+   */
   p50: number;
   p99: number;
   /** Non-2xx answers and requests that failed without an answer (socket errors, the timeout). */
@@ -110,9 +129,15 @@ export async function pacedLoad(base: string, requests: readonly PacedRequest[],
   let errors = 0;
   let lastEnd = 0;
   const one = (r: PacedRequest, scheduled: number) => new Promise<void>((resolve) => {
+    let settled = false;
+    // a failure (no answer, or an answer cut short) counts once, with its time to the failure
+    const fail = () => { if (settled) return; settled = true; errors++; latencies.push(performance.now() - scheduled); resolve(); };
     const req = http.request({ host: url.hostname, port: url.port, method: r.method, path: r.path, headers: { ...r.headers, 'content-length': String(r.body.length) }, agent, timeout: o.timeoutMs ?? 30_000 }, (res) => {
       res.resume();
+      res.on('error', fail);
       res.on('end', () => {
+        if (settled) return;
+        settled = true;
         const end = performance.now();
         lastEnd = Math.max(lastEnd, end);
         latencies.push(end - scheduled);
@@ -121,7 +146,7 @@ export async function pacedLoad(base: string, requests: readonly PacedRequest[],
       });
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => { errors++; resolve(); });
+    req.on('error', fail);
     req.end(r.body);
   });
   const pending: Promise<void>[] = [];
@@ -134,6 +159,7 @@ export async function pacedLoad(base: string, requests: readonly PacedRequest[],
   await Promise.all(pending);
   agent.destroy();
   latencies.sort((a, b) => a - b);
+  const answered = arrivals.length - errors;
   const span = (lastEnd - t0 - (arrivals[0] ?? 0)) / 1000;
-  return { sent: arrivals.length, answered: latencies.length, rate: span > 0 ? latencies.length / span : 0, p50: latencies.length ? percentileSorted(latencies, 50) : NaN, p99: latencies.length ? percentileSorted(latencies, 99) : NaN, non2xx, errors };
+  return { sent: arrivals.length, answered, rate: span > 0 ? answered / span : 0, p50: latencies.length ? percentileSorted(latencies, 50) : NaN, p99: latencies.length ? percentileSorted(latencies, 99) : NaN, non2xx, errors };
 }

@@ -61,10 +61,37 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The environment for a benchmarked `faceopt serve`: the bench's own, less what `serve` reads as settings
+ * the bench did not choose. REDIS_URL would put a shared Redis cache behind `--cache-size 0` (the crops and
+ * photos are sent over and over, so after the first round every request was a cache hit), and
+ * FACEOPT_API_KEY would answer every request 401 (counted as served by a req/s that counted any answer).
+ */
+export const SERVER_ENV_DROPPED = ['REDIS_URL', 'FACEOPT_API_KEY'] as const;
+
+export function serverEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of SERVER_ENV_DROPPED) delete out[k];
+  return out;
+}
+
+/** The slice of an autocannon result okRate reads. */
+export interface CannonCounts { '2xx': number; duration: number }
+
+/**
+ * Successful (2xx) answers per second of an autocannon run. autocannon's `requests.average` counts every
+ * answer, 401s, 422s and 503s included, per one-second sample: a server that refuses fast reads as a fast
+ * server. Here only 2xx count, over the run's measured duration.
+ */
+export function okRate(r: CannonCounts): number {
+  return r.duration > 0 ? r['2xx'] / r.duration : 0;
+}
+
 export interface Server { proc: ChildProcess; base: string; stop: () => Promise<void>; /** ms from spawning the process to the first 200 from /ready (polled every 20 ms). */ readyMs: number }
 
 /**
- * Start `faceopt serve` (the built CLI, bin/faceopt.js) on a free loopback port with cache off, warn-level
+ * Start `faceopt serve` (the built CLI, bin/faceopt.js) on a free loopback port with cache off (memory and
+ * Redis: serverEnv), warn-level
  * logs and a 1024-deep queue (`extra` flags come after and win), and wait up to 60 s for /ready (polled
  * every 20 ms; the time it took is `readyMs`).
  * Throws when the process exits or never gets ready; `stop` sends SIGTERM and waits for the exit.
@@ -73,7 +100,7 @@ export async function startServer(det: string, rec: string, extra: string[]): Pr
   const port = await freePort();
   const bin = path.resolve('bin/faceopt.js');
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--detector', det, '--recognizer', rec, '--cache-size', '0', '--log-level', 'warn', '--queue', '1024', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--detector', det, '--recognizer', rec, '--cache-size', '0', '--log-level', 'warn', '--queue', '1024', ...extra], { stdio: ['ignore', 'ignore', 'inherit'], env: serverEnv() });
   const base = `http://127.0.0.1:${port}`;
   const stop = () => new Promise<void>((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) return resolve();

@@ -38,12 +38,15 @@ import type { RgbImage } from '../pipeline/faces/types.js';
 import { RUNTIME_VERSION } from '../pipeline/runtime.js';
 import { prepareLane, type LaneInit, type LaneWork } from './engine-lane.js';
 import { benchArgs } from './args.js';
-import { arrivalsOf, fifoFloor, pacedLoad, STEADY_LOAD, steadyHost, type ArrivalKind, type PacedRequest, type PacedResult } from './paced.js';
-import { BOUNDARY, benchData, cpuSplit, lfwPhotos, metricSamples, metricsText, metricValue, multipartBody, startServer, table, threadTicks, type Row } from './serve-kit.js';
+import { arrivalsOf, fifoFloor, medianBlock, pacedLoad, STEADY_LOAD, steadyHost, type ArrivalKind, type PacedRequest, type PacedResult } from './paced.js';
+import { BOUNDARY, benchData, cpuSplit, lfwPhotos, metricSamples, metricsText, metricValue, multipartBody, okRate, startServer, table, threadTicks, type Row } from './serve-kit.js';
 
 /** The slice of autocannon's API used here (the package ships no types). */
 interface CannonResult {
   requests: { average: number };
+  '2xx': number;
+  /** Seconds the run took. */
+  duration: number;
   latency: { p50: number; p99: number };
   non2xx: number;
   errors: number;
@@ -88,9 +91,15 @@ function postRequests(url: string, bodies: Buffer[]) {
   return bodies.map((body) => ({ method: 'POST', path: url, body, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } }));
 }
 
+/** Cache hits the server has counted so far (faceopt_cache_requests_total{result="hit"}, both layers). */
+async function cacheHits(base: string): Promise<number> {
+  return metricSamples(await metricsText(base), 'faceopt_cache_requests_total').filter((m) => m.labels.result === 'hit').reduce((a, m) => a + m.value, 0);
+}
+
 /**
  * Load the server with the given bodies as fast as it answers (closed loop); returns autocannon's
- * result, the mean recognizer batch and, given the server's `pid`, where the CPU went (cpuSplit).
+ * result, its rate of successful answers (okRate: 2xx per second; autocannon's requests.average counts
+ * refusals too), the mean recognizer batch and, given the server's `pid`, where the CPU went (cpuSplit).
  */
 async function load(base: string, url: string, bodies: Buffer[], seconds: number, connections: number, o: { pid?: number } = {}) {
   const { pid } = o;
@@ -103,7 +112,7 @@ async function load(base: string, url: string, bodies: Buffer[], seconds: number
   const r = await autocannon({ url: base, connections, duration: seconds, requests });
   const cpu = pid ? cpuSplit(pid, ticks0, threadTicks(pid), cpu0, (performance.now() - t0) / 1000) : null;
   const after = await batchStats(base);
-  return { r, meanBatch: meanBatch(before, after), spread: batchSpread(before, after), cpu };
+  return { r, rate: okRate(r), meanBatch: meanBatch(before, after), spread: batchSpread(before, after), cpu };
 }
 
 /**
@@ -138,7 +147,7 @@ async function tailRun(base: string, requests: PacedRequest[], rate: number, sec
 interface TailBlock { saturation: number; after: number; steady: boolean; constant: TailRun; poisson: TailRun; floor: number }
 
 async function saturationRate(base: string, requests: PacedRequest[], connections: number): Promise<number> {
-  const rate = (await autocannon({ url: base, connections, duration: 3, requests })).requests.average;
+  const rate = okRate(await autocannon({ url: base, connections, duration: 3, requests }));
   await drained(base);
   return rate;
 }
@@ -168,7 +177,8 @@ async function tailBlocks(base: string, bodies: Buffer[], blocks: number, second
   }
   const steady = all.filter((b) => b.steady);
   const counted = steady.length > 0 ? steady : all;
-  const medianBy = (k: 'constant' | 'poisson') => [...counted].sort((a, b) => a[k].ratio - b[k].ratio)[(counted.length - 1) >> 1]!;
+  // lower p99/p50 is better: of two middle blocks, the higher (medianBlock)
+  const medianBy = (k: 'constant' | 'poisson') => medianBlock(counted, (b) => b[k].ratio, 'lower');
   return { all, counted: counted.length, steady: steady.length > 0, constant: medianBy('constant'), poisson: medianBy('poisson') };
 }
 
@@ -233,10 +243,10 @@ async function pairedBlocks(blocks: number, serverLoad: () => ReturnType<typeof 
     const l = await serverLoad();
     const e = await engine(l.meanBatch, layout);
     layout = e.lanes;
-    all.push({ load: l, engine: e, ratio: l.r.requests.average / e.rate });
+    all.push({ load: l, engine: e, ratio: l.rate / e.rate });
   }
-  const sorted = [...all].sort((a, b) => a.ratio - b.ratio);
-  return { all, median: sorted[(sorted.length - 1) >> 1]! };
+  // higher server/engine is better: of two middle blocks, the lower (medianBlock)
+  return { all, median: medianBlock(all, (b) => b.ratio, 'higher') };
 }
 
 /** A row's ratio column: the median block's ratio and the range over the blocks, e.g. "0.90 (0.88-0.92)". */
@@ -337,30 +347,38 @@ async function main(): Promise<void> {
         const c = cb.median.load;
         if (c.cpu) notes.push(`${variant}, batching ${batching ? 'on' : 'off'}, crops at saturation: ${c.cpu}`);
         if (batching && c.spread) notes.push(`${variant}, crops at saturation, recognizer runs by batch size: ${c.spread}`);
-        if (blocks > 1) notes.push(`${variant}, batching ${batching ? 'on' : 'off'}, crops by block (req/s / engine img/s): ${cb.all.map((b) => `${b.load.r.requests.average.toFixed(1)} / ${b.engine.rate.toFixed(1)} = ${b.ratio.toFixed(2)}`).join(', ')}`);
+        if (blocks > 1) notes.push(`${variant}, batching ${batching ? 'on' : 'off'}, crops by block (req/s / engine img/s): ${cb.all.map((b) => `${b.load.rate.toFixed(1)} / ${b.engine.rate.toFixed(1)} = ${b.ratio.toFixed(2)}`).join(', ')}`);
         const tb = batching ? await tailBlocks(server.base, cropBodies, blocks, Math.max(seconds, 10), connections, lanes) : null;
         if (tb && blocks > 1) {
-          const by = (k: 'constant' | 'poisson') => tb.all.map((b) => `${b.saturation.toFixed(1)} -> ${b[k].r.p50.toFixed(0)} / ${b[k].r.p99.toFixed(0)} = ${b[k].ratio.toFixed(2)}${k === 'poisson' ? ` (ideal ${b.floor.toFixed(2)})` : ''}${b.steady ? '' : ` [host slowed: ${b.after.toFixed(1)} after]`}`).join(', ');
+          const by = (k: 'constant' | 'poisson') => tb.all.map((b) => `${b.saturation.toFixed(1)} -> ${b[k].r.p50.toFixed(0)} / ${b[k].r.p99.toFixed(0)} = ${b[k].ratio.toFixed(2)}${k === 'poisson' ? ` (ideal ${b.floor.toFixed(2)})` : ''}${b.steady ? '' : ` [host ${b.after < b.saturation ? 'slowed' : 'sped up'}: ${b.after.toFixed(1)} after]`}`).join(', ');
           notes.push(`${variant}, crops, evenly spaced at 80% by block (saturation req/s -> p50 / p99 ms = p99/p50): ${by('constant')}`);
           notes.push(`${variant}, crops, Poisson at 80% by block (saturation req/s -> p50 / p99 ms = p99/p50, ideal ${lanes}-lane FIFO under the same arrivals): ${by('poisson')}`);
-          const over = `80% of the saturation rate before was over ${Math.round(STEADY_LOAD * 100)}% of the one after`;
-          if (!tb.steady) notes.push(`${variant}, crops @80%: the host slowed in every block (${over}); all blocks counted`);
-          else if (tb.counted < tb.all.length) notes.push(`${variant}, crops @80%: ${tb.all.length - tb.counted} of ${tb.all.length} block(s) left out of the medians (the host slowed: ${over})`);
+          const over = `the saturation rates before and after differed by more than ${Math.round((STEADY_LOAD / 0.8 - 1) * 100)}%`;
+          if (!tb.steady) notes.push(`${variant}, crops @80%: the host changed pace in every block (${over}); all blocks counted`);
+          else if (tb.counted < tb.all.length) notes.push(`${variant}, crops @80%: ${tb.all.length - tb.counted} of ${tb.all.length} block(s) left out of the medians (the host changed pace: ${over})`);
         }
         const pb = values['no-lfw'] ? null : await pairedBlocks(blocks, () => load(server.base, '/embed', photoBodies, seconds, connections),
           (_meanBatch, only) => engineBest(rec, { kind: 'photos', detector: det, photos }, cores, engineSeconds, only));
+        // cache off means no hits: a hit would make a row measure the cache, not inference
+        const hits = await cacheHits(server.base);
+        if (hits > 0) {
+          notes.push(`${variant}, batching ${batching ? 'on' : 'off'}: WARNING: the server counted ${hits} cache hits although started with the cache off: these rows measured the cache`);
+          goals.push(`  ${variant}, batching ${batching ? 'on' : 'off'}: WARNING: ${hits} cache hits: the goal rows of this server are not valid`);
+        }
         await server.stop();
         const e = cb.median.engine;
-        rows.push({ ...label, input: 'aligned crops', 'req/s': c.r.requests.average.toFixed(1), 'p50 ms': String(c.r.latency.p50), 'p99 ms': String(c.r.latency.p99), 'non-2xx': String(c.r.non2xx + c.r.errors), 'mean batch': c.meanBatch.toFixed(1), 'engine img/s': `${e.rate.toFixed(1)} (b${Math.max(1, Math.round(c.meanBatch))}, ${e.layout})`, 'server/engine': ratioText(cb) });
+        rows.push({ ...label, input: 'aligned crops', 'req/s': c.rate.toFixed(1), 'p50 ms': String(c.r.latency.p50), 'p99 ms': String(c.r.latency.p99), 'non-2xx': String(c.r.non2xx + c.r.errors), 'mean batch': c.meanBatch.toFixed(1), 'engine img/s': `${e.rate.toFixed(1)} (b${Math.max(1, Math.round(c.meanBatch))}, ${e.layout})`, 'server/engine': ratioText(cb) });
         if (batching) {
           const v = `${variant} (${path.basename(rec)}), batching on`;
-          goals.push(goalLine(`${v}: crops server/engine (${cb.median.load.r.requests.average.toFixed(1)} req/s / ${e.rate.toFixed(1)} img/s)`, cb.median.ratio, '>= 0.90', cb.median.ratio >= 0.9, 3));
+          goals.push(goalLine(`${v}: crops server/engine (${cb.median.load.rate.toFixed(1)} 2xx/s / ${e.rate.toFixed(1)} img/s)`, cb.median.ratio, '>= 0.90', cb.median.ratio >= 0.9, 3));
           if (tb) {
             const c80 = tb.constant.constant.ratio;
-            goals.push(goalLine(`${v}: p99/p50 at 80% of saturation, evenly spaced arrivals${tb.steady ? '' : ' (the host slowed in every block)'}`, c80, '<= 4', c80 <= 4));
+            // a request refused or dropped was not served at 80% load: its (often short) latency does not make a tail met
+            const failed = tb.constant.constant.r.non2xx + tb.constant.constant.r.errors;
+            goals.push(goalLine(`${v}: p99/p50 at 80% of saturation, evenly spaced arrivals${tb.steady ? '' : ' (the host changed pace in every block)'}${failed > 0 ? ` (${failed} of ${tb.constant.constant.r.sent} requests not answered 2xx)` : ''}`, c80, '<= 4', c80 <= 4 && failed === 0));
             goals.push(`  ${v}: p99/p50 at 80%, Poisson arrivals (reference, see docs/server.md): ${tb.poisson.poisson.ratio.toFixed(2)}; an ideal ${lanes}-lane FIFO server under the same arrivals: ${tb.poisson.floor.toFixed(2)}`);
           }
-          if (variant === 'int8') goals.push(goalLine(`${v}: /embed crops req/s (the engine alone: ${e.rate.toFixed(1)} img/s)`, c.r.requests.average, '>= 60, for an IResNet-50-shaped INT8 model', c.r.requests.average >= 60, 1));
+          if (variant === 'int8') goals.push(goalLine(`${v}: /embed crops req/s, 2xx (the engine alone: ${e.rate.toFixed(1)} img/s)`, c.rate, '>= 60, for an IResNet-50-shaped INT8 model', c.rate >= 60, 1));
         }
         if (tb) {
           const range = (k: 'constant' | 'poisson') => (tb.all.length > 1 ? ` (${Math.min(...tb.all.map((b) => b[k].ratio)).toFixed(2)}-${Math.max(...tb.all.map((b) => b[k].ratio)).toFixed(2)}${tb.counted < tb.all.length ? `; ${tb.counted} of ${tb.all.length} counted` : ''})` : '');
@@ -371,7 +389,7 @@ async function main(): Promise<void> {
         }
         if (pb) {
           const p = pb.median.load;
-          rows.push({ ...label, input: 'LFW photos', 'req/s': p.r.requests.average.toFixed(1), 'p50 ms': String(p.r.latency.p50), 'p99 ms': String(p.r.latency.p99), 'non-2xx': String(p.r.non2xx + p.r.errors), 'mean batch': p.meanBatch.toFixed(1), 'engine img/s': `${pb.median.engine.rate.toFixed(1)} (pipeline, ${pb.median.engine.layout})`, 'server/engine': ratioText(pb) });
+          rows.push({ ...label, input: 'LFW photos', 'req/s': p.rate.toFixed(1), 'p50 ms': String(p.r.latency.p50), 'p99 ms': String(p.r.latency.p99), 'non-2xx': String(p.r.non2xx + p.r.errors), 'mean batch': p.meanBatch.toFixed(1), 'engine img/s': `${pb.median.engine.rate.toFixed(1)} (pipeline, ${pb.median.engine.layout})`, 'server/engine': ratioText(pb) });
         }
       } finally {
         if (server.proc.exitCode === null) await server.stop();
@@ -383,12 +401,12 @@ async function main(): Promise<void> {
   process.stdout.write('one session with all the server\'s threads (1xN) and N one-thread sessions side by side (Nx1);\n');
   process.stdout.write('LFW: decode + detect + align + embed, one photo at a time per lane, the faster of 1xN and Nx1. server/engine = req/s / engine img/s.\n');
   process.stdout.write('Each row: server load and engine take turns (the first block picks the engine layout); the row shows the block with the median\n');
-  process.stdout.write('server/engine and, in brackets, the range over the blocks.\n');
+  process.stdout.write('server/engine (of two middle blocks, the lower) and, in brackets, the range over the blocks.\n');
   process.stdout.write(`even / Poisson @80%: per block, the saturation rate again (3 s, ${connections} connections), then open-loop arrivals at 80% of it for\n`);
   process.stdout.write(`${Math.max(seconds, 10)} s each, evenly spaced (as wrk2 -R) and then Poisson (as MLPerf's server scenario); latency from each request's\n`);
-  process.stdout.write(`scheduled arrival; the saturation rate measured after each block checks the host kept its pace (80% of the rate before <= ${Math.round(STEADY_LOAD * 100)}%\n`);
-  process.stdout.write('of the lower of the two, else the block is left out of the median). Each row shows the block with the median p99/p50 and the range.\n');
-  process.stdout.write('non-2xx includes 503s.\n');
+  process.stdout.write(`scheduled arrival; the saturation rate measured after each block checks the host kept its pace (80% of the higher rate <= ${Math.round(STEADY_LOAD * 100)}%\n`);
+  process.stdout.write('of the lower of the two, else the block is left out of the median). Each row shows the block with the median p99/p50 (of two middle blocks, the higher) and the range.\n');
+  process.stdout.write('req/s: 2xx answers per second (non-2xx answers, 503s included, are counted in their column, not as served). non-2xx includes 503s.\n');
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
   if (goals.length > 0) process.stdout.write(`\ngoals (issue 7; the median block of each row, one run on this machine):\n${goals.join('\n')}\n`);
 }

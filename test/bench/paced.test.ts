@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { arrivalsOf, constantArrivals, fifoFloor, pacedLoad, poissonArrivals, steadyHost } from '../../bench/paced.js';
+import { arrivalsOf, constantArrivals, fifoFloor, medianBlock, pacedLoad, poissonArrivals, steadyHost } from '../../bench/paced.js';
 
 describe('Poisson arrivals', () => {
   it('are seeded, ascending, inside the window, at the mean rate, with exponential gaps', () => {
@@ -61,12 +61,35 @@ describe('the ideal FIFO server (fifoFloor)', () => {
 });
 
 describe('a steady host (steadyHost)', () => {
-  it('counts a block unless the saturation rate after it fell so far that 80% of the one before exceeds 88% of it', () => {
+  it('counts a block only when the saturation rates before and after it differ by less than 0.88 / 0.8 either way', () => {
     expect(steadyHost(56, 43.3)).toBe(false); // the loaded phase that ran into a block: 44.8 sent against ~43 of capacity
-    expect(steadyHost(43.3, 56)).toBe(true); // faster afterwards: 80% of the slower rate before
     expect(steadyHost(56, 52)).toBe(true); // 44.8 <= 0.88 x 52 = 45.8
     expect(steadyHost(56, 50)).toBe(false); // 44.8 > 44.0
     expect(steadyHost(100, 100)).toBe(true);
+    // faster afterwards: 34.6 sent against ~56 of capacity by the end, a block at 62%, not 80%, whose
+    // shorter tail was kept while the slowed blocks were left out
+    expect(steadyHost(43.3, 56)).toBe(false);
+    expect(steadyHost(52, 56)).toBe(true); // 0.8 x 56 = 44.8 <= 0.88 x 52
+    expect(steadyHost(50, 56)).toBe(false);
+  });
+});
+
+describe('the block a row reports (medianBlock)', () => {
+  const blocks = [{ r: 3 }, { r: 1 }, { r: 2 }, { r: 4 }];
+  it('takes the middle block of an odd count', () => {
+    expect(medianBlock(blocks.slice(0, 3), (b) => b.r, 'lower').r).toBe(2);
+    expect(medianBlock(blocks.slice(0, 3), (b) => b.r, 'higher').r).toBe(2);
+    expect(medianBlock([{ r: 5 }], (b) => b.r, 'lower').r).toBe(5);
+  });
+  it('takes the less favourable of the two middle blocks of an even count', () => {
+    // p99/p50 (lower is better): 3, not 2; server/engine (higher is better): 2, not 3
+    expect(medianBlock(blocks, (b) => b.r, 'lower').r).toBe(3);
+    expect(medianBlock(blocks, (b) => b.r, 'higher').r).toBe(2);
+    // two steady blocks of three: the tail row reports the worse one
+    expect(medianBlock([{ r: 2.1 }, { r: 4.5 }], (b) => b.r, 'lower').r).toBe(4.5);
+  });
+  it('refuses no blocks', () => {
+    expect(() => medianBlock([], (b: { r: number }) => b.r, 'lower')).toThrow();
   });
 });
 
@@ -84,8 +107,10 @@ describe('open-loop load', () => {
       req.on('data', (c: Buffer) => { n += c.length; });
       req.on('end', () => {
         if (n === 5) bodies++;
-        // 150 ms per answer, far longer than the ~10 ms between arrivals; /busy is refused
-        setTimeout(() => { inFlight--; res.writeHead(req.url === '/busy' ? 503 : 200).end('{}'); }, 150);
+        // 150 ms per answer, far longer than the ~10 ms between arrivals; /busy is refused; /drop waits
+        // 400 ms and closes the socket without an answer
+        if (req.url === '/drop') setTimeout(() => { inFlight--; req.socket.destroy(); }, 400);
+        else setTimeout(() => { inFlight--; res.writeHead(req.url === '/busy' ? 503 : 200).end('{}'); }, 150);
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -105,6 +130,19 @@ describe('open-loop load', () => {
     expect(r.p50).toBeGreaterThanOrEqual(150);
     expect(r.p99).toBeGreaterThanOrEqual(r.p50);
     expect(r.rate).toBeGreaterThan(40);
+  });
+
+  it('keeps requests that got no answer in the latency percentiles, with their time to the failure', async () => {
+    const req = (path: string) => ({ method: 'POST', path, headers: { 'content-type': 'text/plain' }, body: Buffer.from('hello') });
+    // every 4th request is dropped after 400 ms: a quarter of the requests, so p50 is an answered one and p99 a dropped one
+    const r = await pacedLoad(base, [req('/a'), req('/b'), req('/c'), req('/drop')], 40, 1, { arrivals: 'constant' });
+    expect(r.sent).toBe(40);
+    expect(r.errors).toBe(10);
+    expect(r.answered).toBe(30);
+    expect(r.p50).toBeGreaterThanOrEqual(150);
+    expect(r.p50).toBeLessThan(400);
+    // left out, the dropped quarter would leave p99 at an answered request's ~150 ms
+    expect(r.p99).toBeGreaterThanOrEqual(400);
   });
 
   it('sends evenly spaced arrivals when asked', async () => {
