@@ -76,7 +76,7 @@ export function fifoFloor(arrivals: readonly number[], servers: number, serviceM
  * (2026-12-06 03:1x: saturation 56.0 before a block and 43.3 after it, p99/p50 13.0 in that block against
  * 1.6 in the next). The other way round is no better: 80% of a loaded-phase rate that runs into a quiet
  * phase is a server at 60-70%, whose tail is shorter than at 80%. Keeping those blocks while leaving out
- * the slowed ones (as before 2026-12-07) pulled the median toward the blocks that were under-loaded.
+ * the slowed ones (as before 2026-12-06) pulled the median toward the blocks that were under-loaded.
  */
 export const STEADY_LOAD = 0.88;
 

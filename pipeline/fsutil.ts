@@ -3,7 +3,7 @@
  * leaves a half-written file), sha256 of a file, and a readable "does it exist" check.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -103,7 +103,11 @@ export function trackTemp(p: string): () => void {
   };
 }
 
-/** What `file` is when it exists and is neither a regular file nor a link (a link is replaced, not followed); else null. */
+/**
+ * What `file` is when it exists and is not a regular file (or a link to one, which a write replaces), else
+ * null. A link to a device, pipe or socket counts as one: `--out /dev/stdout` (a link) was replaced by
+ * a regular file as root, as `/dev/null` itself was.
+ */
 export function specialFileKind(file: string): string | null {
   let st;
   try {
@@ -111,7 +115,17 @@ export function specialFileKind(file: string): string | null {
   } catch {
     return null;
   }
-  if (st.isFile() || st.isSymbolicLink()) return null;
+  if (st.isSymbolicLink()) {
+    try {
+      st = statSync(file);
+    } catch {
+      return null; // a dangling link: replaced like a file
+    }
+    if (st.isFile() || st.isDirectory()) return null;
+    const kind = specialFileKind(realpathSync(file));
+    return kind ? `a link to ${kind}` : null;
+  }
+  if (st.isFile()) return null;
   return st.isDirectory() ? 'a folder' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'not a regular file';
 }
 
@@ -162,6 +176,11 @@ export function requireFile(file: string): string {
   return file;
 }
 
+/** The folder of this user's output locks (per user: another user's locks could be neither read nor removed). */
+function lockDir(): string {
+  return path.join(tmpdir(), `faceopt-locks-${process.getuid?.() ?? 'user'}`);
+}
+
 /**
  * The lock file for output `target` (a model file, a bundle or report folder): one per real path, in a
  * folder of the system's temporary directory, so taking it makes nothing beside the outputs.
@@ -175,24 +194,42 @@ export function outputLockPath(target: string): string {
   let real = at;
   try { real = realpathSync(at); } catch { /* as given */ }
   const key = path.join(real, ...rest);
-  return path.join(tmpdir(), 'faceopt-locks', `${sha256(key).slice(0, 32)}.lock`);
+  return path.join(lockDir(), `${sha256(key).slice(0, 32)}.lock`);
 }
 
-/** Whether the process that wrote a lock file still runs (and, where /proc tells, is a faceopt run). */
-function lockHolderAlive(pid: number): boolean {
+/** When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or null where unknown. */
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Locks this process holds now (lock path -> the token written in it). */
+const heldLocks = new Map<string, string>();
+
+/**
+ * Whether the run that wrote lock `content` (`pid`, its start time, a token, the output) still runs. A
+ * pid is not enough: in a container every run can get the same pid (1, or the launcher's child), so a
+ * lock left by a run that was killed looked like this run's own, or like a live run, for good. The
+ * start time recorded beside the pid tells a restarted process apart; this process's own pid counts
+ * only for a lock it holds (its token).
+ */
+function lockHolderAlive(lock: string, content: string): boolean {
+  const [pidText, start, token] = content.split('\n');
+  const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
+  if (pid === process.pid) return heldLocks.get(lock) === token;
   try {
     process.kill(pid, 0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  // a pid reused by another program after a crash does not hold the lock
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('faceopt');
-  } catch {
-    return true;
-  }
+  const now = processStartTime(pid);
+  return !start || !/^\d+$/.test(start) || now === null || now === start;
 }
 
 /**
@@ -220,36 +257,60 @@ export function lockOutputs(targets: readonly { path: string; flag: string }[]):
 }
 
 function takeLock(lock: string, t: { path: string; flag: string }): () => void {
+  const unlocked = () => undefined;
   try {
-    mkdirSync(path.dirname(lock), { recursive: true });
-  } catch { /* the write below says why */ }
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(lock, `${process.pid}\n${path.resolve(t.path)}\n`, { flag: 'wx' });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        // no lock can be taken (a read-only temporary folder): run unlocked rather than not at all
-        return () => undefined;
-      }
-      let pid = NaN;
-      try { pid = Number.parseInt(readFileSync(lock, 'utf8'), 10); } catch { /* gone meanwhile: try again */ }
-      if (attempt < 3 && !lockHolderAlive(pid)) {
-        // stale (its run died), or removed meanwhile: take it over
-        try { unlinkSync(lock); } catch { /* removed by another run taking it over */ }
-        continue;
-      }
-      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
-        expected: 'an output no other faceopt run is writing (wait for that run to finish, or choose another path)',
-        name: t.flag,
-        received: `${path.resolve(t.path)}, which faceopt run ${Number.isNaN(pid) ? '(pid unknown)' : `pid ${pid}`} is writing now (lock ${lock})`,
-      });
-    }
+    mkdirSync(path.dirname(lock), { recursive: true, mode: 0o700 });
+  } catch {
+    return unlocked; // no lock can be taken (a read-only temporary folder): run unlocked rather than not at all
   }
+  const token = randomBytes(8).toString('hex');
+  const content = `${process.pid}\n${processStartTime(process.pid) ?? ''}\n${token}\n${path.resolve(t.path)}\n`;
+  // written whole under another name, then linked into place: link() fails if the lock exists, and a
+  // reader never sees it half-written (a lock read between its creation and its write looked stale)
+  const tmp = `${lock}.${process.pid}.${token}.tmp`;
+  try {
+    writeFileSync(tmp, content);
+  } catch {
+    return unlocked;
+  }
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        linkSync(tmp, lock);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return unlocked;
+        let other = '';
+        try { other = readFileSync(lock, 'utf8'); } catch { continue; /* removed meanwhile: try again */ }
+        if (attempt < 3 && !lockHolderAlive(lock, other)) {
+          // stale: moved aside under a name of our own, and removed only if it is still the lock judged
+          // stale (another run may have taken it over meanwhile: then it is put back)
+          const aside = `${lock}.${token}.stale`;
+          try { renameSync(lock, aside); } catch { continue; }
+          if (readFileSync(aside, 'utf8') === other) unlinkSync(aside);
+          else { try { linkSync(aside, lock); } catch { /* taken again meanwhile */ } unlinkSync(aside); }
+          continue;
+        }
+        const pid = Number.parseInt(other, 10);
+        throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+          expected: 'an output no other faceopt run is writing (wait for that run to finish, or choose another path)',
+          name: t.flag,
+          received: `${path.resolve(t.path)}, which faceopt run ${Number.isNaN(pid) ? '(pid unknown)' : `pid ${pid}`} is writing now (lock ${lock})`,
+        });
+      }
+    }
+  } finally {
+    try { unlinkSync(tmp); } catch { /* gone */ }
+  }
+  heldLocks.set(lock, token);
   // not registered with trackTemp: a lock left by a run a signal stopped is taken over by the next run
-  // (its pid is gone), and keeping the signal handlers for the whole run would delay Ctrl-C until the
+  // (its process is gone), and keeping the signal handlers for the whole run would delay Ctrl-C until the
   // quantizer's longest synchronous stretch ends
   return () => {
-    try { unlinkSync(lock); } catch { /* already gone */ }
+    if (heldLocks.get(lock) !== token) return;
+    heldLocks.delete(lock);
+    try {
+      if (readFileSync(lock, 'utf8').split('\n')[2] === token) unlinkSync(lock);
+    } catch { /* already gone */ }
   };
 }

@@ -24,7 +24,7 @@ import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { checkWritableDir, lockOutputs, sha256, sha256File } from '../fsutil.js';
+import { checkWritableDir, lockOutputs, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { checkNotSource } from '../optimize/int8.js';
@@ -197,7 +197,7 @@ async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)
   checkWritableDir(path.dirname(outDir));
   if (opts.evaluate !== false) checkWritableDir(reportDir);
   checkBundleOut(outDir, file);
-  release.push(lockOutputs([{ path: outDir, flag: '--out' }, { path: reportDir, flag: '--report-dir' }]));
+  release.push(lockOutputs([{ path: outDir, flag: '--out' }, { path: reportDir, flag: opts.reportDir ? '--report-dir' : 'the report folder (named after --out; --report-dir chooses another)' }]));
 
   let stats: Record<string, TensorStats> | undefined;
   let calibration: CalibrationStats | undefined;
@@ -283,19 +283,22 @@ async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)
   }
   const unreadableNote = unreadable.warning('calibration');
   if (unreadableNote) log(`warning: ${unreadableNote}`);
+  let staleReport = false;
   const plan = await writeTensorrtBundle({
     model: prepared, stats, outDir, precision, role, batch, detSize, name,
     workspaceMiB: opts.workspaceMiB, optimizationLevel: opts.optimizationLevel, instances: opts.instances,
     maxQueueDelayMicroseconds: opts.queueDelayUs, exclude: carried.exclude,
     source: { path: file }, log,
     accuracy: slice.length ? { slice, target: searchTarget(role, opts, `${sampleCount(slice)}-input slice`, log).aimed, maxFloat: opts.maxFloatLayers } : undefined,
+    // the report of an earlier run in the report folder describes the bundle about to be replaced: removed
+    // (unless it describes the new graph's bytes) before the swap, so a run that does not evaluate
+    // (--no-evaluate, no photos, a graph that cannot run on CPU) or stops before its report is written
+    // (Ctrl-C, a failed evaluation) does not leave that verdict beside the new bundle
+    beforeSwap: async (p) => {
+      const graph = evaluatedGraph({ ...p, dir: outDir });
+      staleReport = await removeReportUnlessFor(reportDir, 'file' in graph ? p.files[path.basename(graph.file)]?.sha256 ?? '' : '');
+    },
   });
-  // the report of an earlier run in the report folder described the bundle just replaced: removed unless
-  // it describes these bytes, so a run that does not evaluate (--no-evaluate, no photos, a graph that
-  // cannot run on CPU), or stops before its report is written (Ctrl-C, a failed evaluation), does not
-  // leave that verdict beside the new bundle (`faceopt report` printed it as this bundle's)
-  const graph = evaluatedGraph(plan);
-  const staleReport = await removeReportUnlessFor(reportDir, 'file' in graph ? () => sha256File(graph.file) : '');
   const acc = plan.quantization?.accuracy;
   log(`wrote ${plan.dir}: ${Object.keys(plan.files).length} files${plan.quantization ? `, ${plan.quantization.activations} activations + ${plan.quantization.weights} weights quantized, ${plan.quantization.keptFloat.length} layer(s) float` : ''}${acc ? `; output cosine ${acc.cosine.toFixed(5)} on ${acc.samples} held-apart inputs` : ''}; build with ${path.join(plan.dir, 'build.sh')}`);
   const evaluation = opts.evaluate === false ? null : await evaluateTensorrtBundle({

@@ -31,7 +31,10 @@ export function readPairs(file: string): Pair[] {
     const tab = line.split('\t');
     // LFW's own files are tab-separated too: `name<TAB>n1<TAB>n2` is a same pair, not `left<TAB>right<TAB>same`
     // (read as one, every such line failed on its second number, or became a pair of photos "name" and "n1")
-    if (tab.length === 3 && !(n(tab[1]!.trim()) && n(tab[2]!.trim()))) {
+    // (a faceopt line's third field is 0 or 1, which an LFW line's second image number never is, as its
+    // numbers rise: so `17<TAB>42<TAB>1`, two photos named by number, stays a faceopt line)
+    const sameField = tab[2]?.trim();
+    if (tab.length === 3 && (sameField === '0' || sameField === '1' || !(n(tab[1]!.trim()) && n(sameField!)))) {
       if (i === 0 && tab[2] === 'same') continue; // header
       if (tab[2] !== '0' && tab[2] !== '1') throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'same = 0 or 1', name: `${path.basename(file)} line ${i + 1}`, received: tab[2] });
       pairs.push({ left: tab[0]!, right: tab[1]!, same: tab[2] === '1' });

@@ -7,7 +7,7 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { checkWritableDir, lockOutputs, sha256, specialFileKind } from '../fsutil.js';
+import { checkWritableDir, lockOutputs, sha256, sha256File, specialFileKind } from '../fsutil.js';
 import { modelOutPath, reportsDir } from '../paths.js';
 import { externalDataFiles, loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
@@ -227,7 +227,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const { pairs, annotated } = o.evaluate !== false ? readEvaluationInputs(o) : { pairs: null, annotated: [] };
   // and the places it writes to: the model's folder and the report folder can be made and written
   checkOutputs(outPath, reportDir, o.statsFile, o.model);
-  release.push(lockOutputs([{ path: outPath, flag: '--out' }, { path: reportDir, flag: '--report-dir' }]));
+  release.push(lockOutputs([{ path: outPath, flag: '--out' }, { path: reportDir, flag: o.reportDir ? '--report-dir' : 'the report folder (named after --out; --report-dir chooses another)' }]));
   // --exclude names nodes or op types of this model; a --stats file that exists must be a stats file
   // (whether it was made for this graph is known after the rewrites, which need the faces)
   checkExclusions(source.graph, o.quantize.exclude ?? [], o.model);
@@ -398,11 +398,12 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const { mixed, suffix } = givenSuffix ? { mixed: searched0, suffix: suffix0 }
     : await floatSuffixAfterSearch(searched0, suffixCandidates, { prepared, ranges, options: withPrefix, slice, aimed, dims: dims1, o, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
-  // a report of an earlier run in the report folder describes the file about to be replaced: removed
-  // first, so a run stopped before its own report is written (Ctrl-C, a failed evaluation) does not leave
-  // that verdict beside a file it does not describe
-  const staleReport = await removeReportUnlessFor(reportDir, () => sha256(mixed.model.toBytes()));
   await saveModel(mixed.model, outPath, { source: o.model });
+  // a report of an earlier run in the report folder described the file just replaced: removed now (unless
+  // it describes these bytes), so a run stopped before its own report is written (Ctrl-C, a failed
+  // evaluation) does not leave that verdict beside a file it does not describe; removed after the save,
+  // not before, so a save that fails (a full disk) leaves the old model with its report
+  const staleReport = await removeReportUnlessFor(reportDir, () => sha256File(outPath));
   const check = await createSession(outPath); // the model is checked after it is saved
   await check.release();
   const quantizeMs = performance.now() - t1;

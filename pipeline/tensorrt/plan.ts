@@ -69,6 +69,11 @@ export interface TensorrtBundleInput {
    */
   accuracy?: { slice: readonly InputBatch[]; target?: number; maxFloat?: number };
   log?: (line: string) => void;
+  /**
+   * Called with the plan once every file is written, just before the new bundle replaces `outDir` (so a
+   * report describing the old bundle can be removed while the old bundle is still in place).
+   */
+  beforeSwap?: (plan: TensorrtPlan) => Promise<void>;
 }
 
 export interface TensorrtPlan {
@@ -281,12 +286,12 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
     files: fileInfo, notes: [...notes, ...ort.notes],
   };
   files['plan.json'] = `${JSON.stringify(plan, null, 2)}\n`;
-  const dir = await writeBundleDir(input.outDir, files);
+  const dir = await writeBundleDir(input.outDir, files, input.beforeSwap ? () => input.beforeSwap!(plan) : undefined);
   return { ...plan, dir };
 }
 
 /** Write all files into a fresh sibling folder, then swap it in place of `outDir`. */
-async function writeBundleDir(outDir: string, files: Record<string, Uint8Array | string>): Promise<string> {
+async function writeBundleDir(outDir: string, files: Record<string, Uint8Array | string>, beforeSwap?: () => Promise<void>): Promise<string> {
   const dest = path.resolve(outDir);
   // Only an empty folder or an earlier bundle may be replaced: never a folder holding other things.
   const existing = await readdir(dest).catch(() => null);
@@ -300,6 +305,7 @@ async function writeBundleDir(outDir: string, files: Record<string, Uint8Array |
     ensureDir(tmp);
     for (const [f, data] of Object.entries(files)) await writeFileAtomic(path.join(tmp, f), data);
     await chmod(path.join(tmp, 'build.sh'), 0o755);
+    await beforeSwap?.();
     const old = `${dest}.old-${randomBytes(4).toString('hex')}`;
     const exists = await stat(dest).then(() => true, () => false);
     if (exists) await rename(dest, old);

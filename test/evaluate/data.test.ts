@@ -13,6 +13,9 @@ const file = (name: string, text: string) => { const f = path.join(dir, name); w
 const code = (fn: () => unknown) => { try { fn(); return null; } catch (e) { return (e as { code?: string }).code ?? String(e); } };
 
 describe('readPairs', () => {
+  it('a faceopt line whose photos are named by numbers stays a faceopt line (not LFW name n1 n2)', () => {
+    expect(readPairs(file('num.tsv', '17\t42\t1\n17\t43\t0\n'))).toEqual([{ left: '17', right: '42', same: true }, { left: '17', right: '43', same: false }]);
+  });
   it('a folder given as the pairs file is a coded bad argument (it was an internal EISDIR error, exit 70)', () => {
     expect(code(() => readPairs(dir))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
   });
@@ -28,10 +31,11 @@ describe('readPairs', () => {
   });
   it("reads LFW's own tab-separated files: `name<TAB>n1<TAB>n2` is a same pair, not a TSV line", () => {
     // pairsDevTest.txt / pairs.txt are tab-separated; read as `left<TAB>right<TAB>same` the first same pair
-    // failed ("same = 0 or 1 ... received 14"), and `name<TAB>3<TAB>1` became the photos "name" and "3"
-    expect(readPairs(file('lfw-tabs.txt', '500\nAbdullah_Gul\t13\t14\nAaron_Peirsol\t3\t1\nAbdel_Madi_Shabneh\t1\tDean_Barker\t1\n'))).toEqual([
+    // failed ("same = 0 or 1 ... received 14"), and `name<TAB>1<TAB>3` became the photos "name" and "1"
+    // (LFW's image numbers rise within a pair: a third field of 0 or 1 is faceopt's same flag)
+    expect(readPairs(file('lfw-tabs.txt', '500\nAbdullah_Gul\t13\t14\nAaron_Peirsol\t1\t3\nAbdel_Madi_Shabneh\t1\tDean_Barker\t1\n'))).toEqual([
       { left: 'Abdullah_Gul/Abdullah_Gul_0013.jpg', right: 'Abdullah_Gul/Abdullah_Gul_0014.jpg', same: true },
-      { left: 'Aaron_Peirsol/Aaron_Peirsol_0003.jpg', right: 'Aaron_Peirsol/Aaron_Peirsol_0001.jpg', same: true },
+      { left: 'Aaron_Peirsol/Aaron_Peirsol_0001.jpg', right: 'Aaron_Peirsol/Aaron_Peirsol_0003.jpg', same: true },
       { left: 'Abdel_Madi_Shabneh/Abdel_Madi_Shabneh_0001.jpg', right: 'Dean_Barker/Dean_Barker_0001.jpg', same: false },
     ]);
     expect(readPairs(file('lfw-view2.txt', '10\t300\nAbel_Pacheco\t1\t4\n'))).toEqual([
