@@ -219,16 +219,20 @@ describeShared('faceopt serve: replicas and workers', () => {
     // loads its models for a second or more before it listens: scrapes in that window must answer at once
     // (they waited 5 s for the starting worker and failed with 500)
     await waitFor(() => w.out().includes('starting a new one'), 10_000, 'the primary to see its worker exit');
-    // a connection node:cluster had queued for the dead worker is refused or reset (the old code too: 1 in
-    // 40 scrapes right after a kill): a client retries it; the answer itself must come at once
+    // a connection node:cluster hands to the dead worker is reset (the old code too: 1 in 40 scrapes right
+    // after a kill). node:cluster drops a dead worker from its round robin on the worker's 'disconnect',
+    // which can come after the 'exit' the primary logs: on a loaded machine (CI: three in a row at once)
+    // that window outlasts immediate retries. A client retries, a little later; the answer itself must
+    // come at once
     let res: Response | null = null;
     let t0 = 0;
-    for (let attempt = 0; attempt < 3 && !res; attempt++) {
+    for (let attempt = 0; attempt < 10 && !res; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 200));
       t0 = Date.now();
       res = await fetch(`${w.base}/metrics`, { signal: AbortSignal.timeout(8000), headers: { connection: 'close' } })
         .catch((e: Error & { cause?: { code?: string } }) => { if (!/ECONNREFUSED|ECONNRESET|socket/i.test(`${e.cause?.code ?? ''} ${e.cause ?? ''}`)) throw e; return null; });
     }
-    if (!res) throw new Error('three connections in a row refused or reset');
+    if (!res) throw new Error('ten connections over 2 s refused or reset');
     const text = await res.text();
     expect(res.status, text.slice(0, 200)).toBe(200);
     expect(Date.now() - t0).toBeLessThan(3000);
