@@ -120,19 +120,31 @@ export function buildProbe(model: OnnxModel, plan: Omit<ProbePlan, 'outputs'>, s
   return { bytes: probe.toBytes(), outputs };
 }
 
-/** Dims of each tensor for the first item of `batch` alone (a run at batch 1 on a session exposing them). */
-export async function itemDims(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch): Promise<Map<string, number[]>> {
+/**
+ * Dims of each tensor for one item of `batch` (a run at batch 1 on a session exposing them). A model
+ * exported with a fixed batch (`fixedBatch` > 1: its input's first dim) refuses batch 1: the whole batch
+ * is run and each tensor's first dim divided by it (a fixed batch of 4 failed here, exit 70).
+ */
+export async function itemDims(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch, fixedBatch?: number | null): Promise<Map<string, number[]>> {
   const n = batch.dims[0] ?? 1;
-  const one = batch.data.subarray(0, batch.data.length / n);
-  const out = await runSession(session, { [inputName]: floatTensor(one, [1, ...batch.dims.slice(1)]) }, [...tensors], 'calibration');
-  const dims = new Map(tensors.map((t) => [t, out[t]?.dims.map(Number) ?? [0]]));
+  const whole = fixedBatch !== undefined && fixedBatch !== null && fixedBatch > 1;
+  const feed = whole ? floatTensor(batch.data, batch.dims) : floatTensor(batch.data.subarray(0, batch.data.length / n), [1, ...batch.dims.slice(1)]);
+  const out = await runSession(session, { [inputName]: feed }, [...tensors], 'calibration');
+  const perItem = (d: number[]) => (whole && d.length && d[0] === n ? [1, ...d.slice(1)] : d);
+  const dims = new Map(tensors.map((t) => [t, perItem(out[t]?.dims.map(Number) ?? [0])]));
   for (const v of Object.values(out)) v.dispose?.();
   return dims;
 }
 
+/** The input's first dim when the model fixes it to a number, else null. */
+export function fixedBatchOf(model: OnnxModel): number | null {
+  const d = model.graph.inputs[0]?.shape?.[0];
+  return typeof d === 'number' && d > 0 ? d : null;
+}
+
 /** Values per batch item of each tensor (itemDims). */
-async function sizesPerItem(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch): Promise<Map<string, number>> {
-  const dims = await itemDims(session, tensors, inputName, batch);
+async function sizesPerItem(session: Session, tensors: readonly string[], inputName: string, batch: InputBatch, fixedBatch: number | null): Promise<Map<string, number>> {
+  const dims = await itemDims(session, tensors, inputName, batch, fixedBatch);
   return new Map([...dims].map(([t, d]) => [t, d.reduce((a, x) => a * x, 1)]));
 }
 
@@ -167,7 +179,7 @@ export async function collectActivationStats(
       if (!session) {
         // every tensor exposed; kept when nothing is big enough to sample, else replaced by the probe
         session = await createSession(exposeTensors(model, tensors), sessionOptions);
-        const sizes = stride > 1 ? await sizesPerItem(session, tensors, inputName, batch) : null;
+        const sizes = stride > 1 ? await sizesPerItem(session, tensors, inputName, batch, fixedBatchOf(model)) : null;
         const big = sizes ? tensors.filter((t) => sizes.get(t)! > SAMPLE_ABOVE) : [];
         if (big.length) {
           const bigSet = new Set(big);

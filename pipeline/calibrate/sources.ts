@@ -171,7 +171,13 @@ export interface RecognizerSourceOptions {
   images: readonly string[];
   detector: string;
   profile: RecognizerProfile;
+  /** Faces per batch (default 16). */
   batch?: number;
+  /**
+   * Every batch exactly `batch` faces (a recognizer exported with a fixed batch): the last one is filled
+   * up with its own faces again, real faces counted twice rather than made-up crops.
+   */
+  exact?: boolean;
   /** Called per image with (done, total, facesFound). */
   onProgress?: (done: number, total: number, faces: number) => void;
   /** Skip unreadable photos, telling this (default: throw). */
@@ -216,6 +222,7 @@ export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGener
   const skip: OnUnreadable | undefined = o.onUnreadable && ((image, reason) => { unreadable++; o.onUnreadable!(image, reason); });
   const flush = function* () {
     if (!buf.length) return;
+    if (o.exact) for (let k = 0; buf.length < batch; k++) buf.push(buf[k]!);
     const data = new Float32Array(buf.length * 3 * w * h);
     buf.forEach((b, i) => data.set(b, i * b.length));
     yield { data, dims: [buf.length, 3, h, w] };

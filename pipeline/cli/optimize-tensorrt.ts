@@ -222,8 +222,8 @@ async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)
     if (profile!.role === 'recognizer') {
       const detector = opts.detector ? resolveModelArg(opts.detector, { flag: '--detector' }) : findDetectorFor(file);
       if (!detector) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--detector', expected: 'a face detector to align calibration faces (or a SCRFD model next to the recognizer)', received: 'nothing' });
-      // a recognizer exported with a fixed batch of 1 takes its faces one at a time (batches of 16 failed)
-      return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile!, ...(profile!.batch === 1 ? { batch: 1 } : {}), onUnreadable });
+      // a recognizer exported with a fixed batch takes its faces that many at a time (batches of 16 failed)
+      return recognizerBatches({ facesDir: facesDir!, images, detector, profile: profile!, ...(profile!.batch ? { batch: profile!.batch, exact: true } : {}), onUnreadable });
     }
     const size = forSlice ? detSize ?? profile!.inputSize ?? [640, 640] : profile!.inputSize ?? detSize ?? [640, 640];
     // mosaics of 1, 4 and 16 photos, as --int8 (calibrate/sources.ts DETECTOR_MOSAIC)

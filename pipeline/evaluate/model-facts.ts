@@ -145,7 +145,8 @@ export function speedDims(reference: ModelFacts, variant: ModelFacts, detSize = 
   const rank = Math.max(reference.inputShape.length, variant.inputShape.length);
   const fixed = (d: number | string | null | undefined): number | null => (typeof d === 'number' && d > 0 ? d : null);
   const dims = Array.from({ length: rank }, (_, i) => {
-    if (i === 0) return 1;
+    // batch 1, or the batch a model fixes (it refuses any other: a fixed batch of 4 failed here)
+    if (i === 0) return fixed(variant.inputShape[0]) ?? fixed(reference.inputShape[0]) ?? 1;
     return fixed(variant.inputShape[i]) ?? fixed(reference.inputShape[i]) ?? (i >= 2 ? detSize : 3);
   });
   return { dims, dynamicBatch: reference.batchDynamic && variant.batchDynamic };

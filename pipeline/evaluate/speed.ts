@@ -142,7 +142,9 @@ export async function measureSpeed(o: SpeedInput): Promise<SpeedResults> {
       const [ta, tb] = await timeInBlocks(a, b, runs);
       return [latencySummary(ta), latencySummary(tb), blockSpeedups(ta, tb)] as const;
     };
-    const [r1, v1, blocks1] = await measure(1);
+    // a model exported with a fixed batch refuses batch 1: its "batch 1" row is timed at that batch
+    const fixedBatch = !o.batch8 && (o.dims[0] ?? 1) > 1 ? o.dims[0]! : null;
+    const [r1, v1, blocks1] = await measure(fixedBatch ?? 1);
     const b8 = o.batch8 ? await measure(8) : null;
     const rss = process.memoryUsage().rss;
     const speed = (l1: typeof r1, l8: typeof r1 | null, startMs: number): ModelSpeed => ({ batch1: l1, batch8: l8, sessionStartMs: startMs, peakMemoryBytes: rss });
@@ -153,7 +155,7 @@ export async function measureSpeed(o: SpeedInput): Promise<SpeedResults> {
       variant: speed(v1, b8?.[1] ?? null, vari.startMs),
       speedup: { batch1: pairedSpeedup(blocks1, r1, v1), batch8: b8 ? pairedSpeedup(b8[2], b8[0], b8[1]) : null },
       blockSpeedups: { batch1: blocks1, batch8: b8?.[2] ?? null },
-      note: o.note ?? `the two models take turns in blocks of ${SPEED_BLOCK.runs} timed runs (each after a ${SPEED_BLOCK.pauseMs} ms pause and ${SPEED_BLOCK.settle} untimed runs); the speed-up is the median of the per-block ratios, the latencies are over all runs; peak memory is the process RSS with both sessions loaded`,
+      note: (fixedBatch ? `both models fix a batch of ${fixedBatch}, so the batch-1 row is timed at batch ${fixedBatch}; ` : '') + (o.note ?? `the two models take turns in blocks of ${SPEED_BLOCK.runs} timed runs (each after a ${SPEED_BLOCK.pauseMs} ms pause and ${SPEED_BLOCK.settle} untimed runs); the speed-up is the median of the per-block ratios, the latencies are over all runs; peak memory is the process RSS with both sessions loaded`),
     };
   } finally {
     await ref.s.release();

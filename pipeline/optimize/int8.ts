@@ -262,8 +262,8 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const batchesFor = (images: readonly string[], label: string): AsyncIterable<InputBatch> | Iterable<InputBatch> => {
     const bar = countProgress(label, images.length, { silent: o.quiet });
     if (profile?.role === 'recognizer' && o.facesDir) {
-      // a recognizer exported with a fixed batch of 1 takes its faces one at a time (batches of 16 failed)
-      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, ...(profile.batch === 1 ? { batch: 1 } : {}), onUnreadable, onNoFace: faceless.onNoFace, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
+      // a recognizer exported with a fixed batch takes its faces that many at a time (batches of 16 failed)
+      return recognizerBatches({ facesDir: o.facesDir, images, detector: detectorPath!, profile, ...(profile.batch ? { batch: profile.batch, exact: true } : {}), onUnreadable, onNoFace: faceless.onNoFace, onProgress: (d, _t, f) => { bar.update(d, `${f} faces`); if (d === images.length) bar.done(`${f} faces`); } });
     }
     if (profile?.role === 'detector' && o.facesDir) {
       return detectorBatches({ facesDir: o.facesDir, images, profile, detSize: [detSize, detSize], onUnreadable, onProgress: (d) => { bar.update(d); if (d === images.length) bar.done(); } });
@@ -387,7 +387,8 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const shape0 = prepared.graph.inputs[0]!.shape ?? [];
   const inputDims = shape0.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
   const baseOptions = { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] };
-  const dims1 = [1, ...inputDims.slice(1)];
+  // timed at batch 1, or at the model's own batch where it fixes one (it refuses any other)
+  const dims1 = [typeof shape0[0] === 'number' && shape0[0] > 0 ? shape0[0] : 1, ...inputDims.slice(1)];
   // a given N may reach past the candidates timed by default
   const prefix = await floatPart('prefix', floatPrefixCandidates(prepared.graph, typeof o.floatPrefix === 'number' ? o.floatPrefix : undefined), prepared, ranges, baseOptions, dims1, o, log);
   const withPrefix = { ...baseOptions, floatTensors: [...baseOptions.floatTensors, ...prefix.floatTensors] };

@@ -14,7 +14,7 @@ import type { Graph } from '../onnx/graph.js';
 import { makeValueInfo } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
-import { exposeTensors, itemDims, sampleCount, type InputBatch } from '../calibrate/run.js';
+import { exposeTensors, fixedBatchOf, itemDims, sampleCount, type InputBatch } from '../calibrate/run.js';
 
 /** A cut: the tensor, and the nodes that run after it (those the outputs need when it is given). */
 export interface Cut {
@@ -128,7 +128,7 @@ export async function rankingCuts(model: OnnxModel, tensors: Iterable<string>, n
     const input = session.inputNames[0]!;
     const samples = sampleCount(slice);
     // per-sample dims from one sample; a tensor whose first dim is not the batch cannot be cut
-    const dims = await itemDims(session, chosen.map((c) => c.tensor), input, slice[0]!);
+    const dims = await itemDims(session, chosen.map((c) => c.tensor), input, slice[0]!, fixedBatchOf(model));
     chosen = chosen.filter((c) => dims.get(c.tensor)![0] === 1);
     const bytesOf = (c: Cut) => dims.get(c.tensor)!.slice(1).reduce((a, d) => a * d, 1) * 4 * samples;
     let total = chosen.reduce((a, c) => a + bytesOf(c), 0);
