@@ -7,7 +7,7 @@
  * evaluate the bundle's graph on CPU against the source on held-apart faces with the same gates as
  * `--int8` (pipeline/tensorrt/report.ts) and exit non-zero when they fail.
  */
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
@@ -27,7 +27,7 @@ import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js
 import { checkWritableDir, lockOutputs, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
-import { checkNotSource } from '../optimize/int8.js';
+import { checkBundleOut, withReleases } from '../optimize/outputs.js';
 import { modelsDir, reportsDir } from '../paths.js';
 import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
 import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
@@ -126,35 +126,10 @@ export interface RunTensorrtOptions {
 
 export type TensorrtRun = TensorrtPlan & { dir: string; evaluation: EvaluateModelsResult | null };
 
-/**
- * Refuse, before any work, an --out the bundle cannot replace: an existing file (the bundle is swapped in
- * by renames, which put a folder where the file was and deleted the file: `--out` naming the source
- * model deleted it, exit 0), a folder holding the source model (it was deleted with the old bundle), or
- * a non-empty folder that is not an earlier bundle (refused too, but only after calibration).
- */
-export function checkBundleOut(outDir: string, source: string): void {
-  const st = statSync(outDir, { throwIfNoEntry: false });
-  if (!st) return;
-  checkNotSource(outDir, source);
-  const expected = 'a new or empty folder, or an earlier TensorRT bundle (with plan.json)';
-  if (!st.isDirectory()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--out', expected, received: `${outDir}, a file` });
-  const inside = path.relative(realpathSync(outDir), realpathSync(source));
-  if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
-    throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: `model ${source} by replacing its folder `, path: outDir });
-  }
-  const entries = readdirSync(outDir);
-  if (entries.length > 0 && !entries.includes('plan.json')) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--out', expected, received: outDir });
-}
-
 /** Write a TensorRT bundle for a model file (see the module comment). */
 export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun> {
   // the bundle and report folders are this run's until it ends (lockOutputs), however it ends
-  const release: (() => void)[] = [];
-  try {
-    return await runTensorrtLocked(opts, release);
-  } finally {
-    for (const r of release) r();
-  }
+  return withReleases((release) => runTensorrtLocked(opts, release));
 }
 
 async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)[]): Promise<TensorrtRun> {

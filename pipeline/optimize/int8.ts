@@ -4,12 +4,13 @@
  *   calibrate on real photos (or reuse a stats file) -> quantize (QDQ) with accuracy-aware mixed
  *   precision -> save atomically and check it loads -> evaluate against the float model -> report.
  */
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { checkWritableDir, lockOutputs, sha256, sha256File, specialFileKind } from '../fsutil.js';
+import { lockOutputs, sha256, sha256File } from '../fsutil.js';
+import { checkOutputs, withReleases } from './outputs.js';
 import { modelOutPath, reportsDir } from '../paths.js';
-import { externalDataFiles, loadModel, saveModel } from '../onnx/model.js';
+import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
@@ -132,58 +133,10 @@ async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   return out;
 }
 
-/**
- * Fail before the long work where the outputs cannot be written: `--out` naming an existing folder
- * without a trailing slash, a folder (the model's, the report's, a new --stats file's) that cannot be
- * made or written to (checkWritableDir: nothing is made yet).
- */
-export function checkOutputs(outPath: string, reportDir: string, statsFile?: string, source?: string): void {
-  if (existsSync(outPath) && statSync(outPath).isDirectory()) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx), or a folder ending in /', name: '--out', received: `${outPath}, a folder` });
-  }
-  // a device, pipe or socket (`--out /dev/null`): replacing it by rename would put the model in its place
-  const kind = specialFileKind(outPath);
-  if (kind) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a model file path (DIR/NAME.int8.onnx), or a folder ending in /', name: '--out', received: `${outPath}, ${kind}` });
-  // --out naming the source model (or a link to it, or its external data): saveModel refuses it, but only
-  // after calibration and the search (minutes), leaving a new report folder with stats.json behind
-  if (source) checkNotSource(outPath, source);
-  // the report folder (and the stats.json saved in it) at the model's path, or a --stats file there:
-  // one was made where the other was then written, failing after all the work (or the stats replaced)
-  const inOut = path.relative(path.resolve(outPath), path.resolve(reportDir));
-  if (inOut === '' || (!inOut.startsWith('..') && !path.isAbsolute(inOut))) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a report folder other than the --out model file', name: '--report-dir', received: reportDir });
-  }
-  if (statsFile && path.resolve(statsFile) === path.resolve(outPath)) {
-    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a stats file other than the --out model file', name: '--stats', received: statsFile });
-  }
-  checkWritableDir(path.dirname(outPath));
-  checkWritableDir(reportDir);
-  // a --stats file still to be written: its folder too (it failed after calibration)
-  if (statsFile && !existsSync(statsFile)) checkWritableDir(path.dirname(path.resolve(statsFile)));
-}
-
-/**
- * FACEOPT_ERR_OVERWRITE_SOURCE when the existing file `out` is model `source` itself (by real path, so a
- * link to it too) or one of the files holding its external data, as saveModel refuses at the end.
- */
-export function checkNotSource(out: string, source: string): void {
-  if (!existsSync(out) || !existsSync(source)) return;
-  const real = realpathSync(out);
-  if (realpathSync(source) === real) throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'model ', path: out });
-  if (externalDataFiles(source).some((d) => realpathSync(d) === real)) {
-    throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: 'model\'s external data ', path: out });
-  }
-}
-
 /** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
 export async function optimizeInt8(o: Int8Options): Promise<Int8Result> {
   // the output model and report folder are this run's until it ends (lockOutputs), however it ends
-  const release: (() => void)[] = [];
-  try {
-    return await runInt8(o, release);
-  } finally {
-    for (const r of release) r();
-  }
+  return withReleases((release) => runInt8(o, release));
 }
 
 async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Result> {

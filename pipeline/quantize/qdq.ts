@@ -18,8 +18,8 @@ import { FaceoptError } from '../errors.js';
 import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
 import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
-import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, adjustWeightScalesForBias, type QParams } from './qparams.js';
-import { biasCorrected, finiteConstant, int8Weight, perTensorWeightScale } from './weights.js';
+import { asymmetricUint8, quantizeBias, symmetricInt8, type QParams } from './qparams.js';
+import { biasCorrected, biasFitScales, int8Weight } from './weights.js';
 import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layers.js';
 import { HANDLERS, isDepthwise, isStrided, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
@@ -292,27 +292,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
   }
   const weightScales = new Map<string, Float32Array>();
   // biases first decide whether a weight scale must grow so the int32 bias fits
-  const adjusted = new Map<string, Float32Array>();
-  for (const [b, { input, weight }] of biases) {
-    const axis = weights.get(weight);
-    if (axis === undefined) continue;
-    const w = g.getTensor(weight);
-    const values = finiteConstant(g, weight, 'weight');
-    const inScale = params.get(input)?.scale;
-    if (inScale === undefined) continue;
-    const bias = g.getFloat(b);
-    if (opts.perChannel) {
-      const q = quantizeWeightsPerChannel(values, w.dims, axis);
-      if (bias.length !== q.scales.length) continue;
-      adjusted.set(weight, adjustWeightScalesForBias(q.scales, bias, inScale));
-    } else {
-      // one scale for the whole tensor: the largest any channel's bias needs (a per-tensor weight's
-      // bias saturated int32 without this: output off by 1.06 where per-channel was off by 0.004)
-      const s = perTensorWeightScale(values);
-      const need = adjustWeightScalesForBias(new Float32Array(bias.length).fill(s), bias, inScale);
-      adjusted.set(weight, Float32Array.of(need.reduce((a, v) => Math.max(a, v), s)));
-    }
-  }
+  const adjusted = biasFitScales(g, biases, weights, params, opts.perChannel);
   const weightOnlyAxes = new Map<string, number>();
   for (const { weights: ws } of weightOnly.values()) for (const [w, axis] of ws) if (!weights.has(w)) weightOnlyAxes.set(w, axis);
   // a float layer that reads a quantized activation and whose output is quantized again: its weights

@@ -1,12 +1,12 @@
 /**
  * The constants of quantized layers: int8 weights (per channel or per tensor, symmetric) with the nodes
  * that give their consumers float values back, and float biases corrected for the rounding of the
- * weights they go with. Used by the QDQ rewriter (qdq.ts), phase 4.
+ * weights they go with, and the weight scales grown so int32 biases fit. Used by the QDQ rewriter (qdq.ts), phase 4.
  */
 import type { Graph, NameScope } from '../onnx/graph.js';
 import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
 import { FaceoptError } from '../errors.js';
-import { firstNonFinite, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
+import { adjustWeightScalesForBias, firstNonFinite, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
 
 /**
@@ -116,3 +116,35 @@ export function biasCorrected(g: Graph, b: string, input: string, weight: string
   return bias;
 }
 
+/**
+ * Weight scales grown so each int32 bias fits (adjustWeightScalesForBias), by weight: per channel, or with
+ * `perChannel` false the one scale the most demanding channel needs (a per-tensor weight's bias
+ * saturated int32 without this: output off by 1.06 where per-channel was off by 0.004). Weights are
+ * checked for NaN/Inf here first, so the refusal names the tensor.
+ */
+export function biasFitScales(
+  g: Graph, biases: ReadonlyMap<string, { input: string; weight: string }>, weights: ReadonlyMap<string, number>,
+  params: ReadonlyMap<string, { scale: number }>, perChannel: boolean,
+): Map<string, Float32Array> {
+  const adjusted = new Map<string, Float32Array>();
+  for (const [b, { input, weight }] of biases) {
+    const axis = weights.get(weight);
+    if (axis === undefined) continue;
+    const w = g.getTensor(weight);
+    const values = finiteConstant(g, weight, 'weight');
+    const inScale = params.get(input)?.scale;
+    if (inScale === undefined) continue;
+    const bias = g.getFloat(b);
+    if (perChannel) {
+      const q = quantizeWeightsPerChannel(values, w.dims, axis);
+      if (bias.length !== q.scales.length) continue;
+      adjusted.set(weight, adjustWeightScalesForBias(q.scales, bias, inScale));
+    } else {
+      // one scale for the whole tensor: the largest any channel's bias needs
+      const s = perTensorWeightScale(values);
+      const need = adjustWeightScalesForBias(new Float32Array(bias.length).fill(s), bias, inScale);
+      adjusted.set(weight, Float32Array.of(need.reduce((a, v) => Math.max(a, v), s)));
+    }
+  }
+  return adjusted;
+}
