@@ -50,6 +50,35 @@ export function readPairs(file: string): Pair[] {
   return pairs;
 }
 
+/**
+ * The pairs an evaluation scores, from one pairs file, in file order. When some of the file's pairs were
+ * left out (keepPairs), `source` keeps the file's whole list, the place of each of `pairs` in it and why
+ * the others went: verification folds are assigned over the file's pairs, so leaving pairs out moves no
+ * other pair into another fold (on LFW View 2 the folds stay the file's 10 sets).
+ */
+export interface PairList {
+  file: string;
+  pairs: readonly Pair[];
+  source?: { pairs: readonly Pair[]; index: readonly number[]; leftOut: string };
+}
+
+/**
+ * `list` without the pairs `keep` rejects (`why` they go, e.g. "touching calibration identities"),
+ * remembering the file's whole list (PairList.source). Keeping every pair returns the list as it was.
+ */
+export function keepPairs(list: PairList, keep: (p: Pair) => boolean, why: string): PairList {
+  const pairs: Pair[] = [];
+  const index: number[] = [];
+  list.pairs.forEach((p, i) => {
+    if (!keep(p)) return;
+    pairs.push(p);
+    index.push(list.source ? list.source.index[i]! : i);
+  });
+  if (pairs.length === list.pairs.length) return list;
+  const leftOut = list.source ? `${list.source.leftOut}; ${why}` : why;
+  return { file: list.file, pairs, source: { pairs: list.source?.pairs ?? list.pairs, index, leftOut } };
+}
+
 export interface AnnotatedImage {
   /** Absolute path of the photo. */
   file: string;

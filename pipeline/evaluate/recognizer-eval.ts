@@ -12,8 +12,8 @@ import { ArcFaceRecognizer } from '../faces/arcface.js';
 import { nearestToCentre } from '../faces/select.js';
 import type { RgbImage } from '../faces/types.js';
 import type { SessionOptions } from '../runtime.js';
-import { compareVerification, cosineSummary } from './metrics.js';
-import type { Pair } from './data.js';
+import { assignFolds, compareVerification, cosineSummary, DEFAULT_FOLD_MODE, DEFAULT_FOLDS } from './metrics.js';
+import type { PairList } from './data.js';
 import type { RecognizerResults } from '../report/types.js';
 
 export interface AlignedSet {
@@ -101,8 +101,72 @@ export interface RecognizerEvalInput {
   aligned: AlignedSet;
   /** Images whose crops feed the per-face cosine (all aligned images when omitted). */
   images?: readonly string[];
-  pairs?: { file: string; pairs: readonly Pair[] } | null;
+  pairs?: PairList | null;
   session?: SessionOptions;
+}
+
+/**
+ * The verification fold of every pair of the pairs file (`all`, file order) and of each of `list.pairs`
+ * (`kept`): folds are assigned over the file's whole list (PairList.source when pairs were left out), so
+ * a pair left out moves no other pair into another fold (LFW View 2's folds are the file's sets).
+ */
+function fileFolds(list: PairList): { all: Int32Array; kept: Int32Array } {
+  const all = assignFolds((list.source?.pairs ?? list.pairs).map((p) => p.same), DEFAULT_FOLDS, DEFAULT_FOLD_MODE);
+  if (!list.source) return { all, kept: all };
+  if (list.source.index.length !== list.pairs.length) {
+    throw new FaceoptError('FACEOPT_ERR_INTERNAL', { reason: `${list.pairs.length} pairs of ${path.basename(list.file)} but ${list.source.index.length} places in the file` });
+  }
+  return { all, kept: Int32Array.from(list.source.index, (i) => all[i]!) };
+}
+
+/**
+ * Refuse a fold with no scored pair left (a threshold cannot be tested on nothing), saying why its pairs
+ * went: `skipped[f]` of fold f had a photo without a face found (or unreadable); the rest were left out before
+ * (PairList.source.leftOut, e.g. touching calibration identities).
+ */
+function requireEveryFold(list: PairList, folds: { all: Int32Array; kept: Int32Array }, skipped: readonly number[]): void {
+  const count = (fold: Int32Array, f: number) => fold.reduce((n, g) => n + (g === f ? 1 : 0), 0);
+  for (let f = 0; f < DEFAULT_FOLDS; f++) {
+    const kept = count(folds.kept, f);
+    if (kept > skipped[f]!) continue;
+    const inFile = count(folds.all, f);
+    const before = inFile - kept;
+    const why = [
+      skipped[f] ? `${skipped[f]} have a photo where no face was found (or that could not be read)` : '',
+      before ? `${before} were left out (${list.source?.leftOut ?? 'before the evaluation'})` : '',
+    ].filter(Boolean).join(' and ');
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: `scored pairs in each of the ${DEFAULT_FOLDS} verification folds (assigned over the ${folds.all.length} pairs of ${path.basename(list.file)}, as the LFW protocol has them)`,
+      name: '--pairs',
+      received: `none in fold ${f + 1} of ${DEFAULT_FOLDS}: of its ${inFile} pairs, ${why}`,
+    });
+  }
+}
+
+/**
+ * Verification of both recognizers on the pairs whose two photos have embeddings (`byName`: reference and
+ * variant embedding by photo); a pair with a photo where no face was found is skipped for both, after the
+ * folds were assigned over the whole file (fileFolds), so the other pairs keep their folds.
+ */
+function verifyPairs(list: PairList, byName: ReadonlyMap<string, readonly [Float32Array, Float32Array]>): NonNullable<RecognizerResults['verification']> {
+  const folds = fileFolds(list);
+  const refScores: number[] = [];
+  const varScores: number[] = [];
+  const same: boolean[] = [];
+  const fold: number[] = [];
+  const skipped = new Array<number>(DEFAULT_FOLDS).fill(0);
+  list.pairs.forEach((p, i) => {
+    const a = byName.get(p.left);
+    const b = byName.get(p.right);
+    if (!a || !b) { skipped[folds.kept[i]!]++; return; }
+    refScores.push(dot(a[0], b[0]));
+    varScores.push(dot(a[1], b[1]));
+    same.push(p.same);
+    fold.push(folds.kept[i]!);
+  });
+  requireEveryFold(list, folds, skipped);
+  const cmp = compareVerification(refScores, varScores, same, { folds: DEFAULT_FOLDS, foldMode: DEFAULT_FOLD_MODE, fold });
+  return { pairsFile: list.file, skippedPairs: skipped.reduce((a, b) => a + b, 0), reference: cmp.reference, variant: cmp.variant, delta: cmp.delta };
 }
 
 /** Per-face cosine and (with pairs) verification of both recognizers with the accuracy delta. */
@@ -126,22 +190,6 @@ export async function evaluateRecognizer(input: RecognizerEvalInput): Promise<Re
       name: '--faces', received: `${names.length} photo(s), none with a face found`,
     });
   }
-  let verification: RecognizerResults['verification'] = null;
-  if (input.pairs) {
-    const refScores: number[] = [];
-    const varScores: number[] = [];
-    const same: boolean[] = [];
-    let skipped = 0;
-    for (const p of input.pairs.pairs) {
-      const a = byName.get(p.left);
-      const b = byName.get(p.right);
-      if (!a || !b) { skipped++; continue; }
-      refScores.push(dot(a[0], b[0]));
-      varScores.push(dot(a[1], b[1]));
-      same.push(p.same);
-    }
-    const cmp = compareVerification(refScores, varScores, same);
-    verification = { pairsFile: input.pairs.file, skippedPairs: skipped, reference: cmp.reference, variant: cmp.variant, delta: cmp.delta };
-  }
+  const verification = input.pairs ? verifyPairs(input.pairs, byName) : null;
   return { cosine: cosineSummary(cosines), verification, faces: cosines.length };
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { FaceoptError } from '../errors.js';
 import { fewCalibrationPhotos, identityOf, splitCalibration, type CalibrationSplit } from '../calibrate/sources.js';
 import type { EvaluationData } from '../report/types.js';
-import type { Pair } from './data.js';
+import { keepPairs, type PairList } from './data.js';
 
 /** Every k-th item so a capped evaluation still covers the whole list (all items when under `max`). */
 export function spread<T>(items: readonly T[], max: number): T[] {
@@ -40,7 +40,7 @@ export interface EvaluationSetInput {
   calibrationSize?: number;
   /** The split the optimizer used, when known (skips recomputing it). */
   split?: CalibrationSplit | null;
-  pairs?: { file: string; pairs: readonly Pair[] } | null;
+  pairs?: PairList | null;
   /** Most held-apart photos to evaluate on when there are no pairs (every k-th is taken). */
   maxImages: number;
   /** What the explicit photos are, for the description when there is no faces folder. */
@@ -52,8 +52,11 @@ export interface EvaluationSetInput {
 export interface EvaluationSet {
   /** Held-apart photos (relative to facesDir) for per-face cosine / detections when there are no pairs. */
   evalImages: string[];
-  /** The pairs file with every pair touching a calibration identity removed; null without pairs. */
-  pairs: { file: string; pairs: Pair[] } | null;
+  /**
+   * The pairs file with every pair touching a calibration identity removed (its `source` keeps the whole
+   * file, so verification folds stay the file's); null without pairs.
+   */
+  pairs: PairList | null;
   /** Pairs removed because a photo belongs to a calibration identity. */
   droppedPairs: number;
   /** The calibration photos (relative to facesDir) that were kept out. */
@@ -71,7 +74,7 @@ export interface EvaluationSet {
 export function evaluationSet(o: EvaluationSetInput): EvaluationSet {
   if (!o.facesDir) {
     return {
-      evalImages: [], pairs: o.pairs ? { file: o.pairs.file, pairs: [...o.pairs.pairs] } : null, droppedPairs: 0, calibration: [], warnings: [],
+      evalImages: [], pairs: o.pairs ? { ...o.pairs, pairs: [...o.pairs.pairs] } : null, droppedPairs: 0, calibration: [], warnings: [],
       split: {
         method: 'separate-sources',
         description: `evaluation on ${o.explicitSources ?? 'the photos given on the command line'}; no faces folder was named, so no calibration photos were in play`,
@@ -86,16 +89,16 @@ export function evaluationSet(o: EvaluationSetInput): EvaluationSet {
   let pairs: EvaluationSet['pairs'] = null;
   let dropped = 0;
   if (o.pairs) {
-    const kept = o.pairs.pairs.filter((p) => !calIds.has(identityOf(p.left)) && !calIds.has(identityOf(p.right)));
-    dropped = o.pairs.pairs.length - kept.length;
-    if (!kept.length) {
+    const kept = keepPairs(o.pairs, (p) => !calIds.has(identityOf(p.left)) && !calIds.has(identityOf(p.right)), 'touching calibration identities');
+    dropped = o.pairs.pairs.length - kept.pairs.length;
+    if (!kept.pairs.length) {
       throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
         expected: 'pairs of people not used for calibration (pass the --calibration-list the variant was calibrated on, or a pairs file of other identities)',
         name: '--pairs', received: `all ${o.pairs.pairs.length} pairs involve calibration identities`,
       });
     }
     if (dropped) warnings.push(`${dropped} of ${o.pairs.pairs.length} pairs in ${path.basename(o.pairs.file)} involve calibration identities and were left out`);
-    pairs = { file: o.pairs.file, pairs: kept };
+    pairs = kept;
   }
   const given = new Set((o.explicitFiles ?? []).map((f) => path.resolve(f)));
   const facesDir = o.facesDir;

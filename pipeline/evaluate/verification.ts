@@ -5,7 +5,8 @@
  * - best-threshold accuracy over all pairs;
  * - k-fold accuracy per the LFW protocol as insightface's `verification.py` computes it (`calculate_roc`
  *   with `KFold(n_splits=10, shuffle=False)`): the threshold that maximises accuracy on k-1 folds is tested
- *   on the held-out fold; mean and population std over folds;
+ *   on the held-out fold; mean and population std over folds. Folds may come precomputed
+ *   (VerificationOptions.fold), so they stay a pairs file's folds when some of its pairs are left out;
  * - TAR at a target FAR, ROC curve and AUC;
  * - the accuracy delta of two models on the same pairs with a fold-stratified paired bootstrap interval
  *   (verification-compare.ts).
@@ -28,10 +29,22 @@ import { mean, stdPopulation } from './stats.js';
  */
 export type FoldMode = 'lfw-sets' | 'consecutive';
 
+/** The LFW protocol's folds: 10, cut by `lfw-sets` (the defaults of every verification here). */
+export const DEFAULT_FOLDS = 10;
+export const DEFAULT_FOLD_MODE: FoldMode = 'lfw-sets';
+
 export interface VerificationOptions {
   /** Number of folds (default 10). */
   folds?: number;
   foldMode?: FoldMode;
+  /**
+   * The fold (0..folds-1) of each pair, when the folds were assigned over a longer list than the pairs
+   * scored here: `assignFolds` over a whole pairs file some of whose pairs were left out (no face found,
+   * a calibration identity). Assigning folds over what is left would shift every later pair's fold, so
+   * LFW View 2's folds would no longer be the file's sets. `folds` and `foldMode` must be the ones it was
+   * assigned with (`foldMode` is then only reported). Every fold must keep at least one pair.
+   */
+  fold?: ArrayLike<number>;
   /** Target false accept rates for TAR@FAR (default [1e-2, 1e-3]). */
   farTargets?: readonly number[];
   /** Most ROC points kept after dropping collinear ones (default 500). */
@@ -168,6 +181,36 @@ export function assignFolds(same: ArrayLike<boolean | number>, k: number, mode: 
 }
 
 /**
+ * A precomputed fold list (VerificationOptions.fold) checked against n pairs and k folds: one integer
+ * fold in 0..k-1 per pair, and no fold left without pairs, since a threshold cannot be tested on nothing
+ * (and a fold with no pairs means every pair of it was left out before scoring).
+ */
+function checkedFolds(fold: ArrayLike<number>, n: number, k: number): Int32Array {
+  checkNumber('folds', k, { min: 2, integer: true });
+  if (fold.length !== n) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `${n} folds (one per pair)`, name: 'fold', received: String(fold.length) });
+  }
+  const out = new Int32Array(n);
+  const members = new Array<number>(k).fill(0);
+  for (let i = 0; i < n; i++) {
+    const f = fold[i]!;
+    if (!Number.isInteger(f) || f < 0 || f >= k) {
+      throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `a fold from 0 to ${k - 1}`, name: `fold of pair ${i}`, received: String(f) });
+    }
+    out[i] = f;
+    members[f]++;
+  }
+  const empty = members.indexOf(0);
+  if (empty >= 0) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: `at least one pair in each of the ${k} folds`, name: 'fold',
+      received: `no pair in fold ${empty} (of 0..${k - 1}): all of its pairs were left out`,
+    });
+  }
+  return out;
+}
+
+/**
  * The threshold maximising accuracy over the chosen pairs (all when `pick` is absent): a sweep over the
  * pairs sorted by score, O(n log n). See the file comment for candidates and tie-breaking.
  */
@@ -194,8 +237,8 @@ function bestThresholdOf(p: Pairs, pick?: (i: number) => boolean): ThresholdAccu
 }
 
 /** Per-fold results plus whether each pair was classified correctly when its fold was held out. */
-function kFold(p: Pairs, k: number, mode: FoldMode): { result: KFoldAccuracy; correct: Uint8Array; fold: Int32Array } {
-  const fold = assignFolds(p.same, k, mode);
+function kFold(p: Pairs, k: number, mode: FoldMode, given?: ArrayLike<number>): { result: KFoldAccuracy; correct: Uint8Array; fold: Int32Array } {
+  const fold = given ? checkedFolds(given, p.scores.length, k) : assignFolds(p.same, k, mode);
   const correct = new Uint8Array(p.scores.length);
   const perFold: FoldResult[] = [];
   for (let f = 0; f < k; f++) {
@@ -297,8 +340,8 @@ export function verification(scores: ArrayLike<number>, same: ArrayLike<boolean 
 
 /** Verification of prepared pairs, with each pair's held-out correctness and fold (verification-compare.ts). */
 export function verificationDetailed(p: Pairs, opts: VerificationOptions): { result: VerificationResult; correct: Uint8Array; fold: Int32Array } {
-  const { folds = 10, foldMode = 'lfw-sets', farTargets = [1e-2, 1e-3], rocMaxPoints = 500 } = opts;
-  const kf = kFold(p, folds, foldMode);
+  const { folds = DEFAULT_FOLDS, foldMode = DEFAULT_FOLD_MODE, farTargets = [1e-2, 1e-3], rocMaxPoints = 500 } = opts;
+  const kf = kFold(p, folds, foldMode, opts.fold);
   let positives = 0;
   for (const v of p.same) positives += v;
   const result: VerificationResult = {

@@ -3,7 +3,7 @@
  * untimed; measureSpeed on two synthetic models gives a complete, well-formed result.
  */
 import { describe, expect, it } from 'vitest';
-import { blockSpeedups, measureSpeed, NOT_FASTER_BELOW, notFasterWarning, pairedSpeedup, pairedTimes, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
+import { blockSpeedups, firstTimedBatch, measureSpeed, NOT_FASTER_BELOW, notFasterWarning, pairedSpeedup, pairedTimes, SPEED_BLOCK, timeInBlocks } from '../../pipeline/evaluate/speed.js';
 import { fastestShortest } from '../../pipeline/quantize/prefix.js';
 import { latencySummary } from '../../pipeline/evaluate/metrics.js';
 import { fixtureFile } from '../fixtures/index.js';
@@ -83,6 +83,14 @@ describe('notFasterWarning', () => {
     expect(notFasterWarning({ speedup: { batch1: 1.01, batch8: 0.97 } })).toMatch(/1\.01x at batch 1, 0\.97x at batch 8/);
     expect(notFasterWarning({ speedup: { batch1: 0.99, batch8: NOT_FASTER_BELOW } })).toBeNull();
     expect(notFasterWarning({ speedup: { batch1: 2.3, batch8: 2.2 } })).toBeNull();
+  });
+  it('names the batch the first row was timed at: a fixed batch of 4 is "batch 4", not a batch 1 that never ran', () => {
+    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } }, 0.3, 4)).toMatch(/not faster than the reference on this machine \(0\.98x at batch 4\): here it saves file size only;/);
+    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } }, 0.3, 4)).not.toMatch(/batch 1/);
+    // the batch measureSpeed times the first row at
+    expect(firstTimedBatch([4, 3, 112, 112], false)).toBe(4);
+    expect(firstTimedBatch([1, 3, 112, 112], false)).toBe(1);
+    expect(firstTimedBatch([1, 3, 112, 112], true)).toBe(1);
   });
 });
 
