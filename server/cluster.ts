@@ -1,11 +1,14 @@
 /**
- * `--workers N`: N processes (node:cluster) share the port, each with its own sessions and
- * floor(cores / N) intra-op threads. The primary only supervises: it restarts a worker that died
- * unexpectedly, forwards SIGTERM/SIGINT and exits 0 once every worker has drained, and sums the
- * workers' Prometheus metrics for whichever worker is asked for /metrics.
+ * `--workers N`: N processes (node:cluster) serve one port, each with its own sessions and
+ * floor(cores / N) intra-op threads. The primary listens and hands each connection to a warm worker
+ * (handoff.ts); it restarts a worker that died unexpectedly, forwards SIGTERM/SIGINT and exits 0 once
+ * every worker has drained, and sums the workers' Prometheus metrics for whichever worker is asked for
+ * /metrics.
  */
 import cluster, { type Worker } from 'node:cluster';
+import type net from 'node:net';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
+import { CONNECTION_CLOSED, Dispatcher, HANDOFF_ANSWER, WORKER_READY, type HandoffAnswer } from './handoff.js';
 
 const ASK = 'faceopt:metrics?';
 const ANSWER = 'faceopt:metrics!';
@@ -53,6 +56,8 @@ export function workerMetrics(registry: Registry): () => Promise<string> {
 
 export interface PrimaryOptions {
   workers: number;
+  /** The port, listening with pauseOnConnect: its connections are handed to the workers. */
+  listener: net.Server;
   shutdownTimeoutMs: number;
   log: (msg: string, fields?: Record<string, unknown>, level?: 'info' | 'error') => void;
 }
@@ -68,7 +73,7 @@ export function isConfigExit(code: number | null): boolean {
 }
 
 /**
- * The cluster's metrics: the sum over the workers that listen (a worker starting, restarting or stopped
+ * The cluster's metrics: the sum over the workers that take connections (a worker starting, restarting or stopped
  * is not asked), each given `timeoutMs` to answer; the answer says how many were summed and how many of
  * the configured workers were not, in faceopt_cluster_workers{state}.
  */
@@ -91,8 +96,10 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   let stopping = false;
   let exitCode = 0;
   const restarts: number[] = [];
-  /** Workers that listen (they listen once warm): the ones asked for metrics. */
-  const listening = new Set<Worker>();
+  /** Workers that take connections (once warm): the ones asked for metrics. */
+  const serving = new Set<Worker>();
+  const dispatcher = new Dispatcher<Worker>();
+  opts.listener.on('connection', (socket: net.Socket) => dispatcher.connection(socket));
   let nextCollect = 0;
   const collecting = new Map<number, (m: MetricsJson | null) => void>();
 
@@ -107,19 +114,40 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     }
   });
 
-  const onMessage = (worker: Worker, m: Ask | Collected) => {
+  const onMessage = (worker: Worker, m: Ask | Collected | HandoffAnswer | { type: typeof WORKER_READY | typeof CONNECTION_CLOSED }) => {
+    if (m?.type === HANDOFF_ANSWER) {
+      dispatcher.answered(m.id, m.accepted);
+      return;
+    }
+    if (m?.type === CONNECTION_CLOSED) {
+      dispatcher.closed(worker);
+      return;
+    }
+    if (m?.type === WORKER_READY) {
+      serving.add(worker);
+      dispatcher.workerReady(worker);
+      return;
+    }
     if (m?.type === COLLECTED) {
       collecting.get(m.id)?.(m.metrics ?? null);
       return;
     }
     if (m?.type !== ASK) return;
-    collectClusterMetrics([...listening].filter((w) => w.isConnected()), opts.workers, askWorker).then(
+    collectClusterMetrics([...serving].filter((w) => w.isConnected()), opts.workers, askWorker).then(
       (text) => worker.send({ type: ANSWER, id: m.id, text } satisfies Answer),
       (e: Error) => worker.send({ type: ANSWER, id: m.id, error: e.message } satisfies Answer),
     ).catch(() => undefined); // the asking worker went away meanwhile
   };
   cluster.on('message', onMessage);
-  cluster.on('listening', (worker) => { listening.add(worker); });
+  // a worker that died or disconnected takes no more connections; what it left unanswered goes to another
+  // (node:cluster's 'disconnect' never comes for a worker killed while a hand-off awaits its receipt:
+  // child_process postpones it until that receipt, so 'exit' counts too)
+  cluster.on('disconnect', (worker) => { serving.delete(worker); dispatcher.workerGone(worker); });
+  cluster.on('exit', (worker) => dispatcher.workerExited(worker));
+  const stopTakingConnections = () => {
+    dispatcher.stop();
+    opts.listener.close();
+  };
 
   // the workers whose process has not exited. Not cluster.workers: Node removes a worker from it only
   // once both its 'exit' and its IPC 'disconnect' have happened, in either order, so at the last 'exit'
@@ -130,7 +158,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   return new Promise<number>((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
       alive.delete(worker);
-      listening.delete(worker);
+      serving.delete(worker);
       if (stopping) {
         // the first failure's code stands (a worker that could not start: 64-78, or 3). A worker that
         // our SIGTERM ended before it set up its handler (still starting) stopped as asked.
@@ -148,6 +176,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       if (code !== 0 && (configError || restarts.length > opts.workers * 3)) {
         opts.log(configError ? 'a worker could not start (its error is above); stopping' : 'workers keep exiting; stopping', { code, signal }, 'error');
         stopping = true;
+        stopTakingConnections();
         exitCode = code ?? 1;
         for (const w of alive) w.kill('SIGTERM');
         if (alive.size === 0) resolve(exitCode);
@@ -159,6 +188,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     const stop = (sig: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
+      stopTakingConnections();
       opts.log('stopping workers', { signal: sig });
       for (const w of alive) w.kill('SIGTERM');
       setTimeout(() => resolve(1), opts.shutdownTimeoutMs + 5000).unref();

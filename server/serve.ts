@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { FaceoptError, isFaceoptError } from '../pipeline/errors.js';
 import { buildApp, type AppOptions, type FaceoptApp } from './app.js';
 import { runPrimary, workerMetrics } from './cluster.js';
+import { takeConnections, WORKER_READY } from './handoff.js';
 import type { ServerConfig } from './config.js';
 
 function exitCodeOf(e: unknown): number {
@@ -33,19 +34,22 @@ export function bindError(e: unknown, host: string, port: number): unknown {
   return e;
 }
 
-/** Bind host:port for a moment (the cluster primary, before forking workers that would each fail). */
-async function checkBindable(host: string, port: number): Promise<void> {
-  const probe = net.createServer();
+/**
+ * The cluster primary's port, bound before any worker is forked (a port that cannot be bound fails
+ * here, once): its connections stay paused, unread, until a worker takes them (handoff.ts).
+ */
+async function listenForWorkers(host: string, port: number): Promise<net.Server> {
+  const listener = net.createServer({ pauseOnConnect: true });
   try {
     await new Promise<void>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.listen({ host, port, exclusive: true }, resolve);
+      listener.once('error', reject);
+      listener.listen({ host, port, exclusive: true }, resolve);
     });
   } catch (e) {
+    listener.close();
     throw bindError(e, host, port);
-  } finally {
-    await new Promise((resolve) => probe.close(resolve));
   }
+  return listener;
 }
 
 function jsonLine(level: number, msg: string, fields: Record<string, unknown> = {}): void {
@@ -101,10 +105,9 @@ function startupFailureLine(e: unknown): void {
  */
 export async function runServer(config: ServerConfig, appOptions: Pick<AppOptions, 'models' | 'backend'> = {}): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) {
-    // a port that cannot be bound fails here, once, instead of in every worker
-    await checkBindable(config.host, config.port);
+    const listener = await listenForWorkers(config.host, config.port);
     jsonLine(30, 'starting workers', { workers: config.workers, threadsPerWorker: config.intraOpThreads, host: config.host, port: config.port });
-    return runPrimary({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeoutMs, log: (msg, f, level) => jsonLine(level === 'error' ? 50 : 30, msg, f) });
+    return runPrimary({ workers: config.workers, listener, shutdownTimeoutMs: config.shutdownTimeoutMs, log: (msg, f, level) => jsonLine(level === 'error' ? 50 : 30, msg, f) });
   }
   // decoded pixels are request data, not worth caching; libvips threads follow the per-worker share
   sharp.cache(false);
@@ -134,26 +137,24 @@ export async function runServer(config: ServerConfig, appOptions: Pick<AppOption
   const never = new Promise<number>(() => undefined); // runs until a signal ends the process
 
   if (cluster.isWorker) {
-    // a cluster worker takes connections only once warm: the primary hands sockets to listening
-    // workers, so a cold (or restarted) worker never answers 503 while its siblings could serve. One
-    // whose models failed to load never listens: it ends with the error's code (the primary does not
-    // restart a configuration error), as its IPC channel would otherwise keep it up serving nothing.
+    // a cluster worker takes connections only once warm: the primary hands them to ready workers, so a
+    // cold (or restarted) worker never answers 503 while its siblings could serve. One whose models
+    // failed to load never takes any: it ends with the error's code (the primary does not restart a
+    // configuration error), as its IPC channel would otherwise keep it up serving nothing.
     const failed = await app.faceoptReady.then(() => null, (e: unknown) => e ?? new Error('model loading failed'));
     if (stopping) return never; // a signal came while the models loaded: shutdown() exits
     if (failed !== null) return fail(failed);
+    await app.ready();
+    takeConnections(app.server, () => !stopping);
+    process.send?.({ type: WORKER_READY });
+    return never;
   }
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     if (stopping) return never;
     await app.close().catch(() => undefined);
-    const err = bindError(e, config.host, config.port);
-    // a cluster worker's IPC channel would keep it alive after the CLI printed the error
-    if (cluster.isWorker) {
-      startupFailureLine(err);
-      process.exit(exitCodeOf(err));
-    }
-    throw err;
+    throw bindError(e, config.host, config.port);
   }
   app.faceoptReady.catch(async (e: unknown) => {
     if (stopping) return; // closed while loading: shutdown() exits

@@ -1,0 +1,144 @@
+/**
+ * The primary's hand-off of connections to `--workers N` workers (server/handoff.ts), with stand-in
+ * workers and sockets: balance, receipts, refusals, failed sends, workers that die with hand-offs
+ * unanswered, and connections that wait for a first ready worker. The real processes are in socket.test.ts.
+ */
+import type net from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
+import { Dispatcher, HANDOFF, type Handoff, type HandoffTarget } from '../../server/handoff.js';
+
+class FakeSocket {
+  destroyed = false;
+  readonly name: string;
+  constructor(name: string) { this.name = name; }
+  destroy(): void { this.destroyed = true; }
+  listenerCount(): number { return 1; }
+  on(): this { return this; }
+}
+
+class FakeWorker implements HandoffTarget {
+  readonly got: { id: number; socket: FakeSocket }[] = [];
+  /** When set, each send fails like a closing channel (asynchronously, as child_process does). */
+  failing = false;
+  constructor(readonly name: string) {}
+  send(message: Handoff, handle: net.Socket, options: { keepOpen: boolean }, callback: (e: Error | null) => void): boolean {
+    expect(message.type).toBe(HANDOFF);
+    expect(options.keepOpen).toBe(true); // the primary keeps its descriptor until the receipt
+    if (this.failing) { process.nextTick(callback, new Error('Channel closed')); return false; }
+    this.got.push({ id: message.id, socket: handle as unknown as FakeSocket });
+    process.nextTick(callback, null);
+    return true;
+  }
+}
+
+const sock = (name: string) => new FakeSocket(name) as unknown as net.Socket & FakeSocket;
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('Dispatcher: the primary hands connections to workers', () => {
+  it('spreads connections over ready workers by least connections and closes its descriptor only on the receipt', () => {
+    const d = new Dispatcher<FakeWorker>();
+    const a = new FakeWorker('a');
+    const b = new FakeWorker('b');
+    d.workerReady(a);
+    d.workerReady(b);
+    const sockets = Array.from({ length: 32 }, (_, i) => sock(`c${i}`));
+    for (const s of sockets) d.connection(s);
+    // nothing answered yet: the fewest unanswered, in turn
+    expect([a.got.length, b.got.length]).toEqual([16, 16]);
+    expect(sockets.some((s) => s.destroyed)).toBe(false);
+    for (const { id } of a.got) d.answered(id, true);
+    expect(a.got.every(({ socket }) => socket.destroyed)).toBe(true);
+    expect(b.got.some(({ socket }) => socket.destroyed)).toBe(false);
+    // answered or not, each worker holds 16: the next ones alternate
+    for (let i = 0; i < 4; i++) d.connection(sock(`n${i}`));
+    expect([a.got.length, b.got.length]).toEqual([18, 18]);
+    // 10 of a's connections close: the next 10 go to a (least connections)
+    for (let i = 0; i < 10; i++) d.closed(a);
+    for (let i = 0; i < 10; i++) d.connection(sock(`m${i}`));
+    expect([a.got.length, b.got.length]).toEqual([28, 18]);
+    expect(d.state).toEqual({ ready: 2, pending: 30, waiting: 0 });
+  });
+
+  it('a refused hand-off (a stopping worker) goes to another worker', () => {
+    const d = new Dispatcher<FakeWorker>();
+    const a = new FakeWorker('a');
+    const b = new FakeWorker('b');
+    d.workerReady(a);
+    d.workerReady(b);
+    const s = sock('s');
+    d.connection(s);
+    const first = a.got[0] ?? b.got[0]!;
+    const other = a.got.length ? b : a;
+    d.answered(first.id, false);
+    expect(s.destroyed).toBe(false);
+    expect(other.got.map((g) => g.socket)).toEqual([s]);
+  });
+
+  it('a failed send takes the worker out at once and hands the connection to another, without spinning on the dead one', async () => {
+    const d = new Dispatcher<FakeWorker>();
+    const dead = new FakeWorker('dead');
+    const live = new FakeWorker('live');
+    d.workerReady(dead);
+    d.workerReady(live);
+    dead.failing = true;
+    const sockets = Array.from({ length: 10 }, (_, i) => sock(`c${i}`));
+    for (const s of sockets) d.connection(s);
+    await tick();
+    await tick();
+    expect(live.got.map((g) => g.socket.name).sort()).toEqual(sockets.map((s) => s.name).sort());
+    expect(d.state.ready).toBe(1);
+  });
+
+  it('a worker that exits with hand-offs unanswered: they go to another worker after the grace, answers in the grace count', async () => {
+    vi.useFakeTimers();
+    try {
+      const d = new Dispatcher<FakeWorker>();
+      const a = new FakeWorker('a');
+      const b = new FakeWorker('b');
+      d.workerReady(a);
+      d.workerReady(b);
+      for (let i = 0; i < 6; i++) d.connection(sock(`c${i}`));
+      expect(a.got).toHaveLength(3);
+      d.workerExited(a, 100);
+      // an answer the dead worker sent before dying, read during the grace: that one stays served
+      d.answered(a.got[0]!.id, true);
+      d.connection(sock('after-exit')); // never to the dead worker
+      expect(a.got).toHaveLength(3);
+      expect(b.got).toHaveLength(4);
+      vi.advanceTimersByTime(100);
+      // a had c0, c2, c4 (in turn with b); c0 was answered, c2 and c4 move to b
+      expect(a.got.map((g) => g.socket.name)).toEqual(['c0', 'c2', 'c4']);
+      expect(b.got.map((g) => g.socket.name).sort()).toEqual(['after-exit', 'c1', 'c2', 'c3', 'c4', 'c5']);
+      expect(a.got[0]!.socket.destroyed).toBe(true);
+      expect(b.got.some((g) => g.socket.name === a.got[0]!.socket.name)).toBe(false);
+      // the later 'disconnect' changes nothing
+      d.workerGone(a);
+      expect(b.got).toHaveLength(6);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('with no worker ready, connections wait (bounded) for the first one; stop closes what waits', () => {
+    const d = new Dispatcher<FakeWorker>(3);
+    const waiting = Array.from({ length: 5 }, (_, i) => sock(`w${i}`));
+    for (const s of waiting) d.connection(s);
+    expect(waiting.map((s) => s.destroyed)).toEqual([false, false, false, true, true]);
+    expect(d.state.waiting).toBe(3);
+    const a = new FakeWorker('a');
+    d.workerReady(a);
+    expect(a.got.map((g) => g.socket.name)).toEqual(['w0', 'w1', 'w2']);
+    for (const { id } of a.got) d.answered(id, true);
+    d.workerGone(a);
+    const late = sock('late');
+    d.connection(late);
+    expect(d.state.waiting).toBe(1);
+    d.stop();
+    expect(late.destroyed).toBe(true);
+    const afterStop = sock('after-stop');
+    d.connection(afterStop);
+    expect(afterStop.destroyed).toBe(true);
+    d.workerReady(new FakeWorker('b')); // no worker takes connections once stopped
+    expect(d.state.ready).toBe(0);
+  });
+});
