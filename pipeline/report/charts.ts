@@ -10,6 +10,7 @@ import { GridComponent, LegendComponent, TitleComponent } from 'echarts/componen
 import { SVGRenderer } from 'echarts/renderers';
 import type { ChartId } from './document.js';
 import { mostSensitive } from './document.js';
+import { firstBatchLabel } from './summary.js';
 import type { Report } from './types.js';
 
 echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TitleComponent, SVGRenderer]);
@@ -103,7 +104,7 @@ function sensitivity(r: Report): string | null {
 function latency(r: Report): string | null {
   const s = r.speed;
   if (!s) return null;
-  const cats = ['batch 1'];
+  const cats = [firstBatchLabel(s)];
   const ref = [s.reference.batch1.p50Ms];
   const vari = [s.variant.batch1.p50Ms];
   if (s.reference.batch8 && s.variant.batch8) {

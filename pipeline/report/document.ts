@@ -4,7 +4,7 @@
  * each other, and every number in them is read from the Report and printed by format.ts.
  */
 import { DIGITS, farLabel, fixed, mib, ms, NA, percent, pp, ratio, ratioRange, shortHash } from './format.js';
-import { keyNumbers, listsFloatLayers, reportTitle, shownSpeedup, verdictLine } from './summary.js';
+import { firstBatchLabel, keyNumbers, listsFloatLayers, reportTitle, shownSpeedup, verdictLine } from './summary.js';
 import type { Report } from './types.js';
 import type { DetectionComparison, VerificationResult } from '../evaluate/metrics.js';
 
@@ -122,11 +122,12 @@ function blockRows(batch: string, blocks: readonly number[] | null | undefined):
 function speed(r: Report): Block[] {
   if (!r.speed) return [];
   const s = r.speed;
+  const b1 = firstBatchLabel(s);
   const rows = [
-    ...blockRows('batch 1', s.blockSpeedups?.batch1),
-    ['batch 1 p50', ms(s.reference.batch1.p50Ms), ms(s.variant.batch1.p50Ms), ratio(s.reference.batch1.p50Ms / s.variant.batch1.p50Ms)],
-    ['batch 1 p95', ms(s.reference.batch1.p95Ms), ms(s.variant.batch1.p95Ms), ''],
-    ['batch 1 mean', ms(s.reference.batch1.meanMs), ms(s.variant.batch1.meanMs), ''],
+    ...blockRows(b1, s.blockSpeedups?.batch1),
+    [`${b1} p50`, ms(s.reference.batch1.p50Ms), ms(s.variant.batch1.p50Ms), ratio(s.reference.batch1.p50Ms / s.variant.batch1.p50Ms)],
+    [`${b1} p95`, ms(s.reference.batch1.p95Ms), ms(s.variant.batch1.p95Ms), ''],
+    [`${b1} mean`, ms(s.reference.batch1.meanMs), ms(s.variant.batch1.meanMs), ''],
   ];
   if (s.reference.batch8 && s.variant.batch8) {
     rows.push(

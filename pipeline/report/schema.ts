@@ -119,6 +119,7 @@ const speed = obj<SpeedResults>({
   executionProvider: str, threads: nullable(int), reference: modelSpeed, variant: modelSpeed,
   speedup: obj({ batch1: num, batch8: nullable(num) }),
   blockSpeedups: optional(obj({ batch1: arr(num), batch8: nullable(arr(num)) })),
+  batch1TimedAt: optional(int),
   note: nullable(str),
 });
 const recognizer = obj<RecognizerResults>({

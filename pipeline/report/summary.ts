@@ -4,8 +4,16 @@
  * read from the Report and printed with the shared formatters.
  */
 import { DIGITS, farLabel, fixed, mib, ms, percent, pp, ratio, ratioRange } from './format.js';
-import type { Report } from './types.js';
+import type { Report, SpeedResults } from './types.js';
 import { percentile } from '../evaluate/stats.js';
+
+/**
+ * The label of the speed rows stored as `batch1`: "batch 1", or the batch both models fix when it is
+ * above 1 (SpeedResults.batch1TimedAt).
+ */
+export function firstBatchLabel(s: Pick<SpeedResults, 'batch1TimedAt'>): string {
+  return `batch ${s.batch1TimedAt ?? 1}`;
+}
 
 /**
  * The speed-up a report shows: the median of its per-block ratios where it has blocks (what
@@ -44,7 +52,7 @@ export function keyNumbers(r: Report): KeyNumber[] {
         ? `${ratio(x)} (median of ${blocks.length} blocks, ${ratioRange(blocks)}; p50 over all runs ${ms(ref)} -> ${ms(vari)})`
         : `${ratio(x)} (p50 ${ms(ref)} -> ${ms(vari)})`);
     };
-    row(1, 'speedup.batch1', 'speed-up, batch 1');
+    row(1, 'speedup.batch1', `speed-up, ${firstBatchLabel(s)}`);
     if (s.speedup.batch8 !== null) row(8, 'speedup.batch8', 'speed-up, batch 8');
   }
   if (r.recognizer) {

@@ -124,6 +124,11 @@ export interface SpeedResults {
    * reports.
    */
   blockSpeedups?: { batch1: number[]; batch8: number[] | null };
+  /**
+   * The batch the `batch1` rows were timed at when both models fix a batch above 1 (a model exported as
+   * [4, 3, 112, 112] refuses batch 1); absent when they ran at batch 1.
+   */
+  batch1TimedAt?: number;
   /** E.g. "measured while other processes ran". */
   note: string | null;
 }
