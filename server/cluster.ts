@@ -116,7 +116,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
 
   const onMessage = (worker: Worker, m: Ask | Collected | HandoffAnswer | { type: typeof WORKER_READY | typeof CONNECTION_CLOSED }) => {
     if (m?.type === HANDOFF_ANSWER) {
-      dispatcher.answered(m.id, m.accepted);
+      dispatcher.answered(m.id, m.accepted, m.stopping === true);
       return;
     }
     if (m?.type === CONNECTION_CLOSED) {
@@ -134,9 +134,11 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     }
     if (m?.type !== ASK) return;
     collectClusterMetrics([...serving].filter((w) => w.isConnected()), opts.workers, askWorker).then(
-      (text) => worker.send({ type: ANSWER, id: m.id, text } satisfies Answer),
-      (e: Error) => worker.send({ type: ANSWER, id: m.id, error: e.message } satisfies Answer),
-    ).catch(() => undefined); // the asking worker went away meanwhile
+      // with a callback: to a worker gone meanwhile, send() reports the closed channel there instead of
+      // emitting 'error' on the Worker, which nothing handles (it ended the primary, and with it the port)
+      (text) => worker.send({ type: ANSWER, id: m.id, text } satisfies Answer, undefined, {}, () => undefined),
+      (e: Error) => worker.send({ type: ANSWER, id: m.id, error: e.message } satisfies Answer, undefined, {}, () => undefined),
+    ).catch(() => undefined);
   };
   cluster.on('message', onMessage);
   // a worker that died or disconnected takes no more connections; what it left unanswered goes to another
@@ -144,6 +146,13 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   // child_process postpones it until that receipt, so 'exit' counts too)
   cluster.on('disconnect', (worker) => { serving.delete(worker); dispatcher.workerGone(worker); });
   cluster.on('exit', (worker) => dispatcher.workerExited(worker));
+  cluster.on('fork', (worker) => {
+    // an 'error' nobody handles ends the primary: log it instead
+    worker.on('error', (e: Error) => opts.log('worker channel error', { pid: worker.process.pid, err: e.message }, 'error'));
+    // a hand-off the worker's channel could not deliver (child_process internal NACK): see notReceived
+    worker.process.on('internalMessage', (m: { cmd?: string } | undefined) => { if (m?.cmd === 'NODE_HANDLE_NACK') dispatcher.notReceived(worker); });
+  });
+  opts.listener.on('error', (e: Error) => opts.log('accepting a connection failed', { err: e.message }, 'error'));
   const stopTakingConnections = () => {
     dispatcher.stop();
     opts.listener.close();

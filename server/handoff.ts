@@ -22,7 +22,7 @@ export const WORKER_READY = 'faceopt:ready';
 export const CONNECTION_CLOSED = 'faceopt:closed';
 
 export interface Handoff { type: typeof HANDOFF; id: number }
-export interface HandoffAnswer { type: typeof HANDOFF_ANSWER; id: number; accepted: boolean }
+export interface HandoffAnswer { type: typeof HANDOFF_ANSWER; id: number; accepted: boolean; stopping?: boolean }
 
 /** What the dispatcher needs of a worker (node:cluster's Worker has it). */
 export interface HandoffTarget {
@@ -34,6 +34,15 @@ export const EXIT_GRACE_MS = 100;
 
 /** Connections the primary keeps while no worker is ready (all starting or restarting); more are closed. */
 export const MAX_WAITING_CONNECTIONS = 1024;
+
+/** Hand-offs of one connection a worker's channel could not deliver (NACK) before the primary closes it. */
+export const MAX_NOT_RECEIVED = 3;
+
+/**
+ * Longest a hand-off may stay unanswered by a live worker; past it the primary closes its own descriptor
+ * (never hands it elsewhere: the worker may hold it), so nothing it lost can leak here or hang a client.
+ */
+export const HANDOFF_TIMEOUT_MS = 10_000;
 
 /**
  * The primary's side: each connection goes to the ready worker with the fewest connections, open or
@@ -47,7 +56,8 @@ export class Dispatcher<W extends HandoffTarget> {
   private readonly ready: W[] = [];
   private readonly unanswered = new Map<W, number>();
   private readonly open = new Map<W, number>();
-  private readonly pending = new Map<number, { socket: net.Socket; worker: W }>();
+  private readonly pending = new Map<number, { socket: net.Socket; worker: W; timer: NodeJS.Timeout }>();
+  private readonly notReceivedCount = new WeakMap<net.Socket, number>();
   private readonly waiting: net.Socket[] = [];
   private nextId = 0;
   private turn = 0;
@@ -66,7 +76,8 @@ export class Dispatcher<W extends HandoffTarget> {
       return;
     }
     const id = this.nextId++;
-    this.pending.set(id, { socket, worker });
+    const timer = setTimeout(() => { if (this.settle(id)) socket.destroy(); }, HANDOFF_TIMEOUT_MS).unref();
+    this.pending.set(id, { socket, worker, timer });
     this.unanswered.set(worker, (this.unanswered.get(worker) ?? 0) + 1);
     // a failed send means the worker's channel is closing: it takes nothing more (picking it again would
     // fail again, each failure a tick later, and starve the primary's event loop of the 'disconnect')
@@ -83,13 +94,36 @@ export class Dispatcher<W extends HandoffTarget> {
   }
 
   /** The worker's answer to hand-off `id`. */
-  answered(id: number, accepted: boolean): void {
-    if (!accepted) { this.handAgain(id); return; }
+  answered(id: number, accepted: boolean, stopping = false): void {
+    if (!accepted) {
+      // a stopping worker refuses every hand-off: picked again (it has the fewest connections while it
+      // drains) it refused again, a round trip each, until it exited
+      const p = this.pending.get(id);
+      if (p && stopping) this.unready(p.worker);
+      this.handAgain(id);
+      return;
+    }
     const p = this.settle(id);
     if (!p) return;
     this.open.set(p.worker, (this.open.get(p.worker) ?? 0) + 1);
     // the worker holds its own descriptor of the connection now: closing ours leaves the connection open
     p.socket.destroy();
+  }
+
+  /**
+   * The worker's channel could not deliver the oldest hand-off in flight to it (child_process answers
+   * NODE_HANDLE_NACK, e.g. its descriptor table was full, and drops the message: no answer ever comes).
+   * Handles go one at a time per channel and every earlier one was answered, so it is that worker's
+   * oldest pending hand-off: it goes to another worker, or is closed after MAX_NOT_RECEIVED tries.
+   */
+  notReceived(worker: W): void {
+    for (const [id, p] of this.pending) {
+      if (p.worker !== worker) continue;
+      const n = (this.notReceivedCount.get(p.socket) ?? 0) + 1;
+      this.notReceivedCount.set(p.socket, n);
+      if (n >= MAX_NOT_RECEIVED) { this.settle(id); p.socket.destroy(); } else this.handAgain(id);
+      return;
+    }
   }
 
   /** A connection the worker took has closed. */
@@ -160,6 +194,7 @@ export class Dispatcher<W extends HandoffTarget> {
   private settle(id: number): { socket: net.Socket; worker: W } | null {
     const p = this.pending.get(id);
     if (!p) return null;
+    clearTimeout(p.timer);
     this.pending.delete(id);
     const u = this.unanswered.get(p.worker);
     if (u !== undefined) this.unanswered.set(p.worker, Math.max(0, u - 1));
@@ -181,11 +216,22 @@ export function takeConnections(server: http.Server, accepting: () => boolean): 
   // an http.Server tracks its connections (idle ones closed on close(), header and request timeouts)
   // from its 'listening' event: this server never listens itself, so it is told once
   server.emit('listening');
+  // net.Server emits 'close' whenever it has no handle and no connection left: without a listening handle
+  // that was every time the worker's last connection ended. One count stands for the handle until close()
+  const s = server as unknown as { _connections: number };
+  s._connections++;
+  let held = true;
+  const close = server.close;
+  server.close = function (this: http.Server, ...args: Parameters<http.Server['close']>) {
+    if (held) { held = false; s._connections--; }
+    return close.apply(this, args);
+  };
   const onMessage = (m: Handoff | undefined, socket: net.Socket | undefined) => {
     if (m?.type !== HANDOFF) return;
-    const accepted = socket !== undefined && accepting();
+    const stopping = !accepting();
+    const accepted = socket !== undefined && !stopping;
     // answered before the connection is read, so a worker that dies unanswered never read any of it
-    process.send?.({ type: HANDOFF_ANSWER, id: m.id, accepted } satisfies HandoffAnswer, undefined, {}, () => undefined);
+    process.send?.({ type: HANDOFF_ANSWER, id: m.id, accepted, stopping } satisfies HandoffAnswer, undefined, {}, () => undefined);
     if (!socket) return;
     if (!accepted) { socket.destroy(); return; } // our descriptor only: the primary keeps the connection
     adopt(server, socket);
@@ -201,8 +247,12 @@ export function takeConnections(server: http.Server, accepting: () => boolean): 
  */
 function adopt(server: http.Server, socket: net.Socket): void {
   socket.once('close', () => process.send?.({ type: CONNECTION_CLOSED }, undefined, {}, () => undefined));
-  const s = server as unknown as { _connections: number };
+  const s = server as unknown as { _connections: number; noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number };
   const c = socket as unknown as { server: net.Server; _server: net.Server };
+  // as net.js onconnection: http.Server asks for TCP_NODELAY (noDelay defaults to true); without it a
+  // second write waited for the client's delayed ACK (two pipelined requests: 44 ms instead of 1.5)
+  if (s.noDelay) socket.setNoDelay(true);
+  if (s.keepAlive) socket.setKeepAlive(true, s.keepAliveInitialDelay);
   s._connections++;
   c.server = server;
   c._server = server; // its 'close' counts it out of server._connections

@@ -74,6 +74,31 @@ describe('Dispatcher: the primary hands connections to workers', () => {
     expect(other.got.map((g) => g.socket)).toEqual([s]);
   });
 
+  it('a worker that refuses because it is stopping is picked no more; one whose channel drops a hand-off (NACK) gets it no more after three tries', () => {
+    const d = new Dispatcher<FakeWorker>();
+    const a = new FakeWorker('a');
+    const b = new FakeWorker('b');
+    d.workerReady(a);
+    d.workerReady(b);
+    d.connection(sock('s'));
+    const [first, other] = a.got.length ? [a, b] : [b, a];
+    d.answered(first.got[0]!.id, false, true);
+    expect(other.got.map((g) => g.socket.name)).toEqual(['s']);
+    // the live worker's channel could not deliver its oldest pending hand-off ('s'): tried again (on the
+    // only ready worker), and closed after MAX_NOT_RECEIVED tries rather than left hanging
+    d.notReceived(other);
+    d.notReceived(other);
+    const s = other.got[0]!.socket;
+    expect(other.got.map((g) => g.socket.name)).toEqual(['s', 's', 's']);
+    expect(s.destroyed).toBe(false);
+    d.notReceived(other);
+    expect(s.destroyed).toBe(true);
+    expect(d.state.pending).toBe(0);
+    for (let i = 0; i < 3; i++) d.connection(sock(`t${i}`));
+    expect(first.got).toHaveLength(1); // the stopping worker got nothing more
+    expect(d.state.ready).toBe(1);
+  });
+
   it('a failed send takes the worker out at once and hands the connection to another, without spinning on the dead one', async () => {
     const d = new Dispatcher<FakeWorker>();
     const dead = new FakeWorker('dead');
