@@ -34,13 +34,19 @@ class FakeWorker implements HandoffTarget {
 const sock = (name: string) => new FakeSocket(name) as unknown as net.Socket & FakeSocket;
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** A dispatcher with workers a and b ready, in that order. */
+function twoReadyWorkers(): { d: Dispatcher<FakeWorker>; a: FakeWorker; b: FakeWorker } {
+  const d = new Dispatcher<FakeWorker>();
+  const a = new FakeWorker('a');
+  const b = new FakeWorker('b');
+  d.workerReady(a);
+  d.workerReady(b);
+  return { d, a, b };
+}
+
 describe('Dispatcher: the primary hands connections to workers', () => {
   it('spreads connections over ready workers by least connections and closes its descriptor only on the receipt', () => {
-    const d = new Dispatcher<FakeWorker>();
-    const a = new FakeWorker('a');
-    const b = new FakeWorker('b');
-    d.workerReady(a);
-    d.workerReady(b);
+    const { d, a, b } = twoReadyWorkers();
     const sockets = Array.from({ length: 32 }, (_, i) => sock(`c${i}`));
     for (const s of sockets) d.connection(s);
     // nothing answered yet: the fewest unanswered, in turn
@@ -60,11 +66,7 @@ describe('Dispatcher: the primary hands connections to workers', () => {
   });
 
   it('a refused hand-off (a stopping worker) goes to another worker', () => {
-    const d = new Dispatcher<FakeWorker>();
-    const a = new FakeWorker('a');
-    const b = new FakeWorker('b');
-    d.workerReady(a);
-    d.workerReady(b);
+    const { d, a, b } = twoReadyWorkers();
     const s = sock('s');
     d.connection(s);
     const first = a.got[0] ?? b.got[0]!;
@@ -75,11 +77,7 @@ describe('Dispatcher: the primary hands connections to workers', () => {
   });
 
   it('a worker that refuses because it is stopping is picked no more; one whose channel drops a hand-off (NACK) gets it no more after three tries', () => {
-    const d = new Dispatcher<FakeWorker>();
-    const a = new FakeWorker('a');
-    const b = new FakeWorker('b');
-    d.workerReady(a);
-    d.workerReady(b);
+    const { d, a, b } = twoReadyWorkers();
     d.connection(sock('s'));
     const [first, other] = a.got.length ? [a, b] : [b, a];
     d.answered(first.got[0]!.id, false, true);
@@ -117,11 +115,7 @@ describe('Dispatcher: the primary hands connections to workers', () => {
   it('a worker that exits with hand-offs unanswered: they go to another worker after the grace, answers in the grace count', async () => {
     vi.useFakeTimers();
     try {
-      const d = new Dispatcher<FakeWorker>();
-      const a = new FakeWorker('a');
-      const b = new FakeWorker('b');
-      d.workerReady(a);
-      d.workerReady(b);
+      const { d, a, b } = twoReadyWorkers();
       for (let i = 0; i < 6; i++) d.connection(sock(`c${i}`));
       expect(a.got).toHaveLength(3);
       d.workerExited(a, 100);
