@@ -13,7 +13,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { FaceoptError } from '../pipeline/errors.js';
 import type { FaceBackend } from './backend.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
-import { errorBody, handleError } from './errors.js';
+import { errorBody, handleError, rawErrorResponse } from './errors.js';
 import { FIELD_SIZE, RAW_TYPES } from './input.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { selectModels, type ServedModels } from './models.js';
@@ -91,8 +91,12 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     logController: new LogController({ disableRequestLogging: true }), // one line per request, written in onResponse below
     bodyLimit: config.bodyLimit,
     requestIdHeader: 'x-request-id',
-    requestTimeout: config.timeoutMs + 30_000, // slow-loris guard for bodies; the handler deadline is timeoutMs
-    return503OnClosing: true,
+    // slow-loris guards: headers within headersTimeoutMs, the whole request within requestTimeout (the
+    // handler's deadline is timeoutMs); Node checks both every connectionsCheckingInterval, answered 408
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))) },
+    requestTimeout: requestTimeoutMs(config),
+    // a request arriving while closing gets the coded 503 of the onRequest hook below, not Fastify's own
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
     clientErrorHandler: answerClientError,
@@ -137,6 +141,20 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.removeContentTypeParser(['text/plain']);
   app.addContentTypeParser([...RAW_TYPES], { parseAs: 'buffer', bodyLimit: config.bodyLimit }, (_req, body, done) => done(null, body));
 
+  // While closing, a request that arrives on a kept-alive connection is refused (503, Connection: close)
+  // and answers to requests still in flight carry `Connection: close`, so their sockets end with them and
+  // close() does not wait out the keep-alive timeout. A connection that has sent nothing is closed.
+  let closing = false;
+  const connections = trackConnections(app.server);
+  app.addHook('preClose', async () => { closing = true; connections.closeSilent(); });
+  app.addHook('onClose', async () => { connections.stop(); });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN');
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   if (config.apiKey) app.addHook('onRequest', requireApiKey(config.apiKey, metrics));
   // bodies are read as sent: a compressed one would fail later as bad JSON or a bad image
   app.addHook('onRequest', async (req) => {
@@ -177,14 +195,6 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   registerFaceRoutes(app, ctx);
   registerExtractRoute(app, ctx);
 
-  // While closing, answers to requests still in flight carry `Connection: close`, so their keep-alive
-  // sockets end with them and close() does not wait out the keep-alive timeout.
-  let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onSend', async (_req, reply, payload) => {
-    if (closing) reply.header('connection', 'close');
-    return payload;
-  });
   app.addHook('onClose', async () => {
     await service.close();
   });
@@ -216,6 +226,53 @@ export function inferenceLayout(config: ServerConfig): string {
   return `${config.provider}, ${lanes}${latency}${config.workers > 1 ? ` per worker (${config.workers} workers)` : ''}; ${batch}; ${cache}`;
 }
 
+/** The whole request must arrive within this (never less than the headers' own limit). */
+function requestTimeoutMs(config: ServerConfig): number {
+  return Math.max(config.timeoutMs + 30_000, config.headersTimeoutMs);
+}
+
+/** How long a connection may go without a whole request, once closing has begun, before it is closed. */
+export const SILENT_GRACE_MS = 500;
+
+/**
+ * The server's connections, for closing. Node's close() ends idle keep-alive connections, but one that
+ * has sent nothing yet, or only part of a request's headers, counts as a request in progress: a client
+ * that connected and stayed silent held shutdown until its timeout (exit 1). Once closing begins, a
+ * connection with no request being answered is closed when it has sent nothing for SILENT_GRACE_MS since
+ * it opened, or has not completed a request within SILENT_GRACE_MS of closing's start; a request that
+ * arrives whole within that time is answered (503 FACEOPT_ERR_SHUTTING_DOWN).
+ */
+function trackConnections(server: http.Server): { closeSilent(): void; stop(): void } {
+  const open = new Map<Socket, { at: number; answering: number }>();
+  server.on('connection', (socket: Socket) => {
+    open.set(socket, { at: performance.now(), answering: 0 });
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const c = open.get(req.socket);
+    if (!c) return;
+    c.answering++;
+    res.once('close', () => { c.answering--; });
+  });
+  let closingAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    const now = performance.now();
+    for (const [socket, c] of open) {
+      if (c.answering > 0 || now - c.at < SILENT_GRACE_MS) continue;
+      if (socket.bytesRead === 0 || now - closingAt >= SILENT_GRACE_MS) socket.destroy();
+    }
+  };
+  return {
+    closeSilent() {
+      closingAt = performance.now();
+      sweep();
+      timer ??= setInterval(sweep, 100).unref();
+    },
+    stop() { clearInterval(timer); timer = undefined; },
+  };
+}
+
 /**
  * Requests Node's HTTP parser refuses before Fastify sees them (headers over 16 KB, an unknown method,
  * a broken request line) get a coded JSON answer like every other error, with `Connection: close`
@@ -223,10 +280,11 @@ export function inferenceLayout(config: ServerConfig): string {
  */
 function answerClientError(err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+  const server = (socket as Socket & { server?: http.Server }).server;
   const e = err.code === 'HPE_HEADER_OVERFLOW'
     ? new FaceoptError('FACEOPT_ERR_HEADERS_TOO_LARGE', { limit: http.maxHeaderSize })
-    : new FaceoptError('FACEOPT_ERR_BAD_HTTP', { reason: String(err.code ?? 'unparseable').toLowerCase().replace(/^hpe_/, '').replace(/_/g, ' ') });
-  const body = JSON.stringify(errorBody(e));
-  const reason = http.STATUS_CODES[e.httpStatus] ?? 'Bad Request';
-  socket.end(`HTTP/1.1 ${e.httpStatus} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' // Node's headersTimeout or requestTimeout
+      ? new FaceoptError('FACEOPT_ERR_REQUEST_TIMEOUT', { headersMs: server?.headersTimeout ?? '?', requestMs: server?.requestTimeout ?? '?' })
+      : new FaceoptError('FACEOPT_ERR_BAD_HTTP', { reason: String(err.code ?? 'unparseable').toLowerCase().replace(/^hpe_/, '').replace(/_/g, ' ') });
+  socket.end(rawErrorResponse(e));
 }

@@ -89,6 +89,11 @@ export interface ServerConfig {
   logLevel: string;
   /** How long SIGTERM waits for in-flight requests before exiting anyway. */
   shutdownTimeoutMs: number;
+  /**
+   * A request's headers must arrive within this many ms of its first byte (of the connection, for the
+   * first request), or it gets 408 FACEOPT_ERR_REQUEST_TIMEOUT and the connection closes (slow-loris guard).
+   */
+  headersTimeoutMs: number;
 }
 
 /** Cores this process may use: the affinity mask capped by a container's CPU quota (server/cpus.ts). */
@@ -122,6 +127,8 @@ export const DEFAULTS = {
   inferenceThread: true,
   logLevel: 'info',
   shutdownTimeoutMs: 15_000,
+  /** Node's own default. */
+  headersTimeoutMs: 60_000,
 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -230,5 +237,6 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     inferenceThread,
     logLevel,
     shutdownTimeoutMs: checkNumber('--shutdown-timeout-ms', input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, { min: 0, max: 600_000, integer: true }),
+    headersTimeoutMs: checkNumber('--headers-timeout-ms', input.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs, { min: 100, max: 600_000, integer: true }),
   };
 }

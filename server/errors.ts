@@ -4,6 +4,8 @@
  * malformed JSON or multipart) are mapped to the matching FACEOPT_ERR_* code; anything unexpected is
  * logged with its stack on the server and reaches the client as FACEOPT_ERR_INTERNAL without one.
  */
+import http from 'node:http';
+import type net from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, FaceoptError, isFaceoptError } from '../pipeline/errors.js';
 
@@ -88,6 +90,33 @@ export function toFaceoptError(e: unknown, ctx: { bodyLimit: number; contentType
 /** The JSON body for a coded error. */
 export function errorBody(e: FaceoptError): { error: { code: string; message: string } } {
   return { error: { code: e.code, message: e.message } };
+}
+
+/**
+ * A coded error as a whole HTTP/1.1 response, for answers written on a socket outside Fastify (Node's
+ * parser refused the request, or the cluster primary refuses a connection): the socket ends with it.
+ */
+export function rawErrorResponse(e: FaceoptError): string {
+  const body = JSON.stringify(errorBody(e));
+  const retry = e.httpStatus === 503 ? 'Retry-After: 1\r\n' : '';
+  return `HTTP/1.1 ${e.httpStatus} ${http.STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`;
+}
+
+/** How long a refused connection may stay open after its answer for the client to read it and close. */
+export const REFUSED_LINGER_MS = 2_000;
+
+/**
+ * Answer a connection nobody has read (the cluster primary's, paused) with a coded error and close it.
+ * Its request is read and dropped meanwhile: closing a socket with unread bytes sends a reset, which
+ * can reach the client before the answer does.
+ */
+export function refuseConnection(socket: net.Socket, e: FaceoptError): void {
+  if (socket.destroyed || !socket.writable) { socket.destroy(); return; }
+  if (!socket.listenerCount('error')) socket.on('error', () => undefined);
+  const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(rawErrorResponse(e));
+  socket.resume();
 }
 
 /**

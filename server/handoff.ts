@@ -13,6 +13,8 @@
  */
 import type http from 'node:http';
 import type net from 'node:net';
+import { FaceoptError } from '../pipeline/errors.js';
+import { refuseConnection } from './errors.js';
 
 export const HANDOFF = 'faceopt:connection';
 export const HANDOFF_ANSWER = 'faceopt:connection!';
@@ -32,7 +34,7 @@ export interface HandoffTarget {
 /** How long after a worker's exit its last answers may still arrive before its hand-offs go elsewhere. */
 export const EXIT_GRACE_MS = 100;
 
-/** Connections the primary keeps while no worker is ready (all starting or restarting); more are closed. */
+/** Connections the primary keeps while no worker is ready (all starting or restarting); more get 503. */
 export const MAX_WAITING_CONNECTIONS = 1024;
 
 /** Hand-offs of one connection a worker's channel could not deliver (NACK) before the primary closes it. */
@@ -68,11 +70,11 @@ export class Dispatcher<W extends HandoffTarget> {
   /** A new connection from the primary's listening socket (paused: nothing of it has been read). */
   connection(socket: net.Socket): void {
     if (!socket.listenerCount('error')) socket.on('error', () => undefined); // a reset before the hand-off
-    if (this.stopped) { socket.destroy(); return; }
+    if (this.stopped) { refuseConnection(socket, new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN')); return; }
     const worker = this.pick();
     if (!worker) {
       if (this.waiting.length < this.maxWaiting) this.waiting.push(socket);
-      else socket.destroy();
+      else refuseConnection(socket, new FaceoptError('FACEOPT_ERR_OVERLOADED', { depth: this.maxWaiting, retryAfter: 1 }));
       return;
     }
     const id = this.nextId++;
@@ -159,11 +161,15 @@ export class Dispatcher<W extends HandoffTarget> {
     this.open.delete(worker);
   }
 
-  /** Stop: close the connections waiting here or handed back from now on. */
+  /**
+   * Stop: the connections waiting here, and those handed back from now on, are answered 503
+   * FACEOPT_ERR_SHUTTING_DOWN and closed (a client that connected while every worker was loading or
+   * restarting got a reset before).
+   */
   stop(): void {
     this.stopped = true;
     this.ready.length = 0;
-    for (const socket of this.waiting.splice(0)) socket.destroy();
+    for (const socket of this.waiting.splice(0)) refuseConnection(socket, new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN'));
   }
 
   /** Counts for tests and logs. */

@@ -15,7 +15,7 @@ interface ServeFlags {
   apiKey?: string; workers?: string; lanes?: string; threads?: string; provider?: string; detSize?: string; detThreshold?: string;
   matchThreshold?: string; maxBatch?: string; maxWaitMs?: string; batching?: boolean; queue?: string; timeoutMs?: string;
   bodyLimit?: string; maxPixels?: string; maxImages?: string; cacheSize?: string; cacheBytes?: string; redisUrl?: string; logLevel?: string;
-  shutdownTimeoutMs?: string; inferenceThread?: boolean; latencyLane?: boolean;
+  shutdownTimeoutMs?: string; headersTimeoutMs?: string; inferenceThread?: boolean; latencyLane?: boolean;
 }
 
 /** A numeric flag's value; FACEOPT_ERR_BAD_ARGUMENT quoting what was typed when it is not a number (ranges are checked by resolveServerConfig). */
@@ -60,6 +60,7 @@ export function register(program: Command): void {
     .option('--redis-url <url>', 'shared Redis cache (default: $REDIS_URL; none when unset)')
     .option('--log-level <level>', `JSON log level on stdout: fatal, error, warn, info, debug, trace, silent (default ${DEFAULTS.logLevel})`)
     .option('--shutdown-timeout-ms <ms>', `how long SIGTERM waits for in-flight requests (default ${DEFAULTS.shutdownTimeoutMs})`)
+    .option('--headers-timeout-ms <ms>', `a request's headers must arrive within this time, or 408 (default ${DEFAULTS.headersTimeoutMs})`)
     .action(async (f: ServeFlags) => {
       if (f.provider !== undefined && !(PROVIDERS as readonly string[]).includes(f.provider)) {
         throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `one of ${PROVIDERS.join(', ')}`, name: '--provider', received: f.provider });
@@ -88,6 +89,7 @@ export function register(program: Command): void {
         maxImagesPerRequest: num(f.maxImages, '--max-images'),
         logLevel: f.logLevel,
         shutdownTimeoutMs: num(f.shutdownTimeoutMs, '--shutdown-timeout-ms'),
+        headersTimeoutMs: num(f.headersTimeoutMs, '--headers-timeout-ms'),
         batch: { maxBatch: f.batching === false ? 1 : num(f.maxBatch, '--max-batch'), maxWaitMs: num(f.maxWaitMs, '--max-wait-ms') },
         cache: { memoryEntries: num(f.cacheSize, '--cache-size'), memoryBytes: num(f.cacheBytes, '--cache-bytes'), redisUrl: f.redisUrl ?? (process.env.REDIS_URL || null) },
       });

@@ -1,6 +1,7 @@
 /**
- * Requests Node's HTTP parser refuses (oversized headers, an unknown method, a broken request line) over
- * a real loopback socket: coded JSON bodies, `Connection: close`, and the server keeps answering.
+ * Requests Node's HTTP parser refuses (oversized headers, an unknown method, a broken request line,
+ * headers that never finish) over a real loopback socket: coded JSON bodies, `Connection: close`, and
+ * the server keeps answering.
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,9 +18,9 @@ beforeAll(async () => {
 afterAll(async () => { await app.close(); });
 
 /** Send raw bytes and collect everything the server writes until it closes the socket. */
-function raw(request: string): Promise<string> {
+function raw(request: string, to = port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(request));
+    const s = net.connect(to, '127.0.0.1', () => s.write(request));
     let got = '';
     s.on('data', (d) => { got += d.toString('utf8'); });
     s.on('end', () => resolve(got));
@@ -51,5 +52,28 @@ describe('HTTP parser errors', () => {
     }
     const ok = await raw('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(ok.split(' ')[1]).toBe('200');
+  });
+});
+
+describe('headers that do not arrive in time', () => {
+  it('-> 408 FACEOPT_ERR_REQUEST_TIMEOUT naming the limits, with Connection: close (Node answered 400 through our handler before)', async () => {
+    const { app: slow } = await fakeApp({ headersTimeoutMs: 300 });
+    try {
+      await slow.listen({ port: 0, host: '127.0.0.1' });
+      const to = (slow.server.address() as net.AddressInfo).port;
+      const t0 = performance.now();
+      // half a request's headers, then nothing: a slow-loris client
+      const r = parse(await raw('GET /health HTTP/1.1\r\nHost: x\r\n', to));
+      expect(performance.now() - t0).toBeLessThan(5_000); // checked every 75 ms here (a quarter of the limit)
+      expect(r.status).toBe(408);
+      expect(r.head).toMatch(/\r\nConnection: close/i);
+      expect(r.body.error.code).toBe('FACEOPT_ERR_REQUEST_TIMEOUT');
+      expect(r.body.error.message).toMatch(/headers within 300 ms, the whole request within 40000 ms/);
+      // a connection that sends nothing at all ends the same way
+      expect(parse(await raw('', to)).status).toBe(408);
+      expect((await raw('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', to)).split(' ')[1]).toBe('200');
+    } finally {
+      await slow.close();
+    }
   });
 });

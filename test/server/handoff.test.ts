@@ -9,11 +9,22 @@ import { Dispatcher, HANDOFF, type Handoff, type HandoffTarget } from '../../ser
 
 class FakeSocket {
   destroyed = false;
+  writable = true;
+  /** What the primary wrote before ending the socket (a refusal). */
+  written = '';
   readonly name: string;
   constructor(name: string) { this.name = name; }
   destroy(): void { this.destroyed = true; }
+  end(data: string): void { this.written += data; this.writable = false; }
+  resume(): this { return this; }
   listenerCount(): number { return 1; }
   on(): this { return this; }
+  once(): this { return this; }
+  /** 'open', 'closed' (destroyed, nothing written) or the status line and error code it was answered with. */
+  get fate(): string {
+    if (this.written) return `${this.written.split('\r\n')[0]} ${(JSON.parse(this.written.split('\r\n\r\n')[1]!) as { error: { code: string } }).error.code}`;
+    return this.destroyed ? 'closed' : 'open';
+  }
 }
 
 class FakeWorker implements HandoffTarget {
@@ -138,11 +149,13 @@ describe('Dispatcher: the primary hands connections to workers', () => {
     }
   });
 
-  it('with no worker ready, connections wait (bounded) for the first one; stop closes what waits', () => {
+  it('with no worker ready, connections wait (bounded: past it 503) for the first one; stop answers what waits 503', () => {
     const d = new Dispatcher<FakeWorker>(3);
     const waiting = Array.from({ length: 5 }, (_, i) => sock(`w${i}`));
     for (const s of waiting) d.connection(s);
-    expect(waiting.map((s) => s.destroyed)).toEqual([false, false, false, true, true]);
+    const busy = 'HTTP/1.1 503 Service Unavailable FACEOPT_ERR_OVERLOADED';
+    expect(waiting.map((s) => s.fate)).toEqual(['open', 'open', 'open', busy, busy]);
+    expect(waiting[3]!.written).toMatch(/\r\nRetry-After: 1\r\nConnection: close\r\n/);
     expect(d.state.waiting).toBe(3);
     const a = new FakeWorker('a');
     d.workerReady(a);
@@ -153,10 +166,12 @@ describe('Dispatcher: the primary hands connections to workers', () => {
     d.connection(late);
     expect(d.state.waiting).toBe(1);
     d.stop();
-    expect(late.destroyed).toBe(true);
+    // a client that connected while every worker was loading or restarting is told why, not reset
+    const stopping = 'HTTP/1.1 503 Service Unavailable FACEOPT_ERR_SHUTTING_DOWN';
+    expect(late.fate).toBe(stopping);
     const afterStop = sock('after-stop');
     d.connection(afterStop);
-    expect(afterStop.destroyed).toBe(true);
+    expect(afterStop.fate).toBe(stopping);
     d.workerReady(new FakeWorker('b')); // no worker takes connections once stopped
     expect(d.state.ready).toBe(0);
   });
