@@ -93,7 +93,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     requestIdHeader: 'x-request-id',
     // slow-loris guards: headers within headersTimeoutMs, the whole request within requestTimeout (the
     // handler's deadline is timeoutMs); Node checks both every connectionsCheckingInterval, answered 408
-    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))) },
+    http: { headersTimeout: config.headersTimeoutMs, requestTimeout: requestTimeoutMs(config), connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))) },
     requestTimeout: requestTimeoutMs(config),
     // a request arriving while closing gets the coded 503 of the onRequest hook below, not Fastify's own
     return503OnClosing: false,

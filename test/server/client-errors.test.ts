@@ -76,4 +76,14 @@ describe('headers that do not arrive in time', () => {
       await slow.close();
     }
   });
+
+  it('a headers limit above the request limit raises the request limit with it (Node refuses headersTimeout > requestTimeout)', async () => {
+    const { app: patient } = await fakeApp({ headersTimeoutMs: 600_000 });
+    try {
+      expect(patient.server.headersTimeout).toBe(600_000);
+      expect(patient.server.requestTimeout).toBe(600_000);
+    } finally {
+      await patient.close();
+    }
+  });
 });
