@@ -149,7 +149,9 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.addHook('preClose', async () => { closing = true; connections.closeSilent(); });
   app.addHook('onClose', async () => { connections.stop(); });
   app.addHook('onRequest', async () => {
-    if (closing) throw new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN');
+    if (!closing) return;
+    metrics.rejected.inc({ reason: 'shutting_down' });
+    throw new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN');
   });
   app.addHook('onSend', async (_req, reply, payload) => {
     if (closing) reply.header('connection', 'close');

@@ -44,7 +44,7 @@ export function createMetrics(opts: { defaults?: boolean; labels?: Record<string
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     }),
     cache: new Counter({ name: 'faceopt_cache_requests_total', help: 'Cache lookups and writes by layer (memory, redis) and result (hit, miss, error)', labelNames: ['layer', 'result'], registers }),
-    rejected: new Counter({ name: 'faceopt_requests_rejected_total', help: 'Requests refused (overloaded, not_ready, unauthorized before any work; timeout wherever the deadline passed, inference included)', labelNames: ['reason'], registers }),
+    rejected: new Counter({ name: 'faceopt_requests_rejected_total', help: 'Requests refused (overloaded, not_ready, unauthorized, shutting_down before any work; timeout wherever the deadline passed, inference included)', labelNames: ['reason'], registers }),
     modelInfo: new Gauge({
       name: 'faceopt_model_info', help: 'Served models (value 1); verdict is pass, fail or unverified',
       labelNames: ['role', 'variant', 'sha256', 'source', 'verdict'], registers, aggregator: 'max',

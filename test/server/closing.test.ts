@@ -70,7 +70,9 @@ describe('close() and the connections it finds', () => {
     late.sock.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(await within(late.ended, 3_000, 'the answer')).toBe('closed');
     await within(closed, 3_000, 'close()');
+    const counted = await app!.faceopt.metrics.registry.getSingleMetricAsString('faceopt_requests_rejected_total');
     app = null;
+    expect(counted).toMatch(/reason="shutting_down"} 1/);
     const [head, body] = late.got().split('\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 503 /);
     expect(head).toMatch(/\r\nconnection: close/i);
