@@ -5,7 +5,7 @@
  */
 import type net from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
-import { Dispatcher, HANDOFF, type Handoff, type HandoffTarget } from '../../server/handoff.js';
+import { Dispatcher, HANDOFF, HANDOFF_TIMEOUT_MS, type Handoff, type HandoffTarget } from '../../server/handoff.js';
 
 class FakeSocket {
   destroyed = false;
@@ -144,6 +144,30 @@ describe('Dispatcher: the primary hands connections to workers', () => {
       // the later 'disconnect' changes nothing
       d.workerGone(a);
       expect(b.got).toHaveLength(6);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('closes its copy of a hand-off unanswered for HANDOFF_TIMEOUT_MS (never handing it elsewhere), and only that one', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const { d, a, b } = twoReadyWorkers();
+      d.connection(sock('early'));
+      vi.advanceTimersByTime(HANDOFF_TIMEOUT_MS / 2);
+      d.connection(sock('late'));
+      d.connection(sock('answered'));
+      d.answered(a.got.find((g) => g.socket.name === 'answered')?.id ?? b.got.find((g) => g.socket.name === 'answered')!.id, true);
+      vi.advanceTimersByTime(HANDOFF_TIMEOUT_MS / 2 + HANDOFF_TIMEOUT_MS / 10);
+      const all = [...a.got, ...b.got];
+      const fate = (name: string) => all.find((g) => g.socket.name === name)!.socket.destroyed;
+      // early: unanswered past the limit, closed here; late: not yet; answered: closed on its receipt
+      expect([fate('early'), fate('late'), fate('answered')]).toEqual([true, false, true]);
+      expect(all).toHaveLength(3); // nothing was handed again
+      expect(d.state.pending).toBe(1);
+      vi.advanceTimersByTime(HANDOFF_TIMEOUT_MS / 2);
+      expect(fate('late')).toBe(true);
+      expect(d.state.pending).toBe(0);
     } finally {
       vi.useRealTimers();
     }
