@@ -141,11 +141,12 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.removeContentTypeParser(['text/plain']);
   app.addContentTypeParser([...RAW_TYPES], { parseAs: 'buffer', bodyLimit: config.bodyLimit }, (_req, body, done) => done(null, body));
 
-  // While closing, a request that arrives on a kept-alive connection is refused (503, Connection: close)
-  // and answers to requests still in flight carry `Connection: close`, so their sockets end with them and
-  // close() does not wait out the keep-alive timeout. A connection that has sent nothing is closed.
+  // While closing, a request that still arrives (on a connection opened just before, or pipelined) is
+  // refused (503, Connection: close), and answers to requests still in flight carry `Connection: close`,
+  // so their sockets end with them and close() does not wait out the keep-alive timeout; idle kept-alive
+  // connections are closed by close() itself, silent ones and stalled bodies by trackConnections.
   let closing = false;
-  const connections = trackConnections(app.server);
+  const connections = trackConnections(app.server, config.timeoutMs, () => metrics.rejected.inc({ reason: 'timeout' }));
   app.addHook('preClose', async () => { closing = true; connections.closeSilent(); });
   app.addHook('onClose', async () => { connections.stop(); });
   app.addHook('onRequest', async () => {
@@ -237,31 +238,53 @@ function requestTimeoutMs(config: ServerConfig): number {
 export const SILENT_GRACE_MS = 500;
 
 /**
+ * Past its deadline by this much, a request whose body is still arriving once closing has begun is
+ * answered 503 FACEOPT_ERR_TIMEOUT here (a multipart body is answered by its handler at the deadline).
+ */
+export const STALLED_BODY_GRACE_MS = 1_000;
+
+/**
  * The server's connections, for closing. Node's close() ends idle keep-alive connections, but one that
  * has sent nothing yet, or only part of a request's headers, counts as a request in progress: a client
  * that connected and stayed silent held shutdown until its timeout (exit 1). Once closing begins, a
  * connection with no request being answered is closed when it has sent nothing for SILENT_GRACE_MS since
  * it opened, or has not completed a request within SILENT_GRACE_MS of closing's start; a request that
- * arrives whole within that time is answered (503 FACEOPT_ERR_SHUTTING_DOWN).
+ * arrives whole within that time is answered (503 FACEOPT_ERR_SHUTTING_DOWN). Node stops its own header
+ * and request timeouts on close(), so a request whose body (a raw image, read before its handler runs)
+ * stalls is answered 503 FACEOPT_ERR_TIMEOUT once past its deadline (`timeoutMs` from its start, plus
+ * STALLED_BODY_GRACE_MS) instead of holding shutdown until its timeout.
  */
-function trackConnections(server: http.Server): { closeSilent(): void; stop(): void } {
-  const open = new Map<Socket, { at: number; answering: number }>();
+function trackConnections(server: http.Server, timeoutMs: number, onTimeout: () => void): { closeSilent(): void; stop(): void } {
+  type Conn = { at: number; answering: number; req?: http.IncomingMessage; res?: http.ServerResponse; reqAt: number };
+  const open = new Map<Socket, Conn>();
   server.on('connection', (socket: Socket) => {
-    open.set(socket, { at: performance.now(), answering: 0 });
+    open.set(socket, { at: performance.now(), answering: 0, reqAt: 0 });
     socket.once('close', () => open.delete(socket));
   });
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const c = open.get(req.socket);
     if (!c) return;
     c.answering++;
-    res.once('close', () => { c.answering--; });
+    c.req = req;
+    c.res = res;
+    c.reqAt = performance.now();
+    res.once('close', () => { c.answering--; if (c.res === res) { c.req = undefined; c.res = undefined; } });
   });
   let closingAt = 0;
   let timer: NodeJS.Timeout | undefined;
   const sweep = (): void => {
     const now = performance.now();
     for (const [socket, c] of open) {
-      if (c.answering > 0 || now - c.at < SILENT_GRACE_MS) continue;
+      if (c.answering > 0) {
+        const { req, res } = c;
+        if (req && res && !req.complete && !res.headersSent && now - c.reqAt >= timeoutMs + STALLED_BODY_GRACE_MS) {
+          onTimeout();
+          const e = new FaceoptError('FACEOPT_ERR_TIMEOUT', { ms: timeoutMs });
+          res.writeHead(e.httpStatus, { 'content-type': 'application/json; charset=utf-8', connection: 'close' }).end(JSON.stringify(errorBody(e)));
+        }
+        continue;
+      }
+      if (now - c.at < SILENT_GRACE_MS) continue;
       if (socket.bytesRead === 0 || now - closingAt >= SILENT_GRACE_MS) socket.destroy();
     }
   };
@@ -288,5 +311,12 @@ function answerClientError(err: Error & { code?: string }, socket: Socket): void
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' // Node's headersTimeout or requestTimeout
       ? new FaceoptError('FACEOPT_ERR_REQUEST_TIMEOUT', { headersMs: server?.headersTimeout ?? '?', requestMs: server?.requestTimeout ?? '?' })
       : new FaceoptError('FACEOPT_ERR_BAD_HTTP', { reason: String(err.code ?? 'unparseable').toLowerCase().replace(/^hpe_/, '').replace(/_/g, ' ') });
+  // pipelined requests: an answer still being made for an earlier request on this connection goes out
+  // whole first (written now, this answer would cut into it or take its place), then this one ends it
+  const inFlight = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  if (inFlight && !inFlight.writableFinished) {
+    inFlight.once('finish', () => { if (socket.writable) socket.end(rawErrorResponse(e)); else socket.destroy(); });
+    return;
+  }
   socket.end(rawErrorResponse(e));
 }

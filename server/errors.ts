@@ -136,7 +136,7 @@ export function handleError(bodyLimit: number, onAnswered?: (e: FaceoptError) =>
     // a body left unread (over the limit, past the deadline, refused before it was sent) ends with the answer
     if (!req.raw.complete && (coded.code === 'FACEOPT_ERR_PAYLOAD_TOO_LARGE' || coded.code === 'FACEOPT_ERR_TIMEOUT')) reply.header('connection', 'close');
     if (coded.code === 'FACEOPT_ERR_OVERLOADED') reply.header('retry-after', String(coded.params.retryAfter ?? 1));
-    if (coded.code === 'FACEOPT_ERR_NOT_READY') reply.header('retry-after', '1');
+    if (coded.code === 'FACEOPT_ERR_NOT_READY' || coded.code === 'FACEOPT_ERR_SHUTTING_DOWN') reply.header('retry-after', '1');
     onAnswered?.(coded);
     if (coded.httpStatus >= 500) req.log.warn({ code: coded.code }, coded.message);
     else req.log.info({ code: coded.code }, coded.message);
