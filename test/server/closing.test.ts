@@ -6,7 +6,8 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SILENT_GRACE_MS, type FaceoptApp } from '../../server/app.js';
+import type { FaceoptApp } from '../../server/app.js';
+import { SILENT_GRACE_MS } from '../../server/connections.js';
 import type { ServerConfigInput } from '../../server/config.js';
 import { FakeBackend, fakeApp, solidImage } from './helpers.js';
 
