@@ -14,7 +14,7 @@ import { evaluateGates, DEFAULT_GATES, type GateThresholds } from './gates.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { alignCentralFaces, evaluateRecognizer } from './recognizer-eval.js';
 import { evaluateDetector } from './detector-eval.js';
-import { firstTimedBatch, measureSpeed, notFasterWarning, SPEED_RUNS } from './speed.js';
+import { measureSpeed, notFasterWarning, SPEED_RUNS } from './speed.js';
 import type { AnnotatedImage, PairList } from './data.js';
 import { REPORT_SCHEMA_VERSION, type EvaluationData, type ModelFile, type ModelRole, type Provenance, type Report, type Sensitivity } from '../report/types.js';
 
@@ -108,7 +108,7 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
   const speed = await measureSpeed({ reference: o.reference, variant: o.variant, dims: o.inputDims, batch8: o.dynamicBatch, runs: o.speedRuns ?? SPEED_RUNS, session: o.session });
   const reference = await modelFile(o.reference, o.referencePrecision ?? 'fp32');
   const variant = await modelFile(o.variant, o.variantPrecision);
-  const notFaster = notFasterWarning(speed, variant.sizeBytes / Math.max(1, reference.sizeBytes), firstTimedBatch(o.inputDims, o.dynamicBatch));
+  const notFaster = notFasterWarning(speed, variant.sizeBytes / Math.max(1, reference.sizeBytes));
   if (notFaster) warnings.push(notFaster);
   const gates = evaluateGates({
     role: o.role,

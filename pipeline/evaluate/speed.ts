@@ -16,6 +16,7 @@
 import { createSession, floatTensor, runSession, type Session, type SessionOptions } from '../runtime.js';
 import { latencySummary, speedup, type LatencySummary } from './metrics.js';
 import { percentile } from './stats.js';
+import { firstBatchLabel } from '../report/summary.js';
 import type { ModelSpeed, SpeedResults } from '../report/types.js';
 
 /** Deterministic input in [-1, 1) so both models see the same data. */
@@ -108,11 +109,11 @@ export function firstTimedBatch(dims: readonly number[], batch8: boolean): numbe
 /**
  * A warning for the report when the variant is not faster than the reference at any measured batch
  * size (SCRFD-500M INT8 on a 2-core EPYC: 0.98x), so a reviewer does not promote it for speed; null
- * otherwise. `batch1` is the batch the `batch1` row was timed at (firstTimedBatch), so a fixed-batch-4
+ * otherwise. The `batch1` row is named by the batch it was timed at (`batch1TimedAt`), so a fixed-batch-4
  * model's warning says "at batch 4", not a batch 1 that never ran.
  */
-export function notFasterWarning(s: Pick<SpeedResults, 'speedup'>, sizeRatio: number | null = null, batch1 = 1): string | null {
-  const measured: [string, number][] = [[`batch ${batch1}`, s.speedup.batch1]];
+export function notFasterWarning(s: Pick<SpeedResults, 'speedup' | 'batch1TimedAt'>, sizeRatio: number | null = null): string | null {
+  const measured: [string, number][] = [[firstBatchLabel(s), s.speedup.batch1]];
   if (s.speedup.batch8 !== null) measured.push(['batch 8', s.speedup.batch8]);
   if (measured.some(([, x]) => x >= NOT_FASTER_BELOW)) return null;
   // a variant whose file is no smaller (a TensorRT fp16/fp32 bundle's ONNX graph, evaluated on a CPU)

@@ -85,8 +85,8 @@ describe('notFasterWarning', () => {
     expect(notFasterWarning({ speedup: { batch1: 2.3, batch8: 2.2 } })).toBeNull();
   });
   it('names the batch the first row was timed at: a fixed batch of 4 is "batch 4", not a batch 1 that never ran', () => {
-    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } }, 0.3, 4)).toMatch(/not faster than the reference on this machine \(0\.98x at batch 4\): here it saves file size only;/);
-    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null } }, 0.3, 4)).not.toMatch(/batch 1/);
+    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null }, batch1TimedAt: 4 }, 0.3)).toMatch(/not faster than the reference on this machine \(0\.98x at batch 4\): here it saves file size only;/);
+    expect(notFasterWarning({ speedup: { batch1: 0.98, batch8: null }, batch1TimedAt: 4 }, 0.3)).not.toMatch(/batch 1/);
     // the batch measureSpeed times the first row at
     expect(firstTimedBatch([4, 3, 112, 112], false)).toBe(4);
     expect(firstTimedBatch([1, 3, 112, 112], false)).toBe(1);
