@@ -87,6 +87,18 @@ export function toFaceoptError(e: unknown, ctx: { bodyLimit: number; contentType
   return null;
 }
 
+/** The 503s a client may simply retry: the server is busy, slow, loading or restarting. */
+const RETRYABLE = new Set(['FACEOPT_ERR_OVERLOADED', 'FACEOPT_ERR_TIMEOUT', 'FACEOPT_ERR_NOT_READY', 'FACEOPT_ERR_SHUTTING_DOWN']);
+
+/**
+ * The Retry-After value (seconds) a coded error is answered with, one rule for every answer (Fastify's and
+ * those written on a socket): retryable 503s only, the admission's estimate where the error carries one.
+ */
+export function retryAfter(e: FaceoptError): string | undefined {
+  if (e.httpStatus !== 503 || !RETRYABLE.has(e.code)) return undefined;
+  return String(e.params.retryAfter ?? 1);
+}
+
 /** The JSON body for a coded error. */
 export function errorBody(e: FaceoptError): { error: { code: string; message: string } } {
   return { error: { code: e.code, message: e.message } };
@@ -98,7 +110,8 @@ export function errorBody(e: FaceoptError): { error: { code: string; message: st
  */
 export function rawErrorResponse(e: FaceoptError): string {
   const body = JSON.stringify(errorBody(e));
-  const retry = e.httpStatus === 503 ? 'Retry-After: 1\r\n' : '';
+  const after = retryAfter(e);
+  const retry = after ? `Retry-After: ${after}\r\n` : '';
   return `HTTP/1.1 ${e.httpStatus} ${http.STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`;
 }
 
@@ -120,7 +133,7 @@ export function refuseConnection(socket: net.Socket, e: FaceoptError): void {
 }
 
 /**
- * Fastify error handler: coded JSON, Retry-After on overload, stack traces only in the server log.
+ * Fastify error handler: coded JSON, Retry-After on retryable 503s, stack traces only in the server log.
  * `onAnswered` hears of every coded error answered (the metrics count each 503 timeout there, once).
  */
 export function handleError(bodyLimit: number, onAnswered?: (e: FaceoptError) => void) {
@@ -135,8 +148,8 @@ export function handleError(bodyLimit: number, onAnswered?: (e: FaceoptError) =>
     }
     // a body left unread (over the limit, past the deadline, refused before it was sent) ends with the answer
     if (!req.raw.complete && (coded.code === 'FACEOPT_ERR_PAYLOAD_TOO_LARGE' || coded.code === 'FACEOPT_ERR_TIMEOUT')) reply.header('connection', 'close');
-    if (coded.code === 'FACEOPT_ERR_OVERLOADED') reply.header('retry-after', String(coded.params.retryAfter ?? 1));
-    if (coded.code === 'FACEOPT_ERR_NOT_READY' || coded.code === 'FACEOPT_ERR_SHUTTING_DOWN') reply.header('retry-after', '1');
+    const after = retryAfter(coded);
+    if (after) reply.header('retry-after', after);
     onAnswered?.(coded);
     if (coded.httpStatus >= 500) req.log.warn({ code: coded.code }, coded.message);
     else req.log.info({ code: coded.code }, coded.message);

@@ -323,12 +323,13 @@ describe('error codes', () => {
     }
   });
 
-  it('503 TIMEOUT when a request outlives its deadline', async () => {
+  it('503 TIMEOUT (with Retry-After, as every retryable 503) when a request outlives its deadline', async () => {
     const { app: slow } = await fakeApp({ timeoutMs: 100 }, new FakeBackend({ embedDelayMs: 400 }));
     try {
       const res = await slow.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
       expect(res.statusCode).toBe(503);
       expect(errorOf(res).code).toBe('FACEOPT_ERR_TIMEOUT');
+      expect(res.headers['retry-after']).toBe('1'); // only OVERLOADED, NOT_READY and SHUTTING_DOWN had it before
     } finally {
       await slow.close();
     }
