@@ -3,7 +3,7 @@
  * leaves a half-written file), sha256 of a file, and a readable "does it exist" check.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -256,6 +256,46 @@ export function lockOutputs(targets: readonly { path: string; flag: string }[]):
   return () => { for (const r of held.splice(0)) r(); };
 }
 
+/** How long a run waits for another run's takeover of the same stale lock before it gives up. */
+const TAKEOVER_WAIT_MS = 2_000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The file whose creation gives one run the right to remove the stale lock whose content is `stale`. */
+function takeoverMarker(lock: string, stale: string): string {
+  return `${lock}.${sha256(stale).slice(0, 16)}.takeover`;
+}
+
+/**
+ * Remove lock `lock` judged stale with content `stale`, if it still is that lock. Only the run that
+ * creates the takeover marker named after that content (a hard link of its own lock file `own`, so the
+ * marker says whose it is) may remove it, and it removes it only while the lock still reads `stale`:
+ * the lock path then goes from the stale lock to none and from none to one run's lock, never from a
+ * live lock to anything. (Moving the lock aside and putting it back when it was no longer the stale one,
+ * as before, let a third run take the emptied path meanwhile: two runs went ahead.) 'busy' when another
+ * run holds the marker; the marker is removed again at once, so a run that read the stale lock long ago
+ * gets it later, finds another lock and removes nothing.
+ */
+export function removeStaleLock(lock: string, stale: string, own: string): 'removed' | 'changed' | 'busy' {
+  const marker = takeoverMarker(lock, stale);
+  try {
+    linkSync(own, marker);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'busy' : 'changed'; // 'changed': the caller looks again
+  }
+  try {
+    let now: string | null = null;
+    try { now = readFileSync(lock, 'utf8'); } catch { /* gone */ }
+    if (now !== stale) return 'changed';
+    unlinkSync(lock);
+    return 'removed';
+  } finally {
+    try { unlinkSync(marker); } catch { /* gone */ }
+  }
+}
+
 function takeLock(lock: string, t: { path: string; flag: string }): () => void {
   const unlocked = () => undefined;
   try {
@@ -273,6 +313,7 @@ function takeLock(lock: string, t: { path: string; flag: string }): () => void {
   } catch {
     return unlocked;
   }
+  let waited = 0;
   try {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -283,12 +324,16 @@ function takeLock(lock: string, t: { path: string; flag: string }): () => void {
         let other = '';
         try { other = readFileSync(lock, 'utf8'); } catch { continue; /* removed meanwhile: try again */ }
         if (attempt < 3 && !lockHolderAlive(lock, other)) {
-          // stale: moved aside under a name of our own, and removed only if it is still the lock judged
-          // stale (another run may have taken it over meanwhile: then it is put back)
-          const aside = `${lock}.${token}.stale`;
-          try { renameSync(lock, aside); } catch { continue; }
-          if (readFileSync(aside, 'utf8') === other) unlinkSync(aside);
-          else { try { linkSync(aside, lock); } catch { /* taken again meanwhile */ } unlinkSync(aside); }
+          const removed = removeStaleLock(lock, other, tmp);
+          if (removed === 'busy') {
+            // another run is taking this stale lock over right now: wait for it (not an attempt of ours)
+            if (waited < TAKEOVER_WAIT_MS) { sleepSync(5); waited += 5; attempt--; continue; }
+            throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+              expected: 'an output whose stale lock can be taken over (remove the lock and its .takeover file if no faceopt run is writing it)',
+              name: t.flag,
+              received: `${path.resolve(t.path)}, whose stale lock ${lock} another run began to take over ${TAKEOVER_WAIT_MS / 1000} s ago and has not (${takeoverMarker(lock, other)})`,
+            });
+          }
           continue;
         }
         const pid = Number.parseInt(other, 10);

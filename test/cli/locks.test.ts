@@ -8,7 +8,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, symlinkSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lockOutputs, outputLockPath, processStartTime, specialFileKind, writeFileAtomic } from '../../pipeline/fsutil.js';
+import { lockOutputs, outputLockPath, processStartTime, removeStaleLock, sha256, specialFileKind, writeFileAtomic } from '../../pipeline/fsutil.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-locks-test-'));
 const plant = (target: string, content: string) => {
@@ -44,6 +44,58 @@ describe('output locks', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('taking over a stale lock', () => {
+  const deadLock = (out: string) => `999999999\n1\ndead-token\n${out}\n`;
+  const own = (name: string) => { const f = path.join(dir, name); writeFileSync(f, `${process.pid}\n\nmine\n`); return f; };
+  const markerOf = (lock: string, stale: string) => `${lock}.${sha256(stale).slice(0, 16)}.takeover`;
+
+  it('removes the lock only while it is still the stale one, and leaves no marker behind', () => {
+    const out = path.join(dir, 'c.onnx');
+    const stale = deadLock(out);
+    const lock = plant(out, stale);
+    expect(removeStaleLock(lock, stale, own('c.own'))).toBe('removed');
+    expect(existsSync(lock)).toBe(false);
+    // a run that read the stale lock long ago, after another run took the output: the live lock stays
+    const live = `${process.pid}\n${processStartTime(process.pid)}\nlive-token\n${out}\n`;
+    plant(out, live);
+    const before = lstatSync(lock);
+    expect(removeStaleLock(lock, stale, own('c.own2'))).toBe('changed');
+    expect(readFileSync(lock, 'utf8')).toBe(live);
+    expect(lstatSync(lock).ctimeMs).toBe(before.ctimeMs); // never moved aside and put back
+    expect(existsSync(markerOf(lock, stale))).toBe(false);
+  });
+
+  it('waits while another run takes the same stale lock over, then takes the output', async () => {
+    const out = path.join(dir, 'd.onnx');
+    const stale = deadLock(out);
+    const lock = plant(out, stale);
+    const marker = markerOf(lock, stale);
+    writeFileSync(marker, 'another run mid-takeover');
+    expect(removeStaleLock(lock, stale, own('d.own'))).toBe('busy');
+    expect(readFileSync(lock, 'utf8')).toBe(stale);
+    // the other run finishes its takeover 300 ms from now (a process of its own: this one blocks in lockOutputs)
+    const child = spawn(process.execPath, ['-e', `setTimeout(() => { require('fs').unlinkSync(${JSON.stringify(lock)}); require('fs').unlinkSync(${JSON.stringify(marker)}); }, 300)`], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    const release = lockOutputs([{ path: out, flag: '--out' }]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(readFileSync(lock, 'utf8').split('\n')[0]).toBe(String(process.pid));
+    release();
+    await new Promise((r) => child.once('exit', r));
+  });
+
+  it('a takeover that never finishes (its run died between two calls) is refused after 2 s, naming the files to remove', () => {
+    const out = path.join(dir, 'e.onnx');
+    const stale = deadLock(out);
+    const lock = plant(out, stale);
+    writeFileSync(markerOf(lock, stale), 'a run that died mid-takeover');
+    const message = refusal(() => lockOutputs([{ path: out, flag: '--out' }]));
+    expect(message).toMatch(/^Expected an output whose stale lock can be taken over/);
+    expect(message).toContain(markerOf(lock, stale));
+    expect(readFileSync(lock, 'utf8')).toBe(stale);
   });
 });
 
