@@ -4,9 +4,13 @@
  * rendering of the report instead (rendered from the validated report.json, the single source);
  * `--compare A B` prints two reports' key numbers side by side.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
+import { loadStats, statsHash } from '../calibrate/stats.js';
 import { FaceoptError } from '../errors.js';
 import { findNewestReport, loadReport, stringifyReport } from '../report/io.js';
+import type { Report } from '../report/types.js';
 import { terminalCompare, terminalSummary } from '../report/summary.js';
 
 interface ReportOptions {
@@ -32,8 +36,31 @@ export async function reportCommand(dir: string | undefined, opts: ReportOptions
     case 'json': return stringifyReport(report);
     case 'md': return (await import('../report/markdown.js')).renderMarkdown(report);
     case 'html': return (await import('../report/html.js')).renderHtml(report);
-    default: return terminalSummary(report, folder);
+    default: {
+      const note = await statsNote(report, folder);
+      return terminalSummary(report, folder) + (note ? `  note: ${note}\n` : '');
+    }
   }
+}
+
+/**
+ * Whether the stats file a report names (its --stats, else the stats.json a run saves beside its report)
+ * still holds the calibration the report records: a later run into the same folder saves its stats
+ * first, and one stopped before its own report leaves them beside the earlier report.
+ */
+export async function statsNote(report: Report, folder: string): Promise<string | null> {
+  const c = report.provenance.calibration;
+  if (!c) return null;
+  const file = c.statsPath ?? path.join(folder, 'stats.json');
+  if (!existsSync(file)) return null;
+  let sha: string;
+  try {
+    sha = statsHash(await loadStats(file));
+  } catch {
+    return `${file} is not a readable stats file now; this report used calibration stats ${c.statsSha256.slice(0, 12)}`;
+  }
+  if (sha === c.statsSha256) return null;
+  return `${file} holds other calibration stats (${sha.slice(0, 12)}) than this report used (${c.statsSha256.slice(0, 12)}): a later run wrote them and stopped before its report`;
 }
 
 /** Register `faceopt report` on the program. */

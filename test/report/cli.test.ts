@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CalibrationCollector } from '../../pipeline/calibrate/collectors.js';
+import { createStats, saveStats, statsHash } from '../../pipeline/calibrate/stats.js';
 import { register, reportCommand } from '../../pipeline/cli/report.js';
 import { runCli } from '../../pipeline/cli/run.js';
 import { writeReport } from '../../pipeline/report/io.js';
@@ -83,6 +85,25 @@ describe('faceopt report', () => {
     expect(lines[1]).toMatch(new RegExp(`^report +${pass} +${det}$`));
     expect(lines[3]).toMatch(/^verdict +PASS: all 3 accuracy gates met +FAIL: 1 of 2 accuracy gates failed$/);
     expect(out).toMatch(/recall vs reference +- +99\.17% at IoU 0\.5 \(119 of 120 faces; missed faces scored 0\.833 by the reference\)/);
+  });
+
+  it('notes when the stats file beside a report is not the calibration it records (a later run stopped before its report)', async () => {
+    const stats = (scale: number) => {
+      const c = new CalibrationCollector('minmax');
+      c.update('x', Float32Array.from([-scale, 0.5, scale]));
+      return createStats({ modelSha256: 'a'.repeat(64), method: 'minmax', settings: c.settings, source: { description: 'test', images: 1, listSha256: 'b'.repeat(64) }, tensors: c.results() });
+    };
+    const own = stats(1);
+    const dir = path.join(root, 'stats-check.int8');
+    const report = exampleRecognizerReport();
+    report.provenance.calibration = { ...report.provenance.calibration!, statsPath: null, statsSha256: statsHash(own) };
+    await writeReport(dir, report);
+    await saveStats(path.join(dir, 'stats.json'), own);
+    expect(await reportCommand(dir, {})).not.toContain('note:');
+    await saveStats(path.join(dir, 'stats.json'), stats(2));
+    const out = await reportCommand(dir, {});
+    expect(out).toContain(`note: ${path.join(dir, 'stats.json')} holds other calibration stats`);
+    expect(out).toContain(`than this report used (${statsHash(own).slice(0, 12)})`);
   });
 
   it('bad input: one line on stderr, a coded error and its exit code', async () => {
