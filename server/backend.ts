@@ -35,6 +35,17 @@ export interface FaceBackend {
    * request (the service sets this once it attaches the backend).
    */
   setLoadProbe?(requestsInFlight: () => number): void;
+  /** False while no inference thread can run a call (all died and are restarting); absent: always able. */
+  readonly healthy?: boolean;
+  /** Hear of inference threads that die and restart (logs, metrics, readiness). */
+  setLaneEvents?(events: LaneEvents): void;
+}
+
+/** What a backend with inference threads tells of them; `lane` is the lane's index (the latency lane last). */
+export interface LaneEvents {
+  died?(lane: number, reason: string): void;
+  restarted?(lane: number, ms: number): void;
+  restartFailed?(lane: number, error: unknown, retryInMs: number): void;
 }
 
 /** The production backend: one FaceAnalyzer (SCRFD + ArcFace sessions) per process. */

@@ -20,6 +20,7 @@ export interface ServerMetrics {
   readonly modelInfo: Gauge<'role' | 'variant' | 'sha256' | 'source' | 'verdict'>;
   readonly reclaims: Counter;
   readonly ready: Gauge;
+  readonly laneRestarts: Counter<'outcome'>;
 }
 
 /** Create the registry and every metric; `defaults` adds process metrics (RSS, CPU, event-loop lag). */
@@ -50,6 +51,7 @@ export function createMetrics(opts: { defaults?: boolean; labels?: Record<string
       labelNames: ['role', 'variant', 'sha256', 'source', 'verdict'], registers, aggregator: 'max',
     }),
     reclaims: new Counter({ name: 'faceopt_memory_reclaims_total', help: 'Full garbage collections run to free large decoded photos (reclaim.ts)', registers }),
-    ready: new Gauge({ name: 'faceopt_ready', help: '1 when models are loaded and warmed', registers, aggregator: 'min' }),
+    ready: new Gauge({ name: 'faceopt_ready', help: '1 when models are loaded and warmed and an inference thread is alive', registers, aggregator: 'min' }),
+    laneRestarts: new Counter({ name: 'faceopt_inference_threads_total', help: 'Inference threads that died unasked (outcome died), were started again (restarted) or failed to start again (failed)', labelNames: ['outcome'], registers }),
   };
 }

@@ -126,7 +126,7 @@ export class FaceService {
     private readonly config: ServerConfig,
     modelsId: string,
     private readonly metrics: ServerMetrics,
-    log?: { warn: (o: object, msg: string) => void },
+    private readonly log?: { warn: (o: object, msg: string) => void; error?: (o: object, msg: string) => void; info?: (o: object, msg: string) => void },
     /** Told about every decode, so large photos' memory goes back soon after their requests (reclaim.ts). */
     private readonly reclaimer: MemoryReclaimer | null = null,
   ) {
@@ -199,10 +199,32 @@ export class FaceService {
     }
   }
 
+  /** Whether requests can be served now: loaded, warm, and an inference thread alive (/ready). */
+  get healthy(): boolean {
+    return this.stateValue === 'ready' && (this.backend?.healthy ?? true);
+  }
+
   private attach(backend: FaceBackend): void {
     this.backend = backend;
     backend.setLoadProbe?.(() => this.admission.inflight);
     const m = this.metrics;
+    const readiness = () => m.ready.set(this.healthy ? 1 : 0);
+    backend.setLaneEvents?.({
+      died: (lane, reason) => {
+        m.laneRestarts.inc({ outcome: 'died' });
+        readiness();
+        (this.log?.error ?? this.log?.warn)?.call(this.log, { lane, reason }, 'inference thread died; restarting it (its calls in flight failed)');
+      },
+      restarted: (lane, ms) => {
+        m.laneRestarts.inc({ outcome: 'restarted' });
+        readiness();
+        (this.log?.info ?? this.log?.warn)?.call(this.log, { lane, ms: Math.round(ms) }, 'inference thread restarted');
+      },
+      restartFailed: (lane, error, retryInMs) => {
+        m.laneRestarts.inc({ outcome: 'failed' });
+        (this.log?.error ?? this.log?.warn)?.call(this.log, { lane, err: (error as Error)?.message?.split('\n')[0] ?? String(error), retryInMs }, 'inference thread could not be restarted; trying again');
+      },
+    });
     this.detector = new MicroBatcher({
       name: 'detector', maxBatch: 1, maxWaitMs: 0, lanes: backend.lanes,
       run: async ([x]) => [await backend.detect(x.img, x.opts)],

@@ -16,7 +16,7 @@ import type { DetectOptions } from '../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../pipeline/faces/types.js';
 import { ERRORS, FaceoptError, type ErrorCode } from '../pipeline/errors.js';
 import { analyzerOptionsFor } from './analyzer-options.js';
-import type { BackendInfo, FaceBackend } from './backend.js';
+import type { BackendInfo, FaceBackend, LaneEvents } from './backend.js';
 import type { ServerConfig } from './config.js';
 import { selectModels, type ServedModels } from './models.js';
 import type { WorkerError, WorkerInit, WorkerReady, WorkerReply, WorkerRequest } from './inference-worker.js';
@@ -57,6 +57,9 @@ class Lane {
   calls = 0;
   private readonly pending = new Map<number, Pending>();
   private stopped: Error | null = null;
+  /** Told once when the thread fails or exits unasked (not after `retire()`). */
+  onDeath: ((reason: string) => void) | null = null;
+  private retired = false;
 
   constructor(readonly worker: Worker) {
     worker.on('message', (m: WorkerReply) => {
@@ -67,9 +70,11 @@ class Lane {
       else p.reject(fromWorkerError(m.error));
     });
     const stop = (reason: string) => {
+      const first = this.stopped === null;
       this.stopped ??= new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason });
       for (const p of this.pending.values()) p.reject(this.stopped);
       this.pending.clear();
+      if (first && !this.retired) this.onDeath?.(reason);
     };
     worker.on('error', (e: unknown) => stop(`the inference thread failed: ${e instanceof Error ? e.message : String(e)}`));
     worker.on('exit', (code) => stop(`the inference thread exited (code ${code})`));
@@ -82,6 +87,11 @@ class Lane {
 
   get alive(): boolean {
     return this.stopped === null;
+  }
+
+  /** The thread is being ended on purpose (release): its exit is no death. */
+  retire(): void {
+    this.retired = true;
   }
 
   call<T>(req: Call, transfer: ArrayBuffer[] = []): Promise<T> {
@@ -111,20 +121,80 @@ class Lane {
   }
 }
 
+/** Longest wait between two restarts of an inference thread that keeps failing to load. */
+const MAX_RESTART_DELAY_MS = 30_000;
+
 export class WorkerBackend implements FaceBackend {
+  /** Wait before the second try to restart a lane whose restart failed (doubling up to 30 s; tests shorten it). */
+  static restartDelayMs = 1_000;
+
   private constructor(
     private readonly laneList: Lane[],
     /** The lane with every thread, used while no other lane has a call in flight (`--latency-lane`). */
-    private readonly latencyLane: Lane | null,
+    private latencyLane: Lane | null,
+    /** How each lane was started (the narrow lanes in order, then the latency lane): a dead one restarts so. */
+    private readonly inits: readonly WorkerInit[],
     readonly info: BackendInfo,
     private readonly recognizerInput: readonly [number, number],
     private readonly maxPixels: number,
   ) {
-    this.allLanes = latencyLane ? [...laneList, latencyLane] : laneList;
+    this.allLanes = latencyLane ? [...laneList, latencyLane] : [...laneList];
+    this.allLanes.forEach((l, i) => this.watch(l, i));
   }
 
-  /** The narrow lanes and the latency lane, built once: `lane()` reads it on every call. */
+  /** The narrow lanes and the latency lane (`lane()` reads it on every call); a restarted lane takes its dead one's place. */
   private readonly allLanes: Lane[];
+  private laneEvents: LaneEvents = {};
+  /** Calls that found no live lane, waiting for a restart. */
+  private readonly waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  setLaneEvents(events: LaneEvents): void {
+    this.laneEvents = events;
+  }
+
+  /** Whether a lane can run calls now (false while every thread is dead and restarting). */
+  get healthy(): boolean {
+    return this.allLanes.some((l) => l.alive);
+  }
+
+  /**
+   * A thread that dies unasked (an uncaught error in it, its exit) is started again with the settings it
+   * had; its calls in flight fail (500 FACEOPT_ERR_INFERENCE), later calls go to the live lanes or wait
+   * for the restart. Before, the dead lane stayed dead: with one lane every request after it was a 500
+   * while /ready still answered 200.
+   */
+  private watch(lane: Lane, index: number): void {
+    lane.onDeath = (reason) => {
+      if (this.released) return;
+      this.laneEvents.died?.(index, reason);
+      void this.restart(index, 0);
+    };
+  }
+
+  private async restart(index: number, attempt: number): Promise<void> {
+    const t0 = performance.now();
+    let started: Lane | null = null;
+    try {
+      started = (await Lane.start(this.inits[index]!)).lane;
+      await started.call({ op: 'warmup' });
+    } catch (e) {
+      if (started) { started.retire(); await started.worker.terminate(); }
+      if (this.released) return;
+      const delay = Math.min(MAX_RESTART_DELAY_MS, WorkerBackend.restartDelayMs * 2 ** attempt);
+      this.laneEvents.restartFailed?.(index, e, delay);
+      // calls waiting for a lane are answered now rather than held until a later try
+      if (!this.healthy) for (const w of this.waiters.splice(0)) w.reject(e);
+      setTimeout(() => void this.restart(index, attempt + 1), delay).unref();
+      return;
+    }
+    if (this.released) { started.retire(); await started.worker.terminate(); return; }
+    this.allLanes[index] = started;
+    if (index < this.laneList.length) this.laneList[index] = started;
+    else this.latencyLane = started;
+    this.watch(started, index);
+    this.laneEvents.restarted?.(index, performance.now() - t0);
+    for (const w of this.waiters.splice(0)) w.resolve();
+  }
 
   /** Inference threads (each with its own detector and recognizer sessions). */
   get lanes(): number {
@@ -155,7 +225,7 @@ export class WorkerBackend implements FaceBackend {
     const lanes = started.map((r) => (r as PromiseFulfilledResult<{ lane: Lane; ready: WorkerReady }>).value);
     const { ready } = lanes[0];
     const latency = config.latencyLaneThreads !== null ? lanes.pop()!.lane : null;
-    return new WorkerBackend(lanes.map((l) => l.lane), latency, {
+    return new WorkerBackend(lanes.map((l) => l.lane), latency, inits, {
       detector: { path: models.detector.path, inputSize: ready.detSize },
       recognizer: { path: models.recognizer.path, inputSize: ready.recognizerInput },
     }, ready.recognizerInput, config.maxPixels);
@@ -179,11 +249,19 @@ export class WorkerBackend implements FaceBackend {
    * Without the request count, a saturated server gave the latency lane every call that found both
    * lanes between two runs, and ran three threads on two cores (INT8 crops 0.88 of the engine).
    */
-  private lane(): Lane {
+  private lane(): Lane | null {
     if (this.latencyLane?.alive && this.requestsInFlight() <= 1 && this.allLanes.every((l) => l.outstanding === 0)) return this.latencyLane;
     const live = this.laneList.filter((l) => l.alive);
-    const pool = live.length > 0 ? live : this.laneList;
-    return pool.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
+    if (live.length === 0) return this.latencyLane?.alive ? this.latencyLane : null;
+    return live.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
+  }
+
+  /** A call on the chosen lane; with every lane dead, on the first restarted (or rejected when released). */
+  private call<T>(req: Call): Promise<T> {
+    const lane = this.lane();
+    if (lane) return lane.call<T>(req);
+    if (this.released) return this.allLanes[0]!.call<T>(req); // rejects with the thread's end
+    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject })).then(() => this.call<T>(req));
   }
 
   decode(bytes: Uint8Array, source: string): Promise<RgbImage> {
@@ -192,7 +270,7 @@ export class WorkerBackend implements FaceBackend {
 
   detect(img: RgbImage, opts: DetectOptions): Promise<DetectedFace[]> {
     // copied, not transferred: the image is aligned here afterwards
-    return this.lane().call({ op: 'detect', img: { width: img.width, height: img.height, data: img.data }, opts });
+    return this.call({ op: 'detect', img: { width: img.width, height: img.height, data: img.data }, opts });
   }
 
   align(img: RgbImage, faces: readonly DetectedFace[]): RgbImage[] {
@@ -200,7 +278,7 @@ export class WorkerBackend implements FaceBackend {
   }
 
   embed(crops: readonly RgbImage[]): Promise<Embeddings> {
-    return this.lane().call({ op: 'embed', crops: crops.map((c) => ({ width: c.width, height: c.height, data: c.data })) });
+    return this.call({ op: 'embed', crops: crops.map((c) => ({ width: c.width, height: c.height, data: c.data })) });
   }
 
   async warmUp(): Promise<void> {
@@ -215,9 +293,11 @@ export class WorkerBackend implements FaceBackend {
    */
   release(): Promise<void> {
     this.released ??= Promise.all(this.allLanes.map(async (l) => {
+      l.retire();
       if (l.alive) await l.call({ op: 'release' }).catch(() => undefined);
       await l.worker.terminate();
     })).then(() => undefined);
+    for (const w of this.waiters.splice(0)) w.reject(new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN'));
     return this.released;
   }
 }

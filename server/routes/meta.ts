@@ -32,8 +32,8 @@ export function registerMetaRoutes(app: FastifyInstance, ctx: AppContext): void 
   app.get('/health', async () => ({ status: 'ok', version: TOOL_VERSION, pid: process.pid, uptimeS: Math.round((Date.now() - started) / 1000) }));
 
   app.get('/ready', async () => {
-    const state = ctx.service.state;
-    if (state !== 'ready') throw new FaceoptError('FACEOPT_ERR_NOT_READY');
+    // not ready while loading, and while every inference thread is dead and restarting
+    if (!ctx.service.healthy) throw new FaceoptError('FACEOPT_ERR_NOT_READY');
     return { status: 'ready', models: ctx.models.id };
   });
 

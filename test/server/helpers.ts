@@ -13,7 +13,7 @@ import { resizeBilinear } from '../../pipeline/faces/preprocess.js';
 import type { DetectOptions } from '../../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../../pipeline/faces/types.js';
 import { buildApp, type AppOptions, type FaceoptApp } from '../../server/app.js';
-import type { FaceBackend } from '../../server/backend.js';
+import type { FaceBackend, LaneEvents } from '../../server/backend.js';
 import type { ServerConfigInput } from '../../server/config.js';
 import type { ServedModel, ServedModels } from '../../server/models.js';
 
@@ -46,7 +46,14 @@ export class FakeBackend implements FaceBackend {
   private embedsInFlight = 0;
   detections = 0;
   released = false;
+  /** Whether an inference thread is alive (a test sets it, then tells the service through laneEvents). */
+  healthy = true;
+  laneEvents: LaneEvents = {};
   constructor(readonly opts: FakeOptions = {}) {}
+
+  setLaneEvents(events: LaneEvents): void {
+    this.laneEvents = events;
+  }
 
   get lanes(): number {
     return this.opts.lanes ?? 1;

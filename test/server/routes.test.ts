@@ -323,6 +323,32 @@ describe('error codes', () => {
     }
   });
 
+  it('/ready answers 503 NOT_READY while every inference thread is dead and restarting, 200 again once one is back; the metrics tell', async () => {
+    const { app: served, fake } = await fakeApp();
+    try {
+      expect((await served.inject({ url: '/ready' })).statusCode).toBe(200);
+      fake.healthy = false;
+      fake.laneEvents.died!(0, 'the inference thread exited (code 1)');
+      const down = await served.inject({ url: '/ready' });
+      expect(down.statusCode).toBe(503);
+      expect(errorOf(down).code).toBe('FACEOPT_ERR_NOT_READY');
+      expect((await served.inject({ url: '/health' })).statusCode).toBe(200); // alive all the same
+      let metrics = (await served.inject({ url: '/metrics' })).body;
+      expect(metrics).toMatch(/^faceopt_ready 0$/m);
+      expect(metrics).toMatch(/^faceopt_inference_threads_total\{outcome="died"\} 1$/m);
+      fake.laneEvents.restartFailed!(0, new Error('cannot load'), 1000);
+      fake.healthy = true;
+      fake.laneEvents.restarted!(0, 850);
+      expect((await served.inject({ url: '/ready' })).statusCode).toBe(200);
+      metrics = (await served.inject({ url: '/metrics' })).body;
+      expect(metrics).toMatch(/^faceopt_ready 1$/m);
+      expect(metrics).toMatch(/^faceopt_inference_threads_total\{outcome="restarted"\} 1$/m);
+      expect(metrics).toMatch(/^faceopt_inference_threads_total\{outcome="failed"\} 1$/m);
+    } finally {
+      await served.close();
+    }
+  });
+
   it('503 TIMEOUT (with Retry-After, as every retryable 503) when a request outlives its deadline', async () => {
     const { app: slow } = await fakeApp({ timeoutMs: 100 }, new FakeBackend({ embedDelayMs: 400 }));
     try {

@@ -9,7 +9,10 @@ import { resolveServerConfig } from '../../server/config.js';
 import { selectModels } from '../../server/models.js';
 import { WorkerBackend } from '../../server/worker-backend.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { describeShared, shared } from '../helpers/shared.js';
 
 const DET = shared('models', 'scrfd_500m_bnkps.onnx');
@@ -144,5 +147,77 @@ describeShared('WorkerBackend loading', () => {
     const models = await selectModels(config);
     const broken = { ...models, recognizer: { ...models.recognizer, path: '/nonexistent/model.onnx' } };
     await expect(WorkerBackend.load(broken, config)).rejects.toSatisfy((e: unknown) => isFaceoptError(e));
+  });
+});
+
+/** End lane `i`'s thread from outside, as a crash in it would (terminate() fires its 'exit'). */
+function kill(backend: WorkerBackend, i = 0): Promise<number> {
+  return (backend as unknown as { allLanes: { worker: Worker }[] }).allLanes[i]!.worker.terminate();
+}
+
+describeShared('WorkerBackend when an inference thread dies', () => {
+  it('starts it again: its call in flight fails with FACEOPT_ERR_INFERENCE, the next call waits for the restart and gets the same embedding', async () => {
+    const config = resolveServerConfig({ detector: DET, recognizer: REC, intraOpThreads: 1 });
+    const backend = await WorkerBackend.load(await selectModels(config), config);
+    const events: string[] = [];
+    backend.setLaneEvents({ died: (l, r) => events.push(`died ${l}: ${r}`), restarted: (l) => events.push(`restarted ${l}`), restartFailed: (l) => events.push(`failed ${l}`) });
+    try {
+      await backend.warmUp();
+      const img = await backend.decode(readFileSync(PHOTO), 't1.jpg');
+      const crops = backend.align(img, (await backend.detect(img, {})).slice(0, 2));
+      const before = await backend.embed(crops);
+      const inFlight = backend.embed(crops);
+      await kill(backend);
+      await expect(inFlight).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_INFERENCE'));
+      expect(events).toEqual(['died 0: the inference thread exited (code 1)']);
+      expect(backend.healthy).toBe(false);
+      const after = await backend.embed(crops); // before the fix: FACEOPT_ERR_INFERENCE, for good
+      expect(events).toEqual(['died 0: the inference thread exited (code 1)', 'restarted 0']);
+      expect(backend.healthy).toBe(true);
+      expect(Array.from(after.embeddings[1]!)).toEqual(Array.from(before.embeddings[1]!));
+      expect((await backend.detect(img, {})).length).toBe(6);
+    } finally {
+      await backend.release();
+    }
+  });
+
+  it('a restart that fails is tried again later; calls waiting meanwhile get its coded error instead of hanging', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-lane-restart-'));
+    const rec = path.join(dir, 'rec.onnx');
+    copyFileSync(REC, rec);
+    const config = resolveServerConfig({ detector: DET, recognizer: rec, intraOpThreads: 1 });
+    const backend = await WorkerBackend.load(await selectModels(config), config);
+    const saved = WorkerBackend.restartDelayMs;
+    WorkerBackend.restartDelayMs = 300;
+    const failed: unknown[] = [];
+    let restarted = 0;
+    backend.setLaneEvents({ restartFailed: (_l, e) => failed.push(e), restarted: () => { restarted++; } });
+    try {
+      await backend.warmUp();
+      renameSync(rec, `${rec}.away`); // the model is gone when the thread starts again
+      await kill(backend);
+      const img = await backend.decode(readFileSync(PHOTO), 't1.jpg');
+      await expect(backend.detect(img, {})).rejects.toSatisfy((e: unknown) => isFaceoptError(e));
+      expect(failed.length).toBeGreaterThanOrEqual(1);
+      expect(backend.healthy).toBe(false);
+      renameSync(`${rec}.away`, rec);
+      for (let t = 0; t < 100 && !backend.healthy; t++) await new Promise((r) => setTimeout(r, 100));
+      expect(restarted).toBe(1);
+      expect((await backend.detect(img, {})).length).toBe(6);
+    } finally {
+      WorkerBackend.restartDelayMs = saved;
+      await backend.release();
+    }
+  });
+
+  it('a released backend does not restart its threads', async () => {
+    const config = resolveServerConfig({ detector: DET, recognizer: REC, intraOpThreads: 1 });
+    const backend = await WorkerBackend.load(await selectModels(config), config);
+    let died = 0;
+    backend.setLaneEvents({ died: () => { died++; } });
+    await backend.release();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(died).toBe(0);
+    await expect(backend.embed([])).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_INFERENCE'));
   });
 });
