@@ -189,5 +189,7 @@ describe('multipart bodies', () => {
       setTimeout(() => s.destroy(), 4000);
     });
     expect(got).toMatch(/^HTTP\/1\.1 415/);
+    expect(got).not.toMatch(/100 Continue/);
+    expect(got).toContain('"code":"FACEOPT_ERR_UNSUPPORTED_ENCODING"'); // not UNSUPPORTED_MEDIA, the other 415
   });
 });
