@@ -100,7 +100,11 @@ export function symmetricInt8FromAmax(amax: number): QParams {
   return symmetricInt8(-amax, amax);
 }
 
-/** Quantize one value: saturate(roundHalfEven(float32(x / scale)) + zeroPoint). */
+/**
+ * Quantize one value: roundHalfEven(float32(x / scale)) + zeroPoint, saturated to [qmin, qmax]. That is
+ * the parameters' range, not the type's: symmetric int8 never gives -128 here (how weights are stored),
+ * where ONNX QuantizeLinear saturates an activation at -128.
+ */
 export function quantizeValue(x: number, qp: QParams): number {
   const q = roundHalfEven(Math.fround(x / qp.scale)) + qp.zeroPoint;
   if (q !== q) return qp.zeroPoint; // NaN input: ONNX leaves it undefined; map to real 0
@@ -121,7 +125,10 @@ export function dequantizeLinear(q: ArrayLike<number>, scale: number, zeroPoint 
   return out;
 }
 
-/** Quantize then dequantize: the values the quantized graph sees in place of `x`. */
+/**
+ * Quantize then dequantize: the values the quantized graph sees in place of `x` (within [qmin, qmax];
+ * a symmetric int8 activation below -127.5 x scale reads -128 x scale in onnxruntime, -127 x scale here).
+ */
 export function fakeQuantize(x: ArrayLike<number>, qp: QParams): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = (quantizeValue(x[i], qp) - qp.zeroPoint) * qp.scale;
