@@ -24,6 +24,8 @@ export interface FakeOptions {
   maxPixels?: number;
   /** Throw a plain Error from embed (an internal failure). */
   failEmbed?: boolean;
+  /** Throw this from embed (a coded failure, e.g. the inference thread's). */
+  embedError?: Error;
   /** Inference lanes the backend offers (default 1). */
   lanes?: number;
 }
@@ -87,6 +89,7 @@ export class FakeBackend implements FaceBackend {
       this.embedsInFlight--;
     }
     if (this.opts.failEmbed) throw new Error('synthetic failure with a secret stack');
+    if (this.opts.embedError) throw this.opts.embedError;
     const out = crops.map((c) => l2normalize([...meanRgb(c), 64]));
     return { embeddings: out.map((o) => o.unit), norms: out.map((o) => o.norm) };
   }

@@ -6,6 +6,7 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaceoptApp } from '../../server/app.js';
+import { FaceoptError } from '../../pipeline/errors.js';
 import { FakeBackend, fakeApp, multipart, solidImage } from './helpers.js';
 
 let app: FaceoptApp;
@@ -358,6 +359,23 @@ describe('error codes', () => {
       expect(res.headers['retry-after']).toBe('1'); // only OVERLOADED, NOT_READY and SHUTTING_DOWN had it before
     } finally {
       await slow.close();
+    }
+  });
+
+  it('500 INFERENCE when a model run fails (its coded message, no stack), and the next request is served', async () => {
+    const fake = new FakeBackend({ embedError: new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason: 'the inference thread exited (code 1)' }) });
+    const { app: failing } = await fakeApp({}, fake);
+    try {
+      const res = await failing.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
+      expect(res.statusCode).toBe(500);
+      expect(errorOf(res).code).toBe('FACEOPT_ERR_INFERENCE');
+      expect(errorOf(res).message).toContain('the inference thread exited (code 1)');
+      expect(res.body).not.toMatch(/\.(js|ts):\d+/);
+      delete fake.opts.embedError;
+      const ok = await failing.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
+      expect(ok.statusCode).toBe(200);
+    } finally {
+      await failing.close();
     }
   });
 
