@@ -102,9 +102,36 @@ describeShared('faceopt serve over a real socket', () => {
       req.on('error', reject);
       req.end();
     });
-    expect(status).toBeGreaterThanOrEqual(400);
-    expect(status).toBeLessThan(500);
+    expect(status).toBe(431); // FACEOPT_ERR_HEADERS_TOO_LARGE (Node's 16 KB header limit)
     expect((await fetch(`${s.base}/health`)).status).toBe(200);
+  });
+
+  it('a burst larger than the queue: 503 OVERLOADED with Retry-After for the excess, 200 for the rest, nothing else; the server recovers', async () => {
+    const small = await startServer(['--queue', '2', '--lanes', '1', '--threads', '1', '--no-latency-lane', '--log-level', 'warn']);
+    try {
+      const t1 = readFileSync(shared('faces', 'groups', 't1.jpg'));
+      const burst = await Promise.all(Array.from({ length: 16 }, async () => {
+        const res = await fetch(`${small.base}/v1/extract`, { method: 'POST', body: t1, headers: { 'content-type': 'image/jpeg' } });
+        return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() as { error?: { code: string } } };
+      }));
+      const refused = burst.filter((r) => r.status === 503);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(burst.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(2);
+      expect(burst.every((r) => r.status === 200 || r.status === 503)).toBe(true);
+      for (const r of refused) {
+        expect(r.body.error?.code).toBe('FACEOPT_ERR_OVERLOADED');
+        expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1);
+      }
+      expect(small.proc.exitCode).toBeNull();
+      expect((await fetch(`${small.base}/ready`)).status).toBe(200);
+      const after = await fetch(`${small.base}/v1/extract`, { method: 'POST', body: t1, headers: { 'content-type': 'image/jpeg' } });
+      expect(after.status).toBe(200);
+      const metrics = await (await fetch(`${small.base}/metrics`)).text();
+      expect(metrics).toContain(`faceopt_requests_rejected_total{reason="overloaded"} ${refused.length}`);
+    } finally {
+      small.proc.kill('SIGTERM');
+      expect(await small.exited).toBe(0);
+    }
   });
 
   it('SIGTERM: the request in flight completes, new connections are refused, exit code 0', async () => {
