@@ -5,7 +5,7 @@
  */
 import { FaceoptError, checkNumber } from '../errors.js';
 import { readGraphSummary } from './graph-summary.js';
-import { detectorProfile, guessRole, type DetectorProfile, type ProfileOverrides } from './profile.js';
+import { detectorProfile, guessRole, type DetectorProfile, type ModelProfile, type ProfileOverrides } from './profile.js';
 
 /** Default square input of a dynamic-input detector (InsightFace's det_size). */
 export const DEFAULT_DET_SIZE = 640;
@@ -35,6 +35,23 @@ export function resolveDetSize(profile: DetectorProfile, requested: number | rea
     return [profile.inputSize[0], profile.inputSize[1]];
   }
   return req ?? [DEFAULT_DET_SIZE, DEFAULT_DET_SIZE];
+}
+
+/**
+ * `optimize`'s `--det-size` against the model it is given for: a detector's own rule (resolveDetSize: its
+ * fixed size, or a multiple of 32), refused for a recognizer (its faces are aligned to its own input
+ * size: the setting was ignored), free for a generic model (it sizes the graph's dynamic spatial axes).
+ * Checked before any work: a fixed detector given another size failed in calibration, exit 70, and a
+ * dynamic one was quantized at a size no detector run accepts.
+ */
+export function checkOptimizeDetSize(profile: ModelProfile | null, detSize: number | undefined): void {
+  if (detSize === undefined || !profile) return;
+  if (profile.role === 'detector') { resolveDetSize(profile, detSize); return; }
+  throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+    expected: `no --det-size for a recognizer (its faces are aligned to its ${profile.inputSize.join('x')} input; --det-size sizes a detector)`,
+    name: '--det-size',
+    received: String(detSize),
+  });
 }
 
 /**

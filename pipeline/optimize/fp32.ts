@@ -6,6 +6,9 @@
  */
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
+import { checkOptimizeDetSize } from '../faces/det-size.js';
+import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
+import { detectProfile, guessRole } from '../faces/profile.js';
 import { modelOutPath } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
@@ -50,6 +53,8 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
   assertOneFloatInput(source, o.model);
+  const gs = graphSummary(source.proto);
+  checkOptimizeDetSize(guessRole(gs) ? detectProfile(gs, {}, undefined, o.model) : null, o.detSize);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
   const out = modelOutPath(o.out, `${name}.fp32.onnx`);
   const model = source.clone();

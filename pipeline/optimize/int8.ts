@@ -12,6 +12,7 @@ import { checkOutputs, withReleases } from './outputs.js';
 import { modelOutPath, reportsDir } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
+import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
@@ -165,6 +166,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const photosDir = role === 'generic' ? undefined : o.facesDir;
   if (role === 'generic') warnings.push(`not a face model faceopt recognises: quantized on the generic path, calibrated on synthetic N(0,1) inputs${o.facesDir ? ' (--faces is read for face models only and was not used)' : ''}`);
   checkRoleFlags(role, o.roleFlags ?? [], 'optimize --int8');
+  checkOptimizeDetSize(profile, o.detSize);
   // detectors: rare large values (face logits, box offsets) are the signal, so their ranges come from
   // min/max rather than a percentile, and the heads' outputs stay float (scores near the threshold)
   if (role === 'detector') o = { ...o, method: o.methodGiven ? o.method : 'minmax', quantize: { quantizeGraphOutputs: false, ...o.quantize } };

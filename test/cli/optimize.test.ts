@@ -137,6 +137,8 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
       [['--exclude', 'Conv_0,Conv_99999'], 64, /FACEOPT_ERR_BAD_ARGUMENT: Expected node names or op types of scrfd_500m_bnkps\.onnx \(its op types: .*\) for --exclude but received Conv_99999, which names no node/],
       // a --stats file that is not one fails before the photos are read (it was checked after them)
       [['--stats', shared('faces', 'groups', 'dogs.jpg')], 65, /FACEOPT_ERR_STATS: .*dogs\.jpg cannot be used: not JSON: a binary file/],
+      // a size the fixed detector cannot take failed in calibration (exit 70, the runtime's message cut off)
+      [['--det-size', '320'], 64, /FACEOPT_ERR_BAD_ARGUMENT: Expected 640x640 \(this detector's fixed input size/],
     ];
     for (const [extra, exit, message] of cases) {
       const r = faceopt([...base, ...extra], { env });
@@ -144,6 +146,15 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/^calibration:/m);
       expect(r.stderr).not.toMatch(/^rewrites:/m);
+    }
+    // a dynamic detector was quantized at 100, which no detector run accepts; a recognizer ignored it
+    const dyn = faceopt(['optimize', '--int8', '--model', shared('models', 'scrfd_500m_bnkps_dynamic.onnx'), '--det-size', '100', '--no-evaluate', '--quiet'], { env });
+    expect(dyn.code, dyn.stderr).toBe(64);
+    expect(dyn.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected a multiple of 32 for --det-size but received 100x100/);
+    for (const mode of ['--int8', '--fp32']) {
+      const rec = faceopt(['optimize', mode, '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--det-size', '640', '--quiet'], { env });
+      expect(rec.code, rec.stderr).toBe(64);
+      expect(rec.stderr).toMatch(/Expected no --det-size for a recognizer \(its faces are aligned to its 112x112 input/);
     }
     const t = faceopt(['optimize', '--tensorrt', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--faces', shared('faces', 'lfw'), '--out', path.join(file, 'b.trt'), '--quiet'], { env });
     expect(t.code, t.stderr).toBe(73);
