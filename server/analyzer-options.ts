@@ -12,7 +12,8 @@ export function analyzerOptionsFor(models: ServedModels, config: ServerConfig): 
     detector: models.detector.path,
     recognizer: models.recognizer.path,
     session: { provider: config.provider, intraOpThreads: config.intraOpThreads },
-    ...(config.detSize !== null ? { detSize: config.detSize, detSizeName: '--det-size' } : {}),
+    ...(config.detSize !== null ? { detSize: config.detSize, detSizeName: '--det-size' }
+      : models.detSize !== null ? { detSize: models.detSize, detSizeName: `the input size the detector's report evaluated (${models.detSize})` } : {}),
     detect: { threshold: config.detThreshold },
     decode: { maxPixels: config.maxPixels },
     maxBatch: config.batch.maxBatch,

@@ -117,7 +117,8 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   app.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => { app.server.emit('request', req, res); });
 
   const reclaimer = opts.reclaimer !== undefined ? opts.reclaimer : new MemoryReclaimer(fullGc(), {}, () => metrics.reclaims.inc());
-  const service = new FaceService(config, models.id, metrics, app.log, reclaimer);
+  // the detector's size counts in cache keys whether --det-size or its report set it
+  const service = new FaceService({ ...config, detSize: config.detSize ?? models.detSize }, models.id, metrics, app.log, reclaimer);
   const ctx: AppContext = { config, models, service, metrics, clusterMetrics: null };
   app.decorate('faceopt', ctx);
 

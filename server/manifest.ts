@@ -38,6 +38,11 @@ export interface ManifestEntry {
   verdict: Verdict | null;
   /** Recognizers: the cosine threshold the report measured; null otherwise. */
   matchThreshold: number | null;
+  /**
+   * Detectors: the [width, height] its report evaluated it at, which `faceopt serve` runs it at unless
+   * `--det-size` says otherwise (absent in manifests written before 2026-12-07, and for other entries).
+   */
+  inputSize?: [number, number] | null;
   promotedAt: string;
 }
 
@@ -66,6 +71,8 @@ function checkEntry(file: string, role: ServedRole, e: unknown): ManifestEntry |
   if (typeof x.sizeBytes !== 'number') throw bad(file, `${role}.sizeBytes must be a number`);
   if (x.report !== null && typeof x.report !== 'string') throw bad(file, `${role}.report must be a string or null`);
   if (x.matchThreshold !== null && typeof x.matchThreshold !== 'number') throw bad(file, `${role}.matchThreshold must be a number or null`);
+  const size = x.inputSize;
+  if (size !== undefined && size !== null && !(Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d > 0))) throw bad(file, `${role}.inputSize must be [width, height] or null`);
   const v = x.verdict as Verdict | null;
   if (v !== null && (typeof v !== 'object' || typeof v.pass !== 'boolean' || !Array.isArray(v.reasons))) throw bad(file, `${role}.verdict must be {pass, reasons} or null`);
   return x as unknown as ManifestEntry;
@@ -136,6 +143,7 @@ export async function entryFromReport(manifestFile: string, reportDir: string, a
       report: storedPath(manifestFile, file),
       verdict: { pass: report.gates.pass, reasons: [...report.gates.reasons] },
       matchThreshold: report.role === 'recognizer' ? reportMatchThreshold(report) : null,
+      ...(report.role === 'detector' && report.detector ? { inputSize: [report.detector.inputSize[0], report.detector.inputSize[1]] as [number, number] } : {}),
       promotedAt: new Date().toISOString(),
     },
     warnings: [...report.warnings],

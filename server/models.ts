@@ -28,14 +28,21 @@ export interface ServedModel {
   readonly verdict: Verdict | null;
   readonly keyNumbers: { id: string; label: string; value: number | null; text: string }[] | null;
   readonly reportMatchThreshold: number | null;
-  /** Why the report was not read (it is not where the manifest says: a container without the reports folder). */
+  /** Why the report was not read (it is not where the manifest says: a container without the reports folder), or serves other than it says. */
   readonly reportNote?: string;
+  /** Detectors promoted from a report: the [width, height] the report evaluated it at. */
+  readonly evaluatedInputSize?: readonly [number, number];
 }
 
 export interface ServedModels {
   readonly detector: ServedModel;
   readonly recognizer: ServedModel;
   readonly matchThreshold: { readonly value: number; readonly source: 'flag' | 'report' | 'default' };
+  /**
+   * The detector's input size where no --det-size is given: the square size its report evaluated it at
+   * (a detector passed at 320 found no face at the default 640); null: the detector's own default.
+   */
+  readonly detSize: number | null;
   /** Short hash of both model hashes: the cache namespace, so a new variant never sees old entries. */
   readonly id: string;
   readonly manifest: string | null;
@@ -59,6 +66,7 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
   let verdict = entry.verdict;
   let keyNumbers: ServedModel['keyNumbers'] = null;
   let threshold = entry.matchThreshold;
+  let inputSize = entry.inputSize ?? null;
   let reportPath: string | null = null;
   let reportNote: string | undefined;
   if (entry.report !== null) {
@@ -68,6 +76,7 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
       verdict = { pass: report.gates.pass, reasons: [...report.gates.reasons] };
       keyNumbers = reportKeyNumbers(report);
       threshold = reportMatchThreshold(report);
+      if (report.role === 'detector' && report.detector) inputSize = [report.detector.inputSize[0], report.detector.inputSize[1]];
     } else {
       // a container that mounts models/ but not the reports: the verdict and threshold the manifest
       // recorded at promotion still decide (promote stores the report's path as it was on the host)
@@ -81,7 +90,23 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
   return {
     role, variant: entry.variant, path: file, sha256: actual, sizeBytes: statSync(file).size,
     source: 'manifest', report: reportPath, verdict, keyNumbers, reportMatchThreshold: threshold, ...(reportNote ? { reportNote } : {}),
+    ...(role === 'detector' && inputSize ? { evaluatedInputSize: inputSize } : {}),
   };
+}
+
+/**
+ * The size a promoted detector is served at without --det-size: the one its report evaluated it at (its
+ * verdict holds for that size), square sizes only (serve's --det-size is N for NxN); a note where the
+ * served size is not the evaluated one.
+ */
+function servedDetSize(detector: ServedModel, flag: number | null): { detSize: number | null; note: string | null } {
+  const e = detector.evaluatedInputSize;
+  if (!e) return { detSize: null, note: null };
+  if (flag !== null) {
+    return { detSize: null, note: e[0] === flag && e[1] === flag ? null : `serving the detector at ${flag}x${flag} (--det-size), but its report evaluated it at ${e.join('x')}: its verdict is for that size` };
+  }
+  if (e[0] !== e[1]) return { detSize: null, note: `its report evaluated the detector at ${e.join('x')}, which serve cannot take (square sizes only): serving it at its default size; pass --det-size` };
+  return { detSize: e[0], note: null };
 }
 
 /**
@@ -111,17 +136,20 @@ export async function selectModels(config: ServerConfig): Promise<ServedModels> 
       received: 'nothing',
     });
   };
-  const detector = await pick('detector');
+  let detector = await pick('detector');
   // a --det-size the detector cannot take fails here, before anything listens (it failed in model loading)
   if (config.detSize !== null) await checkDetSize(detector.path, config.detSize, '--det-size');
   const recognizer = await pick('recognizer');
+  const { detSize, note } = servedDetSize(detector, config.detSize);
+  if (note) detector = { ...detector, reportNote: detector.reportNote ? `${detector.reportNote}; ${note}` : note };
+  if (detSize !== null) await checkDetSize(detector.path, detSize, `the input size the detector's report evaluated (${detSize}x${detSize})`);
   const matchThreshold = config.matchThreshold !== null
     ? { value: config.matchThreshold, source: 'flag' as const }
     : recognizer.reportMatchThreshold !== null
       ? { value: recognizer.reportMatchThreshold, source: 'report' as const }
       : { value: DEFAULT_MATCH_THRESHOLD, source: 'default' as const };
   return {
-    detector, recognizer, matchThreshold,
+    detector, recognizer, matchThreshold, detSize,
     id: sha256(`${detector.sha256}:${recognizer.sha256}`).slice(0, 16),
     manifest: manifest ? manifestFile : null,
   };

@@ -71,7 +71,8 @@ export function keyNumbers(r: Report): KeyNumber[] {
   if (r.detector) {
     const d = r.detector.vsReference;
     const missed = d.missedScores?.length ? `; missed faces scored ${d.missedScores.slice(0, 5).map((x) => x.toFixed(3)).join(', ')}${d.missedScores.length > 5 ? ', ...' : ''} by the reference` : '';
-    add('detector.recall', 'recall vs reference', d.recall, `${percent(d.recall)} at IoU ${d.iouThreshold} (${d.matched} of ${d.referenceFaces} faces${missed})`);
+    // the size it was evaluated at: its verdict holds for that size (`faceopt serve` runs a promoted detector at it)
+    add('detector.recall', 'recall vs reference', d.recall, `${percent(d.recall)} at IoU ${d.iouThreshold}, input ${r.detector.inputSize.join('x')} (${d.matched} of ${d.referenceFaces} faces${missed})`);
     add('detector.meanIou', 'mean IoU vs reference', d.meanIou, fixed(d.meanIou, DIGITS.iou));
     add('detector.keypointError', 'keypoint error', d.keypointError?.mean ?? null,
       d.keypointError ? `${fixed(d.keypointError.mean, DIGITS.keypoint)} of box size (max ${fixed(d.keypointError.max, DIGITS.keypoint)})` : 'n/a');

@@ -18,6 +18,7 @@ function modelJson(m: ServedModel, inputSize: readonly [number, number] | null) 
     sha256: m.sha256,
     sizeBytes: m.sizeBytes,
     inputSize,
+    ...(m.evaluatedInputSize ? { evaluatedInputSize: m.evaluatedInputSize } : {}),
     report: m.report,
     ...(m.reportNote ? { reportNote: m.reportNote } : {}),
     verdict: m.verdict === null ? 'unverified' : m.verdict.pass ? 'pass' : 'fail',

@@ -84,7 +84,7 @@ describe('faceopt report', () => {
     const lines = out.split('\n');
     expect(lines[1]).toMatch(new RegExp(`^report +${pass} +${det}$`));
     expect(lines[3]).toMatch(/^verdict +PASS: all 3 accuracy gates met +FAIL: 1 of 2 accuracy gates failed$/);
-    expect(out).toMatch(/recall vs reference +- +99\.17% at IoU 0\.5 \(119 of 120 faces; missed faces scored 0\.833 by the reference\)/);
+    expect(out).toMatch(/recall vs reference +- +99\.17% at IoU 0\.5, input 640x640 \(119 of 120 faces; missed faces scored 0\.833 by the reference\)/);
   });
 
   it('notes when the stats file beside a report is not the calibration it records (a later run stopped before its report)', async () => {

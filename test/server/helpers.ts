@@ -112,7 +112,7 @@ function fakeModel(role: 'detector' | 'recognizer', verdict: ServedModel['verdic
 
 /** ServedModels for the synthetic backend (match threshold 0.99: only near-identical colours match). */
 export function fakeModels(id = 'fakefakefakefake'): ServedModels {
-  return { detector: fakeModel('detector'), recognizer: fakeModel('recognizer'), matchThreshold: { value: 0.99, source: 'default' }, id, manifest: null };
+  return { detector: fakeModel('detector'), recognizer: fakeModel('recognizer'), matchThreshold: { value: 0.99, source: 'default' }, detSize: null, id, manifest: null };
 }
 
 /** An app over the synthetic backend, ready (unless `wait` is false), logging nothing. */

@@ -14,6 +14,7 @@ import { isFaceoptError } from '../../pipeline/errors.js';
 import { sha256 } from '../../pipeline/fsutil.js';
 import type { Report } from '../../pipeline/report/types.js';
 import { notFasterWarning } from '../../pipeline/evaluate/speed.js';
+import { analyzerOptionsFor } from '../../server/analyzer-options.js';
 import { buildApp } from '../../server/app.js';
 import { faceopt } from '../helpers/cli.js';
 import { exampleDetectorReport, exampleRecognizerReport } from '../report/example.js';
@@ -72,6 +73,39 @@ describe('faceopt promote', () => {
     const flagged = await buildApp({ manifest, matchThreshold: 0.42, logLevel: 'silent' }, { backend: fake() });
     expect(flagged.faceopt.models.matchThreshold).toEqual({ value: 0.42, source: 'flag' });
     await flagged.close();
+  });
+
+  it('a detector report\'s input size travels into the manifest, and the server runs the detector at it unless --det-size says otherwise (then it says so)', async () => {
+    const report = exampleDetectorReport();
+    report.detector = { ...report.detector!, inputSize: [320, 320] };
+    const det = await reportDir('det320.int8', report, 'placeholder');
+    await writeFile(det.model, await fixtureBytes('scrfd_dynamic')); // a real dynamic detector graph
+    const bytes = await readFile(det.model);
+    const rj = path.join(det.dir, 'report.json');
+    await writeFile(rj, JSON.stringify({ ...JSON.parse(await readFile(rj, 'utf8')), variant: { ...report.variant, path: det.model, sha256: sha256(bytes), sizeBytes: bytes.length } }, null, 2));
+    const rec = await reportDir('rec320.int8', exampleRecognizerReport(), 'recognizer-bytes-320');
+    const manifest = path.join(tmp, 'models', 'manifest-320.json');
+    const r = faceopt(['promote', det.dir, rec.dir, '--manifest', manifest, '--allow-failed']); // the example detector report fails a gate
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(await readFile(manifest, 'utf8')).detector.inputSize).toEqual([320, 320]);
+    const app = await buildApp({ manifest, allowFailed: true, logLevel: 'silent' }, { backend: fake() });
+    try {
+      expect(app.faceopt.models.detSize).toBe(320); // it ran at 640 and found no face where the report found them
+      expect(analyzerOptionsFor(app.faceopt.models, app.faceopt.config).detSize).toBe(320);
+      const models = (await app.inject({ url: '/v1/models' })).json();
+      expect(models.detector.evaluatedInputSize).toEqual([320, 320]);
+      expect(models.detector.reportNote).toBeUndefined();
+    } finally {
+      await app.close();
+    }
+    const flagged = await buildApp({ manifest, detSize: 640, allowFailed: true, logLevel: 'silent' }, { backend: fake() });
+    try {
+      expect(flagged.faceopt.models.detSize).toBeNull();
+      expect(analyzerOptionsFor(flagged.faceopt.models, flagged.faceopt.config).detSize).toBe(640);
+      expect(flagged.faceopt.models.detector.reportNote).toContain('serving the detector at 640x640 (--det-size), but its report evaluated it at 320x320');
+    } finally {
+      await flagged.close();
+    }
   });
 
   it('refuses a failed report (exit 3) unless --allow-failed; the server refuses it too unless allowFailed', async () => {
