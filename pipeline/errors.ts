@@ -16,6 +16,8 @@ export interface ErrorSpec {
 }
 
 export const ERRORS = {
+  // --- the command line ---------------------------------------------------------------------------
+  FACEOPT_ERR_USAGE: { message: '{reason}. Run `{command} --help` for its arguments and options.', exit: 64, http: 400 },
   // --- files and models -------------------------------------------------------------------------
   FACEOPT_ERR_FILE_NOT_FOUND: { message: 'File not found: {path}. Check the path{hint?}.', exit: 66, http: 404 },
   FACEOPT_ERR_NOT_ONNX: { message: '{path} is not an ONNX model ({reason}). Pass a .onnx file exported by PyTorch/Paddle/InsightFace.', exit: 65, http: 400 },

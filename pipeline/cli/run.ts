@@ -7,15 +7,34 @@ import { Command, CommanderError } from 'commander';
 import { FaceoptError, ERRORS } from '../errors.js';
 
 export async function runCli(program: Command, argv: string[]): Promise<number> {
-  // every (sub)command throws instead of calling process.exit, so usage errors get our exit code
-  const override = (c: Command) => { c.exitOverride(); c.commands.forEach(override); };
+  // every (sub)command throws instead of calling process.exit, so usage errors get our exit code; their
+  // message is not printed by commander but reported as FACEOPT_ERR_USAGE naming the command (help,
+  // shown for a bare `faceopt` or --help, is printed as before)
+  let usageOf: string | null = null;
+  const override = (c: Command) => {
+    c.exitOverride();
+    c.configureOutput({ ...c.configureOutput(), outputError: () => { usageOf = commandPath(c); } });
+    c.commands.forEach(override);
+  };
   override(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
+    if (e instanceof CommanderError && usageOf !== null && e.exitCode !== 0) {
+      return reportError(new FaceoptError('FACEOPT_ERR_USAGE', { reason: capitalize(e.message.replace(/^error: /, '').replace(/\.$/, '')), command: usageOf }));
+    }
     return reportError(e);
   }
+}
+
+const capitalize = (t: string) => t.charAt(0).toUpperCase() + t.slice(1);
+
+/** `faceopt optimize` for the optimize command: the words a user types to reach `c`. */
+function commandPath(c: Command): string {
+  const names: string[] = [];
+  for (let x: Command | null = c; x; x = x.parent) names.unshift(x.name());
+  return names.join(' ');
 }
 
 /** Print one line for an error and return the exit code to use. */

@@ -129,7 +129,7 @@ describeShared('faceopt detect / embed / compare', () => {
     expect(cmp.stderr).toContain('for --det-threshold but received 2');
     const maxFaces = faceopt(['compare', t1, t1, '--max-faces', '2'], { env });
     expect(maxFaces.code).toBe(64); // the main face of each photo: commander's unknown option
-    expect(maxFaces.stderr).toContain("unknown option '--max-faces'");
+    expect(maxFaces.stderr).toContain("FACEOPT_ERR_USAGE: Unknown option '--max-faces'");
   });
 
   it('a detector or recognizer cut short is named truncated (download again), as inspect names it', () => {
