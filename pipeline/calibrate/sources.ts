@@ -103,7 +103,12 @@ export function readImageList(listFile: string, facesDir: string, notes?: ImageL
   if (notes) notes.duplicates = duplicates;
   const missing = out.filter((l) => !existsSync(path.join(facesDir, l)));
   if (missing.length) {
-    throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: `${listFile} (${missing.length} listed files missing under ${facesDir}, e.g. ${missing[0]})` });
+    // some listed photos are there: "no images found" and "pass a list" said the wrong thing
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
+      expected: `photos that exist under --faces ${facesDir} (fix those lines of the list, remove them, or point --faces at the folder the list was made for)`,
+      name: '--calibration-list',
+      received: `${listFile}, ${missing.length} of whose ${out.length} photos are missing: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}`,
+    });
   }
   if (!out.length) throw new FaceoptError('FACEOPT_ERR_NO_CALIBRATION_DATA', { source: listFile });
   return out;

@@ -103,4 +103,12 @@ describe('calibration list entries', () => {
     // no warning for a clean list
     expect(splitCalibration(faces, { listFile: list('clean.txt', ['A/A_1.jpg']) }).warnings ?? []).toEqual([]);
   });
+
+  it('listed photos missing under --faces are named, with what to do (it said no images were found and to pass a list)', () => {
+    const r = refusal(() => readImageList(list('missing.txt', ['A/A_1.jpg', 'A/A_9.jpg', 'B/B_1.jpg', 'Z/Z_1.jpg']), faces));
+    expect(r.code).toBe('FACEOPT_ERR_BAD_ARGUMENT');
+    expect(r.exit).toBe(64);
+    expect(r.message).toContain('2 of whose 4 photos are missing: A/A_9.jpg, Z/Z_1.jpg');
+    expect(r.message).toContain('fix those lines of the list, remove them, or point --faces at the folder the list was made for');
+  });
 });
