@@ -223,6 +223,7 @@ export function statsFor(stats: CalibrationStats, where: string, expect: StatsEx
   const refuse = (reason: string): never => {
     throw new FaceoptError('FACEOPT_ERR_STATS', { path: where, reason });
   };
+  if (expect.tensors) checkStatsModel(stats, where, expect.tensors);
   const was = stats.source;
   const now = expect.source;
   if (now && (now.listSha256 !== was.listSha256 || now.images !== was.images)) {
@@ -246,6 +247,23 @@ export function statsFor(stats: CalibrationStats, where: string, expect: StatsEx
     return refuse(`it holds ${stats.method} stats without histograms, and ${expect.method} needs them`);
   }
   return stats;
+}
+
+/**
+ * FACEOPT_ERR_STATS when most of the stats' tensors are not tensors of this graph: the file was made for
+ * another model. Checked first (and by `optimize --int8` before it reads any photo): a stats file of
+ * another model was refused for its calibration photos, and the advice to pass the same photos led to a
+ * second refusal for the model.
+ */
+export function checkStatsModel(stats: CalibrationStats, where: string, tensors: readonly string[]): void {
+  const names = Object.keys(stats.tensors);
+  const here = new Set(tensors);
+  const absent = names.filter((t) => !here.has(t));
+  if (names.length === 0 || absent.length * 2 <= names.length) return;
+  throw new FaceoptError('FACEOPT_ERR_STATS', {
+    path: where,
+    reason: `it was made for another model: ${absent.length} of its ${names.length} tensors are not in this one (${absent.slice(0, 3).join(', ')}${absent.length > 3 ? ', ...' : ''})`,
+  });
 }
 
 /** Why text is not JSON, without echoing the bytes of a binary file (an image or a model passed by mistake). */

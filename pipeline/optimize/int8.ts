@@ -16,7 +16,7 @@ import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
-import { createStats, hashImageList, loadStats, rechooseRanges, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
+import { checkStatsModel, createStats, hashImageList, loadStats, rechooseRanges, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, FacelessPhotos, recognizerBatches } from '../calibrate/sources.js';
 import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
@@ -192,6 +192,8 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const prepared = source.clone();
   const rewrites = { ...INT8_REWRITES, ...o.rewrites };
   const prep = prepareFloatGraph(prepared, { ...rewrites, prelu: 'keep' }, o.quantize.opset ?? 13);
+  // a --stats file of another model is refused now, before any photo is read
+  if (reusedStats && o.statsFile) checkStatsModel(reusedStats, o.statsFile, activationTensors(prepared));
 
   // calibration data
   const detSize = o.detSize ?? profile?.inputSize?.[0] ?? 640;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalibrationCollector, type CalibrationMethod } from '../../pipeline/calibrate/collectors.js';
-import { createStats, hashImageList, loadStats, parseStats, serializeStats, statsFor, type CalibrationStats } from '../../pipeline/calibrate/stats.js';
+import { checkStatsModel, createStats, hashImageList, loadStats, parseStats, serializeStats, statsFor, type CalibrationStats } from '../../pipeline/calibrate/stats.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { sha256 } from '../../pipeline/fsutil.js';
 import { gaussian } from './random.js';
@@ -121,4 +121,14 @@ describe('--stats checks', () => {
     expect(msg).toMatch(/report does not name/);
     expect(statsFor(s, 's.json', { modelSha256: MODEL, source: { images: 3, listSha256: hashImageList(images) } })).toBe(s);
   });
+
+  it('a file of another model is refused as such first, whatever its photos (it blamed the photos, then the model)', () => {
+    const s = stats('minmax');
+    const otherGraph = ['383', '384', '385', '390', 'input.1']; // another model's tensors: 1 of the file's 7 is there
+    const msg = refused(() => statsFor(s, 's.json', { modelSha256: sha256('another graph'), source: { images: 5, listSha256: hashImageList(['x/1.jpg']) }, tensors: otherGraph }));
+    expect(msg).toMatch(/made for another model: 6 of its 7 tensors are not in this one \(relu, neg, pos, \.\.\.\)/);
+    expect(msg).not.toMatch(/photos differ/);
+    expect(() => checkStatsModel(s, 's.json', Object.keys(s.tensors))).not.toThrow();
+  });
 });
+
