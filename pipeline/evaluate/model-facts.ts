@@ -4,6 +4,7 @@
  * its graph (Q/DQ, QOperator, float16), and the input dims the side-by-side speed runs use. Read once,
  * from the graphs themselves, so `faceopt evaluate` works on any variant file whoever made it.
  */
+import path from 'node:path';
 import { FaceoptError } from '../errors.js';
 import { summarizeModel } from '../faces/graph-summary.js';
 import { guessRole, type Role } from '../faces/profile.js';
@@ -131,7 +132,8 @@ export function pairFacts(reference: string, variant: string, role?: Role): { re
   if (r.precision.startsWith('int8')) throw new FaceoptError('FACEOPT_ERR_ALREADY_QUANTIZED', { path: reference, ops: r.precision === 'int8-qoperator' ? 'QLinear* nodes' : 'QuantizeLinear/DequantizeLinear nodes' });
   const v = modelFacts(variant, role);
   if (r.role !== v.role) {
-    throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: variant, expected: r.role, actual: v.role, hint: ' (or set both roles with --role)' });
+    // either may be the mistake: the hint names the reference too (it only blamed --model)
+    throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: variant, expected: r.role, actual: v.role, hint: ` as --reference ${reference} is, or as --reference the float model ${path.basename(variant)} was made from (or set both roles with --role)` });
   }
   return { reference: r, variant: v, role: r.role };
 }

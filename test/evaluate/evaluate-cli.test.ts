@@ -169,7 +169,7 @@ describeShared('faceopt evaluate on real models', () => {
     expect(noFaces.stderr).toMatch(/--faces DIR/);
     const wrongRole = faceopt(['evaluate', '--model', MOBILEFACE, '--reference', SCRFD, '--faces', LFW]);
     expect(wrongRole.code).toBe(ERRORS.FACEOPT_ERR_MODEL_ROLE.exit);
-    expect(wrongRole.stderr).toMatch(/is not a detector model \(recognised as recognizer\)\. Pass a detector model \(or set both roles with --role\)\./);
+    expect(wrongRole.stderr).toMatch(/is not a detector model \(recognised as recognizer\)\. Pass a detector model as --reference .*scrfd_500m_bnkps\.onnx is, or as --reference the float model mobileface_paddle_128d\.onnx was made from \(or set both roles with --role\)\./);
     // the other role's settings are refused, not ignored; a quantized reference is refused
     const otherRole = faceopt([...base, '--faces', LFW, '--boxes', path.join(GROUPS, 'training.xml'), '--gate-recall', '0.9']);
     expect(otherRole.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
