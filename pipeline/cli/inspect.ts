@@ -3,6 +3,7 @@
  * inputs/outputs, op histogram, parameters, MACs at its input size, the face-model role and preprocessing
  * profile faceopt would use, and whether it is already quantized.
  */
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadModel } from '../onnx/model.js';
 import { summarizeModel, type ModelSummary } from '../onnx/summary.js';
@@ -58,7 +59,7 @@ export async function inspectModel(file: string, opts: { detSize?: number; batch
     macs = { error: (e as Error).message };
   }
   const floatLayers = floatComputeLayers(model, precisionOf(model))?.map(({ layer, op }) => ({ layer, op })) ?? null;
-  return { file, ...summary, role, roleDescription, profile, ...(profileError ? { profileError } : {}), macs, floatLayers, ...(opts.bytes ? { bytes: byteBreakdown(model) } : {}) };
+  return { file, ...summary, role, roleDescription, profile, ...(profileError ? { profileError } : {}), macs, floatLayers, ...(opts.bytes ? { bytes: { ...byteBreakdown(model), fileBytes: statSync(file).size } } : {}) };
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -107,6 +108,8 @@ function renderBytes(b: ByteBreakdown): string[] {
     `  bytes: ${fmt(b.total)}`,
     ...b.parts.map((p) => `    ${p.part.padEnd(width)}  ${fmt(p.bytes).padStart(11)}  ${share(p.bytes)}${count(p)}`),
     `    names of tensors and nodes, within the parts above: ${fmt(b.nameBytes)} (${share(b.nameBytes).trim()})`,
+    // the parts are measured on the graph as faceopt encodes it, which is what it writes
+    ...(b.fileBytes !== undefined && b.fileBytes !== b.total ? [`    (measured as faceopt encodes the graph: the file itself has ${fmt(b.fileBytes)} bytes, encoded by another tool${b.fileBytes < b.total ? ' or with external data' : ''})`] : []),
   ];
 }
 

@@ -25,6 +25,11 @@ export interface ByteBreakdown {
   parts: BytePart[];
   /** Bytes of tensor and node names and node names among them (initializer, node, input and output names). */
   nameBytes: number;
+  /**
+   * The file's own size where the caller knows it: it differs from `total` for a file another tool
+   * encoded otherwise (another field order, packed or unpacked values), or with external data.
+   */
+  fileBytes?: number;
 }
 
 const INT8_TYPES: ReadonlySet<number> = new Set([DataType.INT8, DataType.UINT8]);

@@ -73,6 +73,13 @@ describe('faceopt inspect on a quantized graph', () => {
     const text = faceopt(['inspect', file, '--bytes']).stdout;
     expect(text).toContain(`  bytes: ${bytes.length}\n`);
     expect(text).toMatch(/\n {4}int8 weights +\d+ +[\d.]+% {2}\(1 initializer\)\n/);
+    expect(text).not.toContain('the file itself has');
+    // a file another tool encoded otherwise (here: an unknown field, which decoding skips): the parts are
+    // faceopt's encoding, and the line says the file's own size (the total silently differed from it)
+    const other = path.join(dir, 'other-encoder.onnx');
+    writeFileSync(other, Buffer.concat([bytes, Buffer.from([0x98, 0x06, 0x01])]));
+    expect(JSON.parse(faceopt(['inspect', other, '--json', '--bytes']).stdout).bytes).toMatchObject({ total: bytes.length, fileBytes: bytes.length + 3 });
+    expect(faceopt(['inspect', other, '--bytes']).stdout).toContain(`(measured as faceopt encodes the graph: the file itself has ${bytes.length + 3} bytes, encoded by another tool)`);
   });
 });
 
