@@ -85,7 +85,10 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
     if (unreadableNote) warnings.push(unreadableNote);
     if (aligned.imagesWithoutFace.length) warnings.push(`${aligned.imagesWithoutFace.length} of ${images.length} evaluation photos had no face (skipped for both models)`);
     log('evaluate: embedding with reference and variant');
-    const r = await evaluateRecognizer({ reference: o.reference, variant: o.variant, aligned, pairs: o.pairs ?? null, session: o.session });
+    const r = await evaluateRecognizer({
+      reference: o.reference, variant: o.variant, aligned, pairs: o.pairs ?? null, session: o.session,
+      onProgress: (model, d, t) => { if (d % 512 === 0 || d === t) log(`  embedded ${d}/${t} with the ${model}`); },
+    });
     recognizer = { cosine: r.cosine, verification: r.verification };
   } else if (o.role === 'recognizer') {
     warnings.push('no faces folder or detector given: recognizer accuracy not measured');
@@ -99,6 +102,7 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
       reference: o.reference, variant: o.variant, images: imgs, annotated: o.annotated, boxFiles: o.boxFiles,
       faceFree: o.faceFree, detSize: o.detSize, session: o.session,
       onUnreadable: unreadable.onUnreadable,
+      onProgress: (d, t) => { if (d % 250 === 0 || d === t) log(`  detected ${d}/${t}`); },
     });
     const unreadableNote = unreadable.warning('evaluation', imgs.length);
     if (unreadableNote) warnings.push(unreadableNote);

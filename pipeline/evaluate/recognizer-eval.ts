@@ -76,18 +76,26 @@ export async function alignCentralFaces(
  * cosine is NaN (counted in `nonFinite`, scored -1 by cosineSummary) and its pair scores are NaN (always
  * "different" in verification), instead of a quiet cosine of 0 that the report counted as a working face.
  */
-async function embedAll(modelPath: string, crops: readonly (RgbImage | null)[], session?: SessionOptions): Promise<(Float32Array | null)[]> {
+async function embedAll(modelPath: string, crops: readonly (RgbImage | null)[], session?: SessionOptions, onProgress?: (done: number, total: number) => void): Promise<(Float32Array | null)[]> {
   const rec = await ArcFaceRecognizer.load(modelPath, { session, maxBatch: 32 });
   try {
     const present = crops.map((c, i) => [c, i] as const).filter(([c]) => c !== null) as [RgbImage, number][];
-    const { embeddings, norms } = await rec.embed(present.map(([c]) => c));
     const out: (Float32Array | null)[] = crops.map(() => null);
-    present.forEach(([, i], k) => { out[i] = Number.isFinite(norms[k]) ? embeddings[k]! : new Float32Array(embeddings[k]!.length).fill(NaN); });
+    // in chunks, so a long evaluation tells how far it is (a w600k_r50 embeds 1,549 faces for minutes)
+    for (let at = 0; at < present.length; at += EMBED_CHUNK) {
+      const chunk = present.slice(at, at + EMBED_CHUNK);
+      const { embeddings, norms } = await rec.embed(chunk.map(([c]) => c));
+      chunk.forEach(([, i], k) => { out[i] = Number.isFinite(norms[k]) ? embeddings[k]! : new Float32Array(embeddings[k]!.length).fill(NaN); });
+      onProgress?.(at + chunk.length, present.length);
+    }
     return out;
   } finally {
     await rec.release();
   }
 }
+
+/** Faces embedded between two progress reports (a multiple of the recognizer's batch of 32). */
+const EMBED_CHUNK = 256;
 
 function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;
@@ -102,6 +110,8 @@ export interface RecognizerEvalInput {
   /** Images whose crops feed the per-face cosine (all aligned images when omitted). */
   images?: readonly string[];
   pairs?: PairList | null;
+  /** Faces embedded so far by each model (after each chunk of 256). */
+  onProgress?: (model: 'reference' | 'variant', done: number, total: number) => void;
   session?: SessionOptions;
 }
 
@@ -173,8 +183,8 @@ function verifyPairs(list: PairList, byName: ReadonlyMap<string, readonly [Float
 export async function evaluateRecognizer(input: RecognizerEvalInput): Promise<RecognizerResults & { faces: number }> {
   const names = [...(input.images ?? input.aligned.crops.keys())];
   const crops = names.map((n) => input.aligned.crops.get(n) ?? null);
-  const ref = await embedAll(input.reference, crops, input.session);
-  const vari = await embedAll(input.variant, crops, input.session);
+  const ref = await embedAll(input.reference, crops, input.session, input.onProgress && ((d, t) => input.onProgress!('reference', d, t)));
+  const vari = await embedAll(input.variant, crops, input.session, input.onProgress && ((d, t) => input.onProgress!('variant', d, t)));
   const cosines: number[] = [];
   const byName = new Map<string, [Float32Array, Float32Array]>();
   names.forEach((n, i) => {
