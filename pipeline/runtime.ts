@@ -120,7 +120,8 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
     executionProviders: executionProviders(provider, opts.deviceId ?? 0),
     graphOptimizationLevel: opts.optimization ?? 'all',
     executionMode: opts.executionMode ?? 'sequential',
-    logSeverityLevel: 3,
+    // fatal only: an error is reported once, as our coded error (onnxruntime also printed its own red line)
+    logSeverityLevel: 4,
   };
   if (opts.intraOpThreads !== undefined) so.intraOpNumThreads = opts.intraOpThreads;
   if (opts.interOpThreads !== undefined) so.interOpNumThreads = opts.interOpThreads;
@@ -137,6 +138,16 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
       reason: (e as Error).message.split('\n')[0],
     }, { cause: e });
   }
+}
+
+/**
+ * FACEOPT_ERR_INFERENCE naming `file` when onnxruntime cannot load the model at all (an unknown op,
+ * shapes that do not fit): checked before a command works on a copy of it in memory, whose failure named
+ * no file ("Inference failed in <buffer>"), and before any photo is read.
+ */
+export async function assertLoads(file: string): Promise<void> {
+  const s = await createSession(file, { optimization: 'disabled', intraOpThreads: 1, arena: false });
+  await s.release();
 }
 
 /** A float32 tensor of the given shape (copying nothing). */

@@ -38,6 +38,7 @@ import { removeReportUnlessFor } from '../report/io.js';
 import { terminalSummary } from '../report/summary.js';
 import type { Provenance } from '../report/types.js';
 import { resolveModelArg } from '../zoo/resolve.js';
+import { assertLoads } from '../runtime.js';
 
 /** Float rewrites before a TensorRT plan: fold BN (exact), keep PRelu (TensorRT runs it natively). */
 export const TENSORRT_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'keep' });
@@ -138,6 +139,7 @@ async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)
   const source = loadModel(file);
   assertFloatModel(source, file);
   assertOneFloatInput(source, file);
+  await assertLoads(file);
   // unnamed nodes get the names the prepared copy gives them (by position), so --exclude can name them
   source.graph.nameNodes();
   const precision = (opts.precision ?? 'int8') as Precision;

@@ -11,7 +11,7 @@ import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole } from '../faces/profile.js';
 import { modelOutPath } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
-import { createSession, floatTensor, runSession } from '../runtime.js';
+import { assertLoads, createSession, floatTensor, runSession } from '../runtime.js';
 import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
 import { measureSpeed, SPEED_RUNS } from '../evaluate/speed.js';
 import { describeMerges } from '../quantize/rewrites/siblings.js';
@@ -53,6 +53,7 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
   assertOneFloatInput(source, o.model);
+  await assertLoads(o.model);
   const gs = graphSummary(source.proto);
   checkOptimizeDetSize(guessRole(gs) ? detectProfile(gs, {}, undefined, o.model) : null, o.detSize);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');

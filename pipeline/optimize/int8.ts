@@ -14,7 +14,7 @@ import { loadModel, saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { createSession } from '../runtime.js';
+import { assertLoads, createSession } from '../runtime.js';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkStatsModel, createStats, hashImageList, loadStats, rechooseRanges, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
@@ -148,6 +148,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const source = loadModel(o.model);
   assertFloatModel(source, o.model);
   assertOneFloatInput(source, o.model);
+  await assertLoads(o.model);
   // unnamed nodes get the names the prepared copy gives them (by position), so --exclude can name them
   source.graph.nameNodes();
   const name = path.basename(o.model).replace(/\.onnx$/i, '');

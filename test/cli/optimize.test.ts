@@ -91,6 +91,21 @@ describe('faceopt optimize on a model that is not a face model', () => {
     expect(bad.stderr).toContain('--float-prefix');
   });
 
+  it('a model onnxruntime cannot load is refused at once, naming the file, in one line (it said "<buffer>", beside onnxruntime\'s own log line)', async () => {
+    const file = path.join(work, 'unknown-op.onnx');
+    await saveModel(tinyModel({
+      opset: 13, input: { name: 'x', shape: ['N', 4] }, outputs: ['y'],
+      nodes: [makeNode('NoSuchOp', ['x'], ['y'], 'mystery')],
+    }), file);
+    for (const mode of ['--int8', '--fp32', '--tensorrt']) {
+      const r = faceopt(['optimize', mode, '--model', file, '--out', path.join(work, `unknown-op${mode === '--tensorrt' ? '.trt' : '.x.onnx'}`), '--quiet'], { env });
+      expect(r.code, r.stderr).toBe(70);
+      expect(r.stderr).toMatch(new RegExp(`^faceopt: FACEOPT_ERR_INFERENCE: Inference failed in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*NoSuchOp`, 'm'));
+      expect(r.stderr).not.toMatch(/onnxruntime:/); // onnxruntime's own log line
+      expect(r.stderr).not.toMatch(/^calibration:/m);
+    }
+  });
+
   it('refuses an already quantized model and a missing mode with coded errors', () => {
     const q = path.join(work, 'models', 'mlp.int8.onnx');
     const again = faceopt(['optimize', '--int8', '--model', q, '--quiet'], { env });
