@@ -15,6 +15,7 @@ import { addEvaluationSetOptions, addGateOptions, gateThresholdsFromOptions, rol
 import { stringifyReport, terminalSummary, type Report } from '../report/index.js';
 import { PROVIDERS, type Provider } from '../runtime.js';
 import { loadTensorrtProviderOptions, requireTensorrtProvider } from '../tensorrt/ort-options.js';
+import { engineNote } from '../tensorrt/report.js';
 import { resolveModelArg } from '../zoo/resolve.js';
 
 const FORMATS = ['text', 'md', 'html', 'json'] as const;
@@ -40,7 +41,7 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
  * loadTensorrtProviderOptions, which also checks the provider options) and a `tensorrt-<precision>`
  * label; anything else resolves like every model argument.
  */
-async function resolveVariant(arg: string): Promise<{ file: string; label?: string; note?: string }> {
+async function resolveVariant(arg: string): Promise<{ file: string; label?: string; note?: string; bundleDir?: string }> {
   const asPath = path.resolve(arg);
   if (existsSync(asPath) && statSync(asPath).isDirectory() && existsSync(path.join(asPath, 'ort-tensorrt.json'))) {
     const loaded = await loadTensorrtProviderOptions(asPath);
@@ -48,6 +49,7 @@ async function resolveVariant(arg: string): Promise<{ file: string; label?: stri
       file: loaded.modelPath,
       label: `tensorrt-${loaded.precision}`,
       note: `variant is ${path.basename(loaded.modelPath)} of the TensorRT bundle ${asPath} (ort-tensorrt.json, ${Object.keys(loaded.providerOptions).length} provider options; onnxruntime-node applies only device_id of them)`,
+      bundleDir: asPath,
     };
   }
   return { file: resolveModelArg(arg, { flag: '--model' }) };
@@ -84,7 +86,8 @@ export async function evaluateCommand(f: EvaluateFlags): Promise<{ report: Repor
     speedRuns: int('--speed-runs', f.speedRuns, 1, 10000),
     gates: gateThresholdsFromOptions(f),
     reportDir: f.reportDir,
-    warnings: variant.note ? [variant.note] : [],
+    // a bundle evaluated without the TensorRT provider says what optimize --tensorrt's report says: no engine ran
+    warnings: [...(variant.note ? [variant.note] : []), ...(variant.bundleDir && provider !== 'tensorrt' ? [engineNote(variant.bundleDir, path.basename(variant.file))] : [])],
     command: `faceopt ${process.argv.slice(2).join(' ')}`,
   });
   let text: string;

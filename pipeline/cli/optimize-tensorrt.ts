@@ -33,7 +33,7 @@ import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, type FloatRew
 import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
 import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
-import { evaluatedGraph, evaluateTensorrtBundle } from '../tensorrt/report.js';
+import { engineStatus, evaluatedGraph, evaluateTensorrtBundle } from '../tensorrt/report.js';
 import { removeReportUnlessFor } from '../report/io.js';
 import { terminalSummary } from '../report/summary.js';
 import type { Provenance } from '../report/types.js';
@@ -286,6 +286,8 @@ async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)
     calibration: calibration ? calibrationProvenance(calibration, opts, precision, rechosen) : null,
     command: opts.command ?? null, log, warnings,
   });
+  // without a report nothing said the plan was only written (the report carries the engine note)
+  if (!evaluation) log(`note: no TensorRT engine was built or timed here (${engineStatus()}); build and time one with ${path.join(plan.dir, 'build.sh')} --time on a machine with an NVIDIA GPU and TensorRT`);
   if (staleReport && !evaluation) log(`report: removed the report of an earlier run from ${reportDir} (it described another bundle; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
   return { ...plan, evaluation };
 }

@@ -58,10 +58,14 @@ function onPath(tool: string): boolean {
  * reason found on this machine, and the commands that build and time them.
  */
 export function engineNote(bundleDir: string, graphFile = 'model.qdq.onnx'): string {
+  return `TensorRT engines were not built or timed here (${engineStatus()}): accuracy is that of ${graphFile} (the graph TensorRT builds) run on CPU by onnxruntime, and the speed numbers are CPU onnxruntime, not TensorRT. Build and time the engine with ${path.join(bundleDir, 'build.sh')} --time, or scripts/gpu-check.sh ${bundleDir}, on a machine with an NVIDIA GPU and TensorRT.`;
+}
+
+/** Why no engine was built here: no GPU, no trtexec, or (with both) that optimize only writes the plan. */
+export function engineStatus(): string {
   const gpu = onPath('nvidia-smi') || existsSync('/dev/nvidia0');
   const trtexec = onPath('trtexec') || existsSync('/usr/src/tensorrt/bin/trtexec');
-  const why = !gpu ? 'no NVIDIA GPU on this machine' : !trtexec ? 'a GPU is present but trtexec was not found' : 'optimize writes the plan; engines are built by build.sh';
-  return `TensorRT engines were not built or timed here (${why}): accuracy is that of ${graphFile} (the graph TensorRT builds) run on CPU by onnxruntime, and the speed numbers are CPU onnxruntime, not TensorRT. Build and time the engine with ${path.join(bundleDir, 'build.sh')} --time, or scripts/gpu-check.sh ${bundleDir}, on a machine with an NVIDIA GPU and TensorRT.`;
+  return !gpu ? 'no NVIDIA GPU on this machine' : !trtexec ? 'a GPU is present but trtexec was not found' : 'optimize writes the plan; engines are built by build.sh';
 }
 
 /** Whether the flags give anything to evaluate this role on. */
@@ -79,7 +83,7 @@ export async function evaluateTensorrtBundle(i: TensorrtReportInput): Promise<Ev
   const graph = evaluatedGraph(plan);
   if ('skip' in graph) { log(`warning: no accuracy report: ${graph.skip}`); return null; }
   if (!hasEvaluationData(plan.role, i)) {
-    log(`warning: no accuracy report: no evaluation photos (--faces DIR${plan.role === 'detector' ? ', --boxes XML or --face-free IMAGE' : ' with --pairs FILE'}); the ${path.basename(graph.file)} graph was not checked against the gates`);
+    log(`warning: no accuracy report: no evaluation photos (--faces DIR${plan.role === 'detector' ? ', --boxes XML or --face-free IMAGE' : ', and --pairs FILE for verification accuracy'}); the ${path.basename(graph.file)} graph was not checked against the gates`);
     return null;
   }
   // detectors: the bundle's graph is fixed at --det-size; a square size the source can run at too keeps

@@ -116,5 +116,14 @@ describeShared('optimize --tensorrt: accuracy report of the Q/DQ graph', () => {
     expect(r.stdout.trim()).toBe(out);
     expect(existsSync(path.join(out, 'model.qdq.onnx'))).toBe(true);
     expect(existsSync(reportDir)).toBe(false);
+    // without a report nothing said the engines were only planned (the report carries that note)
+    expect(r.stderr).toMatch(/^note: no TensorRT engine was built or timed here \(.+\); build and time one with .*build\.sh --time/m);
+    // evaluate on the bundle without the TensorRT provider: its report says no engine ran, as optimize's does
+    const evalDir = path.join(tmp, 'scrfd-noeval-evaluated');
+    const e = faceopt(['evaluate', '--model', out, '--reference', shared('models', 'scrfd_500m_bnkps.onnx'), '--face-free', path.join(GROUPS, 'dogs.jpg'),
+      '--boxes', path.join(GROUPS, 'testing.xml'), '--speed-runs', '2', '--report-dir', evalDir], { timeoutMs: 300_000 });
+    expect([0, GATE_EXIT], e.stderr).toContain(e.code);
+    const rep = JSON.parse(readFileSync(path.join(evalDir, 'report.json'), 'utf8')) as { warnings: string[] };
+    expect(rep.warnings.some((w) => /^TensorRT engines were not built or timed here \(.+\): accuracy is that of model\.qdq\.onnx/.test(w))).toBe(true);
   }, 300_000);
 });
