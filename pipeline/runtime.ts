@@ -135,7 +135,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   } catch (e) {
     throw new FaceoptError('FACEOPT_ERR_INFERENCE', {
       model: typeof model === 'string' ? model : '<buffer>',
-      reason: (e as Error).message.split('\n')[0],
+      reason: runtimeReason(e),
     }, { cause: e });
   }
 }
@@ -150,6 +150,15 @@ export async function assertLoads(file: string): Promise<void> {
   await s.release();
 }
 
+/**
+ * onnxruntime's message on one line: its lines joined (the first alone cut "Got invalid dimensions for
+ * input: x for the following indices" before the indices), bounded for a one-line error.
+ */
+function runtimeReason(e: unknown): string {
+  const text = String((e as Error)?.message ?? e).split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  return text.length > 400 ? `${text.slice(0, 400)}...` : text;
+}
+
 /** A float32 tensor of the given shape (copying nothing). */
 export function floatTensor(data: Float32Array, dims: readonly number[]): Tensor {
   return new ort.Tensor('float32', data, dims as number[]);
@@ -160,7 +169,7 @@ export async function runSession(session: Session, feeds: Feeds, outputs?: strin
   try {
     return outputs ? await session.run(feeds, outputs) : await session.run(feeds);
   } catch (e) {
-    throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: label, reason: (e as Error).message.split('\n')[0] }, { cause: e });
+    throw new FaceoptError('FACEOPT_ERR_INFERENCE', { model: label, reason: runtimeReason(e) }, { cause: e });
   }
 }
 
