@@ -296,6 +296,24 @@ export function removeStaleLock(lock: string, stale: string, own: string): 'remo
   }
 }
 
+/** A takeover marker takes microseconds to live; one this old was left by a run that stopped mid-takeover. */
+const MARKER_ABANDONED_MS = 10_000;
+
+/**
+ * Whether takeover marker `marker` was abandoned: the run it names (it is a hard link of that run's lock
+ * file) is gone, or it is older than any takeover takes. Such a marker blocked the output for good.
+ * (Two runs removing one abandoned marker at the same instant, while a third makes a new one, could still
+ * let two runs remove locks: that needs a run killed inside its takeover first.)
+ */
+function abandonedMarker(marker: string): boolean {
+  try {
+    const content = readFileSync(marker, 'utf8');
+    return !lockHolderAlive(marker, content) || Date.now() - statSync(marker).ctimeMs > MARKER_ABANDONED_MS;
+  } catch {
+    return false; // gone meanwhile: the next attempt sees
+  }
+}
+
 function takeLock(lock: string, t: { path: string; flag: string }): () => void {
   const unlocked = () => undefined;
   try {
@@ -314,6 +332,7 @@ function takeLock(lock: string, t: { path: string; flag: string }): () => void {
     return unlocked;
   }
   let waited = 0;
+  let cleared = 0;
   try {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -326,12 +345,17 @@ function takeLock(lock: string, t: { path: string; flag: string }): () => void {
         if (attempt < 3 && !lockHolderAlive(lock, other)) {
           const removed = removeStaleLock(lock, other, tmp);
           if (removed === 'busy') {
-            // another run is taking this stale lock over right now: wait for it (not an attempt of ours)
+            // another run is taking this stale lock over right now: wait for it (not an attempt of ours);
+            // a marker whose run died in the middle of it (or older than any takeover takes) is removed
+            const marker = takeoverMarker(lock, other);
+            if (cleared < 3 && abandonedMarker(marker)) { cleared++; try { unlinkSync(marker); } catch { /* gone */ } attempt--; continue; }
             if (waited < TAKEOVER_WAIT_MS) { sleepSync(5); waited += 5; attempt--; continue; }
+            let holder = '';
+            try { holder = readFileSync(marker, 'utf8').split('\n')[0] ?? ''; } catch { /* gone */ }
             throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
               expected: 'an output whose stale lock can be taken over (remove the lock and its .takeover file if no faceopt run is writing it)',
               name: t.flag,
-              received: `${path.resolve(t.path)}, whose stale lock ${lock} another run began to take over ${TAKEOVER_WAIT_MS / 1000} s ago and has not (${takeoverMarker(lock, other)})`,
+              received: `${path.resolve(t.path)}, whose stale lock ${lock} faceopt run pid ${holder || '(unknown)'} is taking over and has not in ${TAKEOVER_WAIT_MS / 1000} s (${marker})`,
             });
           }
           continue;

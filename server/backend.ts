@@ -39,6 +39,8 @@ export interface FaceBackend {
   readonly healthy?: boolean;
   /** Hear of inference threads that die and restart (logs, metrics, readiness). */
   setLaneEvents?(events: LaneEvents): void;
+  /** Answer the calls waiting for a thread to restart now (the server is closing). */
+  stopWaiting?(): void;
 }
 
 /** What a backend with inference threads tells of them; `lane` is the lane's index (the latency lane last). */

@@ -367,6 +367,7 @@ export class FaceService {
     this.stateValue = 'closing';
     this.metrics.ready.set(0);
     await this.loading?.catch(() => undefined);
+    this.backend?.stopWaiting?.(); // calls waiting for a dead thread's restart would hold the drain
     await this.admission.drained();
     await this.detector?.idle();
     await this.recognizer?.idle();

@@ -110,12 +110,16 @@ class Lane {
     const ready = await new Promise<WorkerReady>((resolve, reject) => {
       const onMessage = (m: WorkerReady | WorkerReply) => {
         worker.off('error', onError);
+        worker.off('exit', onExit);
         if ('ready' in m) resolve(m);
         else reject(m.ok ? new Error('unexpected first message from the inference thread') : fromWorkerError(m.error));
       };
       const onError = (e: Error) => { worker.off('message', onMessage); reject(new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason: e.message })); };
+      // a thread that ends without an error or a message would leave its start (and a restart) waiting for good
+      const onExit = (code: number) => { worker.off('message', onMessage); reject(new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason: `the inference thread exited (code ${code}) before its models loaded` })); };
       worker.once('message', onMessage);
       worker.once('error', onError);
+      worker.once('exit', onExit);
     }).catch(async (e: unknown) => { await worker.terminate(); throw e; });
     return { lane: new Lane(worker), ready };
   }
@@ -145,8 +149,12 @@ export class WorkerBackend implements FaceBackend {
   /** The narrow lanes and the latency lane (`lane()` reads it on every call); a restarted lane takes its dead one's place. */
   private readonly allLanes: Lane[];
   private laneEvents: LaneEvents = {};
-  /** Calls that found no live lane, waiting for a restart. */
-  private readonly waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** Calls that found no live lane, waiting for a restart (each at most `waitLimitMs`). */
+  private readonly waiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
+  /** Restarts loading or warming now: release() waits for them (a process that exits while a thread creates its sessions aborts). */
+  private readonly restarting = new Set<Promise<void>>();
+  /** How long a call waits for a restart: the request deadline (`--timeout-ms`), so its admission slot is not held past it. */
+  private waitLimitMs = 10_000;
 
   setLaneEvents(events: LaneEvents): void {
     this.laneEvents = events;
@@ -167,24 +175,32 @@ export class WorkerBackend implements FaceBackend {
     lane.onDeath = (reason) => {
       if (this.released) return;
       this.laneEvents.died?.(index, reason);
-      void this.restart(index, 0);
+      this.restart(index, 0);
     };
   }
 
-  private async restart(index: number, attempt: number): Promise<void> {
+  private restart(index: number, attempt: number): void {
+    if (this.released) return;
+    const p = this.startAgain(index, attempt);
+    this.restarting.add(p);
+    void p.finally(() => this.restarting.delete(p));
+  }
+
+  private async startAgain(index: number, attempt: number): Promise<void> {
     const t0 = performance.now();
     let started: Lane | null = null;
     try {
       started = (await Lane.start(this.inits[index]!)).lane;
-      await started.call({ op: 'warmup' });
+      if (!this.released) await started.call({ op: 'warmup' });
     } catch (e) {
       if (started) { started.retire(); await started.worker.terminate(); }
       if (this.released) return;
       const delay = Math.min(MAX_RESTART_DELAY_MS, WorkerBackend.restartDelayMs * 2 ** attempt);
       this.laneEvents.restartFailed?.(index, e, delay);
-      // calls waiting for a lane are answered now rather than held until a later try
-      if (!this.healthy) for (const w of this.waiters.splice(0)) w.reject(e);
-      setTimeout(() => void this.restart(index, attempt + 1), delay).unref();
+      // calls waiting for a lane are answered now rather than held until a later try: 503 NOT_READY (the
+      // reason, which may name a model path, goes to the log through restartFailed, not to clients)
+      if (!this.healthy) this.answerWaiters(new FaceoptError('FACEOPT_ERR_NOT_READY'));
+      setTimeout(() => this.restart(index, attempt + 1), delay).unref();
       return;
     }
     if (this.released) { started.retire(); await started.worker.terminate(); return; }
@@ -193,8 +209,21 @@ export class WorkerBackend implements FaceBackend {
     else this.latencyLane = started;
     this.watch(started, index);
     this.laneEvents.restarted?.(index, performance.now() - t0);
-    for (const w of this.waiters.splice(0)) w.resolve();
+    for (const w of [...this.waiters]) { this.waiters.delete(w); w.resolve(); }
   }
+
+  private answerWaiters(e: unknown): void {
+    for (const w of [...this.waiters]) { this.waiters.delete(w); w.reject(e); }
+  }
+
+  /** Calls waiting for a restart are answered 503 NOT_READY now (the server is closing: they would hold its drain). */
+  stopWaiting(): void {
+    this.noWaiting = true;
+    this.answerWaiters(new FaceoptError('FACEOPT_ERR_NOT_READY'));
+  }
+
+  /** Set by stopWaiting: a call that finds no live lane is answered at once. */
+  private noWaiting = false;
 
   /** Inference threads (each with its own detector and recognizer sessions). */
   get lanes(): number {
@@ -225,10 +254,12 @@ export class WorkerBackend implements FaceBackend {
     const lanes = started.map((r) => (r as PromiseFulfilledResult<{ lane: Lane; ready: WorkerReady }>).value);
     const { ready } = lanes[0];
     const latency = config.latencyLaneThreads !== null ? lanes.pop()!.lane : null;
-    return new WorkerBackend(lanes.map((l) => l.lane), latency, inits, {
+    const backend = new WorkerBackend(lanes.map((l) => l.lane), latency, inits, {
       detector: { path: models.detector.path, inputSize: ready.detSize },
       recognizer: { path: models.recognizer.path, inputSize: ready.recognizerInput },
     }, ready.recognizerInput, config.maxPixels);
+    backend.waitLimitMs = config.timeoutMs;
+    return backend;
   }
 
   /** Requests in the server (set by the service); the latency lane serves only a lone one. */
@@ -256,12 +287,17 @@ export class WorkerBackend implements FaceBackend {
     return live.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
   }
 
-  /** A call on the chosen lane; with every lane dead, on the first restarted (or rejected when released). */
+  /** A call on the chosen lane; with every lane dead, on the first restarted (503 NOT_READY past the wait limit). */
   private call<T>(req: Call): Promise<T> {
     const lane = this.lane();
     if (lane) return lane.call<T>(req);
     if (this.released) return this.allLanes[0]!.call<T>(req); // rejects with the thread's end
-    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject })).then(() => this.call<T>(req));
+    if (this.noWaiting) return Promise.reject(new FaceoptError('FACEOPT_ERR_NOT_READY'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { this.waiters.delete(w); reject(new FaceoptError('FACEOPT_ERR_NOT_READY')); }, this.waitLimitMs);
+      const w = { resolve: () => { clearTimeout(timer); resolve(); }, reject: (e: unknown) => { clearTimeout(timer); reject(e); } };
+      this.waiters.add(w);
+    }).then(() => this.call<T>(req));
   }
 
   decode(bytes: Uint8Array, source: string): Promise<RgbImage> {
@@ -292,12 +328,17 @@ export class WorkerBackend implements FaceBackend {
    * release the same backend, and a second release of a lane's sessions aborted the process (Napi::Error).
    */
   release(): Promise<void> {
-    this.released ??= Promise.all(this.allLanes.map(async (l) => {
-      l.retire();
-      if (l.alive) await l.call({ op: 'release' }).catch(() => undefined);
-      await l.worker.terminate();
-    })).then(() => undefined);
-    for (const w of this.waiters.splice(0)) w.reject(new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN'));
+    this.released ??= Promise.all([
+      ...this.allLanes.map(async (l) => {
+        l.retire();
+        if (l.alive) await l.call({ op: 'release' }).catch(() => undefined);
+        await l.worker.terminate();
+      }),
+      // a restart loading now ends its thread once loaded (it sees released): waited for, so the process
+      // never exits while that thread creates its sessions (Napi::Error abort, exit 134)
+      ...[...this.restarting].map((p) => p.catch(() => undefined)),
+    ]).then(() => undefined);
+    this.answerWaiters(new FaceoptError('FACEOPT_ERR_SHUTTING_DOWN'));
     return this.released;
   }
 }

@@ -23,6 +23,7 @@ import type { GateThresholds } from '../evaluate/gates.js';
 import { FaceoptError, checkNumber } from '../errors.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
+import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { checkWritableDir, lockOutputs, sha256 } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
@@ -152,6 +153,7 @@ async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)
   checkRoleFlags(role, opts.roleFlags ?? [], 'optimize --tensorrt');
   const name = bundleName(source);
   const detSize = opts.detSize === undefined ? undefined : Array.isArray(opts.detSize) ? opts.detSize as [number, number] : parseDetSize(opts.detSize as string | number);
+  checkOptimizeDetSize(profile, detSize); // a fixed detector's plan at another size failed only at the engine build
   const batch = opts.batch === undefined ? undefined : typeof opts.batch === 'string' ? parseBatch(opts.batch) : opts.batch;
 
   checkExclusions(source.graph, opts.exclude ?? [], file);

@@ -22,7 +22,7 @@ export async function runCli(program: Command, argv: string[]): Promise<number> 
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError && usageOf !== null && e.exitCode !== 0) {
-      return reportError(new FaceoptError('FACEOPT_ERR_USAGE', { reason: capitalize(e.message.replace(/^error: /, '').replace(/\.$/, '')), command: usageOf }));
+      return reportError(new FaceoptError('FACEOPT_ERR_USAGE', { reason: capitalize(e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '')), command: usageOf }));
     }
     return reportError(e);
   }

@@ -44,13 +44,13 @@ export function resolveDetSize(profile: DetectorProfile, requested: number | rea
  * Checked before any work: a fixed detector given another size failed in calibration, exit 70, and a
  * dynamic one was quantized at a size no detector run accepts.
  */
-export function checkOptimizeDetSize(profile: ModelProfile | null, detSize: number | undefined): void {
+export function checkOptimizeDetSize(profile: ModelProfile | null, detSize: number | readonly [number, number] | undefined): void {
   if (detSize === undefined || !profile) return;
   if (profile.role === 'detector') { resolveDetSize(profile, detSize); return; }
   throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {
     expected: `no --det-size for a recognizer (its faces are aligned to its ${profile.inputSize.join('x')} input; --det-size sizes a detector)`,
     name: '--det-size',
-    received: String(detSize),
+    received: typeof detSize === 'number' ? String(detSize) : detSize.join('x'),
   });
 }
 

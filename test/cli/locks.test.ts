@@ -4,7 +4,7 @@
  * live holder is refused; a link to a device is never replaced by a write.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -73,12 +73,13 @@ describe('taking over a stale lock', () => {
     const stale = deadLock(out);
     const lock = plant(out, stale);
     const marker = markerOf(lock, stale);
-    writeFileSync(marker, 'another run mid-takeover');
+    // the other run (a process of its own: this one blocks in lockOutputs) holds the marker and finishes
+    // its takeover 600 ms from now
+    const child = spawn(process.execPath, ['-e', `setTimeout(() => { require('fs').unlinkSync(${JSON.stringify(lock)}); require('fs').unlinkSync(${JSON.stringify(marker)}); }, 600)`], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 100));
+    writeFileSync(marker, `${child.pid}\n${processStartTime(child.pid!)}\nits-token\n${out}\n`);
     expect(removeStaleLock(lock, stale, own('d.own'))).toBe('busy');
     expect(readFileSync(lock, 'utf8')).toBe(stale);
-    // the other run finishes its takeover 300 ms from now (a process of its own: this one blocks in lockOutputs)
-    const child = spawn(process.execPath, ['-e', `setTimeout(() => { require('fs').unlinkSync(${JSON.stringify(lock)}); require('fs').unlinkSync(${JSON.stringify(marker)}); }, 300)`], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 50));
     const t0 = Date.now();
     const release = lockOutputs([{ path: out, flag: '--out' }]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
@@ -87,15 +88,38 @@ describe('taking over a stale lock', () => {
     await new Promise((r) => child.once('exit', r));
   });
 
-  it('a takeover that never finishes (its run died between two calls) is refused after 2 s, naming the files to remove', () => {
+  it('a marker left by a run that died mid-takeover is cleared, and the takeover goes on (it blocked the output for good)', () => {
     const out = path.join(dir, 'e.onnx');
     const stale = deadLock(out);
     const lock = plant(out, stale);
-    writeFileSync(markerOf(lock, stale), 'a run that died mid-takeover');
-    const message = refusal(() => lockOutputs([{ path: out, flag: '--out' }]));
-    expect(message).toMatch(/^Expected an output whose stale lock can be taken over/);
-    expect(message).toContain(markerOf(lock, stale));
-    expect(readFileSync(lock, 'utf8')).toBe(stale);
+    writeFileSync(markerOf(lock, stale), `999999998\n1\nits-token\n${out}\n`);
+    const t0 = Date.now();
+    const release = lockOutputs([{ path: out, flag: '--out' }]);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(existsSync(markerOf(lock, stale))).toBe(false);
+    expect(readFileSync(lock, 'utf8').split('\n')[0]).toBe(String(process.pid));
+    release();
+  });
+
+  it('a takeover by a live run that does not finish is refused after 2 s, naming that run and the files to remove', async () => {
+    const out = path.join(dir, 'f.onnx');
+    const stale = deadLock(out);
+    const lock = plant(out, stale);
+    const marker = markerOf(lock, stale);
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      writeFileSync(marker, `${child.pid}\n${processStartTime(child.pid!)}\nits-token\n${out}\n`);
+      const message = refusal(() => lockOutputs([{ path: out, flag: '--out' }]));
+      expect(message).toMatch(/^Expected an output whose stale lock can be taken over/);
+      expect(message).toContain(`faceopt run pid ${child.pid} is taking over`);
+      expect(message).toContain(marker);
+      expect(readFileSync(lock, 'utf8')).toBe(stale);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(marker, { force: true });
+      rmSync(lock, { force: true }); // nothing left in the shared lock folder
+    }
   });
 });
 

@@ -166,7 +166,11 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
     const dyn = faceopt(['optimize', '--int8', '--model', shared('models', 'scrfd_500m_bnkps_dynamic.onnx'), '--det-size', '100', '--no-evaluate', '--quiet'], { env });
     expect(dyn.code, dyn.stderr).toBe(64);
     expect(dyn.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected a multiple of 32 for --det-size but received 100x100/);
-    for (const mode of ['--int8', '--fp32']) {
+    // --tensorrt too (WxH): a 320x320 plan of the fixed detector was written, and failed at the engine build
+    const trt = faceopt(['optimize', '--tensorrt', '--precision', 'fp16', '--model', shared('models', 'scrfd_500m_bnkps.onnx'), '--det-size', '320x320', '--no-evaluate', '--out', path.join(work, 'd320.trt'), '--quiet'], { env });
+    expect(trt.code, trt.stderr).toBe(64);
+    expect(trt.stderr).toMatch(/Expected 640x640 \(this detector's fixed input size/);
+    for (const mode of ['--int8', '--fp32', '--tensorrt']) {
       const rec = faceopt(['optimize', mode, '--model', shared('models', 'mobileface_paddle_128d.onnx'), '--det-size', '640', '--quiet'], { env });
       expect(rec.code, rec.stderr).toBe(64);
       expect(rec.stderr).toMatch(/Expected no --det-size for a recognizer \(its faces are aligned to its 112x112 input/);

@@ -14,6 +14,9 @@ describe('usage errors', () => {
     [['optimize', '--int8'], "Required option '--model <model>' not specified", 'faceopt optimize'],
     [['report', '.', '--format', 'xml'], "Option '--format <format>' argument 'xml' is invalid. Allowed choices are md, html, json", 'faceopt report'],
     [['models', 'fetch'], "Missing required argument 'pack'", 'faceopt models fetch'],
+    // commander's suggestion came on a second line
+    [['serve', '--prot', '5'], "Unknown option '--prot' (Did you mean --port?)", 'faceopt serve'],
+    [['optimze'], "Unknown command 'optimze' (Did you mean optimize?)", 'faceopt'],
   ])('faceopt %j: one coded line, exit 64', (args, reason, command) => {
     const r = faceopt(args);
     expect(r.code).toBe(64);

@@ -181,7 +181,7 @@ describeShared('WorkerBackend when an inference thread dies', () => {
     }
   });
 
-  it('a restart that fails is tried again later; calls waiting meanwhile get its coded error instead of hanging', async () => {
+  it('a restart that fails is tried again later; calls waiting meanwhile get 503 NOT_READY instead of hanging (not the loader\'s error, which named the model path as a 404)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-lane-restart-'));
     const rec = path.join(dir, 'rec.onnx');
     copyFileSync(REC, rec);
@@ -197,8 +197,9 @@ describeShared('WorkerBackend when an inference thread dies', () => {
       renameSync(rec, `${rec}.away`); // the model is gone when the thread starts again
       await kill(backend);
       const img = await backend.decode(readFileSync(PHOTO), 't1.jpg');
-      await expect(backend.detect(img, {})).rejects.toSatisfy((e: unknown) => isFaceoptError(e));
+      await expect(backend.detect(img, {})).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_NOT_READY') && !(e as Error).message.includes(rec));
       expect(failed.length).toBeGreaterThanOrEqual(1);
+      expect(isFaceoptError(failed[0], 'FACEOPT_ERR_FILE_NOT_FOUND')).toBe(true); // the log hears the reason
       expect(backend.healthy).toBe(false);
       renameSync(`${rec}.away`, rec);
       for (let t = 0; t < 100 && !backend.healthy; t++) await new Promise((r) => setTimeout(r, 100));
@@ -208,6 +209,51 @@ describeShared('WorkerBackend when an inference thread dies', () => {
       WorkerBackend.restartDelayMs = saved;
       await backend.release();
     }
+  });
+
+  it('a call waits for a restart at most the request timeout (its admission slot was held until the next restart try, up to 30 s)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-lane-wait-'));
+    const rec = path.join(dir, 'rec.onnx');
+    copyFileSync(REC, rec);
+    const config = resolveServerConfig({ detector: DET, recognizer: rec, intraOpThreads: 1, timeoutMs: 200 });
+    const backend = await WorkerBackend.load(await selectModels(config), config);
+    const saved = WorkerBackend.restartDelayMs;
+    WorkerBackend.restartDelayMs = 60_000; // the next try after the failed one is a minute away
+    let failed = 0;
+    backend.setLaneEvents({ restartFailed: () => { failed++; } });
+    try {
+      await backend.warmUp();
+      const img = await backend.decode(readFileSync(PHOTO), 't1.jpg');
+      renameSync(rec, `${rec}.away`);
+      await kill(backend);
+      for (let t = 0; t < 100 && failed === 0; t++) await new Promise((r) => setTimeout(r, 50));
+      expect(failed).toBe(1);
+      const t0 = Date.now();
+      const waited = await backend.detect(img, {}).then(() => null, (e: unknown) => e);
+      expect(isFaceoptError(waited, 'FACEOPT_ERR_NOT_READY')).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      WorkerBackend.restartDelayMs = saved;
+      await backend.release();
+    }
+  });
+
+  it('closing answers the calls waiting for a restart at once, and release() returns only once a restart still loading has ended its thread (the process exited under it: exit 134)', async () => {
+    const config = resolveServerConfig({ detector: DET, recognizer: REC, intraOpThreads: 1 });
+    const backend = await WorkerBackend.load(await selectModels(config), config);
+    await backend.warmUp();
+    const img = await backend.decode(readFileSync(PHOTO), 't1.jpg');
+    await kill(backend);
+    const pending = backend.detect(img, {}).then(() => null, (e: unknown) => e);
+    backend.stopWaiting();
+    expect(isFaceoptError(await pending, 'FACEOPT_ERR_NOT_READY')).toBe(true);
+    await expect(backend.detect(img, {})).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_NOT_READY'));
+    const restarting = (backend as unknown as { restarting: Set<Promise<void>> }).restarting;
+    expect(restarting.size).toBe(1); // loading the new thread now
+    await backend.release();
+    expect(restarting.size).toBe(0);
+    expect(backend.healthy).toBe(false);
   });
 
   it('a released backend does not restart its threads', async () => {
