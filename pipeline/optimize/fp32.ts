@@ -9,6 +9,7 @@ import { FaceoptError } from '../errors.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole } from '../faces/profile.js';
+import { lockOutputs } from '../fsutil.js';
 import { modelOutPath } from '../paths.js';
 import { loadModel, saveModel } from '../onnx/model.js';
 import { assertLoads, createSession, floatTensor, runSession } from '../runtime.js';
@@ -58,19 +59,25 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
   checkOptimizeDetSize(guessRole(gs) ? detectProfile(gs, {}, undefined, o.model) : null, o.detSize);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
   const out = modelOutPath(o.out, `${name}.fp32.onnx`);
-  const model = source.clone();
-  const prep = prepareFloatGraph(model, { ...FP32_REWRITES, ...o.rewrites, preConvPaddedBatchNorm: false });
-  const shape = model.graph.inputs[0]!.shape ?? [];
-  const size = o.detSize ?? 640;
-  const dims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? size : 3));
-  const diff = await maxDiff(source.toBytes(), model.toBytes(), dims);
-  const tolerance = o.tolerance ?? 1e-4;
-  if (!(diff <= tolerance)) {
-    throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: name, reason: `the float rewrites changed outputs by ${diff} (> ${tolerance}); rerun with --prelu keep or --no-fold-bn and report this model` });
+  // the output is this run's until it ends: two runs into one --out replaced the file under the other's speed runs
+  const release = lockOutputs([{ path: out, flag: '--out' }]);
+  try {
+    const model = source.clone();
+    const prep = prepareFloatGraph(model, { ...FP32_REWRITES, ...o.rewrites, preConvPaddedBatchNorm: false });
+    const shape = model.graph.inputs[0]!.shape ?? [];
+    const size = o.detSize ?? 640;
+    const dims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? size : 3));
+    const diff = await maxDiff(source.toBytes(), model.toBytes(), dims);
+    const tolerance = o.tolerance ?? 1e-4;
+    if (!(diff <= tolerance)) {
+      throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: name, reason: `the float rewrites changed outputs by ${diff} (> ${tolerance}); rerun with --prelu keep or --no-fold-bn and report this model` });
+    }
+    await saveModel(model, out, { source: o.model });
+    log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten, ${describeMerges(prep.siblings)}; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
+    const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
+    const speed = await measureSpeed({ reference: o.model, variant: out, dims, batch8: dynamicBatch, runs: SPEED_RUNS, session: o.threads ? { intraOpThreads: o.threads } : undefined });
+    return { modelPath: out, prepare: prep, maxAbsDiff: diff, speed };
+  } finally {
+    release();
   }
-  await saveModel(model, out, { source: o.model });
-  log(`fp32: ${prep.batchNorm.length} BatchNorm folded, ${prep.prelu.rewritten.length} PRelu rewritten, ${describeMerges(prep.siblings)}; outputs within ${diff.toExponential(2)} of the original; written ${out}`);
-  const dynamicBatch = typeof shape[0] !== 'number' || shape[0] <= 0;
-  const speed = await measureSpeed({ reference: o.model, variant: out, dims, batch8: dynamicBatch, runs: SPEED_RUNS, session: o.threads ? { intraOpThreads: o.threads } : undefined });
-  return { modelPath: out, prepare: prep, maxAbsDiff: diff, speed };
 }

@@ -47,4 +47,26 @@ describe('optimize --int8 into an output another run is writing', () => {
     expect(existsSync(out)).toBe(true);
     expect(existsSync(lock)).toBe(false);
   });
+
+  it('--fp32 takes the same lock: refused while another run writes its --out (it took none)', async () => {
+    const file = path.join(work, 'mlp.onnx'); // written by the test above
+    const out = path.join(work, 'out', 'mlp.fp32.onnx');
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'faceopt-holder'], { stdio: 'ignore' });
+    try {
+      const lock = outputLockPath(out);
+      mkdirSync(path.dirname(lock), { recursive: true });
+      writeFileSync(lock, `${other.pid}\n${out}\n`);
+      const busy = faceopt(['optimize', '--fp32', '--model', file, '--out', out], { env });
+      expect(busy.code, busy.stderr).toBe(64);
+      expect(busy.stderr).toContain(`faceopt run pid ${other.pid} is writing now`);
+      expect(existsSync(out)).toBe(false);
+      other.kill('SIGKILL');
+      await new Promise((r) => other.once('exit', r));
+      const next = faceopt(['optimize', '--fp32', '--model', file, '--out', out], { env });
+      expect(next.code, next.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
 });
