@@ -10,6 +10,7 @@ import multipart from '@fastify/multipart';
 import { Ajv } from 'ajv';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FaceoptError } from '../pipeline/errors.js';
+import { servedDetSize } from './analyzer-options.js';
 import type { FaceBackend } from './backend.js';
 import { resolveServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { answerClientError, requestTimeoutMs, trackConnections } from './connections.js';
@@ -118,7 +119,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
 
   const reclaimer = opts.reclaimer !== undefined ? opts.reclaimer : new MemoryReclaimer(fullGc(), {}, () => metrics.reclaims.inc());
   // the detector's size counts in cache keys whether --det-size or its report set it
-  const service = new FaceService({ ...config, detSize: config.detSize ?? models.detSize }, models.id, metrics, app.log, reclaimer);
+  const service = new FaceService({ ...config, detSize: servedDetSize(models, config) }, models.id, metrics, app.log, reclaimer);
   const ctx: AppContext = { config, models, service, metrics, clusterMetrics: null };
   app.decorate('faceopt', ctx);
 

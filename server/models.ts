@@ -99,7 +99,7 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
  * verdict holds for that size), square sizes only (serve's --det-size is N for NxN); a note where the
  * served size is not the evaluated one.
  */
-function servedDetSize(detector: ServedModel, flag: number | null): { detSize: number | null; note: string | null } {
+function detSizeFromReport(detector: ServedModel, flag: number | null): { detSize: number | null; note: string | null } {
   const e = detector.evaluatedInputSize;
   if (!e) return { detSize: null, note: null };
   if (flag !== null) {
@@ -140,7 +140,7 @@ export async function selectModels(config: ServerConfig): Promise<ServedModels> 
   // a --det-size the detector cannot take fails here, before anything listens (it failed in model loading)
   if (config.detSize !== null) await checkDetSize(detector.path, config.detSize, '--det-size');
   const recognizer = await pick('recognizer');
-  const { detSize, note } = servedDetSize(detector, config.detSize);
+  const { detSize, note } = detSizeFromReport(detector, config.detSize);
   if (note) detector = { ...detector, reportNote: detector.reportNote ? `${detector.reportNote}; ${note}` : note };
   if (detSize !== null) await checkDetSize(detector.path, detSize, `the input size the detector's report evaluated (${detSize}x${detSize})`);
   const matchThreshold = config.matchThreshold !== null

@@ -126,7 +126,7 @@ export class FaceService {
     private readonly config: ServerConfig,
     modelsId: string,
     private readonly metrics: ServerMetrics,
-    private readonly log?: { warn: (o: object, msg: string) => void; error?: (o: object, msg: string) => void; info?: (o: object, msg: string) => void },
+    private readonly log?: { warn: (o: object, msg: string) => void; error: (o: object, msg: string) => void; info: (o: object, msg: string) => void },
     /** Told about every decode, so large photos' memory goes back soon after their requests (reclaim.ts). */
     private readonly reclaimer: MemoryReclaimer | null = null,
   ) {
@@ -213,16 +213,16 @@ export class FaceService {
       died: (lane, reason) => {
         m.laneRestarts.inc({ outcome: 'died' });
         readiness();
-        (this.log?.error ?? this.log?.warn)?.call(this.log, { lane, reason }, 'inference thread died; restarting it (its calls in flight failed)');
+        this.log?.error({ lane, reason }, 'inference thread died; restarting it (its calls in flight failed)');
       },
       restarted: (lane, ms) => {
         m.laneRestarts.inc({ outcome: 'restarted' });
         readiness();
-        (this.log?.info ?? this.log?.warn)?.call(this.log, { lane, ms: Math.round(ms) }, 'inference thread restarted');
+        this.log?.info({ lane, ms: Math.round(ms) }, 'inference thread restarted');
       },
       restartFailed: (lane, error, retryInMs) => {
         m.laneRestarts.inc({ outcome: 'failed' });
-        (this.log?.error ?? this.log?.warn)?.call(this.log, { lane, err: (error as Error)?.message?.split('\n')[0] ?? String(error), retryInMs }, 'inference thread could not be restarted; trying again');
+        this.log?.error({ lane, err: (error as Error)?.message?.split('\n')[0] ?? String(error), retryInMs }, 'inference thread could not be restarted; trying again');
       },
     });
     this.detector = new MicroBatcher({

@@ -26,11 +26,11 @@ import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { checkWritableDir, lockOutputs, sha256 } from '../fsutil.js';
-import { loadModel } from '../onnx/model.js';
 import { findDetectorFor } from '../optimize/detector-for.js';
 import { checkBundleOut, withReleases } from '../optimize/outputs.js';
 import { modelsDir, reportsDir } from '../paths.js';
-import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
+import { loadFloatSource } from '../optimize/source.js';
+import { prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
 import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
 import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
@@ -39,7 +39,6 @@ import { removeReportUnlessFor } from '../report/io.js';
 import { terminalSummary } from '../report/summary.js';
 import type { Provenance } from '../report/types.js';
 import { resolveModelArg } from '../zoo/resolve.js';
-import { assertLoads } from '../runtime.js';
 
 /** Float rewrites before a TensorRT plan: fold BN (exact), keep PRelu (TensorRT runs it natively). */
 export const TENSORRT_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ foldBatchNorm: true, preConvPaddedBatchNorm: false, prelu: 'keep' });
@@ -137,10 +136,7 @@ export async function runTensorrt(opts: RunTensorrtOptions): Promise<TensorrtRun
 async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)[]): Promise<TensorrtRun> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const file = resolveModelArg(opts.model, { flag: '--model' });
-  const source = loadModel(file);
-  assertFloatModel(source, file);
-  assertOneFloatInput(source, file);
-  await assertLoads(file);
+  const source = await loadFloatSource(file);
   // unnamed nodes get the names the prepared copy gives them (by position), so --exclude can name them
   source.graph.nameNodes();
   const precision = (opts.precision ?? 'int8') as Precision;

@@ -11,9 +11,10 @@ import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole } from '../faces/profile.js';
 import { lockOutputs } from '../fsutil.js';
 import { modelOutPath } from '../paths.js';
-import { loadModel, saveModel } from '../onnx/model.js';
-import { assertLoads, createSession, floatTensor, runSession } from '../runtime.js';
-import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
+import { saveModel } from '../onnx/model.js';
+import { createSession, floatTensor, runSession } from '../runtime.js';
+import { prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
+import { loadFloatSource } from './source.js';
 import { measureSpeed, SPEED_RUNS } from '../evaluate/speed.js';
 import { describeMerges } from '../quantize/rewrites/siblings.js';
 import type { SpeedResults } from '../report/types.js';
@@ -51,10 +52,7 @@ async function maxDiff(a: Uint8Array | string, b: Uint8Array | string, dims: num
 /** Rewrite, verify (outputs within `tolerance`) and save the faster float model. */
 export async function optimizeFp32(o: { model: string; out?: string; rewrites?: Partial<FloatRewriteOptions>; detSize?: number; tolerance?: number; threads?: number; log?: (l: string) => void }): Promise<Fp32Result> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const source = loadModel(o.model);
-  assertFloatModel(source, o.model);
-  assertOneFloatInput(source, o.model);
-  await assertLoads(o.model);
+  const source = await loadFloatSource(o.model);
   const gs = graphSummary(source.proto);
   checkOptimizeDetSize(guessRole(gs) ? detectProfile(gs, {}, undefined, o.model) : null, o.detSize);
   const name = path.basename(o.model).replace(/\.onnx$/i, '');

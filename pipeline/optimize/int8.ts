@@ -10,16 +10,17 @@ import { FaceoptError } from '../errors.js';
 import { lockOutputs, sha256, sha256File } from '../fsutil.js';
 import { checkOutputs, withReleases } from './outputs.js';
 import { modelOutPath, reportsDir } from '../paths.js';
-import { loadModel, saveModel } from '../onnx/model.js';
+import { saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { assertLoads, createSession } from '../runtime.js';
+import { createSession } from '../runtime.js';
 import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { checkStatsModel, createStats, hashImageList, loadStats, rechooseRanges, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, FacelessPhotos, recognizerBatches } from '../calibrate/sources.js';
-import { assertFloatModel, assertOneFloatInput, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
+import { prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
+import { loadFloatSource } from './source.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
@@ -145,10 +146,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   // 99.99 measured better than ORT's 99.999 on InsightFace recognizers (heavy-tailed activations)
   const percentileGiven = o.collector?.percentile !== undefined;
   o = { ...o, collector: { percentile: INT8_PERCENTILE, ...o.collector } };
-  const source = loadModel(o.model);
-  assertFloatModel(source, o.model);
-  assertOneFloatInput(source, o.model);
-  await assertLoads(o.model);
+  const source = await loadFloatSource(o.model);
   // unnamed nodes get the names the prepared copy gives them (by position), so --exclude can name them
   source.graph.nameNodes();
   const name = path.basename(o.model).replace(/\.onnx$/i, '');
