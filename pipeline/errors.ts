@@ -60,7 +60,7 @@ export const ERRORS = {
   FACEOPT_ERR_PAYLOAD_TOO_LARGE: { message: 'Request body over {limit} bytes. Send a smaller image.', exit: 65, http: 413 },
   FACEOPT_ERR_OVERLOADED: { message: 'Server busy (queue of {depth} is full). Retry after {retryAfter} s.', exit: 75, http: 503 },
   FACEOPT_ERR_TIMEOUT: { message: 'Request took longer than {ms} ms and was cancelled.', exit: 75, http: 503 },
-  FACEOPT_ERR_NOT_READY: { message: 'Models are still loading. Retry shortly.', exit: 75, http: 503 },
+  FACEOPT_ERR_NOT_READY: { message: 'Not ready: {reason}. Retry shortly.', exit: 75, http: 503 },
   FACEOPT_ERR_SHUTTING_DOWN: { message: 'Server is shutting down. Retry on another instance, or shortly here once it has restarted.', exit: 75, http: 503 },
   FACEOPT_ERR_REQUEST_TIMEOUT: { message: 'Request not received in time (headers within {headersMs} ms, the whole request within {requestMs} ms). Send the whole request at once.', exit: 75, http: 408 },
   FACEOPT_ERR_VARIANT_FAILED_GATES: { message: 'Variant {variant} failed its accuracy gates ({report}). Promote another, or pass --allow-failed.', exit: 3, http: 500 },

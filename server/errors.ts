@@ -87,6 +87,19 @@ export function toFaceoptError(e: unknown, ctx: { bodyLimit: number; contentType
   return null;
 }
 
+/** Why the server is not ready, as FACEOPT_ERR_NOT_READY tells the client. */
+export const NOT_READY_REASONS = {
+  loading: 'the models are still loading',
+  restarting: 'no inference thread is running (the stopped ones are being restarted)',
+  closing: 'the server is closing',
+  failed: 'the models failed to load (the server log says why)',
+} as const;
+
+/** FACEOPT_ERR_NOT_READY with its reason. */
+export function notReady(why: keyof typeof NOT_READY_REASONS): FaceoptError {
+  return new FaceoptError('FACEOPT_ERR_NOT_READY', { reason: NOT_READY_REASONS[why] });
+}
+
 /** The 503s a client may simply retry: the server is busy, slow, loading or restarting. */
 const RETRYABLE = new Set(['FACEOPT_ERR_OVERLOADED', 'FACEOPT_ERR_TIMEOUT', 'FACEOPT_ERR_NOT_READY', 'FACEOPT_ERR_SHUTTING_DOWN']);
 

@@ -5,6 +5,7 @@
  * is returned fresh, from memory, or from Redis.
  */
 import { FaceoptError } from '../pipeline/errors.js';
+import { notReady } from './errors.js';
 import { sha256 } from '../pipeline/fsutil.js';
 import { wasmJpegDecoder } from '../pipeline/faces/jpeg-wasm.js';
 import { resizeBilinear } from '../pipeline/faces/preprocess.js';
@@ -200,6 +201,14 @@ export class FaceService {
   }
 
   /** Whether requests can be served now: loaded, warm, and an inference thread alive (/ready). */
+  /** FACEOPT_ERR_NOT_READY saying why: loading, failed to load, closing, or every inference thread restarting. */
+  notReadyError(): FaceoptError {
+    if (this.stateValue === 'closing') return notReady('closing');
+    if (this.stateValue === 'ready') return notReady('restarting');
+    if (this.stateValue === 'failed') return notReady('failed');
+    return notReady('loading');
+  }
+
   get healthy(): boolean {
     return this.stateValue === 'ready' && (this.backend?.healthy ?? true);
   }
@@ -245,7 +254,7 @@ export class FaceService {
 
   private stages(): { backend: FaceBackend; detector: NonNullable<FaceService['detector']>; recognizer: NonNullable<FaceService['recognizer']> } {
     if (this.stateValue !== 'ready' || !this.backend || !this.detector || !this.recognizer) {
-      throw new FaceoptError('FACEOPT_ERR_NOT_READY');
+      throw this.notReadyError();
     }
     return { backend: this.backend, detector: this.detector, recognizer: this.recognizer };
   }
@@ -254,7 +263,7 @@ export class FaceService {
   run<T>(work: (deadline: Deadline) => Promise<T>): Promise<T> {
     if (this.stateValue !== 'ready') {
       this.metrics.rejected.inc({ reason: 'not_ready' });
-      throw new FaceoptError('FACEOPT_ERR_NOT_READY');
+      throw this.notReadyError();
     }
     return this.admission.run(work);
   }

@@ -16,6 +16,7 @@ import type { DetectOptions } from '../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../pipeline/faces/types.js';
 import { ERRORS, FaceoptError, type ErrorCode } from '../pipeline/errors.js';
 import { analyzerOptionsFor } from './analyzer-options.js';
+import { notReady } from './errors.js';
 import type { BackendInfo, FaceBackend, LaneEvents } from './backend.js';
 import type { ServerConfig } from './config.js';
 import { selectModels, type ServedModels } from './models.js';
@@ -199,7 +200,7 @@ export class WorkerBackend implements FaceBackend {
       this.laneEvents.restartFailed?.(index, e, delay);
       // calls waiting for a lane are answered now rather than held until a later try: 503 NOT_READY (the
       // reason, which may name a model path, goes to the log through restartFailed, not to clients)
-      if (!this.healthy) this.answerWaiters(new FaceoptError('FACEOPT_ERR_NOT_READY'));
+      if (!this.healthy) this.answerWaiters(notReady('restarting'));
       setTimeout(() => this.restart(index, attempt + 1), delay).unref();
       return;
     }
@@ -219,7 +220,7 @@ export class WorkerBackend implements FaceBackend {
   /** Calls waiting for a restart are answered 503 NOT_READY now (the server is closing: they would hold its drain). */
   stopWaiting(): void {
     this.noWaiting = true;
-    this.answerWaiters(new FaceoptError('FACEOPT_ERR_NOT_READY'));
+    this.answerWaiters(notReady('closing'));
   }
 
   /** Set by stopWaiting: a call that finds no live lane is answered at once. */
@@ -292,9 +293,9 @@ export class WorkerBackend implements FaceBackend {
     const lane = this.lane();
     if (lane) return lane.call<T>(req);
     if (this.released) return this.allLanes[0]!.call<T>(req); // rejects with the thread's end
-    if (this.noWaiting) return Promise.reject(new FaceoptError('FACEOPT_ERR_NOT_READY'));
+    if (this.noWaiting) return Promise.reject(notReady('closing'));
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { this.waiters.delete(w); reject(new FaceoptError('FACEOPT_ERR_NOT_READY')); }, this.waitLimitMs);
+      const timer = setTimeout(() => { this.waiters.delete(w); reject(notReady('restarting')); }, this.waitLimitMs);
       const w = { resolve: () => { clearTimeout(timer); resolve(); }, reject: (e: unknown) => { clearTimeout(timer); reject(e); } };
       this.waiters.add(w);
     }).then(() => this.call<T>(req));

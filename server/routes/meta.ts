@@ -5,7 +5,6 @@
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { FaceoptError } from '../../pipeline/errors.js';
 import { TOOL_VERSION } from '../../pipeline/version.js';
 import type { AppContext } from '../app.js';
 import type { ServedModel } from '../models.js';
@@ -34,7 +33,7 @@ export function registerMetaRoutes(app: FastifyInstance, ctx: AppContext): void 
 
   app.get('/ready', async () => {
     // not ready while loading, and while every inference thread is dead and restarting
-    if (!ctx.service.healthy) throw new FaceoptError('FACEOPT_ERR_NOT_READY');
+    if (!ctx.service.healthy) throw ctx.service.notReadyError();
     return { status: 'ready', models: ctx.models.id };
   });
 

@@ -313,6 +313,7 @@ describe('error codes', () => {
       const early = await slow.inject({ url: '/ready' });
       expect(early.statusCode).toBe(503);
       expect(errorOf(early).code).toBe('FACEOPT_ERR_NOT_READY');
+      expect(errorOf(early).message).toBe('Not ready: the models are still loading. Retry shortly.');
       expect(early.headers['retry-after']).toBe('1');
       const embed = await slow.inject({ method: 'POST', url: '/v1/embed', payload: red, headers: { 'content-type': 'image/jpeg' } });
       expect(embed.statusCode).toBe(503);
@@ -333,6 +334,8 @@ describe('error codes', () => {
       const down = await served.inject({ url: '/ready' });
       expect(down.statusCode).toBe(503);
       expect(errorOf(down).code).toBe('FACEOPT_ERR_NOT_READY');
+      // not "still loading": the models loaded, the threads running them stopped
+      expect(errorOf(down).message).toBe('Not ready: no inference thread is running (the stopped ones are being restarted). Retry shortly.');
       expect((await served.inject({ url: '/health' })).statusCode).toBe(200); // alive all the same
       let metrics = (await served.inject({ url: '/metrics' })).body;
       expect(metrics).toMatch(/^faceopt_ready 0$/m);

@@ -231,6 +231,7 @@ describeShared('WorkerBackend when an inference thread dies', () => {
       const t0 = Date.now();
       const waited = await backend.detect(img, {}).then(() => null, (e: unknown) => e);
       expect(isFaceoptError(waited, 'FACEOPT_ERR_NOT_READY')).toBe(true);
+      expect((waited as Error).message).toMatch(/no inference thread is running/);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
       expect(Date.now() - t0).toBeLessThan(5_000);
     } finally {
@@ -247,7 +248,9 @@ describeShared('WorkerBackend when an inference thread dies', () => {
     await kill(backend);
     const pending = backend.detect(img, {}).then(() => null, (e: unknown) => e);
     backend.stopWaiting();
-    expect(isFaceoptError(await pending, 'FACEOPT_ERR_NOT_READY')).toBe(true);
+    const answered = await pending;
+    expect(isFaceoptError(answered, 'FACEOPT_ERR_NOT_READY')).toBe(true);
+    expect((answered as Error).message).toMatch(/the server is closing/);
     await expect(backend.detect(img, {})).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_NOT_READY'));
     const restarting = (backend as unknown as { restarting: Set<Promise<void>> }).restarting;
     expect(restarting.size).toBe(1); // loading the new thread now
