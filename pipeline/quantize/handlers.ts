@@ -7,6 +7,9 @@
 import type { Graph } from '../onnx/graph.js';
 import { attrInt, getAttr, type NodeProto } from '../onnx/proto.js';
 
+/** The `axis` of a weight quantized with one scale even without `--per-tensor`. */
+export const PER_TENSOR = -1;
+
 export interface MarkContext {
   readonly graph: Graph;
   /** Quantize an activation with its own calibrated range. */
@@ -14,6 +17,7 @@ export interface MarkContext {
   /** Quantize `output` with exactly the parameters of `input` (so the op can run on int8 directly). */
   share(output: string, input: string): void;
   /** Quantize a weight initializer symmetric int8, per channel along `axis` when per-channel is on. */
+  /** An int8 weight, per channel along `axis` (per tensor with PER_TENSOR or `--per-tensor`). */
   weight(initializer: string, axis: number): void;
   /** Quantize a bias initializer to int32 with scale = scale(input) x scale(weight). */
   bias(initializer: string, input: string, weight: string): void;
@@ -58,7 +62,12 @@ const gemm: Handler = (n, ctx) => {
 const matmul: Handler = (n, ctx) => {
   const [a, b] = ins(n);
   ctx.activation(a!);
-  if (b && ctx.isInitializer(b) && ctx.graph.getTensor(b).dims.length === 2) ctx.weight(b, 1);
+  // a constant B is an int8 weight: [K, N] per output column (QLinearMatMul's per-column b_scale); a
+  // batched [..., K, N] one per tensor (onnxruntime's QLinearMatMul takes no per-column scale for it, and
+  // DequantizeLinear's one axis cannot say per batch and column); a 1-D one and run-time inputs are activations
+  const rank = b && ctx.isInitializer(b) ? ctx.graph.getTensor(b).dims.length : 0;
+  if (rank === 2) ctx.weight(b!, 1);
+  else if (rank > 2) ctx.weight(b!, PER_TENSOR);
   else ctx.activation(b!);
   ctx.activation(out0(n));
 };

@@ -8,6 +8,7 @@ import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
 import { FaceoptError } from '../errors.js';
 import { adjustWeightScalesForBias, firstNonFinite, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
+import { PER_TENSOR } from './handlers.js';
 
 /**
  * The values of constant `name`, refused (FACEOPT_ERR_GRAPH, naming it) when one is NaN or infinite:
@@ -43,13 +44,14 @@ export function perTensorWeightScale(values: Float32Array): number {
 export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32Array | undefined, opts: QuantizeOptions, form: 'dequantize' | 'cast-mul', names = g.nameScope()): { scales: Float32Array; nodes: NodeProto[]; output: string } {
   const t = g.getTensor(w);
   const values = finiteConstant(g, w, 'weight');
-  const q = opts.perChannel
+  const perChannelAsked = opts.perChannel && axis !== PER_TENSOR;
+  const q = perChannelAsked
     ? quantizeWeightsPerChannel(values, t.dims, axis, scalesIn)
     : quantizeWeightsPerChannel(values, [1, values.length], 0, [Math.max(perTensorWeightScale(values), scalesIn?.[0] ?? 0)]);
   const { scales, data, zeroPoints: zp } = q;
   // one scale for every channel (the +-1 sign convolutions of sign-dw) is stored once: same values
   const compact = opts.compactConstants;
-  const perCh = opts.perChannel && (!compact || scales.some((v) => v !== scales[0]));
+  const perCh = perChannelAsked && (!compact || scales.some((v) => v !== scales[0]));
   // names unique against the graph's own (`names`): `<w>_quantized` and so on unless the model uses them
   const wq = names.fresh(`${w}_quantized`);
   const ws = names.fresh(`${w}_scale`);

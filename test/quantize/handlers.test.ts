@@ -105,6 +105,30 @@ describe('MatMul', () => {
     expect(gap).toBeGreaterThan(0);
   });
 
+  it('a batched constant weight W[2,K,N] is int8 with one scale (onnxruntime\'s QLinearMatMul takes no per-column scale for it), not left float behind a run-time QuantizeLinear; output close to float', async () => {
+    const W3 = seededFloats(2 * K * N, 14).map((v, i) => v * ((i % N) + 1));
+    const d3 = [2, 3, K];
+    const x3 = seededFloats(2 * 3 * K, 15);
+    const m = tinyModel({
+      opset: 13, input: { name: 'x', shape: d3 }, outputs: ['y'],
+      nodes: [makeNode('MatMul', ['x', 'w'], ['y'], 'mm')],
+      initializers: [{ name: 'w', dims: [2, K, N], data: W3 }],
+    });
+    const q = quantizeModel(m, await calibrate(m, x3, d3));
+    const g = q.model.graph;
+    expect(q.result.weights).toBe(1);
+    expect(g.getTensor('w_quantized').dataType).toBe(DataType.INT8);
+    expect(g.getTensor('w_quantized').dims.map(Number)).toEqual([2, K, N]);
+    expect(g.getTensor('w_scale').dims.map(Number)).toEqual([]);
+    expect(getAttr(g.node('w_DequantizeLinear')!, 'axis')).toBeUndefined();
+    expect(values(q.model, 'w_scale')).toEqual([symmetricInt8FromAmax(Math.max(...W3.map(Math.abs))).scale]);
+    expect(g.hasInitializer('w')).toBe(false);
+    expect(g.node('mm')!.input).toEqual(['x_dequantized', 'w_dequantized']);
+    const gap = (await gaps(m, q.model, x3, d3)).y!;
+    expect(gap).toBeLessThan(0.1);
+    expect(gap).toBeGreaterThan(0);
+  });
+
   it('two run-time inputs: both get a QuantizeLinear/DequantizeLinear pair and no weight is quantized; output close to float', async () => {
     const sq = [2, 4, 4];
     const xs2 = seededFloats(32, 13);
@@ -163,6 +187,27 @@ describe('Gemm', () => {
       sb.forEach((s, n) => expect(s).toBe(Math.fround(sx * sw[n]!)));
       values(q.model, 'fcb_quantized').forEach((v, n) => expect(v).toBe(Math.round(bias[n]! / sb[n]!)));
       expect(g.node('fc')!.input).toEqual(['x_dequantized', 'fc_dequantized', 'fcb_dequantized']);
+      expect(q.result.biases).toBe(1);
+      const gap = (await gaps(m, q.model, xs, dims)).y!;
+      expect(gap).toBeLessThan(0.04);
+      expect(gap).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe('Gemm with alpha or beta other than 1', () => {
+  // the int32 bias is dequantized before Gemm scales it by beta, so input scale x weight scale stays right;
+  // a bias of 2.5-4 makes any misreading of it (by alpha or beta) a gap of 1 or more
+  for (const [alpha, beta] of [[0.5, undefined], [undefined, 0.5], [2.5, 1.5]]) {
+    it(`alpha ${alpha ?? 1}, beta ${beta ?? 1}: quantized output close to float in onnxruntime`, async () => {
+      const K = 6; const N = 3; const dims = [2, K];
+      const xs = seededFloats(2 * K, 21);
+      const m = tinyModel({
+        opset: 13, input: { name: 'x', shape: dims }, outputs: ['y'],
+        nodes: [makeNode('Gemm', ['x', 'fc', 'fcb'], ['y'], 'fc', { transB: 1, ...(alpha ? { alpha } : {}), ...(beta ? { beta } : {}) })],
+        initializers: [{ name: 'fc', dims: [N, K], data: seededFloats(N * K, 22) }, { name: 'fcb', dims: [N], data: Float32Array.of(3, -2.5, 4) }],
+      });
+      const q = quantizeModel(m, await calibrate(m, xs, dims));
       expect(q.result.biases).toBe(1);
       const gap = (await gaps(m, q.model, xs, dims)).y!;
       expect(gap).toBeLessThan(0.04);
