@@ -4,7 +4,7 @@
  *   calibrate on real photos (or reuse a stats file) -> quantize (QDQ) with accuracy-aware mixed
  *   precision -> save atomically and check it loads -> evaluate against the float model -> report.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
 import { lockOutputs, sha256, sha256File } from '../fsutil.js';
@@ -15,31 +15,29 @@ import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
 import { createSession } from '../runtime.js';
-import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
-import { checkStatsModel, createStats, hashImageList, loadStats, rechooseRanges, saveStats, statsFor, statsHash, type CalibrationStats } from '../calibrate/stats.js';
-import { resolveSettings, type CalibrationMethod, type CollectorSettings } from '../calibrate/collectors.js';
+import { activationTensors, type InputBatch } from '../calibrate/run.js';
+import { checkStatsModel, loadStats } from '../calibrate/stats.js';
+import type { CalibrationMethod, CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, FacelessPhotos, recognizerBatches } from '../calibrate/sources.js';
 import { prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
 import { loadFloatSource } from './source.js';
+import { collect, int8Stats, syntheticBatches } from './int8-stats.js';
+import { evaluateInt8 } from './int8-evaluate.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
 import { equalizeGraph, findEqualizablePairs } from '../quantize/rewrites/equalize.js';
 import { collectChannelAmax, collectChannelMeans } from '../calibrate/channels.js';
 import { describeMerges, normalizeSiblingRanges } from '../quantize/rewrites/siblings.js';
 import { describePadding } from '../quantize/rewrites/pad-channels.js';
-import { quantizeToTarget, searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
-import { floatPrefixCandidates, floatSuffixCandidates, type PrefixCandidate } from '../quantize/prefix.js';
-import { floatPart, floatSuffixAfterSearch, partConfig, partLayers } from './float-parts.js';
+import { quantizeToTarget, searchTarget } from '../quantize/mixed.js';
+import { floatPrefixCandidates, floatSuffixCandidates } from '../quantize/prefix.js';
+import { floatPart, floatSuffixAfterSearch } from './float-parts.js';
 import type { QuantizeOptions } from '../quantize/options.js';
-import { evaluateVariant } from '../evaluate/evaluate.js';
 import { checkRoleFlags, type RoleFlag } from '../evaluate/gate-options.js';
-import { floatComputeLayers } from '../evaluate/model-facts.js';
-import type { OnnxModel } from '../onnx/model.js';
 import { WEIGHTED_OPS } from '../onnx/graph.js';
 import { readEvaluationInputs } from '../evaluate/data.js';
-import { checkedCalibrationSplit, evaluationSet } from '../evaluate/split.js';
+import { checkedCalibrationSplit } from '../evaluate/split.js';
 import type { GateThresholds } from '../evaluate/gates.js';
 import type { Report } from '../report/types.js';
-import { writeReport } from '../report/index.js';
 import { removeReportUnlessFor } from '../report/io.js';
 import { countProgress } from '../progress.js';
 import { findDetectorFor } from './detector-for.js';
@@ -111,28 +109,6 @@ export interface Int8Result {
   reportDir: string;
   report: Report | null;
   timings: { calibrateMs: number; quantizeMs: number; evaluateMs: number };
-}
-
-/** Seeded N(0,1)-ish input batches for graphs that are not face models. */
-function* syntheticBatches(dims: number[], count: number): Generator<InputBatch> {
-  let s = 7;
-  for (let b = 0; b < count; b++) {
-    const n = dims.reduce((a, c) => a * c, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      const u = (s + 1) / 2 ** 32;
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      data[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos((2 * Math.PI * s) / 2 ** 32);
-    }
-    yield { data, dims };
-  }
-}
-
-async function collect<T>(it: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
 }
 
 /** Run the INT8 pipeline. Throws FACEOPT_ERR_GATE_FAILED (after writing model and report) when gates fail. */
@@ -261,57 +237,10 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   }
   const preparedSha = sha256(prepared.toBytes());
 
-  let stats: CalibrationStats;
-  if (reusedStats && o.statsFile) {
-    // a method or percentile asked for on the command line re-chooses the ranges from the file's
-    // histograms (they were ignored: the file's own ranges were used whatever was asked)
-    const method = o.methodGiven ? o.method : reusedStats.method;
-    stats = statsFor(reusedStats, o.statsFile, {
-      modelSha256: preparedSha, method,
-      ...(role === 'generic' ? {} : { source: { images: statsImages.length, listSha256: hashImageList(statsImages) } }),
-      tensors: activationTensors(prepared),
-    });
-    const settings = { ...stats.settings, ...(percentileGiven ? { percentile: o.collector!.percentile! } : {}) };
-    if (method !== stats.method || (method === 'percentile' && settings.percentile !== stats.settings.percentile)) {
-      const from = `${stats.method}${stats.method === 'percentile' ? ` ${stats.settings.percentile}` : ''}`;
-      stats = rechooseRanges(stats, method, settings);
-      // the re-chosen stats are saved beside the report, so its stats path and sha256 name the same bytes
-      let rechosen = path.join(reportDir, 'stats.json');
-      if (path.resolve(rechosen) === path.resolve(o.statsFile)) rechosen = path.join(reportDir, `stats.${method}.json`);
-      await saveStats(rechosen, stats);
-      const note = `calibration ranges re-chosen by ${method}${method === 'percentile' ? ` ${settings.percentile}` : ''} from the histograms of ${o.statsFile} (collected as ${from}), saved as ${rechosen}`;
-      warnings.push(note);
-      log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors): ${note}`);
-      o.statsFile = rechosen;
-    } else {
-      log(`calibration: reusing ${o.statsFile} (${Object.keys(stats.tensors).length} tensors, method ${stats.method})`);
-    }
-  } else {
-    if (!o.facesDir && role !== 'generic') {
-      // it used to log "0 images (undefined)" and go on; the gates then fail for want of faces to compare
-      const why = `a ${role} calibrated on synthetic N(0,1) inputs instead of faces: its int8 ranges will not fit real photos; pass --faces DIR (and --calibration-list FILE) to calibrate on ${role === 'recognizer' ? 'aligned faces' : 'photos'}`;
-      warnings.push(why);
-      log(`warning: ${why}`);
-    }
-    log(`calibration: ${!photosDir ? '16 synthetic batches (N(0,1) inputs)' : `${statsImages.length} images (${split?.description})`}, method ${o.method}`);
-    // pre-aligned recognizer crops get their own bar (detector frames report while they stream)
-    const bar = statsBatches ? countProgress('calibrating', sampleCount(statsBatches), { silent: o.quiet }) : null;
-    const tensors = await collectActivationStats(prepared, calibrationInput(), {
-      method: o.method, settings: o.collector, threads: o.threads,
-      onProgress: bar ? (d) => bar.update(d) : undefined,
-    });
-    bar?.done();
-    stats = createStats({
-      modelSha256: preparedSha, method: o.method, settings: resolveSettings(o.collector),
-      source: { description: split?.description ?? 'synthetic N(0,1) inputs', images: statsImages.length, listSha256: hashImageList(statsImages), ...(statsBatches ? { faces: sampleCount(statsBatches) } : {}) },
-      tensors,
-    });
-    const statsOut = o.statsFile ?? path.join(reportDir, 'stats.json');
-    const ts = performance.now();
-    await saveStats(statsOut, stats);
-    log(`calibration: ${Object.keys(tensors).length} tensors collected in ${((ts - t0) / 1000).toFixed(1)} s since the start of calibration; stats saved in ${((performance.now() - ts) / 1000).toFixed(1)} s (${statsOut})`);
-    o.statsFile = statsOut;
-  }
+  const { stats, statsFile } = await int8Stats({
+    o, percentileGiven, reused: reusedStats, role, prepared, preparedSha, statsImages, photosDir, description: split?.description,
+    statsBatches, input: calibrationInput, reportDir, startedAt: t0, warnings, log,
+  });
   // bias correction: per-channel means of every Conv input on (a subset of) the calibration inputs
   const convInputs = [...new Set(prepared.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.input![0]!))];
   const meanSample = statsBatches ? statsBatches.slice(0, 8) : await collect(batchesFor(statsImages.slice(0, 16), 'channel means'));
@@ -378,84 +307,16 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   let report: Report | null = null;
   const t2 = performance.now();
   if (o.evaluate !== false) {
-    const dynamicBatch = typeof shape0[0] !== 'number' || shape0[0] <= 0;
-    // the search keeps a layer's weights float by excluding it: list that layer once, with the search's
-    // reason; layers left float because their int8 kernel is slow are listed with theirs
-    const searched = new Set(mixed.keptFloat.map((k) => k.layer));
-    const kept = [
-      ...partLayers(mixed.result, prefix),
-      ...partLayers(mixed.result, suffix),
-      ...mixed.keptFloat,
-      ...mixed.result.floatNodes.filter((f) => (f.cause === 'excluded' || f.cause === 'slow-int8') && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
-    ].filter((f, i, all) => all.findIndex((g) => g.layer === f.layer) === i);
-    const floatLayers = byComputeLayer(mixed.model, kept);
-    const set = evaluationSet({
-      facesDir: photosDir, split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
-      pairs: o.pairsFile && pairs ? { file: o.pairsFile, pairs } : null,
-      maxImages: role === 'detector' ? 200 : 500,
-    });
-    report = await evaluateVariant({
-      role, reference: o.model, variant: outPath, variantName: 'int8', variantPrecision: o.quantize.activationType === 'int8' ? 'int8-qdq-symmetric' : 'int8-qdq',
-      detector: detectorPath, facesDir: photosDir, evalImages: set.evalImages, pairs: set.pairs,
-      annotated, boxFiles: o.boxFiles, faceFree: o.faceFree,
-      inputDims, dynamicBatch, detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
-      split: set.split,
-      calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix), statsPath: o.statsFile ?? null, statsSha256: statsHash(stats) },
-      floatLayers,
-      sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-      warnings: [...warnings, ...(unreadableNote ? [unreadableNote] : []), ...set.warnings, ...(mixed.met || !slice.length ? [] : [`mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`])],
-      command: o.command ?? null,
+    report = await evaluateInt8({
+      o, role, outPath, reportDir, mixed, prefix, suffix, stats, statsFile, photosDir, split, pairs, annotated, detectorPath,
+      inputDims, dynamicBatch: typeof shape0[0] !== 'number' || shape0[0] <= 0, detSize,
+      warnings: [...warnings, ...(unreadableNote ? [unreadableNote] : [])],
+      missed: mixed.met || !slice.length ? null : `mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`,
       log,
     });
-    await writeReport(reportDir, report);
   } else {
     if (staleReport) log(`report: removed the report of an earlier run from ${reportDir} (it described another file; this run did not evaluate: run \`faceopt evaluate\` for a new one)`);
   }
   const evaluateMs = performance.now() - t2;
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
-}
-
-
-function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate, suffix: PrefixCandidate): Record<string, string | number | boolean | null> {
-  const q = o.quantize;
-  return {
-    method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins,
-    perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
-    prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
-    calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
-    targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix, suffix, 'after'),
-    mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
-    padChannels: o.rewrites?.padChannels ?? INT8_REWRITES.padChannels ?? false,
-  };
-}
-
-type FloatLayer = { layer: string; op: string; reason: string };
-
-/**
- * The report's float layers as the weighted layers that compute in float in the written graph (what
- * `inspect` and `evaluate` of the file alone list), each with the reason `kept` gives: its own entry
- * (float prefix or tail, exclusion, slow int8 kernel, weights kept float by the search), or that of an
- * activation kept float which it reads or writes. The search keeps activations float by tensor name, so
- * its list and the graph's used to differ (mobileface: 19 entries, three of them tensors, against 20
- * layers). Entries that match no such layer (an activation between two float-free ops) stay as they are.
- */
-export function byComputeLayer(model: OnnxModel, kept: readonly FloatLayer[]): FloatLayer[] {
-  const g = model.graph;
-  const computing = floatComputeLayers(model, 'int8-qdq') ?? [];
-  const own = new Map(kept.map((k) => [k.layer, k]));
-  const used = new Set<string>();
-  const rows = computing.map((c): FloatLayer => {
-    const mine = own.get(c.layer);
-    if (mine) { used.add(c.layer); return { layer: c.layer, op: c.op, reason: mine.reason }; }
-    const n = g.node(c.layer);
-    const reads = kept.find((k) => n?.input?.[0] === k.layer);
-    const writes = kept.find((k) => n?.output?.includes(k.layer));
-    const via = reads ?? writes;
-    if (via) {
-      used.add(via.layer);
-      return { layer: c.layer, op: c.op, reason: `${reads ? 'reads' : 'writes'} activation ${via.layer}, kept float: ${via.reason}` };
-    }
-    return { layer: c.layer, op: c.op, reason: 'computes in float next to a layer kept float (its input or output is not quantized)' };
-  });
-  return [...rows, ...kept.filter((k) => !used.has(k.layer) && !computing.some((c) => c.layer === k.layer))];
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { floatComputeLayers } from '../../pipeline/evaluate/model-facts.js';
 import { makeNode } from '../../pipeline/onnx/index.js';
-import { byComputeLayer } from '../../pipeline/optimize/int8.js';
+import { byComputeLayer } from '../../pipeline/optimize/int8-evaluate.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
