@@ -95,6 +95,20 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
 }
 
 /**
+ * The match threshold `faceopt serve` decides /v1/verify with, without --match-threshold, for recognizer
+ * `file` when it is the recognizer the manifest promotes (same bytes): its report's best LFW threshold, or
+ * the one the manifest recorded when the report is not there. Null for any other file, without a manifest,
+ * or when neither has one. `faceopt compare` uses it so both decide alike.
+ */
+export async function promotedMatchThreshold(file: string, manifestFile = defaultManifestPath()): Promise<{ value: number; manifest: string } | null> {
+  if (!existsSync(manifestFile)) return null;
+  const entry = readManifest(manifestFile).recognizer;
+  if (!entry || statSync(file).size !== entry.sizeBytes || (await sha256File(file)) !== entry.sha256) return null;
+  const served = await fromManifest('recognizer', manifestFile, entry, true);
+  return served.reportMatchThreshold === null ? null : { value: served.reportMatchThreshold, manifest: manifestFile };
+}
+
+/**
  * The size a promoted detector is served at without --det-size: the one its report evaluated it at (its
  * verdict holds for that size), square sizes only (serve's --det-size is N for NxN); a note where the
  * served size is not the evaluated one.

@@ -1,7 +1,9 @@
 /**
  * `faceopt compare A B [--threshold T]`: are the main faces of two photos the same person? Takes the
  * largest, most central face of each photo, prints the cosine similarity of their embeddings and the
- * same/different verdict at the match threshold, as JSON.
+ * same/different verdict at the match threshold, as JSON. The threshold follows /v1/verify's rule
+ * (--threshold, the promoted recognizer's report when the recognizer is that file, 0.3) and the JSON
+ * says which (thresholdSource).
  */
 import type { Command } from 'commander';
 import { checkNumber, FaceoptError } from '../errors.js';
@@ -9,6 +11,7 @@ import { FaceAnalyzer } from '../faces/analyzer.js';
 import { cosineSimilarity } from '../faces/arcface.js';
 import { analyzerOptions, round, toJson, type FaceCliOptions } from '../faces/options.js';
 import { addFaceOptions, faceJson } from './detect.js';
+import { promotedMatchThreshold } from '../../server/models.js';
 
 import { DEFAULT_MATCH_THRESHOLD } from '../faces/similarity.js';
 export { DEFAULT_MATCH_THRESHOLD };
@@ -25,10 +28,14 @@ export function register(program: Command): void {
     '--det-threshold',
     { maxFaces: false }, // the main face of each photo
   )
-    .option('--threshold <t>', `cosine at or above which the faces are the same person (default ${DEFAULT_MATCH_THRESHOLD})`)
+    .option('--threshold <t>', `cosine at or above which the faces are the same person (default: as \`faceopt serve\` decides /v1/verify: the promoted recognizer's report threshold when --recognizer is that file, else ${DEFAULT_MATCH_THRESHOLD})`)
     .action(async (a: string, b: string, opts: Omit<FaceCliOptions, 'threshold'> & { threshold?: string; detThreshold?: string }) => {
-      const matchThreshold = checkNumber('--threshold', opts.threshold ?? DEFAULT_MATCH_THRESHOLD, { min: -1, max: 1 });
+      const flag = opts.threshold !== undefined ? checkNumber('--threshold', opts.threshold, { min: -1, max: 1 }) : null;
       const options = analyzerOptions({ ...opts, threshold: opts.detThreshold, thresholdFlag: '--det-threshold' }, true);
+      // the rule /v1/verify follows, so the two decide alike: the flag, the promoted recognizer's report, 0.3
+      const promoted = flag === null && options.recognizer ? await promotedMatchThreshold(options.recognizer) : null;
+      const matchThreshold = flag ?? promoted?.value ?? DEFAULT_MATCH_THRESHOLD;
+      const thresholdSource = flag !== null ? 'flag' : promoted ? 'report' : 'default';
       const analyzer = await FaceAnalyzer.load(options);
       try {
         const faces = [];
@@ -45,6 +52,7 @@ export function register(program: Command): void {
           b: { image: b, ...faceJson(faces[1]) },
           cosine: round(cosine, 6),
           threshold: matchThreshold,
+          thresholdSource,
           same: cosine >= matchThreshold,
         })}\n`);
       } finally {

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { afterAll, expect, it } from 'vitest';
 import { FaceAnalyzer } from '../../pipeline/faces/analyzer.js';
 import { faceopt } from '../helpers/cli.js';
+import { entryFromFile, writeManifest } from '../../server/manifest.js';
 import { describeShared, shared } from '../helpers/shared.js';
 
 describeShared('faceopt detect / embed / compare', () => {
@@ -37,6 +38,28 @@ describeShared('faceopt detect / embed / compare', () => {
     expect(json.images).toHaveLength(2);
     expect(json.images[0].faces).toHaveLength(1);
     expect(existsSync(path.join(dir, 'drawn', 'Abdullah_Gul_0013.faces.jpg'))).toBe(true);
+  });
+
+  it('compare decides at the threshold /v1/verify would: the promoted recognizer\'s report threshold when --recognizer is that file, else 0.3; the JSON says which', async () => {
+    const models = mkdtempSync(path.join(os.tmpdir(), 'faceopt-cmp-models-'));
+    try {
+      const manifest = path.join(models, 'manifest.json');
+      const rec = shared('models', 'mobileface_paddle_128d.onnx');
+      // promoted with a recorded threshold above this pair's cosine (report not here: the manifest's copy decides)
+      await writeManifest(manifest, { recognizer: { ...(await entryFromFile(manifest, rec, 'fp32')), matchThreshold: 0.95 } });
+      const args = ['compare', lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), lfw('Abdullah_Gul/Abdullah_Gul_0014.jpg')];
+      const promoted = JSON.parse(faceopt(args, { env: { ...env, FACEOPT_MODELS: models } }).stdout);
+      expect(promoted).toMatchObject({ threshold: 0.95, thresholdSource: 'report', same: false });
+      const flagged = JSON.parse(faceopt([...args, '--threshold', '0.4'], { env: { ...env, FACEOPT_MODELS: models } }).stdout);
+      expect(flagged).toMatchObject({ threshold: 0.4, thresholdSource: 'flag', same: true });
+      // another recognizer file than the promoted one (the same graph plus an unknown field 100 = 0): the default
+      const other = path.join(models, 'other.onnx');
+      writeFileSync(other, Buffer.concat([readFileSync(rec), Buffer.from([0xa0, 0x06, 0x00])]));
+      const unpromoted = JSON.parse(faceopt([...args, '--recognizer', other], { env: { ...env, FACEOPT_MODELS: models } }).stdout);
+      expect(unpromoted).toMatchObject({ threshold: 0.3, thresholdSource: 'default', same: true });
+    } finally {
+      rmSync(models, { recursive: true, force: true });
+    }
   });
 
   it('compare: same person -> same, different people -> different', () => {
