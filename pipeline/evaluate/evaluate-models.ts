@@ -22,7 +22,7 @@ import { evaluateVariant } from './evaluate.js';
 import type { GateThresholds } from './gates.js';
 import { checkRoleFlags, type RoleFlag } from './gate-options.js';
 import { pairFacts, speedDims } from './model-facts.js';
-import { evaluationSet, noEvaluationPhotos, withoutCalibrationFiles } from './split.js';
+import { evaluationSetWith, noEvaluationPhotos } from './split.js';
 
 export interface EvaluateModelsOptions {
   /** Variant model file. */
@@ -136,33 +136,17 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
     if (!detector) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a face detector to align evaluation faces (--detector FILE|PACK/FILE, or a SCRFD model next to the reference)', name: '--detector', received: 'nothing' });
   }
 
-  const annotatedAll = boxFiles.flatMap((f) => readBoxAnnotations(f));
-  const explicit = [
-    boxFiles.length ? `${annotatedAll.length} annotated photos of ${boxFiles.map((f) => path.basename(f)).join(', ')}` : '',
-    faceFreeGiven.length ? `${faceFreeGiven.length} face-free photo(s)` : '',
-  ].filter(Boolean).join(' and ');
-  const set = evaluationSet({
+  const { set, annotated, faceFree, warnings: setWarnings } = evaluationSetWith({
     facesDir: o.facesDir, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize, split: o.split,
     pairs: o.pairsFile && role === 'recognizer' ? { file: o.pairsFile, pairs: readPairs(o.pairsFile) } : null,
     maxImages: o.maxImages ?? (role === 'detector' ? 200 : 500),
-    explicitSources: explicit || undefined,
-    // a held-apart photo also given explicitly is compared once, as the annotated/face-free one
-    explicitFiles: role === 'detector' ? [...annotatedAll.map((a) => a.file), ...faceFreeGiven] : [],
+    role, boxFiles, annotated: boxFiles.flatMap((f) => readBoxAnnotations(f)), faceFree: faceFreeGiven,
   });
   if (o.facesDir) {
-    const none = noEvaluationPhotos({ facesDir: o.facesDir, heldApart: set.evalImages.length, calibration: set.calibration.length, pairs: set.pairs !== null, explicit: role === 'detector' ? annotatedAll.length + faceFreeGiven.length : 0 });
+    const none = noEvaluationPhotos({ facesDir: o.facesDir, heldApart: set.evalImages.length, calibration: set.calibration.length, pairs: set.pairs !== null, explicit: role === 'detector' ? annotated.length + faceFree.length : 0 });
     if (none) throw none;
   }
-  const warnings = [...(o.warnings ?? []), ...selfNote, ...set.warnings];
-  // annotated and face-free photos obey the same rule as the folder
-  const ann = withoutCalibrationFiles(annotatedAll.map((a) => a.file), o.facesDir, set.calibration);
-  const annotated = annotatedAll.filter((a) => ann.kept.includes(a.file));
-  const ff = withoutCalibrationFiles(faceFreeGiven.map((f) => path.resolve(f)), o.facesDir, set.calibration);
-  if (ann.removed.length + ff.removed.length) warnings.push(`${ann.removed.length + ff.removed.length} explicitly given photo(s) are calibration photos and were left out`);
-  if (role === 'detector') {
-    if (explicit && o.facesDir) set.split.description += `; plus ${explicit}`;
-    set.split.evaluationImages = set.evalImages.length + annotated.length + ff.kept.length;
-  }
+  const warnings = [...(o.warnings ?? []), ...selfNote, ...setWarnings];
 
   const variantName = o.variantName ?? variantLabel(o.reference, o.model);
   const reportDir = path.resolve(o.reportDir ?? path.join(reportsDir(), `${stem(o.reference)}.${variantName}`));
@@ -179,7 +163,7 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
     detector, facesDir: o.facesDir,
     // recognizers evaluate the pairs' photos when there are pairs; detectors always the held-apart photos
     evalImages: set.evalImages, pairs: set.pairs,
-    annotated, boxFiles, faceFree: ff.kept,
+    annotated, boxFiles, faceFree,
     inputDims: dims, dynamicBatch, detSize: o.detSize, session, gates: o.gates,
     split: set.split, calibration: o.calibration ?? null, floatLayers: o.floatLayers ?? facts.variant.floatLayers ?? undefined, sensitivity: o.sensitivity ?? null,
     warnings, command: o.command ?? null, speedRuns: o.speedRuns, log,

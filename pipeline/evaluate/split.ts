@@ -138,6 +138,35 @@ export function withoutCalibrationFiles(files: readonly string[], facesDir: stri
 }
 
 /**
+ * The evaluation set with the photos given on the command line (a detector's annotated and face-free
+ * photos), one rule for `faceopt evaluate` and `optimize --int8`: a held-apart photo also given explicitly
+ * is compared once, as the given one; given photos that are calibration photos are left out (a warning);
+ * the split's description and image count include them. Recognizers take no explicit photos.
+ */
+export function evaluationSetWith<A extends { file: string }>(o: EvaluationSetInput & { role: 'recognizer' | 'detector' | 'generic'; boxFiles: readonly string[]; annotated: readonly A[]; faceFree: readonly string[] }): { set: EvaluationSet; annotated: A[]; faceFree: string[]; warnings: string[] } {
+  const detector = o.role === 'detector';
+  const explicit = [
+    o.boxFiles.length ? `${o.annotated.length} annotated photos of ${o.boxFiles.map((f) => path.basename(f)).join(', ')}` : '',
+    o.faceFree.length ? `${o.faceFree.length} face-free photo(s)` : '',
+  ].filter(Boolean).join(' and ');
+  const set = evaluationSet({
+    ...o,
+    explicitSources: explicit || undefined,
+    explicitFiles: detector ? [...o.annotated.map((a) => a.file), ...o.faceFree] : [],
+  });
+  const warnings = [...set.warnings];
+  const ann = withoutCalibrationFiles(o.annotated.map((a) => a.file), o.facesDir, set.calibration);
+  const annotated = o.annotated.filter((a) => ann.kept.includes(a.file));
+  const ff = withoutCalibrationFiles(o.faceFree.map((f) => path.resolve(f)), o.facesDir, set.calibration);
+  if (ann.removed.length + ff.removed.length) warnings.push(`${ann.removed.length + ff.removed.length} explicitly given photo(s) are calibration photos and were left out`);
+  if (detector) {
+    if (explicit && o.facesDir) set.split.description += `; plus ${explicit}`;
+    set.split.evaluationImages = set.evalImages.length + annotated.length + ff.kept.length;
+  }
+  return { set, annotated, faceFree: ff.kept, warnings };
+}
+
+/**
  * The error for an evaluation with nothing to compare: no pairs and no held-apart photo (and, for a
  * detector, no annotated or face-free photo either), e.g. a folder whose every photo went into
  * calibration. Null when there is something. Checked before calibration, so the run stops in seconds.

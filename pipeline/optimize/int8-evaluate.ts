@@ -5,7 +5,7 @@
  */
 import { evaluateVariant } from '../evaluate/evaluate.js';
 import { floatComputeLayers } from '../evaluate/model-facts.js';
-import { evaluationSet } from '../evaluate/split.js';
+import { evaluationSetWith } from '../evaluate/split.js';
 import type { AnnotatedImage, Pair } from '../evaluate/data.js';
 import type { CalibrationSplit } from '../calibrate/sources.js';
 import { statsHash, type CalibrationStats } from '../calibrate/stats.js';
@@ -61,21 +61,24 @@ export async function evaluateInt8(e: Int8Evaluation): Promise<Report> {
     ...mixed.result.floatNodes.filter((f) => (f.cause === 'excluded' || f.cause === 'slow-int8') && !searched.has(f.name)).map((f) => ({ layer: f.name, op: f.op, reason: f.reason })),
   ].filter((f, i, all) => all.findIndex((g) => g.layer === f.layer) === i);
   const floatLayers = byComputeLayer(mixed.model, kept);
-  const set = evaluationSet({
+  // annotated and face-free photos join the held-apart ones as in `faceopt evaluate` (the report counted
+  // 200 evaluation photos where the detections compared 209 and a face-free one)
+  const { set, annotated, faceFree, warnings: setWarnings } = evaluationSetWith({
     facesDir: e.photosDir, split: e.split, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize,
     pairs: o.pairsFile && e.pairs ? { file: o.pairsFile, pairs: e.pairs } : null,
     maxImages: role === 'detector' ? 200 : 500,
+    role, boxFiles: o.boxFiles ?? [], annotated: e.annotated, faceFree: o.faceFree ?? [],
   });
   const report = await evaluateVariant({
     role, reference: o.model, variant: e.outPath, variantName: 'int8', variantPrecision: o.quantize.activationType === 'int8' ? 'int8-qdq-symmetric' : 'int8-qdq',
     detector: e.detectorPath, facesDir: e.photosDir, evalImages: set.evalImages, pairs: set.pairs,
-    annotated: e.annotated, boxFiles: o.boxFiles, faceFree: o.faceFree,
+    annotated, boxFiles: o.boxFiles, faceFree,
     inputDims: e.inputDims, dynamicBatch: e.dynamicBatch, detSize: e.detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
     split: set.split,
     calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix), statsPath: e.statsFile, statsSha256: statsHash(stats) },
     floatLayers,
     sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
-    warnings: [...e.warnings, ...set.warnings, ...(e.missed ? [e.missed] : [])],
+    warnings: [...e.warnings, ...setWarnings, ...(e.missed ? [e.missed] : [])],
     command: o.command ?? null,
     log: e.log,
   });

@@ -240,6 +240,10 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
     expect(report.role).toBe('detector');
     expect(report.detector.vsGroundTruth.reference.recall).toBe(1);
     expect(report.detector.vsReference.recall).toBeGreaterThan(0.9);
+    // the evaluation data counts and names the annotated photos the detections were compared on too
+    // (it said 200 held-apart photos where 200 + the annotated ones were compared)
+    expect(report.evaluationData.split.evaluationImages).toBe(report.detector.vsReference.images);
+    expect(report.evaluationData.split.description).toMatch(/; plus \d+ annotated photos of testing\.xml$/);
     expect(r.code === 0).toBe(report.gates.pass);
   });
 });
