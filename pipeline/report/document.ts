@@ -61,7 +61,7 @@ function verificationRows(a: VerificationResult, b: VerificationResult): string[
   a.tarAtFar.forEach((t, i) => {
     rows.push([`TAR @ FAR ${farLabel(t.far)}`, ...both((v) => {
       const x = v.tarAtFar[i];
-      return x ? `${percent(x.tar)}${x.resolved ? '' : ' (lower bound)'}` : NA;
+      return x ? `${percent(x.tar)}${x.resolved ? '' : ' (FAR not resolved)'}` : NA;
     })]);
   });
   rows.push(['ROC AUC', ...both((v) => fixed(v.roc.auc, DIGITS.score))]);

@@ -65,7 +65,7 @@ export function keyNumbers(r: Report): KeyNumber[] {
       add('accuracy.delta', '10-fold accuracy', d.delta,
         `${percent(d.reference)} -> ${percent(d.variant)} (${pp(d.delta)}, ${Math.round(d.bootstrap.confidence * 100)}% interval ${pp(d.bootstrap.low)} to ${pp(d.bootstrap.high)})`);
       const t = v.variant.tarAtFar.find((x) => x.far === 1e-3) ?? v.variant.tarAtFar[v.variant.tarAtFar.length - 1];
-      if (t) add(`tar.${farLabel(t.far)}`, `TAR @ FAR ${farLabel(t.far)} (variant)`, t.tar, `${percent(t.tar)}${t.resolved ? '' : ' (lower bound: too few negatives)'}`);
+      if (t) add(`tar.${farLabel(t.far)}`, `TAR @ FAR ${farLabel(t.far)} (variant)`, t.tar, `${percent(t.tar)}${t.resolved ? '' : ' (FAR not resolved: too few negatives)'}`);
     }
   }
   if (r.detector) {

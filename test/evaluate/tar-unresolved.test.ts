@@ -1,9 +1,9 @@
 /**
- * Audit (metrics): an unresolved TAR@FAR (far x negatives < 1) is labelled "a lower bound" (TarAtFar.note,
- * docs/report-schema.md, the key-numbers row "lower bound: too few negatives"). It is not one: with no false
- * accept allowed the threshold is the highest of N negatives, whose true FAR is about 1/(N+1) (~2e-3 for
- * LFW DevTest's 495 negatives), i.e. ABOVE the target 1e-3, so the TAR read there is optimistic more often
- * than not. Simulated with known score distributions (negatives N(0,1), positives N(3,1)); the true
+ * An unresolved TAR@FAR (far x negatives < 1) is not a lower bound, so the report must not call it one (it
+ * did: TarAtFar.note, docs/report-schema.md, the key-numbers row "lower bound: too few negatives"; a metrics
+ * audit). With no false accept allowed the threshold is the highest of N negatives, whose true FAR is about
+ * 1/(N+1) (~2e-3 for LFW DevTest's 495 negatives), ABOVE the target 1e-3, so the TAR read there is high more
+ * often than not. Simulated with known score distributions (negatives N(0,1), positives N(3,1)); the true
  * TAR@1e-3 is computed from the distributions, not from the project's code.
  */
 import { describe, expect, it } from 'vitest';
@@ -24,8 +24,8 @@ function phi(x: number): number {
   return x >= 0 ? (1 + y) / 2 : (1 - y) / 2;
 }
 
-describe('audit: unresolved TAR@FAR is reported as a lower bound', () => {
-  it('is at or below the true TAR@FAR 1e-3 in at least 95% of samples (what "lower bound" promises)', () => {
+describe('an unresolved TAR@FAR is reported as what it is', () => {
+  it('it exceeds the true TAR@FAR 1e-3 in about 61% of samples (0.999^495), so its note says it is no bound', () => {
     const N = 495; // negatives left in the DevTest report
     const P = 499;
     const tStar = 3.090232306167813; // Phi^-1(1 - 1e-3): true FAR 1e-3 threshold of N(0,1) negatives
@@ -42,11 +42,13 @@ describe('audit: unresolved TAR@FAR is reported as a lower bound', () => {
       const r = tarAtFar(scores, same, 1e-3);
       if (r.resolved || r.tar === null) continue;
       unresolved++;
-      expect(r.note).toMatch(/lower bound/); // the claim under test
+      expect(r.note).not.toMatch(/lower bound/);
+      expect(r.note).toMatch(/not the TAR at FAR 0\.001 \(nor a bound on it/);
       if (r.tar > trueTar) above++;
     }
     expect(unresolved).toBe(trials);
-    // a lower bound (even a statistical one) may exceed the truth rarely; here it does ~60% of the time
-    expect(above / trials).toBeLessThanOrEqual(0.05);
+    // a lower bound (even a statistical one) would exceed the truth rarely; this exceeds it ~60% of the time
+    expect(above / trials).toBeGreaterThan(0.45);
+    expect(above / trials).toBeLessThan(0.75);
   });
 });
