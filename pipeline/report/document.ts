@@ -83,10 +83,10 @@ function recognizer(r: Report): Block[] {
   const d = v.delta;
   blocks.push(
     h(`Verification (${v.pairsFile})`),
-    p(`LFW protocol: ${v.reference.kFold.folds} folds (${v.reference.kFold.foldMode}), threshold chosen on the other folds and tested on the held-out one.${v.skippedPairs ? ` ${v.skippedPairs} pairs skipped (no face found).` : ''}`),
+    p(`${v.reference.kFold.folds}-fold cross-validation as in the LFW protocol (folds: ${v.reference.kFold.foldMode === 'lfw-sets' ? 'lfw-sets, same and different pairs each cut into equal chunks in file order' : 'consecutive, the file order cut into equal chunks'}), threshold chosen on the other folds and tested on the held-out one.${v.skippedPairs ? ` ${v.skippedPairs} pairs skipped (no face found).` : ''}`),
     table(['', 'reference', 'variant'], verificationRows(v.reference, v.variant)),
     { kind: 'chart', chart: 'roc', caption: 'ROC of both models (false accept rate on a log scale)' },
-    p(`Accuracy delta (variant - reference): ${pp(d.delta)}; ${Math.round(d.bootstrap.confidence * 100)}% paired bootstrap interval ${pp(d.bootstrap.low)} to ${pp(d.bootstrap.high)} (${d.bootstrap.resamples} resamples, seed ${d.bootstrap.seed}); per-fold delta from ${pp(d.foldMin)} to ${pp(d.foldMax)} (std ${pp(d.foldStd)}); pairs the variant fixed: ${d.fixed}, broke: ${d.broken}.`),
+    p(`Accuracy delta (variant - reference): ${pp(d.delta)}; ${Math.round(d.bootstrap.confidence * 100)}% paired bootstrap interval ${pp(d.bootstrap.low)} to ${pp(d.bootstrap.high)} (${d.bootstrap.resamples} resamples, seed ${d.bootstrap.seed}, ${d.bootstrap.thresholdsRechosen ? 'fold thresholds chosen again in each' : 'fold thresholds held fixed'}); per-fold delta from ${pp(d.foldMin)} to ${pp(d.foldMax)} (std ${(d.foldStd * 100).toFixed(2)} pp); pairs the variant fixed: ${d.fixed}, broke: ${d.broken}.`),
     table(['fold', 'pairs', 'reference', 'variant', 'delta'], v.reference.kFold.perFold.map((f, i) => [
       String(i + 1), String(f.size), percent(f.accuracy), percent(v.variant.kFold.perFold[i]?.accuracy), pp(d.perFold[i]),
     ])),

@@ -103,7 +103,7 @@ const verificationResult = obj<VerificationResult>({
 });
 const delta = obj<AccuracyDelta>({
   reference: num, variant: num, delta: num, perFold: arr(num), foldStd: num, foldMin: num, foldMax: num, fixed: int, broken: int,
-  bootstrap: obj({ resamples: int, seed: num, confidence: num, low: num, high: num }),
+  bootstrap: obj<AccuracyDelta['bootstrap']>({ resamples: int, seed: num, confidence: num, low: num, high: num, thresholdsRechosen: optional(bool) }),
 });
 const detection = obj<DetectionComparison>({
   images: int, iouThreshold: num, referenceFaces: int, candidateFaces: int, matched: int,

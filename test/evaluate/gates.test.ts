@@ -30,14 +30,14 @@ describe('recognizer gates', () => {
     expect(g.reasons).toEqual([
       'Mean cosine between reference and variant embeddings is 0.98100 over 1549 faces, below the gate of 0.995.',
       'Lowest per-face cosine is 0.90000, below the gate of 0.97: at least one face embeds noticeably differently.',
-      '10-fold verification accuracy changed by -0.60 pp (99.30% -> 98.70%, 95% interval -0.40 to 0.10 pp), below the gate of -0.2 pp.',
+      '10-fold verification accuracy changed by -0.60 pp (99.30% -> 98.70%, 95% interval -0.40 to +0.10 pp), below the gate of -0.2 pp.',
     ]);
   });
   it('the accuracy sentence says how many pairs were left out for want of a face', () => {
     const input = recognizer(0.999, 0.99, { reference: 0.993, variant: 0.992 });
     input.recognizer!.verification!.skippedPairs = 7;
     expect(evaluateGates(input).checks[2]!.sentence).toBe(
-      '10-fold verification accuracy changed by -0.10 pp (99.30% -> 99.20%, 95% interval -0.40 to 0.10 pp; 7 pair(s) with no face found left out for both models), meeting the gate of at least -0.2 pp.',
+      '10-fold verification accuracy changed by -0.10 pp (99.30% -> 99.20%, 95% interval -0.40 to +0.10 pp; 7 pair(s) with no face found left out for both models), meeting the gate of at least -0.2 pp. The gate judges the measured change; its interval reaches below the gate, so a rerun on other pairs could fail it.',
     );
   });
   it('a delta of exactly the gate passes despite floating-point noise', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { assignFolds, compareVerification, kFoldSizes, rocCurve, tarAtFar, verification } from '../../pipeline/evaluate/metrics.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
+import { weightedKFoldMean } from '../../pipeline/evaluate/verification-compare.js';
+import { mulberry32 } from '../../pipeline/evaluate/stats.js';
 
 /** n positives then n negatives (DevTest file order). */
 function pairs(pos: number[], neg: number[]): { scores: number[]; same: boolean[] } {
@@ -187,6 +189,47 @@ describe('compareVerification', () => {
     expect(c.delta.bootstrap.low).toBeLessThanOrEqual(-0.02);
     const again = compareVerification(scores, variant, same, { resamples: 2000, seed: 7 });
     expect(again.delta.bootstrap).toEqual(c.delta.bootstrap);
+  });
+  it('with every pair counted once, the weighted k-fold mean is the k-fold accuracy (ties and both fold modes)', () => {
+    const rand = mulberry32(3);
+    for (const foldMode of ['lfw-sets', 'consecutive'] as const) {
+      // overlapping scores rounded to 0.01, so many ties
+      const s = range(300, (i) => Math.round(((i % 2 ? 0.55 : 0.35) + 0.25 * (rand() - 0.5)) * 100) / 100);
+      const sm = Array.from({ length: 300 }, (_, i) => i % 2 === 1);
+      const folds = assignFolds(sm, 10, foldMode);
+      const v = verification(s, sm, { foldMode });
+      expect(weightedKFoldMean(s, sm.map(Number), folds, 10, new Array(300).fill(1))).toBeCloseTo(v.kFold.accuracyMean, 12);
+    }
+  });
+  it('the interval re-chooses fold thresholds per resample: wider than with thresholds held fixed where they are unstable', () => {
+    const rand = mulberry32(11);
+    const n = 400;
+    const sm = Array.from({ length: n }, (_, i) => i % 2 === 1);
+    const ref = range(n, (i) => (sm[i] ? 0.55 : 0.4) + 0.2 * (rand() - 0.5));
+    const vari = ref.map((v) => v + 0.03 * (rand() - 0.5)); // a variant that moves every score a little
+    const c = compareVerification(ref, vari, sm, { resamples: 400, seed: 5 });
+    expect(c.delta.bootstrap.thresholdsRechosen).toBe(true);
+    expect(c.delta.bootstrap.low).toBeLessThanOrEqual(c.delta.delta);
+    expect(c.delta.bootstrap.high).toBeGreaterThanOrEqual(c.delta.delta);
+    // the fixed-threshold bootstrap (each pair keeps the outcome its fold's threshold gave it), written out here
+    const folds = assignFolds(sm, 10, 'lfw-sets');
+    const outcomes = (scores: number[]) => {
+      const out = new Array<number>(n);
+      const perFold = verification(scores, sm, { fold: folds }).kFold.perFold;
+      for (let i = 0; i < n; i++) out[i] = (scores[i]! > perFold[folds[i]!]!.threshold ? 1 : 0) === (sm[i] ? 1 : 0) ? 1 : 0;
+      return out;
+    };
+    const rr = outcomes(ref);
+    const rv = outcomes(vari);
+    const members = Array.from({ length: 10 }, (_, f) => range(n, (i) => i).filter((i) => folds[i] === f));
+    const r2 = mulberry32(5);
+    const boots = range(400, () => members.reduce((sum, m) => {
+      let d = 0;
+      for (let j = 0; j < m.length; j++) { const i = m[Math.floor(r2() * m.length)]!; d += rv[i]! - rr[i]!; }
+      return sum + d / m.length;
+    }, 0) / 10).sort((a, b) => a - b);
+    const fixedWidth = boots[389]! - boots[10]!;
+    expect(c.delta.bootstrap.high - c.delta.bootstrap.low).toBeGreaterThan(fixedWidth);
   });
   it('refuses mismatched score lists', () => {
     expect(() => compareVerification(scores, scores.slice(1), same)).toThrow(/variantScores/);
