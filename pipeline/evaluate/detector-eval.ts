@@ -66,7 +66,8 @@ export async function evaluateDetector(input: DetectorEvalInput): Promise<Detect
     return {
       inputSize: [...ref.detSize] as [number, number],
       vsReference: compareDetections(vsRef),
-      vsGroundTruth: annotated.length ? { boxFiles: [...(input.boxFiles ?? [])], reference: compareDetections(gtRef), variant: compareDetections(gtVar) } : null,
+      // annotations carry no score (they enter as 1): a score drift against them would only be 1 - the mean score
+      vsGroundTruth: annotated.length ? { boxFiles: [...(input.boxFiles ?? [])], reference: { ...compareDetections(gtRef), scoreDrift: null }, variant: { ...compareDetections(gtVar), scoreDrift: null } } : null,
       faceFree: faceFree.length ? { images: faceFree.length, referenceDetections: ffRef, variantDetections: ffVar } : null,
     };
   } finally {

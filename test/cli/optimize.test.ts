@@ -239,6 +239,9 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
     const report = JSON.parse(readFileSync(path.join(work, 'reports', 'scrfd_500m_bnkps.int8', 'report.json'), 'utf8'));
     expect(report.role).toBe('detector');
     expect(report.detector.vsGroundTruth.reference.recall).toBe(1);
+    // annotations have no score: no score drift against them (it read 1 - the mean detector score)
+    expect(report.detector.vsGroundTruth.reference.scoreDrift).toBeNull();
+    expect(report.detector.vsReference.scoreDrift.meanAbs).toEqual(expect.any(Number));
     expect(report.detector.vsReference.recall).toBeGreaterThan(0.9);
     // the evaluation data counts and names the annotated photos the detections were compared on too
     // (it said 200 held-apart photos where 200 + the annotated ones were compared)
