@@ -13,6 +13,7 @@ import { RUNTIME_VERSION, type SessionOptions } from '../runtime.js';
 import { evaluateGates, DEFAULT_GATES, type GateThresholds } from './gates.js';
 import { UnreadablePhotos } from '../faces/decode.js';
 import { alignCentralFaces, evaluateRecognizer } from './recognizer-eval.js';
+import { DEFAULT_SCORE_THRESHOLD } from '../faces/scrfd.js';
 import { evaluateDetector } from './detector-eval.js';
 import { measureSpeed, notFasterWarning, SPEED_RUNS } from './speed.js';
 import type { AnnotatedImage, PairList } from './data.js';
@@ -124,6 +125,10 @@ export async function evaluateVariant(o: EvaluateInput): Promise<Report> {
     pairsFile: o.pairs?.file ?? null,
     boxFiles: [...(o.boxFiles ?? [])],
     split: o.split,
+    ...(recognizer && o.detector ? { alignment: {
+      detector: path.resolve(o.detector), detectorSha256: await sha256File(o.detector), scoreThreshold: DEFAULT_SCORE_THRESHOLD,
+      face: 'per photo the detected face nearest its centre, aligned by its 5 keypoints to the ArcFace 112x112 template; the same crop goes to both models (photos with no face are left out for both)',
+    } } : {}),
   };
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,

@@ -179,6 +179,7 @@ function data(r: Report): Block[] {
     p(`Split (${s.method}): ${s.description}`),
     table(['', 'images', 'identities'], [['calibration', String(s.calibrationImages), id(s.calibrationIdentities)], ['evaluation', String(s.evaluationImages), id(s.evaluationIdentities)], ['shared', '', id(s.sharedIdentities)]]),
     table(['source', 'path'], [['faces', e.facesSource ?? NA], ['pairs', e.pairsFile ?? NA], ...e.boxFiles.map((b) => ['boxes', b])]),
+    ...(e.alignment ? [p(`Faces: ${e.alignment.face}. Detector ${e.alignment.detector} (sha256 ${e.alignment.detectorSha256.slice(0, 12)}), score threshold ${e.alignment.scoreThreshold}.`)] : []),
   ];
 }
 

@@ -145,6 +145,7 @@ const evaluationData = obj<EvaluationData>({
     calibrationImages: int, evaluationImages: int,
     calibrationIdentities: nullable(int), evaluationIdentities: nullable(int), sharedIdentities: nullable(int),
   }),
+  alignment: optional(nullable(obj({ detector: str, detectorSha256: str, scoreThreshold: num, face: str }))),
 });
 const sensitivity = obj<Sensitivity>({ metric: str, layers: arr(obj({ layer: str, op: str, metric: num })) });
 const thresholds = obj<GateThresholds>({

@@ -72,6 +72,11 @@ export interface EvaluationData {
     /** Identities present on both sides (should be 0); null when identities are unknown. */
     sharedIdentities: number | null;
   };
+  /**
+   * Recognizers: how the evaluated faces were found and aligned (one crop per photo, the same for both
+   * models). Absent in reports made before 2026-12-07 and for detectors.
+   */
+  alignment?: { detector: string; detectorSha256: string; scoreThreshold: number; face: string } | null;
 }
 
 export interface RecognizerResults {

@@ -93,6 +93,9 @@ describeShared('faceopt evaluate on real models', () => {
     // evaluation faces are never calibration faces: the split says how and shares no identity
     expect(rep.evaluationData.split.method).toBe('list');
     expect(rep.evaluationData.split.calibrationImages).toBe(300);
+    // and it names the detector that found and aligned the faces, its threshold and the face rule
+    expect(rep.evaluationData.alignment).toMatchObject({ detector: expect.stringMatching(/scrfd_500m_bnkps(_dynamic)?\.onnx$/), detectorSha256: expect.stringMatching(/^[0-9a-f]{64}$/), scoreThreshold: 0.5 });
+    expect(readFileSync(path.join(dir, 'report.md'), 'utf8')).toMatch(/Faces: per photo the detected face nearest its centre, aligned .*Detector .*scrfd_500m_bnkps(_dynamic)?\.onnx \(sha256 [0-9a-f]{12}\), score threshold 0\.5\./);
     expect(rep.evaluationData.split.calibrationIdentities).toBe(60);
     expect(rep.evaluationData.split.sharedIdentities).toBe(0);
     expect(rep.evaluationData.split.description).toMatch(/calibration\.txt excluded/);
@@ -137,6 +140,7 @@ describeShared('faceopt evaluate on real models', () => {
     // --format json prints report.json itself
     expect(JSON.parse(r.stdout)).toEqual(rep);
     expect(rep.role).toBe('detector');
+    expect(rep.evaluationData.alignment).toBeUndefined();
     const d = rep.detector!;
     expect(d.vsReference.recall).toBe(1);
     expect(d.vsReference.precision).toBe(1);
