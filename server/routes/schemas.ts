@@ -75,7 +75,9 @@ export const extractJson = {
   type: 'object',
   required: ['images'],
   properties: {
-    images: { type: ['array', 'object'], items: base64 }, // a list, or {data: [...]}: the object is checked in extract.ts, whose messages say which
+    // a list, or {data: [...]}: checked in extract.ts, which answers an item that is not an image in its own
+    // entry, as for {data: [...]} (an items schema refused the whole request for one bad item)
+    images: { type: ['array', 'object'] },
     ...pick(ROUTE_OPTIONS.extract),
     ...REST_ACCEPTED,
     ...Object.fromEntries(REST_UNSUPPORTED_FLAGS.map((f) => [f, { type: 'boolean' }])),

@@ -127,6 +127,16 @@ describe('face routes', () => {
     expect(mixed.statusCode, mixed.body).toBe(200);
     expect(mixed.json().images[0]).toMatchObject({ status: 'ok', width: 64, height: 64 });
     expect(mixed.json().images[1]).toEqual({ status: 'error', error: { code: 'FACEOPT_ERR_BAD_ARGUMENT', message: 'Expected a base64 string for images[1] but received characters outside base64.' } });
+    // a list item that is not a string, or an empty one, is its own error in both JSON forms (the list form
+    // refused the whole request with a schema message)
+    for (const images of [[5, red.toString('base64'), ''], { data: [5, red.toString('base64'), ''] }]) {
+      const odd = await app.inject({ method: 'POST', url: '/v1/extract', payload: { images } });
+      expect(odd.statusCode, odd.body).toBe(200);
+      const [n, ok, empty] = odd.json().images;
+      expect(n).toEqual({ status: 'error', error: { code: 'FACEOPT_ERR_BAD_ARGUMENT', message: 'Expected a base64 string for images[0] but received number.' } });
+      expect(ok).toMatchObject({ status: 'ok', width: 64, height: 64 });
+      expect(empty).toMatchObject({ status: 'error', error: { code: expect.stringMatching(/^FACEOPT_ERR_/) } });
+    }
     // every image bad: the request fails with the first one's error
     const none = await app.inject({ method: 'POST', url: '/v1/extract', payload: { images: ['%%', '??'] } });
     expect(none.statusCode).toBe(400);
