@@ -55,7 +55,7 @@ export interface FaceoptApp extends FastifyInstance {
 }
 
 /** Methods an endpoint may take (for the 405 of a known URL called with another). */
-const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 
 /** Routes anyone may call without the API key (probes). */
 const OPEN_ROUTES = new Set(['/health', '/ready']);
@@ -86,6 +86,14 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   const config = resolveServerConfig(input as ServerConfigInput);
   const models = opts.models ?? await selectModels(config);
   const metrics = createMetrics({ labels: opts.metricLabels });
+  /** Every answer counted by route, method and status, timed, and logged as one "request" line. */
+  const recordResponse = (req: FastifyRequest, reply: FastifyReply): void => {
+    const route = req.routeOptions?.url ?? 'unmatched'; // the pattern, never the raw URL: bounded label values
+    const labels = { route, method: req.method, status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.latency.observe(labels, reply.elapsedTime / 1000);
+    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, cache: reply.getHeader('x-faceopt-cache') }, 'request');
+  };
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel, ...(opts.logStream ? { stream: opts.logStream } : {}) },
@@ -102,9 +110,12 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     routerOptions: { maxParamLength: 200 },
     clientErrorHandler: answerClientError,
     // a URL Fastify cannot decode (`/%zz`) gets the coded body every other error has
-    frameworkErrors: (err, _req, reply) => {
+    frameworkErrors: (err, req, reply) => {
       const e = new FaceoptError('FACEOPT_ERR_BAD_HTTP', { reason: err.code === 'FST_ERR_BAD_URL' ? 'a URL that is not valid percent-encoding' : String(err.code ?? 'unparseable').toLowerCase() });
-      void (reply as unknown as FastifyReply).code(e.httpStatus).send(errorBody(e));
+      // no hook runs for these: counted and logged here, as onResponse does for the others
+      const r = reply as unknown as FastifyReply;
+      r.raw.once('finish', () => recordResponse(req as unknown as FastifyRequest, r));
+      void r.code(e.httpStatus).send(errorBody(e));
     },
   }) as unknown as FaceoptApp;
 
@@ -174,14 +185,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
     if (Number(req.headers['content-length'] ?? 0) > config.bodyLimit) throw new FaceoptError('FACEOPT_ERR_PAYLOAD_TOO_LARGE', { limit: config.bodyLimit });
     reply.raw.writeContinue();
   });
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched'; // the pattern, never the raw URL: bounded label values
-    const labels = { route, method: req.method, status: String(reply.statusCode) };
-    const seconds = reply.elapsedTime / 1000;
-    metrics.requests.inc(labels);
-    metrics.latency.observe(labels, seconds);
-    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, cache: reply.getHeader('x-faceopt-cache') }, 'request');
-  });
+  app.addHook('onResponse', async (req, reply) => recordResponse(req, reply));
   // every 503 timeout counts once, wherever the deadline was noticed (the admission timer, a deadline
   // check between stages, the batcher dropping an expired item, every photo of an extract timing out)
   app.setErrorHandler(handleError(config.bodyLimit, (e) => { if (e.code === 'FACEOPT_ERR_TIMEOUT') metrics.rejected.inc({ reason: 'timeout' }); }));

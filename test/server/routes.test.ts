@@ -213,14 +213,21 @@ describe('URLs and methods', () => {
     expect(r.statusCode).toBe(405);
     expect(r.headers.allow).toBe('POST');
     expect(errorOf(r)).toEqual({ code: 'FACEOPT_ERR_METHOD_NOT_ALLOWED', message: '/v1/embed does not take GET. Use POST.' });
-    expect((await app.inject({ method: 'POST', url: '/health' })).statusCode).toBe(405);
+    const post = await app.inject({ method: 'POST', url: '/health' });
+    expect(post.statusCode).toBe(405);
+    // Allow lists every method the URL takes: HEAD too where GET is (RFC 9110 10.2.1)
+    expect(post.headers.allow).toBe('GET, HEAD');
+    expect((await app.inject({ method: 'HEAD', url: '/health' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/v2/nothing' })).statusCode).toBe(404);
   });
 
-  it('a URL that is not valid percent-encoding -> 400 with the coded body', async () => {
+  it('a URL that is not valid percent-encoding -> 400 with the coded body, counted in the metrics like any answer', async () => {
+    const count = async () => Number(/^faceopt_http_requests_total\{route="unmatched",method="GET",status="400"\} (\d+)$/m.exec((await app.inject({ url: '/metrics' })).body)?.[1] ?? 0);
+    const before = await count();
     const r = await app.inject({ method: 'GET', url: '/%zz' });
     expect(r.statusCode).toBe(400);
     expect(errorOf(r).code).toBe('FACEOPT_ERR_BAD_HTTP');
+    expect(await count()).toBe(before + 1); // it was neither counted nor logged
   });
 });
 
@@ -283,7 +290,7 @@ describe('error codes', () => {
     const deep = `{"images":[${'['.repeat(5000)}"x"${']'.repeat(5000)}]}`; // 5000 levels of lists
     const res = await app.inject({ url: '/v1/extract', method: 'POST', payload: deep, headers: { 'content-type': 'application/json' } });
     expect(res.statusCode).toBe(400);
-    expect(errorOf(res).message).toBe('Expected text for body field images.0 but received a list of 1 item.');
+    expect(errorOf(res).message).toBe('Expected a base64 string for images[0] but received object.'); // never walked in depth
   });
 
   it('413 for an image over the pixel limit, decided from the header', async () => {
