@@ -105,7 +105,8 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: AppContext): void 
       return { fa, fb };
     });
     const cosine = cosineSimilarity(result.fa.value.embedding ?? [], result.fb.value.embedding ?? []);
-    reply.header('x-faceopt-cache', result.fa.hit && result.fb.hit ? 'hit' : 'miss');
+    // as /v1/extract says it: one of the two from the cache is 'partial'
+    reply.header('x-faceopt-cache', result.fa.hit && result.fb.hit ? 'hit' : result.fa.hit || result.fb.hit ? 'partial' : 'miss');
     return {
       cosine: round(cosine, 6),
       threshold: threshold.value,

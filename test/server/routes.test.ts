@@ -107,6 +107,12 @@ describe('face routes', () => {
     expect(diff.json().same).toBe(false);
     expect(diff.json().cosine).toBeLessThan(0.9);
     expect(diff.json().a.embedding).toBeUndefined();
+    // its cache header: miss, then partial (one of the two cached, as /v1/extract says it; it said miss), then hit
+    const [g, y, m] = await Promise.all([[20, 200, 20], [200, 200, 20], [200, 20, 200]].map((c) => solidImage(c as [number, number, number])));
+    const verify = async (a: Buffer, b: Buffer) => (await app.inject({ method: 'POST', url: '/v1/verify', payload: { a: a.toString('base64'), b: b.toString('base64') } })).headers['x-faceopt-cache'];
+    expect(await verify(g, m)).toBe('miss');
+    expect(await verify(g, y)).toBe('partial');
+    expect(await verify(y, m)).toBe('hit');
   });
 
   it('POST /v1/extract: InsightFace-REST JSON, per-image status, a bad image does not fail the batch', async () => {
