@@ -73,13 +73,21 @@ export function isConfigExit(code: number | null): boolean {
 }
 
 /**
+ * A worker's metrics with the aggregator the cluster needs where prom-client's default would sum: the
+ * per-process file descriptor limit is the same limit in every worker (two workers read 40000 for 20000).
+ */
+export function withClusterAggregators(metrics: MetricsJson): MetricsJson {
+  return metrics.map((m) => (/process_max_fds$/.test(m.name) ? { ...m, aggregator: 'max' as const } : m));
+}
+
+/**
  * The cluster's metrics: the sum over the workers that take connections (a worker starting, restarting or stopped
  * is not asked), each given `timeoutMs` to answer; the answer says how many were summed and how many of
  * the configured workers were not, in faceopt_cluster_workers{state}.
  */
 export async function collectClusterMetrics(workers: Iterable<Worker>, configured: number, ask: (w: Worker) => Promise<MetricsJson | null>): Promise<string> {
   const answers = (await Promise.all([...workers].map((w) => ask(w).catch(() => null)))).filter((m): m is MetricsJson => m !== null);
-  const text = await AggregatorRegistry.aggregate(answers).metrics();
+  const text = await AggregatorRegistry.aggregate(answers.map(withClusterAggregators)).metrics();
   const missing = Math.max(0, configured - answers.length);
   return `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}# HELP faceopt_cluster_workers Workers whose metrics this answer sums (answered), and configured workers it lacks (missing: starting, restarting or not answering in time)
 # TYPE faceopt_cluster_workers gauge

@@ -29,7 +29,7 @@ export function createMetrics(opts: { defaults?: boolean; labels?: Record<string
   if (opts.labels) registry.setDefaultLabels(opts.labels);
   if (opts.defaults !== false) collectDefaultMetrics({ register: registry, prefix: 'faceopt_' });
   const registers = [registry];
-  return {
+  const m: ServerMetrics = {
     registry,
     requests: new Counter({ name: 'faceopt_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers }),
     latency: new Histogram({
@@ -44,7 +44,7 @@ export function createMetrics(opts: { defaults?: boolean; labels?: Record<string
       name: 'faceopt_inference_seconds', help: 'Model run time per batch', labelNames: ['model'], registers,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     }),
-    cache: new Counter({ name: 'faceopt_cache_requests_total', help: 'Cache lookups and writes by layer (memory, redis) and result (hit, miss, error)', labelNames: ['layer', 'result'], registers }),
+    cache: new Counter({ name: 'faceopt_cache_requests_total', help: 'Cache lookups by layer (memory, redis) and result (hit, miss, error); a Redis write that fails counts as error', labelNames: ['layer', 'result'], registers }),
     rejected: new Counter({ name: 'faceopt_requests_rejected_total', help: 'Requests refused (overloaded, not_ready, unauthorized, shutting_down before any work; timeout wherever the deadline passed, inference included)', labelNames: ['reason'], registers }),
     modelInfo: new Gauge({
       name: 'faceopt_model_info', help: 'Served models (value 1); verdict is pass, fail or unverified',
@@ -54,4 +54,11 @@ export function createMetrics(opts: { defaults?: boolean; labels?: Record<string
     ready: new Gauge({ name: 'faceopt_ready', help: '1 when models are loaded and warmed and an inference thread is alive', registers, aggregator: 'min' }),
     laneRestarts: new Counter({ name: 'faceopt_inference_threads_total', help: 'Inference threads that died unasked (outcome died), were started again (restarted) or failed to start again (failed)', labelNames: ['outcome'], registers }),
   };
+  // counters whose label values are known start at 0, so rate() and alerts read 0 rather than no data
+  for (const reason of REJECT_REASONS) m.rejected.inc({ reason }, 0);
+  for (const outcome of ['died', 'restarted', 'failed']) m.laneRestarts.inc({ outcome }, 0);
+  return m;
 }
+
+/** Every `reason` faceopt_requests_rejected_total counts. */
+export const REJECT_REASONS = ['overloaded', 'not_ready', 'unauthorized', 'shutting_down', 'timeout'] as const;

@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaceoptApp } from '../../server/app.js';
 import { FaceoptError } from '../../pipeline/errors.js';
 import { FakeBackend, fakeApp, multipart, solidImage } from './helpers.js';
+import { AggregatorRegistry } from 'prom-client';
+import { createMetrics } from '../../server/metrics.js';
+import { withClusterAggregators } from '../../server/cluster.js';
 
 let app: FaceoptApp;
 let red: Buffer;
@@ -56,6 +59,19 @@ describe('service routes', () => {
     expect(res.body).toContain('faceopt_model_info{role="recognizer",variant="fake"');
     expect(res.body).toContain('faceopt_ready 1');
     expect(res.body).toContain('faceopt_process_resident_memory_bytes');
+    // counters with known label values read 0 before their first event (they had no sample: "no data")
+    for (const reason of ['overloaded', 'not_ready', 'shutting_down', 'timeout']) expect(res.body).toMatch(new RegExp(`^faceopt_requests_rejected_total\\{reason="${reason}"\\} \\d+$`, 'm'));
+    for (const outcome of ['died', 'restarted', 'failed']) expect(res.body).toMatch(new RegExp(`^faceopt_inference_threads_total\\{outcome="${outcome}"\\} 0$`, 'm'));
+  });
+
+  it('with --workers, the summed metrics keep one process\'s file descriptor limit (it was summed: 2 x 20000)', async () => {
+    const workers = [createMetrics(), createMetrics()];
+    const answers = await Promise.all(workers.map((w) => w.registry.getMetricsAsJSON()));
+    const one = Number(/^faceopt_process_max_fds (\d+)$/m.exec(await workers[0]!.registry.metrics())?.[1]);
+    expect(one).toBeGreaterThan(0);
+    const text = await AggregatorRegistry.aggregate(answers.map(withClusterAggregators)).metrics();
+    expect(Number(/^faceopt_process_max_fds (\d+)$/m.exec(text)?.[1])).toBe(one);
+    expect(Number(/^faceopt_process_max_fds (\d+)$/m.exec(await AggregatorRegistry.aggregate(answers).metrics())?.[1])).toBe(2 * one); // prom-client's default
   });
 });
 
