@@ -264,17 +264,22 @@ function optionValue(name: FaceOption, v: unknown, part: OptionSource['part']): 
 }
 
 /**
- * Request options (InsightFace-REST names) from the query string and form or JSON fields, later sources
- * winning, each parsed by one rule whichever way it came (schemas.ts faceOptionProperties): the query
- * string's schema only refuses unknown keys and repeats, so `?threshold=0x1` and a form field `0x1` get
- * the same answer.
+ * Request options (InsightFace-REST names) from the query string and form or JSON fields, each parsed by
+ * one rule whichever way it came (schemas.ts faceOptionProperties): the query string's schema only refuses
+ * unknown keys and repeats, so `?threshold=0x1` and a form field `0x1` get the same answer. An option given
+ * in two places is refused like a repeat (the body's value won without a word).
  */
 export function faceQuery(...sources: OptionSource[]): FaceQuery {
   const raw = new Map<FaceOption, { v: unknown; part: OptionSource['part'] }>();
   for (const { part, values } of sources) {
     for (const name of Object.keys(faceOptionProperties) as FaceOption[]) {
       const v = values[name];
-      if (v !== undefined && v !== '') raw.set(name, { v, part });
+      if (v === undefined || v === '') continue;
+      const earlier = raw.get(name);
+      if (earlier && earlier.part !== part) {
+        throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `each option once (in the query string or in the body, not both)`, name: `option ${name}`, received: `it as a ${earlier.part} and as a ${part}` });
+      }
+      raw.set(name, { v, part });
     }
   }
   const get = (name: FaceOption) => {

@@ -187,6 +187,12 @@ describe('options: each route takes its own, from any channel, strictly', () => 
     expect(await messageOf({ method: 'POST', url: '/v1/extract?embed_only=true&extract_embedding=false', payload: { images: [red.toString('base64')] } })).toMatch(/^Expected embed_only without extract_embedding=false/);
   });
 
+  it('an option in the query string and in the body is refused, whichever value (the body\'s won without a word)', async () => {
+    const form = { method: 'POST' as const, url: '/v1/detect?threshold=0.9', ...(await multipart([{ name: 'file', data: red }, { name: 'threshold', data: '0.5' }])) };
+    expect(await messageOf(form)).toBe('Expected each option once (in the query string or in the body, not both) for option threshold but received it as a query parameter and as a form field.');
+    expect(await messageOf({ method: 'POST', url: '/v1/detect?threshold=0.5', payload: { image: red.toString('base64'), threshold: 0.5 } })).toMatch(/as a query parameter and as a body field\.$/);
+  });
+
   it('form fields: a misspelt, repeated or overlong option is refused, as in the query string', async () => {
     const form = async (fields: [string, string][]) => ({ method: 'POST' as const, url: '/v1/detect', ...(await multipart([{ name: 'file', data: red }, ...fields.map(([name, data]) => ({ name, data }))])) });
     expect(await messageOf(await form([['treshold', '0.88']]))).toBe('Expected only the options this route takes (threshold, limit_faces, min_face_size; docs/server.md) for form field "treshold" but received 0.88.');

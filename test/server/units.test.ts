@@ -212,11 +212,11 @@ describe('input', () => {
     expect(() => fromBase64('he llo!', 'images[2]')).toThrow('for images[2]');
     expect(() => fromBase64(5, 'image')).toThrow('Expected a base64 string for image but received number');
   });
-  it('options: InsightFace-REST names, strings from forms, later sources win', () => {
+  it('options: InsightFace-REST names, strings from forms, one source per option', () => {
     const query = (values: Record<string, unknown>) => ({ part: 'query parameter' as const, values });
     const form = (values: Record<string, unknown>) => ({ part: 'form field' as const, values });
     expect(faceQuery(query({ threshold: '0.3', limit_faces: '2' }), { part: 'body field', values: { embed_only: true, min_face_size: 20 } })).toEqual({ threshold: 0.3, limitFaces: 2, embedOnly: true, minFaceSize: 20 });
-    expect(faceQuery(query({ threshold: '0.3' }), form({ threshold: '0.6' })).threshold).toBe(0.6);
+    expect(() => faceQuery(query({ threshold: '0.3' }), form({ threshold: '0.6' }))).toThrow('for option threshold but received it as a query parameter and as a form field');
     expect(() => faceQuery(query({ limit_faces: '1.5' }))).toThrow('for query parameter limit_faces');
     // one rule for every channel: decimal numbers in the schema's range, exactly true or false
     for (const src of [query, form]) {
