@@ -43,7 +43,11 @@ describe('recognizer gates', () => {
   it('a delta of exactly the gate passes despite floating-point noise', () => {
     const input = recognizer(0.999, 0.99, { reference: 0.993, variant: 0.991 });
     expect(0.991 - 0.993).toBeLessThan(-0.002); // the noise this guards against
-    expect(evaluateGates(input).pass).toBe(true);
+    const g = evaluateGates(input);
+    expect(g.pass).toBe(true);
+    // and its sentence says why a value printed just past the gate meets it
+    expect(g.checks.find((c) => c.id === 'recognizer.minAccuracyDeltaPp')!.sentence).toMatch(/meeting the gate of at least -0\.2 pp\..* It differs from the gate by \d\.\de-\d+, floating-point rounding, and counts as equal\.$/);
+    expect(g.checks.find((c) => c.id === 'recognizer.minMeanCosine')!.sentence).not.toMatch(/rounding/);
   });
   it('never prints a failing value as if it equalled the threshold', () => {
     const g = evaluateGates(recognizer(0.99499996, 0.99, null));
