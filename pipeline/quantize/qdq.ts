@@ -18,8 +18,8 @@ import { FaceoptError } from '../errors.js';
 import { WEIGHTED_OPS, type Graph } from '../onnx/graph.js';
 import { inferElemTypes } from '../onnx/types.js';
 import { DataType, attrFloat, getAttr, makeNode, type NodeProto } from '../onnx/proto.js';
-import { asymmetricUint8, quantizeBias, symmetricInt8, type QParams } from './qparams.js';
-import { biasCorrected, biasFitScales, int8Weight } from './weights.js';
+import { asymmetricUint8, symmetricInt8, type QParams } from './qparams.js';
+import { quantizeConstants } from './weights.js';
 import { floatClosure, shieldFloatLayers, storesWeightOnly } from './float-layers.js';
 import { HANDLERS, isDepthwise, isStrided, slowInt8Reason, type Handler, type MarkContext } from './handlers.js';
 import type { QuantizeOptions } from './options.js';
@@ -290,55 +290,14 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
     if (!g.isRead(t)) continue;
     addQdq(t);
   }
-  const weightScales = new Map<string, Float32Array>();
-  // biases first decide whether a weight scale must grow so the int32 bias fits
-  const adjusted = biasFitScales(g, biases, weights, params, opts.perChannel);
-  const weightOnlyAxes = new Map<string, number>();
-  for (const { weights: ws } of weightOnly.values()) for (const [w, axis] of ws) if (!weights.has(w)) weightOnlyAxes.set(w, axis);
-  // a float layer that reads a quantized activation and whose output is quantized again: its weights
-  // stay behind a DequantizeLinear (folded float weights there are what onnxruntime's own weight
-  // quantization would take)
-  const betweenQdq = (c: NodeProto) => dequantized.has(c.input?.[0] ?? '') && toQuantize.has(c.output?.[0] ?? '');
-  for (const [w, axis] of [...weights, ...weightOnlyAxes]) {
-    const form = weightOnlyAxes.has(w) && opts.foldableWeightOnly && !g.consumers(w).some(betweenQdq) ? 'cast-mul' : 'dequantize';
-    const { scales, nodes, output } = int8Weight(g, w, axis, adjusted.get(w), opts, form, names);
-    weightScales.set(w, scales);
-    newNodes.push(...nodes);
-    for (const c of g.consumers(w)) {
-      if ((handlers[c.opType ?? ''] && !excluded(c, opts)) || weightOnly.get(c)?.weights.has(w)) g.replaceInput(c, w, output);
-    }
-  }
-  // the float bias of a weight-only layer absorbs the output shift its rounded weights cause
-  for (const [n, { biases: bs }] of weightOnly) {
-    for (const [b, { input, weight }] of bs) {
-      const ws = weightScales.get(weight);
-      if (!ws || !g.hasInitializer(b) || g.consumers(b).length !== 1) continue;
-      const corrected = names.fresh(`${b}_weight_only_corrected`);
-      g.setTensor(corrected, DataType.FLOAT, g.getTensor(b).dims, biasCorrected(g, b, input, weight, ws, opts, n));
-      g.replaceInput(n, b, corrected);
-    }
-  }
-  for (const [b, { input, weight }] of biases) {
-    const inScale = params.get(input)?.scale;
-    const ws = weightScales.get(weight);
-    if (inScale === undefined || !ws) continue;
-    const bias = biasCorrected(g, b, input, weight, ws, opts);
-    const q = quantizeBias(bias, inScale, ws.length === bias.length ? ws : ws[0]!);
-    const compact = opts.compactConstants;
-    const perCh = q.scales.length > 1 && (!compact || q.scales.some((v) => v !== q.scales[0]));
-    const bq = names.fresh(`${b}_quantized`);
-    const bs = names.fresh(`${b}_scale`);
-    g.setTensor(bq, DataType.INT32, [bias.length], q.data);
-    g.setTensor(bs, DataType.FLOAT, perCh ? [q.scales.length] : [], perCh ? q.scales : q.scales.subarray(0, 1));
-    // int32 has no zero point in DequantizeLinear (ONNX: it is 0): a compact graph stores none
-    const bz = compact ? '' : names.fresh(`${b}_zero_point`);
-    if (bz) g.setTensor(bz, DataType.INT32, perCh ? [q.scales.length] : [], new Int32Array(perCh ? q.scales.length : 1));
-    const bd = names.fresh(`${b}_dequantized`);
-    const dq = makeNode('DequantizeLinear', [bq, bs, ...(bz ? [bz] : [])], [bd], names.fresh(`${b}_DequantizeLinear`));
-    if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: 0 });
-    newNodes.push(dq);
-    for (const c of g.consumers(b)) if (handlers[c.opType ?? ''] && !excluded(c, opts)) g.replaceInput(c, b, bd);
-  }
+  newNodes.push(...quantizeConstants(g, {
+    weights, biases, weightOnly, params, opts, names,
+    takesInt8: (c) => Boolean(handlers[c.opType ?? ''] && !excluded(c, opts)),
+    // a float layer that reads a quantized activation and whose output is quantized again: its weights
+    // stay behind a DequantizeLinear (folded float weights there are what onnxruntime's own weight
+    // quantization would take)
+    betweenQdq: (c) => dequantized.has(c.input?.[0] ?? '') && toQuantize.has(c.output?.[0] ?? ''),
+  }));
   if (opts.shieldFloatLayers) {
     const quantized = new Set(newNodes.filter((q) => q.opType === 'QuantizeLinear').map((q) => q.input![0]!));
     newNodes.push(...shieldFloatLayers(g, params, dequantized, qType, quantized, quantizedOf, names));

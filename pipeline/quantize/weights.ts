@@ -6,7 +6,7 @@
 import type { Graph, NameScope } from '../onnx/graph.js';
 import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
 import { FaceoptError } from '../errors.js';
-import { adjustWeightScalesForBias, firstNonFinite, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
+import { adjustWeightScalesForBias, firstNonFinite, quantizeBias, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
 import { PER_TENSOR } from './handlers.js';
 
@@ -149,4 +149,79 @@ export function biasFitScales(
     }
   }
   return adjusted;
+}
+
+/** What phase 4 of the QDQ rewriter hands quantizeConstants (qdq.ts insertQdq). */
+export interface ConstantMarks {
+  /** Marked weights and the axis of their output channels (PER_TENSOR: one scale). */
+  weights: ReadonlyMap<string, number>;
+  /** Marked biases and the input and weight their int32 scale comes from. */
+  biases: ReadonlyMap<string, { input: string; weight: string }>;
+  /** Float layers whose weights are stored int8 (weight-only), with their own marks. */
+  weightOnly: ReadonlyMap<NodeProto, { weights: Map<string, number>; biases: Map<string, { input: string; weight: string }> }>;
+  /** Activation parameters (an int32 bias takes its input's scale). */
+  params: ReadonlyMap<string, { scale: number }>;
+  opts: QuantizeOptions;
+  names: NameScope;
+  /** A consumer that runs in int8 (has a handler, not excluded): it reads the dequantized constant. */
+  takesInt8: (n: NodeProto) => boolean;
+  /** A float layer between a DequantizeLinear and a QuantizeLinear (its weight-only weights stay behind a DequantizeLinear). */
+  betweenQdq: (n: NodeProto) => boolean;
+}
+
+/**
+ * Phase 4's constants: every marked weight int8 (behind a DequantizeLinear; Cast + Mul for a weight-only
+ * layer onnxruntime may fold), the float bias of a weight-only layer corrected for its rounded weights,
+ * and every marked bias int32 with scale = input scale x weight scale (weight scales grown first where a
+ * bias would not fit). Consumers are rewired; returns the new nodes.
+ */
+export function quantizeConstants(g: Graph, c: ConstantMarks): NodeProto[] {
+  const { weights, biases, weightOnly, params, opts, names } = c;
+  const newNodes: NodeProto[] = [];
+  const weightScales = new Map<string, Float32Array>();
+  // biases first decide whether a weight scale must grow so the int32 bias fits
+  const adjusted = biasFitScales(g, biases, weights, params, opts.perChannel);
+  const weightOnlyAxes = new Map<string, number>();
+  for (const { weights: ws } of weightOnly.values()) for (const [w, axis] of ws) if (!weights.has(w)) weightOnlyAxes.set(w, axis);
+  for (const [w, axis] of [...weights, ...weightOnlyAxes]) {
+    const form = weightOnlyAxes.has(w) && opts.foldableWeightOnly && !g.consumers(w).some(c.betweenQdq) ? 'cast-mul' : 'dequantize';
+    const { scales, nodes, output } = int8Weight(g, w, axis, adjusted.get(w), opts, form, names);
+    weightScales.set(w, scales);
+    newNodes.push(...nodes);
+    for (const n of g.consumers(w)) {
+      if (c.takesInt8(n) || weightOnly.get(n)?.weights.has(w)) g.replaceInput(n, w, output);
+    }
+  }
+  // the float bias of a weight-only layer absorbs the output shift its rounded weights cause
+  for (const [n, { biases: bs }] of weightOnly) {
+    for (const [b, { input, weight }] of bs) {
+      const ws = weightScales.get(weight);
+      if (!ws || !g.hasInitializer(b) || g.consumers(b).length !== 1) continue;
+      const corrected = names.fresh(`${b}_weight_only_corrected`);
+      g.setTensor(corrected, DataType.FLOAT, g.getTensor(b).dims, biasCorrected(g, b, input, weight, ws, opts, n));
+      g.replaceInput(n, b, corrected);
+    }
+  }
+  for (const [b, { input, weight }] of biases) {
+    const inScale = params.get(input)?.scale;
+    const ws = weightScales.get(weight);
+    if (inScale === undefined || !ws) continue;
+    const bias = biasCorrected(g, b, input, weight, ws, opts);
+    const q = quantizeBias(bias, inScale, ws.length === bias.length ? ws : ws[0]!);
+    const compact = opts.compactConstants;
+    const perCh = q.scales.length > 1 && (!compact || q.scales.some((v) => v !== q.scales[0]));
+    const bq = names.fresh(`${b}_quantized`);
+    const bs = names.fresh(`${b}_scale`);
+    g.setTensor(bq, DataType.INT32, [bias.length], q.data);
+    g.setTensor(bs, DataType.FLOAT, perCh ? [q.scales.length] : [], perCh ? q.scales : q.scales.subarray(0, 1));
+    // int32 has no zero point in DequantizeLinear (ONNX: it is 0): a compact graph stores none
+    const bz = compact ? '' : names.fresh(`${b}_zero_point`);
+    if (bz) g.setTensor(bz, DataType.INT32, perCh ? [q.scales.length] : [], new Int32Array(perCh ? q.scales.length : 1));
+    const bd = names.fresh(`${b}_dequantized`);
+    const dq = makeNode('DequantizeLinear', [bq, bs, ...(bz ? [bz] : [])], [bd], names.fresh(`${b}_DequantizeLinear`));
+    if (perCh) dq.attribute!.push({ name: 'axis', type: 2, i: 0 });
+    newNodes.push(dq);
+    for (const n of g.consumers(b)) if (c.takesInt8(n)) g.replaceInput(n, b, bd);
+  }
+  return newNodes;
 }
