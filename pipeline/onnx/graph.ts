@@ -6,8 +6,10 @@
  * through this class, so callers never look up tensors by scanning strings themselves.
  */
 import { FaceoptError } from '../errors.js';
-import { toNumber, type GraphProto, type Int64, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
+import type { GraphProto, NodeProto, TensorProto } from './proto.js';
 import { makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArray } from './tensor.js';
+import { valueInfoOf, type ValueInfo } from './value-info.js';
+import { NameScope } from './name-scope.js';
 
 /**
  * Ops whose second input is a weight: the layers quantizers make int8, and a float one of them is a float
@@ -15,34 +17,8 @@ import { makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArr
  */
 export const WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
-/** A graph input/output/value_info as plain data; symbolic dims are strings, unknown dims null. */
-export interface ValueInfo {
-  name: string;
-  elemType: number;
-  shape: (number | string | null)[] | null;
-}
-
-/** Read a ValueInfoProto's type and shape as plain data. */
-export function valueInfoOf(v: ValueInfoProto): ValueInfo {
-  const tt = v.type?.tensorType;
-  const dims = tt?.shape?.dim;
-  return {
-    name: v.name ?? '',
-    elemType: tt?.elemType ?? 0,
-    shape: dims ? dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? toNumber(d.dimValue as Int64) : null)) : null,
-  };
-}
-
-/** Build a ValueInfoProto for a tensor. */
-export function makeValueInfo(name: string, elemType: number, shape: (number | string | null)[] | null): ValueInfoProto {
-  const vi: ValueInfoProto = { name, type: { tensorType: { elemType } } };
-  if (shape) {
-    vi.type!.tensorType!.shape = {
-      dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})),
-    };
-  }
-  return vi;
-}
+export { makeValueInfo, valueInfoOf, type ValueInfo } from './value-info.js';
+export { NameScope } from './name-scope.js';
 
 export class Graph {
   readonly proto: GraphProto;
@@ -419,23 +395,5 @@ export class Graph {
       h[key] = (h[key] ?? 0) + 1;
     }
     return Object.fromEntries(Object.entries(h).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
-  }
-}
-
-/** Names unique against a set of used names: `base` when free, else `base_1`, `base_2`, ... (deterministic). */
-export class NameScope {
-  constructor(private readonly used: Set<string>) {}
-
-  /** A name not used yet, derived from `base`; it counts as used from now on. */
-  fresh(base: string): string {
-    let name = base;
-    for (let k = 1; this.used.has(name); k++) name = `${base}_${k}`;
-    this.used.add(name);
-    return name;
-  }
-
-  /** Mark names as used. */
-  reserve(...names: string[]): void {
-    for (const n of names) this.used.add(n);
   }
 }
