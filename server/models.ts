@@ -95,17 +95,32 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
 }
 
 /**
- * The match threshold `faceopt serve` decides /v1/verify with, without --match-threshold, for recognizer
- * `file` when it is the recognizer the manifest promotes (same bytes): its report's best LFW threshold, or
- * the one the manifest recorded when the report is not there. Null for any other file, without a manifest,
- * or when neither has one. `faceopt compare` uses it so both decide alike.
+ * The match threshold `faceopt serve` (serving from the manifest, without --recognizer) decides /v1/verify
+ * with, without --match-threshold, for recognizer `file` when it is the recognizer the manifest promotes
+ * (same bytes): its report's best LFW threshold, or the one the manifest recorded when the report is not
+ * there. Null for any other file, without a manifest, or when neither has one. `faceopt compare` uses it so
+ * both decide alike. A manifest that cannot be read, or a report that cannot, gives null and `warn` says why
+ * (compare works without them; serve itself refuses such a manifest).
  */
-export async function promotedMatchThreshold(file: string, manifestFile = defaultManifestPath()): Promise<{ value: number; manifest: string } | null> {
+export async function promotedMatchThreshold(file: string, manifestFile = defaultManifestPath(), warn: (line: string) => void = () => undefined): Promise<number | null> {
   if (!existsSync(manifestFile)) return null;
-  const entry = readManifest(manifestFile).recognizer;
+  let entry: ManifestEntry | null;
+  try {
+    entry = readManifest(manifestFile).recognizer;
+  } catch (e) {
+    warn(`${manifestFile} cannot be read (${(e as Error).message}): the default match threshold applies`);
+    return null;
+  }
   if (!entry || statSync(file).size !== entry.sizeBytes || (await sha256File(file)) !== entry.sha256) return null;
-  const served = await fromManifest('recognizer', manifestFile, entry, true);
-  return served.reportMatchThreshold === null ? null : { value: served.reportMatchThreshold, manifest: manifestFile };
+  const report = entry.report === null ? null : entryPath(manifestFile, { ...entry, path: entry.report });
+  if (report && existsSync(report)) {
+    try {
+      return reportMatchThreshold((await readReport(report)).report); // regenerated since promotion: trust it, as serve does
+    } catch (e) {
+      warn(`${report} cannot be read (${(e as Error).message}): the threshold the manifest recorded applies`);
+    }
+  }
+  return entry.matchThreshold;
 }
 
 /**

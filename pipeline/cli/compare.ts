@@ -5,6 +5,7 @@
  * (--threshold, the promoted recognizer's report when the recognizer is that file, 0.3) and the JSON
  * says which (thresholdSource).
  */
+import path from 'node:path';
 import type { Command } from 'commander';
 import { checkNumber, FaceoptError } from '../errors.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
@@ -28,14 +29,17 @@ export function register(program: Command): void {
     '--det-threshold',
     { maxFaces: false }, // the main face of each photo
   )
-    .option('--threshold <t>', `cosine at or above which the faces are the same person (default: as \`faceopt serve\` decides /v1/verify: the promoted recognizer's report threshold when --recognizer is that file, else ${DEFAULT_MATCH_THRESHOLD})`)
-    .action(async (a: string, b: string, opts: Omit<FaceCliOptions, 'threshold'> & { threshold?: string; detThreshold?: string }) => {
+    .option('--threshold <t>', `cosine at or above which the faces are the same person (default: as \`faceopt serve\` serving the manifest decides /v1/verify: the promoted recognizer's report threshold when --recognizer is that file, else ${DEFAULT_MATCH_THRESHOLD})`)
+    .option('--manifest <file>', 'the serving manifest whose promoted recognizer sets the default threshold (default: models/manifest.json, or under FACEOPT_MODELS)')
+    .action(async (a: string, b: string, opts: Omit<FaceCliOptions, 'threshold'> & { threshold?: string; detThreshold?: string; manifest?: string }) => {
       const flag = opts.threshold !== undefined ? checkNumber('--threshold', opts.threshold, { min: -1, max: 1 }) : null;
       const options = analyzerOptions({ ...opts, threshold: opts.detThreshold, thresholdFlag: '--det-threshold' }, true);
       // the rule /v1/verify follows, so the two decide alike: the flag, the promoted recognizer's report, 0.3
-      const promoted = flag === null && options.recognizer ? await promotedMatchThreshold(options.recognizer) : null;
-      const matchThreshold = flag ?? promoted?.value ?? DEFAULT_MATCH_THRESHOLD;
-      const thresholdSource = flag !== null ? 'flag' : promoted ? 'report' : 'default';
+      const promoted = flag === null && options.recognizer
+        ? await promotedMatchThreshold(options.recognizer, opts.manifest ? path.resolve(opts.manifest) : undefined, (w) => process.stderr.write(`warning: ${w}\n`))
+        : null;
+      const matchThreshold = flag ?? promoted ?? DEFAULT_MATCH_THRESHOLD;
+      const thresholdSource = flag !== null ? 'flag' : promoted !== null ? 'report' : 'default';
       const analyzer = await FaceAnalyzer.load(options);
       try {
         const faces = [];

@@ -11,6 +11,8 @@ import { afterAll, expect, it } from 'vitest';
 import { FaceAnalyzer } from '../../pipeline/faces/analyzer.js';
 import { faceopt } from '../helpers/cli.js';
 import { entryFromFile, writeManifest } from '../../server/manifest.js';
+import { exampleRecognizerReport } from '../report/example.js';
+import { writeReport } from '../../pipeline/report/index.js';
 import { describeShared, shared } from '../helpers/shared.js';
 
 describeShared('faceopt detect / embed / compare', () => {
@@ -57,6 +59,20 @@ describeShared('faceopt detect / embed / compare', () => {
       writeFileSync(other, Buffer.concat([readFileSync(rec), Buffer.from([0xa0, 0x06, 0x00])]));
       const unpromoted = JSON.parse(faceopt([...args, '--recognizer', other], { env: { ...env, FACEOPT_MODELS: models } }).stdout);
       expect(unpromoted).toMatchObject({ threshold: 0.3, thresholdSource: 'default', same: true });
+      // the promoted report beside it decides over the manifest's copy (as serve reads it), and --manifest names another manifest
+      const report = exampleRecognizerReport();
+      report.recognizer!.verification!.variant.bestThreshold.threshold = 0.9;
+      await writeReport(path.join(models, 'rep'), report);
+      const elsewhere = path.join(models, 'elsewhere.json');
+      await writeManifest(elsewhere, { recognizer: { ...(await entryFromFile(elsewhere, rec, 'fp32')), report: path.join(models, 'rep', 'report.json'), matchThreshold: 0.95 } });
+      const fromReport = faceopt([...args, '--manifest', elsewhere], { env: { ...env, FACEOPT_MODELS: path.join(models, 'none') } });
+      expect(JSON.parse(fromReport.stdout)).toMatchObject({ threshold: 0.9, thresholdSource: 'report', same: false });
+      // a manifest that cannot be read does not stop compare (it exited 65 naming the manifest): the default, and a warning
+      writeFileSync(manifest, '{not json');
+      const broken = faceopt(args, { env: { ...env, FACEOPT_MODELS: models } });
+      expect(broken.code, broken.stderr).toBe(0);
+      expect(JSON.parse(broken.stdout)).toMatchObject({ threshold: 0.3, thresholdSource: 'default' });
+      expect(broken.stderr).toMatch(/^warning: .*manifest\.json cannot be read \(.*\): the default match threshold applies$/m);
     } finally {
       rmSync(models, { recursive: true, force: true });
     }
