@@ -86,13 +86,16 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
   const config = resolveServerConfig(input as ServerConfigInput);
   const models = opts.models ?? await selectModels(config);
   const metrics = createMetrics({ labels: opts.metricLabels });
-  /** Every answer counted by route, method and status, timed, and logged as one "request" line. */
-  const recordResponse = (req: FastifyRequest, reply: FastifyReply): void => {
+  /**
+   * Every answer counted by route, method and status, and logged as one "request" line; timed unless
+   * `timed` is false (an answer Fastify makes before routing has no start time: its elapsedTime reads 0).
+   */
+  const recordResponse = (req: FastifyRequest, reply: FastifyReply, timed = true): void => {
     const route = req.routeOptions?.url ?? 'unmatched'; // the pattern, never the raw URL: bounded label values
     const labels = { route, method: req.method, status: String(reply.statusCode) };
     metrics.requests.inc(labels);
-    metrics.latency.observe(labels, reply.elapsedTime / 1000);
-    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, cache: reply.getHeader('x-faceopt-cache') }, 'request');
+    if (timed) metrics.latency.observe(labels, reply.elapsedTime / 1000);
+    req.log.info({ method: req.method, route, status: reply.statusCode, ...(timed ? { ms: Math.round(reply.elapsedTime * 10) / 10 } : {}), cache: reply.getHeader('x-faceopt-cache') }, 'request');
   };
 
   const app = Fastify({
@@ -114,7 +117,7 @@ export async function buildApp(input: ServerConfigInput | ServerConfig = {}, opt
       const e = new FaceoptError('FACEOPT_ERR_BAD_HTTP', { reason: err.code === 'FST_ERR_BAD_URL' ? 'a URL that is not valid percent-encoding' : String(err.code ?? 'unparseable').toLowerCase() });
       // no hook runs for these: counted and logged here, as onResponse does for the others
       const r = reply as unknown as FastifyReply;
-      r.raw.once('finish', () => recordResponse(req as unknown as FastifyRequest, r));
+      r.raw.once('finish', () => recordResponse(req as unknown as FastifyRequest, r, false));
       void r.code(e.httpStatus).send(errorBody(e));
     },
   }) as unknown as FaceoptApp;

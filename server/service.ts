@@ -200,7 +200,6 @@ export class FaceService {
     }
   }
 
-  /** Whether requests can be served now: loaded, warm, and an inference thread alive (/ready). */
   /** FACEOPT_ERR_NOT_READY saying why: loading, failed to load, closing, or every inference thread restarting. */
   notReadyError(): FaceoptError {
     if (this.stateValue === 'closing') return notReady('closing');
@@ -209,6 +208,7 @@ export class FaceService {
     return notReady('loading');
   }
 
+  /** Whether requests can be served now: loaded, warm, and an inference thread alive (/ready). */
   get healthy(): boolean {
     return this.stateValue === 'ready' && (this.backend?.healthy ?? true);
   }

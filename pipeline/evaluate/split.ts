@@ -145,22 +145,26 @@ export function withoutCalibrationFiles(files: readonly string[], facesDir: stri
  */
 export function evaluationSetWith<A extends { file: string }>(o: EvaluationSetInput & { role: 'recognizer' | 'detector' | 'generic'; boxFiles: readonly string[]; annotated: readonly A[]; faceFree: readonly string[] }): { set: EvaluationSet; annotated: A[]; faceFree: string[]; warnings: string[] } {
   const detector = o.role === 'detector';
-  const explicit = [
-    o.boxFiles.length ? `${o.annotated.length} annotated photos of ${o.boxFiles.map((f) => path.basename(f)).join(', ')}` : '',
-    o.faceFree.length ? `${o.faceFree.length} face-free photo(s)` : '',
+  const describe = (annotated: number, faceFree: number) => [
+    o.boxFiles.length ? `${annotated} annotated photos of ${o.boxFiles.map((f) => path.basename(f)).join(', ')}` : '',
+    o.faceFree.length ? `${faceFree} face-free photo(s)` : '',
   ].filter(Boolean).join(' and ');
+  const given = describe(o.annotated.length, o.faceFree.length);
   const set = evaluationSet({
     ...o,
-    explicitSources: explicit || undefined,
+    explicitSources: given || undefined, // without a faces folder nothing is left out
     explicitFiles: detector ? [...o.annotated.map((a) => a.file), ...o.faceFree] : [],
   });
   const warnings = [...set.warnings];
   const ann = withoutCalibrationFiles(o.annotated.map((a) => a.file), o.facesDir, set.calibration);
   const annotated = o.annotated.filter((a) => ann.kept.includes(a.file));
   const ff = withoutCalibrationFiles(o.faceFree.map((f) => path.resolve(f)), o.facesDir, set.calibration);
-  if (ann.removed.length + ff.removed.length) warnings.push(`${ann.removed.length + ff.removed.length} explicitly given photo(s) are calibration photos and were left out`);
+  const removed = ann.removed.length + ff.removed.length;
+  if (removed) warnings.push(`${removed} explicitly given photo(s) are calibration photos and were left out`);
   if (detector) {
-    if (explicit && o.facesDir) set.split.description += `; plus ${explicit}`;
+    // the photos compared, after those that are calibration photos left out (it counted them as given)
+    const kept = describe(annotated.length, ff.kept.length);
+    if (given && o.facesDir) set.split.description += `; plus ${kept}${removed ? ` (${removed} given photo(s) left out as calibration photos)` : ''}`;
     set.split.evaluationImages = set.evalImages.length + annotated.length + ff.kept.length;
   }
   return { set, annotated, faceFree: ff.kept, warnings };

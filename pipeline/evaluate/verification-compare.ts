@@ -14,7 +14,7 @@ import { preparePairs, verificationDetailed, type VerificationOptions, type Veri
  * model (the whole protocol, as the point estimate ran it), and recomputes the mean of per-fold deltas;
  * [low, high] is the percentile interval at `confidence`. Holding the thresholds fixed instead (reports
  * before 2026-12-07, `thresholdsRechosen` absent) measured the test folds' sampling only: on mobileface's
- * INT8 report it gave -0.30..0.00 pp from one broken pair, where re-chosen thresholds give -0.30..+0.40. `fixed`/`broken` count pairs the
+ * INT8 report it gave -0.30..0.00 pp from one broken pair, where re-chosen thresholds give -0.40..+0.40. `fixed`/`broken` count pairs the
  * variant gets right/wrong where the reference did the opposite.
  */
 export interface AccuracyDelta {

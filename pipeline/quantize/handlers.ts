@@ -16,8 +16,7 @@ export interface MarkContext {
   activation(tensor: string): void;
   /** Quantize `output` with exactly the parameters of `input` (so the op can run on int8 directly). */
   share(output: string, input: string): void;
-  /** Quantize a weight initializer symmetric int8, per channel along `axis` when per-channel is on. */
-  /** An int8 weight, per channel along `axis` (per tensor with PER_TENSOR or `--per-tensor`). */
+  /** Quantize a weight initializer symmetric int8, per channel along `axis` (per tensor with PER_TENSOR or `--per-tensor`). */
   weight(initializer: string, axis: number): void;
   /** Quantize a bias initializer to int32 with scale = scale(input) x scale(weight). */
   bias(initializer: string, input: string, weight: string): void;

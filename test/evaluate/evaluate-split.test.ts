@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { splitCalibration } from '../../pipeline/calibrate/sources.js';
 import { variantLabel } from '../../pipeline/evaluate/evaluate-models.js';
 import { floatComputeLayers, precisionOf, speedDims, type ModelFacts } from '../../pipeline/evaluate/model-facts.js';
-import { countIdentities, evaluationSet, identityOf, spread, withoutCalibrationFiles } from '../../pipeline/evaluate/split.js';
+import { countIdentities, evaluationSet, evaluationSetWith, identityOf, spread, withoutCalibrationFiles } from '../../pipeline/evaluate/split.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { DataType, makeNode } from '../../pipeline/onnx/proto.js';
 import { oneInt8OneFloatConv, tinyModel } from '../onnx/tiny.js';
@@ -81,6 +81,22 @@ describe('evaluationSet: evaluation photos are never calibration photos', () => 
     try { evaluationSet({ facesDir: faces, calibrationSize: 3, pairs: { file: 'p.tsv', pairs: [{ left: only, right: img(19, 1), same: false }] }, maxImages: 5 }); } catch (e) { err = e; }
     expect(isFaceoptError(err, 'FACEOPT_ERR_BAD_ARGUMENT')).toBe(true);
     expect((err as Error).message).toMatch(/--pairs.*all 1 pairs involve calibration identities/);
+  });
+
+  it('a detector\'s given photos: the description and count name those compared, after calibration ones are left out', () => {
+    const ref = splitCalibration(faces, { size: 6 });
+    const cal = path.join(faces, ref.calibration[0]!);
+    const held = path.join(faces, ref.heldApart[0]!);
+    const r = evaluationSetWith({
+      facesDir: faces, calibrationSize: 6, maxImages: 1000, role: 'detector',
+      boxFiles: ['/x/boxes.xml'], annotated: [{ file: cal }, { file: held }, { file: '/elsewhere/a.jpg' }], faceFree: [path.relative(process.cwd(), cal)],
+    });
+    expect(r.annotated.map((a) => a.file)).toEqual([held, '/elsewhere/a.jpg']);
+    expect(r.faceFree).toEqual([]);
+    expect(r.warnings).toContain('2 explicitly given photo(s) are calibration photos and were left out');
+    // it said "plus 3 annotated photos ... and 1 face-free photo(s)" while 2 and 0 were compared
+    expect(r.set.split.description).toMatch(/; plus 2 annotated photos of boxes\.xml and 0 face-free photo\(s\) \(2 given photo\(s\) left out as calibration photos\)$/);
+    expect(r.set.split.evaluationImages).toBe(r.set.evalImages.length + 2);
   });
 
   it('photos given explicitly: calibration ones are left out, held-apart duplicates are counted once', () => {

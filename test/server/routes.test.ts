@@ -60,8 +60,10 @@ describe('service routes', () => {
     expect(res.body).toContain('faceopt_ready 1');
     expect(res.body).toContain('faceopt_process_resident_memory_bytes');
     // counters with known label values read 0 before their first event (they had no sample: "no data")
-    for (const reason of ['overloaded', 'not_ready', 'shutting_down', 'timeout']) expect(res.body).toMatch(new RegExp(`^faceopt_requests_rejected_total\\{reason="${reason}"\\} \\d+$`, 'm'));
-    for (const outcome of ['died', 'restarted', 'failed']) expect(res.body).toMatch(new RegExp(`^faceopt_inference_threads_total\\{outcome="${outcome}"\\} 0$`, 'm'));
+    const fresh = await createMetrics({ defaults: false }).registry.metrics();
+    for (const reason of ['overloaded', 'not_ready', 'unauthorized', 'shutting_down', 'timeout']) expect(fresh).toMatch(new RegExp(`^faceopt_requests_rejected_total\\{reason="${reason}"\\} 0$`, 'm'));
+    for (const outcome of ['died', 'restarted', 'failed']) expect(fresh).toMatch(new RegExp(`^faceopt_inference_threads_total\\{outcome="${outcome}"\\} 0$`, 'm'));
+    for (const reason of ['overloaded', 'not_ready', 'unauthorized', 'shutting_down', 'timeout']) expect(res.body).toMatch(new RegExp(`^faceopt_requests_rejected_total\\{reason="${reason}"\\} \\d+$`, 'm'));
   });
 
   it('with --workers, the summed metrics keep one process\'s file descriptor limit (it was summed: 2 x 20000)', async () => {
@@ -250,12 +252,16 @@ describe('URLs and methods', () => {
   });
 
   it('a URL that is not valid percent-encoding -> 400 with the coded body, counted in the metrics like any answer', async () => {
-    const count = async () => Number(/^faceopt_http_requests_total\{route="unmatched",method="GET",status="400"\} (\d+)$/m.exec((await app.inject({ url: '/metrics' })).body)?.[1] ?? 0);
-    const before = await count();
+    const metrics = async () => (await app.inject({ url: '/metrics' })).body;
+    const count = (text: string) => Number(/^faceopt_http_requests_total\{route="unmatched",method="GET",status="400"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    const timed = (text: string) => Number(/^faceopt_http_request_duration_seconds_count\{route="unmatched",method="GET",status="400"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    const before = await metrics();
     const r = await app.inject({ method: 'GET', url: '/%zz' });
     expect(r.statusCode).toBe(400);
     expect(errorOf(r).code).toBe('FACEOPT_ERR_BAD_HTTP');
-    expect(await count()).toBe(before + 1); // it was neither counted nor logged
+    const after = await metrics();
+    expect(count(after)).toBe(count(before) + 1); // it was neither counted nor logged
+    expect(timed(after)).toBe(timed(before)); // no start time to measure from: not recorded as a 0 s latency
   });
 });
 
