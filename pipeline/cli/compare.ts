@@ -29,7 +29,7 @@ export function register(program: Command): void {
     '--det-threshold',
     { maxFaces: false }, // the main face of each photo
   )
-    .option('--threshold <t>', `cosine at or above which the faces are the same person (default: as \`faceopt serve\` serving the manifest decides /v1/verify: the promoted recognizer's report threshold when --recognizer is that file, else ${DEFAULT_MATCH_THRESHOLD})`)
+    .option('--threshold <t>', `cosine above which the faces are the same person (default: as \`faceopt serve\` serving the manifest decides /v1/verify: the promoted recognizer's report threshold when --recognizer is that file, else ${DEFAULT_MATCH_THRESHOLD})`)
     .option('--manifest <file>', 'the serving manifest whose promoted recognizer sets the default threshold (default: models/manifest.json, or under FACEOPT_MODELS)')
     .action(async (a: string, b: string, opts: Omit<FaceCliOptions, 'threshold'> & { threshold?: string; detThreshold?: string; manifest?: string }) => {
       const flag = opts.threshold !== undefined ? checkNumber('--threshold', opts.threshold, { min: -1, max: 1 }) : null;
@@ -57,7 +57,7 @@ export function register(program: Command): void {
           cosine: round(cosine, 6),
           threshold: matchThreshold,
           thresholdSource,
-          same: cosine >= matchThreshold,
+          same: cosine > matchThreshold, // strictly above, as the report's evaluation and /v1/verify count a match
         })}\n`);
       } finally {
         await analyzer.release();

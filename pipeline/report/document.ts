@@ -29,7 +29,11 @@ const table = (headers: string[], rows: string[][]): Block => ({ kind: 'table', 
 function verdict(r: Report): Block[] {
   const marks = { pass: 'pass', fail: 'FAIL', skipped: 'skipped' } as const;
   const blocks: Block[] = [{ kind: 'title', text: `faceopt report: ${reportTitle(r)}` }, { kind: 'verdict', pass: r.gates.pass, text: verdictLine(r) }];
-  if (r.gates.reasons.length) blocks.push({ kind: 'list', items: r.gates.reasons });
+  // every gate's sentence, passed and skipped ones too (only failures were listed: a passing gate's caveat,
+  // such as an interval reaching below it, was in the terminal summary only)
+  const sentences = r.gates.checks.map((c) => `${marks[c.status]}: ${c.sentence}`);
+  const other = r.gates.reasons.filter((reason) => !r.gates.checks.some((c) => c.sentence === reason));
+  if (sentences.length + other.length) blocks.push({ kind: 'list', items: [...sentences, ...other] });
   if (r.gates.checks.length) {
     blocks.push(table(['gate', 'measured', 'threshold', 'result'], r.gates.checks.map((c) => [
       c.id, c.measured === null ? NA : String(Number(c.measured.toPrecision(8))), `${c.comparator} ${c.threshold}`, marks[c.status],

@@ -91,9 +91,12 @@ export function listsFloatLayers(r: Report): boolean {
 /** "PASS" or "FAIL: 2 of 3 gates failed", the first thing every rendering says. */
 export function verdictLine(r: Report): string {
   const checked = r.gates.checks.filter((c) => c.status !== 'skipped').length;
-  if (r.gates.pass) return checked ? `PASS: all ${checked} accuracy gates met` : 'PASS: no accuracy gates apply to this model';
+  const skipped = r.gates.checks.length - checked;
+  // a skipped gate is named in the verdict: "all 2 met" read as if nothing was left unchecked
+  const also = skipped ? `, ${skipped} skipped (${r.gates.checks.filter((c) => c.status === 'skipped').map((c) => c.id).join(', ')})` : '';
+  if (r.gates.pass) return checked ? `PASS: all ${checked} accuracy gates met${also}` : `PASS: no accuracy gates apply to this model${also}`;
   // failed checks, not reasons: reasons are deduplicated, so two gates failing for one cause counted once
-  return `FAIL: ${r.gates.checks.filter((c) => c.status === 'fail').length} of ${checked} accuracy gates failed`;
+  return `FAIL: ${r.gates.checks.filter((c) => c.status === 'fail').length} of ${checked} accuracy gates failed${also}`;
 }
 
 /** A report's display title: "<model> · <variant> (<role>)". */

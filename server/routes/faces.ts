@@ -111,7 +111,7 @@ export function registerFaceRoutes(app: FastifyInstance, ctx: AppContext): void 
       cosine: round(cosine, 6),
       threshold: threshold.value,
       thresholdSource: threshold.source,
-      same: cosine >= threshold.value,
+      same: cosine > threshold.value, // strictly above, as the report's evaluation counts a match
       a: withoutEmbedding(result.fa.value),
       b: withoutEmbedding(result.fb.value),
     };

@@ -46,15 +46,21 @@ describe('report.md', () => {
   const md = renderMarkdown(r);
   const t = tables(md);
 
-  it('puts the verdict first, then the failing reasons', () => {
+  it('puts the verdict first, then every gate\'s sentence (passed and skipped ones too)', () => {
     const lines = md.split('\n').filter(Boolean);
     expect(lines[0]).toBe('# faceopt report: mobileface_paddle_128d · int8 (recognizer)');
     expect(lines[1]).toBe('**PASS: all 3 accuracy gates met**');
+    // a passing gate's sentence (and any caveat in it) is in the document, not only the terminal
+    expect(lines[2]).toBe(`- pass: ${r.gates.checks[0]!.sentence}`);
+    expect(lines[4]).toMatch(/^- pass: 10-fold verification accuracy changed by .*The gate judges the measured change; its interval reaches below the gate/);
     const bad = exampleRecognizerReport({ damage: 0.02 });
     const badLines = renderMarkdown(bad).split('\n').filter(Boolean);
     expect(bad.gates.pass).toBe(false);
     expect(badLines[1]).toBe(`**FAIL: ${bad.gates.checks.filter((c) => c.status === 'fail').length} of 3 accuracy gates failed**`);
-    expect(badLines.slice(2, 2 + bad.gates.reasons.length)).toEqual(bad.gates.reasons.map((x) => `- ${x}`));
+    expect(badLines.slice(2, 5).map((l) => l.split(':')[0])).toEqual(bad.gates.checks.map((c) => `- ${c.status === 'fail' ? 'FAIL' : c.status}`));
+    // a skipped gate is named in the verdict line ("all 2 met" read as if nothing was left unchecked)
+    const skipped = { ...r, gates: { ...r.gates, checks: r.gates.checks.map((c, i) => (i === 2 ? { ...c, status: 'skipped' as const } : c)) } };
+    expect(verdictLine(skipped)).toBe(`PASS: all 2 accuracy gates met, 1 skipped (${r.gates.checks[2]!.id})`);
     // the count is of failed gates: two failing for one (deduplicated) reason are two
     const one = { ...bad, gates: { ...bad.gates, reasons: [bad.gates.reasons[0]!], checks: bad.gates.checks.map((c, i) => (i < 2 ? { ...c, status: 'fail' as const } : { ...c, status: 'pass' as const })) } };
     expect(verdictLine(one)).toBe('FAIL: 2 of 3 accuracy gates failed');

@@ -68,7 +68,7 @@ describeShared('server on scrfd_500m_bnkps + mobileface_paddle_128d', () => {
       const [fr] = await fa.extract(lfw(right), { maxFaces: 1 });
       const cos = cosineSimilarity(fl.embedding, fr.embedding);
       expect(Math.abs(v.cosine - cos)).toBeLessThan(1e-4);
-      if (v.same === cos >= DEFAULT_MATCH_THRESHOLD) agree++;
+      if (v.same === cos > DEFAULT_MATCH_THRESHOLD) agree++;
       if (v.same === (same === '1')) correct++;
     }
     expect(agree).toBe(40);
