@@ -146,7 +146,11 @@ export async function entryFromReport(manifestFile: string, reportDir: string, a
       ...(report.role === 'detector' && report.detector ? { inputSize: [report.detector.inputSize[0], report.detector.inputSize[1]] as [number, number] } : {}),
       promotedAt: new Date().toISOString(),
     },
-    warnings: [...report.warnings],
+    warnings: [
+      ...report.warnings,
+      // /v1/verify then decides at 0.3, which no evaluation of this variant chose
+      ...(report.role === 'recognizer' && reportMatchThreshold(report) === null ? ['the report has no LFW verification (no --pairs), so it records no match threshold: /v1/verify will decide at the default 0.3 unless serve is given --match-threshold'] : []),
+    ],
   };
 }
 
@@ -177,4 +181,19 @@ export async function writeManifest(file: string, update: Partial<Record<ServedR
   };
   await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`);
   return next;
+}
+
+/**
+ * The detector that found the faces a promoted recognizer's report measured (its evaluationData.alignment),
+ * or null: no report, a report that is not there or cannot be read, or one made before reports recorded it.
+ */
+export async function recognizerAlignment(manifestFile: string, entry: ManifestEntry | null): Promise<{ detector: string; sha256: string } | null> {
+  if (!entry?.report) return null;
+  try {
+    const { report } = await readReport(entryPath(manifestFile, { ...entry, path: entry.report }));
+    const a = report.evaluationData.alignment;
+    return a ? { detector: a.detector, sha256: a.detectorSha256 } : null;
+  } catch {
+    return null;
+  }
 }

@@ -11,7 +11,7 @@ import { FaceoptError } from '../errors.js';
 import { resolveModelArg } from '../zoo/resolve.js';
 import { readGraphSummary } from '../faces/graph-summary.js';
 import { detectProfile } from '../faces/profile.js';
-import { defaultManifestPath, entryFromFile, entryFromReport, writeManifest, type ManifestEntry, type ServedRole } from '../../server/manifest.js';
+import { defaultManifestPath, entryFromFile, entryFromReport, recognizerAlignment, writeManifest, type ManifestEntry, type ServedRole } from '../../server/manifest.js';
 
 interface PromoteFlags { manifest?: string; allowFailed?: boolean; detector?: string; recognizer?: string }
 
@@ -57,6 +57,11 @@ export function register(program: Command): void {
         update[role] = await entryFromFile(manifest, model);
       }
       const written = await writeManifest(manifest, update);
+      // the recognizer's numbers (and its match threshold) were measured on faces another detector found
+      const alignedBy = await recognizerAlignment(manifest, written.recognizer);
+      if (alignedBy && written.detector && written.detector.sha256 !== alignedBy.sha256) {
+        warnings.push(`  warning: the recognizer's report measured faces found by ${alignedBy.detector}, not the promoted detector ${written.detector.path}: its cosine, LFW numbers and match threshold hold for that detector's crops`);
+      }
       process.stdout.write(`faceopt promote: wrote ${manifest}\n${describe('detector', written.detector)}\n${describe('recognizer', written.recognizer)}\n${warnings.map((w) => `${w}\n`).join('')}`);
     });
 }

@@ -193,6 +193,26 @@ describe('faceopt promote', () => {
     expect(r.stdout).toContain(`warning (recognizer report): ${slow}`);
   });
 
+  it('warns when a recognizer report records no match threshold (no LFW pairs) and when its faces came from another detector than the promoted one', async () => {
+    const base = exampleRecognizerReport();
+    const noPairs: Report = {
+      ...base,
+      recognizer: { ...base.recognizer!, verification: null },
+      gates: { ...base.gates, checks: base.gates.checks.map((c, i) => (i === 2 ? { ...c, status: 'skipped' as const, measured: null } : c)) },
+      evaluationData: { ...base.evaluationData, alignment: { detector: '/elsewhere/scrfd_dynamic.onnx', detectorSha256: 'ab'.repeat(32), scoreThreshold: 0.5, face: 'nearest the centre' } },
+    };
+    const rec = await reportDir('rec.nopairs', noPairs, 'no-pairs-recognizer');
+    const det = path.join(tmp, 'models', 'det2.onnx');
+    await writeFile(det, await fixtureBytes('scrfd'));
+    const manifest = path.join(tmp, 'nopairs', 'manifest.json');
+    const r = faceopt(['promote', rec.dir, '--detector', det, '--manifest', manifest]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(await readFile(manifest, 'utf8')).recognizer.matchThreshold).toBeNull();
+    // both were silent: /v1/verify then decides at 0.3, and the numbers hold for another detector's crops
+    expect(r.stdout).toContain('warning (recognizer report): the report has no LFW verification (no --pairs), so it records no match threshold: /v1/verify will decide at the default 0.3 unless serve is given --match-threshold');
+    expect(r.stdout).toMatch(/warning: the recognizer's report measured faces found by \/elsewhere\/scrfd_dynamic\.onnx, not the promoted detector .*det2\.onnx/);
+  });
+
   it('--detector / --recognizer FILE: a file that is not ONNX or is the other role is refused at promote, not at serve', async () => {
     const manifest = path.join(tmp, 'files', 'manifest.json');
     const text = path.join(tmp, 'models', 'notes.onnx');
