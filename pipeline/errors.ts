@@ -63,7 +63,7 @@ export const ERRORS = {
   FACEOPT_ERR_NOT_READY: { message: 'Not ready: {reason}. Retry shortly.', exit: 75, http: 503 },
   FACEOPT_ERR_SHUTTING_DOWN: { message: 'Server is shutting down. Retry on another instance, or shortly here once it has restarted.', exit: 75, http: 503 },
   FACEOPT_ERR_REQUEST_TIMEOUT: { message: 'Request not received in time (headers within {headersMs} ms, the whole request within {requestMs} ms). Send the whole request at once.', exit: 75, http: 408 },
-  FACEOPT_ERR_VARIANT_FAILED_GATES: { message: 'Variant {variant} failed its accuracy gates ({report}). Promote another, or pass --allow-failed.', exit: 3, http: 500 },
+  FACEOPT_ERR_VARIANT_FAILED_GATES: { message: 'Variant {variant} ({file}) failed its accuracy gates ({failed}; {report}). {remedy}', exit: 3, http: 500 },
   FACEOPT_ERR_ROUTE_NOT_FOUND: { message: 'No endpoint {method} {url}. See docs/server.md for the endpoints.', exit: 64, http: 404 },
   FACEOPT_ERR_METHOD_NOT_ALLOWED: { message: '{url} does not take {method}. Use {allowed}.', exit: 64, http: 405 },
   FACEOPT_ERR_BAD_HTTP: { message: 'Malformed HTTP request ({reason}). Send a standard HTTP/1.1 request.', exit: 64, http: 400 },

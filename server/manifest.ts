@@ -126,7 +126,11 @@ export async function entryFromReport(manifestFile: string, reportDir: string, a
   const inconsistent = gatesInconsistency(report.gates);
   if (inconsistent) throw new FaceoptError('FACEOPT_ERR_REPORT', { path: file, reason: `its recorded verdict contradicts its own gate checks: ${inconsistent}. Evaluate the variant again (\`faceopt evaluate\`) and promote that report` });
   if (!report.gates.pass && !allowFailed) {
-    throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', { variant: report.variantName, report: file });
+    throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', {
+      variant: report.variantName, file: path.basename(report.variant.path), report: file,
+      failed: `failed: ${report.gates.checks.filter((c) => c.status === 'fail').map((c) => c.id).join(', ') || report.gates.reasons.length + ' reason(s)'}`,
+      remedy: 'Promote another, or pass --allow-failed to promote it anyway (serve then needs --allow-failed too).',
+    });
   }
   const model = locateVariantFile(file, report.variant.path);
   const sha = await sha256File(model);

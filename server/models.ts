@@ -5,6 +5,7 @@
  * refused unless allowFailed. The result also fixes the /v1/verify threshold and the cache namespace.
  */
 import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { FaceoptError } from '../pipeline/errors.js';
 import { sha256, sha256File } from '../pipeline/fsutil.js';
 import { checkDetSize } from '../pipeline/faces/det-size.js';
@@ -85,7 +86,12 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
     }
   }
   if (verdict && !verdict.pass && !allowFailed) {
-    throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', { variant: `${role} ${entry.variant}`, report: reportPath ?? manifestFile });
+    throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', {
+      variant: `${role} ${entry.variant}`, file: path.basename(file), report: reportPath ?? manifestFile,
+      failed: `${verdict.reasons.length} reason(s), the first: ${verdict.reasons[0] ?? 'none recorded'}`,
+      // promote's --allow-failed records it; serving it is a second decision
+      remedy: 'Promote another, or start serve with --allow-failed to serve it anyway.',
+    });
   }
   return {
     role, variant: entry.variant, path: file, sha256: actual, sizeBytes: statSync(file).size,

@@ -116,7 +116,7 @@ describe('faceopt promote', () => {
     const manifest = path.join(tmp, 'failed', 'manifest.json');
     const refused = faceopt(['promote', bad.dir, '--detector', det, '--manifest', manifest]);
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toMatch(/^faceopt: FACEOPT_ERR_VARIANT_FAILED_GATES: Variant int8 failed its accuracy gates/);
+    expect(refused.stderr).toMatch(/^faceopt: FACEOPT_ERR_VARIANT_FAILED_GATES: Variant int8 \(rec\.bad\.onnx\) failed its accuracy gates \(failed: recognizer\.[a-zA-Z]+.*; .*report\.json\)\. Promote another, or pass --allow-failed to promote it anyway/);
     expect(refused.stderr.split('\n').filter(Boolean)).toHaveLength(1);
     const forced = faceopt(['promote', bad.dir, '--detector', det, '--manifest', manifest, '--allow-failed']);
     expect(forced.code).toBe(0);
@@ -126,6 +126,8 @@ describe('faceopt promote', () => {
     const serve = faceopt(['serve', '--manifest', manifest, '--port', '0'], { timeoutMs: 60_000 });
     expect(serve.code).toBe(3);
     expect(serve.stderr).toContain('FACEOPT_ERR_VARIANT_FAILED_GATES');
+    // the remedy is serve's own flag (the user already passed promote's)
+    expect(serve.stderr).toMatch(/Variant recognizer int8 \(rec\.bad\.onnx\) failed its accuracy gates \(\d+ reason\(s\), the first: .*\)\. Promote another, or start serve with --allow-failed to serve it anyway\./);
     // --workers 2: the cluster stops at once with the same code (no restarts, no hang)
     const t0 = Date.now();
     const served2 = faceopt(['serve', '--manifest', manifest, '--port', '0', '--workers', '2'], { timeoutMs: 30_000 });
