@@ -143,10 +143,11 @@ function speed(r: Report): Block[] {
   }
   rows.push(
     ['session start', ms(s.reference.sessionStartMs), ms(s.variant.sessionStartMs), ''],
-    ['peak memory', mib(s.reference.peakMemoryBytes), mib(s.variant.peakMemoryBytes), ''],
   );
+  // one process with both models loaded: one value (it stood under both columns as if each model's own)
+  if (s.variant.peakMemoryBytes !== null) rows.push([`process memory after timing, both models loaded: ${mib(s.variant.peakMemoryBytes)}`, '', '', '']);
   return [
-    h(`Speed (${s.executionProvider}${s.threads ? `, ${s.threads} threads` : ''})`),
+    h(`Speed (${s.executionProvider}, ${s.threads ? `${s.threads} threads` : `onnxruntime's default threads on ${r.provenance.machine.cores} cores`})`),
     table(['', 'reference', 'variant', 'speed-up'], rows),
     { kind: 'chart', chart: 'latency', caption: 'Median (p50) latency per batch; p95 in the table above' },
     ...(s.note ? [p(`Note: ${s.note}`)] : []),

@@ -122,6 +122,12 @@ describe('report.md', () => {
     expect(s.speedup.batch1).toBe(2.5);
     expect(row(sp, 'batch 8 speed-up, median of 2 blocks')[3]).toBe('3.07x (3.02x-3.12x)');
     same(row(sp, 'session start')[1]!, s.reference.sessionStartMs, DIGITS.ms);
+    // memory is one process's, with both models loaded: one value, not one per column
+    expect(sp.some((cells) => cells[0] === 'peak memory')).toBe(false);
+    expect(sp.find((cells) => cells[0]!.startsWith('process memory after timing, both models loaded: '))?.slice(1)).toEqual(['', '', '']);
+    // without a thread count the heading says what ran: onnxruntime's default on the machine's cores
+    const dflt = tables(renderMarkdown({ ...r, speed: { ...s, threads: null } }));
+    expect(dflt.has(`Speed (cpu, onnxruntime's default threads on ${r.provenance.machine.cores} cores)`)).toBe(true);
     const models = t.get('Models')![0]!;
     expect(Number(row(models, 'variant')[5])).toBe(r.variant.sizeBytes);
     const sens = t.get('Per-layer sensitivity')![0]!;
