@@ -64,8 +64,12 @@ export function keyNumbers(r: Report): KeyNumber[] {
       const d = v.delta;
       add('accuracy.delta', '10-fold accuracy', d.delta,
         `${percent(d.reference)} -> ${percent(d.variant)} (${pp(d.delta)}, ${Math.round(d.bootstrap.confidence * 100)}% interval ${pp(d.bootstrap.low)} to ${pp(d.bootstrap.high)})`);
-      const t = v.variant.tarAtFar.find((x) => x.far === 1e-3) ?? v.variant.tarAtFar[v.variant.tarAtFar.length - 1];
-      if (t) add(`tar.${farLabel(t.far)}`, `TAR @ FAR ${farLabel(t.far)} (variant)`, t.tar, `${percent(t.tar)}${t.resolved ? '' : ' (FAR not resolved: too few negatives)'}`);
+      // the lowest target FAR these pairs resolve, reference -> variant (the headline was the variant's
+      // TAR at 1e-3 even where 495 negatives cannot resolve it); the unresolved one only when none is
+      const byFar = [...v.variant.tarAtFar].sort((a, b) => a.far - b.far);
+      const t = byFar.find((x) => x.resolved && x.tar !== null) ?? byFar.find((x) => x.far === 1e-3) ?? byFar[0];
+      const ref = t ? v.reference.tarAtFar.find((x) => x.far === t.far) : undefined;
+      if (t) add(`tar.${farLabel(t.far)}`, `TAR @ FAR ${farLabel(t.far)}`, t.tar, `${ref ? `${percent(ref.tar)} -> ` : ''}${percent(t.tar)}${t.resolved ? '' : ' (FAR not resolved: too few negatives)'}`);
     }
   }
   if (r.detector) {

@@ -108,6 +108,18 @@ describe('report.md', () => {
     same(nums[2]!, v.delta.bootstrap.high, DIGITS.pp, 100);
   });
 
+  it('the headline TAR is at the lowest FAR the pairs resolve, reference -> variant; the unresolved one only when none is', () => {
+    const v = r.recognizer!.verification!;
+    const resolved = [...v.variant.tarAtFar].sort((a, b) => a.far - b.far).find((x) => x.resolved)!;
+    const tar = keyNumbers(r).find((k) => k.id.startsWith('tar.'))!;
+    expect(tar.id).toBe(`tar.${resolved.far === 0.01 ? '1e-2' : '1e-3'}`);
+    expect(tar.text).toMatch(/^\d+\.\d+% -> \d+\.\d+%$/);
+    const none = { ...r, recognizer: { ...r.recognizer!, verification: { ...v, variant: { ...v.variant, tarAtFar: v.variant.tarAtFar.map((x) => ({ ...x, resolved: false })) } } } };
+    const t2 = keyNumbers(none).find((k) => k.id.startsWith('tar.'))!;
+    expect(t2.id).toBe('tar.1e-3');
+    expect(t2.text).toMatch(/ \(FAR not resolved: too few negatives\)$/);
+  });
+
   it('speed, size and sensitivity tables match report.json', () => {
     const s = r.speed!;
     const sp = t.get('Speed (cpu, 2 threads)')![0]!;
