@@ -3,6 +3,7 @@
  * server's /v1/models show) and their terminal renderings: one report, or two side by side. Every value is
  * read from the Report and printed with the shared formatters.
  */
+import path from 'node:path';
 import { DIGITS, farLabel, fixed, mib, ms, percent, pp, ratio, ratioRange } from './format.js';
 import type { Report, SpeedResults } from './types.js';
 import { percentile } from '../evaluate/stats.js';
@@ -145,6 +146,8 @@ export function terminalCompare(a: { report: Report; dir: string }, b: { report:
     ['', 'A', 'B'],
     ['report', a.dir, b.dir],
     ['model', reportTitle(a.report), reportTitle(b.report)],
+    // two variants of one model have one title: the file and its hash say which is which
+    ['variant file', `${path.basename(a.report.variant.path)} (${a.report.variant.sha256.slice(0, 12)})`, `${path.basename(b.report.variant.path)} (${b.report.variant.sha256.slice(0, 12)})`],
     ['verdict', verdictLine(a.report), verdictLine(b.report)],
     ...ids.map((id) => [(ka.get(id) ?? kb.get(id))!.label, ka.get(id)?.text ?? '-', kb.get(id)?.text ?? '-']),
   ].map((row) => row.map(terminalText));
@@ -154,6 +157,36 @@ export function terminalCompare(a: { report: Report; dir: string }, b: { report:
     ...(a.report.role !== b.report.role ? [`note: A is a ${a.report.role} report and B a ${b.report.role} report: their rows measure different things`] : []),
     ...(a.report.reference.sha256 !== b.report.reference.sha256 ? [`note: the reports measure against different references (${a.report.reference.name}, ${b.report.reference.name})`] : []),
     ...[a, b].flatMap((x, i) => x.report.warnings.filter((w) => /not built or timed here|not faster/.test(w)).map((w) => `note (${'AB'[i]}): ${w}`)),
+    ...speedNotes(a.report, b.report),
+    ...dataNotes(a.report, b.report),
   ];
   return `${rows.map((r) => `${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd()).join('\n')}\n${notes.map((n) => `${terminalText(n)}\n`).join('')}`;
+}
+
+/**
+ * Speed-ups of two reports are each against their own reference timing, taken in their own run: when the
+ * same reference file ran at clearly different speeds (the machine's phase), the speed-up rows are not
+ * comparable (a reviewer read an INT8 2.38x against an exact FP32 rewrite's 2.34x, where the variants
+ * themselves ran 4.05 ms and 3.03 ms).
+ */
+function speedNotes(a: Report, b: Report): string[] {
+  if (!a.speed || !b.speed) return [];
+  const notes: string[] = [];
+  const ra = a.speed.reference.batch1.p50Ms;
+  const rb = b.speed.reference.batch1.p50Ms;
+  if (a.reference.sha256 === b.reference.sha256 && Math.max(ra, rb) > 1.1 * Math.min(ra, rb)) {
+    notes.push(`note: the same reference ran ${ra.toFixed(2)} ms in A and ${rb.toFixed(2)} ms in B (batch-1 p50): the speed-up rows were timed in different conditions; the variants themselves ran ${a.speed.variant.batch1.p50Ms.toFixed(2)} ms and ${b.speed.variant.batch1.p50Ms.toFixed(2)} ms (\`faceopt evaluate --model A --reference B\` times the two side by side)`);
+  }
+  return notes;
+}
+
+/** Accuracy rows measured on different data are not comparable either: say so. */
+function dataNotes(a: Report, b: Report): string[] {
+  const da = a.evaluationData;
+  const db = b.evaluationData;
+  const what = (r: Report) => `${r.evaluationData.split.evaluationImages} photos${r.evaluationData.pairsFile ? ` and ${path.basename(r.evaluationData.pairsFile)}` : ', no pairs'}`;
+  if (da.pairsFile !== db.pairsFile || da.split.evaluationImages !== db.split.evaluationImages || da.split.description !== db.split.description) {
+    return [`note: the reports were evaluated on different data (A: ${what(a)}; B: ${what(b)}): their accuracy rows are not directly comparable`];
+  }
+  return [];
 }

@@ -83,7 +83,8 @@ describe('faceopt report', () => {
     expect(code).toBe(0);
     const lines = out.split('\n');
     expect(lines[1]).toMatch(new RegExp(`^report +${pass} +${det}$`));
-    expect(lines[3]).toMatch(/^verdict +PASS: all 3 accuracy gates met +FAIL: 1 of 2 accuracy gates failed$/);
+    expect(lines[3]).toMatch(/^variant file +\S+ \([0-9a-f]{12}\) +\S+ \([0-9a-f]{12}\)$/);
+    expect(lines[4]).toMatch(/^verdict +PASS: all 3 accuracy gates met +FAIL: 1 of 2 accuracy gates failed$/);
     expect(out).toMatch(/recall vs reference +- +99\.17% at IoU 0\.5, input 640x640 \(119 of 120 faces; missed faces scored 0\.833 by the reference\)/);
   });
 

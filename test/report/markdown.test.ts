@@ -162,6 +162,15 @@ describe('report.md', () => {
     const text = terminalCompare({ report: exampleRecognizerReport(), dir: 'a' }, { report: exampleDetectorReport(), dir: 'b' });
     expect(text).toContain('note: A is a recognizer report and B a detector report: their rows measure different things');
     expect(terminalCompare({ report: exampleRecognizerReport(), dir: 'a' }, { report: exampleRecognizerReport(), dir: 'b' })).not.toContain('note:');
+    // two variants of one model: the file row tells them apart; a reference timed 40% slower in B, and other
+    // evaluation data, are said (a reviewer compared an INT8 2.38x with an FP32 rewrite's 2.34x timed apart)
+    const a = exampleRecognizerReport();
+    const b = exampleRecognizerReport({ damage: 0.01 });
+    const slowB = { ...b, variant: { ...b.variant, path: '/m/other.int8.onnx', sha256: 'cd'.repeat(32) }, speed: { ...b.speed!, reference: { ...b.speed!.reference, batch1: { ...b.speed!.reference.batch1, p50Ms: b.speed!.reference.batch1.p50Ms * 1.4 } } }, evaluationData: { ...b.evaluationData, pairsFile: null } };
+    const both = terminalCompare({ report: a, dir: 'a' }, { report: slowB, dir: 'b' });
+    expect(both).toMatch(/^variant file +\S+ \([0-9a-f]{12}\) +other\.int8\.onnx \(cdcdcdcdcdcd\)$/m);
+    expect(both).toMatch(/note: the same reference ran [\d.]+ ms in A and [\d.]+ ms in B \(batch-1 p50\): the speed-up rows were timed in different conditions/);
+    expect(both).toMatch(/note: the reports were evaluated on different data \(A: .*pairs.*; B: .*no pairs\)/);
     const r = exampleRecognizerReport();
     const unset = { ...r, provenance: { ...r.provenance, calibration: { ...r.provenance.calibration!, config: { ...r.provenance.calibration!.config, exclude: null } } } };
     expect(renderMarkdown(unset)).toContain('| calibration exclude | n/a |');
