@@ -45,6 +45,8 @@ export interface Int8Evaluation {
   warnings: string[];
   /** Why the search did not reach its target, when it did not (a warning in the report). */
   missed: string | null;
+  /** The accuracy target in effect (--target-cosine or the role's default). */
+  target: number;
   log: (line: string) => void;
 }
 
@@ -75,7 +77,7 @@ export async function evaluateInt8(e: Int8Evaluation): Promise<Report> {
     annotated, boxFiles: o.boxFiles, faceFree,
     inputDims: e.inputDims, dynamicBatch: e.dynamicBatch, detSize: e.detSize, session: o.threads ? { intraOpThreads: o.threads } : undefined, gates: o.gates,
     split: set.split,
-    calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix), statsPath: e.statsFile, statsSha256: statsHash(stats) },
+    calibration: { method: stats.method, images: stats.source.images, config: flatConfig(stats, o, prefix, suffix, e.target), statsPath: e.statsFile, statsSha256: statsHash(stats) },
     floatLayers,
     sensitivity: mixed.sensitivity ? { metric: 'output cosine loss (1 - cosine) on the held-apart slice when only this layer is int8', layers: mixed.sensitivity } : null,
     warnings: [...e.warnings, ...setWarnings, ...(e.missed ? [e.missed] : [])],
@@ -86,13 +88,15 @@ export async function evaluateInt8(e: Int8Evaluation): Promise<Report> {
   return report;
 }
 
-function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate, suffix: PrefixCandidate): Record<string, string | number | boolean | null> {
+function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandidate, suffix: PrefixCandidate, target: number): Record<string, string | number | boolean | null> {
   const q = o.quantize;
   return {
     method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins,
     perChannel: q.perChannel ?? true, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
-    calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? null,
+    // the target and float budget in effect, given or default (a re-evaluation keeps this config: it is how a
+    // reader learns that --max-float-layers 0 made the search miss)
+    calibrationList: o.calibrationList ?? null, calibrationSize: o.calibrationSize ?? null, targetCosine: o.targetCosine ?? target, maxFloatLayers: o.maxFloatLayers ?? null,
     targetMargin: o.targetMargin ?? TARGET_MARGIN, pruneFloat: o.pruneFloat ?? false, floatPrefix: partConfig(o.floatPrefix, prefix, 'through'), floatSuffix: partConfig(o.floatSuffix, suffix, 'after'),
     mergeSiblingConvs: o.rewrites?.mergeSiblingConvs ?? INT8_REWRITES.mergeSiblingConvs ?? false,
     padChannels: o.rewrites?.padChannels ?? INT8_REWRITES.padChannels ?? false,

@@ -311,6 +311,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
       o, role, outPath, reportDir, mixed, prefix, suffix, stats, statsFile, photosDir, split, pairs, annotated, detectorPath,
       inputDims, dynamicBatch: typeof shape0[0] !== 'number' || shape0[0] <= 0, detSize,
       warnings: [...warnings, ...(unreadableNote ? [unreadableNote] : [])],
+      target,
       missed: mixed.met || !slice.length ? null : `mixed precision did not reach the search target output cosine ${aimed.toFixed(4)} (target ${target} + margin ${margin}; reached ${mixed.cosine.toFixed(5)} with ${mixed.keptFloat.length} layers in float)`,
       log,
     });

@@ -84,7 +84,7 @@ export function keyNumbers(r: Report): KeyNumber[] {
     const gt = r.detector.vsGroundTruth;
     if (gt) add('detector.gtRecall', 'recall vs annotations', gt.variant.recall, `${percent(gt.reference.recall)} -> ${percent(gt.variant.recall)}`);
   }
-  if (listsFloatLayers(r)) add('floatLayers', 'layers kept float', r.provenance.floatLayers.length, String(r.provenance.floatLayers.length));
+  if (listsFloatLayers(r)) add('floatLayers', 'layers kept float', r.provenance.floatLayers.length, floatLayersText(r.provenance.floatLayers));
   return rows;
 }
 
@@ -189,4 +189,22 @@ function dataNotes(a: Report, b: Report): string[] {
     return [`note: the reports were evaluated on different data (A: ${what(a)}; B: ${what(b)}): their accuracy rows are not directly comparable`];
   }
   return [];
+}
+
+/**
+ * The count of layers kept float with what kept them ("20 (16 float tail, 3 accuracy search, 1 float
+ * prefix)"): the log said "3 kept float" where the key number said 20, with nothing between them.
+ */
+export function floatLayersText(layers: readonly { reason: string }[]): string {
+  const kinds = new Map<string, number>();
+  for (const { reason } of layers) {
+    const kind = /^float prefix/.test(reason) ? 'float prefix'
+      : /^float suffix/.test(reason) ? 'float tail'
+        : /sensitivity|mixed precision|kept float by the search/.test(reason) ? 'accuracy search'
+          : /excluded/.test(reason) ? 'excluded'
+            : /int8 kernel|slow/.test(reason) ? 'slow int8 kernel' : 'other';
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  const parts = [...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`);
+  return parts.length ? `${layers.length} (${parts.join(', ')})` : '0';
 }

@@ -246,6 +246,8 @@ describeShared('faceopt optimize on the shared models (small calibration, checks
     // the evaluation data counts and names the annotated photos the detections were compared on too
     // (it said 200 held-apart photos where 200 + the annotated ones were compared)
     expect(report.evaluationData.split.evaluationImages).toBe(report.detector.vsReference.images);
+    // the config records the search budget and target in effect (re-evaluations keep it; the flag was lost)
+    expect(report.provenance.calibration.config).toMatchObject({ maxFloatLayers: 0, targetCosine: expect.any(Number) });
     expect(report.evaluationData.split.description).toMatch(/; plus \d+ annotated photos of testing\.xml$/);
     expect(r.code === 0).toBe(report.gates.pass);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mostSensitive } from '../../pipeline/report/document.js';
 import { DIGITS } from '../../pipeline/report/format.js';
-import { keyNumbers, terminalCompare, verdictLine } from '../../pipeline/report/summary.js';
+import { floatLayersText, keyNumbers, terminalCompare, verdictLine } from '../../pipeline/report/summary.js';
 import { renderMarkdown } from '../../pipeline/report/markdown.js';
 import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
 
@@ -106,6 +106,19 @@ describe('report.md', () => {
     same(nums[0]!, v.delta.delta, DIGITS.pp, 100);
     same(nums[1]!, v.delta.bootstrap.low, DIGITS.pp, 100);
     same(nums[2]!, v.delta.bootstrap.high, DIGITS.pp, 100);
+  });
+
+  it('layers kept float: the count with what kept them (the log said 3 kept float where the key number said 20)', () => {
+    const reasons = [
+      ...Array(16).fill('float suffix after the last strided conv (float from Conv.39\'s output on): the fastest ...'),
+      'float prefix through 1 strided conv (int8 from Conv.0\'s output on): the fastest ...',
+      'reads activation prelu_0.tmp_0, kept float: activation sensitivity: output cosine loss 0.002',
+      'reads activation prelu_12.tmp_0, kept float: activation sensitivity: output cosine loss 0.001',
+      'weights kept float by the search (mixed precision)',
+      'excluded by option',
+    ];
+    expect(floatLayersText(reasons.map((reason) => ({ reason })))).toBe('21 (16 float tail, 3 accuracy search, 1 float prefix, 1 excluded)');
+    expect(floatLayersText([])).toBe('0');
   });
 
   it('the headline TAR is at the lowest FAR the pairs resolve, reference -> variant; the unresolved one only when none is', () => {
