@@ -212,30 +212,44 @@ function checkedFolds(fold: ArrayLike<number>, n: number, k: number): Int32Array
   return out;
 }
 
+/** Pair indices in ascending score order (the order every threshold sweep walks). */
+export function scoreOrder(scores: ArrayLike<number>): number[] {
+  return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+}
+
 /**
- * The threshold maximising accuracy over the chosen pairs (all when `pick` is absent): a sweep over the
- * pairs sorted by score, O(n log n). See the file comment for candidates and tie-breaking.
+ * The threshold maximising accuracy over the pairs `weight` counts (0 leaves a pair out; a bootstrap
+ * resample counts one several times), sweeping them in score order `order`, O(n). See the file comment for
+ * candidates and tie-breaking.
  */
-function bestThresholdOf(p: Pairs, pick?: (i: number) => boolean): ThresholdAccuracy {
-  const idx: number[] = [];
-  for (let i = 0; i < p.scores.length; i++) if (!pick || pick(i)) idx.push(i);
-  idx.sort((a, b) => p.scores[a]! - p.scores[b]!);
+function bestThresholdWeighted(p: Pairs, order: readonly number[], weight: (i: number) => number): ThresholdAccuracy {
   let positives = 0;
-  for (const i of idx) positives += p.same[i]!;
+  let total = 0;
+  let first = -1;
+  for (const i of order) {
+    const w = weight(i);
+    if (!w) continue;
+    positives += p.same[i]! * w;
+    total += w;
+    if (first < 0) first = i;
+  }
+  if (first < 0) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'pairs to choose a threshold on', name: 'pairs', received: 'none' });
   // threshold below every score: everything predicted "same"
   let correct = positives;
   let bestCorrect = correct;
-  let bestThreshold = p.scores[idx[0]!]! - 1e-6;
-  for (let j = 0; j < idx.length;) {
-    const u = p.scores[idx[j]!]!;
-    while (j < idx.length && p.scores[idx[j]!] === u) {
-      correct += p.same[idx[j]!] ? -1 : 1; // this pair is now predicted "different"
-      j++;
+  let bestThreshold = p.scores[first]! - 1e-6;
+  const nextCounted = (j: number) => { while (j < order.length && !weight(order[j]!)) j++; return j; };
+  for (let j = nextCounted(0); j < order.length;) {
+    const u = p.scores[order[j]!]!;
+    for (; j < order.length && p.scores[order[j]!] === u; j++) {
+      const i = order[j]!;
+      correct += (p.same[i] ? -1 : 1) * weight(i); // this pair is now predicted "different"
     }
-    const t = j < idx.length ? (u + p.scores[idx[j]!]!) / 2 : u;
+    j = nextCounted(j);
+    const t = j < order.length ? (u + p.scores[order[j]!]!) / 2 : u;
     if (correct >= bestCorrect) { bestCorrect = correct; bestThreshold = t; }
   }
-  return { threshold: bestThreshold, accuracy: bestCorrect / idx.length };
+  return { threshold: bestThreshold, accuracy: bestCorrect / total };
 }
 
 /** Per-fold results plus whether each pair was classified correctly when its fold was held out. */
@@ -243,8 +257,9 @@ function kFold(p: Pairs, k: number, mode: FoldMode, given?: ArrayLike<number>): 
   const fold = given ? checkedFolds(given, p.scores.length, k) : assignFolds(p.same, k, mode);
   const correct = new Uint8Array(p.scores.length);
   const perFold: FoldResult[] = [];
+  const order = scoreOrder(p.scores);
   for (let f = 0; f < k; f++) {
-    const { threshold } = bestThresholdOf(p, (i) => fold[i] !== f);
+    const { threshold } = bestThresholdWeighted(p, order, (i) => (fold[i] !== f ? 1 : 0));
     let size = 0;
     let positives = 0;
     let right = 0;
@@ -260,6 +275,27 @@ function kFold(p: Pairs, k: number, mode: FoldMode, given?: ArrayLike<number>): 
   }
   const accs = perFold.map((r) => r.accuracy);
   return { result: { folds: k, foldMode: mode, accuracyMean: mean(accs), accuracyStd: stdPopulation(accs), perFold }, correct, fold };
+}
+
+/**
+ * The k-fold mean accuracy with each pair counted `count[i]` times (a bootstrap resample; 0 leaves it out):
+ * each fold's threshold is chosen on the other folds' counted pairs by the same sweep as kFold and tested
+ * on the fold's own. With every count 1 it is kFold's accuracyMean. `order` is scoreOrder(p.scores).
+ */
+export function countedKFoldMean(p: Pairs, fold: ArrayLike<number>, k: number, count: ArrayLike<number>, order: readonly number[] = scoreOrder(p.scores)): number {
+  let sum = 0;
+  for (let f = 0; f < k; f++) {
+    const { threshold } = bestThresholdWeighted(p, order, (i) => (fold[i] === f ? 0 : count[i]!));
+    let right = 0;
+    let size = 0;
+    for (let i = 0; i < p.scores.length; i++) {
+      if (fold[i] !== f || !count[i]) continue;
+      size += count[i]!;
+      if ((p.scores[i]! > threshold ? 1 : 0) === p.same[i]) right += count[i]!;
+    }
+    sum += size ? right / size : 0;
+  }
+  return sum / k;
 }
 
 /**
@@ -350,7 +386,7 @@ export function verificationDetailed(p: Pairs, opts: VerificationOptions): { res
     pairs: p.scores.length,
     positives,
     negatives: p.scores.length - positives,
-    bestThreshold: bestThresholdOf(p),
+    bestThreshold: bestThresholdWeighted(p, scoreOrder(p.scores), () => 1),
     kFold: kf.result,
     tarAtFar: farTargets.map((far) => tarAtFar(p.scores, p.same, far)),
     roc: rocCurve(p.scores, p.same, rocMaxPoints),

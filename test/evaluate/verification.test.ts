@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assignFolds, compareVerification, kFoldSizes, rocCurve, tarAtFar, verification } from '../../pipeline/evaluate/metrics.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
-import { weightedKFoldMean } from '../../pipeline/evaluate/verification-compare.js';
+import { countedKFoldMean, preparePairs } from '../../pipeline/evaluate/verification.js';
 import { mulberry32 } from '../../pipeline/evaluate/stats.js';
 
 /** n positives then n negatives (DevTest file order). */
@@ -198,7 +198,7 @@ describe('compareVerification', () => {
       const sm = Array.from({ length: 300 }, (_, i) => i % 2 === 1);
       const folds = assignFolds(sm, 10, foldMode);
       const v = verification(s, sm, { foldMode });
-      expect(weightedKFoldMean(s, sm.map(Number), folds, 10, new Array(300).fill(1))).toBeCloseTo(v.kFold.accuracyMean, 12);
+      expect(countedKFoldMean(preparePairs(s, sm), folds, 10, new Array(300).fill(1))).toBeCloseTo(v.kFold.accuracyMean, 12);
     }
   });
   it('the interval re-chooses fold thresholds per resample: wider than with thresholds held fixed where they are unstable', () => {
