@@ -12,6 +12,7 @@ import { modelsDir } from '../pipeline/paths.js';
 import { TOOL_VERSION } from '../pipeline/version.js';
 import { gatesInconsistency } from '../pipeline/report/io.js';
 import { readReport, reportMatchThreshold } from './report.js';
+import type { Report } from '../pipeline/report/types.js';
 
 export const MANIFEST_SCHEMA_VERSION = 1;
 
@@ -100,6 +101,19 @@ export function readManifest(file: string = defaultManifestPath()): ServingManif
 /** Absolute path of an entry's model file. */
 export function entryPath(manifestFile: string, entry: ManifestEntry): string {
   return path.resolve(path.dirname(path.resolve(manifestFile)), entry.path);
+}
+
+/** An entry's report.json (the manifest stores it relative to its folder), or null when promoted without a report. */
+export function entryReportPath(manifestFile: string, entry: ManifestEntry): string | null {
+  return entry.report === null ? null : entryPath(manifestFile, { ...entry, path: entry.report });
+}
+
+/**
+ * The match threshold an entry is served with: its report's (`report`, read where it is here; it may have
+ * been regenerated since promotion, so it is trusted over the copy), else the one recorded at promotion.
+ */
+export function entryMatchThreshold(entry: ManifestEntry, report: Report | null): number | null {
+  return report ? reportMatchThreshold(report) : entry.matchThreshold;
 }
 
 /** Store paths relative to the manifest folder when the file lives under it (portable across mounts), else absolute. */
@@ -192,9 +206,10 @@ export async function writeManifest(file: string, update: Partial<Record<ServedR
  * or null: no report, a report that is not there or cannot be read, or one made before reports recorded it.
  */
 export async function recognizerAlignment(manifestFile: string, entry: ManifestEntry | null): Promise<{ detector: string; sha256: string } | null> {
-  if (!entry?.report) return null;
+  const file = entry ? entryReportPath(manifestFile, entry) : null;
+  if (!file) return null;
   try {
-    const { report } = await readReport(entryPath(manifestFile, { ...entry, path: entry.report }));
+    const { report } = await readReport(file);
     const a = report.evaluationData.alignment;
     return a ? { detector: a.detector, sha256: a.detectorSha256 } : null;
   } catch {

@@ -13,8 +13,8 @@ import { DETECTOR_ENV, RECOGNIZER_ENV } from '../pipeline/faces/models.js';
 import { resolveModelArg } from '../pipeline/zoo/resolve.js';
 import { DEFAULT_MATCH_THRESHOLD } from '../pipeline/faces/similarity.js';
 import type { ServerConfig } from './config.js';
-import { defaultManifestPath, entryPath, readManifest, type ManifestEntry, type ServedRole, type Verdict } from './manifest.js';
-import { readReport, reportKeyNumbers, reportMatchThreshold } from './report.js';
+import { defaultManifestPath, entryMatchThreshold, entryPath, entryReportPath, readManifest, type ManifestEntry, type ServedRole, type Verdict } from './manifest.js';
+import { readReport, reportKeyNumbers } from './report.js';
 
 /** One model being served and where it came from. */
 export interface ServedModel {
@@ -66,17 +66,16 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
     : 'The file changed since it was promoted: evaluate it again (`faceopt evaluate`) and promote that report.' });
   let verdict = entry.verdict;
   let keyNumbers: ServedModel['keyNumbers'] = null;
-  let threshold = entry.matchThreshold;
+  let threshold = entryMatchThreshold(entry, null);
   let inputSize = entry.inputSize ?? null;
-  let reportPath: string | null = null;
+  let reportPath = entryReportPath(manifestFile, entry);
   let reportNote: string | undefined;
-  if (entry.report !== null) {
-    reportPath = entryPath(manifestFile, { ...entry, path: entry.report });
+  if (reportPath !== null) {
     if (existsSync(reportPath)) {
       const { report } = await readReport(reportPath); // the report may have been regenerated since promotion: trust it, not the copy
       verdict = { pass: report.gates.pass, reasons: [...report.gates.reasons] };
       keyNumbers = reportKeyNumbers(report);
-      threshold = reportMatchThreshold(report);
+      threshold = entryMatchThreshold(entry, report);
       if (report.role === 'detector' && report.detector) inputSize = [report.detector.inputSize[0], report.detector.inputSize[1]];
     } else {
       // a container that mounts models/ but not the reports: the verdict and threshold the manifest
@@ -118,15 +117,15 @@ export async function promotedMatchThreshold(file: string, manifestFile = defaul
     return null;
   }
   if (!entry || statSync(file).size !== entry.sizeBytes || (await sha256File(file)) !== entry.sha256) return null;
-  const report = entry.report === null ? null : entryPath(manifestFile, { ...entry, path: entry.report });
+  const report = entryReportPath(manifestFile, entry);
   if (report && existsSync(report)) {
     try {
-      return reportMatchThreshold((await readReport(report)).report); // regenerated since promotion: trust it, as serve does
+      return entryMatchThreshold(entry, (await readReport(report)).report); // as serve reads it
     } catch (e) {
       warn(`${report} cannot be read (${(e as Error).message}): the threshold the manifest recorded applies`);
     }
   }
-  return entry.matchThreshold;
+  return entryMatchThreshold(entry, null);
 }
 
 /**

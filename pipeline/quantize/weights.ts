@@ -137,7 +137,8 @@ export function biasFitScales(
     const inScale = params.get(input)?.scale;
     if (inScale === undefined) continue;
     const bias = g.getFloat(b);
-    if (perChannel) {
+    // the same per-channel rule int8Weight follows (a PER_TENSOR weight has one scale whatever is asked)
+    if (perChannel && axis !== PER_TENSOR) {
       const q = quantizeWeightsPerChannel(values, w.dims, axis);
       if (bias.length !== q.scales.length) continue;
       adjusted.set(weight, adjustWeightScalesForBias(q.scales, bias, inScale));

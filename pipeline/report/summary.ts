@@ -171,13 +171,10 @@ export function terminalCompare(a: { report: Report; dir: string }, b: { report:
  */
 function speedNotes(a: Report, b: Report): string[] {
   if (!a.speed || !b.speed) return [];
-  const notes: string[] = [];
   const ra = a.speed.reference.batch1.p50Ms;
   const rb = b.speed.reference.batch1.p50Ms;
-  if (a.reference.sha256 === b.reference.sha256 && Math.max(ra, rb) > 1.1 * Math.min(ra, rb)) {
-    notes.push(`note: the same reference ran ${ra.toFixed(2)} ms in A and ${rb.toFixed(2)} ms in B (batch-1 p50): the speed-up rows were timed in different conditions; the variants themselves ran ${a.speed.variant.batch1.p50Ms.toFixed(2)} ms and ${b.speed.variant.batch1.p50Ms.toFixed(2)} ms (\`faceopt evaluate --model A --reference B\` times the two side by side)`);
-  }
-  return notes;
+  if (a.reference.sha256 !== b.reference.sha256 || Math.max(ra, rb) <= 1.1 * Math.min(ra, rb)) return [];
+  return [`note: the same reference ran ${ra.toFixed(2)} ms in A and ${rb.toFixed(2)} ms in B (batch-1 p50): the speed-up rows were timed in different conditions; the variants themselves ran ${a.speed.variant.batch1.p50Ms.toFixed(2)} ms and ${b.speed.variant.batch1.p50Ms.toFixed(2)} ms (\`faceopt evaluate --model A --reference B\` times the two side by side)`];
 }
 
 /** Accuracy rows measured on different data are not comparable either: say so. */
