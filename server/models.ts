@@ -146,9 +146,10 @@ function detSizeFromReport(detector: ServedModel, flag: number | null): { detSiz
 /**
  * Decide and check the models to serve. Errors: FACEOPT_ERR_BAD_ARGUMENT when nothing names a model
  * for a role, FACEOPT_ERR_CHECKSUM / FACEOPT_ERR_MODEL_MISSING for a manifest file that changed or
- * vanished, FACEOPT_ERR_VARIANT_FAILED_GATES for a failed variant without allowFailed.
+ * vanished, FACEOPT_ERR_VARIANT_FAILED_GATES for a failed variant without allowFailed. `faceopt compare
+ * --manifest` loads what this picks, so it decides with the models and detector size serve would.
  */
-export async function selectModels(config: ServerConfig): Promise<ServedModels> {
+export async function selectModels(config: Pick<ServerConfig, 'detector' | 'recognizer' | 'manifest' | 'allowFailed' | 'detSize' | 'matchThreshold'>): Promise<ServedModels> {
   const fromEnv: Record<ServedRole, string | undefined> = {
     detector: process.env[DETECTOR_ENV] || undefined,
     recognizer: process.env[RECOGNIZER_ENV] || undefined,

@@ -78,6 +78,50 @@ describeShared('faceopt detect / embed / compare', () => {
     }
   });
 
+  it('compare --manifest decides with the models serve --manifest loads: the promoted files (a flag still wins), the detector size its entry evaluated, a changed file refused', async () => {
+    const models = mkdtempSync(path.join(os.tmpdir(), 'faceopt-cmp-served-'));
+    try {
+      const manifest = path.join(models, 'manifest.json');
+      const det = shared('models', 'scrfd_500m_bnkps_dynamic.onnx');
+      const rec = path.join(models, 'rec.onnx');
+      writeFileSync(rec, readFileSync(env.FACEOPT_RECOGNIZER));
+      await writeManifest(manifest, {
+        detector: { ...(await entryFromFile(manifest, det, 'fp32')), inputSize: [320, 320] },
+        recognizer: { ...(await entryFromFile(manifest, rec, 'fp32')), matchThreshold: 0.95 },
+      });
+      const args = ['compare', lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), lfw('Abdullah_Gul/Abdullah_Gul_0014.jpg'), '--manifest', manifest];
+      const none = { FACEOPT_DETECTOR: '', FACEOPT_RECOGNIZER: '', FACEOPT_MODELS: path.join(models, 'none') };
+      const r = faceopt(args, { env: none });
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out).toMatchObject({ threshold: 0.95, thresholdSource: 'report', same: false });
+      expect(out.models).toEqual({
+        detector: { path: det, variant: 'fp32', source: manifest },
+        recognizer: { path: rec, variant: 'fp32', source: manifest },
+        detSize: 320,
+      });
+      // the same faces as the analyzer finds at 320
+      const fa = await FaceAnalyzer.load({ detector: det, recognizer: rec, detSize: 320 });
+      const [face] = await fa.extract(lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), { maxFaces: 1 });
+      await fa.release();
+      expect(out.a.box).toEqual(face!.box.map((v) => Number(v.toFixed(2))));
+      // a flag names another recognizer (the same graph plus an unknown field 100 = 0): the default
+      // threshold, not the promoted file's; --det-size wins over the evaluated size
+      const other = path.join(models, 'other.onnx');
+      writeFileSync(other, Buffer.concat([readFileSync(rec), Buffer.from([0xa0, 0x06, 0x00])]));
+      const flagged = JSON.parse(faceopt([...args, '--recognizer', other, '--det-size', '640'], { env: none }).stdout);
+      expect(flagged).toMatchObject({ thresholdSource: 'default', models: { recognizer: { path: other, source: '--recognizer' }, detSize: 640 } });
+      // the promoted file changed since: refused as serve refuses it
+      writeFileSync(rec, readFileSync(other));
+      const changed = faceopt(args, { env: none });
+      expect(changed.code).not.toBe(0);
+      expect(changed.stdout).toBe('');
+      expect(changed.stderr).toMatch(/FACEOPT_ERR_CHECKSUM.*rec\.onnx/);
+    } finally {
+      rmSync(models, { recursive: true, force: true });
+    }
+  });
+
   it('compare: same person -> same, different people -> different', () => {
     const same = JSON.parse(faceopt(['compare', lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), lfw('Abdullah_Gul/Abdullah_Gul_0014.jpg')], { env }).stdout);
     expect(same.same).toBe(true);
