@@ -93,12 +93,12 @@ export function variantLabel(reference: string, variant: string): string {
 
 /**
  * What only the run that made a variant knows (its calibration, the layers it kept float and why, the
- * sensitivity search), from the report already in `reportDir` when that report describes this same
+ * sensitivity search, its command and warnings), from the report already in `reportDir` when that report describes this same
  * file (`variantSha256`, which the new report has computed already): re-evaluating a variant then
  * refreshes its numbers without dropping them. Null when there is no such report, it cannot be read, or
  * it describes another file.
  */
-export async function earlierProvenance(reportDir: string, variantSha256: string): Promise<{ calibration: Provenance['calibration']; floatLayers: Provenance['floatLayers']; sensitivity: Sensitivity | null } | null> {
+export async function earlierProvenance(reportDir: string, variantSha256: string): Promise<{ calibration: Provenance['calibration']; floatLayers: Provenance['floatLayers']; sensitivity: Sensitivity | null; madeBy: Provenance['madeBy'] } | null> {
   if (!existsSync(reportJsonPath(reportDir))) return null;
   let earlier: Report;
   try {
@@ -107,7 +107,7 @@ export async function earlierProvenance(reportDir: string, variantSha256: string
     return null; // an unreadable report is replaced, as before
   }
   if (earlier.variant.sha256 !== variantSha256) return null;
-  return { calibration: earlier.provenance.calibration, floatLayers: earlier.provenance.floatLayers, sensitivity: earlier.sensitivity };
+  return { calibration: earlier.provenance.calibration, floatLayers: earlier.provenance.floatLayers, sensitivity: earlier.sensitivity, madeBy: earlier.provenance.madeBy ?? null };
 }
 
 /** Evaluate `model` against `reference` and write the report folder (see the module comment). */
@@ -170,10 +170,14 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
   });
   const earlier = o.calibration === undefined && o.floatLayers === undefined && o.sensitivity === undefined ? await earlierProvenance(reportDir, report.variant.sha256) : null;
   if (earlier) {
-    log(`evaluate: ${reportJsonPath(reportDir)} describes this same file: its calibration, float layers and sensitivity records are kept`);
+    log(`evaluate: ${reportJsonPath(reportDir)} describes this same file: its calibration, float layers, sensitivity${earlier.madeBy ? ' and the command that made it' : ''} are kept`);
     report.provenance.calibration = earlier.calibration;
     report.provenance.floatLayers = earlier.floatLayers;
     report.sensitivity = earlier.sensitivity;
+    if (earlier.madeBy) {
+      report.provenance.madeBy = earlier.madeBy;
+      report.warnings.push(...earlier.madeBy.warnings.map((w) => `when the variant was made: ${w}`));
+    }
   }
   o.amend?.(report);
   await writeReport(reportDir, report);

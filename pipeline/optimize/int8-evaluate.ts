@@ -84,6 +84,8 @@ export async function evaluateInt8(e: Int8Evaluation): Promise<Report> {
     command: o.command ?? null,
     log: e.log,
   });
+  // what a later `faceopt evaluate` of this file keeps: its own warnings mix with the evaluation's above
+  report.provenance.madeBy = { command: o.command ?? null, warnings: [...e.warnings] };
   await writeReport(e.reportDir, report);
   return report;
 }

@@ -193,6 +193,8 @@ function provenance(r: Report): Block[] {
   const m = pr.machine;
   const rows = [
     ['faceopt', pr.toolVersion], ['created', pr.createdAt], ['command', pr.command ?? NA],
+    // a re-evaluated variant: the run that made it
+    ...(pr.madeBy && pr.madeBy.command !== pr.command ? [['made by', pr.madeBy.command ?? NA]] : []),
     ['CPU', `${m.cpuModel} (${m.cores} cores)`], ['memory', mib(m.totalMemoryBytes)], ['platform', `${m.platform} ${m.arch}`],
     ['Node.js', m.nodeVersion], ['onnxruntime', m.onnxruntimeVersion],
   ];

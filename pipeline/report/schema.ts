@@ -137,6 +137,7 @@ const provenance = obj<Provenance>({
   machine: obj({ cpuModel: str, cores: int, totalMemoryBytes: int, platform: str, arch: str, nodeVersion: str, onnxruntimeVersion: str }),
   calibration: nullable(obj({ method: str, images: int, config: record(scalar), statsPath: nullable(str), statsSha256: str })),
   floatLayers: arr(obj({ layer: str, op: str, reason: str })),
+  madeBy: optional(nullable(obj({ command: nullable(str), warnings: arr(str) }))),
 });
 const evaluationData = obj<EvaluationData>({
   facesSource: nullable(str), pairsFile: nullable(str), boxFiles: arr(str),

@@ -52,6 +52,12 @@ export interface Provenance {
   } | null;
   /** Layers left in float in the variant, and why (excluded by flag, sensitivity search, unsupported op). */
   floatLayers: { layer: string; op: string; reason: string }[];
+  /**
+   * The run that made the variant (`faceopt optimize`): its command line and its own warnings (calibration
+   * photos without a face, rewrites). A later `faceopt evaluate` of the same file keeps it, and lists those
+   * warnings again as the making run's. Absent in reports written before it was recorded.
+   */
+  madeBy?: { command: string | null; warnings: string[] } | null;
 }
 
 /** Which photos and pairs were used, and how evaluation faces were kept apart from calibration faces. */
