@@ -93,7 +93,8 @@ export const REDIS_MAX_PENDING_READS = 256;
 
 export interface CacheStatus {
   memory: { entries: number; maxEntries: number; bytes: number; maxBytes: number };
-  redis: { configured: boolean; status: string; pendingWrites: number } | null;
+  /** error: why Redis is off for good (a database number the server refuses), else absent. */
+  redis: { configured: boolean; status: string; pendingWrites: number; error?: string } | null;
 }
 
 /** Memory LRU + optional Redis, counting hits, misses and errors per layer. get/set never throw. */
@@ -104,6 +105,13 @@ export class ResultCache {
   private pendingWrites = 0;
   private pendingWriteBytes = 0;
   private pendingReads = 0;
+  /**
+   * Redis is used only once the URL's database is known selected: ioredis reports 'ready' even when the
+   * server refused its SELECT (`redis://host/99` on a server with 16 databases), and its commands then
+   * went to database 0, which may belong to another application.
+   */
+  private redisSelected = false;
+  private redisError: string | null = null;
 
   constructor(private readonly config: CacheConfig, private readonly metrics: ServerMetrics | null, private readonly log?: { warn: (o: object, msg: string) => void }) {
     this.memory = new LruCache(config.memoryEntries, config.memoryBytes, Math.floor(config.memoryBytes / 8));
@@ -127,12 +135,30 @@ export class ResultCache {
         this.log?.warn({ err: e.message }, 'redis cache unavailable; serving without it');
       }
     });
+    client.on('ready', () => {
+      const db = client.options.db ?? 0;
+      if (db === 0) {
+        this.redisSelected = true;
+        return;
+      }
+      // ours is answered after any SELECT ioredis sent on connecting: it decides for this connection
+      client.select(db).then(() => { this.redisSelected = true; }, (e: Error) => {
+        this.redisError = `REDIS_URL selects database ${db}, which this Redis server refuses (${e.message})`;
+        this.log?.warn({ err: e.message, db }, 'redis cache off: REDIS_URL selects a database this Redis server does not have; fix the number after the last / in REDIS_URL and restart');
+        client.disconnect(); // no reconnecting: every attempt would be refused alike
+      });
+    });
+    client.on('close', () => { this.redisSelected = false; });
     client.connect().catch(() => undefined);
     return client;
   }
 
   private count(layer: 'memory' | 'redis', result: 'hit' | 'miss' | 'error'): void {
     this.metrics?.cache.inc({ layer, result });
+  }
+
+  private get redisReady(): boolean {
+    return this.redis?.status === 'ready' && this.redisSelected;
   }
 
   private get memoryOn(): boolean {
@@ -151,7 +177,7 @@ export class ResultCache {
       if (v !== undefined) return v;
     }
     if (!this.redis || this.closed) return undefined;
-    if (this.redis.status !== 'ready' || this.pendingReads >= REDIS_MAX_PENDING_READS) {
+    if (!this.redisReady || this.pendingReads >= REDIS_MAX_PENDING_READS) {
       this.count('redis', 'error');
       return undefined;
     }
@@ -182,7 +208,7 @@ export class ResultCache {
    */
   set(key: string, value: CacheValue): void {
     if (this.memoryOn) this.memory.set(key, value, estimateBytes(value));
-    if (!this.redis || this.closed || this.redis.status !== 'ready') return;
+    if (!this.redis || this.closed || !this.redisReady) return;
     const text = JSON.stringify(value);
     if (this.pendingWrites >= REDIS_MAX_PENDING_WRITES || this.pendingWriteBytes + text.length > REDIS_MAX_PENDING_WRITE_BYTES) {
       this.count('redis', 'error');
@@ -199,7 +225,7 @@ export class ResultCache {
   status(): CacheStatus {
     return {
       memory: { entries: this.memory.size, maxEntries: this.config.memoryEntries, bytes: this.memory.bytes, maxBytes: this.config.memoryBytes },
-      redis: this.redis ? { configured: true, status: this.redis.status, pendingWrites: this.pendingWrites } : null,
+      redis: this.redis ? { configured: true, status: this.redis.status, pendingWrites: this.pendingWrites, ...(this.redisError ? { error: this.redisError } : {}) } : null,
     };
   }
 

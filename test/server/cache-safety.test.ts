@@ -183,6 +183,35 @@ describe.skipIf(!HAS_REDIS)('redis values and a hung redis', () => {
     }
   });
 
+  it('a REDIS_URL database the server refuses turns the Redis layer off (it was logged as off while results went to database 0); a valid one is used', async () => {
+    const warnings: string[] = [];
+    const log = { warn: (o: object, msg: string) => { warnings.push(`${msg} ${JSON.stringify(o)}`); } };
+    await client.flushall();
+    const value = { width: 1, height: 1, faces: [] };
+    const refused = new ResultCache({ memoryEntries: 0, memoryBytes: 0, redisUrl: `${redis.url}/99`, redisTtlS: 60, redisTimeoutMs: 300 }, null, log);
+    const chosen = new ResultCache({ memoryEntries: 0, memoryBytes: 0, redisUrl: `${redis.url}/3`, redisTtlS: 60, redisTimeoutMs: 300 }, null, log);
+    try {
+      await waitFor(() => refused.status().redis?.error !== undefined, 10_000, 'the refused SELECT');
+      expect(refused.status().redis).toMatchObject({ status: 'end', error: expect.stringContaining('database 99, which this Redis server refuses (ERR') });
+      expect(warnings.join('\n')).toMatch(/redis cache off: .*fix the number after the last \/ in REDIS_URL.*"db":99/);
+      refused.set('k', value);
+      expect(await refused.get('k')).toBeUndefined();
+      await waitFor(() => chosen.status().redis?.status === 'ready', 10_000, 'redis connection');
+      await waitFor(async () => { chosen.set('k3', value); return (await chosen.get('k3')) !== undefined; }, 5000, 'the database-3 entry');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await client.keys('*')).toEqual([]); // nothing in database 0
+      const db3 = new Redis(`${redis.url}/3`);
+      try {
+        expect(await db3.keys('*')).toEqual(['faceopt:k3']);
+      } finally {
+        db3.disconnect();
+      }
+    } finally {
+      await refused.close();
+      await chosen.close();
+    }
+  });
+
   it('a hung Redis costs a request at most one lookup timeout, and its pending writes stay bounded', async () => {
     const timeout = 300;
     const { app } = await fakeApp({ cache: { memoryEntries: 0, redisUrl: redis.url, redisTimeoutMs: timeout } }, new FakeBackend());
