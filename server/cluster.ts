@@ -81,17 +81,90 @@ export function withClusterAggregators(metrics: MetricsJson): MetricsJson {
 }
 
 /**
- * The cluster's metrics: the sum over the workers that take connections (a worker starting, restarting or stopped
- * is not asked), each given `timeoutMs` to answer; the answer says how many were summed and how many of
- * the configured workers were not, in faceopt_cluster_workers{state}.
+ * Only what only grows, copied: counters and histograms (a dead worker's gauges mean nothing any more;
+ * prom-client's JSON shares its live series objects).
  */
-export async function collectClusterMetrics(workers: Iterable<Worker>, configured: number, ask: (w: Worker) => Promise<MetricsJson | null>): Promise<string> {
-  const answers = (await Promise.all([...workers].map((w) => ask(w).catch(() => null)))).filter((m): m is MetricsJson => m !== null);
-  const text = await AggregatorRegistry.aggregate(answers.map(withClusterAggregators)).metrics();
-  const missing = Math.max(0, configured - answers.length);
-  return `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}# HELP faceopt_cluster_workers Workers whose metrics this answer sums (answered), and configured workers it lacks (missing: starting, restarting or not answering in time)
+function monotonic(metrics: MetricsJson): MetricsJson {
+  return metrics.filter((m) => ['counter', 'histogram'].includes(String(m.type))).map((m) => ({ ...m, values: m.values.map((v) => ({ ...v, labels: { ...v.labels } })) }));
+}
+
+/** Sum two sets of counters and histograms, series by series (synchronously, unlike prom-client's aggregate). */
+export function sumMonotonic(a: MetricsJson, b: MetricsJson): MetricsJson {
+  const series = (v: MetricValue<string>) => `${(v as { metricName?: string }).metricName ?? ''}|${JSON.stringify(Object.entries(v.labels).sort(([x], [y]) => (x < y ? -1 : 1)))}`;
+  const out = new Map(monotonic(a).map((m) => [m.name, m]));
+  for (const m of monotonic(b)) {
+    const into = out.get(m.name);
+    if (!into) {
+      out.set(m.name, m);
+      continue;
+    }
+    const at = new Map(into.values.map((v, i) => [series(v), i]));
+    for (const v of m.values) {
+      const i = at.get(series(v));
+      if (i === undefined) into.values.push({ ...v });
+      else into.values[i] = { ...into.values[i]!, value: into.values[i]!.value + v.value };
+    }
+  }
+  return [...out.values()];
+}
+
+/**
+ * The cluster's metrics as the primary keeps them: the sum over the workers that take connections (a
+ * worker starting, restarting or stopped is not asked), each given WORKER_METRICS_TIMEOUT_MS to answer.
+ * Counters and histograms never go backwards: a worker that died adds the counts it last reported (its
+ * counts were dropped, so totals fell, which Prometheus reads as a reset), and one that did not answer in
+ * time adds its last answer's. The answer says how many workers were summed fresh and how many of the
+ * configured ones were not, in faceopt_cluster_workers{state}.
+ */
+export class ClusterMetrics {
+  /** Each serving worker's last answer, counters and histograms only. */
+  private readonly last = new Map<number, MetricsJson>();
+  /** Workers that exited, by id, with their last report: a round in flight may still bring a newer one. */
+  private readonly exited = new Map<number, MetricsJson>();
+  /** Exited workers' last reports summed, once no round could still change them. */
+  private departed: MetricsJson = [];
+  private rounds = 0;
+
+  constructor(private readonly configured: number) {}
+
+  /** A worker exited: its last reported counts stay in the sums. */
+  workerExited(id: number): void {
+    this.exited.set(id, this.last.get(id) ?? []);
+    this.last.delete(id);
+  }
+
+  async collect<W extends { id: number }>(workers: Iterable<W>, ask: (w: W) => Promise<MetricsJson | null>): Promise<string> {
+    if (this.rounds === 0) {
+      for (const m of this.exited.values()) this.departed = sumMonotonic(this.departed, m);
+      this.exited.clear();
+    }
+    this.rounds++;
+    try {
+      const round = [...workers].map((w) => ({ w, id: w.id, last: this.last.get(w.id) }));
+      const answers = await Promise.all(round.map(async (r) => {
+        const answer = await ask(r.w).catch(() => null);
+        if (answer) (this.exited.has(r.id) ? this.exited : this.last).set(r.id, monotonic(answer));
+        return { ...r, answer };
+      }));
+      // each worker of the round once (its answer, else its last report); exited ones not in it as they left
+      const inRound = new Set(round.map((r) => r.id));
+      const fresh = answers.flatMap((a) => (a.answer ? [a.answer] : []));
+      const stale = answers.flatMap((a) => (!a.answer && a.last ? [a.last] : []));
+      const gone = [...this.exited].flatMap(([id, m]) => (inRound.has(id) ? [] : [m]));
+      const parts = [...fresh, ...stale, ...gone, this.departed].filter((m) => m.length > 0);
+      const text = parts.length ? await AggregatorRegistry.aggregate(parts.map(withClusterAggregators)).metrics() : '';
+      return clusterWorkersText(text, fresh.length, Math.max(0, this.configured - fresh.length));
+    } finally {
+      this.rounds--;
+    }
+  }
+}
+
+/** faceopt_cluster_workers, after `text` (the summed metrics). */
+function clusterWorkersText(text: string, answered: number, missing: number): string {
+  return `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}# HELP faceopt_cluster_workers Workers whose metrics this answer sums fresh (answered), and configured workers it lacks (missing: starting, restarting or not answering in time; their counters count as last reported)
 # TYPE faceopt_cluster_workers gauge
-faceopt_cluster_workers{state="answered"} ${answers.length}
+faceopt_cluster_workers{state="answered"} ${answered}
 faceopt_cluster_workers{state="missing"} ${missing}
 `;
 }
@@ -110,6 +183,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   opts.listener.on('connection', (socket: net.Socket) => dispatcher.connection(socket));
   let nextCollect = 0;
   const collecting = new Map<number, (m: MetricsJson | null) => void>();
+  const metrics = new ClusterMetrics(opts.workers);
 
   const askWorker = (w: Worker): Promise<MetricsJson | null> => new Promise((resolve) => {
     const id = nextCollect++;
@@ -141,7 +215,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       return;
     }
     if (m?.type !== ASK) return;
-    collectClusterMetrics([...serving].filter((w) => w.isConnected()), opts.workers, askWorker).then(
+    metrics.collect([...serving].filter((w) => w.isConnected()), askWorker).then(
       // with a callback: to a worker gone meanwhile, send() reports the closed channel there instead of
       // emitting 'error' on the Worker, which nothing handles (it ended the primary, and with it the port)
       (text) => worker.send({ type: ANSWER, id: m.id, text } satisfies Answer, undefined, {}, () => undefined),
@@ -176,6 +250,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     cluster.on('exit', (worker, code, signal) => {
       alive.delete(worker);
       serving.delete(worker);
+      metrics.workerExited(worker.id);
       if (stopping) {
         // the first failure's code stands (a worker that could not start: 64-78, or 3). A worker that
         // our SIGTERM ended before it set up its handler (still starting) stopped as asked.

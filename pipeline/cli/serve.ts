@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option('--max-wait-ms <ms>', `how long an idle recognizer waits to fill a batch (default ${DEFAULTS.maxWaitMs})`)
     .option('--no-batching', 'run the recognizer on one crop at a time')
     .option('--no-inference-thread', 'run the models on the event loop instead of a worker thread (it stalls HTTP while a batch runs)')
-    .option('--queue <n>', `requests admitted at once; more get 503 + Retry-After (default ${DEFAULTS.maxQueue})`)
+    .option('--queue <n>', `requests admitted at once, per worker process; more get 503 + Retry-After (default ${DEFAULTS.maxQueue})`)
     .option('--timeout-ms <ms>', `per-request deadline (default ${DEFAULTS.timeoutMs})`)
     .option('--body-limit <bytes>', `largest request body (default ${DEFAULTS.bodyLimit})`)
     .option('--max-pixels <n>', `largest image, width x height (default ${DEFAULTS.maxPixels})`)
