@@ -21,6 +21,9 @@ interface Answer { type: typeof ANSWER; id: number; text?: string; error?: strin
 interface Collect { type: typeof COLLECT; id: number }
 interface Collected { type: typeof COLLECTED; id: number; metrics?: MetricsJson }
 
+/** How long the primary waits before starting again a replacement worker that could not start while others serve. */
+export const REPLACE_RETRY_MS = 30_000;
+
 /** How long the primary waits for one worker's metrics before answering without them. */
 export const WORKER_METRICS_TIMEOUT_MS = 2000;
 
@@ -246,6 +249,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   // (unsettled top-level await) instead of 0 (seen once in a CI run, 2026-12-05 18:4x)
   const alive = new Set<Worker>();
   const fork = () => { alive.add(cluster.fork()); };
+  let retryTimer: NodeJS.Timeout | null = null;
   return new Promise<number>((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
       alive.delete(worker);
@@ -265,6 +269,14 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       restarts.push(now);
       while (restarts.length && now - restarts[0] > 60_000) restarts.shift();
       const configError = isConfigExit(code);
+      if (code !== 0 && configError && serving.size > 0) {
+        // a replacement that cannot start (its model file changed or went since the others loaded theirs)
+        // while others serve: they keep serving what they verified, and it is tried again later (the
+        // cluster stopped, taking the port from the healthy workers too)
+        opts.log(`a new worker could not start (its error is above); ${serving.size} worker(s) keep serving; trying again in ${REPLACE_RETRY_MS / 1000} s`, { code, signal }, 'error');
+        retryTimer = setTimeout(() => { retryTimer = null; if (!stopping) fork(); }, REPLACE_RETRY_MS);
+        return;
+      }
       if (code !== 0 && (configError || restarts.length > opts.workers * 3)) {
         opts.log(configError ? 'a worker could not start (its error is above); stopping' : 'workers keep exiting; stopping', { code, signal }, 'error');
         stopping = true;
@@ -280,6 +292,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     const stop = (sig: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
+      if (retryTimer) clearTimeout(retryTimer);
       stopTakingConnections();
       opts.log('stopping workers', { signal: sig });
       for (const w of alive) w.kill('SIGTERM');

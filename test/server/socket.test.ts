@@ -5,7 +5,8 @@
  * serves from two processes and sums their metrics; start-up errors are one coded line and an exit code.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -199,6 +200,34 @@ describeShared('faceopt serve: replicas and workers', () => {
       expect(Date.now() - t0).toBeLessThan(20_000);
       expect(r.stdout).not.toContain('starting a new one');
       expect(r.stdout).toContain('a worker could not start');
+    }
+  });
+
+  it('--workers 2: a replacement worker that cannot start while the other serves leaves it serving (the cluster stopped, port and all), and is tried again later', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'faceopt-replace-'));
+    try {
+      const rec = path.join(dir, 'rec.onnx');
+      copyFileSync(REC, rec);
+      const w = await startServer(['--workers', '2', '--log-level', 'warn', '--recognizer', rec]);
+      procs.push(w.proc);
+      await waitFor(async () => /faceopt_cluster_workers\{state="answered"\} 2/.test(await (await fetch(`${w.base}/metrics`)).text()), 30_000, 'both workers');
+      // the file is cut short on disk: workers that loaded it serve on, a new one cannot load it
+      writeFileSync(rec, readFileSync(REC).subarray(0, 1000));
+      const workers = spawnSync('pgrep', ['-P', String(w.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+      expect(workers).toHaveLength(2);
+      process.kill(workers[0]!, 'SIGKILL');
+      await waitFor(() => w.out().includes('a new worker could not start'), 30_000, 'the replacement to fail');
+      expect(w.out()).toContain('1 worker(s) keep serving; trying again in 30 s');
+      expect(w.out()).toContain('FACEOPT_ERR_MODEL_TRUNCATED');
+      expect(w.proc.exitCode).toBeNull();
+      for (let i = 0; i < 3; i++) expect(curl(['-F', `file=@${FACE}`, `${w.base}/embed`]).status).toBe(200);
+      const text = await (await fetch(`${w.base}/metrics`)).text();
+      expect(text).toMatch(/faceopt_cluster_workers\{state="answered"\} 1/);
+      expect(text).toMatch(/faceopt_cluster_workers\{state="missing"\} 1/);
+      w.proc.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
