@@ -14,7 +14,7 @@ import { saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { createSession } from '../runtime.js';
+import { createSession, warmUp } from '../runtime.js';
 import { activationTensors, type InputBatch } from '../calibrate/run.js';
 import { checkStatsModel, loadStats } from '../calibrate/stats.js';
 import type { CalibrationMethod, CollectorSettings } from '../calibrate/collectors.js';
@@ -284,6 +284,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const { mixed, suffix } = givenSuffix ? { mixed: searched0, suffix: suffix0 }
     : await floatSuffixAfterSearch(searched0, suffixCandidates, { prepared, ranges, options: withPrefix, slice, aimed, dims: dims1, o, log });
   mixed.model.graph.proto.name = `${prepared.graph.proto.name ?? 'graph'}-int8`;
+  await checkRuns(mixed.model.toBytes(), prepared.graph.inputs[0]!.name, dims1);
   await saveModel(mixed.model, outPath, { source: o.model });
   // a report of an earlier run in the report folder described the file just replaced: removed now (unless
   // it describes these bytes), so a run stopped before its own report is written (Ctrl-C, a failed
@@ -320,4 +321,21 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   }
   const evaluateMs = performance.now() - t2;
   return { modelPath: outPath, reportDir, report, timings: { calibrateMs, quantizeMs, evaluateMs } };
+}
+
+/**
+ * Run the quantized graph once on zeros before it is written: where the mixed-precision search ran no
+ * candidate (no held-apart slice: a model that is not a face model) a quantizer fault gave a file that
+ * loaded but failed every run, left at --out (a float Gemm with transA reading an int8 activation).
+ */
+export async function checkRuns(bytes: Uint8Array, input: string, dims: readonly number[]): Promise<void> {
+  const session = await createSession(bytes, { intraOpThreads: 1 });
+  try {
+    await warmUp(session, { [input]: dims }, 1, 'the quantized graph');
+  } catch (e) {
+    const reason = e instanceof FaceoptError ? String(e.params.reason ?? e.message) : (e as Error).message;
+    throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: 'the written graph', reason: `it does not run in onnxruntime at input ${dims.join('x')} (${reason}); nothing was written. This is a quantizer fault: leave the layer it names float with --exclude NAME, and report the model` }, { cause: e });
+  } finally {
+    await session.release();
+  }
 }

@@ -77,8 +77,8 @@ export const WEIGHT_QUANTIZED_BY_ORT: ReadonlySet<string> = new Set(['Conv', 'Co
 /**
  * Give every float Conv/ConvTranspose/Gemm with a float weight initializer, fed by one of our per-tensor
  * DequantizeLinear nodes, its own DequantizeLinear with the same scale and zero point repeated per
- * channel (axis 1), so onnxruntime's WeightBiasQuantization (which needs a scalar input scale) leaves
- * its weights float. Values are identical; the int8 layers keep the shared per-tensor node. Only layers
+ * channel (axis 1: a Gemm with transA reads [K, M], so M, and no shield where M is not recorded), so
+ * onnxruntime's WeightBiasQuantization (which needs a scalar input scale) leaves its weights float. Values are identical; the int8 layers keep the shared per-tensor node. Only layers
  * whose output is quantized (the transformer's pattern) get one.
  */
 export function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequantized: Map<string, string>, qType: number, quantized: ReadonlySet<string>, quantizedOf: ReadonlyMap<string, string> = new Map(), names: NameScope = g.nameScope()): NodeProto[] {
@@ -99,7 +99,11 @@ export function shieldFloatLayers(g: Graph, params: Map<string, QParams>, dequan
     let channels: number;
     if (n.opType === 'Conv') channels = (dims[1] ?? 0) * Number(getAttr(n, 'group') ?? 1);
     else if (n.opType === 'ConvTranspose') channels = dims[0] ?? 0;
-    else channels = Number(getAttr(n, 'transB') ?? 0) === 1 ? dims[1] ?? 0 : dims[0] ?? 0;
+    else if (Number(getAttr(n, 'transA') ?? 0) === 1) {
+      // A is [K, M]: axis 1 is M, known only from a recorded shape (the scale's length must match it)
+      const m = g.valueInfo(t)?.shape?.[1];
+      channels = typeof m === 'number' ? m : 0;
+    } else channels = Number(getAttr(n, 'transB') ?? 0) === 1 ? dims[1] ?? 0 : dims[0] ?? 0;
     if (!qp || !(channels > 0)) continue;
     let name = made.get(t);
     if (name === undefined) {

@@ -2,7 +2,7 @@
  * optimize --int8 / --fp32 at their edges, on small graphs built in code: models whose inputs faceopt
  * cannot feed are refused before any work; a generic model never claims photos; `--out DIR/` names a
  * folder; a run without evaluation leaves no report of another file behind; a --stats path that cannot be
- * written fails before calibration.
+ * written fails before calibration; the quantized graph runs once before it is written.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,8 @@ import { isFaceoptError } from '../../pipeline/errors.js';
 import { makeNode, makeValueInfo } from '../../pipeline/onnx/index.js';
 import { DataType } from '../../pipeline/onnx/proto.js';
 import { optimizeFp32 } from '../../pipeline/optimize/fp32.js';
-import { optimizeInt8, type Int8Options } from '../../pipeline/optimize/int8.js';
+import { checkRuns, optimizeInt8, type Int8Options } from '../../pipeline/optimize/int8.js';
+import { createSession, warmUp } from '../../pipeline/runtime.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
 
@@ -66,6 +67,53 @@ describe('models whose inputs faceopt cannot feed', () => {
     }
     expect(lines).toEqual([]);
     expect(existsSync(path.join(dir, 'never.int8.onnx')) || existsSync(path.join(dir, 'never.fp32.onnx'))).toBe(false);
+  });
+});
+
+describe('the written graph runs', () => {
+  it('checkRuns refuses a graph that loads but cannot run (FACEOPT_ERR_QUANTIZE, naming the run\'s failure)', async () => {
+    const X = { name: 'x', shape: [1, 1, 2, 2] };
+    const broken = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        makeNode('QuantizeLinear', ['x', 's1', 'z1'], ['q'], 'q'),
+        makeNode('DequantizeLinear', ['q', 's5', 'z5'], ['y'], 'dq', { axis: 1 }), // 5 scales for 1 channel
+      ],
+      initializers: [
+        { name: 's1', dims: [], data: [0.1] }, { name: 'z1', dims: [], data: [128], dataType: DataType.UINT8 },
+        { name: 's5', dims: [5], data: [0.1, 0.1, 0.1, 0.1, 0.1] }, { name: 'z5', dims: [5], data: [128, 128, 128, 128, 128], dataType: DataType.UINT8 },
+      ],
+    });
+    const err = await checkRuns(broken.toBytes(), 'x', X.shape).catch((e: unknown) => e);
+    expect(isFaceoptError(err, 'FACEOPT_ERR_QUANTIZE'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/does not run in onnxruntime at input 1x1x2x2 \(.+\); nothing was written/);
+  });
+
+  it('a generic model with a float Gemm(transA) between int8 tensors is written runnable (it loaded and failed every run)', async () => {
+    const V = { name: 'v', shape: [1, 32] };
+    const m = tinyModel({
+      opset: 13, input: V, outputs: ['y'],
+      nodes: [
+        makeNode('Transpose', ['v'], ['vt'], 'transpose', { perm: [1, 0] }),
+        makeNode('Gemm', ['vt', 'w', 'c'], ['h'], 'gemmA', { transA: 1 }),
+        makeNode('Relu', ['h'], ['r'], 'relu'),
+        makeNode('Gemm', ['r', 'w2', 'c2'], ['y'], 'gemm2', { transB: 1 }),
+      ],
+      initializers: [
+        { name: 'w', dims: [32, 16], data: seededFloats(512, 1) }, { name: 'c', dims: [16], data: seededFloats(16, 2) },
+        { name: 'w2', dims: [8, 16], data: seededFloats(128, 3) }, { name: 'c2', dims: [8], data: seededFloats(8, 4) },
+      ],
+    });
+    const file = path.join(dir, 'gemm_transA.onnx');
+    writeFileSync(file, m.toBytes());
+    const out = path.join(dir, 'gemm_transA.int8.onnx');
+    await run({ model: file, out, evaluate: false });
+    const s = await createSession(out);
+    try {
+      await warmUp(s, { v: V.shape });
+    } finally {
+      await s.release();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeNode, DataType, getAttr } from '../../pipeline/onnx/index.js';
+import { makeNode, makeValueInfo, DataType, getAttr } from '../../pipeline/onnx/index.js';
 import { quantizeModel, assertFloatModel } from '../../pipeline/quantize/index.js';
 import { countMacs } from '../../pipeline/onnx/macs.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
@@ -172,6 +172,40 @@ describe('QDQ quantizer', () => {
     // unshielded, onnxruntime's own per-tensor weights move y by several of its quantization steps (23.5)
     expect((await gap(false)).diff).toBeGreaterThan(40);
   });
+  it('a float Gemm with transA reading an int8 activation runs: its shield has the length of A\'s axis 1 (M) where that is recorded, and there is none where it is not (it had K values and every run failed)', async () => {
+    const nodes = [
+      makeNode('Transpose', ['v'], ['vt'], 'transpose', { perm: [1, 0] }),
+      makeNode('Gemm', ['vt', 'w', 'c'], ['h'], 'gemmA', { transA: 1 }),
+      makeNode('Relu', ['h'], ['r'], 'relu'),
+      makeNode('Gemm', ['r', 'w2', 'c2'], ['y'], 'gemm2', { transB: 1 }),
+    ];
+    const initializers = [
+      { name: 'w', dims: [32, 16], data: seededFloats(512, 1) }, { name: 'c', dims: [16], data: seededFloats(16, 2) },
+      { name: 'w2', dims: [8, 16], data: seededFloats(128, 3) }, { name: 'c2', dims: [8], data: seededFloats(8, 4) },
+    ];
+    const V = { name: 'v', shape: [1, 32] };
+    const m = tinyModel({ opset: 13, input: V, outputs: ['y'], nodes, initializers });
+    const ranges = { v: [-1, 1], vt: [-1, 1], h: [-8, 8], r: [0, 8], y: [-20, 20] } as Record<string, [number, number]>;
+    const runs = async (q: ReturnType<typeof quantizeModel>) => {
+      const s = await createSession(q.model.toBytes());
+      const out = await runSession(s, { v: floatTensor(seededFloats(32, 9), V.shape) });
+      await s.release();
+      return out.y!.data as Float32Array;
+    };
+    // gemmA stays float (an int8 Gemm takes A untransposed) between quantized tensors
+    const unrecorded = quantizeModel(m, ranges, { shieldFloatLayers: true });
+    expect(unrecorded.result.quantizedNodes).not.toContain('gemmA');
+    expect(unrecorded.model.graph.node('gemmA')!.input![0]).not.toMatch(/per_channel/);
+    expect((await runs(unrecorded)).length).toBe(8);
+    const recorded = tinyModel({ opset: 13, input: V, outputs: ['y'], nodes, initializers });
+    recorded.graph.proto.valueInfo!.push(makeValueInfo('vt', DataType.FLOAT, [32, 1]));
+    const shielded = quantizeModel(recorded, ranges, { shieldFloatLayers: true });
+    const a = shielded.model.graph.node('gemmA')!.input![0]!;
+    expect(a).toMatch(/per_channel/);
+    expect(shielded.model.graph.getTensor(shielded.model.graph.producer(a)!.input![1]!).dims).toEqual([1]);
+    expect((await runs(shielded)).length).toBe(8);
+  });
+
   it('a layer kept float for its output activation stores weight-only int8 weights; excluded layers keep float weights', async () => {
     const m = tinyModel({
       opset: 13, input: X, outputs: ['y'],
