@@ -6,7 +6,7 @@
  * through this class, so callers never look up tensors by scanning strings themselves.
  */
 import { FaceoptError } from '../errors.js';
-import type { GraphProto, NodeProto, TensorProto } from './proto.js';
+import { DataType, type GraphProto, type NodeProto, type TensorProto } from './proto.js';
 import { makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArray } from './tensor.js';
 import { valueInfoOf, type ValueInfo } from './value-info.js';
 import { NameScope } from './name-scope.js';
@@ -154,7 +154,7 @@ export class Graph {
   constantValue(name: string): TensorProto | undefined {
     const p = this.producer(name);
     if (p?.opType !== 'Constant') return undefined;
-    return p.attribute?.find((a) => a.name === 'value')?.t ?? undefined;
+    return constantTensor(p, name);
   }
 
   /** Add or replace an initializer. */
@@ -183,8 +183,10 @@ export class Graph {
   }
 
   /**
-   * Turn Constant nodes holding a tensor (`value`) into initializers of the same name, so weights an
-   * exporter wrote as Constant nodes are weights to every pass that looks for initializers. A Constant
+   * Turn Constant nodes holding a tensor (`value`) or floats (`value_float`, `value_floats`) into
+   * initializers of the same name, so weights an exporter wrote as Constant nodes are weights to every
+   * pass that looks for initializers (a `value_float` scale stayed a node, and quantization stopped with
+   * "no calibrated range" for it). A Constant
    * whose output is a graph output stays. Returns the tensors moved.
    */
   constantsToInitializers(): string[] {
@@ -193,7 +195,7 @@ export class Graph {
     for (const n of this.nodes) {
       if (n.opType !== 'Constant' || (n.domain && n.domain !== 'ai.onnx')) continue;
       const out = n.output?.[0];
-      const t = n.attribute?.find((a) => a.name === 'value')?.t;
+      const t = out ? constantTensor(n, out) : undefined;
       if (!out || !t || this.isGraphOutput(out) || this.hasInitializer(out)) continue;
       t.name = out;
       this.proto.initializer!.push(t);
@@ -396,4 +398,14 @@ export class Graph {
     }
     return Object.fromEntries(Object.entries(h).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
   }
+}
+
+/** A Constant node's value as a tensor: its `value` (as stored), or its `value_float` / `value_floats` named `name`. */
+function constantTensor(n: NodeProto, name: string): TensorProto | undefined {
+  for (const a of n.attribute ?? []) {
+    if (a.name === 'value' && a.t) return a.t;
+    if (a.name === 'value_float') return makeTensor(name, DataType.FLOAT, [], [a.f ?? 0]);
+    if (a.name === 'value_floats') return makeTensor(name, DataType.FLOAT, [a.floats?.length ?? 0], a.floats ?? []);
+  }
+  return undefined;
 }

@@ -233,7 +233,7 @@ export function insertQdq(g: Graph, rangesIn: RangeTable, optsIn: QuantizeOption
       for (const x of v) { if (x < lo) lo = x; if (x > hi) hi = x; }
       return [lo, hi];
     }
-    throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: g.producer(t)?.name ?? t, reason: `no calibrated range for tensor ${t}; calibrate this graph again (the stats belong to another graph)` });
+    throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: g.producer(t)?.name ?? t, reason: `no calibrated range for tensor ${t} (calibration did not see it${g.producer(t)?.opType === 'Constant' ? ': a Constant node of a form faceopt does not read' : ''}); with --stats, calibrate this graph again (those stats may belong to another graph); else leave the node float with --exclude ${g.producer(t)?.name ?? t} and report the model` });
   };
   const resolve = (t: string, seen = new Set<string>()): QParams => {
     const got = params.get(t);

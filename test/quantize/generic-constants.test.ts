@@ -34,6 +34,31 @@ describe('generic path: weights given by Constant nodes', () => {
     const { maxAbs } = await maxOutputDiff(m.toBytes(), q.model.toBytes(), X.shape);
     expect(maxAbs).toBeLessThan(0.3);
   });
+  it('value_float and value_floats constants become initializers too (a value_float scale stopped quantization with "no calibrated range")', async () => {
+    const m = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [
+        constant('w1', [C, 3, 3, 3], seededFloats(C * 27, 1)),
+        { ...makeNode('Constant', [], ['half'], 'half_const'), attribute: [{ name: 'value_float', type: 1, f: 0.5 }] },
+        { ...makeNode('Constant', [], ['shift'], 'shift_const'), attribute: [{ name: 'value_floats', type: 6, floats: [0.25] }] },
+        makeNode('Conv', ['x', 'w1'], ['a'], 'c1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Mul', ['a', 'half'], ['m'], 'mul'), makeNode('Add', ['m', 'shift'], ['s'], 'add'),
+        makeNode('Conv', ['s', 'w1b'], ['y'], 'c2', { kernel_shape: [1, 1] }),
+      ],
+      initializers: [{ name: 'w1b', dims: [C, C, 1, 1], data: seededFloats(C * C, 3) }],
+    });
+    const f = m.clone();
+    prepareFloatGraph(f, INT8_REWRITES);
+    expect(f.graph.opHistogram().Constant).toBeUndefined();
+    expect(f.graph.getTensor('half')).toMatchObject({ dims: [] });
+    expect([...f.graph.getFloat('half')]).toEqual([0.5]);
+    expect([...f.graph.getFloat('shift')]).toEqual([0.25]);
+    const q = quantizeModel(f, await measuredRanges(f, X.shape));
+    expect(q.result.quantizedNodes).toEqual(expect.arrayContaining(['c1', 'c2']));
+    const { maxAbs } = await maxOutputDiff(m.toBytes(), q.model.toBytes(), X.shape);
+    expect(maxAbs).toBeLessThan(0.3);
+  });
+
   it('a Conv whose weights are computed at run time is not counted int8', async () => {
     const m = tinyModel({
       opset: 13, input: X, outputs: ['y'],
