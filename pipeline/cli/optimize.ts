@@ -104,7 +104,7 @@ export function register(program: Command): void {
     .option('--no-merge-convs', 'do not merge such convolutions')
     .option('--pad-channels', '--int8: pad channel counts around depthwise convolutions, and of convolutions read by a channel Split (merged detector heads), to multiples of 16 with zeros, and an RGB input to 4 channels for int8 convolutions that read it, which onnxruntime\'s int8 kernels run faster (default; exact; see docs/int8.md)')
     .option('--no-pad-channels', 'do not pad channels')
-    .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt')
+    .option('--det-size <n>', 'detector input size: N (square) for --int8/--fp32, WxH for --tensorrt; also the height and width fed to a model that is not a face model where its input leaves them dynamic')
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--no-evaluate', 'skip the accuracy/speed evaluation and report')
     .option('--quiet', 'no progress bars');

@@ -13,8 +13,8 @@ import { lockOutputs } from '../fsutil.js';
 import { modelOutPath } from '../paths.js';
 import { saveModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
-import { prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
-import { loadFloatSource } from './source.js';
+import { feedDims, prepareFloatGraph, FP32_REWRITES, type FloatRewriteOptions, type PrepareReport } from '../quantize/index.js';
+import { assertRunsAtSize, loadFloatSource } from './source.js';
 import { measureSpeed, SPEED_RUNS } from '../evaluate/speed.js';
 import { describeMerges } from '../quantize/rewrites/siblings.js';
 import type { SpeedResults } from '../report/types.js';
@@ -64,7 +64,8 @@ export async function optimizeFp32(o: { model: string; out?: string; rewrites?: 
     const prep = prepareFloatGraph(model, { ...FP32_REWRITES, ...o.rewrites, preConvPaddedBatchNorm: false });
     const shape = model.graph.inputs[0]!.shape ?? [];
     const size = o.detSize ?? 640;
-    const dims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? size : 3));
+    const dims = feedDims(shape, size);
+    if (!guessRole(gs)) await assertRunsAtSize(source, dims, o.model);
     const diff = await maxDiff(source.toBytes(), model.toBytes(), dims);
     const tolerance = o.tolerance ?? 1e-4;
     if (!(diff <= tolerance)) {

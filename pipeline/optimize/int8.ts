@@ -19,8 +19,8 @@ import { activationTensors, type InputBatch } from '../calibrate/run.js';
 import { checkStatsModel, loadStats } from '../calibrate/stats.js';
 import type { CalibrationMethod, CollectorSettings } from '../calibrate/collectors.js';
 import { detectorBatches, FacelessPhotos, recognizerBatches } from '../calibrate/sources.js';
-import { prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
-import { loadFloatSource } from './source.js';
+import { feedDims, prepareFloatGraph, INT8_REWRITES, type FloatRewriteOptions } from '../quantize/index.js';
+import { assertRunsAtSize, loadFloatSource } from './source.js';
 import { collect, int8Stats, syntheticBatches } from './int8-stats.js';
 import { evaluateInt8 } from './int8-evaluate.js';
 import { rewritePrelus } from '../quantize/rewrites/prelu.js';
@@ -172,6 +172,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
 
   // calibration data
   const detSize = o.detSize ?? profile?.inputSize?.[0] ?? 640;
+  if (role === 'generic') await assertRunsAtSize(source, feedDims(source.graph.inputs[0]!.shape, detSize), o.model);
   let detectorPath: string | undefined;
   const split = checkedCalibrationSplit({
     facesDir: photosDir, calibrationList: o.calibrationList, calibrationSize: o.calibrationSize, statsFile: o.statsFile,
@@ -201,7 +202,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
       return detectorBatches({ facesDir: o.facesDir, images, profile, detSize: [detSize, detSize], onUnreadable, onProgress: (d) => { bar.update(d); if (d === images.length) bar.done(); } });
     }
     const shape = prepared.graph.inputs[0]!.shape ?? [];
-    const dims = shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
+    const dims = feedDims(shape, detSize);
     return syntheticBatches(dims, 16);
   };
   const calImages = split?.calibration ?? [];
@@ -270,7 +271,7 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   // the role's target (defaultTargetCosine) plus TARGET_MARGIN
   const { target, margin, aimed } = searchTarget(role, o, `${sliceImages.length}-face slice`, log);
   const shape0 = prepared.graph.inputs[0]!.shape ?? [];
-  const inputDims = shape0.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? detSize : 3));
+  const inputDims = feedDims(shape0, detSize);
   const baseOptions = { ...o.quantize, inputMeans, floatTensors: [...(o.quantize.floatTensors ?? []), ...restored] };
   // timed at batch 1, or at the model's own batch where it fixes one (it refuses any other)
   const dims1 = [typeof shape0[0] === 'number' && shape0[0] > 0 ? shape0[0] : 1, ...inputDims.slice(1)];

@@ -84,11 +84,38 @@ export function assertFloatModel(model: OnnxModel, label: string): void {
 export function assertOneFloatInput(model: OnnxModel, label: string): void {
   const inputs = model.graph.inputs;
   const FLOAT = 1;
-  if (inputs.length === 1 && inputs[0]!.elemType === FLOAT) return;
+  if (inputs.length === 1 && inputs[0]!.elemType === FLOAT) {
+    assertFeedableShape(inputs[0]!.name, inputs[0]!.shape, label);
+    return;
+  }
   const names = inputs.map((i) => `${i.name} (${TYPE_NAMES[i.elemType] ?? `type ${i.elemType}`})`).join(', ') || 'none';
   throw new FaceoptError('FACEOPT_ERR_GRAPH', {
     reason: `${label} has ${inputs.length === 1 ? 'the input' : `${inputs.length} inputs:`} ${names}; faceopt calibrates, compares and times models with exactly one float32 input (an image or face tensor), so this model cannot be optimized or evaluated by it`,
   });
+}
+
+/**
+ * The input dims faceopt feeds a model (calibration, comparisons, timing): the declared ones, batch 1 where
+ * the batch is dynamic and, for an NCHW image, 3 channels and `size` x `size` where those are dynamic.
+ */
+export function feedDims(shape: readonly (number | string | null)[] | null, size: number): number[] {
+  return (shape ?? []).map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : i >= 2 ? size : 3));
+}
+
+/**
+ * Refuse an input faceopt could not fill (feedDims): no declared shape, or a dynamic dimension other than
+ * the batch in an input that is not NCHW (a feature width filled with 3 failed inside onnxruntime, exit 70).
+ */
+function assertFeedableShape(name: string, shape: readonly (number | string | null)[] | null, label: string): void {
+  const fixIt = 'export it with that dimension fixed (onnxruntime\'s `python -m onnxruntime.tools.make_dynamic_shape_fixed --dim_param NAME --dim_value N in.onnx out.onnx` does it)';
+  if (shape === null) {
+    throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: `${label}'s input ${name} declares no shape, so faceopt cannot make inputs for it: export it with its input shape declared` });
+  }
+  if (shape.length === 4) return;
+  const free = shape.map((d, i) => ({ d, i })).filter(({ d, i }) => i > 0 && !(typeof d === 'number' && d > 0));
+  if (!free.length) return;
+  const dims = free.map(({ d, i }) => `${i}${typeof d === 'string' && d ? ` ('${d}')` : ''}`).join(', ');
+  throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: `${label}'s input ${name} [${shape.map((d) => d ?? '?').join(', ')}] has dynamic dimension ${dims}: faceopt fills a dynamic batch with 1 and the height and width of an NCHW image with --det-size, but cannot know this one; ${fixIt}` });
 }
 
 const TYPE_NAMES: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 16: 'bfloat16' };

@@ -117,6 +117,67 @@ describe('the written graph runs', () => {
   });
 });
 
+describe('inputs whose size faceopt cannot know', () => {
+  const mlp = (shape: (number | string)[] | null) => {
+    const m = tinyModel({
+      opset: 13, input: { name: 'v', shape: [1, 16] }, outputs: ['y'],
+      nodes: [makeNode('Gemm', ['v', 'w', 'c'], ['y'], 'fc', { transB: 1 })],
+      initializers: [{ name: 'w', dims: [4, 16], data: seededFloats(64, 1) }, { name: 'c', dims: [4], data: seededFloats(4, 2) }],
+    });
+    m.graph.proto.input = [makeValueInfo('v', DataType.FLOAT, shape)];
+    return m;
+  };
+  it.each([
+    ['a dynamic feature width', ['N', 'F'], /input v \[N, F\] has dynamic dimension 1 \('F'\).*make_dynamic_shape_fixed/],
+    ['no declared shape', null, /input v declares no shape.*export it with its input shape declared/],
+  ])('%s: refused before any work by --int8 and --fp32 (FACEOPT_ERR_GRAPH saying what to do), not filled with 3 and failed in onnxruntime (exit 70)', async (label, shape, message) => {
+    const file = path.join(dir, `${label.replace(/\W+/g, '_')}.onnx`);
+    writeFileSync(file, mlp(shape as (number | string)[] | null).toBytes());
+    for (const attempt of [
+      () => run({ model: file, out: path.join(dir, 'never.int8.onnx'), evaluate: false }),
+      () => optimizeFp32({ model: file, out: path.join(dir, 'never.fp32.onnx'), log: () => {} }),
+    ]) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(isFaceoptError(err, 'FACEOPT_ERR_GRAPH'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(message);
+    }
+    expect(existsSync(path.join(dir, 'never.int8.onnx')) || existsSync(path.join(dir, 'never.fp32.onnx'))).toBe(false);
+    // a dynamic batch alone is filled (1)
+    const batch = path.join(dir, 'batch_only.onnx');
+    writeFileSync(batch, mlp(['N', 16]).toBytes());
+    await run({ model: batch, out: path.join(dir, 'batch_only.int8.onnx'), evaluate: false });
+  });
+
+  it('an image model with dynamic H/W that cannot take --det-size (a fixed Reshape) is told to pass it; with it, it quantizes', async () => {
+    const m = tinyModel({
+      opset: 13, input: { name: 'x', shape: [1, 3, 8, 8] }, outputs: ['y'],
+      nodes: [
+        makeNode('Conv', ['x', 'w1', 'b1'], ['a'], 'c1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+        makeNode('Reshape', ['a', 'shape'], ['f'], 'flat'),
+        makeNode('Gemm', ['f', 'w2', 'c2'], ['y'], 'fc', { transB: 1 }),
+      ],
+      initializers: [
+        { name: 'w1', dims: [2, 3, 3, 3], data: seededFloats(54, 1) }, { name: 'b1', dims: [2], data: seededFloats(2, 2) },
+        { name: 'shape', dims: [2], data: [1, 128], dataType: DataType.INT64 },
+        { name: 'w2', dims: [4, 128], data: seededFloats(512, 3) }, { name: 'c2', dims: [4], data: seededFloats(4, 4) },
+      ],
+    });
+    m.graph.proto.input = [makeValueInfo('x', DataType.FLOAT, [1, 3, 'H', 'W'])];
+    const file = path.join(dir, 'fixed_reshape.onnx');
+    writeFileSync(file, m.toBytes());
+    for (const attempt of [
+      () => run({ model: file, out: path.join(dir, 'never.int8.onnx'), evaluate: false }),
+      () => optimizeFp32({ model: file, out: path.join(dir, 'never.fp32.onnx'), log: () => {} }),
+    ]) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(isFaceoptError(err, 'FACEOPT_ERR_GRAPH'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(/does not run at input 1x3x640x640 \(.*Reshape.*\); its input's height and width are dynamic and faceopt feeds 640x640: pass --det-size N/);
+    }
+    await run({ model: file, out: path.join(dir, 'fixed_reshape.int8.onnx'), evaluate: false, detSize: 8 });
+    expect(existsSync(path.join(dir, 'fixed_reshape.int8.onnx'))).toBe(true);
+  });
+});
+
 describe('a generic model', () => {
   it('is calibrated on synthetic inputs even with --faces, and its report says so instead of claiming photos', async () => {
     const file = save('generic');
