@@ -27,7 +27,7 @@ export const ERRORS = {
   FACEOPT_ERR_WRITE_FAILED: { message: 'Could not write {path} ({reason}). Check the folder exists and is writable.', exit: 73, http: 500 },
   FACEOPT_ERR_UNSUPPORTED_TENSOR: { message: 'Tensor {tensor} has data type {dtype}, which faceopt cannot read or write as a typed array.', exit: 65, http: 500 },
   FACEOPT_ERR_GRAPH: { message: 'Graph error: {reason}.', exit: 65, http: 500 },
-  FACEOPT_ERR_OPSET_UPGRADE: { message: 'Cannot upgrade {node} ({op}) from opset {from} to {to}: {reason}.', exit: 65, http: 500 },
+  FACEOPT_ERR_OPSET_UPGRADE: { message: 'Cannot upgrade {node} ({op}) from opset {from} to {to}: {reason}. Export the model at opset {to} or later (or convert it with `onnx.version_converter.convert_version(model, {to})` and check its outputs), then run this again.', exit: 65, http: 500 },
   FACEOPT_ERR_ALREADY_QUANTIZED: { message: '{path} is already quantized (it has {ops}). Pass the float model it was made from instead.', exit: 65, http: 400 },
   FACEOPT_ERR_MODEL_ROLE: { message: '{path} is not a {expected} model (recognised as {actual}). Pass a {expected} model{hint?}.', exit: 64, http: 400 },
   // --- model zoo --------------------------------------------------------------------------------

@@ -94,12 +94,13 @@ describe('opset upgrade rules (synthetic graphs, outputs equal before and after)
     }
   }
 
-  it('refuses Softmax over a non-last axis of a 4-D input with a coded error', () => {
+  it('refuses Softmax over a non-last axis of a 4-D input with a coded error that says what to do', () => {
     const m = tinyModel({ opset: 11, input: X, outputs: ['y'], nodes: [makeNode('Softmax', ['x'], ['y'], 'sm', { axis: 1 })] });
     let err: unknown;
     try { upgradeOpset(m, 13); } catch (e) { err = e; }
     expect(isFaceoptError(err, 'FACEOPT_ERR_OPSET_UPGRADE')).toBe(true);
     expect((err as Error).message).toMatch(/sm.*Softmax.*11 to 13/);
+    expect((err as Error).message).toContain('Export the model at opset 13 or later (or convert it with `onnx.version_converter.convert_version(model, 13)`');
   });
 
   it('rejects targets outside 13..21 and leaves newer models untouched', () => {
