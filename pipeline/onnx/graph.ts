@@ -6,8 +6,8 @@
  * through this class, so callers never look up tensors by scanning strings themselves.
  */
 import { FaceoptError } from '../errors.js';
-import { DataType, type GraphProto, type NodeProto, type TensorProto } from './proto.js';
-import { makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArray } from './tensor.js';
+import type { GraphProto, NodeProto, TensorProto } from './proto.js';
+import { constantTensor, makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArray } from './tensor.js';
 import { valueInfoOf, type ValueInfo } from './value-info.js';
 import { NameScope } from './name-scope.js';
 
@@ -183,10 +183,9 @@ export class Graph {
   }
 
   /**
-   * Turn Constant nodes holding a tensor (`value`) or floats (`value_float`, `value_floats`) into
-   * initializers of the same name, so weights an exporter wrote as Constant nodes are weights to every
-   * pass that looks for initializers (a `value_float` scale stayed a node, and quantization stopped with
-   * "no calibrated range" for it). A Constant
+   * Turn Constant nodes holding a tensor (`value`) or floats (`value_float(s)`) into initializers of the
+   * same name, so weights an exporter wrote as Constant nodes are weights to every pass that looks for
+   * initializers (a `value_float` scale stayed a node: quantization found no calibrated range for it). A Constant
    * whose output is a graph output stays. Returns the tensors moved.
    */
   constantsToInitializers(): string[] {
@@ -398,14 +397,4 @@ export class Graph {
     }
     return Object.fromEntries(Object.entries(h).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
   }
-}
-
-/** A Constant node's value as a tensor: its `value` (as stored), or its `value_float` / `value_floats` named `name`. */
-function constantTensor(n: NodeProto, name: string): TensorProto | undefined {
-  for (const a of n.attribute ?? []) {
-    if (a.name === 'value' && a.t) return a.t;
-    if (a.name === 'value_float') return makeTensor(name, DataType.FLOAT, [], [a.f ?? 0]);
-    if (a.name === 'value_floats') return makeTensor(name, DataType.FLOAT, [a.floats?.length ?? 0], a.floats ?? []);
-  }
-  return undefined;
 }

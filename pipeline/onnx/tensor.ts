@@ -5,7 +5,7 @@
  * which is what exporters produce and what loads fastest.
  */
 import { FaceoptError } from '../errors.js';
-import { DataType, dataTypeName, toNumber, type Int64, type TensorProto } from './proto.js';
+import { DataType, dataTypeName, toNumber, type Int64, type NodeProto, type TensorProto } from './proto.js';
 
 export type TypedArray = Float32Array | Uint16Array | Int8Array | Uint8Array | Int32Array | BigInt64Array | Float64Array;
 
@@ -145,4 +145,14 @@ export function floatToHalf(v: number): number {
   const rem = mant & 0x1fff;
   if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
   return sign | half;
+}
+
+/** A Constant node's value as a tensor: its `value` (as stored), or its `value_float` / `value_floats` named `name`. */
+export function constantTensor(n: NodeProto, name: string): TensorProto | undefined {
+  for (const a of n.attribute ?? []) {
+    if (a.name === 'value' && a.t) return a.t;
+    if (a.name === 'value_float') return makeTensor(name, DataType.FLOAT, [], [a.f ?? 0]);
+    if (a.name === 'value_floats') return makeTensor(name, DataType.FLOAT, [a.floats?.length ?? 0], a.floats ?? []);
+  }
+  return undefined;
 }
