@@ -57,7 +57,8 @@ RUN apt-get update \
  && ln -s "$(dpkg -L libjemalloc2 | grep '/libjemalloc.so.2$')" /usr/local/lib/libjemalloc.so.2
 ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
 ENV NODE_ENV=production \
-    FACEOPT_MODELS=/models
+    FACEOPT_MODELS=/models \
+    ORT_DISABLE_TELEMETRY=1
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

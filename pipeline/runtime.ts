@@ -8,6 +8,12 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { FaceoptError } from './errors.js';
 
+// onnxruntime 1.29+ starts Microsoft's telemetry on Linux too when it creates its environment (at the
+// first session): DNS lookups of its collector, a device id under $HOME/.cache, a /tmp/mat-debug-PID.log
+// per process (1,840 of them here), and a warning line where $HOME is read-only. Off unless the user set
+// the variable; it counts only before the first session (docs/deploy.md, "Telemetry").
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 export type Provider = 'cpu' | 'cuda' | 'tensorrt';
 /** Every provider faceopt knows, in order of preference for CPU-only machines. */
 export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'tensorrt'];

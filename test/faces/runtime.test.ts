@@ -1,10 +1,44 @@
 /**
- * The runtime module: provider availability and its coded errors, session options, warm-up and the
- * declared signature, on the shared SCRFD model where present.
+ * The runtime module: onnxruntime's telemetry off by default, provider availability and its coded
+ * errors, session options, warm-up and the declared signature, on the shared SCRFD model where present.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { makeNode } from '../../pipeline/onnx/index.js';
+import { tinyModel } from '../onnx/tiny.js';
 import { availableProviders, createSession, floatTensor, requireProvider, runSession, sessionSignature, warmUp, RUNTIME_VERSION } from '../../pipeline/runtime.js';
 import { describeShared, shared } from '../helpers/shared.js';
+
+describe('onnxruntime telemetry', () => {
+  it('is off unless ORT_DISABLE_TELEMETRY is set: no /tmp/mat-debug-PID.log from a faceopt process; with 0 onnxruntime writes it', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'faceopt-telemetry-'));
+    try {
+      const model = path.join(dir, 'relu.onnx');
+      writeFileSync(model, tinyModel({ opset: 13, input: { name: 'x', shape: [1, 4] }, outputs: ['y'], nodes: [makeNode('Relu', ['x'], ['y'], 'r')] }).toBytes());
+      const runtime = pathToFileURL(path.resolve('dist/pipeline/runtime.js')).href;
+      // a process whose first session is made through the runtime module, as every faceopt command's is
+      const made = (value: string | null): boolean => {
+        const env = { ...process.env };
+        delete env.ORT_DISABLE_TELEMETRY;
+        if (value !== null) env.ORT_DISABLE_TELEMETRY = value;
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const r = await import(${JSON.stringify(runtime)}); const s = await r.createSession(${JSON.stringify(model)}); await s.release(); console.log(process.pid);`], { encoding: 'utf8', env });
+        expect(r.status, r.stderr).toBe(0);
+        const log = `/tmp/mat-debug-${r.stdout.trim()}.log`;
+        const there = existsSync(log);
+        rmSync(log, { force: true });
+        return there;
+      };
+      expect(made(null)).toBe(false);
+      expect(made('0')).toBe(true); // a value the user set is left alone: onnxruntime's default, on
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('execution providers', () => {
   it('always offers cpu; reports the onnxruntime version', () => {
