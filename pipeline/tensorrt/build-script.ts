@@ -86,8 +86,7 @@ export function renderBuildScript(input: BuildInput, lines: BuildLine[], meta: {
 # Usage: ./build.sh [--mode ${modes}] [--dry-run] [--time | --time-only] [--trtexec PATH]
 #   Detects the installed TensorRT (trtexec banner, python tensorrt, dpkg) and runs the matching
 #   trtexec line. Override the detection with FACEOPT_TRT_VERSION=10.3.0 and the binary with TRTEXEC=.
-#   --mode calib (TensorRT 8.6/10 only) builds the float graph with the legacy calibration cache.
-#   --time builds then times the engine (trtexec --loadEngine); --time-only times an existing engine.
+${input.precision === 'int8' ? '#   --mode calib (TensorRT 8.6/10 only) builds the float graph with the legacy calibration cache.\n' : ''}#   --time builds then times the engine (trtexec --loadEngine); --time-only times an existing engine.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -181,11 +180,11 @@ run() {
 
 case "$LINE:$MODE" in
 ${caseBody(lines)}
-    11:calib)
+${input.precision === 'int8' ? `    11:calib)
       echo "build.sh: TensorRT 11 removed implicit INT8 calibration (--int8/--calib); use --mode qdq." >&2
       exit 64
       ;;
-    *)
+` : ''}    *)
       echo "build.sh: no line for TensorRT $LINE in mode $MODE (modes: ${modes})" >&2
       exit 64
       ;;

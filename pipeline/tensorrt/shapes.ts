@@ -96,8 +96,11 @@ export function resizeSizesToScales(g: Graph, inputDims: Record<string, number[]
     });
     const name = g.uniqueName(`${n.name || x}_scales`);
     g.setTensor(name, DataType.FLOAT, [scales.length], Float32Array.from(scales));
+    const old = n.input![3]!;
     n.input = [x, n.input![1] ?? '', name];
     g.invalidate();
+    // the sizes no node reads any more (onnxruntime warned of them at every load of the bundle's model.onnx)
+    if (g.hasInitializer(old) && !g.isRead(old)) g.removeInitializer(old);
     done.push(`Resize ${n.name}: constant sizes [${sizes.join(',')}] -> scales [${scales.join(',')}]`);
   }
   return done;

@@ -43,7 +43,10 @@ export function tritonConfig(t: TritonInput): PbMessage {
     trt_builder_optimization_level: String(t.optimizationLevel),
   };
   if (t.profile) {
-    params.trt_profile_min_shapes = shapeSpec(t.profile.input, t.profile.min);
+    // Triton sends any batch from 1 to max_batch_size (a lone request, a batch not yet full): the profile
+    // starts at 1 whatever --batch MIN says (batch 1 fell outside it and failed in the TensorRT EP)
+    const min = t.maxBatchSize > 0 ? [1, ...t.profile.min.slice(1)] : t.profile.min;
+    params.trt_profile_min_shapes = shapeSpec(t.profile.input, min);
     params.trt_profile_opt_shapes = shapeSpec(t.profile.input, t.profile.opt);
     params.trt_profile_max_shapes = shapeSpec(t.profile.input, t.profile.max);
   }

@@ -118,6 +118,17 @@ describe('build.sh', () => {
     expect(local.entries).toEqual(orig.entries);
   });
 
+  it('a float bundle\'s build.sh offers only its own mode: no calib help line, no TensorRT 11 calib arm (they said to use --mode qdq, which it does not have)', () => {
+    const text = readFileSync(path.join(det.dir, 'build.sh'), 'utf8');
+    expect(text).not.toContain('--mode calib');
+    expect(text).not.toContain('use --mode qdq');
+    expect(text).toContain('[--mode float]');
+    const r = buildSh(det.dir, ['--mode', 'calib'], fakeBin(110000));
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('no line for TensorRT 11 in mode calib (modes: float)');
+    expect(readFileSync(path.join(rec.dir, 'build.sh'), 'utf8')).toContain('--mode calib (TensorRT 8.6/10 only)');
+  });
+
   it('outputs keep the graph\'s order, numeric names included (plan.json and Triton listed "443", "446", ... first)', async () => {
     const model = await preparedFixture('scrfd_dynamic');
     const plan = await writeTensorrtBundle({ model, outDir: path.join(tmp, 'scrfdd.trt'), precision: 'fp32', role: 'detector', detSize: [320, 256], name: 'scrfdd' });

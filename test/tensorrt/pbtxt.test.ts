@@ -61,4 +61,10 @@ describe('protobuf text format (Triton ModelConfig subset)', () => {
     expect(fixed.dynamic_batching).toBeUndefined();
     expect(fixed.optimization.execution_accelerators.gpu_execution_accelerator[0].parameters.trt_profile_min_shapes).toBeUndefined();
   });
+
+  it('the profile starts at batch 1 whatever --batch MIN says: Triton sends any batch up to max_batch_size (batch 1 fell outside 2:4:16)', () => {
+    const c = tritonConfig({ ...sample, maxBatchSize: 16, profile: { input: 'input.1', min: [2, 3, 112, 112], opt: [4, 3, 112, 112], max: [16, 3, 112, 112] } }) as any;
+    const p = c.optimization.execution_accelerators.gpu_execution_accelerator[0].parameters;
+    expect(p).toMatchObject({ trt_profile_min_shapes: 'input.1:1x3x112x112', trt_profile_opt_shapes: 'input.1:4x3x112x112', trt_profile_max_shapes: 'input.1:16x3x112x112' });
+  });
 });
