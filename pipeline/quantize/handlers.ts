@@ -53,8 +53,13 @@ const gemm: Handler = (n, ctx) => {
   const [a, b, c] = ins(n);
   if (!b || !ctx.isInitializer(b) || attrInt(n, 'transA', 0) !== 0) return;
   ctx.activation(a!);
-  ctx.weight(b, attrInt(n, 'transB', 0) ? 0 : 1);
-  if (c && ctx.isInitializer(c) && ctx.graph.getTensor(c).dims.length === 1) ctx.bias(c, a!, b);
+  const axis = attrInt(n, 'transB', 0) ? 0 : 1;
+  ctx.weight(b, axis);
+  // an int32 bias only with one value per output column: onnxruntime's fused kernel adds C's int32 values
+  // to each column as they are, so a broadcast C of shape [1] (quantized at column 0's scale) was wrong in
+  // every other column; it stays float (the Gemm then runs unfused)
+  const cDims = c && ctx.isInitializer(c) ? ctx.graph.getTensor(c).dims : null;
+  if (cDims?.length === 1 && cDims[0] === ctx.graph.getTensor(b).dims[axis]) ctx.bias(c!, a!, b);
   ctx.activation(out0(n));
 };
 

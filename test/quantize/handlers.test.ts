@@ -216,6 +216,29 @@ describe('Gemm with alpha or beta other than 1', () => {
   }
 });
 
+describe('Gemm with a broadcast bias C of shape [1]', () => {
+  // onnxruntime's fused Gemm adds C's int32 values to each column's accumulator as they are: a [1] C
+  // quantized at column 0's scale was off by that column's scale ratio everywhere else (57 steps in an audit's case)
+  for (const transB of [1, 0]) {
+    it(`transB=${transB}: C stays float (no int32 bias) and the output matches float in onnxruntime's optimized session`, async () => {
+      const K = 6; const N = 4; const dims = [2, K];
+      const xs = seededFloats(2 * K, 41);
+      // columns whose weights differ by 10x, so their per-channel scales differ
+      const w = seededFloats(N * K, 42).map((v, i) => v * [0.2, 1, 2, 1.5][transB ? Math.floor(i / K) : i % N]!);
+      const m = tinyModel({
+        opset: 13, input: { name: 'x', shape: dims }, outputs: ['y'],
+        nodes: [makeNode('Gemm', ['x', 'fc', 'c'], ['y'], 'fc', { transB })],
+        initializers: [{ name: 'fc', dims: transB ? [N, K] : [K, N], data: w }, { name: 'c', dims: [1], data: Float32Array.of(0.8) }],
+      });
+      const q = quantizeModel(m, await calibrate(m, xs, dims));
+      expect((await gaps(m, q.model, xs, dims)).y!).toBeLessThan(0.1);
+      expect(q.result.weights).toBe(1);
+      expect(q.result.biases).toBe(0);
+      expect(q.model.graph.node('fc')!.input![2]).toBe('c');
+    });
+  }
+});
+
 describe('Clip', () => {
   const X = { name: 'x', shape: [1, 4, 6, 6] };
   const xs = seededFloats(144, 31);
