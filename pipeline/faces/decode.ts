@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { OutputInfo } from 'sharp';
 import { FaceoptError, checkNumber, isFaceoptError } from '../errors.js';
+import { specialFileKind } from '../fsutil.js';
 import { readImageHeader, type ImageHeader } from './image-header.js';
 import { decodeJpegWasm } from './jpeg-wasm.js';
 import type { RgbImage } from './types.js';
@@ -64,6 +65,9 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   const source = opts.source ?? (typeof input === 'string' ? input : '<buffer>');
   if (typeof input === 'string') {
     if (!existsSync(input)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: input });
+    // a named pipe or device would be read until it ends: detect/embed/compare waited forever on a FIFO
+    const kind = specialFileKind(input);
+    if (kind && kind !== 'a folder') throw badImage(source, `it is ${kind}, not a regular file; pass an image file`);
   } else if (input.length === 0) {
     throw badImage(source, 'it is empty');
   }

@@ -3,6 +3,7 @@
  * compare says same/different, embed prints unit embeddings, and bad input gives one coded line and
  * the table's exit code, never a stack trace.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -194,6 +195,17 @@ describeShared('faceopt detect / embed / compare', () => {
     expect(r.code).toBe(code);
     expect(r.stderr).toContain(errCode);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('a named pipe as a photo is refused at once (detect, embed --aligned, compare waited forever on it)', () => {
+    const fifo = path.join(dir, 'photo.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const args of [['detect', fifo], ['embed', '--aligned', fifo], ['compare', fifo, lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg')]]) {
+      const r = faceopt(args, { env: args[1] === '--aligned' ? { FACEOPT_RECOGNIZER: env.FACEOPT_RECOGNIZER, FACEOPT_DETECTOR: '' } : env, timeoutMs: 20_000 });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(65);
+      expect(r.stderr).toContain(`FACEOPT_ERR_BAD_IMAGE`);
+      expect(r.stderr).toContain('it is a named pipe, not a regular file; pass an image file');
+    }
   });
 
   it('no detector anywhere: says which flag or variable to set', () => {
