@@ -20,7 +20,7 @@ const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const chosen = Object.keys(process.env).some((k) => k.startsWith('MALLOC_') || k === 'LD_PRELOAD');
 if (command === 'optimize' && process.platform === 'linux' && !chosen && process.env.FACEOPT_MALLOC !== 'default') {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: 'inherit', env: { ...process.env, ...GLIBC_TUNING },
+    stdio: 'inherit', env: { ...process.env, ...GLIBC_TUNING, FACEOPT_LAUNCHER_PID: String(process.pid) },
   });
   const forward = (signal) => child.kill(signal);
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, forward);
@@ -34,5 +34,12 @@ if (command === 'optimize' && process.platform === 'linux' && !chosen && process
     }
   });
 } else {
+  // run by the launcher above: a launcher killed with SIGKILL forwards nothing, and this process went on
+  // writing --out and holding its lock with no one to answer to; it stops as on SIGTERM once orphaned
+  const launcher = Number(process.env.FACEOPT_LAUNCHER_PID);
+  if (launcher > 0) {
+    delete process.env.FACEOPT_LAUNCHER_PID;
+    setInterval(() => { if (process.ppid !== launcher) process.kill(process.pid, 'SIGTERM'); }, 1000).unref();
+  }
   await import(entry.href);
 }

@@ -1,8 +1,10 @@
 /**
  * bin/faceopt.js runs `optimize` again with glibc's allocator tuned (see the launcher): exit codes and
- * signals must pass through that extra process unchanged, and no child may outlive it.
+ * signals must pass through that extra process unchanged, and no child may outlive it (one whose launcher
+ * was killed with SIGKILL stops by itself).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { faceopt } from '../helpers/cli.js';
@@ -30,5 +32,20 @@ describeShared('launcher signals', () => {
     await new Promise((r) => setTimeout(r, 500));
     const left = spawnSync('pgrep', ['-f', tag], { encoding: 'utf8' }).stdout.trim();
     expect(left).toBe('');
+  });
+
+  it('SIGKILL to the launcher (nothing to forward) stops the run it started within seconds, writing no --out', async () => {
+    const tag = `faceopt-launcher-kill-${process.pid}`;
+    const out = path.join('/tmp', `${tag}.onnx`);
+    const p = spawn(process.execPath, [BIN, 'optimize', '--int8', '--quiet', '--no-evaluate', '--model', shared('models', 'mobileface_paddle_128d.onnx'),
+      '--faces', shared('faces', 'lfw'), '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), '--out', out], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const pgrep = () => spawnSync('pgrep', ['-f', tag], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    expect(pgrep().length).toBe(2); // the launcher and the run
+    p.kill('SIGKILL');
+    const t0 = Date.now();
+    while (pgrep().length && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 200));
+    expect(pgrep()).toEqual([]); // it ran on, orphaned, and wrote --out
+    expect(existsSync(out)).toBe(false);
   });
 });
