@@ -15,6 +15,7 @@ import { analyzerOptions, round, toJson, type FaceCliOptions } from '../faces/op
 import { addFaceOptions, faceJson } from './detect.js';
 import { promotedMatchThreshold, selectModels } from '../../server/models.js';
 import { DETECTOR_ENV, RECOGNIZER_ENV } from '../faces/models.js';
+import { readManifest } from '../../server/manifest.js';
 
 import { DEFAULT_MATCH_THRESHOLD } from '../faces/similarity.js';
 export { DEFAULT_MATCH_THRESHOLD };
@@ -78,6 +79,9 @@ export function register(program: Command): void {
  */
 async function fromManifest(manifest: string, opts: { detector?: string; model?: string; recognizer?: string; detSize?: string | number }): Promise<{ flags: { detector: string; recognizer: string; detSize?: number }; models: Record<'detector' | 'recognizer', { path: string; source: string; variant: string }> & { detSize: number | null } }> {
   const detSize = opts.detSize !== undefined ? checkNumber('--det-size', opts.detSize, { min: 32, max: 4096, integer: true }) : null;
+  // a manifest named on the command line must be usable even where flags name both models (it was read
+  // only for the threshold then, and a missing or broken one gave a warning and the default)
+  readManifest(manifest);
   const picked = await selectModels({ detector: opts.detector ?? opts.model ?? null, recognizer: opts.recognizer ?? null, manifest, allowFailed: true, detSize, matchThreshold: null });
   for (const m of [picked.detector, picked.recognizer]) {
     if (m.verdict && !m.verdict.pass) process.stderr.write(`warning: the promoted ${m.role} ${m.variant} failed its gates (${m.verdict.reasons[0] ?? 'no reason recorded'}): serve refuses it without --allow-failed\n`);

@@ -112,6 +112,14 @@ describeShared('faceopt detect / embed / compare', () => {
       writeFileSync(other, Buffer.concat([readFileSync(rec), Buffer.from([0xa0, 0x06, 0x00])]));
       const flagged = JSON.parse(faceopt([...args, '--recognizer', other, '--det-size', '640'], { env: none }).stdout);
       expect(flagged).toMatchObject({ thresholdSource: 'default', models: { recognizer: { path: other, source: '--recognizer' }, detSize: 640 } });
+      // a manifest named on the command line that cannot be read is an error even where flags name both models
+      const both = ['--detector', det, '--recognizer', other];
+      const missing = faceopt([...args.slice(0, -1), path.join(models, 'nowhere.json'), ...both], { env: none });
+      expect(missing.code).toBe(66);
+      expect(missing.stderr).toContain('FACEOPT_ERR_FILE_NOT_FOUND');
+      const notJson = faceopt([...args.slice(0, -1), lfw('Abdullah_Gul/Abdullah_Gul_0013.jpg'), ...both], { env: none });
+      expect(notJson.code).toBe(65);
+      expect(notJson.stderr).toContain('FACEOPT_ERR_MANIFEST');
       // the promoted file changed since: refused as serve refuses it
       writeFileSync(rec, readFileSync(other));
       const changed = faceopt(args, { env: none });
