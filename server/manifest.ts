@@ -10,7 +10,7 @@ import { FaceoptError } from '../pipeline/errors.js';
 import { sha256File, writeFileAtomic } from '../pipeline/fsutil.js';
 import { modelsDir } from '../pipeline/paths.js';
 import { TOOL_VERSION } from '../pipeline/version.js';
-import { gatesInconsistency } from '../pipeline/report/io.js';
+import { reportInconsistency } from '../pipeline/report/io.js';
 import { readReport, reportMatchThreshold } from './report.js';
 import type { Report } from '../pipeline/report/types.js';
 
@@ -137,8 +137,8 @@ export async function entryFromReport(manifestFile: string, reportDir: string, a
     throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: report.variant.path, expected: 'detector or recognizer', actual: report.role });
   }
   // the recorded verdict is only trusted when the report's own checks agree with it
-  const inconsistent = gatesInconsistency(report.gates);
-  if (inconsistent) throw new FaceoptError('FACEOPT_ERR_REPORT', { path: file, reason: `its recorded verdict contradicts its own gate checks: ${inconsistent}. Evaluate the variant again (\`faceopt evaluate\`) and promote that report` });
+  const inconsistent = reportInconsistency(report);
+  if (inconsistent) throw new FaceoptError('FACEOPT_ERR_REPORT', { path: file, reason: `it contradicts itself: ${inconsistent}. Evaluate the variant again (\`faceopt evaluate\`) and promote that report` });
   if (!report.gates.pass && !allowFailed) {
     throw new FaceoptError('FACEOPT_ERR_VARIANT_FAILED_GATES', {
       variant: report.variantName, file: path.basename(report.variant.path), report: file,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadStats, statsHash } from '../calibrate/stats.js';
 import { FaceoptError } from '../errors.js';
-import { findNewestReport, loadReport, stringifyReport } from '../report/io.js';
+import { findNewestReport, loadReport, reportInconsistency, stringifyReport } from '../report/io.js';
 import type { Report } from '../report/types.js';
 import { terminalCompare, terminalSummary } from '../report/summary.js';
 
@@ -38,7 +38,10 @@ export async function reportCommand(dir: string | undefined, opts: ReportOptions
     case 'html': return (await import('../report/html.js')).renderHtml(report);
     default: {
       const note = await statsNote(report, folder);
-      return terminalSummary(report, folder) + (note ? `  note: ${note}\n` : '');
+      // a hand-edited report printed "FAIL: 0 of 3 accuracy gates failed" as if nothing were wrong
+      const inconsistent = reportInconsistency(report);
+      const warning = inconsistent ? `warning: this report contradicts itself (${inconsistent}): its verdict cannot be trusted, and promote refuses it; evaluate the variant again (\`faceopt evaluate\`)\n` : '';
+      return warning + terminalSummary(report, folder) + (note ? `  note: ${note}\n` : '');
     }
   }
 }

@@ -106,6 +106,19 @@ export function gatesInconsistency(gates: Report['gates']): string | null {
   return null;
 }
 
+/**
+ * Why a report contradicts itself, or null: its verdict and gate checks (gatesInconsistency), or its role
+ * and the results it holds (a recognizer report relabelled "detector" by hand was promoted as the detector).
+ */
+export function reportInconsistency(r: Report): string | null {
+  const gates = gatesInconsistency(r.gates);
+  if (gates) return gates;
+  const holds = r.recognizer ? 'recognizer' : r.detector ? 'detector' : null;
+  if (r.recognizer && r.detector) return 'it holds both recognizer and detector results';
+  if (r.role === 'generic' ? holds !== null : holds !== r.role) return `its role is ${r.role} but it holds ${holds ?? 'no'} results${holds ? ` of a ${holds}` : ''}`;
+  return null;
+}
+
 /** report.json inside `dirOrFile`, or `dirOrFile` itself when it names a .json file. */
 export function reportJsonPath(dirOrFile: string): string {
   return dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, REPORT_FILES.json);

@@ -3,14 +3,15 @@
  * the report's own gate checks (every check passed or skipped, each status agreeing with its measured
  * value and threshold), and a report whose `gates.pass` contradicts its checks is refused with
  * FACEOPT_ERR_REPORT naming the inconsistency (a hand-edited "pass": true on failed checks, or checks
- * edited to pass with values below their thresholds).
+ * edited to pass with values below their thresholds), or a role that contradicts the results it holds;
+ * `faceopt report` shows either with a warning first.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../pipeline/fsutil.js';
-import { gatesInconsistency } from '../../pipeline/report/io.js';
+import { gatesInconsistency, reportInconsistency } from '../../pipeline/report/io.js';
 import type { Report } from '../../pipeline/report/types.js';
 import { faceopt } from '../helpers/cli.js';
 import { exampleDetectorReport, exampleRecognizerReport } from '../report/example.js';
@@ -62,6 +63,24 @@ describe('faceopt promote checks the verdict against the checks', () => {
     expect(r.stderr).toMatch(/gates\.pass is true but/);
     // --allow-failed does not promote a report that contradicts itself either
     expect(faceopt(['promote', dir, '--allow-failed', '--manifest', path.join(tmp, 'manifest.json')]).code).toBe(65);
+  });
+
+  it('refuses a report whose role contradicts the results it holds (a recognizer report relabelled detector was promoted as the detector); report warns of either contradiction', async () => {
+    const relabelled = await reportDir('rec.as.det', { ...exampleRecognizerReport(), role: 'detector' });
+    const r = faceopt(['promote', relabelled, '--manifest', path.join(tmp, 'manifest3.json')]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain('its role is detector but it holds recognizer results');
+    expect(reportInconsistency(exampleDetectorReport())).toBeNull();
+    expect(reportInconsistency({ ...exampleDetectorReport(), role: 'generic' })).toMatch(/its role is generic but it holds detector results/);
+    // `faceopt report` reads it, with the warning first (it printed "FAIL: 0 of 3 accuracy gates failed" as if nothing were wrong)
+    const good = exampleRecognizerReport();
+    const flipped = await reportDir('rec.flipped', { ...good, gates: { ...good.gates, pass: false } });
+    for (const dir of [relabelled, flipped]) {
+      const shown = faceopt(['report', dir]);
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(/^warning: this report contradicts itself \(.+\): its verdict cannot be trusted, and promote refuses it/);
+    }
+    expect(faceopt(['report', await reportDir('rec.plain', good)]).stdout).not.toContain('contradicts');
   });
 
   it('still promotes a consistent passing report', async () => {
