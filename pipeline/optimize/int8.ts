@@ -169,6 +169,12 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
   const prep = prepareFloatGraph(prepared, { ...rewrites, prelu: 'keep' }, o.quantize.opset ?? 13);
   // a --stats file of another model is refused now, before any photo is read
   if (reusedStats && o.statsFile) checkStatsModel(reusedStats, o.statsFile, activationTensors(prepared));
+  // --percentile is read by the percentile method alone (a reused stats file keeps its own without --method):
+  // `--percentile 99` on a recognizer calibrated with mse and said nothing
+  const rangeMethod = reusedStats && !o.methodGiven ? reusedStats.method : o.method;
+  if (percentileGiven && rangeMethod !== 'percentile') {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: `--method percentile with --percentile (this run's ranges come from ${rangeMethod}${o.methodGiven ? '' : reusedStats ? `, the method of ${o.statsFile}` : `, the ${role} default`}, which reads no percentile)`, name: '--percentile', received: String(o.collector!.percentile) });
+  }
 
   // calibration data
   const detSize = o.detSize ?? profile?.inputSize?.[0] ?? 640;

@@ -232,6 +232,20 @@ describe('--out and the report folder', () => {
   });
 });
 
+describe('--percentile', () => {
+  it('is refused where the ranges come from a method that reads none (it was ignored without a word)', async () => {
+    const file = save('pct');
+    const lines: string[] = [];
+    for (const o of [{ method: 'mse', methodGiven: true }, { method: 'minmax', methodGiven: true }] as const) {
+      const err = await run({ model: file, ...o, collector: { percentile: 99 }, out: path.join(dir, 'pct-never.int8.onnx'), evaluate: false, log: (l) => lines.push(l) }).catch((e: unknown) => e);
+      expect(isFaceoptError(err, 'FACEOPT_ERR_BAD_ARGUMENT'), String(err)).toBe(true);
+      expect((err as Error).message).toContain(`Expected --method percentile with --percentile (this run's ranges come from ${o.method}, which reads no percentile)`);
+    }
+    expect(lines.some((l) => l.startsWith('calibration'))).toBe(false);
+    await run({ model: file, method: 'percentile', methodGiven: true, collector: { percentile: 99 }, out: path.join(dir, 'pct.int8.onnx'), evaluate: false });
+  });
+});
+
 describe('--stats reuse with another --method or --percentile', () => {
   it('re-chooses the ranges from the file\'s histograms: the same model as a fresh run with that method', async () => {
     const file = save('rethreshold');
