@@ -46,12 +46,12 @@ export const TENSORRT_REWRITES: Readonly<FloatRewriteOptions> = Object.freeze({ 
 /** The TensorRT-only flags, for `optimize` to add (commander `.option(flags, description, default)`). */
 export const tensorrtCommandOptions: readonly { flags: string; description: string; defaultValue?: string }[] = [
   { flags: '--precision <precision>', description: 'TensorRT precision: int8 (symmetric Q/DQ) | fp16 | fp32', defaultValue: 'int8' },
-  { flags: '--batch <min:opt:max>', description: 'recognizer batch profile, e.g. 1:8:32 (detectors: batch 1)' },
+  { flags: '--batch <min:opt:max>', description: '--tensorrt: recognizer batch profile, e.g. 1:8:32 (detectors: batch 1)' },
   { flags: '--workspace <MiB>', description: 'TensorRT builder workspace in MiB', defaultValue: '4096' },
   { flags: '--opt-level <0-5>', description: 'TensorRT builder optimization level', defaultValue: '3' },
   { flags: '--instances <n>', description: 'Triton model instances per GPU', defaultValue: '1' },
   { flags: '--queue-delay-us <n>', description: 'Triton dynamic batching max queue delay (µs)', defaultValue: '2000' },
-  { flags: '--role <role>', description: 'detector | recognizer (default: recognised from the graph)' },
+  { flags: '--role <role>', description: '--tensorrt: detector | recognizer (default: recognised from the graph)' },
 ];
 
 /** Add the TensorRT-only flags to a command (skipping any it already defines). */

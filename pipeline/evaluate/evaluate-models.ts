@@ -119,6 +119,10 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
   const facts = pairFacts(o.reference, o.model, o.role);
   const role = facts.role;
   checkRoleFlags(role, o.roleFlags ?? []); // before asking for what those settings need
+  if (role === 'recognizer' && o.detSize !== undefined) {
+    // read by nothing for a recognizer (its input is the aligned face; the aligning detector runs at its own size): accepted and ignored
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'no --det-size for a recognizer (it sizes a detector\'s input, or a model that is not a face model)', name: '--det-size', received: String(o.detSize) });
+  }
   if (o.pairsFile && !o.facesDir) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: '--faces DIR (paths in --pairs are relative to it)', name: '--faces', received: 'nothing' });
   const same = (a: string, b: string) => { try { return realpathSync(a) === realpathSync(b); } catch { return false; } };
   const selfNote = same(o.model, o.reference) ? ['the variant is the reference file itself: every number compares the model with itself'] : [];

@@ -178,6 +178,10 @@ describeShared('faceopt evaluate on real models', () => {
     const otherRole = faceopt([...base, '--faces', LFW, '--boxes', path.join(GROUPS, 'training.xml'), '--gate-recall', '0.9']);
     expect(otherRole.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
     expect(otherRole.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected only recognizer settings (the model is a recognizer) for evaluate but received --boxes (detectors only), --gate-recall (detectors only).');
+    // --det-size sizes nothing of a recognizer's evaluation: refused, not ignored (33 ran to a PASS report)
+    const recDetSize = faceopt([...base, '--faces', LFW, '--det-size', '33', '--report-dir', path.join(tmp, 'never')]);
+    expect(recDetSize.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
+    expect(recDetSize.stderr).toContain('Expected no --det-size for a recognizer');
     const detPairs = faceopt(['evaluate', '--model', SCRFD, '--reference', SCRFD, '--faces', LFW, '--pairs', path.join(LFW, 'pairs_devtest.tsv'), '--report-dir', path.join(tmp, 'never')]);
     expect(detPairs.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
     expect(detPairs.stderr).toContain('but received --pairs (recognizers only)');
