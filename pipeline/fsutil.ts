@@ -383,3 +383,18 @@ function takeLock(lock: string, t: { path: string; flag: string }): () => void {
     } catch { /* already gone */ }
   };
 }
+
+/**
+ * The text of a list file (`--calibration-list`, `--pairs`), refused (FACEOPT_ERR_BAD_ARGUMENT) when it is a
+ * folder or binary: an image passed by mistake put ~950 of its bytes, NULs included, into the error line.
+ */
+export function readTextListFile(file: string, flag: string, expected: string): string {
+  if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
+  if (!statSync(file).isFile()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected, name: flag, received: `${file} (not a file)` });
+  const text = readFileSync(file, 'utf8');
+  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 4096))) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected, name: flag, received: `${file} (a binary file: an image or a model?)` });
+  }
+  return text;
+}
+

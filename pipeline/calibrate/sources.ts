@@ -8,10 +8,10 @@
  * reported through `onUnreadable` when the caller gives one, so one bad file in a folder of hundreds
  * does not end a calibration; without it, it throws as before.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { sha256 } from '../fsutil.js';
+import { readTextListFile, sha256 } from '../fsutil.js';
 import type { InputBatch } from './run.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { decodeImage, skipUnreadable, type OnUnreadable } from '../faces/decode.js';
@@ -73,8 +73,7 @@ export interface ImageListNotes {
  * (`notes.duplicates` counts the lines dropped).
  */
 export function readImageList(listFile: string, facesDir: string, notes?: ImageListNotes): string[] {
-  if (!existsSync(listFile)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: listFile });
-  const lines = readFileSync(listFile, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = readTextListFile(listFile, '--calibration-list', 'a list of photo paths relative to --faces, one per line').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   const root = path.resolve(facesDir);
   const refuse = (entry: string, why: string): never => {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', {

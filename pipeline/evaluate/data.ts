@@ -3,10 +3,10 @@
  * `pairs.txt` / `pairsDevTest.txt` format) and dlib-format face-box annotations (`<image file=...>` with
  * `<box top left width height/>`), as InsightFace and dlib ship them.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { requireFile } from '../fsutil.js';
+import { readTextListFile, requireFile } from '../fsutil.js';
 
 export interface Pair {
   left: string;
@@ -20,10 +20,8 @@ function lfwName(name: string, n: string): string {
 
 /** Read a pairs file; paths are relative to the faces folder. */
 export function readPairs(file: string): Pair[] {
-  if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
   // a folder failed as an internal error (EISDIR, exit 70)
-  if (!statSync(file).isFile()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a pairs file (`left<TAB>right<TAB>same` or LFW pairs.txt)', name: '--pairs', received: `${file} (not a file)` });
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
+  const lines = readTextListFile(file, '--pairs', 'a pairs file (`left<TAB>right<TAB>same` or LFW pairs.txt)').split(/\r?\n/).filter((l) => l.trim());
   const pairs: Pair[] = [];
   // LFW pairs.txt: image numbers are positive integers (a stray line read as one gave "name_0NaN.jpg")
   const n = (x: string) => /^\d+$/.test(x);

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readBoxAnnotations, readPairs } from '../../pipeline/evaluate/data.js';
+import { readImageList } from '../../pipeline/calibrate/sources.js';
+import { isFaceoptError } from '../../pipeline/errors.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-data-'));
 const file = (name: string, text: string) => { const f = path.join(dir, name); writeFileSync(f, text); return f; };
@@ -49,6 +51,18 @@ describe('readPairs', () => {
     expect(code(() => readPairs(file('flag.tsv', 'a.jpg\tb.jpg\tyes\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(code(() => readPairs(file('empty.tsv', '\n\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(code(() => readPairs(path.join(dir, 'absent.tsv')))).toBe('FACEOPT_ERR_FILE_NOT_FOUND');
+  });
+  it('refuses a binary file (an image passed by mistake) as --pairs and --calibration-list without echoing its bytes', () => {
+    const jpeg = path.join(dir, 'photo.jpg');
+    writeFileSync(jpeg, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 some text after a NUL\n'.repeat(40))]));
+    for (const [read, flag] of [[() => readPairs(jpeg), '--pairs'], [() => readImageList(jpeg, dir), '--calibration-list']] as const) {
+      let err: unknown;
+      try { read(); } catch (e) { err = e; }
+      expect(isFaceoptError(err, 'FACEOPT_ERR_BAD_ARGUMENT'), String(err)).toBe(true);
+      const message = (err as Error).message;
+      expect(message).toContain(`for ${flag} but received ${jpeg} (a binary file: an image or a model?)`);
+      expect(message).not.toMatch(/[\u0000-\u0008\ufffd]|JFIF/);
+    }
   });
 });
 
