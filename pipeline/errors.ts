@@ -117,7 +117,8 @@ export function isFaceoptError(e: unknown, code?: ErrorCode): e is FaceoptError 
   return e instanceof FaceoptError && (code === undefined || e.code === code);
 }
 
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+/** Decimal number text (what numeric flags take: not 0x1, 0b1 or Infinity). */
+export const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
  * Validate a numeric argument at the call, sharp-style: the error names the parameter and the range.
@@ -128,7 +129,7 @@ export function checkNumber(
   opts: { min?: number; max?: number; integer?: boolean } = {},
 ): number {
   // decimal text only: Number() would also take '0x1', '0b1' and 'Infinity'
-  const n = typeof value === 'string' ? (DECIMAL.test(value.trim()) ? Number(value) : NaN) : value;
+  const n = typeof value === 'string' ? (DECIMAL_NUMBER.test(value.trim()) ? Number(value) : NaN) : value;
   const { min = -Infinity, max = Infinity, integer = false } = opts;
   const ok = typeof n === 'number' && Number.isFinite(n) && n >= min && n <= max && (!integer || Number.isInteger(n));
   if (!ok) {

@@ -7,7 +7,7 @@
 import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { PROVIDERS, requireProvider, type Provider } from '../runtime.js';
-import { FaceoptError } from '../errors.js';
+import { DECIMAL_NUMBER, FaceoptError } from '../errors.js';
 import { DEFAULTS, resolveServerConfig } from '../../server/config.js';
 
 interface ServeFlags {
@@ -21,7 +21,8 @@ interface ServeFlags {
 /** A numeric flag's value; FACEOPT_ERR_BAD_ARGUMENT quoting what was typed when it is not a number (ranges are checked by resolveServerConfig). */
 function num(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  const n = v.trim() === '' ? NaN : Number(v);
+  // decimal text only, as checkNumber reads it: Number() took '0x10' as port 16
+  const n = DECIMAL_NUMBER.test(v.trim()) ? Number(v) : NaN;
   if (!Number.isFinite(n)) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a number', name: flag, received: JSON.stringify(v) });
   return n;
 }

@@ -252,5 +252,9 @@ describe('faceopt promote', () => {
     const batch = faceopt(['serve', '--max-batch', ' ']);
     expect(batch.code).toBe(64);
     expect(batch.stderr).toContain('Expected a number for --max-batch but received " ".');
+    // decimal only, as every other numeric flag: '0x10' was port 16
+    const hex = faceopt(['serve', '--port', '0x10']);
+    expect(hex.code).toBe(64);
+    expect(hex.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected a number for --port but received "0x10".');
   });
 });
