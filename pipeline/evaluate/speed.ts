@@ -167,7 +167,7 @@ export async function measureSpeed(o: SpeedInput): Promise<SpeedResults> {
       speedup: { batch1: pairedSpeedup(blocks1, r1, v1), batch8: b8 ? pairedSpeedup(b8[2], b8[0], b8[1]) : null },
       blockSpeedups: { batch1: blocks1, batch8: b8?.[2] ?? null },
       ...(fixedBatch ? { batch1TimedAt: fixedBatch } : {}),
-      note: (fixedBatch ? `both models fix a batch of ${fixedBatch}, so the batch-1 row is timed at batch ${fixedBatch}; ` : '') + (o.note ?? `the two models take turns in blocks of ${SPEED_BLOCK.runs} timed runs (each after a ${SPEED_BLOCK.pauseMs} ms pause and ${SPEED_BLOCK.settle} untimed runs); the speed-up is the median of the per-block ratios, the latencies are over all runs; peak memory is the process RSS with both sessions loaded`),
+      note: (fixedBatch ? `both models fix a batch of ${fixedBatch}, so the batch-1 row is timed at batch ${fixedBatch}; ` : '') + (o.note ?? `the two models take turns in ${runs > SPEED_BLOCK.runs ? `blocks of ${SPEED_BLOCK.runs} timed runs` : `one block of ${runs} timed run${runs === 1 ? '' : 's'}`} (each after a ${SPEED_BLOCK.pauseMs} ms pause and ${SPEED_BLOCK.settle} untimed runs); the speed-up is the median of the per-block ratios, the latencies are over all runs; peak memory is the process RSS with both sessions loaded`),
     };
   } finally {
     await ref.s.release();
