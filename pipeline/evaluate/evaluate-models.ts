@@ -128,6 +128,8 @@ export async function evaluateModels(o: EvaluateModelsOptions): Promise<Evaluate
   const selfNote = same(o.model, o.reference) ? ['the variant is the reference file itself: every number compares the model with itself'] : [];
   const boxFiles = o.boxFiles ?? [];
   const faceFreeGiven = o.faceFree ?? [];
+  // a missing folder read as "No calibration images found in DIR", and evaluate calibrates nothing
+  if (o.facesDir && !existsSync(o.facesDir)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: o.facesDir });
   if (role === 'recognizer' && !o.facesDir) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a folder of face photos for a recognizer evaluation (--faces DIR, e.g. LFW with --pairs)', name: '--faces', received: 'nothing' });
   }

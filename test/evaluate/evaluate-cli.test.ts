@@ -178,6 +178,11 @@ describeShared('faceopt evaluate on real models', () => {
     const otherRole = faceopt([...base, '--faces', LFW, '--boxes', path.join(GROUPS, 'training.xml'), '--gate-recall', '0.9']);
     expect(otherRole.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
     expect(otherRole.stderr.trim()).toBe('faceopt: FACEOPT_ERR_BAD_ARGUMENT: Expected only recognizer settings (the model is a recognizer) for evaluate but received --boxes (detectors only), --gate-recall (detectors only).');
+    // a --faces folder that is not there is named as missing (it read "No calibration images found")
+    const noDir = faceopt([...base, '--faces', path.join(tmp, 'nowhere'), '--report-dir', path.join(tmp, 'never')]);
+    expect(noDir.code).toBe(ERRORS.FACEOPT_ERR_FILE_NOT_FOUND.exit);
+    expect(noDir.stderr).toContain('FACEOPT_ERR_FILE_NOT_FOUND');
+    expect(noDir.stderr).not.toContain('calibration');
     // --det-size sizes nothing of a recognizer's evaluation: refused, not ignored (33 ran to a PASS report)
     const recDetSize = faceopt([...base, '--faces', LFW, '--det-size', '33', '--report-dir', path.join(tmp, 'never')]);
     expect(recDetSize.code).toBe(ERRORS.FACEOPT_ERR_BAD_ARGUMENT.exit);
