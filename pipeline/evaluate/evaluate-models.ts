@@ -93,9 +93,9 @@ export function variantLabel(reference: string, variant: string): string {
 
 /**
  * What only the run that made a variant knows (its calibration, the layers it kept float and why, the
- * sensitivity search, its command and warnings), from the report already in `reportDir` when that report describes this same
- * file (`variantSha256`, which the new report has computed already): re-evaluating a variant then
- * refreshes its numbers without dropping them. Null when there is no such report, it cannot be read, or
+ * sensitivity search, its command and warnings), from the report already in `reportDir` when that
+ * report describes this same file (`variantSha256`, which the new report has computed already):
+ * re-evaluating a variant then refreshes its numbers without dropping them. Null when there is no such report, it cannot be read, or
  * it describes another file.
  */
 export async function earlierProvenance(reportDir: string, variantSha256: string): Promise<{ calibration: Provenance['calibration']; floatLayers: Provenance['floatLayers']; sensitivity: Sensitivity | null; madeBy: Provenance['madeBy'] } | null> {
