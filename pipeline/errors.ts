@@ -24,7 +24,7 @@ export const ERRORS = {
   FACEOPT_ERR_MODEL_TRUNCATED: { message: '{path} is truncated or corrupt ({reason}). Download it again (`faceopt models fetch PACK`) and check with `faceopt models verify`.', exit: 65, http: 400 },
   FACEOPT_ERR_EXTERNAL_DATA: { message: 'External tensor data for {tensor} could not be read from {path} ({reason}). Keep the .onnx file next to its data files.', exit: 66, http: 500 },
   FACEOPT_ERR_OVERWRITE_SOURCE: { message: 'Refusing to overwrite the source {what?}{path}. Choose another output path.', exit: 73, http: 500 },
-  FACEOPT_ERR_WRITE_FAILED: { message: 'Could not write {path} ({reason}). Check the folder exists and is writable.', exit: 73, http: 500 },
+  FACEOPT_ERR_WRITE_FAILED: { message: 'Could not write {path} ({reason}). {remedy}', exit: 73, http: 500 },
   FACEOPT_ERR_UNSUPPORTED_TENSOR: { message: 'Tensor {tensor} has data type {dtype}, which faceopt cannot read or write as a typed array.', exit: 65, http: 500 },
   FACEOPT_ERR_GRAPH: { message: 'Graph error: {reason}.', exit: 65, http: 500 },
   FACEOPT_ERR_OPSET_UPGRADE: { message: 'Cannot upgrade {node} ({op}) from opset {from} to {to}: {reason}. Export the model at opset {to} or later (or convert it with `onnx.version_converter.convert_version(model, {to})` and check its outputs), then run this again.', exit: 65, http: 500 },
@@ -140,3 +140,19 @@ export function checkNumber(
   }
   return n as number;
 }
+
+/**
+ * FACEOPT_ERR_WRITE_FAILED for `file`, its remedy chosen by the cause: a full disk (ENOSPC, EDQUOT) or a
+ * read-only file system (EROFS) says so (they read "Check the folder exists and is writable", which both
+ * are); anything else asks for a writable folder.
+ */
+export function writeFailed(file: string, cause: unknown): FaceoptError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const reason = typeof cause === 'string' ? cause : String((cause as Error)?.message ?? cause).split('\n')[0];
+  const remedy = code === 'ENOSPC' || code === 'EDQUOT'
+    ? 'The disk is full: free space on it or choose an output path on another disk.'
+    : code === 'EROFS' ? 'That file system is read-only: choose an output path on a writable one.'
+      : 'Check the folder exists and is writable.';
+  return new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: file, reason, remedy }, typeof cause === 'string' ? undefined : { cause });
+}
+

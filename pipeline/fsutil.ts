@@ -7,7 +7,7 @@ import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FaceoptError } from './errors.js';
+import { FaceoptError, writeFailed } from './errors.js';
 
 /**
  * Create folder `dir` and its missing parents, one level at a time. Node's own `mkdir(dir, { recursive:
@@ -22,7 +22,7 @@ export function ensureDir(dir: string): void {
       mkdirSync(d);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
-      throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: (e as Error).message }, { cause: e });
+      throw writeFailed(abs, e);
     }
   }
 }
@@ -40,7 +40,7 @@ function existingAncestor(dir: string): { abs: string; at: string; missing: stri
     at = path.dirname(at);
   }
   if (!statSync(at).isDirectory()) {
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: `${at} is a file, not a folder` });
+    throw writeFailed(abs, `${at} is a file, not a folder`);
   }
   return { abs, at, missing };
 }
@@ -57,7 +57,7 @@ export function checkWritableDir(dir: string): void {
     writeFileSync(probe, '');
     unlinkSync(probe);
   } catch (e) {
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: abs, reason: (e as Error).message }, { cause: e });
+    throw writeFailed(abs, e);
   }
 }
 
@@ -135,7 +135,7 @@ export function specialFileKind(file: string): string | null {
  */
 export function refuseSpecialFile(file: string): void {
   const kind = specialFileKind(file);
-  if (kind) throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: file, reason: `it is ${kind}, not a regular file, and faceopt writes by replacing the file; name a file path` });
+  if (kind) throw writeFailed(file, `it is ${kind}, not a regular file, and faceopt writes by replacing the file; name a file path`);
 }
 
 /** Write `data` to `file` atomically; creates the parent folder. */
@@ -150,9 +150,48 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     await rename(tmp, file);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: file, reason: (e as Error).message }, { cause: e });
+    throw writeFailed(file, e);
   } finally {
     untrack();
+  }
+}
+
+/**
+ * Write a set of files that belong together (a report's json, md and html) all or nothing: every file
+ * to a temp beside it first, then each renamed into place. A write that fails (a full disk) leaves the
+ * earlier set untouched; a rename that fails after others (rare: same folder) removes the whole set
+ * rather than leave files of two runs side by side. Each file still appears atomically.
+ */
+export async function writeFilesAtomic(files: readonly (readonly [string, string | Uint8Array])[]): Promise<void> {
+  const temps: { file: string; tmp: string; untrack: () => void }[] = [];
+  let renamed = 0;
+  try {
+    for (const [file, data] of files) {
+      const dir = path.dirname(path.resolve(file));
+      ensureDir(dir);
+      refuseSpecialFile(file);
+      const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      temps.push({ file, tmp, untrack: trackTemp(tmp) });
+      try {
+        await writeFile(tmp, data);
+      } catch (e) {
+        throw writeFailed(file, e);
+      }
+    }
+    for (const t of temps) {
+      try {
+        await rename(t.tmp, t.file);
+        renamed++;
+      } catch (e) {
+        if (renamed > 0) await Promise.all(files.map(([f]) => rm(f, { force: true }).catch(() => undefined)));
+        throw writeFailed(t.file, e);
+      }
+    }
+  } finally {
+    for (const t of temps) {
+      await rm(t.tmp, { force: true }).catch(() => undefined);
+      t.untrack();
+    }
   }
 }
 

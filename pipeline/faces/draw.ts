@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { FaceoptError } from '../errors.js';
+import { FaceoptError, writeFailed } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import type { DetectedFace, RgbImage } from './types.js';
 
@@ -35,7 +35,7 @@ export async function drawFaces(img: RgbImage, faces: readonly DetectedFace[], o
       .composite([{ input: Buffer.from(facesSvg(img.width, img.height, faces)), top: 0, left: 0 }]);
     bytes = path.extname(out).toLowerCase() === '.png' ? await base.png().toBuffer() : await base.jpeg({ quality: 90 }).toBuffer();
   } catch (e) {
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: out, reason: (e as Error).message.split('\n')[0] }, { cause: e });
+    throw writeFailed(out, e);
   }
   await writeFileAtomic(out, bytes);
 }

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { writeFilesAtomic } from '../fsutil.js';
 import { reportsDir } from '../paths.js';
 import { TOOL_VERSION } from '../version.js';
 import { reportSchema, SchemaError } from './schema.js';
@@ -147,8 +147,8 @@ export async function loadReport(dir: string): Promise<Report> {
 }
 
 /**
- * Write report.md, report.html and report.json (last, so a folder with a report.json is complete) into
- * `dir`, each atomically. The report is validated first: an invalid report is a bug and is never written.
+ * Write report.md, report.html and report.json (renamed last, so a folder with a report.json is complete)
+ * into `dir`, all or nothing (writeFilesAtomic): a failed write leaves the earlier report as it was. The report is validated first: an invalid report is a bug and is never written.
  * Returns the three paths.
  */
 export async function writeReport(dir: string, report: Report): Promise<{ json: string; md: string; html: string }> {
@@ -161,16 +161,9 @@ export async function writeReport(dir: string, report: Report): Promise<{ json: 
   const out = { json: path.join(dir, REPORT_FILES.json), md: path.join(dir, REPORT_FILES.md), html: path.join(dir, REPORT_FILES.html) };
   // loaded here, not at the top: readers of reports (CLI summary, server) never pay for the chart library
   const [{ renderMarkdown }, { renderHtml }] = await Promise.all([import('./markdown.js'), import('./html.js')]);
-  try {
-    await writeFileAtomic(out.md, renderMarkdown(report));
-    await writeFileAtomic(out.html, renderHtml(report));
-    await writeFileAtomic(out.json, stringifyReport(report));
-  } catch (e) {
-    // a disk that filled up after report.md left it alone, or beside an earlier run's report.json and
-    // report.html: no report at all rather than one of mixed runs
-    await Promise.all([out.json, out.md, out.html].map((f) => rm(f, { force: true }).catch(() => undefined)));
-    throw e;
-  }
+  // all three or none: a disk that filled up part-way removed the earlier report with the new one's
+  // remains (a report of this same file, whose calibration and float layers re-evaluation had kept)
+  await writeFilesAtomic([[out.md, renderMarkdown(report)], [out.html, renderHtml(report)], [out.json, stringifyReport(report)]]);
   return out;
 }
 

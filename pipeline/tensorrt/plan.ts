@@ -19,7 +19,7 @@ import { chmod, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { activationTensors, sampleCount } from '../calibrate/run.js';
 import type { TensorStats } from '../calibrate/collectors.js';
-import { FaceoptError, checkNumber } from '../errors.js';
+import { FaceoptError, checkNumber, writeFailed } from '../errors.js';
 import { ensureDir, sha256, sha256File, trackTemp, writeFileAtomic } from '../fsutil.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { upgradeOpset } from '../onnx/opset.js';
@@ -321,8 +321,9 @@ async function writeBundleDir(outDir: string, files: Record<string, Uint8Array |
     return dest;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
-    if (e instanceof FaceoptError) throw e;
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: dest, reason: (e as Error).message }, { cause: e });
+    // a file of the half-made folder could not be written: name --out (that folder is gone now)
+    if (e instanceof FaceoptError && e.code !== 'FACEOPT_ERR_WRITE_FAILED') throw e;
+    throw writeFailed(dest, e instanceof FaceoptError ? e.cause ?? String(e.params.reason) : e);
   } finally {
     untrack();
   }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FaceoptError, isFaceoptError } from '../errors.js';
+import { FaceoptError, isFaceoptError, writeFailed } from '../errors.js';
 import { ensureDir, trackTemp, writeFileAtomic } from '../fsutil.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
 import { downloadToFile } from './download.js';
@@ -91,7 +91,7 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
     ensureDir(dir);
   } catch (e) {
     if (isFaceoptError(e)) throw e; // ensureDir's own coded error already says what (it was wrapped twice)
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: dir, reason: (e as Error).message }, { cause: e });
+    throw writeFailed(dir, e);
   }
   const zipTmp = tmpName(dir, pack.name, 'zip');
   const unpackTmp = tmpName(dir, pack.name, 'unpack');
@@ -150,7 +150,7 @@ async function swapIntoPlace(fresh: string, target: string, dir: string, pack: s
     await rename(fresh, target);
   } catch (e) {
     if (old !== null && !existsSync(target)) await rename(old, target).catch(() => undefined);
-    throw new FaceoptError('FACEOPT_ERR_WRITE_FAILED', { path: target, reason: (e as Error).message }, { cause: e });
+    throw writeFailed(target, e);
   }
   if (old !== null) {
     const untrack = trackTemp(old); // the new copy is in place: a Ctrl-C now still removes the old one

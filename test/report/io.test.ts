@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findNewestReport, loadReport, stringifyReport, writeReport } from '../../pipeline/report/io.js';
-import { isFaceoptError } from '../../pipeline/errors.js';
+import { isFaceoptError, writeFailed } from '../../pipeline/errors.js';
 import type { Report } from '../../pipeline/report/types.js';
 import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
 
@@ -41,6 +41,31 @@ describe('writeReport / loadReport', () => {
     expect(text).toMatch(/\{ "fpr": [\d.e-]+, "tpr": [\d.e-]+, "threshold": [\d.e-]+ \}/);
     expect(text.split('\n').length).toBeLessThan(JSON.stringify(r, null, 2).split('\n').length / 2);
   });
+  it('a write that fails part-way leaves the earlier report as it was (all three files or none; it removed the earlier one too)', async () => {
+    const dir = path.join(tmp, 'keep');
+    const a = exampleRecognizerReport();
+    await writeReport(dir, a);
+    const before = { json: await readFile(path.join(dir, 'report.json'), 'utf8'), md: await readFile(path.join(dir, 'report.md'), 'utf8') };
+    // report.html cannot be replaced (a folder stands there): the second file of the set fails
+    await rm(path.join(dir, 'report.html'));
+    await mkdir(path.join(dir, 'report.html'));
+    const b = exampleRecognizerReport({ damage: 0.02 });
+    const err = await writeReport(dir, b).catch((e: unknown) => e);
+    expect(isFaceoptError(err, 'FACEOPT_ERR_WRITE_FAILED'), String(err)).toBe(true);
+    expect(await readFile(path.join(dir, 'report.json'), 'utf8')).toBe(before.json);
+    expect(await readFile(path.join(dir, 'report.md'), 'utf8')).toBe(before.md);
+    expect((await readdir(dir)).sort()).toEqual(['report.html', 'report.json', 'report.md']); // no temp files
+    expect(await loadReport(dir)).toEqual(a);
+  });
+
+  it('a full disk or a read-only file system says so in the write error (it said "check the folder exists and is writable")', () => {
+    const errno = (code: string, text: string) => Object.assign(new Error(`${code}: ${text}, write`), { code });
+    expect(writeFailed('/m/x.onnx', errno('ENOSPC', 'no space left on device')).message).toBe('Could not write /m/x.onnx (ENOSPC: no space left on device, write). The disk is full: free space on it or choose an output path on another disk.');
+    expect(writeFailed('/m/x.onnx', errno('EROFS', 'read-only file system')).message).toContain('That file system is read-only: choose an output path on a writable one.');
+    expect(writeFailed('/m/x.onnx', errno('EACCES', 'permission denied')).message).toContain('Check the folder exists and is writable.');
+    expect(writeFailed('/m/x.onnx', 'it is a folder').message).toBe('Could not write /m/x.onnx (it is a folder). Check the folder exists and is writable.');
+  });
+
   it('refuses to write a report that does not match its schema, and writes nothing', async () => {
     const r = exampleRecognizerReport();
     const bad = { ...r, recognizer: { ...r.recognizer!, cosine: { ...r.recognizer!.cosine, mean: Number.NaN } } } as Report;
