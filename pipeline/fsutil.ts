@@ -3,7 +3,7 @@
  * leaves a half-written file), sha256 of a file, and a readable "does it exist" check.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,14 +15,28 @@ import { FaceoptError, writeFailed } from './errors.js';
  * at 100% CPU: `optimize --report-dir /proc/x` hung); here any failure is FACEOPT_ERR_WRITE_FAILED, and a
  * file in the way says so.
  */
-export function ensureDir(dir: string): void {
+export function ensureDir(dir: string): string[] {
   const { abs, missing } = existingAncestor(dir);
+  const made: string[] = [];
   for (const d of missing) {
     try {
       mkdirSync(d);
+      made.push(d);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
       throw writeFailed(abs, e);
+    }
+  }
+  return made;
+}
+
+/** Remove folders `ensureDir` made for a write that failed, innermost first, where they are still empty. */
+function removeMadeDirs(made: readonly string[]): void {
+  for (const d of [...made].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty (another writer), or gone: leave it and its parents
     }
   }
 }
@@ -142,14 +156,15 @@ export function refuseSpecialFile(file: string): void {
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  ensureDir(dir);
   refuseSpecialFile(file);
+  const made = ensureDir(dir);
   const untrack = trackTemp(tmp);
   try {
     await writeFile(tmp, data);
     await rename(tmp, file);
   } catch (e) {
     await rm(tmp, { force: true });
+    removeMadeDirs(made); // a failed write into a new folder left it behind, empty
     throw writeFailed(file, e);
   } finally {
     untrack();
@@ -164,12 +179,13 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
  */
 export async function writeFilesAtomic(files: readonly (readonly [string, string | Uint8Array])[]): Promise<void> {
   const temps: { file: string; tmp: string; untrack: () => void }[] = [];
+  const made: string[] = [];
   let renamed = 0;
   try {
     for (const [file, data] of files) {
       const dir = path.dirname(path.resolve(file));
-      ensureDir(dir);
       refuseSpecialFile(file);
+      made.push(...ensureDir(dir));
       const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
       temps.push({ file, tmp, untrack: trackTemp(tmp) });
       try {
@@ -192,6 +208,7 @@ export async function writeFilesAtomic(files: readonly (readonly [string, string
       await rm(t.tmp, { force: true }).catch(() => undefined);
       t.untrack();
     }
+    if (renamed < files.length) removeMadeDirs(made);
   }
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeNode, saveModel } from '../../pipeline/onnx/index.js';
-import { sha256File, writeFileAtomic } from '../../pipeline/fsutil.js';
+import { sha256File, writeFileAtomic, writeFilesAtomic } from '../../pipeline/fsutil.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
 import { faceopt } from '../helpers/cli.js';
@@ -24,6 +24,23 @@ async function mlp(file: string): Promise<void> {
     initializers: [{ name: 'w', dims: [8, 16], data: seededFloats(128, 1) }, { name: 'b', dims: [8], data: seededFloats(8, 2) }],
   }), file);
 }
+
+describe('a write that fails', () => {
+  it('leaves no empty folder it made for the file (a full disk left the report and --draw folders behind)', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'faceopt-made-dirs-'));
+    // data writeFile refuses stands in for a failing disk: the write fails after its folders were made
+    const bad = 42 as unknown as Uint8Array;
+    await expect(writeFileAtomic(path.join(root, 'new', 'sub', 'x.bin'), bad)).rejects.toMatchObject({ code: 'FACEOPT_ERR_WRITE_FAILED' });
+    expect(readdirSync(root)).toEqual([]);
+    await expect(writeFilesAtomic([[path.join(root, 'rep', 'a.md'), 'a'], [path.join(root, 'rep', 'b.json'), bad]])).rejects.toMatchObject({ code: 'FACEOPT_ERR_WRITE_FAILED' });
+    expect(readdirSync(root)).toEqual([]);
+    // a folder that was there stays, and a write that succeeds keeps the folders it made
+    mkdirSync(path.join(root, 'kept'));
+    await expect(writeFileAtomic(path.join(root, 'kept', 'x.bin'), bad)).rejects.toMatchObject({ code: 'FACEOPT_ERR_WRITE_FAILED' });
+    await writeFileAtomic(path.join(root, 'made', 'x.bin'), 'ok');
+    expect(readdirSync(root).sort()).toEqual(['kept', 'made']);
+  });
+});
 
 describe('optimize --int8 --out naming the source model', () => {
   it('is refused before calibration, and makes no report folder', async () => {
