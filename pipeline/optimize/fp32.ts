@@ -9,7 +9,7 @@ import { FaceoptError } from '../errors.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { detectProfile, guessRole } from '../faces/profile.js';
-import { lockOutputs } from '../fsutil.js';
+import { lockOutputs } from '../output-lock.js';
 import { modelOutPath } from '../paths.js';
 import { saveModel } from '../onnx/model.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';

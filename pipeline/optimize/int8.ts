@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
-import { lockOutputs, sha256, sha256File } from '../fsutil.js';
+import { sha256, sha256File } from '../fsutil.js';
+import { lockOutputs } from '../output-lock.js';
 import { checkOutputs, withReleases } from './outputs.js';
 import { modelOutPath, reportsDir } from '../paths.js';
 import { saveModel } from '../onnx/model.js';

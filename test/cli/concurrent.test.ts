@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeNode, saveModel } from '../../pipeline/onnx/index.js';
-import { outputLockPath } from '../../pipeline/fsutil.js';
+import { outputLockPath } from '../../pipeline/output-lock.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
 import { faceopt } from '../helpers/cli.js';

@@ -8,7 +8,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lockOutputs, outputLockPath, processStartTime, removeStaleLock, sha256, specialFileKind, writeFileAtomic } from '../../pipeline/fsutil.js';
+import { sha256, specialFileKind, writeFileAtomic } from '../../pipeline/fsutil.js';
+import { lockOutputs, outputLockPath, processStartTime, removeStaleLock } from '../../pipeline/output-lock.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'faceopt-locks-test-'));
 const plant = (target: string, content: string) => {
