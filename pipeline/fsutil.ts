@@ -153,21 +153,7 @@ export function refuseSpecialFile(file: string): void {
 
 /** Write `data` to `file` atomically; creates the parent folder. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  refuseSpecialFile(file);
-  const made = ensureDir(dir);
-  const untrack = trackTemp(tmp);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    removeMadeDirs(made); // a failed write into a new folder left it behind, empty
-    throw writeFailed(file, e);
-  } finally {
-    untrack();
-  }
+  await writeFilesAtomic([[file, data]]);
 }
 
 /**
@@ -239,9 +225,13 @@ export function readTextListFile(file: string, flag: string, expected: string): 
   if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_FILE_NOT_FOUND', { path: file });
   if (!statSync(file).isFile()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected, name: flag, received: `${file} (not a file)` });
   const text = readFileSync(file, 'utf8');
-  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 4096))) {
+  if (looksBinary(text)) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected, name: flag, received: `${file} (a binary file: an image or a model?)` });
   }
   return text;
 }
 
+/** Whether text read as UTF-8 is in fact a binary file (an image or a model): control bytes or invalid UTF-8 in its first 4 KiB. */
+export function looksBinary(text: string): boolean {
+  return /[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 4096));
+}

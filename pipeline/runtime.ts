@@ -198,6 +198,22 @@ export async function warmUp(session: Session, shapes: Record<string, readonly n
   return times;
 }
 
+/**
+ * Why `model` cannot run once on zeros of `dims` fed to `input` (one thread), or null when it runs: the
+ * checks that a graph faceopt made or was given runs before work that depends on it.
+ */
+export async function runFailure(model: string | Uint8Array, input: string, dims: readonly number[], label: string): Promise<{ reason: string; error: unknown } | null> {
+  const session = await createSession(model, { intraOpThreads: 1 });
+  try {
+    await warmUp(session, { [input]: dims }, 1, label);
+    return null;
+  } catch (e) {
+    return { reason: e instanceof FaceoptError ? String(e.params.reason ?? e.message) : (e as Error).message, error: e };
+  } finally {
+    await session.release();
+  }
+}
+
 /** Declared input/output shapes as onnxruntime reports them (numbers for fixed dims, strings or null for symbolic ones). */
 export function sessionSignature(session: Session): {
   inputs: { name: string; shape: (number | string | null)[] }[];

@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { FaceoptError, isFaceoptError } from '../errors.js';
-import { requireFile, sha256, writeFileAtomic } from '../fsutil.js';
+import { looksBinary, requireFile, sha256, writeFileAtomic } from '../fsutil.js';
 import { TOOL_VERSION } from '../version.js';
 import {
   COLLECTORS, type CalibrationMethod, type CollectorSettings, type TensorStats, resolveSettings, rethreshold,
@@ -268,7 +268,7 @@ export function checkStatsModel(stats: CalibrationStats, where: string, tensors:
 
 /** Why text is not JSON, without echoing the bytes of a binary file (an image or a model passed by mistake). */
 function notJson(text: string, e: unknown): string {
-  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 4096))) return 'not JSON: a binary file (an image or a model?), not a stats.json';
+  if (looksBinary(text)) return 'not JSON: a binary file (an image or a model?), not a stats.json';
   return `not JSON (${String((e as Error)?.message ?? e).replace(/\s+/g, ' ').slice(0, 160)})`;
 }
 

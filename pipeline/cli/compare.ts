@@ -40,9 +40,10 @@ export function register(program: Command): void {
       const served = manifest ? await fromManifest(manifest, opts) : null;
       const options = analyzerOptions({ ...opts, ...served?.flags, threshold: opts.detThreshold, thresholdFlag: '--det-threshold' }, true);
       // the rule /v1/verify follows, so the two decide alike: the flag, the promoted recognizer's report, 0.3
-      const promoted = flag === null && options.recognizer
-        ? await promotedMatchThreshold(options.recognizer, manifest, (w) => process.stderr.write(`warning: ${w}\n`))
-        : null;
+      // a recognizer selectModels took from the manifest carries its threshold (hashing it again cost a pass over the file)
+      const promoted = flag !== null ? null
+        : served?.promotedThreshold !== undefined ? served.promotedThreshold
+          : options.recognizer ? await promotedMatchThreshold(options.recognizer, manifest, (w) => process.stderr.write(`warning: ${w}\n`)) : null;
       const matchThreshold = flag ?? promoted ?? DEFAULT_MATCH_THRESHOLD;
       const thresholdSource = flag !== null ? 'flag' : promoted !== null ? 'report' : 'default';
       const analyzer = await FaceAnalyzer.load(options);
@@ -77,7 +78,7 @@ export function register(program: Command): void {
  * flags for analyzerOptions. A promoted variant that failed its gates is compared with a warning: serve
  * refuses it without --allow-failed.
  */
-async function fromManifest(manifest: string, opts: { detector?: string; model?: string; recognizer?: string; detSize?: string | number }): Promise<{ flags: { detector: string; recognizer: string; detSize?: number }; models: Record<'detector' | 'recognizer', { path: string; source: string; variant: string }> & { detSize: number | null } }> {
+async function fromManifest(manifest: string, opts: { detector?: string; model?: string; recognizer?: string; detSize?: string | number }): Promise<{ flags: { detector: string; recognizer: string; detSize?: number }; promotedThreshold?: number | null; models: Record<'detector' | 'recognizer', { path: string; source: string; variant: string }> & { detSize: number | null } }> {
   const detSize = opts.detSize !== undefined ? checkNumber('--det-size', opts.detSize, { min: 32, max: 4096, integer: true }) : null;
   // a manifest named on the command line must be usable even where flags name both models (it was read
   // only for the threshold then, and a missing or broken one gave a warning and the default)
@@ -94,6 +95,7 @@ async function fromManifest(manifest: string, opts: { detector?: string; model?:
   });
   return {
     flags: { detector: picked.detector.path, recognizer: picked.recognizer.path, ...(detSize === null && picked.detSize !== null ? { detSize: picked.detSize } : {}) },
+    ...(picked.recognizer.source === 'manifest' ? { promotedThreshold: picked.recognizer.reportMatchThreshold } : {}),
     // detSize: the size given or the one the detector's report evaluated; null: the detector's own default
     models: { detector: described(picked.detector), recognizer: described(picked.recognizer), detSize: detSize ?? picked.detSize },
   };

@@ -15,7 +15,7 @@ import { saveModel } from '../onnx/model.js';
 import { summarizeModel as graphSummary } from '../faces/graph-summary.js';
 import { checkOptimizeDetSize } from '../faces/det-size.js';
 import { detectProfile, guessRole, type ModelProfile } from '../faces/profile.js';
-import { createSession, warmUp } from '../runtime.js';
+import { createSession, runFailure } from '../runtime.js';
 import { activationTensors, type InputBatch } from '../calibrate/run.js';
 import { checkStatsModel, loadStats } from '../calibrate/stats.js';
 import type { CalibrationMethod, CollectorSettings } from '../calibrate/collectors.js';
@@ -337,13 +337,6 @@ async function runInt8(o: Int8Options, release: (() => void)[]): Promise<Int8Res
  * loaded but failed every run, left at --out (a float Gemm with transA reading an int8 activation).
  */
 export async function checkRuns(bytes: Uint8Array, input: string, dims: readonly number[]): Promise<void> {
-  const session = await createSession(bytes, { intraOpThreads: 1 });
-  try {
-    await warmUp(session, { [input]: dims }, 1, 'the quantized graph');
-  } catch (e) {
-    const reason = e instanceof FaceoptError ? String(e.params.reason ?? e.message) : (e as Error).message;
-    throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: 'the written graph', reason: `it does not run in onnxruntime at input ${dims.join('x')} (${reason}); nothing was written. This is a quantizer fault: leave the layer it names float with --exclude NAME, and report the model` }, { cause: e });
-  } finally {
-    await session.release();
-  }
+  const failed = await runFailure(bytes, input, dims, 'the quantized graph');
+  if (failed) throw new FaceoptError('FACEOPT_ERR_QUANTIZE', { node: 'the written graph', reason: `it does not run in onnxruntime at input ${dims.join('x')} (${failed.reason}); nothing was written. This is a quantizer fault: leave the layer it names float with --exclude NAME, and report the model` }, { cause: failed.error });
 }

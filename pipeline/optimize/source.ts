@@ -5,7 +5,7 @@
 import { FaceoptError } from '../errors.js';
 import { loadModel, type OnnxModel } from '../onnx/model.js';
 import { assertFloatModel, assertOneFloatInput } from '../quantize/index.js';
-import { assertLoads, createSession, warmUp } from '../runtime.js';
+import { assertLoads, runFailure } from '../runtime.js';
 
 export async function loadFloatSource(file: string): Promise<OnnxModel> {
   const source = loadModel(file);
@@ -24,12 +24,6 @@ export async function assertRunsAtSize(source: OnnxModel, dims: readonly number[
   const input = source.graph.inputs[0]!;
   const shape = input.shape ?? [];
   if (shape.length !== 4 || (typeof shape[2] === 'number' && shape[2] > 0 && typeof shape[3] === 'number' && shape[3] > 0)) return;
-  const session = await createSession(source.toBytes(), { intraOpThreads: 1 });
-  try {
-    await warmUp(session, { [input.name]: dims }, 1, file);
-  } catch (e) {
-    throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: `${file} does not run at input ${dims.join('x')} (${e instanceof FaceoptError ? String(e.params.reason ?? e.message) : (e as Error).message}); its input's height and width are dynamic and faceopt feeds ${dims[2]}x${dims[3]}: pass --det-size N with the size the model takes` }, { cause: e });
-  } finally {
-    await session.release();
-  }
+  const failed = await runFailure(source.toBytes(), input.name, dims, file);
+  if (failed) throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: `${file} does not run at input ${dims.join('x')} (${failed.reason}); its input's height and width are dynamic and faceopt feeds ${dims[2]}x${dims[3]}: pass --det-size N with the size the model takes` }, { cause: failed.error });
 }
