@@ -72,8 +72,8 @@ RUN ln -s /app/bin/faceopt.js /usr/local/bin/faceopt \
 USER node
 VOLUME ["/models"]
 EXPOSE 5555
-# /health answers 200 as soon as the port is open; with --workers N the port opens only once the models
-# are warm, hence the start period. Node's fetch: no curl in the image.
+# /health answers 200 as soon as the port is open; with --workers N nothing on the port answers until a
+# worker's models are warm, hence the start period. Node's fetch: no curl in the image.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:5555/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["faceopt-entrypoint"]

@@ -99,6 +99,12 @@ export interface ServerConfig {
 /** Cores this process may use: the affinity mask capped by a container's CPU quota (server/cpus.ts). */
 export { availableCores };
 
+/**
+ * Lowest detection threshold a request or `--det-threshold` may set: at 0 a group photo gave 7,222
+ * "faces" (every anchor), and a server-wide 0 answered every request so.
+ */
+export const MIN_DET_THRESHOLD = 0.05;
+
 export const DEFAULTS = {
   host: '127.0.0.1',
   port: 5555,
@@ -225,7 +231,7 @@ export function resolveServerConfig(input: ServerConfigInput = {}): ServerConfig
     provider,
     intraOpThreads: checkNumber('--threads', threads, { min: 1, max: 256, integer: true }),
     detSize: input.detSize === undefined || input.detSize === null ? null : checkNumber('--det-size', input.detSize, { min: 32, max: 4096, integer: true }),
-    detThreshold: checkNumber('--det-threshold', input.detThreshold ?? DEFAULTS.detThreshold, { min: 0, max: 1 }),
+    detThreshold: checkNumber('--det-threshold', input.detThreshold ?? DEFAULTS.detThreshold, { min: MIN_DET_THRESHOLD, max: 1 }),
     matchThreshold: input.matchThreshold === undefined || input.matchThreshold === null ? null : checkNumber('--match-threshold', input.matchThreshold, { min: -1, max: 1 }),
     allowFailed: input.allowFailed ?? false,
     detector: input.detector ?? null,

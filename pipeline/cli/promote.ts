@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .command('promote')
     .description('Choose the variant `faceopt serve` serves: record report-checked models in models/manifest.json')
     .argument('[reports...]', 'report folders (reports/<model>.<variant>) of a detector and/or a recognizer')
-    .option('--manifest <file>', 'manifest to update (default: models/manifest.json)')
+    .option('--manifest <file>', 'manifest to update (default: $FACEOPT_MODELS/manifest.json, models/manifest.json where unset)')
     .option('--allow-failed', 'promote a variant whose report failed its accuracy gates')
     .option('--detector <model>', 'serve this detector file (no report: recorded as unverified)')
     .option('--recognizer <model>', 'serve this recognizer file (no report: recorded as unverified)')

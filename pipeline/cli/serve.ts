@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { PROVIDERS, requireProvider, type Provider } from '../runtime.js';
 import { DECIMAL_NUMBER, FaceoptError } from '../errors.js';
-import { DEFAULTS, resolveServerConfig } from '../../server/config.js';
+import { DEFAULTS, MIN_DET_THRESHOLD, resolveServerConfig } from '../../server/config.js';
 
 interface ServeFlags {
   host?: string; port?: string; detector?: string; recognizer?: string; manifest?: string; allowFailed?: boolean;
@@ -31,11 +31,11 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description('Serve the promoted face models over HTTP (POST /embed, /v1/embed, /v1/detect, /v1/verify, /v1/extract)')
-    .option('--host <host>', `address to bind (default ${DEFAULTS.host}; 0.0.0.0 in containers)`)
+    .option('--host <host>', `address to bind (default ${DEFAULTS.host}; the images' CMD passes --host 0.0.0.0)`)
     .option('--port <n>', `port (default ${DEFAULTS.port})`)
     .option('--detector <model>', 'serve this detector file (path or PACK/FILE) instead of the manifest\'s')
     .option('--recognizer <model>', 'serve this recognizer file (path or PACK/FILE) instead of the manifest\'s')
-    .option('--manifest <file>', 'serving manifest (default: models/manifest.json, written by `faceopt promote`)')
+    .option('--manifest <file>', 'serving manifest (default: $FACEOPT_MODELS/manifest.json, models/manifest.json where unset; written by `faceopt promote`)')
     .option('--allow-failed', 'serve a variant whose report failed its accuracy gates')
     .option('--api-key <key>', 'require `Authorization: Bearer <key>` (default: $FACEOPT_API_KEY; none when unset or empty; trimmed, at least 8 characters)')
     .option('--workers <n>', `worker processes sharing the port (default ${DEFAULTS.workers}); threads are split across them`)
@@ -44,8 +44,8 @@ export function register(program: Command): void {
     .option('--no-latency-lane', 'without the latency lane')
     .option('--threads <n>', 'intra-op threads per lane (default: cores / (workers x lanes))')
     .option('--provider <name>', `execution provider: ${PROVIDERS.join(', ')} (default cpu)`)
-    .option('--det-size <n>', 'detector input size for dynamic-input detectors (default 640)')
-    .option('--det-threshold <t>', `default detection score threshold (default ${DEFAULTS.detThreshold})`)
+    .option('--det-size <n>', 'detector input size for dynamic-input detectors (default: the size the promoted detector\'s report evaluated, else 640)')
+    .option('--det-threshold <t>', `default detection score threshold, ${MIN_DET_THRESHOLD} to 1 (default ${DEFAULTS.detThreshold})`)
     .option('--match-threshold <t>', '/v1/verify cosine threshold (default: the recognizer report\'s, else 0.3)')
     .option('--max-batch <n>', `most face crops per recognizer run (default ${DEFAULTS.maxBatchCpu} on the CPU, ${DEFAULTS.maxBatch} with cuda/tensorrt)`)
     .option('--max-wait-ms <ms>', `how long an idle recognizer waits to fill a batch (default ${DEFAULTS.maxWaitMs})`)

@@ -4,15 +4,13 @@
  * Multipart and raw-image bodies are not JSON, so only the application/json body is schema-checked;
  * their form fields go through the same checks in input.ts.
  */
+import { MIN_DET_THRESHOLD } from '../config.js';
 
 const base64 = { type: 'string', minLength: 1 } as const;
 
-/** Lowest detection threshold a request may ask for: at 0 a group photo gave 7,222 "faces" (every anchor). */
-export const MIN_REQUEST_THRESHOLD = 0.05;
-
 /** Options accepted by the face routes, in the query string (or as form / JSON fields). */
 export const faceOptionProperties = {
-  threshold: { type: 'number', minimum: MIN_REQUEST_THRESHOLD, maximum: 1, description: 'detection score threshold (default 0.5)' },
+  threshold: { type: 'number', minimum: MIN_DET_THRESHOLD, maximum: 1, description: 'detection score threshold (default 0.5)' },
   limit_faces: { type: 'integer', minimum: 0, maximum: 1000, description: 'keep the N largest and most central faces (0: all)' },
   min_face_size: { type: 'number', minimum: 0, maximum: 100_000, description: 'drop faces narrower or shorter than this many pixels' },
   embed_only: { type: 'boolean', description: 'the image is an aligned face crop (112x112): skip detection' },

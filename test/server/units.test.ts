@@ -63,6 +63,8 @@ describe('resolveServerConfig', () => {
       [{ lanes: 0 }, 'for --lanes but received 0'],
       [{ lanes: 2, inferenceThread: false }, 'without the inference thread'],
       [{ lanes: 1, latencyLane: true }, '--lanes 2 or more with --latency-lane'],
+      // a server-wide 0 answered every request with every anchor (the requests' own minimum is 0.05)
+      [{ detThreshold: 0 }, 'between 0.05 and 1 for --det-threshold but received 0'],
       [{ cache: { redisUrl: 'localhost:6379' } }, 'Expected a redis:// or rediss:// URL, e.g. redis://localhost:6379 (or /N for database N) for the Redis URL (--redis-url or REDIS_URL) but received localhost:6379.'],
       [{ cache: { redisUrl: 'redis://localhost:6379/cache' } }, 'but received redis://localhost:6379/cache.'],
       [{ cache: { redisUrl: 'http://cache:6379' } }, 'but received http://cache:6379.'],
