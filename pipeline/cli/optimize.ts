@@ -10,7 +10,7 @@ import { checkMethod } from '../calibrate/collectors.js';
 import { optimizeInt8 } from '../optimize/int8.js';
 import { optimizeFp32 } from '../optimize/fp32.js';
 import { terminalSummary } from '../report/index.js';
-import type { PreluRewrite } from '../quantize/index.js';
+import { REDUCED_WEIGHT_QMAX, type PreluRewrite } from '../quantize/index.js';
 import { addTensorrtOptions, runTensorrtFromCli, tensorrtCommandOptions } from './optimize-tensorrt.js';
 
 const PRELU_FORMS: PreluRewrite[] = ['sign-dw', 'residual-dw', 'sign-concat', 'affine-dw', 'affine-relu', 'relu-min', 'keep', 'split-relu', 'max'];
@@ -22,7 +22,7 @@ interface OptimizeFlags {
   method?: string; percentile?: string; stats?: string; detector?: string;
   pairs?: string; boxes?: string[]; faceFree?: string[];
   targetCosine?: string; targetMargin?: string; maxFloatLayers?: string; mixedRanking?: string;
-  perTensor?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: string; pruneFloat?: boolean; floatPrefix?: string; floatSuffix?: string;
+  perTensor?: boolean; reduceRange?: boolean; symmetric?: boolean; exclude?: string; weightOnlyFloat?: string; pruneFloat?: boolean; floatPrefix?: string; floatSuffix?: string;
   prelu?: string; foldBn: boolean; equalize: boolean; mergeConvs?: boolean; padChannels?: boolean; detSize?: string; threads?: string; evaluate: boolean; quiet?: boolean;
   [gate: string]: unknown;
 }
@@ -38,7 +38,7 @@ const CALIBRATED: readonly Mode[] = ['int8', 'tensorrt'];
 const MODES_OF: Readonly<Record<string, readonly Mode[]>> = {
   ...Object.fromEntries(tensorrtCommandOptions.map((o) => [new Option(o.flags).attributeName(), ['tensorrt']])),
   ...Object.fromEntries(GATE_FLAGS.map((g) => [g.key, CALIBRATED])),
-  percentile: ['int8'], floatPrefix: ['int8'], floatSuffix: ['int8'], perTensor: ['int8'], symmetric: ['int8'], weightOnlyFloat: ['int8'], mixedRanking: ['int8'], pruneFloat: ['int8'],
+  percentile: ['int8'], floatPrefix: ['int8'], floatSuffix: ['int8'], perTensor: ['int8'], reduceRange: ['int8'], symmetric: ['int8'], weightOnlyFloat: ['int8'], mixedRanking: ['int8'], pruneFloat: ['int8'],
   prelu: ['int8', 'fp32'], foldBn: ['int8', 'fp32'], equalize: ['int8'], mergeConvs: ['int8', 'fp32'], padChannels: ['int8'],
   faces: CALIBRATED, calibrationList: CALIBRATED, calibrationSize: CALIBRATED, method: CALIBRATED, stats: CALIBRATED, detector: CALIBRATED,
   targetCosine: CALIBRATED, targetMargin: CALIBRATED, maxFloatLayers: CALIBRATED, exclude: CALIBRATED, evaluate: CALIBRATED,
@@ -95,6 +95,7 @@ export function register(program: Command): void {
     .option('--float-prefix <auto|n>', 'how far the graph stays float before int8 begins: auto (default) times no prefix and a prefix through each of the first 3 strided convolutions and keeps the fastest; n: through the first n (0: none), untimed (see docs/int8.md)')
     .option('--float-suffix <auto|n>', 'where the graph turns float again at its end: auto (default) takes the accuracy search\'s graph and its variant with everything after the last strided convolution float (searched again), and keeps the fastest that meets the target; n: float after the n-th strided convolution from the end (0: none), untimed (see docs/int8.md)')
     .option('--per-tensor', 'one weight scale per tensor instead of per channel')
+    .option('--reduce-range', '7-bit weights (-64..64), for x86 CPUs without VNNI: there onnxruntime\'s uint8 x int8 kernels can saturate (docs/int8.md, "CPUs without VNNI"); costs some accuracy')
     .option('--symmetric', 'int8 symmetric activations (zero point 0), as TensorRT needs')
     .option('--exclude <names>', 'comma-separated node names or op types left in float')
     .option('--weight-only-float <which>', 'layers kept float by mixed precision that store int8 weights: auto (large 1x1 and depthwise convs) | all (smaller file, slower) | none (see docs/int8.md)')
@@ -152,6 +153,7 @@ export function register(program: Command): void {
       mixedRanking: o.mixedRanking === undefined ? undefined : o.mixedRanking === 'leave-one-out' ? 'leave-one-out' : o.mixedRanking === 'alone' ? 'alone' : (() => { throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'alone | leave-one-out', name: '--mixed-ranking', received: o.mixedRanking }); })(),
       quantize: {
         perChannel: !o.perTensor,
+        ...(o.reduceRange ? { weightQmax: REDUCED_WEIGHT_QMAX } : {}),
         activationType: o.symmetric ? 'int8' : 'uint8',
         exclude: o.exclude ? o.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [],
         ...(o.weightOnlyFloat === undefined ? {} : { weightOnlyFloatLayers: weightOnlyChoice(o.weightOnlyFloat) }),

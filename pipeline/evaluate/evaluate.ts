@@ -5,7 +5,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { sha256File } from '../fsutil.js';
 import { externalDataFiles } from '../onnx/model.js';
 import { TOOL_VERSION } from '../version.js';
@@ -56,11 +56,36 @@ export async function modelFile(file: string, precision: string): Promise<ModelF
   return { name: path.basename(file).replace(/\.onnx$/i, ''), path: path.resolve(file), sha256: await sha256File(file), sizeBytes: statSync(file).size + externalDataFiles(file).reduce((n, f) => n + statSync(f).size, 0), precision };
 }
 
+/**
+ * The x86 instructions onnxruntime's CPU int8 kernels multiply with, from /proc/cpuinfo's flags: with
+ * VNNI (VPDPBUSD) uint8 x int8 sums are exact; without it they add pairs of products in a saturating
+ * int16 (VPMADDUBSW), so a model measured here may compute otherwise there (`--reduce-range`). Null where
+ * it cannot be told (not Linux x86).
+ */
+export function int8DotInstructions(cpuinfo?: string): string | null {
+  if (process.arch !== 'x64' && cpuinfo === undefined) return null;
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return null;
+    }
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/));
+  if (flags.has('avx512_vnni')) return 'AVX-512 VNNI';
+  if (flags.has('avx_vnni')) return 'AVX-VNNI';
+  if (flags.has('avx512bw')) return 'AVX-512 without VNNI';
+  if (flags.has('avx2')) return 'AVX2 without VNNI';
+  return flags.size > 1 ? 'SSE' : null;
+}
+
 /** Machine facts for provenance. */
 export function machineInfo(): Provenance['machine'] {
   const c = cpus();
+  const int8Dot = int8DotInstructions();
   return {
-    cpuModel: c[0]?.model.trim() ?? 'unknown', cores: c.length, totalMemoryBytes: totalmem(),
+    cpuModel: c[0]?.model.trim() ?? 'unknown', cores: c.length, totalMemoryBytes: totalmem(), ...(int8Dot ? { int8Dot } : {}),
     platform: process.platform, arch: process.arch, nodeVersion: process.version, onnxruntimeVersion: RUNTIME_VERSION,
   };
 }

@@ -9,6 +9,12 @@ export type PreluForm = 'keep' | 'split-relu' | 'max';
 export interface QuantizeOptions {
   /** Per-channel weight scales (axis 0 for Conv, output axis for Gemm/MatMul). */
   perChannel: boolean;
+  /**
+   * Largest int8 weight magnitude (default 127). 64 (`--reduce-range`, onnxruntime's reduce_range): 7-bit
+   * weights, for x86 CPUs without VNNI, where onnxruntime's uint8 x int8 kernels add pairs of products
+   * in a saturating int16 (VPMADDUBSW): 255 x 127 x 2 overflows it, 255 x 64 x 2 does not.
+   */
+  weightQmax?: number;
   /** uint8 asymmetric (CPU, U8S8) or int8 symmetric with zero point 0 (TensorRT). */
   activationType: ActivationType;
   /** Node names or op types left in float. */
@@ -145,6 +151,9 @@ export function resolveQuantizeOptions(partial: Partial<QuantizeOptions> = {}): 
   }
   if (!Number.isInteger(o.opset) || o.opset < 13 || o.opset > 21) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'integer between 13 and 21', name: 'opset', received: String(o.opset) });
+  }
+  if (o.weightQmax !== undefined && !(Number.isInteger(o.weightQmax) && o.weightQmax >= 1 && o.weightQmax <= 127)) {
+    throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'integer between 1 and 127', name: 'weightQmax', received: String(o.weightQmax) });
   }
   return o;
 }

@@ -94,6 +94,22 @@ export function symmetricInt8(lo: number, hi: number): QParams {
   return { dtype: 'int8', scale, zeroPoint: 0, qmin: -127, qmax: 127 };
 }
 
+/** Largest int8 weight magnitude: 127, or 64 with reduced range (7-bit weights, `--reduce-range`). */
+export const WEIGHT_QMAX = 127;
+export const REDUCED_WEIGHT_QMAX = 64;
+
+/**
+ * The symmetric weight scale for an absolute maximum on a [-qmax, qmax] grid. qmax 64 is onnxruntime's
+ * reduce_range for int8 weights: on x86 CPUs without VNNI its uint8 x int8 kernels multiply with
+ * VPMADDUBSW, which adds two products into a saturating int16; 255 x 64 x 2 = 32,640 fits, where
+ * 255 x 127 x 2 = 64,770 does not.
+ */
+export function symmetricWeightScale(amax: number, qmax = WEIGHT_QMAX): number {
+  if (!(amax >= 0)) badArgument('amax', 'a finite number >= 0', amax);
+  if (!(Number.isInteger(qmax) && qmax >= 1 && qmax <= 127)) badArgument('qmax', 'an integer in [1, 127]', qmax);
+  return computeScaleZeroPoint(-amax, amax, -qmax, qmax, true).scale;
+}
+
 /** Symmetric int8 parameters from an absolute maximum (TensorRT's "dynamic range"). */
 export function symmetricInt8FromAmax(amax: number): QParams {
   if (!(amax >= 0)) badArgument('amax', 'a finite number >= 0', amax);
@@ -160,7 +176,7 @@ function channelLayout(length: number, dims: readonly number[], axis: number): {
  * for an all-zero channel), unless `scales` is given (e.g. after `adjustWeightScalesForBias`).
  */
 export function quantizeWeightsPerChannel(
-  weights: Float32Array, dims: readonly number[], axis: number, scales?: ArrayLike<number>,
+  weights: Float32Array, dims: readonly number[], axis: number, scales?: ArrayLike<number>, qmax = WEIGHT_QMAX,
 ): PerChannelWeights {
   const { channels, inner } = channelLayout(weights.length, dims, axis);
   // a NaN weight became int8 0 and an infinite one failed as a "quantization range": the float model
@@ -181,13 +197,13 @@ export function quantizeWeightsPerChannel(
       const a = Math.abs(weights[i]);
       if (a > amax[c]) amax[c] = a;
     }
-    for (let c = 0; c < channels; c++) s[c] = symmetricInt8FromAmax(amax[c]).scale;
+    for (let c = 0; c < channels; c++) s[c] = symmetricWeightScale(amax[c], qmax);
   }
   const data = new Int8Array(weights.length);
   for (let i = 0; i < weights.length; i++) {
     const c = Math.floor(i / inner) % channels;
     const q = roundHalfEven(Math.fround(weights[i] / s[c]));
-    data[i] = q < -127 ? -127 : q > 127 ? 127 : q;
+    data[i] = q < -qmax ? -qmax : q > qmax ? qmax : q;
   }
   return { dims: [...dims], axis, scales: s, zeroPoints: new Int8Array(channels), data };
 }

@@ -6,7 +6,7 @@
 import type { Graph, NameScope } from '../onnx/graph.js';
 import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
 import { FaceoptError } from '../errors.js';
-import { adjustWeightScalesForBias, firstNonFinite, quantizeBias, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8 } from './qparams.js';
+import { WEIGHT_QMAX, adjustWeightScalesForBias, firstNonFinite, quantizeBias, roundHalfEven, quantizeWeightsPerChannel, symmetricWeightScale } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
 import { PER_TENSOR } from './handlers.js';
 
@@ -26,11 +26,11 @@ export function finiteConstant(g: Graph, name: string, what: string): Float32Arr
   return v;
 }
 
-/** The symmetric int8 scale of a whole weight tensor (`--per-tensor`): its largest magnitude / 127. */
-export function perTensorWeightScale(values: Float32Array): number {
+/** The symmetric int8 scale of a whole weight tensor (`--per-tensor`): its largest magnitude / qmax (127, or 64 reduced). */
+export function perTensorWeightScale(values: Float32Array, qmax = WEIGHT_QMAX): number {
   let amax = 0;
   for (const v of values) amax = Math.max(amax, Math.abs(v));
-  return symmetricInt8(-amax, amax).scale;
+  return symmetricWeightScale(amax, qmax);
 }
 
 /**
@@ -45,9 +45,10 @@ export function int8Weight(g: Graph, w: string, axis: number, scalesIn: Float32A
   const t = g.getTensor(w);
   const values = finiteConstant(g, w, 'weight');
   const perChannelAsked = opts.perChannel && axis !== PER_TENSOR;
+  const qmax = opts.weightQmax ?? WEIGHT_QMAX;
   const q = perChannelAsked
-    ? quantizeWeightsPerChannel(values, t.dims, axis, scalesIn)
-    : quantizeWeightsPerChannel(values, [1, values.length], 0, [Math.max(perTensorWeightScale(values), scalesIn?.[0] ?? 0)]);
+    ? quantizeWeightsPerChannel(values, t.dims, axis, scalesIn, qmax)
+    : quantizeWeightsPerChannel(values, [1, values.length], 0, [Math.max(perTensorWeightScale(values, qmax), scalesIn?.[0] ?? 0)], qmax);
   const { scales, data, zeroPoints: zp } = q;
   // one scale for every channel (the +-1 sign convolutions of sign-dw) is stored once: same values
   const compact = opts.compactConstants;
@@ -126,7 +127,7 @@ export function biasCorrected(g: Graph, b: string, input: string, weight: string
  */
 export function biasFitScales(
   g: Graph, biases: ReadonlyMap<string, { input: string; weight: string }>, weights: ReadonlyMap<string, number>,
-  params: ReadonlyMap<string, { scale: number }>, perChannel: boolean,
+  params: ReadonlyMap<string, { scale: number }>, perChannel: boolean, qmax = WEIGHT_QMAX,
 ): Map<string, Float32Array> {
   const adjusted = new Map<string, Float32Array>();
   for (const [b, { input, weight }] of biases) {
@@ -139,12 +140,12 @@ export function biasFitScales(
     const bias = g.getFloat(b);
     // the same per-channel rule int8Weight follows (a PER_TENSOR weight has one scale whatever is asked)
     if (perChannel && axis !== PER_TENSOR) {
-      const q = quantizeWeightsPerChannel(values, w.dims, axis);
+      const q = quantizeWeightsPerChannel(values, w.dims, axis, undefined, qmax);
       if (bias.length !== q.scales.length) continue;
       adjusted.set(weight, adjustWeightScalesForBias(q.scales, bias, inScale));
     } else {
       // one scale for the whole tensor: the largest any channel's bias needs
-      const s = perTensorWeightScale(values);
+      const s = perTensorWeightScale(values, qmax);
       const need = adjustWeightScalesForBias(new Float32Array(bias.length).fill(s), bias, inScale);
       adjusted.set(weight, Float32Array.of(need.reduce((a, v) => Math.max(a, v), s)));
     }
@@ -181,7 +182,7 @@ export function quantizeConstants(g: Graph, c: ConstantMarks): NodeProto[] {
   const newNodes: NodeProto[] = [];
   const weightScales = new Map<string, Float32Array>();
   // biases first decide whether a weight scale must grow so the int32 bias fits
-  const adjusted = biasFitScales(g, biases, weights, params, opts.perChannel);
+  const adjusted = biasFitScales(g, biases, weights, params, opts.perChannel, opts.weightQmax ?? WEIGHT_QMAX);
   const weightOnlyAxes = new Map<string, number>();
   for (const { weights: ws } of weightOnly.values()) for (const [w, axis] of ws) if (!weights.has(w)) weightOnlyAxes.set(w, axis);
   for (const [w, axis] of [...weights, ...weightOnlyAxes]) {

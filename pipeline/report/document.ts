@@ -195,7 +195,7 @@ function provenance(r: Report): Block[] {
     ['faceopt', pr.toolVersion], ['created', pr.createdAt], ['command', pr.command ?? NA],
     // a re-evaluated variant: the run that made it
     ...(pr.madeBy && pr.madeBy.command !== pr.command ? [['made by', pr.madeBy.command ?? NA]] : []),
-    ['CPU', `${m.cpuModel} (${m.cores} cores)`], ['memory', mib(m.totalMemoryBytes)], ['platform', `${m.platform} ${m.arch}`],
+    ['CPU', `${m.cpuModel} (${m.cores} cores${m.int8Dot ? `; int8 kernels: ${m.int8Dot}` : ''})`], ['memory', mib(m.totalMemoryBytes)], ['platform', `${m.platform} ${m.arch}`],
     ['Node.js', m.nodeVersion], ['onnxruntime', m.onnxruntimeVersion],
   ];
   const c = pr.calibration;

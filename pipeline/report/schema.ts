@@ -134,7 +134,7 @@ const detector = obj<DetectorResults>({
 const modelFile = obj<ModelFile>({ name: str, path: str, sha256: str, sizeBytes: int, precision: str });
 const provenance = obj<Provenance>({
   toolVersion: str, createdAt: str, command: nullable(str),
-  machine: obj({ cpuModel: str, cores: int, totalMemoryBytes: int, platform: str, arch: str, nodeVersion: str, onnxruntimeVersion: str }),
+  machine: obj<Provenance['machine']>({ cpuModel: str, cores: int, int8Dot: optional(str), totalMemoryBytes: int, platform: str, arch: str, nodeVersion: str, onnxruntimeVersion: str }),
   calibration: nullable(obj({ method: str, images: int, config: record(scalar), statsPath: nullable(str), statsSha256: str })),
   floatLayers: arr(obj({ layer: str, op: str, reason: str })),
   madeBy: optional(nullable(obj({ command: nullable(str), warnings: arr(str) }))),

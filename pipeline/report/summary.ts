@@ -133,7 +133,7 @@ export function terminalSummary(r: Report, dir: string): string {
   const w = Math.max(...rows.map((k) => k.label.length));
   for (const k of rows) lines.push(`  ${k.label.padEnd(w)}  ${k.text}`);
   for (const warning of r.warnings) lines.push(`  warning: ${warning}`);
-  lines.push('', `  made ${r.provenance.createdAt} by faceopt ${r.provenance.toolVersion} on ${r.provenance.machine.cpuModel} (${r.provenance.machine.cores} cores)`);
+  lines.push('', `  made ${r.provenance.createdAt} by faceopt ${r.provenance.toolVersion} on ${r.provenance.machine.cpuModel} (${r.provenance.machine.cores} cores${r.provenance.machine.int8Dot ? `, int8 kernels: ${r.provenance.machine.int8Dot}` : ''})`);
   return `${lines.map(terminalText).join('\n')}\n`;
 }
 

@@ -34,6 +34,11 @@ export interface Provenance {
   machine: {
     cpuModel: string;
     cores: number;
+    /**
+     * The x86 instructions onnxruntime's int8 kernels multiply with here ('AVX-512 VNNI', 'AVX2 without
+     * VNNI', ...): int8 results measured with VNNI may differ on a CPU without it. Absent in older reports.
+     */
+    int8Dot?: string;
     totalMemoryBytes: number;
     platform: string;
     arch: string;

@@ -14,33 +14,34 @@ import { availableProviders, createSession, floatTensor, requireProvider, runSes
 import { describeShared, shared } from '../helpers/shared.js';
 
 describe('onnxruntime telemetry', () => {
-  it('is off unless ORT_DISABLE_TELEMETRY is set: the runtime module sets it before the first session, and no /tmp/mat-debug-PID.log appears where onnxruntime writes one', () => {
+  it('is off unless ORT_DISABLE_TELEMETRY is set: the runtime module sets it before the first session, and no $TMPDIR/mat-debug-PID.log appears where onnxruntime writes one', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'faceopt-telemetry-'));
     try {
       const model = path.join(dir, 'relu.onnx');
       writeFileSync(model, tinyModel({ opset: 13, input: { name: 'x', shape: [1, 4] }, outputs: ['y'], nodes: [makeNode('Relu', ['x'], ['y'], 'r')] }).toBytes());
       const runtime = pathToFileURL(path.resolve('dist/pipeline/runtime.js')).href;
       // a process whose first session is made through the runtime module, as every faceopt command's is
+      // onnxruntime writes the log to $TMPDIR: a folder of each run's own, so no other process's log
+      // (a leftover of an earlier process with the same pid) is read as this one's
       const run = (value: string | null): { env: string; log: boolean } => {
-        const env = { ...process.env };
+        const tmp = mkdtempSync(path.join(dir, 'tmp-'));
+        const env = { ...process.env, TMPDIR: tmp };
         delete env.ORT_DISABLE_TELEMETRY;
         if (value !== null) env.ORT_DISABLE_TELEMETRY = value;
         const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const r = await import(${JSON.stringify(runtime)}); const s = await r.createSession(${JSON.stringify(model)}); await s.release(); console.log(JSON.stringify({ pid: process.pid, env: process.env.ORT_DISABLE_TELEMETRY }));`], { encoding: 'utf8', env });
         expect(r.status, r.stderr).toBe(0);
         const out = JSON.parse(r.stdout.trim()) as { pid: number; env: string };
-        const log = `/tmp/mat-debug-${out.pid}.log`;
-        const there = existsSync(log);
-        rmSync(log, { force: true });
+        const there = existsSync(path.join(tmp, `mat-debug-${out.pid}.log`));
         return { env: out.env, log: there };
       };
       const off = run(null);
       const on = run('0'); // a value the user set is left alone: onnxruntime's default, on
       expect(off.env).toBe('1');
       expect(on.env).toBe('0');
-      // onnxruntime 1.29+ writes the log on Linux with telemetry on, but not on every host (CI's did not):
-      // where the control run shows it, the default run must not
+      // onnxruntime 1.29+ writes the log on Linux with telemetry on, but not on every host: where the
+      // control run shows it, the default run must not
       if (on.log) expect(off.log).toBe(false);
-      else console.log('onnxruntime wrote no /tmp/mat-debug-PID.log here even with telemetry on: only the setting itself is checked');
+      else console.log('onnxruntime wrote no $TMPDIR/mat-debug-PID.log here even with telemetry on: only the setting itself is checked');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,7 +5,7 @@
  * serves from two processes and sums their metrics; start-up errors are one coded line and an exit code.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
@@ -208,6 +208,7 @@ describeShared('faceopt serve: replicas and workers', () => {
     try {
       const rec = path.join(dir, 'rec.onnx');
       copyFileSync(REC, rec);
+      chmodSync(rec, 0o644); // the shared model is read-only: as a user other than root the copy is too
       const w = await startServer(['--workers', '2', '--log-level', 'warn', '--recognizer', rec]);
       procs.push(w.proc);
       await waitFor(async () => /faceopt_cluster_workers\{state="answered"\} 2/.test(await (await fetch(`${w.base}/metrics`)).text()), 30_000, 'both workers');
