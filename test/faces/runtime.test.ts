@@ -25,7 +25,7 @@ describe('onnxruntime telemetry', () => {
       // (a leftover of an earlier process with the same pid) is read as this one's
       const run = (value: string | null): { env: string; log: boolean } => {
         const tmp = mkdtempSync(path.join(dir, 'tmp-'));
-        const env = { ...process.env, TMPDIR: tmp };
+        const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
         delete env.ORT_DISABLE_TELEMETRY;
         if (value !== null) env.ORT_DISABLE_TELEMETRY = value;
         const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const r = await import(${JSON.stringify(runtime)}); const s = await r.createSession(${JSON.stringify(model)}); await s.release(); console.log(JSON.stringify({ pid: process.pid, env: process.env.ORT_DISABLE_TELEMETRY }));`], { encoding: 'utf8', env });
