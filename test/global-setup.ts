@@ -4,6 +4,22 @@
  */
 import { execFileSync } from 'node:child_process';
 
+/**
+ * Settings a developer's shell may carry that change what faceopt does (an API key turns requests into
+ * 401s, REDIS_URL or FACEOPT_MODELS change the cache or the served models, NODE_OPTIONS the runtime):
+ * the suites run without them, as CI's clean environment does. FACEOPT_SHARED (where the data is) and
+ * FACEOPT_FIXTURE_CACHE (where built fixtures are kept) stay. Test workers and the processes they start
+ * inherit this environment.
+ */
+export const KEPT_SETTINGS = ['FACEOPT_SHARED', 'FACEOPT_FIXTURE_CACHE'];
+export function scrubEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const removed = Object.keys(env).filter((k) => (k.startsWith('FACEOPT_') && !KEPT_SETTINGS.includes(k)) || k === 'REDIS_URL' || k === 'NODE_OPTIONS' || k === 'ORT_DISABLE_TELEMETRY');
+  for (const k of removed) delete env[k];
+  return removed;
+}
+
 export default function setup(): void {
+  const removed = scrubEnvironment(process.env);
+  if (removed.length) console.warn(`[faceopt tests] running without ${removed.join(', ')} from the environment`);
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 }

@@ -3,12 +3,13 @@
  * signals must pass through that extra process unchanged, and no child may outlive it (one whose launcher
  * was killed with SIGKILL stops by itself).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { faceopt } from '../helpers/cli.js';
 import { describeShared, shared } from '../helpers/shared.js';
+import { pidsWithCommandLine } from '../helpers/procs.js';
 
 const BIN = path.resolve('bin/faceopt.js');
 
@@ -29,9 +30,9 @@ describeShared('launcher signals', () => {
     p.kill('SIGTERM');
     const [code, signal] = await new Promise<[number | null, string | null]>((r) => p.on('exit', (c, s) => r([c, s])));
     expect(signal ?? code).toBe(signal ? 'SIGTERM' : 143);
-    await new Promise((r) => setTimeout(r, 500));
-    const left = spawnSync('pgrep', ['-f', tag], { encoding: 'utf8' }).stdout.trim();
-    expect(left).toBe('');
+    const t0 = Date.now();
+    while (pidsWithCommandLine(tag).length && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
+    expect(pidsWithCommandLine(tag)).toEqual([]);
   });
 
   it('SIGKILL to the launcher (nothing to forward) stops the run it started within seconds, writing no --out', async () => {
@@ -39,8 +40,10 @@ describeShared('launcher signals', () => {
     const out = path.join('/tmp', `${tag}.onnx`);
     const p = spawn(process.execPath, [BIN, 'optimize', '--int8', '--quiet', '--no-evaluate', '--model', shared('models', 'mobileface_paddle_128d.onnx'),
       '--faces', shared('faces', 'lfw'), '--calibration-list', shared('faces', 'lfw', 'calibration.txt'), '--out', out], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 1500));
-    const pgrep = () => spawnSync('pgrep', ['-f', tag], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const pgrep = () => pidsWithCommandLine(tag);
+    const started = Date.now();
+    while (pgrep().length < 2 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1000)); // the run is under way
     expect(pgrep().length).toBe(2); // the launcher and the run
     p.kill('SIGKILL');
     const t0 = Date.now();

@@ -21,7 +21,7 @@ describeShared('a recognizer with a fixed batch of 1', () => {
     writeFileSync(file, onnx.ModelProto.encode(mobilefacenet({ batchDim: 1 as unknown as string })).finish());
     const lines: string[] = [];
     const r = await optimizeInt8({
-      model: file, out: path.join(dir, 'mbf_b1.int8.onnx'), facesDir: shared('faces', 'lfw'), calibrationSize: 40,
+      model: file, out: path.join(dir, 'mbf_b1.int8.onnx'), reportDir: path.join(dir, 'mbf_b1-report'), facesDir: shared('faces', 'lfw'), calibrationSize: 40,
       detector: shared('models', 'scrfd_500m_bnkps.onnx'), evaluate: false, quiet: true, threads: 1,
       method: 'minmax', quantize: {}, floatPrefix: 0, floatSuffix: 0, log: (l) => lines.push(l),
     } as Int8Options);

@@ -47,7 +47,9 @@ function save(name: string, extraInput?: { name: string; type: number }): string
 }
 
 const quiet = { quiet: true, log: () => {}, quantize: {}, threads: 1 } as const;
-const run = (o: Partial<Int8Options> & { model: string }) => optimizeInt8({ method: 'minmax', ...quiet, ...o } as Int8Options);
+// reports (and the stats beside them) go under the test's folder, not the checkout's reports/
+const reportFor = (o: { model: string; out?: string }) => path.join(dir, 'reports', path.basename(o.out && !o.out.endsWith('/') ? o.out : o.model).replace(/\.onnx$/i, ''));
+const run = (o: Partial<Int8Options> & { model: string }) => optimizeInt8({ method: 'minmax', ...quiet, reportDir: reportFor(o), ...o } as Int8Options);
 
 describe('models whose inputs faceopt cannot feed', () => {
   it.each([

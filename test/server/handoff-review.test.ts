@@ -14,6 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { describeShared, shared } from '../helpers/shared.js';
+import { childPids } from '../helpers/procs.js';
 import { freePort, waitFor } from './helpers.js';
 
 const DET = shared('models', 'scrfd_500m_bnkps.onnx');
@@ -71,7 +72,7 @@ function get(base: string, p: string, timeoutMs = 10_000): Promise<{ status: num
   });
 }
 
-const workersOf = (pid: number) => spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+const workersOf = (pid: number) => childPids(pid);
 const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 /** The process among `pids` that holds the server side of our connection from local port `clientPort` (via /proc). */

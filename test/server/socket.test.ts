@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { availableProviders } from '../../pipeline/runtime.js';
 import { faceopt } from '../helpers/cli.js';
 import { describeShared, shared } from '../helpers/shared.js';
+import { childPids } from '../helpers/procs.js';
 import { freePort, HAS_REDIS, startRedis, waitFor } from './helpers.js';
 
 const DET = shared('models', 'scrfd_500m_bnkps.onnx');
@@ -42,6 +43,7 @@ async function startServer(extra: string[] = [], env: Record<string, string> = {
 
 function curl(args: string[]): { status: number; body: string } {
   const r = spawnSync('curl', ['-s', '-w', '\n%{http_code}', ...args], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new Error(`could not run curl (${r.error.message}): these tests call the server as its users do, with curl; install it (.ci/run does)`);
   const lines = r.stdout.trimEnd().split('\n');
   return { status: Number(lines.pop()), body: lines.join('\n') };
 }
@@ -214,7 +216,7 @@ describeShared('faceopt serve: replicas and workers', () => {
       await waitFor(async () => /faceopt_cluster_workers\{state="answered"\} 2/.test(await (await fetch(`${w.base}/metrics`)).text()), 30_000, 'both workers');
       // the file is cut short on disk: workers that loaded it serve on, a new one cannot load it
       writeFileSync(rec, readFileSync(REC).subarray(0, 1000));
-      const workers = spawnSync('pgrep', ['-P', String(w.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+      const workers = childPids(w.proc.pid!);
       expect(workers).toHaveLength(2);
       process.kill(workers[0]!, 'SIGKILL');
       await waitFor(() => w.out().includes('a new worker could not start'), 30_000, 'the replacement to fail');
@@ -278,7 +280,7 @@ describeShared('faceopt serve: replicas and workers', () => {
   it('--workers 2: /metrics answers at once while a worker is gone or restarting, naming the workers that did not answer', async () => {
     const w = await startServer(['--workers', '2', '--log-level', 'warn']);
     procs.push(w.proc);
-    const workers = spawnSync('pgrep', ['-P', String(w.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+    const workers = childPids(w.proc.pid!);
     expect(workers).toHaveLength(2);
     process.kill(workers[0], 'SIGKILL');
     // once the primary has seen the worker exit, connections go to the live worker only, and the new one
@@ -306,7 +308,7 @@ describeShared('faceopt serve: replicas and workers', () => {
   it('--workers 2: no connection is lost to a worker killed with SIGKILL, keep-alive connections are spread evenly, and SIGTERM finishes an upload in flight on a worker', async () => {
     const w = await startServer(['--workers', '2', '--log-level', 'warn']);
     procs.push(w.proc);
-    const workers = spawnSync('pgrep', ['-P', String(w.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+    const workers = childPids(w.proc.pid!);
     expect(workers).toHaveLength(2);
     // 40 fresh connections from the moment of the kill on: node:cluster's round robin handed the first
     // of them to the dead worker and nobody answered it, ever (the client's timeout ended it; every time)

@@ -309,7 +309,11 @@ describe('CLI', () => {
 
 describe('scripts/gpu-check.sh', () => {
   const script = path.resolve('scripts/gpu-check.sh');
-  it('passes bash -n and records what it found when there is no GPU or TensorRT', () => {
+  // the fake PATH keeps /usr/bin and /bin for the script's own tools: on a host with a real nvidia-smi
+  // there, the no-GPU path cannot be shown
+  const realSmi = ['/usr/bin/nvidia-smi', '/bin/nvidia-smi'].find((f) => existsSync(f));
+  if (realSmi) console.log(`[faceopt tests] gpu-check.sh without a GPU: not checked here (${realSmi} exists)`);
+  it.skipIf(realSmi !== undefined)('passes bash -n and records what it found when there is no GPU or TensorRT', () => {
     execFileSync('bash', ['-n', script]);
     const out = path.join(tmp, 'gpu-none');
     const r = spawnSync('bash', [script, rec.dir], { encoding: 'utf8', env: { PATH: `${fakeBin(null, { python3: 'exit 1' })}:/usr/bin:/bin`, OUT: out, HOME: tmp } });
