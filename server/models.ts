@@ -15,6 +15,8 @@ import { DEFAULT_MATCH_THRESHOLD } from '../pipeline/faces/similarity.js';
 import type { ServerConfig } from './config.js';
 import { defaultManifestPath, entryMatchThreshold, entryPath, entryReportPath, readManifest, type ManifestEntry, type ServedRole, type Verdict } from './manifest.js';
 import { readReport, reportKeyNumbers } from './report.js';
+import { int8DotInstructions } from '../pipeline/cpu-features.js';
+import type { Report } from '../pipeline/report/types.js';
 
 /** One model being served and where it came from. */
 export interface ServedModel {
@@ -57,6 +59,20 @@ async function fromFile(role: ServedRole, arg: string, from = `--${role}`): Prom
   };
 }
 
+/**
+ * A note where an int8 variant's accuracy was measured on a CPU that multiplies int8 otherwise than this
+ * one: with VNNI there and without it here, onnxruntime's uint8 x int8 kernels add product pairs in a
+ * saturating int16 here (full-range weights can overflow it), so the report's numbers may not hold.
+ * Variants with 7-bit weights (`--reduce-range`) cannot saturate; reports without the field say nothing.
+ */
+export function int8HostNote(report: Pick<Report, 'variant' | 'provenance'>, here: string | null = int8DotInstructions()): string | null {
+  const there = report.provenance.machine.int8Dot;
+  if (!report.variant.precision.startsWith('int8') || !there || !here || there === here) return null;
+  if (!here.includes('without VNNI') || there.includes('without VNNI')) return null;
+  if (report.provenance.calibration?.config.weightBits === 7) return null;
+  return `its report measured this int8 model on a CPU with ${there}; this one has ${here}, where onnxruntime's int8 kernels can saturate, so its accuracy here may differ: evaluate it on this machine (faceopt evaluate), or serve a variant made with --reduce-range (docs/int8.md, "CPUs without VNNI")`;
+}
+
 async function fromManifest(role: ServedRole, manifestFile: string, entry: ManifestEntry, allowFailed: boolean): Promise<ServedModel> {
   const file = entryPath(manifestFile, entry);
   if (!existsSync(file)) throw new FaceoptError('FACEOPT_ERR_MODEL_MISSING', { path: file, pack: `(promoted ${role} ${entry.variant})` });
@@ -77,6 +93,7 @@ async function fromManifest(role: ServedRole, manifestFile: string, entry: Manif
       keyNumbers = reportKeyNumbers(report);
       threshold = entryMatchThreshold(entry, report);
       if (report.role === 'detector' && report.detector) inputSize = [report.detector.inputSize[0], report.detector.inputSize[1]];
+      reportNote = int8HostNote(report) ?? undefined;
     } else {
       // a container that mounts models/ but not the reports: the verdict and threshold the manifest
       // recorded at promotion still decide (promote stores the report's path as it was on the host)

@@ -5,7 +5,8 @@
  */
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { int8DotInstructions } from '../cpu-features.js';
 import { sha256File } from '../fsutil.js';
 import { externalDataFiles } from '../onnx/model.js';
 import { TOOL_VERSION } from '../version.js';
@@ -54,30 +55,6 @@ export interface EvaluateInput {
 /** Describe a model file by content. */
 export async function modelFile(file: string, precision: string): Promise<ModelFile> {
   return { name: path.basename(file).replace(/\.onnx$/i, ''), path: path.resolve(file), sha256: await sha256File(file), sizeBytes: statSync(file).size + externalDataFiles(file).reduce((n, f) => n + statSync(f).size, 0), precision };
-}
-
-/**
- * The x86 instructions onnxruntime's CPU int8 kernels multiply with, from /proc/cpuinfo's flags: with
- * VNNI (VPDPBUSD) uint8 x int8 sums are exact; without it they add pairs of products in a saturating
- * int16 (VPMADDUBSW), so a model measured here may compute otherwise there (`--reduce-range`). Null where
- * it cannot be told (not Linux x86).
- */
-export function int8DotInstructions(cpuinfo?: string): string | null {
-  if (process.arch !== 'x64' && cpuinfo === undefined) return null;
-  let text = cpuinfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      return null;
-    }
-  }
-  const flags = new Set((/^flags\s*:(.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/));
-  if (flags.has('avx512_vnni')) return 'AVX-512 VNNI';
-  if (flags.has('avx_vnni')) return 'AVX-VNNI';
-  if (flags.has('avx512bw')) return 'AVX-512 without VNNI';
-  if (flags.has('avx2')) return 'AVX2 without VNNI';
-  return flags.size > 1 ? 'SSE' : null;
 }
 
 /** Machine facts for provenance. */

@@ -4,10 +4,12 @@
  * reports have none).
  */
 import { describe, expect, it } from 'vitest';
-import { int8DotInstructions, machineInfo } from '../../pipeline/evaluate/evaluate.js';
+import { int8DotInstructions } from '../../pipeline/cpu-features.js';
+import { machineInfo } from '../../pipeline/evaluate/evaluate.js';
 import { renderMarkdown } from '../../pipeline/report/markdown.js';
 import { terminalSummary } from '../../pipeline/report/summary.js';
 import { validateReport } from '../../pipeline/report/index.js';
+import { int8HostNote } from '../../server/models.js';
 import { exampleRecognizerReport } from './example.js';
 
 const cpuinfo = (flags: string) => `processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: ${flags}\nbugs\t\t: sysret_ss_attrs\n`;
@@ -33,5 +35,22 @@ describe('int8 dot-product instructions', () => {
     const old = exampleRecognizerReport();
     expect(() => validateReport(old)).not.toThrow();
     expect(renderMarkdown(old)).toContain('(2 cores) |');
+  });
+});
+
+describe('serving an int8 variant on another kind of CPU', () => {
+  it('notes a report measured with VNNI served where int8 sums saturate, unless its weights are 7-bit', () => {
+    const r = exampleRecognizerReport();
+    r.provenance.machine = { ...r.provenance.machine, int8Dot: 'AVX-512 VNNI' };
+    expect(int8HostNote(r, 'AVX2 without VNNI')).toMatch(/with AVX-512 VNNI; this one has AVX2 without VNNI, where onnxruntime's int8 kernels can saturate.*--reduce-range/);
+    expect(int8HostNote(r, 'AVX-512 VNNI')).toBeNull();
+    expect(int8HostNote(r, 'AVX-VNNI')).toBeNull(); // exact sums either way
+    expect(int8HostNote(r, null)).toBeNull(); // not told here (not Linux x86)
+    const reduced = { ...r, provenance: { ...r.provenance, calibration: { ...r.provenance.calibration!, config: { ...r.provenance.calibration!.config, weightBits: 7 } } } };
+    expect(int8HostNote(reduced, 'AVX2 without VNNI')).toBeNull();
+    const float = { ...r, variant: { ...r.variant, precision: 'fp32' } };
+    expect(int8HostNote(float, 'AVX2 without VNNI')).toBeNull();
+    const older = exampleRecognizerReport(); // no int8Dot recorded
+    expect(int8HostNote(older, 'AVX2 without VNNI')).toBeNull();
   });
 });
