@@ -8,11 +8,12 @@ import { int8DotInstructions } from '../pipeline/cpu-features.js';
 /**
  * Settings a developer's shell may carry that change what faceopt does (an API key turns requests into
  * 401s, REDIS_URL or FACEOPT_MODELS change the cache or the served models, NODE_OPTIONS the runtime):
- * the suites run without them, as CI's clean environment does. FACEOPT_SHARED (where the data is) and
- * FACEOPT_FIXTURE_CACHE (where built fixtures are kept) stay. Test workers and the processes they start
- * inherit this environment.
+ * the suites run without them, as CI's clean environment does. FACEOPT_SHARED (where the data is),
+ * FACEOPT_FIXTURE_CACHE (where built fixtures are kept) and FACEOPT_TEST_INT8_DOT (the int8 multiply
+ * instructions the tests assume, test/helpers/int8-exact.ts) stay. Test workers and the processes they
+ * start inherit this environment.
  */
-export const KEPT_SETTINGS = ['FACEOPT_SHARED', 'FACEOPT_FIXTURE_CACHE'];
+export const KEPT_SETTINGS = ['FACEOPT_SHARED', 'FACEOPT_FIXTURE_CACHE', 'FACEOPT_TEST_INT8_DOT'];
 export function scrubEnvironment(env: NodeJS.ProcessEnv): string[] {
   const removed = Object.keys(env).filter((k) => (k.startsWith('FACEOPT_') && !KEPT_SETTINGS.includes(k)) || k === 'REDIS_URL' || k === 'NODE_OPTIONS' || k === 'ORT_DISABLE_TELEMETRY');
   for (const k of removed) delete env[k];
@@ -24,7 +25,7 @@ export default function setup(): void {
   if (removed.length) console.warn(`[faceopt tests] running without ${removed.join(', ')} from the environment`);
   const dot = int8DotInstructions();
   if (dot?.includes('without VNNI')) {
-    console.warn(`[faceopt tests] this CPU multiplies int8 with ${dot}: onnxruntime's uint8 x int8 kernels add product pairs in a saturating int16 here, so the tests that compare int8 outputs tightly (test/quantize) can fail on this host alone; the suites were written on CPUs with VNNI (docs/int8.md, "CPUs without VNNI")`);
+    console.warn(`[faceopt tests] this CPU multiplies int8 with ${dot}: onnxruntime's uint8 x int8 kernels add product pairs in a saturating int16 here, so the tests that compare int8 outputs tightly (test/quantize, itExactInt8) are skipped on this host; the suites were written on CPUs with VNNI (docs/int8.md, "CPUs without VNNI")`);
   }
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 }

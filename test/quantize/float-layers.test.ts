@@ -7,6 +7,7 @@ import { collectActivationStats } from '../../pipeline/calibrate/run.js';
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 const X = { name: 'x', shape: ['N', 4, 6, 6] };
 const DIMS = [2, 4, 6, 6];
@@ -84,7 +85,7 @@ describe('float regions around a PRelu kept float', () => {
     expect(floatClosure(g, ['prelu_an']).sort()).toEqual(['p', 'prelu_an']);
   });
 
-  it('residual-dw: a float pre-activation takes the slope conv and the Add with it; quantized, the PRelu is one depthwise conv and an Add', async () => {
+  itExactInt8('residual-dw: a float pre-activation takes the slope conv and the Add with it; quantized, the PRelu is one depthwise conv and an Add', async () => {
     const m = model('residual-dw');
     // slopes above 1 negate their channels in conv1 and conv2: no PRelu, one slope conv, two Adds
     expect(m.graph.opHistogram()).toEqual({ Conv: 3, Relu: 1, Add: 2 });
@@ -120,7 +121,7 @@ describe('float regions around a PRelu kept float', () => {
     expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(0.05 * amax);
   });
 
-  it('sign-concat: the halves and their Concat share the pre-activation grid (exact in int8)', async () => {
+  itExactInt8('sign-concat: the halves and their Concat share the pre-activation grid (exact in int8)', async () => {
     const m = model('sign-concat');
     expect(m.graph.opHistogram().Concat).toBe(1);
     const ranges = await rangesOf(m);
@@ -146,7 +147,7 @@ describe('layers whose int8 kernel is slower than float', () => {
     expect(await ortDrift(cpu.model)).toBeLessThan(1e-4);
     expect(quantizeModel(m, ranges, { floatSlowInt8: false }).result.quantizedNodes).toContain('grouped');
   });
-  it('a strided depthwise conv reading a float layer stays float, so the border sits on its smaller output (floatStridedBorders)', async () => {
+  itExactInt8('a strided depthwise conv reading a float layer stays float, so the border sits on its smaller output (floatStridedBorders)', async () => {
     const m = convChain([{ name: 'a', out: 8, kernel: 3 }, { name: 'dw', out: 8, kernel: 3, group: 8, stride: 2 }, { name: 'pw', out: 4, kernel: 1 }]);
     const ranges = await rangesOf(m);
     const q = quantizeModel(m, ranges, { exclude: ['a'] });
@@ -168,7 +169,7 @@ describe('layers whose int8 kernel is slower than float', () => {
     expect(quantizeModel(flat, await rangesOf(flat), { exclude: ['a'] }).result.quantizedNodes).toContain('dw');
   });
 
-  it('a Relu folded into a range that ends up unquantized comes back as a node (the QuantizeLinear was its clamp)', async () => {
+  itExactInt8('a Relu folded into a range that ends up unquantized comes back as a node (the QuantizeLinear was its clamp)', async () => {
     // x float: conv a reads float, so it is float, after its Relu was folded; the strided depthwise conv
     // reading it is float too, so a_out gets no Q/DQ and its Relu must run as a node
     const m = convChain([{ name: 'a', out: 8, kernel: 3, relu: true }, { name: 'dw', out: 8, kernel: 3, group: 8, stride: 2 }, { name: 'pw', out: 4, kernel: 1 }]);
@@ -186,7 +187,7 @@ describe('layers whose int8 kernel is slower than float', () => {
     expect(kept.model.graph.producer('a_out')?.opType).toBe('Conv');
   });
 
-  it('a Relu folded into a graph output that stays float (detectors: quantizeGraphOutputs off) is kept as a node', async () => {
+  itExactInt8('a Relu folded into a graph output that stays float (detectors: quantizeGraphOutputs off) is kept as a node', async () => {
     const m = convChain([{ name: 'a', out: 8, kernel: 3 }, { name: 'head', out: 4, kernel: 1, relu: true }]);
     const ranges = await rangesOf(m);
     const q = quantizeModel(m, ranges, { quantizeGraphOutputs: false });
@@ -210,7 +211,7 @@ describe('layers whose int8 kernel is slower than float', () => {
 });
 
 describe('the float-layer shield', () => {
-  it('only layers whose output is quantized get a per-channel DequantizeLinear; onnxruntime still runs the others float', async () => {
+  itExactInt8('only layers whose output is quantized get a per-channel DequantizeLinear; onnxruntime still runs the others float', async () => {
     // conv1 int8 -> conv2 (kept float: DequantizeLinear in, float out) -> conv3 (reads float) -> y
     const m = convChain([{ name: 'conv1', out: 8, kernel: 3 }, { name: 'conv2', out: 8, kernel: 3 }, { name: 'conv3', out: 4, kernel: 1 }]);
     const ranges = await rangesOf(m);

@@ -6,6 +6,7 @@ import { INT8_REWRITES, prepareFloatGraph, quantizeModel } from '../../pipeline/
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
 import { measuredRanges } from './generic-helpers.js';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 const X = { name: 'x', shape: [1, 3, 8, 8] };
 const C = 8;
@@ -13,7 +14,7 @@ const constant = (name: string, dims: number[], data: Float32Array) =>
   makeNode('Constant', [], [name], `${name}_const`, { value: makeTensor('', DataType.FLOAT, dims, data) });
 
 describe('generic path: weights given by Constant nodes', () => {
-  it('become initializers when the graph is prepared, and are quantized', async () => {
+  itExactInt8('become initializers when the graph is prepared, and are quantized', async () => {
     const m = tinyModel({
       opset: 13, input: X, outputs: ['y'],
       nodes: [
@@ -34,7 +35,7 @@ describe('generic path: weights given by Constant nodes', () => {
     const { maxAbs } = await maxOutputDiff(m.toBytes(), q.model.toBytes(), X.shape);
     expect(maxAbs).toBeLessThan(0.3);
   });
-  it('value_float and value_floats constants become initializers too (a value_float scale stopped quantization with "no calibrated range")', async () => {
+  itExactInt8('value_float and value_floats constants become initializers too (a value_float scale stopped quantization with "no calibrated range")', async () => {
     const m = tinyModel({
       opset: 13, input: X, outputs: ['y'],
       nodes: [

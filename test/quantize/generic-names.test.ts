@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
 import { measuredRanges } from './generic-helpers.js';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 const X = { name: 'x', shape: [1, 3, 8, 8] };
 
@@ -34,7 +35,7 @@ function clashing() {
 }
 
 describe('generic path: generated tensor names', () => {
-  it('never take over a name the model already uses (its x_scale, a_quantized, y_float, ... keep their values)', async () => {
+  itExactInt8('never take over a name the model already uses (its x_scale, a_quantized, y_float, ... keep their values)', async () => {
     const m = clashing();
     const ranges = await measuredRanges(m, X.shape);
     const q = quantizeModel(m, ranges);

@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { makeNode } from '../../pipeline/onnx/index.js';
 import { quantizeModel } from '../../pipeline/quantize/index.js';
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
 import { measuredRanges } from './generic-helpers.js';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 const X = { name: 'x', shape: [1, 4, 6, 6] };
 const inits = [
@@ -12,7 +13,7 @@ const inits = [
 ];
 
 describe('generic path: graph outputs read inside the graph', () => {
-  it('an output another node reads: that node reads the dequantized output, not a float copy', async () => {
+  itExactInt8('an output another node reads: that node reads the dequantized output, not a float copy', async () => {
     const m = tinyModel({
       opset: 13, input: X, outputs: ['c', 'y'],
       nodes: [
@@ -33,7 +34,7 @@ describe('generic path: graph outputs read inside the graph', () => {
     const { maxAbs } = await maxOutputDiff(m.toBytes(), q.model.toBytes(), X.shape);
     expect(maxAbs).toBeLessThan(0.3);
   });
-  it('a graph input that is also a graph output: quantized for its readers, passed through unchanged', async () => {
+  itExactInt8('a graph input that is also a graph output: quantized for its readers, passed through unchanged', async () => {
     const m = tinyModel({
       opset: 13, input: X, outputs: ['x', 'y'],
       nodes: [makeNode('Conv', ['x', 'w1', 'b1'], ['y'], 'conv1', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })],

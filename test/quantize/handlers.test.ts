@@ -11,6 +11,7 @@ import { activationTensors, exposeTensors } from '../../pipeline/calibrate/run.j
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
 import { seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 type Model = ReturnType<typeof tinyModel>;
 type Ranges = Record<string, [number, number]>;
@@ -78,7 +79,7 @@ describe('MatMul', () => {
   const dims = [3, K];
   const xs = seededFloats(3 * K, 12);
 
-  it('a constant weight W[K,N] is int8 per channel along axis 1 (its N output columns); the input is quantized; output close to float', async () => {
+  itExactInt8('a constant weight W[K,N] is int8 per channel along axis 1 (its N output columns); the input is quantized; output close to float', async () => {
     const m = tinyModel({
       opset: 13, input: { name: 'x', shape: dims }, outputs: ['y'],
       nodes: [makeNode('MatMul', ['x', 'w'], ['y'], 'mm')],
@@ -105,7 +106,7 @@ describe('MatMul', () => {
     expect(gap).toBeGreaterThan(0);
   });
 
-  it('a batched constant weight W[2,K,N] is int8 with one scale (onnxruntime\'s QLinearMatMul takes no per-column scale for it), not left float behind a run-time QuantizeLinear; output close to float', async () => {
+  itExactInt8('a batched constant weight W[2,K,N] is int8 with one scale (onnxruntime\'s QLinearMatMul takes no per-column scale for it), not left float behind a run-time QuantizeLinear; output close to float', async () => {
     const W3 = seededFloats(2 * K * N, 14).map((v, i) => v * ((i % N) + 1));
     const d3 = [2, 3, K];
     const x3 = seededFloats(2 * 3 * K, 15);
@@ -255,7 +256,7 @@ describe('Clip', () => {
     ],
   });
 
-  it('Clip(0, 6) after a Conv folds into the Conv output\'s range [0, 6] (uint8 zero point 0, scale 6/255) even where the calibrated range goes past 6', async () => {
+  itExactInt8('Clip(0, 6) after a Conv folds into the Conv output\'s range [0, 6] (uint8 zero point 0, scale 6/255) even where the calibrated range goes past 6', async () => {
     const m = convThenClip(0, 6);
     const measured = await calibrate(m, xs, X.shape);
     expect(measured.c![1]).toBeGreaterThan(8); // the conv alone goes past 6: the Clip matters
@@ -284,7 +285,7 @@ describe('Clip', () => {
     }
   });
 
-  it('Clip(-1, 1) is not folded (its min is not 0): it stays a node between the Conv output\'s wider grid and a [-1, 1] grid of its own; output close to float', async () => {
+  itExactInt8('Clip(-1, 1) is not folded (its min is not 0): it stays a node between the Conv output\'s wider grid and a [-1, 1] grid of its own; output close to float', async () => {
     const m = convThenClip(-1, 1);
     const ranges = await calibrate(m, xs, X.shape);
     expect(ranges.y).toEqual([-1, 1]);

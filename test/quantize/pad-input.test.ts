@@ -10,6 +10,7 @@ import { quantizeModel } from '../../pipeline/quantize/index.js';
 import { padInputChannels } from '../../pipeline/quantize/pad-input.js';
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 /** An RGB stem: x [1, c, 8, 8] -> 3x3 Conv (c -> 8) -> Relu -> 1x1 Conv (8 -> 4); `side` also reads x when asked. */
 function stem(c = 3, side = false) {
@@ -30,7 +31,7 @@ function stem(c = 3, side = false) {
 const RANGES = { x: [-1, 1], a: [-4, 4], r: [0, 4], y: [-6, 6], s: [-2, 2] } as const;
 
 describe('int8 stem over an RGB input padded to 4 channels', () => {
-  it('pads the 8-bit input with its zero point and the int8 weights with zeros; outputs bit-identical', async () => {
+  itExactInt8('pads the 8-bit input with its zero point and the int8 weights with zeros; outputs bit-identical', async () => {
     const plain = quantizeModel(stem(), RANGES, { padInputChannels: false }).model;
     const { model, result } = quantizeModel(stem(), RANGES);
     expect(result.paddedInputs).toEqual([{ input: 'x', from: 3, to: 4, convs: ['stem'] }]);

@@ -11,6 +11,7 @@ import ort from 'onnxruntime-node';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 const X = { name: 'x', shape: [1, 4, 6, 6] };
 const convModel = (extra: ReturnType<typeof makeNode>[] = [], outputs = ['y']) => tinyModel({
@@ -22,7 +23,7 @@ const ops = (m: ReturnType<typeof tinyModel>) => m.graph.opHistogram();
 const names = (m: ReturnType<typeof tinyModel>) => m.graph.nodes.map((n) => n.name);
 
 describe('QDQ quantizer', () => {
-  it('Conv: uint8 activations, int8 per-channel weights on axis 0, int32 bias with scale = sx*sw; output close to float', async () => {
+  itExactInt8('Conv: uint8 activations, int8 per-channel weights on axis 0, int32 bias with scale = sx*sw; output close to float', async () => {
     const m = convModel([makeNode('Relu', ['c'], ['y'], 'relu')]);
     const q = quantizeModel(m, { x: [-1, 1], c: [-6, 6], y: [0, 6] });
     expect(q.model.opset()).toBe(13); // raised from 11 automatically
@@ -133,7 +134,7 @@ describe('QDQ quantizer', () => {
     expect(byOp.result.floatNodes.map((f) => f.op)).toContain('Sigmoid');
     expect(byOp.model.graph.hasInitializer('w_quantized')).toBe(true);
   });
-  it('a float layer between int8 layers stays float under onnxruntime (its WeightBiasQuantization is sidestepped)', async () => {
+  itExactInt8('a float layer between int8 layers stays float under onnxruntime (its WeightBiasQuantization is sidestepped)', async () => {
     // conv2 is excluded; its weights span 1000x between channels, so per-tensor int8 (what onnxruntime's
     // basic-level WeightBiasQuantization gives a float Conv fed by a per-tensor DequantizeLinear) ruins them
     const w2 = seededFloats(8 * 8 * 9, 3).map((v, i) => (i < 72 ? v * 1000 : v));

@@ -7,6 +7,7 @@ import { collectActivationStats } from '../../pipeline/calibrate/run.js';
 import { createSession, floatTensor, runSession } from '../../pipeline/runtime.js';
 import { maxOutputDiff, seededFloats } from '../onnx/compare.js';
 import { tinyModel } from '../onnx/tiny.js';
+import { itExactInt8 } from '../helpers/int8-exact.js';
 
 const X = { name: 'x', shape: [1, 4, 8, 8] };
 
@@ -54,7 +55,7 @@ describe('sibling convolutions merged into one', () => {
     expect(prepareFloatGraph(heads(), { ...FP32_REWRITES, mergeSiblingConvs: false }).siblings).toHaveLength(0);
   });
 
-  it('normalizing the parts keeps the float function and lets one int8 scale serve parts of different ranges', async () => {
+  itExactInt8('normalizing the parts keeps the float function and lets one int8 scale serve parts of different ranges', async () => {
     const m = heads();
     const r = mergeSiblingConvs(m.graph);
     m.graph.toposort();
