@@ -27,3 +27,8 @@ export function int8DotInstructions(cpuinfo?: string): string | null {
   if (flags.has('avx2')) return 'AVX2 without VNNI';
   return flags.size > 1 ? 'SSE' : null;
 }
+
+/** Whether onnxruntime's uint8 x int8 sums saturate with these instructions (as int8DotInstructions names them). */
+export function int8SumsSaturate(dot: string | null | undefined): boolean {
+  return dot?.includes('without VNNI') ?? false;
+}

@@ -15,7 +15,7 @@ import { DEFAULT_MATCH_THRESHOLD } from '../pipeline/faces/similarity.js';
 import type { ServerConfig } from './config.js';
 import { defaultManifestPath, entryMatchThreshold, entryPath, entryReportPath, readManifest, type ManifestEntry, type ServedRole, type Verdict } from './manifest.js';
 import { readReport, reportKeyNumbers } from './report.js';
-import { int8DotInstructions } from '../pipeline/cpu-features.js';
+import { int8DotInstructions, int8SumsSaturate } from '../pipeline/cpu-features.js';
 import type { Report } from '../pipeline/report/types.js';
 
 /** One model being served and where it came from. */
@@ -68,7 +68,7 @@ async function fromFile(role: ServedRole, arg: string, from = `--${role}`): Prom
 export function int8HostNote(report: Pick<Report, 'variant' | 'provenance'>, here: string | null = int8DotInstructions()): string | null {
   const there = report.provenance.machine.int8Dot;
   if (!report.variant.precision.startsWith('int8') || !there || !here || there === here) return null;
-  if (!here.includes('without VNNI') || there.includes('without VNNI')) return null;
+  if (!int8SumsSaturate(here) || int8SumsSaturate(there)) return null;
   if (report.provenance.calibration?.config.weightBits === 7) return null;
   return `its report measured this int8 model on a CPU with ${there}; this one has ${here}, where onnxruntime's int8 kernels can saturate, so its accuracy here may differ: evaluate it on this machine (faceopt evaluate), or serve a variant made with --reduce-range (docs/int8.md, "CPUs without VNNI")`;
 }

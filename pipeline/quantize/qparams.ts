@@ -99,21 +99,16 @@ export const WEIGHT_QMAX = 127;
 export const REDUCED_WEIGHT_QMAX = 64;
 
 /**
- * The symmetric weight scale for an absolute maximum on a [-qmax, qmax] grid. qmax 64 is onnxruntime's
- * reduce_range for int8 weights: on x86 CPUs without VNNI its uint8 x int8 kernels multiply with
- * VPMADDUBSW, which adds two products into a saturating int16; 255 x 64 x 2 = 32,640 fits, where
- * 255 x 127 x 2 = 64,770 does not.
+ * Symmetric int8 parameters from an absolute maximum (TensorRT's "dynamic range") on a [-qmax, qmax]
+ * grid (default 127). qmax 64 is onnxruntime's reduce_range for int8 weights: on x86 CPUs without VNNI
+ * its uint8 x int8 kernels multiply with VPMADDUBSW, which adds two products into a saturating int16;
+ * 255 x 64 x 2 = 32,640 fits, where 255 x 127 x 2 = 64,770 does not.
  */
-export function symmetricWeightScale(amax: number, qmax = WEIGHT_QMAX): number {
+export function symmetricInt8FromAmax(amax: number, qmax = WEIGHT_QMAX): QParams {
   if (!(amax >= 0)) badArgument('amax', 'a finite number >= 0', amax);
   if (!(Number.isInteger(qmax) && qmax >= 1 && qmax <= 127)) badArgument('qmax', 'an integer in [1, 127]', qmax);
-  return computeScaleZeroPoint(-amax, amax, -qmax, qmax, true).scale;
-}
-
-/** Symmetric int8 parameters from an absolute maximum (TensorRT's "dynamic range"). */
-export function symmetricInt8FromAmax(amax: number): QParams {
-  if (!(amax >= 0)) badArgument('amax', 'a finite number >= 0', amax);
-  return symmetricInt8(-amax, amax);
+  const { scale } = computeScaleZeroPoint(-amax, amax, -qmax, qmax, true);
+  return { dtype: 'int8', scale, zeroPoint: 0, qmin: -qmax, qmax };
 }
 
 /**
@@ -197,7 +192,7 @@ export function quantizeWeightsPerChannel(
       const a = Math.abs(weights[i]);
       if (a > amax[c]) amax[c] = a;
     }
-    for (let c = 0; c < channels; c++) s[c] = symmetricWeightScale(amax[c], qmax);
+    for (let c = 0; c < channels; c++) s[c] = symmetricInt8FromAmax(amax[c], qmax).scale;
   }
   const data = new Int8Array(weights.length);
   for (let i = 0; i < weights.length; i++) {

@@ -6,7 +6,7 @@
 import type { Graph, NameScope } from '../onnx/graph.js';
 import { DataType, makeNode, type NodeProto } from '../onnx/proto.js';
 import { FaceoptError } from '../errors.js';
-import { WEIGHT_QMAX, adjustWeightScalesForBias, firstNonFinite, quantizeBias, roundHalfEven, quantizeWeightsPerChannel, symmetricWeightScale } from './qparams.js';
+import { WEIGHT_QMAX, adjustWeightScalesForBias, firstNonFinite, quantizeBias, roundHalfEven, quantizeWeightsPerChannel, symmetricInt8FromAmax } from './qparams.js';
 import type { QuantizeOptions } from './options.js';
 import { PER_TENSOR } from './handlers.js';
 
@@ -30,7 +30,7 @@ export function finiteConstant(g: Graph, name: string, what: string): Float32Arr
 export function perTensorWeightScale(values: Float32Array, qmax = WEIGHT_QMAX): number {
   let amax = 0;
   for (const v of values) amax = Math.max(amax, Math.abs(v));
-  return symmetricWeightScale(amax, qmax);
+  return symmetricInt8FromAmax(amax, qmax).scale;
 }
 
 /**

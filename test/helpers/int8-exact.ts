@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { int8DotInstructions } from '../../pipeline/cpu-features.js';
+import { int8DotInstructions, int8SumsSaturate } from '../../pipeline/cpu-features.js';
 
 /**
  * The int8 multiply instructions of this CPU, as `int8DotInstructions()` names them. FACEOPT_TEST_INT8_DOT
@@ -18,7 +18,7 @@ import { int8DotInstructions } from '../../pipeline/cpu-features.js';
 export const INT8_DOT: string | null = process.env.FACEOPT_TEST_INT8_DOT || int8DotInstructions();
 
 /** True where onnxruntime's uint8 x int8 sums saturate (no VNNI): int8-exact checks do not hold. */
-export const INT8_SATURATES: boolean = INT8_DOT?.includes('without VNNI') ?? false;
+export const INT8_SATURATES: boolean = int8SumsSaturate(INT8_DOT);
 
 let told = false; // per test file: vitest evaluates this module anew for each file
 /** `it` for a check of int8 outputs that needs exact int32 sums; skipped (reason printed once) without VNNI. */
