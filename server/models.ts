@@ -63,13 +63,14 @@ async function fromFile(role: ServedRole, arg: string, from = `--${role}`): Prom
  * A note where an int8 variant's accuracy was measured on a CPU that multiplies int8 otherwise than this
  * one: with VNNI there and without it here, onnxruntime's uint8 x int8 kernels add product pairs in a
  * saturating int16 here (full-range weights can overflow it), so the report's numbers may not hold.
- * Variants with 7-bit weights (`--reduce-range`) cannot saturate; reports without the field say nothing.
+ * Variants with 7-bit weights or fewer (`--reduce-range`) cannot saturate; reports without the field say nothing.
  */
 export function int8HostNote(report: Pick<Report, 'variant' | 'provenance'>, here: string | null = int8DotInstructions()): string | null {
   const there = report.provenance.machine.int8Dot;
   if (!report.variant.precision.startsWith('int8') || !there || !here || there === here) return null;
   if (!int8SumsSaturate(here) || int8SumsSaturate(there)) return null;
-  if (report.provenance.calibration?.config.weightBits === 7) return null;
+  const bits = report.provenance.calibration?.config.weightBits;
+  if (typeof bits === 'number' && bits <= 7) return null;
   return `its report measured this int8 model on a CPU with ${there}; this one has ${here}, where onnxruntime's int8 kernels can saturate, so its accuracy here may differ: evaluate it on this machine (faceopt evaluate), or serve a variant made with --reduce-range (docs/int8.md, "CPUs without VNNI")`;
 }
 

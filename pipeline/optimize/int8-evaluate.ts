@@ -13,7 +13,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import type { MixedPrecisionResult } from '../quantize/mixed.js';
 import { TARGET_MARGIN } from '../quantize/mixed.js';
 import type { PrefixCandidate } from '../quantize/prefix.js';
-import { INT8_REWRITES, REDUCED_WEIGHT_QMAX } from '../quantize/index.js';
+import { INT8_REWRITES, WEIGHT_QMAX, weightBitsFor } from '../quantize/index.js';
 import type { Report } from '../report/types.js';
 import { writeReport } from '../report/index.js';
 import { partConfig, partLayers } from './float-parts.js';
@@ -94,7 +94,7 @@ function flatConfig(stats: CalibrationStats, o: Int8Options, prefix: PrefixCandi
   const q = o.quantize;
   return {
     method: stats.method, percentile: stats.settings.percentile, bins: stats.settings.bins,
-    perChannel: q.perChannel ?? true, weightBits: q.weightQmax === REDUCED_WEIGHT_QMAX ? 7 : 8, activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
+    perChannel: q.perChannel ?? true, weightBits: weightBitsFor(q.weightQmax ?? WEIGHT_QMAX), activationType: q.activationType ?? 'uint8', exclude: (q.exclude ?? []).join(',') || null,
     prelu: o.rewrites?.prelu ?? INT8_REWRITES.prelu, foldBatchNorm: o.rewrites?.foldBatchNorm ?? INT8_REWRITES.foldBatchNorm,
     // the target and float budget in effect, given or default (a re-evaluation keeps this config: it is how a
     // reader learns that --max-float-layers 0 made the search miss)

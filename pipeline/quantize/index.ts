@@ -147,5 +147,5 @@ export function quantizeModel(floatModel: OnnxModel, ranges: RangeTable, options
 }
 
 export { resolveQuantizeOptions, DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from './options.js';
-export { REDUCED_WEIGHT_QMAX, WEIGHT_QMAX } from './qparams.js';
+export { REDUCED_WEIGHT_QMAX, WEIGHT_QMAX, weightBitsFor } from './qparams.js';
 export type { QdqResult, RangeTable } from './qdq.js';

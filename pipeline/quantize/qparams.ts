@@ -99,6 +99,17 @@ export const WEIGHT_QMAX = 127;
 export const REDUCED_WEIGHT_QMAX = 64;
 
 /**
+ * The bits a [-qmax, qmax] weight grid is named by, as onnxruntime names them: 8 for 127, 7 for
+ * reduce_range's 64 (its grid [-2^(b-1), 2^(b-1)] counts as b bits), 6 for 32 ... Reports record it
+ * (`weightBits`), and serving reads `weightBits <= 7` as weights whose uint8 x int8 product pairs cannot
+ * saturate an int16 (255 x 64 x 2 = 32,640).
+ */
+export function weightBitsFor(qmax: number): number {
+  if (!(Number.isInteger(qmax) && qmax >= 1 && qmax <= 127)) badArgument('qmax', 'an integer in [1, 127]', qmax);
+  return Math.max(2, Math.ceil(Math.log2(qmax)) + 1);
+}
+
+/**
  * Symmetric int8 parameters from an absolute maximum (TensorRT's "dynamic range") on a [-qmax, qmax]
  * grid (default 127). qmax 64 is onnxruntime's reduce_range for int8 weights: on x86 CPUs without VNNI
  * its uint8 x int8 kernels multiply with VPMADDUBSW, which adds two products into a saturating int16;

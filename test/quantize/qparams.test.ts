@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   FLOAT32_TINY, INT32_MAX, INT32_MIN, adjustWeightScalesForBias, asymmetricUint8, compareTensors, computeScaleZeroPoint,
   dequantizeLinear, dequantizePerChannel, fakeQuantize, quantizationError, quantizeBias, quantizeLinear, quantizeValue,
-  quantizeWeightsPerChannel, roundHalfEven, symmetricInt8, symmetricInt8FromAmax,
+  quantizeWeightsPerChannel, roundHalfEven, symmetricInt8, symmetricInt8FromAmax, weightBitsFor,
 } from '../../pipeline/quantize/qparams.js';
 
 describe('roundHalfEven (ONNX QuantizeLinear rounding)', () => {
@@ -54,6 +54,14 @@ describe('symmetric int8', () => {
     const qp = symmetricInt8FromAmax(1);
     expect(quantizeValue(-5, qp)).toBe(-127);
     expect(Array.from(quantizeLinear([-1, -1.004, 1.004, 1], qp))).toEqual([-127, -127, 127, 127]);
+  });
+});
+
+describe('weight bits of a [-qmax, qmax] grid (the report\'s weightBits)', () => {
+  it('names grids as onnxruntime does: 127 -> 8, reduce_range 64 -> 7, 65 -> 8, 63 -> 7, 32 -> 6, 10 -> 5', () => {
+    expect([127, 100, 65, 64, 63, 33, 32, 10, 2, 1].map(weightBitsFor)).toEqual([8, 8, 8, 7, 7, 7, 6, 5, 2, 2]);
+    expect(() => weightBitsFor(128)).toThrow(/qmax/);
+    expect(() => weightBitsFor(0)).toThrow(/qmax/);
   });
 });
 

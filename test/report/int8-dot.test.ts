@@ -48,6 +48,8 @@ describe('serving an int8 variant on another kind of CPU', () => {
     expect(int8HostNote(r, null)).toBeNull(); // not told here (not Linux x86)
     const reduced = { ...r, provenance: { ...r.provenance, calibration: { ...r.provenance.calibration!, config: { ...r.provenance.calibration!.config, weightBits: 7 } } } };
     expect(int8HostNote(reduced, 'AVX2 without VNNI')).toBeNull();
+    const narrower = { ...r, provenance: { ...r.provenance, calibration: { ...r.provenance.calibration!, config: { ...r.provenance.calibration!.config, weightBits: 6 } } } };
+    expect(int8HostNote(narrower, 'AVX2 without VNNI')).toBeNull(); // 6-bit weights (library API) cannot saturate either
     const float = { ...r, variant: { ...r.variant, precision: 'fp32' } };
     expect(int8HostNote(float, 'AVX2 without VNNI')).toBeNull();
     const older = exampleRecognizerReport(); // no int8Dot recorded
