@@ -140,3 +140,52 @@ describe('rethreshold', () => {
     expect(rethreshold(r, 'minmax')).toEqual(r);
   });
 });
+
+describe('edge cases found by mutation testing', () => {
+  it('refuses more quantized levels than half the bins, and a sample stride below 1', () => {
+    expect(() => resolveSettings({ bins: 16, quantizedBins: 9 })).toThrow(/quantizedBins/);
+    expect(resolveSettings({ bins: 16, quantizedBins: 8 }).quantizedBins).toBe(8);
+    expect(() => resolveSettings({ sampleStride: 0 })).toThrow(/sampleStride/);
+  });
+
+  it('needsHistogram: always for histogram methods, for minmax only when asked', () => {
+    expect(new CalibrationCollector('minmax').needsHistogram).toBe(false);
+    expect(new CalibrationCollector('minmax', { minmaxHistogram: true }).needsHistogram).toBe(true);
+    expect(new CalibrationCollector('entropy').needsHistogram).toBe(true);
+  });
+
+  it('percentile honours symmetricPercentile: false (a cut per side)', () => {
+    const vals = Float32Array.from({ length: 1000 }, (_, i) => i - 500); // -500..499, width 0.25 at 2048 bins
+    const r = collect('percentile', [vals], { percentile: 99, symmetricPercentile: false, bins: 2048 });
+    expect(r.range).toEqual([-496.25, 494.25]);
+  });
+
+  it('entropy honours entropyStride', () => {
+    const data = gaussian(20_000, 1, 13);
+    data[0] = 40;
+    const strided = collect('entropy', [data], { entropyStride: 97 });
+    const every = collect('entropy', [data]);
+    expect(strided.range).not.toEqual(every.range);
+    expect(strided.range).toEqual(rethreshold(every, 'entropy', { entropyStride: 97 }).range);
+  });
+
+  it('updateSample with a non-finite batch min/max counts and skips the non-finite values', () => {
+    const c = new CalibrationCollector('minmax');
+    c.updateSample('t', Float32Array.from([1, -Infinity, -2]), -Infinity, 1, 3);
+    expect(c.results().t).toMatchObject({ min: -2, max: 1, count: 2, nonFinite: 1, range: [-2, 1] });
+  });
+
+  it('updateSample of an empty batch (count 0) leaves min and max alone', () => {
+    const c = new CalibrationCollector('minmax');
+    c.update('t', Float32Array.from([1, 2]));
+    c.updateSample('t', new Float32Array(0), 0, 0, 0);
+    expect(c.results().t).toMatchObject({ min: 1, max: 2, count: 2 });
+  });
+
+  it('updateSample keeps NaN out of the histogram even when the given min/max are finite', () => {
+    const c = new CalibrationCollector('percentile', { bins: 16, quantizedBins: 8 });
+    c.updateSample('t', Float32Array.from([1, NaN, -1]), -1, 1, 3);
+    // width 2^-3 (1 < 16 x 0.125): 1 and -1 in bin 8 of their sign, nothing else
+    expect(c.results().t!.histogram).toEqual({ bins: 16, binWidth: 0.125, positive: [0, 0, 0, 0, 0, 0, 0, 0, 1], negative: [0, 0, 0, 0, 0, 0, 0, 0, 1] });
+  });
+});

@@ -116,3 +116,53 @@ describe('histogram views and validation', () => {
     expect(checkHistogramData(d)).toBeNull();
   });
 });
+
+describe('edge cases found by mutation testing', () => {
+  it('a value exactly at bins x width doubles the width (the last bin is open)', () => {
+    const h = new StreamingHistogram(16);
+    h.add(Float32Array.from([1])); // 1 / 16 -> width 2^-3, covering [0, 2)
+    expect(h.binWidth).toBe(0.125);
+    h.add(Float32Array.from([2])); // 2 = 16 x 0.125: outside, so the width doubles to 0.25
+    const d = h.toData();
+    expect(d.binWidth).toBe(0.25);
+    expect(d.positive).toEqual([0, 0, 0, 0, 1, 0, 0, 0, 1]);
+    expect(d.negative).toEqual([]); // trimmed to nothing: no negative value was seen
+  });
+
+  it('merging a wider histogram into a narrower one widens this one first', () => {
+    const a = new StreamingHistogram(16);
+    a.add(Float32Array.from([0.1, -0.2])); // width 2^-6
+    const b = new StreamingHistogram(16);
+    b.add(Float32Array.from([5, -3])); // width 0.5
+    a.merge(b.toData());
+    const d = a.toData();
+    expect(d.binWidth).toBe(0.5);
+    expect(d.positive).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]); // 0.1 in bin 0, 5 in bin 10
+    expect(d.negative).toEqual([1, 0, 0, 0, 0, 0, 1]); // -0.2 in bin 0, -3 in bin 6
+    const all = new StreamingHistogram(16);
+    all.add(Float32Array.from([0.1, -0.2, 5, -3]));
+    expect(d).toEqual(all.toData());
+  });
+
+  it('merging keeps the zeros of an all-zero histogram, on either side', () => {
+    const zeros = new StreamingHistogram(16);
+    zeros.add(new Float32Array(3));
+    const a = new StreamingHistogram(16);
+    a.add(Float32Array.from([1, -1]));
+    a.merge(zeros.toData());
+    expect(a.total()).toBe(5);
+    expect(a.toData().positive[0]).toBe(3);
+
+    const z = new StreamingHistogram(16);
+    z.add(new Float32Array(2));
+    const b = new StreamingHistogram(16);
+    b.add(Float32Array.from([1, -1]));
+    z.merge(b.toData());
+    expect(z.total()).toBe(4);
+    expect(z.toData()).toEqual({ bins: 16, binWidth: 0.125, positive: [2, 0, 0, 0, 0, 0, 0, 0, 1], negative: [0, 0, 0, 0, 0, 0, 0, 0, 1] });
+  });
+
+  it('accepts a histogram whose every bin is in use', () => {
+    expect(checkHistogramData({ bins: 16, binWidth: 0.5, positive: new Array(16).fill(1), negative: [] })).toBeNull();
+  });
+});

@@ -195,3 +195,23 @@ function mulberryUniform(n: number, seed: number): Float32Array {
   const u = mulberry32(seed);
   return Float32Array.from({ length: n }, () => u());
 }
+
+describe('edge cases found by mutation testing', () => {
+  it('entropy: exact ties go to the larger threshold', () => {
+    // counts [0, 0, 5, 0, 7], 2 levels. i = 3: P = Q = [0, 0, 1] (the outlier 7 folds into bin 2), KL 0;
+    // i = 5: each level has one non-empty bin, so Q = P, KL 0; i = 2 and 4 end in an empty bin (infinite).
+    const r = entropyThreshold([0, 0, 5, 0, 7], 1, 2);
+    expect(r.bins).toBe(5);
+    expect(r.threshold).toBe(5);
+    expect(r.divergence).toBeCloseTo(0, 12);
+    expect(referenceEntropy([0, 0, 5, 0, 7], 2)).toBe(5);
+  });
+
+  it('mse: hand-computed error with values at bin centres, clipped to the observed min', () => {
+    // 4 values in bin [2, 3) (centre 2.5), observed range [2, 2.3], 1 level, 1 step: the only candidate
+    // grid is [0, 2.3]; the bin centre 2.5 lies above 2.3, so all 4 values clip: 4 x 0.2^2 / 4 = 0.04
+    const r = mseRange({ bins: 16, binWidth: 1, positive: [0, 0, 4], negative: [] }, 2, 2.3, 1, 1);
+    expect(r.error).toBeCloseTo(0.04, 12);
+    expect(r.range).toEqual([2, 2.3]); // the grid's lo 0 is clipped to the observed min 2
+  });
+});

@@ -106,3 +106,34 @@ describe('compareDetections', () => {
     expect(() => compareDetections([], 0)).toThrow(/iouThreshold/);
   });
 });
+
+describe('edge cases found by mutation testing', () => {
+  it('boxes apart in one direction only do not overlap', () => {
+    expect(iou([0, 0, 10, 10], [0, 20, 10, 30])).toBe(0); // same columns, rows apart
+    expect(iou([0, 0, 10, 10], [20, 0, 30, 10])).toBe(0); // same rows, columns apart
+  });
+  it('keypoint lists of different lengths are not comparable, either way round', () => {
+    const five: [number, number][] = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]];
+    expect(keypointError(det([0, 0, 10, 10], 1, five), det([0, 0, 10, 10], 1, five.slice(0, 3)))).toBeNull();
+    expect(keypointError(det([0, 0, 10, 10], 1, five.slice(0, 3)), det([0, 0, 10, 10], 1, five))).toBeNull();
+    // a candidate with more keypoints than the reference lost the reference's keypoints as well
+    const c = compareDetections([{ reference: [det([0, 0, 10, 10], 0.9, five)], candidate: [det([0, 0, 10, 10], 0.9, [...five, [6, 6]])] }]);
+    expect(c.keypointsLost).toBe(1);
+    expect(c.keypointError).toBeNull();
+  });
+  it('score drift and keypoint error summaries over two matched faces', () => {
+    const kps: [number, number][] = [[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]];
+    const shifted = (dx: number) => kps.map(([x, y]) => [x + dx, y] as [number, number]);
+    const c = compareDetections([
+      { reference: [det([0, 0, 100, 100], 0.8, kps)], candidate: [det([0, 0, 100, 100], 0.9, shifted(1))] }, // +0.1, error 0.01
+      { reference: [det([0, 0, 100, 100], 0.8, kps)], candidate: [det([0, 0, 100, 100], 0.7, shifted(3))] }, // -0.1, error 0.03
+    ]);
+    expect(c.scoreDrift!.meanAbs).toBeCloseTo(0.1, 12);
+    expect(c.scoreDrift!.maxAbs).toBeCloseTo(0.1, 12);
+    expect(c.scoreDrift!.meanSigned).toBeCloseTo(0, 12);
+    expect(c.keypointError!.faces).toBe(2);
+    expect(c.keypointError!.mean).toBeCloseTo(0.02, 12);
+    expect(c.keypointError!.p95).toBeCloseTo(0.029, 12); // 0.01 + 0.95 x 0.02
+    expect(c.keypointError!.max).toBeCloseTo(0.03, 12);
+  });
+});

@@ -163,3 +163,19 @@ describe('role-only evaluation flags', () => {
     expect(refused('generic')).toMatch(/^Expected no face-evaluation settings .* but received --pairs \(recognizers only\), --gate-recall \(detectors only\)\.$/);
   });
 });
+
+describe('edge cases found by mutation testing', () => {
+  it('a value exactly at the gate passes, printed as the gate and without a rounding note', () => {
+    const g = evaluateGates(recognizer(0.995, 0.99, null));
+    expect(g.checks[0]!.status).toBe('pass');
+    expect(g.checks[0]!.sentence).toBe('Mean cosine between reference and variant embeddings is 0.99500 over 1549 faces, meeting the gate of at least 0.995.');
+  });
+  it('an at-most gate allows the floating-point slack too', () => {
+    const kp = 0.07 - 0.05;
+    expect(kp).toBeGreaterThan(0.02); // 0.020000000000000004
+    const g = evaluateGates({ role: 'detector', detector: { vsReference: { images: 1, iouThreshold: 0.5, referenceFaces: 10, matched: 10, recall: 1, keypointError: { faces: 10, mean: kp } } } });
+    expect(g.checks[1]).toMatchObject({ id: 'detector.maxKeypointError', status: 'pass' });
+    expect(g.checks[1]!.sentence).toMatch(/counts as equal\.$/);
+    expect(g.pass).toBe(true);
+  });
+});

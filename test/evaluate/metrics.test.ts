@@ -93,3 +93,24 @@ describe('latency', () => {
     expect(() => latencySummary([1, -2])).toThrow(/latency sample 1/);
   });
 });
+
+describe('edge cases found by mutation testing', () => {
+  it('cosine clamps a rounding overshoot to exactly ±1', () => {
+    // unclamped, both give |cos| = 1.0000000000000002
+    expect(cosine([0, 6.3], [0, 18.9])).toBe(1);
+    expect(cosine([0, 6.3], [0, -18.9])).toBe(-1);
+  });
+  it('cosineSummary clamps cosines outside [-1, 1] before summarising', () => {
+    const s = cosineSummary([1.0000000000000002, -1.5]);
+    expect([s.min, s.max, s.mean, s.nonFinite]).toEqual([-1, 1, 0, 0]);
+  });
+  it('percentile 0 and 100 are the min and the max', () => {
+    expect(percentile([3, 1, 2], 100)).toBe(3);
+    expect(percentile([3, 1, 2], 0)).toBe(1);
+  });
+  it('a latency of 0 ms is a valid sample, but a 0 ms variant median has no speed-up', () => {
+    const l = latencySummary([0, 2]);
+    expect([l.minMs, l.p50Ms, l.maxMs]).toEqual([0, 1, 2]);
+    expect(() => speedup(l, latencySummary([0, 0]))).toThrow(/variant p50/);
+  });
+});

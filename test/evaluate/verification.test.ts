@@ -235,3 +235,70 @@ describe('compareVerification', () => {
     expect(() => compareVerification(scores, scores.slice(1), same)).toThrow(/variantScores/);
   });
 });
+
+describe('edge cases found by mutation testing', () => {
+  it('lfw-sets needs k pairs of one class only: 10 same + 3 different still make 10 folds', () => {
+    const same = [...new Array(10).fill(true), false, false, false];
+    expect(Array.from(assignFolds(same, 10, 'lfw-sets'))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]);
+  });
+  it('when "everything same" is strictly best, the best threshold lies below the lowest score', () => {
+    // same 0.1, same 0.2, different 0.3: below 0.1 gets 2 of 3 right, every higher threshold at most 1
+    const scores = [0.1, 0.2, 0.3];
+    const same = [true, true, false];
+    const v = verification(scores, same, { folds: 2 });
+    expect(v.bestThreshold.accuracy).toBeCloseTo(2 / 3, 15);
+    expect(v.bestThreshold.threshold).toBeCloseTo(0.1 - 1e-6, 15);
+    // the reported accuracy is the threshold's own accuracy
+    const right = scores.filter((s, i) => (s > v.bestThreshold.threshold) === same[i]).length;
+    expect(right / 3).toBe(v.bestThreshold.accuracy);
+  });
+  it('countedKFoldMean weighs each pair by its count, in training and in testing', () => {
+    // fold 0: same 0.45, different 0.1; fold 1: same 0.4 (counted 3 times), different 0.5, same 0.6
+    const p = preparePairs([0.45, 0.1, 0.4, 0.5, 0.6], [1, 0, 1, 0, 1]);
+    const fold = [0, 0, 1, 1, 1];
+    // fold 0's threshold from fold 1 counted: below 0.4 gets 3 + 1 of 5 right (best; unweighted it ties
+    // with 0.55 and the tie would go to 0.55): 0.45 and 0.1 both right, accuracy 1.
+    // fold 1's threshold from fold 0: 0.275; 0.4 (x3) and 0.6 right, 0.5 wrong: 4 of 5.
+    expect(countedKFoldMean(p, fold, 2, [1, 1, 3, 1, 1])).toBeCloseTo((1 + 0.8) / 2, 15);
+    // counted once each, fold 0's threshold is 0.55 (0.45 wrong): (0.5 + 2/3) / 2
+    expect(countedKFoldMean(p, fold, 2, [1, 1, 1, 1, 1])).toBeCloseTo((0.5 + 2 / 3) / 2, 15);
+  });
+  it('TAR@FAR with exactly one false accept allowed is resolved', () => {
+    const neg = range(100, (i) => i / 100); // 0 .. 0.99
+    const t = tarAtFar([0.995, 0.985, 0.5, ...neg], [1, 1, 1, ...neg.map(() => 0)], 0.01);
+    expect(t).toMatchObject({ threshold: 0.98, falseAccepts: 1, achievedFar: 0.01, resolved: true });
+    expect(t.tar).toBeCloseTo(2 / 3, 15);
+    expect(t.note).toBeUndefined();
+  });
+  it('TAR@FAR at FAR 1 accepts every pair', () => {
+    const t = tarAtFar([0.9, 0.2, 0.5, 0.1], [1, 1, 0, 0], 1);
+    expect(t).toMatchObject({ tar: 1, falseAccepts: 2, achievedFar: 1, resolved: true });
+    expect(t.threshold).toBeCloseTo(0.1 - 1e-6, 15);
+  });
+  it('TAR@FAR counts far x negatives that rounds just below an integer as that integer', () => {
+    expect(0.29 * 100).toBeLessThan(29); // 28.999999999999996
+    const neg = range(100, (i) => i / 100);
+    const t = tarAtFar([0.75, 0.65, ...neg], [1, 1, ...neg.map(() => 0)], 0.29);
+    // 29 false accepts allowed: threshold = 30th highest negative 0.70
+    expect(t).toMatchObject({ threshold: 0.7, falseAccepts: 29, achievedFar: 0.29, resolved: true, tar: 0.5 });
+  });
+  it('ROC drops the middle of vertical and horizontal runs', () => {
+    // two same pairs on top, then two different ones: (0,0) (0,.5) (0,1) (.5,1) (1,1)
+    const r = rocCurve([0.9, 0.85, 0.8, 0.7], [1, 1, 0, 0]);
+    expect(r.points.map((q) => [q.fpr, q.tpr])).toEqual([[0, 0], [0, 1], [1, 1]]);
+    expect(r.auc).toBe(1);
+  });
+  it('ROC thinning takes the nearest corner (rounded index)', () => {
+    const n = 400;
+    const r = rocCurve(range(n, (i) => i / n), range(n, (i) => i % 2), 4);
+    // 401 corners, step 400/3: indices 0, 133, 267, 400. After j pairs from the top (i = 399 down to 400 - j),
+    // corner 133 has 67 same / 66 different, corner 267 has 134 same / 133 different
+    expect(r.points.map((q) => [q.fpr, q.tpr])).toEqual([[0, 0], [66 / 200, 67 / 200], [133 / 200, 134 / 200], [1, 1]]);
+  });
+  it('a NaN score ranks below every real cosine, even negative ones', () => {
+    // the NaN same pair must sort below the different pair at -0.5
+    expect(rocCurve([NaN, -0.5], [1, 0]).auc).toBe(0);
+    const v = verification([NaN, 0.9, -0.5, -0.9], [1, 1, 0, 0], { folds: 2 });
+    expect(v.bestThreshold.accuracy).toBe(0.75);
+  });
+});
