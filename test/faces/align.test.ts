@@ -3,7 +3,7 @@
  * a known similarity, InsightFace's template scaling, and the warp against known transforms.
  */
 import { describe, expect, it } from 'vitest';
-import { alignFace, applyAffine, ARCFACE_DST, arcfaceTemplate, estimateSimilarity, invertAffine, warpAffine, type Affine } from '../../pipeline/faces/align.js';
+import { alignFace, alignFacesTo, applyAffine, ARCFACE_DST, arcfaceTemplate, estimateSimilarity, invertAffine, warpAffine, type Affine } from '../../pipeline/faces/align.js';
 import type { Point, RgbImage } from '../../pipeline/faces/types.js';
 
 const close = (a: readonly number[], b: readonly number[], tol: number) => a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThan(tol));
@@ -46,6 +46,16 @@ describe('arcfaceTemplate', () => {
     expect(arcfaceTemplate(112)).toEqual(ARCFACE_DST);
     close(arcfaceTemplate(224).flat(), ARCFACE_DST.flat().map((v) => v * 2), 1e-12);
     close(arcfaceTemplate(128).flat(), ARCFACE_DST.flatMap(([x, y]) => [x + 8, y]), 1e-12);
+  });
+
+  it('scales the 8 px shift with the crop at multiples of 128: 256 -> 2x, shifted by 16', () => {
+    close(arcfaceTemplate(256).flat(), ARCFACE_DST.flatMap(([x, y]) => [2 * x + 16, 2 * y]), 1e-12);
+  });
+
+  it('non-square crops scale by height/112 and centre horizontally', () => {
+    // 96x112: ratio 1, dx = (96 - 112) / 2 = -8; 112x224: ratio 2, dx = (112 - 224) / 2 = -56
+    close(arcfaceTemplate(96, 112).flat(), ARCFACE_DST.flatMap(([x, y]) => [x - 8, y]), 1e-12);
+    close(arcfaceTemplate(112, 224).flat(), ARCFACE_DST.flatMap(([x, y]) => [2 * x - 56, 2 * y]), 1e-12);
   });
 });
 
@@ -91,6 +101,32 @@ describe('warpAffine (cv2 semantics)', () => {
     expect([image.width, image.height]).toEqual([112, 112]);
     expect(px(image, 7, 9)).toEqual(px(big, 7, 9));
     expect(px(image, 111, 111)).toEqual(px(big, 111, 111));
+  });
+
+  it('rounds the fixed-point coordinates half to even, as cvRound does', () => {
+    // inverse map x_src = (2041 x - 27) / 2048: at dst x = 1 both the row offset (-27/2048 * 1024 = -13.5)
+    // and the column step (2041/2048 * 1024 = 1020.5) are ties. cvRound: -14 + 16 + 1020 = 1022 -> X = 31
+    // (src x 0 + 31/32) -> red (64 * 31 * 1024 + 16384) >> 15 = 62. Rounding halves up would give 1024 -> src x 1 -> 64.
+    const want: Affine = [2041 / 2048, 0, -27 / 2048, 0, 1, 0];
+    const m = invertAffine(want);
+    expect(invertAffine(m).slice(0, 3)).toEqual(want.slice(0, 3));
+    const row: RgbImage = { width: 4, height: 1, data: Uint8Array.from([0, 0, 0, 64, 64, 64, 128, 128, 128, 192, 192, 192]) };
+    const out = warpAffine(row, m, 2, 1);
+    expect(px(out, 0, 0)).toEqual([0, 0, 0]);
+    expect(px(out, 1, 0)).toEqual([62, 62, 62]);
+  });
+
+  it('invertAffine of a singular matrix is all zeros (cv2.invertAffineTransform)', () => {
+    expect(invertAffine([0, 0, 5, 0, 0, 7]).map((v) => v + 0)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(invertAffine([1, 2, 3, 2, 4, 5]).map((v) => v + 0)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('alignFacesTo crops at (width, height) of the recognizer and needs keypoints', () => {
+    const big = gradient(120, 118);
+    const [crop] = alignFacesTo(big, [{ box: [0, 0, 100, 100], score: 0.9, kps: arcfaceTemplate(96, 112) }], [96, 112], 'det.onnx');
+    expect([crop.width, crop.height]).toEqual([96, 112]);
+    expect(px(crop, 20, 30)).toEqual(px(big, 20, 30)); // keypoints on the template: identity
+    expect(() => alignFacesTo(big, [{ box: [0, 0, 10, 10], score: 0.9, kps: null }], [112, 112], 'det.onnx')).toThrow(expect.objectContaining({ code: 'FACEOPT_ERR_MODEL_ROLE' }));
   });
 
   it('alignFace needs 5 keypoints', () => {

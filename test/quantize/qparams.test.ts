@@ -128,6 +128,18 @@ describe('QuantizeLinear / DequantizeLinear', () => {
     expect(compareTensors([1, 2], [1, 2])).toEqual({ mse: 0, maxAbsError: 0, sqnrDb: Infinity });
     expect(compareTensors([1, 2], [1, 3]).mse).toBe(0.5);
   });
+
+  it('SQNR is 10 log10(signal power / noise power)', () => {
+    // signal 1 + 1 = 2, noise 0.1^2 = 0.01 -> 10 log10(200) = 23.0103 dB
+    expect(compareTensors([1, 1], [1, 0.9]).sqnrDb).toBeCloseTo(10 * Math.log10(200), 4);
+  });
+
+  it('rounds the float32 quotient x / scale (ONNX reference), not the float64 one', () => {
+    // 2.5 + 2^-30 is 2.5 in float32, a tie that rounds to 2; in float64 it would round to 3
+    const qp = { dtype: 'int8' as const, scale: 1, zeroPoint: 0, qmin: -127, qmax: 127 };
+    expect(quantizeValue(2.5 + 2 ** -30, qp)).toBe(2);
+    expect(quantizeValue(-2.5 - 2 ** -30, qp)).toBe(-2);
+  });
 });
 
 describe('per-channel weights (symmetric int8)', () => {
@@ -156,6 +168,12 @@ describe('per-channel weights (symmetric int8)', () => {
     expect(() => quantizeWeightsPerChannel(w, [4, 2], 0)).toThrow(/weight dims/);
     expect(() => quantizeWeightsPerChannel(w, [3, 2], 2)).toThrow(/axis/);
     expect(() => quantizeWeightsPerChannel(w, [3, 2], 0, [1, 0, 1])).toThrow(/scales\[1\]/);
+  });
+
+  it('saturates at -qmax / qmax (never -128) when given scales are too small', () => {
+    const x = Float32Array.from([-5, 5, 0.02]);
+    expect(Array.from(quantizeWeightsPerChannel(x, [1, 3], 0, [0.01]).data)).toEqual([-127, 127, 2]);
+    expect(Array.from(quantizeWeightsPerChannel(x, [1, 3], 0, [0.01], 64).data)).toEqual([-64, 64, 2]);
   });
 });
 

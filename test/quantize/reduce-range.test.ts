@@ -49,6 +49,17 @@ describe('reduced-range weights', () => {
     expect(Math.max(...Array.from(w, Math.abs))).toBe(64);
     expect(q.getFloat('w_scale').length).toBe(1);
   });
+  it('weights without a bias (no int32 scale to fit) span -64..64 too, per channel and per tensor', () => {
+    const noBias = tinyModel({
+      opset: 13, input: X, outputs: ['y'],
+      nodes: [makeNode('Conv', ['x', 'w'], ['c'], 'conv', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), makeNode('Relu', ['c'], ['y'], 'relu')],
+      initializers: [{ name: 'w', dims: [8, 4, 3, 3], data: seededFloats(288, 1) }],
+    });
+    const pc = quantizeModel(noBias, ranges, { weightQmax: REDUCED_WEIGHT_QMAX }).model.graph;
+    expect(channelMax(pc.getTensor('w_quantized').data as Int8Array, 8)).toEqual(new Array(8).fill(64));
+    const pt = quantizeModel(noBias, ranges, { perChannel: false, weightQmax: REDUCED_WEIGHT_QMAX }).model.graph;
+    expect(Math.max(...Array.from(pt.getTensor('w_quantized').data as Int8Array, Math.abs))).toBe(64);
+  });
   it('refuses a weight range outside 1..127', () => {
     for (const bad of [0, 128, 63.5]) {
       let err: unknown;
