@@ -2,7 +2,8 @@
  * Review of `--workers N` handing each connection from the primary to a worker (server/handoff.ts,
  * fce0753), with real processes: slow, silent and hostile clients on handed-off connections against a
  * single process; descriptors and balance after many short connections; a SIGKILLed worker under load;
- * shutdown (loading, idle keep-alive, --shutdown-timeout-ms); and four cases that fail on fce0753: the
+ * shutdown (loading, idle keep-alive, --shutdown-timeout-ms); workers reporting closed connections (the
+ * least-connections count); and four cases that fail on fce0753: the
  * primary crashing when a worker dies during its /metrics scrape, a lone stopping worker still picked,
  * TCP_NODELAY lost on handed-off sockets, and a hand-off a worker could not receive left hanging.
  */
@@ -297,6 +298,30 @@ describeShared('--workers 2: the primary hands connections to workers (review of
     expect(r.status).toBe(200);
     expect(r.ms).toBeLessThan(1000); // fce0753: ~5.9 s, refused by A and handed back to A until A exited
     for (const x of [upload, ...idle]) x.sock.destroy();
+    s.proc.kill('SIGTERM');
+    await s.exited;
+  });
+
+  it('a worker reports its closed connections: once one worker\'s keep-alive connections close, the next connections go to it', async () => {
+    const s = await startServer(['--workers', '2']);
+    const workers = workersOf(s.pid);
+    const keepAlive = () => { const r = raw(s.port); r.sock.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'); return r; };
+    const answered = (rs: Raw[]) => waitFor(() => rs.every((r) => r.data().includes('\r\n\r\n')), 5000, 'the keep-alive answers');
+    const first: Raw[] = [];
+    for (let i = 0; i < 8; i++) { first.push(keepAlive()); await answered(first); }
+    const owners = first.map((r) => ownerOf(s.port, r.sock.localPort!, workers));
+    const a = owners[0]!;
+    expect(owners.filter((o) => o === a)).toHaveLength(4); // least connections: 4 and 4
+    // a's four close; the primary hears of it from a (once a's side is gone, its message is on the way)
+    const ofA = first.filter((_, i) => owners[i] === a);
+    const ports = ofA.map((r) => r.sock.localPort!);
+    for (const r of ofA) r.sock.destroy();
+    await waitFor(() => ports.every((p) => ownerOf(s.port, p, workers) === undefined), 5000, 'a to close its side');
+    await sleep(300);
+    const next: Raw[] = [];
+    for (let i = 0; i < 4; i++) { next.push(keepAlive()); await answered(next); }
+    expect(next.map((r) => ownerOf(s.port, r.sock.localPort!, workers))).toEqual([a, a, a, a]);
+    for (const r of [...first, ...next]) r.sock.destroy();
     s.proc.kill('SIGTERM');
     await s.exited;
   });

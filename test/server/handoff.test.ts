@@ -200,3 +200,58 @@ describe('Dispatcher: the primary hands connections to workers', () => {
     expect(d.state.ready).toBe(0);
   });
 });
+
+describe('Dispatcher bookkeeping', () => {
+  it('a hand-off that timed out here, then was taken late and closed, does not make its worker look emptier than it is', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const { d, a, b } = twoReadyWorkers();
+      d.connection(sock('slow')); // to a (first in turn)
+      expect(a.got.map((g) => g.socket.name)).toEqual(['slow']);
+      vi.advanceTimersByTime(HANDOFF_TIMEOUT_MS + 1); // closed here unanswered
+      d.connection(sock('kept')); // to b, which takes it: b holds one connection
+      d.answered(b.got[0]!.id, true);
+      // a's late receipt for 'slow' (no longer pending here), then the close of that connection in a
+      d.answered(a.got[0]!.id, true);
+      d.closed(a);
+      // a holds nothing, b one: the next goes to a; then they are even and b is next in turn
+      d.connection(sock('n1'));
+      d.connection(sock('n2'));
+      expect(a.got.map((g) => g.socket.name)).toEqual(['slow', 'n1']);
+      expect(b.got.map((g) => g.socket.name)).toEqual(['kept', 'n2']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a settled hand-off leaves no timer behind (one per connection would pile up for HANDOFF_TIMEOUT_MS)', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const { d, a, b } = twoReadyWorkers();
+      for (let i = 0; i < 4; i++) d.connection(sock(`c${i}`));
+      expect(vi.getTimerCount()).toBe(4);
+      for (const { id } of [...a.got, ...b.got]) d.answered(id, true);
+      expect(d.state.pending).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a worker that says it is ready twice is listed once: once it refuses as stopping it gets nothing more', () => {
+    const d = new Dispatcher<FakeWorker>();
+    const a = new FakeWorker('a');
+    const b = new FakeWorker('b');
+    d.workerReady(a);
+    d.workerReady(a);
+    d.workerReady(b);
+    expect(d.state.ready).toBe(2);
+    d.connection(sock('s'));
+    expect(a.got.map((g) => g.socket.name)).toEqual(['s']);
+    d.answered(a.got[0]!.id, false, true);
+    for (let i = 0; i < 4; i++) d.connection(sock(`t${i}`));
+    expect(a.got).toHaveLength(1);
+    expect(b.got.map((g) => g.socket.name)).toEqual(['s', 't0', 't1', 't2', 't3']);
+    expect(d.state.ready).toBe(1);
+  });
+});

@@ -3,7 +3,7 @@
  * when many piled up), never more often than its interval, and ignores small photos; the real
  * collector can be obtained at run time; a server fed a large photo runs one collection.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import sharp from 'sharp';
 import { fullGc, MemoryReclaimer } from '../../server/reclaim.js';
 import { fakeApp, FakeBackend } from './helpers.js';
@@ -78,5 +78,61 @@ describe('server', () => {
     } finally {
       await plain.close();
     }
+  });
+});
+
+describe('MemoryReclaimer limits and lifecycle (fake timers)', () => {
+  afterEach(() => { vi.useRealTimers(); });
+  const fake = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+
+  it('a decode of exactly largeBytes counts; exactly forceBytes collects without waiting for quiet', () => {
+    fake();
+    let runs = 0;
+    const r = new MemoryReclaimer(() => runs++, { largeBytes: 100, quietMs: 50, forceBytes: 1000, minIntervalMs: 0 });
+    r.noteDecoded(100);
+    vi.advanceTimersByTime(60);
+    expect(runs).toBe(1);
+    const forced = new MemoryReclaimer(() => runs++, { largeBytes: 1, quietMs: 60_000, forceBytes: 100, minIntervalMs: 0 });
+    forced.noteDecoded(100);
+    vi.advanceTimersByTime(1);
+    expect(runs).toBe(2);
+    r.close();
+    forced.close();
+  });
+
+  it('each collection reports the bytes decoded since the previous one, and the count starts again', () => {
+    fake();
+    const freed: number[] = [];
+    const r = new MemoryReclaimer(() => undefined, { largeBytes: 1, quietMs: 50, forceBytes: 1000, minIntervalMs: 0 }, (b) => freed.push(b));
+    r.noteDecoded(600);
+    vi.advanceTimersByTime(60);
+    r.noteDecoded(300);
+    vi.advanceTimersByTime(60);
+    r.noteDecoded(500); // 500 since the last collection: under forceBytes, waits for quiet
+    vi.advanceTimersByTime(10);
+    expect(freed).toEqual([600, 300]);
+    vi.advanceTimersByTime(50);
+    expect(freed).toEqual([600, 300, 500]);
+    expect(r.runs).toBe(3);
+    r.close();
+  });
+
+  it('close() cancels a collection that was scheduled', () => {
+    fake();
+    let runs = 0;
+    const r = new MemoryReclaimer(() => runs++, { largeBytes: 1, quietMs: 50, minIntervalMs: 0 });
+    r.noteDecoded(10);
+    r.close();
+    vi.advanceTimersByTime(1000);
+    expect(runs).toBe(0);
+  });
+
+  it('a scheduled collection does not keep the process alive (its timer is unref\'d)', () => {
+    const timers = () => process.getActiveResourcesInfo().filter((t) => t === 'Timeout').length;
+    const r = new MemoryReclaimer(() => undefined, { largeBytes: 1, quietMs: 60_000, minIntervalMs: 0 });
+    const before = timers();
+    r.noteDecoded(10);
+    expect(timers()).toBe(before);
+    r.close();
   });
 });
