@@ -89,7 +89,7 @@ export function invertAffine(m: Affine): Affine {
 }
 
 /** cvRound: round half to even (lrint in the default rounding mode). */
-export function roundEven(x: number): number {
+function roundEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

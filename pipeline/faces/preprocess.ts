@@ -6,7 +6,6 @@
  */
 import type { RgbImage } from './types.js';
 import type { Triple } from './profile.js';
-import { roundEven } from './align.js';
 
 /** Where an image lands inside the detector canvas. */
 export interface LetterboxGeometry {
@@ -44,12 +43,8 @@ export function letterboxGeometry(imageWidth: number, imageHeight: number, canva
 const COEF_BITS = 11;
 const COEF_SCALE = 1 << COEF_BITS;
 
-/**
- * Per-output-coordinate source index and fixed-point weights, as cv::resize computes them. Columns
- * (`edges: 'clamp'`) outside the source take the edge pixel with weight 1; rows keep their index (-1 at
- * the top) and fraction, and the caller reads both taps from the clipped row, as OpenCV does for y.
- */
-function linearTaps(src: number, dst: number, edges: 'clamp' | 'keep'): { index: Int32Array; w0: Int32Array; w1: Int32Array } {
+/** Per-output-coordinate source index and fixed-point weights, as cv::resize computes them. */
+function linearTaps(src: number, dst: number): { index: Int32Array; w0: Int32Array; w1: Int32Array } {
   const scale = 1 / (dst / src); // OpenCV: scale_x = 1 / inv_scale_x
   const index = new Int32Array(dst);
   const w0 = new Int32Array(dst);
@@ -58,18 +53,18 @@ function linearTaps(src: number, dst: number, edges: 'clamp' | 'keep'): { index:
     let f = Math.fround((d + 0.5) * scale - 0.5);
     let s = Math.floor(f);
     f = Math.fround(f - s);
-    if (edges === 'clamp' && s < 0) {
+    if (s < 0) {
       f = 0;
       s = 0;
     }
-    if (edges === 'clamp' && s >= src - 1) {
+    if (s >= src - 1) {
       f = 0;
       s = src - 1;
     }
     index[d] = s;
-    // saturate_cast<short>(x * 2048) is cvRound: to nearest, ties to even (f = k/4096 is a tie)
-    w1[d] = roundEven(f * COEF_SCALE);
-    w0[d] = roundEven(Math.fround(1 - f) * COEF_SCALE);
+    // saturate_cast<short>(x * 2048) rounds to nearest
+    w1[d] = Math.round(f * COEF_SCALE);
+    w0[d] = Math.round(Math.fround(1 - f) * COEF_SCALE);
   }
   return { index, w0, w1 };
 }
@@ -95,8 +90,8 @@ export function resizeBilinear(img: RgbImage, width: number, height: number): Rg
     }
     return { width, height, data: out };
   }
-  const tx = linearTaps(img.width, width, 'clamp');
-  const ty = linearTaps(img.height, height, 'keep');
+  const tx = linearTaps(img.width, width);
+  const ty = linearTaps(img.height, height);
   const rowLen = width * 3;
   // horizontal pass of a source row into a buffer; two buffers hold the rows the current output row needs
   const hpass = (sy: number, r: Int32Array): void => {
@@ -117,8 +112,8 @@ export function resizeBilinear(img: RgbImage, width: number, height: number): Rg
   let have0 = -1;
   let have1 = -1;
   for (let y = 0; y < height; y++) {
-    const sy0 = Math.max(ty.index[y], 0);
-    const sy1 = Math.min(ty.index[y] + 1, img.height - 1);
+    const sy0 = ty.index[y];
+    const sy1 = Math.min(sy0 + 1, img.height - 1);
     if (have0 !== sy0) {
       if (have1 === sy0) {
         const t = r0; r0 = r1; r1 = t; have0 = sy0; have1 = -1;
