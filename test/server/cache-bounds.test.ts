@@ -5,11 +5,10 @@
  * pending-write counts come back down after each command (Redis stays in use after hundreds of them),
  * and a hung Redis holds at most REDIS_MAX_PENDING_READS lookups (the others are skipped at once).
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LruCache, REDIS_MAX_PENDING_READS, REDIS_MAX_PENDING_WRITES, ResultCache } from '../../server/cache.js';
 import { createMetrics } from '../../server/metrics.js';
-import { FakeBackend, fakeApp, HAS_REDIS, solidImage, startRedis, waitFor } from './helpers.js';
+import { FakeBackend, fakeApp, HAS_REDIS, redisForSuite, solidImage, waitFor } from './helpers.js';
 
 const post = (url: string, payload: Buffer) => ({ method: 'POST' as const, url, payload, headers: { 'content-type': 'image/jpeg' } });
 
@@ -69,20 +68,10 @@ describe('cache key', () => {
 });
 
 describe.skipIf(!HAS_REDIS)('ResultCache over a real Redis', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
-  let client: Redis;
-  beforeAll(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url);
-  });
-  afterAll(async () => {
-    client?.disconnect();
-    if (redis?.proc.exitCode === null) redis.proc.kill('SIGCONT');
-    await redis?.stop();
-  });
+  const suite = redisForSuite();
 
   const open = async (config: { memoryEntries: number; memoryBytes: number; redisTimeoutMs?: number }, m = createMetrics({ defaults: false })) => {
-    const cache = new ResultCache({ redisUrl: redis.url, redisTtlS: 60, redisTimeoutMs: 2000, ...config }, m);
+    const cache = new ResultCache({ redisUrl: suite.redis.url, redisTtlS: 60, redisTimeoutMs: 2000, ...config }, m);
     await waitFor(() => cache.status().redis?.status === 'ready', 10_000, 'redis connection');
     return { cache, m };
   };
@@ -91,9 +80,9 @@ describe.skipIf(!HAS_REDIS)('ResultCache over a real Redis', () => {
     const { cache, m } = await open({ memoryEntries: 100, memoryBytes: 1 << 20 });
     try {
       const value = { width: 1, height: 1, faces: [] };
-      await client.set('faceopt:shared', JSON.stringify(value));
+      await suite.client.set('faceopt:shared', JSON.stringify(value));
       expect(await cache.get('shared')).toEqual(value);
-      await client.del('faceopt:shared');
+      await suite.client.del('faceopt:shared');
       expect(await cache.get('shared')).toEqual(value);
       expect(await cacheCounts(m)).toEqual({ 'memory/miss': 1, 'memory/hit': 1, 'redis/hit': 1 });
     } finally {
@@ -113,8 +102,8 @@ describe.skipIf(!HAS_REDIS)('ResultCache over a real Redis', () => {
           await new Promise((r) => setTimeout(r, 2));
         }
       }
-      expect(JSON.parse((await client.get(`faceopt:w${writes - 1}`)) ?? 'null')).toEqual({ ...value, width: writes - 1 });
-      await client.set('faceopt:r', JSON.stringify(value));
+      expect(JSON.parse((await suite.client.get(`faceopt:w${writes - 1}`)) ?? 'null')).toEqual({ ...value, width: writes - 1 });
+      await suite.client.set('faceopt:r', JSON.stringify(value));
       for (let i = 0; i < REDIS_MAX_PENDING_READS + 50; i++) expect(await cache.get('r'), `read ${i}`).toEqual(value);
       expect((await cacheCounts(m))['redis/error']).toBeUndefined();
     } finally {
@@ -124,7 +113,7 @@ describe.skipIf(!HAS_REDIS)('ResultCache over a real Redis', () => {
 
   it('a hung Redis holds at most REDIS_MAX_PENDING_READS lookups; the others are skipped at once as errors', async () => {
     const { cache, m } = await open({ memoryEntries: 0, memoryBytes: 0, redisTimeoutMs: 20_000 });
-    redis.proc.kill('SIGSTOP');
+    suite.redis.proc.kill('SIGSTOP');
     try {
       let done = 0;
       const extra = 20;
@@ -133,10 +122,10 @@ describe.skipIf(!HAS_REDIS)('ResultCache over a real Redis', () => {
       await new Promise((r) => setTimeout(r, 50));
       expect(done).toBe(extra); // the rest wait on Redis (for up to the 20 s lookup timeout)
       expect((await cacheCounts(m))['redis/error']).toBe(extra);
-      redis.proc.kill('SIGCONT');
+      suite.redis.proc.kill('SIGCONT');
       expect(await Promise.all(reads)).toEqual(reads.map(() => undefined));
     } finally {
-      redis.proc.kill('SIGCONT');
+      suite.redis.proc.kill('SIGCONT');
       await cache.close();
     }
   });

@@ -6,7 +6,7 @@
  * counted once in faceopt_requests_rejected_total.
  */
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FaceoptError, isFaceoptError } from '../../pipeline/errors.js';
 import type { DetectOptions } from '../../pipeline/faces/scrfd.js';
 import type { DetectedFace, RgbImage } from '../../pipeline/faces/types.js';
@@ -14,7 +14,7 @@ import { estimateBytes, LruCache, ResultCache } from '../../server/cache.js';
 import { DEFAULTS, resolveServerConfig } from '../../server/config.js';
 import { cacheScope } from '../../server/service.js';
 import { faceopt } from '../helpers/cli.js';
-import { FakeBackend, fakeApp, HAS_REDIS, solidImage, startRedis, waitFor } from './helpers.js';
+import { FakeBackend, fakeApp, HAS_REDIS, redisForSuite, solidImage, waitFor } from './helpers.js';
 
 const post = (url: string, payload: Buffer, headers: Record<string, string> = {}) => ({ method: 'POST' as const, url, payload, headers: { 'content-type': 'image/jpeg', ...headers } });
 const metricValue = (text: string, line: string): number => Number(new RegExp(`^${line.replace(/[{}"=,/]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
@@ -132,35 +132,25 @@ describe('timeouts in the metrics', () => {
 });
 
 describe.skipIf(!HAS_REDIS)('redis values and a hung redis', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
-  let client: Redis;
-  beforeAll(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url);
-  });
-  afterAll(async () => {
-    client?.disconnect();
-    if (redis?.proc.exitCode === null) redis.proc.kill('SIGCONT');
-    await redis?.stop();
-  });
+  const suite = redisForSuite();
 
   it('a value in Redis that is not a result of this shape is a counted error and the request runs inference', async () => {
     const fake = new FakeBackend();
-    const { app } = await fakeApp({ cache: { memoryEntries: 0, redisUrl: redis.url } }, fake);
+    const { app } = await fakeApp({ cache: { memoryEntries: 0, redisUrl: suite.redis.url } }, fake);
     try {
       await waitFor(() => app.faceopt.service.cache.status().redis?.status === 'ready', 10_000, 'redis connection');
-      await client.flushall();
+      await suite.client.flushall();
       const img = await solidImage([120, 60, 30]);
       const first = await app.inject(post('/v1/embed', img));
       expect(first.statusCode).toBe(200);
-      await waitFor(async () => (await client.keys('faceopt:*:main:*')).length === 1, 5000, 'the entry to be written');
-      const [mainKey] = await client.keys('faceopt:*:main:*');
+      await waitFor(async () => (await suite.client.keys('faceopt:*:main:*')).length === 1, 5000, 'the entry to be written');
+      const [mainKey] = await suite.client.keys('faceopt:*:main:*');
       expect((await app.inject(post('/v1/embed', img))).headers['x-faceopt-cache']).toBe('hit');
       const bad = ['not json', 'null', '{}', '[]', '"x"', '{"embedding":[1,0,0],"norm":-5,"box":"evil"}', '{"embedding":[null,"a"]}',
         JSON.stringify({ ...first.json(), embedding: [1, 0] }), JSON.stringify({ ...first.json(), norm: -1 }), JSON.stringify({ ...first.json(), box: [1, 2, 3] })];
       let errors = 0;
       for (const v of bad) {
-        await client.set(mainKey, v);
+        await suite.client.set(mainKey, v);
         const res = await app.inject(post('/v1/embed', img));
         expect(res.statusCode, v).toBe(200);
         expect(res.headers['x-faceopt-cache'], v).toBe('miss');
@@ -171,10 +161,10 @@ describe.skipIf(!HAS_REDIS)('redis values and a hung redis', () => {
       expect(metricValue(text, 'faceopt_cache_requests_total{layer="redis",result="error"}')).toBeGreaterThanOrEqual(errors);
       // extract: garbage in the faces list
       await app.inject(post('/v1/extract', img));
-      await waitFor(async () => (await client.keys('faceopt:*:extract:*')).length === 1, 5000, 'the extract entry');
-      const [extractKey] = await client.keys('faceopt:*:extract:*');
+      await waitFor(async () => (await suite.client.keys('faceopt:*:extract:*')).length === 1, 5000, 'the extract entry');
+      const [extractKey] = await suite.client.keys('faceopt:*:extract:*');
       for (const v of ['{}', '{"width":64,"height":64,"faces":[{}]}', '{"width":64,"height":64,"faces":"x"}']) {
-        await client.set(extractKey, v);
+        await suite.client.set(extractKey, v);
         const res = await app.inject(post('/v1/extract', img));
         expect(res.json().images[0], v).toMatchObject({ status: 'ok', cached: false });
       }
@@ -186,10 +176,10 @@ describe.skipIf(!HAS_REDIS)('redis values and a hung redis', () => {
   it('a REDIS_URL database the server refuses turns the Redis layer off (it was logged as off while results went to database 0); a valid one is used', async () => {
     const warnings: string[] = [];
     const log = { warn: (o: object, msg: string) => { warnings.push(`${msg} ${JSON.stringify(o)}`); } };
-    await client.flushall();
+    await suite.client.flushall();
     const value = { width: 1, height: 1, faces: [] };
-    const refused = new ResultCache({ memoryEntries: 0, memoryBytes: 0, redisUrl: `${redis.url}/99`, redisTtlS: 60, redisTimeoutMs: 300 }, null, log);
-    const chosen = new ResultCache({ memoryEntries: 0, memoryBytes: 0, redisUrl: `${redis.url}/3`, redisTtlS: 60, redisTimeoutMs: 300 }, null, log);
+    const refused = new ResultCache({ memoryEntries: 0, memoryBytes: 0, redisUrl: `${suite.redis.url}/99`, redisTtlS: 60, redisTimeoutMs: 300 }, null, log);
+    const chosen = new ResultCache({ memoryEntries: 0, memoryBytes: 0, redisUrl: `${suite.redis.url}/3`, redisTtlS: 60, redisTimeoutMs: 300 }, null, log);
     try {
       await waitFor(() => refused.status().redis?.error !== undefined, 10_000, 'the refused SELECT');
       expect(refused.status().redis).toMatchObject({ status: 'end', error: expect.stringContaining('database 99, which this Redis server refuses (ERR') });
@@ -199,8 +189,8 @@ describe.skipIf(!HAS_REDIS)('redis values and a hung redis', () => {
       await waitFor(() => chosen.status().redis?.status === 'ready', 10_000, 'redis connection');
       await waitFor(async () => { chosen.set('k3', value); return (await chosen.get('k3')) !== undefined; }, 5000, 'the database-3 entry');
       await new Promise((r) => setTimeout(r, 200));
-      expect(await client.keys('*')).toEqual([]); // nothing in database 0
-      const db3 = new Redis(`${redis.url}/3`);
+      expect(await suite.client.keys('*')).toEqual([]); // nothing in database 0
+      const db3 = new Redis(`${suite.redis.url}/3`);
       try {
         expect(await db3.keys('*')).toEqual(['faceopt:k3']);
       } finally {
@@ -214,10 +204,10 @@ describe.skipIf(!HAS_REDIS)('redis values and a hung redis', () => {
 
   it('a hung Redis costs a request at most one lookup timeout, and its pending writes stay bounded', async () => {
     const timeout = 300;
-    const { app } = await fakeApp({ cache: { memoryEntries: 0, redisUrl: redis.url, redisTimeoutMs: timeout } }, new FakeBackend());
+    const { app } = await fakeApp({ cache: { memoryEntries: 0, redisUrl: suite.redis.url, redisTimeoutMs: timeout } }, new FakeBackend());
     try {
       await waitFor(() => app.faceopt.service.cache.status().redis?.status === 'ready', 10_000, 'redis connection');
-      redis.proc.kill('SIGSTOP');
+      suite.redis.proc.kill('SIGSTOP');
       for (let i = 0; i < 3; i++) {
         const t0 = performance.now();
         const res = await app.inject(post('/v1/embed', await solidImage([40 + i, 80, 160])));
@@ -231,7 +221,7 @@ describe.skipIf(!HAS_REDIS)('redis values and a hung redis', () => {
       expect(pending).toBeGreaterThan(0);
       expect(pending).toBeLessThanOrEqual(64);
     } finally {
-      redis.proc.kill('SIGCONT');
+      suite.redis.proc.kill('SIGCONT');
       await app.close();
     }
   });

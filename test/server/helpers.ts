@@ -6,7 +6,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
+import { afterAll, beforeAll } from 'vitest';
 import { l2normalize } from '../../pipeline/faces/arcface.js';
 import { decodeImage } from '../../pipeline/faces/decode.js';
 import { resizeBilinear } from '../../pipeline/faces/preprocess.js';
@@ -175,6 +177,37 @@ export async function startRedis(fixedPort?: number): Promise<{ url: string; por
   }
   await stop();
   throw new Error(`redis-server did not start on port ${port}`);
+}
+
+/**
+ * A redis-server and a client of it for the enclosing describe block: started in beforeAll, stopped in
+ * afterAll (resumed first if a test left it paused with SIGSTOP). Read `redis` and `client` inside tests.
+ */
+export function redisForSuite(): { readonly redis: Awaited<ReturnType<typeof startRedis>>; readonly client: Redis } {
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  let client: Redis | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    if (redis?.proc.exitCode === null) redis.proc.kill('SIGCONT');
+    await redis?.stop();
+  });
+  return { get redis() { return redis!; }, get client() { return client!; } };
+}
+
+/** Write a whole POST to `route` with a chunked body (16 KiB chunks and the terminating chunk) on socket `s`. */
+export function writeChunkedPost(s: net.Socket, route: string, contentType: string, payload: Buffer): void {
+  s.write(`POST ${route} HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+  for (let i = 0; i < payload.length; i += 16_384) {
+    const chunk = payload.subarray(i, i + 16_384);
+    s.write(`${chunk.length.toString(16)}\r\n`);
+    s.write(chunk);
+    s.write('\r\n');
+  }
+  s.write('0\r\n\r\n');
 }
 
 /** Poll `fn` until it returns true (or throw after `ms`). */

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import type { FaceoptApp } from '../../server/app.js';
 import { checkImageBytes } from '../../server/input.js';
-import { fakeApp, multipart, solidImage } from './helpers.js';
+import { fakeApp, multipart, solidImage, writeChunkedPost } from './helpers.js';
 
 let app: FaceoptApp | null = null;
 afterEach(async () => { await app?.close(); app = null; });
@@ -124,16 +124,7 @@ describe('multipart body limit over a socket', () => {
     const { payload, headers } = await build(Math.ceil((limit + 2000 - overhead) / 2)); // about 2 KB over in all
     expect(payload.length).toBeGreaterThan(limit);
     expect(payload.length).toBeLessThan(limit + 4000);
-    const got = await exchange(port, (s) => {
-      s.write(`POST /v1/extract HTTP/1.1\r\nHost: x\r\nContent-Type: ${headers['content-type']}\r\nTransfer-Encoding: chunked\r\n\r\n`);
-      for (let i = 0; i < payload.length; i += 16_384) {
-        const chunk = payload.subarray(i, i + 16_384);
-        s.write(`${chunk.length.toString(16)}\r\n`);
-        s.write(chunk);
-        s.write('\r\n');
-      }
-      s.write('0\r\n\r\n');
-    }, 8000);
+    const got = await exchange(port, (s) => writeChunkedPost(s, '/v1/extract', headers['content-type']!, payload), 8000);
     expect(got).toMatch(/^HTTP\/1\.1 413/);
   });
 });

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FaceoptApp } from '../../server/app.js';
-import { fakeApp, multipart, solidImage, waitFor } from './helpers.js';
+import { fakeApp, multipart, solidImage, waitFor, writeChunkedPost } from './helpers.js';
 
 let app: FaceoptApp | null = null;
 afterEach(async () => { await app?.close(); app = null; });
@@ -103,16 +103,7 @@ describe('multipart bodies', () => {
     const { payload, headers } = await multipart([{ name: 'file', data: Buffer.concat([await solidImage([200, 120, 90]), Buffer.alloc(150_000, 7)]) }]);
     const got = await new Promise<string>((resolve) => {
       let text = '';
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.write(`POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: ${headers['content-type']}\r\nTransfer-Encoding: chunked\r\n\r\n`);
-        for (let i = 0; i < payload.length; i += 16_384) {
-          const chunk = payload.subarray(i, i + 16_384);
-          s.write(`${chunk.length.toString(16)}\r\n`);
-          s.write(chunk);
-          s.write('\r\n');
-        }
-        s.write('0\r\n\r\n');
-      });
+      const s = net.connect(port, '127.0.0.1', () => writeChunkedPost(s, '/v1/embed', headers['content-type']!, payload));
       s.on('data', (d) => { text += d.toString('latin1'); });
       s.on('close', () => resolve(text));
       s.on('error', () => resolve(text));
