@@ -30,6 +30,7 @@ export const ERRORS = {
   FACEOPT_ERR_OPSET_UPGRADE: { message: 'Cannot upgrade {node} ({op}) from opset {from} to {to}: {reason}. Export the model at opset {to} or later (or convert it with `onnx.version_converter.convert_version(model, {to})` and check its outputs), then run this again.', exit: 65, http: 500 },
   FACEOPT_ERR_ALREADY_QUANTIZED: { message: '{path} is already quantized (it has {ops}). Pass the float model it was made from instead.', exit: 65, http: 400 },
   FACEOPT_ERR_MODEL_ROLE: { message: '{path} is not a {expected} model (recognised as {actual}). Pass a {expected} model{hint?}.', exit: 64, http: 400 },
+  FACEOPT_ERR_TENSOR_NAME: { message: 'Input name {name} cannot be written into {target}: {reason}. Rename the input in the model to letters, digits, ".", "_" and "-" only (for example with onnx-graphsurgeon: `graph = gs.import_onnx(model); graph.inputs[0].name = "input"; onnx.save(gs.export_onnx(graph), path)`), then run this again.', exit: 65, http: 400 },
   // --- model zoo --------------------------------------------------------------------------------
   FACEOPT_ERR_UNKNOWN_PACK: { message: 'Unknown model pack "{pack}". Known packs: {known}. Run `faceopt models list`.', exit: 64, http: 404 },
   FACEOPT_ERR_UNKNOWN_MODEL_FILE: { message: 'Pack {pack} has no file "{file}". It has: {known}.', exit: 64, http: 404 },

@@ -34,7 +34,7 @@ import { loadFloatSource } from '../optimize/source.js';
 import { prepareFloatGraph, type FloatRewriteOptions } from '../quantize/index.js';
 import { searchTarget, TARGET_MARGIN } from '../quantize/mixed.js';
 import type { Precision } from '../tensorrt/build-script.js';
-import { bundleName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
+import { bundleName, checkProfileInputName, writeTensorrtBundle, type BatchProfile, type TensorrtPlan } from '../tensorrt/plan.js';
 import { engineStatus, evaluatedGraph, evaluateTensorrtBundle } from '../tensorrt/report.js';
 import { removeReportUnlessFor } from '../report/io.js';
 import { terminalSummary } from '../report/summary.js';
@@ -148,6 +148,7 @@ async function runTensorrtLocked(opts: RunTensorrtOptions, release: (() => void)
   if (!profile) throw new FaceoptError('FACEOPT_ERR_MODEL_ROLE', { path: file, expected: 'face detector or recognizer', actual: 'neither' });
   const role = profile.role;
   checkRoleFlags(role, opts.roleFlags ?? [], 'optimize --tensorrt');
+  checkProfileInputName(source.graph.inputs[0]?.name ?? '', role); // before calibration, not after it
   const name = bundleName(source);
   const detSize = opts.detSize === undefined ? undefined : Array.isArray(opts.detSize) ? opts.detSize as [number, number] : parseDetSize(opts.detSize as string | number);
   checkOptimizeDetSize(profile, detSize); // a fixed detector's plan at another size failed only at the engine build

@@ -56,6 +56,35 @@ function attrToInput(node: NodeProto, ctx: Ctx, attr: string, at: number): void 
   node.input = inputs;
 }
 
+/** The values of a constant float tensor (initializer or Constant node) feeding `name`, or undefined. */
+function constFloats(g: Graph, name: string): number[] | undefined {
+  if (!name || (!g.hasInitializer(name) && !g.constantValue(name))) return undefined;
+  return Array.from(g.getFloat(name));
+}
+
+/** Scales as written in a model (float32 0.6 shows as 0.6, not 0.6000000238418579). */
+const scalesText = (scales: readonly number[]): string => `[${scales.map((v) => Number(v.toPrecision(7))).join(',')}]`;
+
+/**
+ * The nearest_mode (opset 11+) that rounds as onnxruntime rounds Resize-10 and Upsample: their SIMPLE
+ * mode (core/providers/cpu/tensor/upsamplebase.h, GetNearestPixelFromOriginal, asked per axis with
+ * `scales[axis] < 1` in upsample.cc) takes ceil on an axis that shrinks and truncates (floor: asymmetric
+ * coordinates are >= 0) on one that grows; a scale of 1 maps i to i either way. From 11 on one mode
+ * covers every axis, so scales that shrink one axis and grow another have no equivalent (and the model
+ * has one opset, so the node cannot stay at 10): a coded error naming the node.
+ */
+function nearestModeFor(node: NodeProto, ctx: Ctx, scales: readonly number[] | undefined): string {
+  // scales computed at run time cannot be read here. floor is exact whenever they upsample: every valid
+  // Upsample (scales >= 1) and the FPN Resize nodes of the graphs this targets; only a Resize-10 that
+  // shrinks at run time would round differently, and refusing every such node would refuse those graphs
+  if (!scales) return 'floor';
+  const down = scales.some((v) => v < 1);
+  if (down && scales.some((v) => v > 1)) {
+    ctx.fail(node, `nearest scales ${scalesText(scales)} shrink one axis and grow another; before opset 11 onnxruntime rounds up on the first and down on the second, and one nearest_mode cannot do both`);
+  }
+  return down ? 'ceil' : 'floor';
+}
+
 const RULES: Record<string, Rule> = {
   BatchNormalization(node, ctx) {
     // opset 9 dropped `spatial` (1 = the only behaviour kept); opset 6/7 dropped consumed_inputs/is_test.
@@ -71,26 +100,30 @@ const RULES: Record<string, Rule> = {
   Upsample(node, ctx) {
     if (!ctx.crosses(10)) return;
     const mode = attrString(node, 'mode', 'nearest');
+    const attr = attrInts(node, 'scales') ?? (getAttr(node, 'scales') as number[] | undefined);
     let scales = node.input?.[1];
-    if (!scales) {
-      const s = attrInts(node, 'scales') ?? (getAttr(node, 'scales') as number[] | undefined);
-      if (!s) return ctx.fail(node, 'Upsample without scales');
-      scales = ctx.float(`${node.name || 'Upsample'}_scales`, s, [s.length]);
-    }
+    if (!scales && !attr) return ctx.fail(node, 'Upsample without scales');
+    // Upsample takes scales >= 1 (onnxruntime refuses the node otherwise): a graph with a smaller one never
+    // ran there, and the upgrade must not make up what it meant
+    const known = scales ? constFloats(ctx.graph, scales) : attr;
+    if (known?.some((v) => v < 1)) ctx.fail(node, `scales ${scalesText(known)} go below 1, which Upsample does not take (scales >= 1; onnxruntime refuses the node)`);
+    const nearestMode = mode === 'nearest' ? nearestModeFor(node, ctx, known) : undefined;
+    if (!scales) scales = ctx.float(`${node.name || 'Upsample'}_scales`, attr!, [attr!.length]);
     node.opType = 'Resize';
     node.attribute = [];
     node.input = [node.input![0]!, ctx.float(`${node.name || 'Resize'}_roi`, [], [0]), scales];
     setAttr(node, 'mode', mode === 'bilinear' ? 'linear' : mode);
     setAttr(node, 'coordinate_transformation_mode', 'asymmetric');
-    if (mode === 'nearest') setAttr(node, 'nearest_mode', 'floor');
+    if (nearestMode) setAttr(node, 'nearest_mode', nearestMode);
   },
   Resize(node, ctx) {
     // Resize-10 took (X, scales) with asymmetric coordinates; 11 added roi and the transformation modes.
     if (!ctx.crosses(11) || ctx.from >= 11) return;
     const [x, scales] = node.input ?? [];
+    const nearestMode = attrString(node, 'mode', 'nearest') === 'nearest' ? nearestModeFor(node, ctx, constFloats(ctx.graph, scales ?? '')) : undefined;
     node.input = [x!, ctx.float(`${node.name || 'Resize'}_roi`, [], [0]), scales!];
     setAttr(node, 'coordinate_transformation_mode', 'asymmetric');
-    if (attrString(node, 'mode', 'nearest') === 'nearest') setAttr(node, 'nearest_mode', 'floor');
+    if (nearestMode) setAttr(node, 'nearest_mode', nearestMode);
   },
   Clip(node, ctx) {
     if (!ctx.crosses(11)) return;

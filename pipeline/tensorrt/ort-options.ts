@@ -7,8 +7,11 @@
  * Rules from the docs: a calibration table is for graphs WITHOUT Q/DQ ("calibration table should not
  * be provided for QDQ model because TensorRT doesn't allow calibration table to be loaded if there is
  * any Q/DQ node"); it is looked up inside `trt_engine_cache_path`; `trt_profile_*_shapes` use
- * `input:dim1xdim2,...`. Values are written as strings, which every front end accepts (C API,
- * Python, Triton's `parameters`).
+ * `input:dim1xdim2,...`, read by ParseProfileShapes/MakeInputNameShapePair
+ * (tensorrt_execution_provider_utils.h): split at every ',', the name up to the FIRST ':', the dims up to
+ * a next ':' split at 'x', and no quoting, so a name with ',' or ':' cannot be written there (unlike
+ * trtexec, which takes a quoted 'input:0'). Values are written as strings, which every front end accepts
+ * (C API, Python, Triton's `parameters`, which the onnxruntime backend hands to the EP as they are).
  *
  * onnxruntime-node (1.30) passes only `deviceId` to the TensorRT EP (js/node session_options_helper),
  * and the V2 options path ignores ORT_TENSORRT_* environment variables, so from Node these options
@@ -21,7 +24,7 @@ import { requireFile } from '../fsutil.js';
 import { loadModel } from '../onnx/model.js';
 import { requireProvider } from '../runtime.js';
 import type { Precision } from './build-script.js';
-import { shapeSpec, type ShapeProfile } from './trtexec.js';
+import type { ShapeProfile } from './trtexec.js';
 
 export type OptionKind = 'bool' | 'int' | 'string' | 'shapes';
 
@@ -93,6 +96,36 @@ export interface OrtTensorrtFile {
   notes: string[];
 }
 
+/**
+ * What is wrong with a `trt_profile_*_shapes` value, read the way onnxruntime reads it, or null. An entry
+ * with a second ':' gets its own message: onnxruntime would take a shorter name than the one meant.
+ */
+function shapesProblem(option: string, value: string): string | null {
+  for (const entry of value.split(',')) {
+    const colon = entry.indexOf(':');
+    if (colon > 0 && entry.indexOf(':', colon + 1) >= 0) {
+      return `${option}: onnxruntime takes an input name up to the first ":" and has no quoting, so ${JSON.stringify(entry)} names input ${JSON.stringify(entry.slice(0, colon))}`;
+    }
+    if (!/^[^:]+:\d+(x\d+)*$/.test(entry)) return `${option} must look like input:1x3x112x112`;
+  }
+  return null;
+}
+
+/**
+ * A `trt_profile_*_shapes` entry `name:dim1xdim2...` for onnxruntime's TensorRT EP (and Triton, which
+ * passes it on). The name is written as it is, since onnxruntime strips nothing; a name it would split
+ * (',' or ':', see the module comment) is FACEOPT_ERR_TENSOR_NAME.
+ */
+export function ortShapeSpec(input: string, dims: readonly number[]): string {
+  const reason = input.includes(',')
+    ? 'onnxruntime splits trt_profile_*_shapes at every "," and has no quoting (trtexec splits its shape lists there too)'
+    : input.includes(':')
+      ? 'onnxruntime takes the input name in trt_profile_*_shapes up to the first ":" and has no quoting (trtexec can take such a name, onnxruntime cannot)'
+      : null;
+  if (reason) throw new FaceoptError('FACEOPT_ERR_TENSOR_NAME', { name: JSON.stringify(input), target: "onnxruntime's TensorRT EP options (ort-tensorrt.json, Triton's config.pbtxt)", reason });
+  return `${input}:${dims.join('x')}`;
+}
+
 /** Check one options object: known names, values of the right kind, and no calibration table on Q/DQ. */
 export function checkOrtOptions(options: Record<string, unknown>, qdq: boolean): string[] {
   const problems: string[] = [];
@@ -102,7 +135,10 @@ export function checkOrtOptions(options: Record<string, unknown>, qdq: boolean):
     if (typeof v !== 'string') { problems.push(`${k} must be a string value`); continue; }
     if (kind === 'bool' && v !== '0' && v !== '1') problems.push(`${k} must be "0" or "1"`);
     if (kind === 'int' && !/^-?\d+$/.test(v)) problems.push(`${k} must be an integer`);
-    if (kind === 'shapes' && !/^[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*$/.test(v)) problems.push(`${k} must look like input:1x3x112x112`);
+    if (kind === 'shapes') {
+      const problem = shapesProblem(k, v);
+      if (problem) problems.push(problem);
+    }
   }
   if (qdq && options.trt_int8_calibration_table_name) problems.push('a calibration table cannot be used with a Q/DQ graph (TensorRT refuses it)');
   if (options.trt_int8_calibration_table_name && options.trt_int8_enable !== '1') problems.push('a calibration table needs trt_int8_enable=1');
@@ -129,9 +165,9 @@ export function buildOrtTensorrtFile(input: OrtPlanInput): OrtTensorrtFile {
     trt_builder_optimization_level: String(input.optimizationLevel),
   };
   if (input.dynamic) {
-    common.trt_profile_min_shapes = shapeSpec(input.profile.input, input.profile.min);
-    common.trt_profile_opt_shapes = shapeSpec(input.profile.input, input.profile.opt);
-    common.trt_profile_max_shapes = shapeSpec(input.profile.input, input.profile.max);
+    common.trt_profile_min_shapes = ortShapeSpec(input.profile.input, input.profile.min);
+    common.trt_profile_opt_shapes = ortShapeSpec(input.profile.input, input.profile.opt);
+    common.trt_profile_max_shapes = ortShapeSpec(input.profile.input, input.profile.max);
   }
   const notes = [
     'Values are strings; pass them as TensorRT EP provider options (Python: providers=[("TensorrtExecutionProvider", options), "CUDAExecutionProvider"]).',

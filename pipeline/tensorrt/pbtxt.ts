@@ -7,7 +7,14 @@
  *
  * Grammar: `field: scalar`, `field { ... }` or `field: { ... }` (also `< ... >`), `field: [a, b]` for
  * repeated scalars, maps as repeated `{ key: .. value: .. }` entries, `#` comments, optional `,`/`;`
- * separators, adjacent string literals concatenated, C-style string escapes.
+ * separators, adjacent string literals concatenated.
+ *
+ * Strings and integers follow the Text Format Language Specification
+ * (https://protobuf.dev/reference/protobuf/textformat-spec/): the escapes \a \b \f \n \r \t \v \? \\ \'
+ * \", octal \NNN and hex \xNN byte values, \uNNNN and \U000NNNNN / \U0010NNNN code points, and a string
+ * field must be valid UTF-8 once unescaped (so byte escapes and adjacent literals are joined as bytes);
+ * integers are decimal, octal (leading 0) or hex (0x), within their type's range. `printPbtxt` writes
+ * \n \r \t \" \\ by name, other control characters as octal, everything else as UTF-8.
  */
 import { FaceoptError } from '../errors.js';
 
@@ -68,7 +75,46 @@ export const TRITON_SCHEMA: Schema = {
 export type PbValue = string | number | boolean | PbMessage | PbValue[] | Record<string, unknown>;
 export interface PbMessage { [field: string]: PbValue }
 
-interface Token { kind: 'ident' | 'number' | 'string' | 'punct'; text: string; value?: string; line: number; col: number }
+/** `bytes`: what a string literal stands for, undecoded (adjacent literals are joined before UTF-8 decoding). */
+interface Token { kind: 'ident' | 'number' | 'string' | 'punct'; text: string; bytes?: Uint8Array; line: number; col: number }
+
+/** The escapes of one character the spec names, with the byte each stands for. */
+const NAMED_ESCAPES: Readonly<Record<string, number>> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, '?': 63, '\\': 92, "'": 39, '"': 34 };
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/**
+ * Read the escape at `text[j]` (a backslash) into `bytes`; returns the index after it. `fail` ends
+ * the parse with what is wrong.
+ */
+function readEscape(text: string, j: number, bytes: number[], fail: (msg: string) => never): number {
+  const e = text[j + 1] ?? '';
+  if (e in NAMED_ESCAPES) { bytes.push(NAMED_ESCAPES[e]!); return j + 2; }
+  const oct = /^[0-7]{1,3}/.exec(text.slice(j + 1, j + 4));
+  if (oct) {
+    // up to three octal digits, one byte: \400 and over do not fit
+    const v = Number.parseInt(oct[0], 8);
+    if (v > 0xff) fail(`\\${oct[0]} is over \\377, the largest byte`);
+    bytes.push(v);
+    return j + 1 + oct[0].length;
+  }
+  if (e === 'x') {
+    const hex = /^[0-9a-fA-F]{1,2}/.exec(text.slice(j + 2, j + 4));
+    if (!hex) fail('\\x needs a hex digit');
+    bytes.push(Number.parseInt(hex![0], 16));
+    return j + 2 + hex![0].length;
+  }
+  if (e === 'u' || e === 'U') {
+    const digits = text.slice(j + 2, j + (e === 'u' ? 6 : 10));
+    const ok = e === 'u' ? /^[0-9a-fA-F]{4}$/.test(digits) : /^(000[0-9a-fA-F]{5}|0010[0-9a-fA-F]{4})$/.test(digits);
+    if (!ok) fail(e === 'u' ? '\\u needs 4 hex digits' : '\\U needs 000 and 5 hex digits or 0010 and 4 (a code point up to 10FFFF)');
+    const cp = Number.parseInt(digits, 16);
+    // a code point, not a UTF-16 unit: a surrogate is no character (the spec calls C++'s pairing of them non-conforming)
+    if (cp >= 0xd800 && cp <= 0xdfff) fail(`\\${e}${digits} is a surrogate, not a character`);
+    bytes.push(...utf8(String.fromCodePoint(cp)));
+    return j + (e === 'u' ? 6 : 10);
+  }
+  return fail(`unknown escape \\${e}`);
+}
 
 function tokenize(text: string, where: string): Token[] {
   const out: Token[] = [];
@@ -90,24 +136,54 @@ function tokenize(text: string, where: string): Token[] {
       out.push({ kind: 'number', text: m![0], ...at }); adv(m![0].length); continue;
     }
     if (c === '"' || c === "'") {
-      let j = i + 1; let value = '';
+      let j = i + 1; const bytes: number[] = [];
       while (j < text.length && text[j] !== c) {
         if (text[j] === '\n') fail('newline inside a string');
-        if (text[j] === '\\') {
-          const e = text[j + 1];
-          const map: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'" };
-          if (e === undefined || !(e in map)) fail(`unknown escape \\${e ?? ''}`);
-          value += map[e!]; j += 2; continue;
-        }
-        value += text[j]; j++;
+        if (text[j] === '\\') { j = readEscape(text, j, bytes, fail); continue; }
+        const cp = text.codePointAt(j)!;
+        bytes.push(...utf8(String.fromCodePoint(cp)));
+        j += cp > 0xffff ? 2 : 1;
       }
       if (j >= text.length) fail('unterminated string');
-      out.push({ kind: 'string', text: text.slice(i, j + 1), value, ...at }); adv(j + 1 - i); continue;
+      out.push({ kind: 'string', text: text.slice(i, j + 1), bytes: Uint8Array.from(bytes), ...at }); adv(j + 1 - i); continue;
     }
     if ('{}[]<>:,;'.includes(c)) { out.push({ kind: 'punct', text: c, ...at }); adv(1); continue; }
     fail(`unexpected ${JSON.stringify(c)}`);
   }
   return out;
+}
+
+type IntType = 'int32' | 'int64' | 'uint32' | 'uint64';
+
+/** Each integer type's range (the spec's table: int32 -0x80000000 to 0x7FFFFFFF, uint32 0 to 0xFFFFFFFF, ...). */
+const INT_RANGES: Readonly<Record<IntType, readonly [bigint, bigint]>> = {
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  uint32: [0n, 2n ** 32n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+};
+
+/**
+ * The value of an integer literal: decimal, octal after a leading 0 (`017` is 15), or hex after 0x,
+ * with an optional '-'; undefined for anything else (`1.5`, `1e3`, `08`). BigInt, so the 64-bit bounds
+ * are compared exactly.
+ */
+function integerLiteral(text: string): { value: bigint; negative: boolean } | undefined {
+  const m = /^(-?)(?:(0[xX][0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))$/.exec(text);
+  if (!m) return undefined;
+  const v = m[2] !== undefined ? BigInt(m[2]) : m[3] !== undefined ? (m[3] ? BigInt(`0o${m[3]}`) : 0n) : BigInt(m[4]!);
+  return { value: m[1] ? -v : v, negative: m[1] === '-' };
+}
+
+/** Why `value` (written `text`) is no value of `type` that faceopt can hold, or null. */
+function integerProblem(field: string, text: string, value: bigint, negative: boolean, type: IntType): string | null {
+  // unsigned types take no sign at all, not even -0 (the spec: "signed values (-0) are not valid")
+  if (type.startsWith('u') && negative) return `${field}: ${text} must be >= 0`;
+  const [lo, hi] = INT_RANGES[type];
+  if (value < lo || value > hi) return `${field}: ${text} is out of range for ${type} (${lo} to ${hi})`;
+  // valid for the type, but a JS number would round it: refused rather than read as a nearby value
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) return `${field}: ${text} cannot be held exactly here (faceopt reads integers up to 2^53-1)`;
+  return null;
 }
 
 /** Parse text into a plain object for `type` (default ModelConfig), refusing anything outside the schema. */
@@ -128,9 +204,14 @@ export function parsePbtxt(text: string, type = 'ModelConfig', schema: Schema = 
     }
     if (type === 'string') {
       if (t.kind !== 'string') fail(t, `${field}: expected a string, found ${t.text}`);
-      let v = t.value!;
-      while (peek()?.kind === 'string') v += take().value!;
-      return v;
+      const parts = [t.bytes!];
+      while (peek()?.kind === 'string') parts.push(take().bytes!);
+      try {
+        // fatal: a string field must be valid UTF-8 (spec); ignoreBOM: a leading U+FEFF is part of the value
+        return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(Buffer.concat(parts));
+      } catch {
+        return fail(t, `${field}: the string is not valid UTF-8 once unescaped`);
+      }
     }
     if (type === 'bool') {
       if (t.text === 'true' || t.text === '1' || t.text === 'True') return true;
@@ -139,11 +220,11 @@ export function parsePbtxt(text: string, type = 'ModelConfig', schema: Schema = 
     }
     if (t.kind !== 'number') fail(t, `${field}: expected a number, found ${t.text}`);
     if (type === 'float') return Number(t.text.replace(/[fF]$/, ''));
-    const n = t.text.toLowerCase().startsWith('0x') || t.text.toLowerCase().startsWith('-0x') ? Number.parseInt(t.text, 16) : Number(t.text);
-    if (!Number.isSafeInteger(n)) fail(t, `${field}: ${t.text} is not an integer`);
-    if ((type === 'uint32' || type === 'uint64') && n < 0) fail(t, `${field}: ${t.text} must be >= 0`);
-    if ((type === 'int32' || type === 'uint32') && Math.abs(n) > 0xffffffff) fail(t, `${field}: ${t.text} is out of range`);
-    return n;
+    const lit = integerLiteral(t.text);
+    if (!lit) return fail(t, `${field}: ${t.text} is not an integer`);
+    const problem = integerProblem(field, t.text, lit.value, lit.negative, type);
+    if (problem) fail(t, problem);
+    return Number(lit.value);
   };
 
   const message = (type: string, close: string | null): PbMessage => {
@@ -218,15 +299,16 @@ export function parsePbtxt(text: string, type = 'ModelConfig', schema: Schema = 
       };
       const v = readOne();
       if (typeof ft === 'object' && 'map' in ft) {
-        const m = (obj[t.text] ??= {}) as Record<string, PbValue>;
+        // no prototype, and own keys only: a key such as "toString" or "__proto__" is a key like any other
+        const m = (obj[t.text] ??= Object.create(null) as Record<string, PbValue>) as Record<string, PbValue>;
         const e = v as PbMessage;
-        if (String(e.key) in m) fail(t, `${t.text} has key ${String(e.key)} twice`);
+        if (Object.hasOwn(m, String(e.key))) fail(t, `${t.text} has key ${String(e.key)} twice`);
         m[String(e.key)] = (e.value ?? '') as PbValue;
       } else if (spec!.repeated) {
         const arr = (obj[t.text] ??= []) as PbValue[];
         if (Array.isArray(v)) arr.push(...v); else arr.push(v);
       } else {
-        if (t.text in obj) fail(t, `${t.text} is set twice`);
+        if (Object.hasOwn(obj, t.text)) fail(t, `${t.text} is set twice`);
         obj[t.text] = v;
       }
       if (peek()?.text === ',' || peek()?.text === ';') p++;
@@ -235,9 +317,35 @@ export function parsePbtxt(text: string, type = 'ModelConfig', schema: Schema = 
   return message(type, null);
 }
 
-function printScalar(v: PbValue, type: FieldType): string {
+/** The characters printed as a named escape. */
+const NAMED_OUT: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '"': '\\"', '\\': '\\\\' };
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * A double-quoted string literal holding `s`: \n \r \t \" \\ by name, other C0 control characters and
+ * DEL as three-digit octal (JSON.stringify wrote \u0001, which is no text-format escape), the rest as
+ * UTF-8. A lone surrogate has no UTF-8 form, so it is refused.
+ */
+function quote(s: string, field: string): string {
+  if (LONE_SURROGATE.test(s)) throw new FaceoptError('FACEOPT_ERR_INTERNAL', { reason: `${field}: ${JSON.stringify(s)} has a lone surrogate, which no UTF-8 text can hold` });
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    out += NAMED_OUT[ch] ?? (c < 0x20 || c === 0x7f ? `\\${c.toString(8).padStart(3, '0')}` : ch);
+  }
+  return `${out}"`;
+}
+
+function printScalar(v: PbValue, type: FieldType, field: string): string {
   if (typeof type === 'object' && 'enum' in type) return String(v);
-  if (type === 'string') return JSON.stringify(String(v));
+  if (type === 'string') return quote(String(v), field);
+  if (type === 'int32' || type === 'int64' || type === 'uint32' || type === 'uint64') {
+    // what is printed must parse: the same range check as the parser
+    const problem = typeof v === 'number' && Number.isSafeInteger(v)
+      ? integerProblem(field, String(v), BigInt(v), v < 0, type)
+      : `${field}: ${String(v)} is not an integer`;
+    if (problem) throw new FaceoptError('FACEOPT_ERR_INTERNAL', { reason: `cannot print ${problem}` });
+  }
   return String(v);
 }
 
@@ -255,17 +363,17 @@ export function printPbtxt(obj: PbMessage, type = 'ModelConfig', schema: Schema 
       for (const [k, val] of Object.entries(v as Record<string, PbValue>)) {
         const valueText = typeof t.map[1] === 'object'
           ? `value { ${printPbtxt(val as PbMessage, t.map[1].message, schema, '').trim().replace(/\n/g, ' ')} }`
-          : `value: ${JSON.stringify(String(val))}`;
-        lines.push(`${indent}${name} { key: ${JSON.stringify(k)} ${valueText} }`);
+          : `value: ${quote(String(val), `${name}.value`)}`;
+        lines.push(`${indent}${name} { key: ${quote(k, `${name}.key`)} ${valueText} }`);
       }
     } else if (typeof t === 'object' && 'message' in t) {
       for (const m of spec.repeated ? (v as PbMessage[]) : [v as PbMessage]) {
         lines.push(`${indent}${name} {`, printPbtxt(m, t.message, schema, `${indent}  `).replace(/\n$/, ''), `${indent}}`);
       }
     } else if (spec.repeated) {
-      lines.push(`${indent}${name}: [ ${(v as PbValue[]).map((x) => printScalar(x, t)).join(', ')} ]`);
+      lines.push(`${indent}${name}: [ ${(v as PbValue[]).map((x) => printScalar(x, t, name)).join(', ')} ]`);
     } else {
-      lines.push(`${indent}${name}: ${printScalar(v, t)}`);
+      lines.push(`${indent}${name}: ${printScalar(v, t, name)}`);
     }
   }
   return `${lines.filter((l) => l !== '').join('\n')}\n`;

@@ -27,7 +27,7 @@ import { TOOL_VERSION } from '../version.js';
 import { scalesFromRanges, writeCalibrationCache } from './calibration-cache.js';
 import { buildLines, renderBuildScript, type BuildLine, type Precision } from './build-script.js';
 import { toFloat16 } from './fp16.js';
-import { buildOrtTensorrtFile } from './ort-options.js';
+import { buildOrtTensorrtFile, ortShapeSpec } from './ort-options.js';
 import { probeModel } from './probe.js';
 import { exportSymmetricQdq, type QdqCheck, type SymmetricQdqExport } from './qdq-export.js';
 import { exportQdqToTarget, type TensorrtMixedResult } from './mixed.js';
@@ -36,7 +36,7 @@ import type { InputBatch } from '../calibrate/run.js';
 import { renderReadme } from './readme.js';
 import { fixInputSize, makeBatchDynamic } from './shapes.js';
 import { preferredBatchSizes, renderTritonConfig } from './triton.js';
-import type { ShapeProfile } from './trtexec.js';
+import { shapeSpec, type ShapeProfile } from './trtexec.js';
 
 export interface BatchProfile { min: number; opt: number; max: number }
 
@@ -142,6 +142,18 @@ export function bundleName(model: OnnxModel, name?: string): string {
 }
 
 /** Write the bundle (see the module comment) and return its plan (also saved as plan.json). */
+/**
+ * Refuse an input name that the bundle's shape profiles cannot carry (FACEOPT_ERR_TENSOR_NAME: a ',' for
+ * trtexec, a ':' or ',' for onnxruntime's TensorRT options and Triton), so `optimize --tensorrt` stops
+ * before calibration rather than after it. Only recognizers get profiles (detectors are built at one
+ * fixed size and name no shapes).
+ */
+export function checkProfileInputName(inputName: string, role: 'detector' | 'recognizer'): void {
+  if (role !== 'recognizer') return;
+  shapeSpec(inputName, [1]);
+  ortShapeSpec(inputName, [1]);
+}
+
 export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<TensorrtPlan & { dir: string }> {
   const o = checkInput(input);
   const name = bundleName(input.model, input.name);
@@ -151,6 +163,7 @@ export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<T
   const notes: string[] = [];
   const inputName = float.graph.inputs[0]?.name;
   if (!inputName) throw new FaceoptError('FACEOPT_ERR_GRAPH', { reason: 'the model has no graph input' });
+  checkProfileInputName(inputName, input.role);
 
   // --- shapes ---------------------------------------------------------------------------------------
   let profile: ShapeProfile;

@@ -8,7 +8,8 @@
  */
 import type { Precision } from './build-script.js';
 import { type PbMessage, printPbtxt } from './pbtxt.js';
-import { shapeSpec, type ShapeProfile } from './trtexec.js';
+import { ortShapeSpec } from './ort-options.js';
+import type { ShapeProfile } from './trtexec.js';
 
 export interface TritonInput {
   /** Model name in the repository (folder name). */
@@ -46,9 +47,10 @@ export function tritonConfig(t: TritonInput): PbMessage {
     // Triton sends any batch from 1 to max_batch_size (a lone request, a batch not yet full): the profile
     // starts at 1 whatever --batch MIN says (batch 1 fell outside it and failed in the TensorRT EP)
     const min = t.maxBatchSize > 0 ? [1, ...t.profile.min.slice(1)] : t.profile.min;
-    params.trt_profile_min_shapes = shapeSpec(t.profile.input, min);
-    params.trt_profile_opt_shapes = shapeSpec(t.profile.input, t.profile.opt);
-    params.trt_profile_max_shapes = shapeSpec(t.profile.input, t.profile.max);
+    // the onnxruntime backend hands these to onnxruntime's TensorRT EP, which has no quoting (not trtexec's spec)
+    params.trt_profile_min_shapes = ortShapeSpec(t.profile.input, min);
+    params.trt_profile_opt_shapes = ortShapeSpec(t.profile.input, t.profile.opt);
+    params.trt_profile_max_shapes = ortShapeSpec(t.profile.input, t.profile.max);
   }
   const config: PbMessage = {
     name: t.modelName,

@@ -119,9 +119,27 @@ export interface BuildSpec {
   stronglyTyped: boolean;
 }
 
-/** Quote a tensor name for trtexec shape specs (names with ':' or ',' need single quotes). */
+/**
+ * Why trtexec cannot be given `input` in a shape list, or null. trtexec (samples/common/sampleOptions.cpp,
+ * getShapesBuild/getShapesInference) splits the list at every ',' before it looks at quotes, so no
+ * quoting keeps a ',' inside a name; a quote in a name breaks its quote rule (splitNameAndValue allows
+ * exactly two, and removeSingleQuotationMarks drops every one from the name).
+ */
+function trtexecNameProblem(input: string): string | null {
+  if (input.includes(',')) return `trtexec splits the shape list at every "," before it reads quotes, so no quoting can keep a "," inside a name (onnxruntime's TensorRT EP and Triton split their trt_profile_*_shapes there too)`;
+  if (input.includes("'")) return 'trtexec reads a single quote as the start or end of a quoted name (and drops it from the name), so a name cannot hold one';
+  return null;
+}
+
+/**
+ * A trtexec shape spec `name:dim1xdim2...`. A name with ':' is single-quoted: recent trtexec takes a
+ * quoted name whole, older ones take everything before the last ':' and drop the quotes, so both read
+ * it. A name trtexec cannot be given is FACEOPT_ERR_TENSOR_NAME rather than a command that cannot work.
+ */
 export function shapeSpec(input: string, dims: readonly number[]): string {
-  const name = /[:,]/.test(input) ? `'${input}'` : input;
+  const problem = trtexecNameProblem(input);
+  if (problem) throw new FaceoptError('FACEOPT_ERR_TENSOR_NAME', { name: JSON.stringify(input), target: "trtexec's --minShapes/--optShapes/--maxShapes/--shapes", reason: problem });
+  const name = input.includes(':') ? `'${input}'` : input;
   return `${name}:${dims.join('x')}`;
 }
 

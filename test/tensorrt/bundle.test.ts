@@ -305,6 +305,19 @@ describe('CLI', () => {
     expect(badBatch.code).toBe(64);
     expect(badBatch.stderr).toMatch(/FACEOPT_ERR_BAD_ARGUMENT: Expected MIN:OPT:MAX/);
   });
+
+  it('optimize-tensorrt refuses an input name its profiles cannot carry before it asks for calibration data', () => {
+    const m = fixedBatchMbf();
+    m.graph.renameTensor(m.graph.inputs[0]!.name, 'in,put');
+    const model = path.join(tmp, 'cli-comma.onnx');
+    writeFileSync(model, m.toBytes());
+    // int8 without --faces or --stats: the name is refused first (it used to fail only after calibration)
+    const r = faceopt(['optimize', '--tensorrt', '--model', model, '--out', path.join(tmp, 'cli-comma'), '--role', 'recognizer']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^faceopt: FACEOPT_ERR_TENSOR_NAME: Input name "in,put" cannot be written into trtexec/m);
+    expect(r.stderr).not.toMatch(/opset/);
+    expect(existsSync(path.join(tmp, 'cli-comma'))).toBe(false);
+  });
 });
 
 describe('scripts/gpu-check.sh', () => {

@@ -68,3 +68,19 @@ describe('protobuf text format (Triton ModelConfig subset)', () => {
     expect(p).toMatchObject({ trt_profile_min_shapes: 'input.1:1x3x112x112', trt_profile_opt_shapes: 'input.1:4x3x112x112', trt_profile_max_shapes: 'input.1:16x3x112x112' });
   });
 });
+
+describe('map keys that are names of Object.prototype', () => {
+  it('reads "toString", "constructor" and "__proto__" as plain keys, and prints them back', () => {
+    const text = 'parameters { key: "toString" value: { string_value: "a" } }\nparameters { key: "__proto__" value: { string_value: "b" } }\nparameters { key: "constructor" value: { string_value: "c" } }\n';
+    const c = parsePbtxt(text);
+    const params = c.parameters as Record<string, unknown>;
+    expect(Object.keys(params)).toEqual(['toString', '__proto__', 'constructor']);
+    expect(params.toString).toEqual({ string_value: 'a' });
+    expect(Object.getOwnPropertyDescriptor(params, '__proto__')?.value).toEqual({ string_value: 'b' });
+    expect(parsePbtxt(printPbtxt(c))).toEqual(c);
+  });
+
+  it('still refuses a key given twice', () => {
+    expect(() => parsePbtxt('parameters { key: "toString" value: { string_value: "a" } }\nparameters { key: "toString" value: { string_value: "b" } }\n')).toThrow(/has key toString twice/);
+  });
+});
