@@ -62,6 +62,13 @@ function foldAfterConv(g: Graph, conv: NodeProto, bn: NodeProto, aff: Affine): b
   return true;
 }
 
+/** True for a Gemm C of shape [], [1], [N], [1, 1] or [1, N]: the same bias for every row of A. */
+function perFeatureShape(dims: readonly number[], n: number): boolean {
+  if (dims.length > 2 || (dims.length === 2 && dims[0] !== 1)) return false;
+  const last = dims.length === 0 ? 1 : dims[dims.length - 1]!;
+  return last === 1 || last === n;
+}
+
 /** A foldable Gemm's operands: B and C owned initializers, A not transposed. */
 interface GemmOperands { bName: string; cName: string | undefined; transB: number; alpha: number; beta: number; B: ReturnType<Graph['getTensor']>; r: number; c: number }
 
@@ -71,6 +78,9 @@ function gemmOperands(g: Graph, gemm: NodeProto): GemmOperands | null {
   if (attrInt(gemm, 'transA', 0) !== 0) return null;
   const B = g.getTensor(bName!);
   const [r, c] = B.dims as [number, number];
+  // C broadcasts to [M, N]: only a C with one value per output feature (or one in all) can be folded
+  // into; a [M, N] or [M, 1] bias (per row) is no per-feature bias, whatever its length
+  if (cName && !perFeatureShape(g.getTensor(cName).dims.map(Number), attrInt(gemm, 'transB', 0) ? r : c)) return null;
   return { bName: bName!, cName: cName || undefined, transB: attrInt(gemm, 'transB', 0), alpha: attrFloat(gemm, 'alpha', 1), beta: attrFloat(gemm, 'beta', 1), B, r, c };
 }
 
@@ -135,14 +145,18 @@ function foldBeforeGemm(g: Graph, aff: Affine, gemm: NodeProto): boolean {
   return setGemmOperands(g, gemm, op, nb, nc);
 }
 
+/** True when a Conv pads its input, by `pads` or by `auto_pad` SAME_UPPER / SAME_LOWER. */
+function convPadded(conv: NodeProto): boolean {
+  const autoPad = conv.attribute?.find((x) => x.name === 'auto_pad');
+  const mode = autoPad ? Buffer.from(autoPad.s ?? []).toString() : 'NOTSET';
+  return (attrInts(conv, 'pads') ?? []).some((p) => p !== 0) || (mode !== 'NOTSET' && mode !== 'VALID');
+}
+
 /** BN -> Conv  ==>  Conv with W'[o,i] = W[o,i]*a[i] and bias += sum W[o,i]*b[i]; exact without padding. */
 function foldBeforeConv(g: Graph, aff: Affine, conv: NodeProto, allowPadded: boolean): boolean {
   const [, wName, bName] = conv.input ?? [];
   if (!ownedInitializer(g, wName, conv) || (bName && !ownedInitializer(g, bName, conv))) return false;
-  const pads = attrInts(conv, 'pads') ?? [];
-  const autoPad = conv.attribute?.find((x) => x.name === 'auto_pad');
-  const padded = pads.some((p) => p !== 0) || (autoPad && Buffer.from(autoPad.s ?? []).toString() !== 'NOTSET' && Buffer.from(autoPad.s ?? []).toString() !== 'VALID');
-  if (padded && !allowPadded) return false;
+  if (convPadded(conv) && !allowPadded) return false;
   const group = attrInt(conv, 'group', 1);
   const w = g.getTensor(wName!);
   const [out, cin, ...k] = w.dims as number[];
@@ -258,8 +272,7 @@ export function foldBatchNorms(g: Graph, opts: { preConvPadded?: boolean } = {})
       continue;
     }
     if (next.opType === 'Conv' && next.input![0] === y) {
-      const pads = attrInts(next, 'pads') ?? [];
-      const padded = pads.some((p) => p !== 0);
+      const padded = convPadded(next); // before the fold: it does not change the attributes
       if (foldBeforeConv(g, aff, next, !!opts.preConvPadded)) {
         remove(padded ? 'before-conv-padded' : 'before-conv', next, () => g.replaceInput(next, y, x));
       }
