@@ -46,6 +46,8 @@ export class MicroBatcher<I, O> {
   /** Items in the runs in progress. */
   private inRuns = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** The armed timer is the maxWaitMs wait for company (not a run-now). */
+  private timerWaits = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: BatcherOptions<I, O>) {}
@@ -82,11 +84,27 @@ export class MicroBatcher<I, O> {
   private schedule(): void {
     if (this.running >= this.lanes || this.pending.length === 0) return;
     if (this.pending.length >= this.opts.maxBatch || this.opts.maxWaitMs <= 0) {
-      // let items submitted in the same tick (one request's several faces) join this run
-      if (this.timer === null) this.timer = setTimeout(() => this.flush(), 0);
+      this.runSoon();
       return;
     }
-    if (this.timer === null) this.timer = setTimeout(() => this.flush(), this.opts.maxWaitMs);
+    if (this.timer === null) {
+      this.timer = setTimeout(() => this.flush(), this.opts.maxWaitMs);
+      this.timerWaits = true;
+    }
+  }
+
+  /**
+   * Run on the next tick (items submitted in the same tick, one request's several faces, join the run),
+   * replacing a maxWaitMs wait: a batch that filled up, or items that waited through a run, wait no longer
+   * (a full batch waited out the timer its first item had armed).
+   */
+  private runSoon(): void {
+    if (this.timer !== null) {
+      if (!this.timerWaits) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => this.flush(), 0);
+    this.timerWaits = false;
   }
 
   private take(): Pending<I, O>[] {
@@ -136,7 +154,7 @@ export class MicroBatcher<I, O> {
       this.inRuns -= batch.length;
       // whatever queued during the run has waited long enough: run it now
       if (this.pending.length > 0) {
-        if (this.timer === null) this.timer = setTimeout(() => this.flush(), 0);
+        this.runSoon();
       } else {
         this.settleIdle();
       }

@@ -1,6 +1,6 @@
 /**
  * The micro-batcher's timing rules and bookkeeping, driven by fake timers and runs held open by the test
- * (no wall-clock assumptions): with maxBatch 1 an item does not wait maxWaitMs, what queued during a run goes right
+ * (no wall-clock assumptions): with maxBatch 1 an item does not wait maxWaitMs, a batch that fills up runs at once, what queued during a run goes right
  * after it, a burst's share is ceil(total / lanes) and stays so burst after burst, expired items are
  * dropped, a run with the wrong number of outputs fails its items, and idle() waits for every run.
  */
@@ -35,6 +35,38 @@ describe('MicroBatcher timing', () => {
     expect(m.sizes()).toEqual([1, 1]);
     m.runs[1]!.finish();
     expect(await alone).toBe(30);
+  });
+
+  it('a batch that fills up while its first item waits for company runs at once', async () => {
+    const m = heldRuns();
+    const b = new MicroBatcher<number, number>({ name: 't', maxBatch: 3, maxWaitMs: 10_000, run: m.run });
+    const first = b.submit(1); // arms the 10 s wait
+    await vi.advanceTimersByTimeAsync(5);
+    expect(m.sizes()).toEqual([]);
+    const rest = [2, 3].map((x) => b.submit(x)); // full: waits no longer (it waited out the 10 s before)
+    await vi.advanceTimersByTimeAsync(1);
+    expect(m.sizes()).toEqual([3]);
+    m.runs[0]!.finish();
+    expect(await Promise.all([first, ...rest])).toEqual([10, 20, 30]);
+    await vi.advanceTimersByTimeAsync(20_000); // the replaced wait does not fire a second, empty run
+    expect(m.sizes()).toEqual([3]);
+  });
+
+  it('with two lanes, the part of a burst left waiting for company runs as soon as a run ends', async () => {
+    const m = heldRuns();
+    const b = new MicroBatcher<number, number>({ name: 't', maxBatch: 8, maxWaitMs: 10_000, lanes: 2, run: m.run });
+    const first = [1, 2, 3, 4, 5, 6, 7, 8].map((x) => b.submit(x)); // full: lane 1 takes its share, 4
+    await vi.advanceTimersByTimeAsync(1);
+    expect(m.sizes()).toEqual([4]); // the other 4 wait for company (the second lane is free)
+    m.runs[0]!.finish();
+    await vi.advanceTimersByTimeAsync(1); // they have waited a whole run: they go now, not after 10 s,
+    expect(m.sizes()).toEqual([4, 2]); // a share of them (ceil(4 / 2) with both lanes free)
+    for (let i = 1; i < 8 && m.sizes().reduce((a, n) => a + n, 0) < 8; i++) {
+      m.runs.slice(1).forEach((r) => r.finish());
+      await vi.advanceTimersByTimeAsync(10_001);
+    }
+    m.runs.forEach((r) => r.finish());
+    expect(await Promise.all(first)).toEqual([10, 20, 30, 40, 50, 60, 70, 80]);
   });
 
   it('items that queued during a run go right after it, without another maxWaitMs', async () => {
