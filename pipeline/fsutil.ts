@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceoptError, writeFailed } from './errors.js';
 
@@ -157,6 +157,21 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 }
 
 /**
+ * Write `file` and flush it to the disk before it is renamed into place: without the fsync a power loss
+ * soon after the rename can leave the new name on an empty or partial file (the rename reaches the disk
+ * before the data on some file systems).
+ */
+async function writeDurably(file: string, data: string | Uint8Array): Promise<void> {
+  const fh = await open(file, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * Write a set of files that belong together (a report's json, md and html) all or nothing: every file
  * to a temp beside it first, then each renamed into place. A write that fails (a full disk) leaves the
  * earlier set untouched; a rename that fails after others (rare: same folder) removes the whole set
@@ -174,7 +189,7 @@ export async function writeFilesAtomic(files: readonly (readonly [string, string
       const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
       temps.push({ file, tmp, untrack: trackTemp(tmp) });
       try {
-        await writeFile(tmp, data);
+        await writeDurably(tmp, data);
       } catch (e) {
         throw writeFailed(file, e);
       }

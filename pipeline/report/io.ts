@@ -115,7 +115,7 @@ export function reportInconsistency(r: Report): string | null {
   if (gates) return gates;
   const holds = r.recognizer ? 'recognizer' : r.detector ? 'detector' : null;
   if (r.recognizer && r.detector) return 'it holds both recognizer and detector results';
-  if (r.role === 'generic' ? holds !== null : holds !== r.role) return `its role is ${r.role} but it holds ${holds ?? 'no'} results${holds ? ` of a ${holds}` : ''}`;
+  if (r.role === 'generic' ? holds !== null : holds !== r.role) return `its role is ${r.role} but it holds ${holds ?? 'no'} results`;
   return null;
 }
 

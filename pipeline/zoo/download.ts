@@ -30,6 +30,12 @@ export interface DownloadOptions {
   readonly onProgress?: (received: number, total: number | null) => void;
   /** Folder named in the offline message as the place to put the files by hand. */
   readonly manualDir?: string;
+  /**
+   * Most bytes the body may have (a pack's published zip size): a Content-Length over it fails before
+   * the body is read, and a longer body (a wrong --url, a server without Content-Length) stops as soon as
+   * it passes it, instead of filling the disk before the size check.
+   */
+  readonly maxBytes?: number;
 }
 
 export interface DownloadResult {
@@ -59,8 +65,13 @@ export function describeNetError(e: unknown, host: string): string {
   }
 }
 
-/** One GET; resolves with the response once headers arrive, within the connect deadline. */
-function get(url: URL, connectTimeoutMs: number, idleTimeoutMs: number): Promise<IncomingMessage> {
+/**
+ * One GET; resolves with the response once headers arrive, within the connect deadline, and `idle`: the
+ * idle deadline's error once it has fired (the body stream then fails with a reset of its own, whose
+ * message would blame the server for what was our deadline).
+ */
+function get(url: URL, connectTimeoutMs: number, idleTimeoutMs: number): Promise<{ res: IncomingMessage; idle: () => Error | null }> {
+  let idleError: Error | null = null;
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request(url, {
@@ -71,21 +82,33 @@ function get(url: URL, connectTimeoutMs: number, idleTimeoutMs: number): Promise
       req.destroy(Object.assign(new Error(`no answer from ${url.host} within ${connectTimeoutMs / 1000} s; offline?`), { code: 'FACEOPT_CONNECT_TIMEOUT' }));
     }, connectTimeoutMs);
     req.setTimeout(idleTimeoutMs, () => {
-      req.destroy(Object.assign(new Error(`${url.host} sent nothing for ${idleTimeoutMs / 1000} s`), { code: 'FACEOPT_IDLE_TIMEOUT' }));
+      idleError = Object.assign(new Error(`${url.host} sent nothing for ${idleTimeoutMs / 1000} s`), { code: 'FACEOPT_IDLE_TIMEOUT' });
+      req.destroy(idleError);
     });
-    req.on('response', (res) => { clearTimeout(timer); resolve(res); });
+    req.on('response', (res) => { clearTimeout(timer); resolve({ res, idle: () => idleError }); });
     req.on('error', (e) => { clearTimeout(timer); reject(e); });
     req.end();
   });
+}
+
+const TOO_LONG = 'FACEOPT_TOO_LONG';
+
+/** True for downloadToFile's error when the body was (or announced itself) longer than `maxBytes`. */
+export function bodyTooLong(e: unknown): boolean {
+  return (e as { cause?: { code?: unknown } } | null)?.cause?.code === TOO_LONG;
 }
 
 /** Hashes and counts bytes on their way to disk, and reports progress. */
 class Meter extends Transform {
   bytes = 0;
   readonly hash = createHash('sha256');
-  constructor(private readonly total: number | null, private readonly onProgress?: (r: number, t: number | null) => void) { super(); }
+  constructor(private readonly total: number | null, private readonly onProgress?: (r: number, t: number | null) => void, private readonly maxBytes?: number) { super(); }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
+    if (this.maxBytes !== undefined && this.bytes > this.maxBytes) {
+      cb(Object.assign(new Error(`the body is longer than the ${this.maxBytes} bytes expected`), { code: TOO_LONG }));
+      return;
+    }
     this.hash.update(chunk);
     this.onProgress?.(this.bytes, this.total);
     cb(null, chunk);
@@ -98,7 +121,7 @@ class Meter extends Transform {
  * FACEOPT_ERR_DOWNLOAD whose message tells where to put the files by hand (`manualDir`).
  */
 export async function downloadToFile(url: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
-  const { connectTimeoutMs = 10_000, idleTimeoutMs = 30_000, maxRedirects = 5, onProgress } = opts;
+  const { connectTimeoutMs = 10_000, idleTimeoutMs = 30_000, maxRedirects = 5, onProgress, maxBytes } = opts;
   const dir = opts.manualDir ?? path.dirname(path.resolve(dest));
   const fail = (reason: string, cause?: unknown): FaceoptError =>
     new FaceoptError('FACEOPT_ERR_DOWNLOAD', { url, reason, dir }, { cause });
@@ -112,8 +135,9 @@ export async function downloadToFile(url: string, dest: string, opts: DownloadOp
   for (let hop = 0; ; hop++) {
     if (current.protocol !== 'https:' && current.protocol !== 'http:') throw fail(`unsupported protocol ${current.protocol}`);
     let res: IncomingMessage;
+    let idle: () => Error | null;
     try {
-      res = await get(current, connectTimeoutMs, idleTimeoutMs);
+      ({ res, idle } = await get(current, connectTimeoutMs, idleTimeoutMs));
     } catch (e) {
       throw fail(describeNetError(e, current.host), e);
     }
@@ -130,15 +154,21 @@ export async function downloadToFile(url: string, dest: string, opts: DownloadOp
     }
     const lengthHeader = res.headers['content-length'];
     const total = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
-    const meter = new Meter(total, onProgress);
+    if (maxBytes !== undefined && total !== null && total > maxBytes) {
+      res.destroy();
+      const reason = `${current.host} announced ${total} bytes where ${maxBytes} are expected (nothing was read)`;
+      throw fail(reason, Object.assign(new Error(reason), { code: TOO_LONG }));
+    }
+    const meter = new Meter(total, onProgress, maxBytes);
     try {
       await pipeline(res, meter, createWriteStream(dest));
     } catch (e) {
       await rm(dest, { force: true });
       const got = `${meter.bytes}${total !== null ? ` of ${total}` : ''} bytes`;
-      const reason = (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'
-        ? `connection closed after ${got}` : `stopped after ${got}: ${describeNetError(e, current.host)}`;
-      throw fail(reason, e);
+      const cause = idle() ?? e; // our idle deadline, not the reset it caused
+      const reason = (cause as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'
+        ? `connection closed after ${got}` : `stopped after ${got}: ${describeNetError(cause, current.host)}`;
+      throw fail(reason, cause);
     }
     if (total !== null && meter.bytes !== total) {
       await rm(dest, { force: true });

@@ -12,11 +12,13 @@ import path from 'node:path';
 import { FaceoptError, isFaceoptError, writeFailed } from '../errors.js';
 import { ensureDir, trackTemp, writeFileAtomic } from '../fsutil.js';
 import { modelsDir as defaultModelsDir } from '../paths.js';
-import { downloadToFile } from './download.js';
+import { bodyTooLong, downloadToFile } from './download.js';
 import { createProgress, silentProgress, type ProgressSink } from './progress.js';
 import { extractZip } from './unpack.js';
 import { checkPackDir, isBadStatus, type FileCheck } from './verify.js';
 import { findPack, loadZoo, packDir, type Zoo } from './zoo.js';
+
+const NOT_THE_PACK = 'The download is not the published pack (nothing was kept): fetch it again, or check --url.';
 
 export interface FetchOptions {
   /** Models folder (default: FACEOPT_MODELS or `models/`). */
@@ -104,20 +106,23 @@ export async function fetchPack(name: string, opts: FetchOptions = {}): Promise<
       connectTimeoutMs: opts.connectTimeoutMs,
       idleTimeoutMs: opts.idleTimeoutMs,
       manualDir: target,
+      ...(pack.zip.size !== null ? { maxBytes: pack.zip.size } : {}), // a longer body is not the pack: stop it there
       onProgress: (r, t) => progress.update(r, t ?? pack.zip.size),
     }).catch((e: unknown) => {
       progress.interrupt();
+      // longer than the published zip: not the pack (a wrong --url), refused as the size check below would
+      if (bodyTooLong(e)) throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: url, actual: `more than ${pack.zip.size} bytes`, expected: `${pack.zip.sha256 ?? 'unpublished'} (${pack.zip.size} bytes)`, remedy: NOT_THE_PACK });
       throw e;
     });
     progress.done();
     if (pack.zip.size !== null && got.bytes !== pack.zip.size) {
       throw new FaceoptError('FACEOPT_ERR_CHECKSUM', {
         path: url, actual: `${got.sha256} (${got.bytes} bytes)`, expected: `${pack.zip.sha256 ?? 'unpublished'} (${pack.zip.size} bytes)`,
-        remedy: 'The download is not the published pack (nothing was kept): fetch it again, or check --url.',
+        remedy: NOT_THE_PACK,
       });
     }
     if (pack.zip.sha256 !== null && got.sha256 !== pack.zip.sha256) {
-      throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: url, actual: got.sha256, expected: pack.zip.sha256, remedy: 'The download is not the published pack (nothing was kept): fetch it again, or check --url.' });
+      throw new FaceoptError('FACEOPT_ERR_CHECKSUM', { path: url, actual: got.sha256, expected: pack.zip.sha256, remedy: NOT_THE_PACK });
     }
     const unpacked = await extractZip(zipTmp, unpackTmp, { stripTopFolder: true });
     const check = await checkPackDir(pack, unpackTmp, true);

@@ -135,10 +135,19 @@ export async function readZipEntries(file: string): Promise<ZipEntry[]> {
         const id = extra.readUInt16LE(e);
         const len = extra.readUInt16LE(e + 2);
         if (id === 0x0001) {
+          // the zip64 field holds, in this order, each value its 32-bit slot marks 0xffffffff; a field too
+          // short for them (or one running past the extra data) is a damaged entry
+          const end = Math.min(e + 4 + len, extra.length);
           let q = e + 4;
-          if (usize === 0xffffffff) { usize = Number(extra.readBigUInt64LE(q)); q += 8; }
-          if (csize === 0xffffffff) { csize = Number(extra.readBigUInt64LE(q)); q += 8; }
-          if (offset === 0xffffffff) { offset = Number(extra.readBigUInt64LE(q)); q += 8; }
+          const next = (): number => {
+            if (q + 8 > end) throw corrupt(file, `central directory entry ${i} (${name}) has a zip64 field too short for its sizes`);
+            const v = Number(extra.readBigUInt64LE(q));
+            q += 8;
+            return v;
+          };
+          if (usize === 0xffffffff) usize = next();
+          if (csize === 0xffffffff) csize = next();
+          if (offset === 0xffffffff) offset = next();
         }
         e += 4 + len;
       }
