@@ -33,7 +33,7 @@ describe('downloadToFile', () => {
       '/to-file-url': (_q, s) => { s.writeHead(302, { location: 'file:///etc/passwd' }); s.end(); },
       '/short': (_q, s) => { s.writeHead(200, { 'content-length': body.length }); s.write(body.subarray(0, 100), () => s.socket?.destroy()); },
       // headers at once, the body only after 600 ms: longer than the connect deadline below, shorter than the idle one
-      '/slow-body': (_q, s) => { s.writeHead(200, { 'content-length': body.length }); s.flushHeaders(); setTimeout(() => s.end(body), 600); },
+      '/slow-body': (_q, s) => { s.writeHead(200, { 'content-length': body.length }); s.flushHeaders(); setTimeout(() => s.end(body), 1500); },
       // headers and a first piece, then nothing
       '/stall-body': (_q, s) => { s.writeHead(200, { 'content-length': body.length }); s.write(body.subarray(0, 10)); },
     };
@@ -100,7 +100,7 @@ describe('downloadToFile', () => {
 
   it('the connect deadline ends once the headers are in: a slow body still arrives', async () => {
     const file = dest();
-    const r = await downloadToFile(`${server.url}/slow-body`, file, { connectTimeoutMs: 150, idleTimeoutMs: 10_000 });
+    const r = await downloadToFile(`${server.url}/slow-body`, file, { connectTimeoutMs: 500, idleTimeoutMs: 10_000 });
     expect(r.bytes).toBe(body.length);
     expect(readFileSync(file).equals(body)).toBe(true);
   });
