@@ -141,10 +141,9 @@ export function bundleName(model: OnnxModel, name?: string): string {
   return safe || 'model';
 }
 
-/** Write the bundle (see the module comment) and return its plan (also saved as plan.json). */
 /**
- * Refuse an input name that the bundle's shape profiles cannot carry (FACEOPT_ERR_TENSOR_NAME: a ',' for
- * trtexec, a ':' or ',' for onnxruntime's TensorRT options and Triton), so `optimize --tensorrt` stops
+ * Refuse an input name that the bundle's shape profiles cannot carry (FACEOPT_ERR_TENSOR_NAME: a ',' or a
+ * quote for trtexec, a ':' or ',' for onnxruntime's TensorRT options and Triton), so `optimize --tensorrt` stops
  * before calibration rather than after it. Only recognizers get profiles (detectors are built at one
  * fixed size and name no shapes).
  */
@@ -154,6 +153,7 @@ export function checkProfileInputName(inputName: string, role: 'detector' | 'rec
   ortShapeSpec(inputName, [1]);
 }
 
+/** Write the bundle (see the module comment) and return its plan (also saved as plan.json). */
 export async function writeTensorrtBundle(input: TensorrtBundleInput): Promise<TensorrtPlan & { dir: string }> {
   const o = checkInput(input);
   const name = bundleName(input.model, input.name);
