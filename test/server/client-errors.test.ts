@@ -6,14 +6,13 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaceoptApp } from '../../server/app.js';
-import { fakeApp } from './helpers.js';
+import { fakeApp, listenLoopback } from './helpers.js';
 
 let app: FaceoptApp;
 let port = 0;
 beforeAll(async () => {
   ({ app } = await fakeApp());
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  port = (app.server.address() as net.AddressInfo).port;
+  port = await listenLoopback(app);
 });
 afterAll(async () => { await app.close(); });
 

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FaceoptApp } from '../../server/app.js';
 import { SILENT_GRACE_MS } from '../../server/connections.js';
 import type { ServerConfigInput } from '../../server/config.js';
-import { FakeBackend, fakeApp, solidImage } from './helpers.js';
+import { fakeApp, FakeBackend, listenLoopback, solidImage } from './helpers.js';
 
 /** A raw client connection: what the server wrote, and how the connection ended. */
 function connect(port: number): { sock: net.Socket; got: () => string; ended: Promise<'closed' | 'reset'> } {
@@ -41,8 +41,7 @@ afterEach(async () => { await app?.close().catch(() => undefined); app = null; }
 
 async function listening(config: ServerConfigInput = {}, fake?: FakeBackend): Promise<number> {
   ({ app } = await fakeApp(config, fake));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return (app.server.address() as net.AddressInfo).port;
+  return listenLoopback(app);
 }
 
 describe('close() and the connections it finds', () => {

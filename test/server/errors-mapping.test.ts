@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FaceoptError } from '../../pipeline/errors.js';
 import type { FaceoptApp } from '../../server/app.js';
 import { rawErrorResponse, retryAfter, toFaceoptError } from '../../server/errors.js';
-import { fakeApp } from './helpers.js';
+import { fakeApp, listenLoopback } from './helpers.js';
 
 const ctx = { bodyLimit: 1234 };
 const validation = (v: object, context = 'querystring') => Object.assign(new Error('validation'), { statusCode: 400, validation: [v], validationContext: context });
@@ -98,8 +98,7 @@ describe('handleError', () => {
 
   it('a request whose body is still arriving at its deadline gets 503 TIMEOUT with Retry-After and Connection: close', async () => {
     ({ app } = await fakeApp({ timeoutMs: 300 }));
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const port = (app.server.address() as net.AddressInfo).port;
+    const port = await listenLoopback(app);
     const boundary = 'stallstallstall';
     const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`;
     const answer = await new Promise<string>((resolve) => {

@@ -117,6 +117,11 @@ export function fakeModels(id = 'fakefakefakefake'): ServedModels {
   return { detector: fakeModel('detector'), recognizer: fakeModel('recognizer'), matchThreshold: { value: 0.99, source: 'default' }, detSize: null, id, manifest: null };
 }
 
+/** Start `app` listening on a free loopback port; resolves with the port. */
+export async function listenLoopback(app: FaceoptApp): Promise<number> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return (app.server.address() as net.AddressInfo).port;
+}
 /** An app over the synthetic backend, ready (unless `wait` is false), logging nothing. */
 export async function fakeApp(config: ServerConfigInput = {}, fake: FakeBackend = new FakeBackend(), wait = true, extra: Pick<AppOptions, 'reclaimer'> = {}): Promise<{ app: FaceoptApp; fake: FakeBackend }> {
   const app = await buildApp({ logLevel: 'silent', ...config }, { models: fakeModels(), backend: async () => fake, ...extra });

@@ -9,15 +9,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import type { FaceoptApp } from '../../server/app.js';
 import { checkImageBytes } from '../../server/input.js';
-import { fakeApp, multipart, solidImage, writeChunkedPost } from './helpers.js';
+import { fakeApp, listenLoopback, multipart, solidImage, writeChunkedPost } from './helpers.js';
 
 let app: FaceoptApp | null = null;
 afterEach(async () => { await app?.close(); app = null; });
 
 async function listening(config: Parameters<typeof fakeApp>[0]): Promise<number> {
   ({ app } = await fakeApp(config));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return (app.server.address() as net.AddressInfo).port;
+  return listenLoopback(app);
 }
 
 /** Write `request` (head and as much body as given) and collect the answer until the server closes or `ms` passes. */

@@ -5,15 +5,14 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FaceoptApp } from '../../server/app.js';
-import { fakeApp, multipart, solidImage, waitFor, writeChunkedPost } from './helpers.js';
+import { fakeApp, listenLoopback, multipart, solidImage, waitFor, writeChunkedPost } from './helpers.js';
 
 let app: FaceoptApp | null = null;
 afterEach(async () => { await app?.close(); app = null; });
 
 async function listening(config: Parameters<typeof fakeApp>[0]): Promise<number> {
   ({ app } = await fakeApp(config));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return (app.server.address() as net.AddressInfo).port;
+  return listenLoopback(app);
 }
 
 /** Send a multipart head declaring `declared` body bytes, then only a little of it; resolves with what came back before `closeAfterMs`. */

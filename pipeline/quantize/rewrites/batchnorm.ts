@@ -108,8 +108,7 @@ function foldAfterGemm(g: Graph, gemm: NodeProto, aff: Affine): boolean {
     const o = transB ? i : j;
     nb[i * c + j] = bf[i * c + j]! * alpha * aff.a[o]!;
   }
-  const C = op.cName ? g.getFloat(op.cName) : new Float32Array(n);
-  if (C.length !== n && C.length !== 1) return false;
+  const C = op.cName ? g.getFloat(op.cName) : new Float32Array(n); // [n] or one value: gemmOperands checked its shape
   const nc = new Float32Array(n);
   for (let o = 0; o < n; o++) nc[o] = (C.length === 1 ? C[0]! : C[o]!) * beta * aff.a[o]! + aff.b[o]!;
   return setGemmOperands(g, gemm, op, nb, nc);
