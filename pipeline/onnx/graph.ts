@@ -20,6 +20,27 @@ export const WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose
 export { makeValueInfo, valueInfoOf, type ValueInfo } from './value-info.js';
 export { NameScope } from './name-scope.js';
 
+/**
+ * The outer-scope tensors a node's subgraphs read (If branches, Loop/Scan bodies, and subgraphs nested in
+ * them at any depth): every subgraph node input not defined in that subgraph or an enclosing one (by a
+ * node output, an initializer or a subgraph input).
+ */
+function capturedInputs(n: NodeProto, enclosing: ReadonlySet<string> = new Set()): string[] {
+  const out: string[] = [];
+  for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) {
+    if (!g) continue;
+    const local = new Set<string>([
+      ...enclosing, ...(g.node ?? []).flatMap((x) => x.output ?? []),
+      ...(g.initializer ?? []).map((t) => t.name ?? ''), ...(g.input ?? []).map((v) => v.name ?? ''),
+    ]);
+    for (const sn of g.node ?? []) {
+      for (const i of sn.input ?? []) if (i && !local.has(i)) out.push(i);
+      out.push(...capturedInputs(sn, local));
+    }
+  }
+  return out;
+}
+
 export class Graph {
   readonly proto: GraphProto;
   private index?: {
@@ -82,16 +103,10 @@ export class Graph {
           const list = consumers.get(i);
           if (list) { if (!list.includes(n)) list.push(n); } else consumers.set(i, [n]);
         }
-        // subgraph inputs captured from the outer scope count as uses too
-        for (const a of n.attribute ?? []) {
-          for (const g of [a.g, ...(a.graphs ?? [])]) {
-            if (!g) continue;
-            for (const sn of g.node ?? []) for (const i of sn.input ?? []) {
-              if (!i) continue;
-              const list = consumers.get(i);
-              if (list) { if (!list.includes(n)) list.push(n); } else consumers.set(i, [n]);
-            }
-          }
+        // tensors its subgraphs (at any depth) capture from the outer scope count as uses too
+        for (const i of capturedInputs(n)) {
+          const list = consumers.get(i);
+          if (list) { if (!list.includes(n)) list.push(n); } else consumers.set(i, [n]);
         }
       }
       const initializers = new Map<string, TensorProto>();
@@ -327,15 +342,7 @@ export class Graph {
     const available = new Set<string>(['', ...this.proto.input!.map((v) => v.name ?? ''), ...this.initializerNames()]);
     const pending = [...this.nodes];
     const sorted: NodeProto[] = [];
-    const outerInputs = (n: NodeProto): string[] => {
-      const ins = [...(n.input ?? [])];
-      for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) {
-        if (!g) continue;
-        const local = new Set<string>([...(g.node ?? []).flatMap((x) => x.output ?? []), ...(g.initializer ?? []).map((t) => t.name ?? ''), ...(g.input ?? []).map((v) => v.name ?? '')]);
-        for (const sn of g.node ?? []) for (const i of sn.input ?? []) if (!local.has(i)) ins.push(i);
-      }
-      return ins;
-    };
+    const outerInputs = (n: NodeProto): string[] => [...(n.input ?? []), ...capturedInputs(n)];
     let progress = true;
     while (pending.length && progress) {
       progress = false;
@@ -374,7 +381,7 @@ export class Graph {
       if (!n || keep.has(n)) continue;
       keep.add(n);
       for (const x of n.input ?? []) if (x) work.push(x);
-      for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) for (const sn of g?.node ?? []) for (const x of sn.input ?? []) work.push(x);
+      for (const x of capturedInputs(n)) work.push(x);
     }
     const before = this.nodes.length;
     this.proto.node = this.nodes.filter((n) => keep.has(n));

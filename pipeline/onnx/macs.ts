@@ -6,7 +6,7 @@
  */
 import type { OnnxModel } from './model.js';
 import { makeValueInfo } from './graph.js';
-import { DataType, attrInt, type NodeProto } from './proto.js';
+import { DataType, attrInt, toNumber, type Int64, type NodeProto } from './proto.js';
 import { createSession, floatTensor, runSession } from '../runtime.js';
 
 export interface MacsResult {
@@ -110,7 +110,9 @@ export async function countMacs(model: OnnxModel, opts: { batch?: number; spatia
       const transB = attrInt(n, 'transB', 0);
       if (w) macs = outN * (transB ? w[1]! : w[0]!);
     } else {
-      const a = shapeOf(n.input![0]!);
+      // A may itself be a constant (MatMul(W, x)): initializers are not exposed, so take its stored dims
+      const aName = n.input![0]!;
+      const a = g.hasInitializer(aName) ? (g.initializer(aName)!.dims ?? []).map((d) => toNumber(d as Int64)) : shapeOf(aName);
       macs = outN * (a[a.length - 1] ?? 0);
     }
     layers.push({ name: n.name ?? '', op: n.opType!, macs });

@@ -107,6 +107,15 @@ export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
   return proto;
 }
 
+/**
+ * Whether `file` lies in `dir` or below it. A relative path that merely starts with '..' ('..w.bin') is
+ * a file inside; only '..' itself or a '../' prefix (or another root) leaves the folder.
+ */
+function insideDir(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+}
+
 /** Load tensors whose data lives in external files into raw_data. */
 function resolveExternalData(proto: ModelProto, baseDir: string): void {
   const tensors: TensorProto[] = [...(proto.graph?.initializer ?? [])];
@@ -116,7 +125,7 @@ function resolveExternalData(proto: ModelProto, baseDir: string): void {
     const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
     const location = kv.location;
     const file = location ? path.resolve(baseDir, location) : '';
-    if (!location || path.relative(baseDir, file).startsWith('..')) {
+    if (!location || !insideDir(baseDir, file)) {
       throw new FaceoptError('FACEOPT_ERR_EXTERNAL_DATA', { tensor: t.name, path: location ?? '(none)', reason: 'the location must be a file beside the model' });
     }
     let fd: number | undefined;
@@ -183,7 +192,7 @@ export function externalDataFiles(file: string): string[] {
     const location = (t.externalData ?? []).find((e) => e.key === 'location')?.value;
     if (!location) continue;
     const f = path.resolve(baseDir, location);
-    if (!path.relative(baseDir, f).startsWith('..') && existsSync(f)) files.add(f);
+    if (insideDir(baseDir, f) && existsSync(f)) files.add(f);
   }
   return [...files];
 }
