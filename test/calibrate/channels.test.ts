@@ -56,4 +56,15 @@ describe('collectChannelStats (in-graph per-channel mean and max |x|)', () => {
       expect((await collectChannelStats(m, batches, ['c'], undefined, { amax: false })).amax.size).toBe(0);
     });
   }
+
+  it('a tensor named twice is measured once, and no tensor gives empty maps (mutation audit)', async () => {
+    const m = model(13);
+    const batches = [{ data: seededFloats(2 * 75, 30), dims: [2, 3, 5, 5] }];
+    const twice = await collectChannelStats(m, batches, ['c', 'c']);
+    const once = await collectChannelStats(m, batches, ['c']);
+    expect([...twice.mean.keys()]).toEqual(['c']);
+    expect(twice).toEqual(once);
+    const none = await collectChannelStats(m, batches, []);
+    expect(none.mean.size + none.amax.size).toBe(0);
+  });
 });

@@ -15,6 +15,7 @@ import { CalibrationCollector } from '../../pipeline/calibrate/collectors.js';
 import { detectProfile, type RecognizerProfile } from '../../pipeline/faces/profile.js';
 import { readGraphSummary } from '../../pipeline/faces/graph-summary.js';
 import { sha256 } from '../../pipeline/fsutil.js';
+import { isFaceoptError } from '../../pipeline/errors.js';
 import { describeShared, shared } from '../helpers/shared.js';
 
 describe('calibration photos without a face', () => {
@@ -54,5 +55,30 @@ describeShared('recognizer calibration on photos without a face', () => {
     for await (const b of recognizerBatches({ facesDir: faces, images: ['grey.jpg', 'face.jpg'], detector: det, profile: rec, onNoFace: (i) => told.push(i) })) out.push(b);
     expect(out.reduce((n, b) => n + b.dims[0]!, 0)).toBe(1);
     expect(told).toEqual(['grey.jpg']);
+  });
+
+  const batchesOf = async (images: string[], o: { batch?: number; exact?: boolean; progress?: [number, number, number][] } = {}) => {
+    const rec = detectProfile(await readGraphSummary(shared('models', 'mobileface_paddle_128d.onnx'))) as RecognizerProfile;
+    const out: InputBatch[] = [];
+    const onProgress = o.progress ? (d: number, t: number, f: number) => o.progress!.push([d, t, f]) : undefined;
+    for await (const b of recognizerBatches({ facesDir: faces, images, detector: det, profile: rec, batch: o.batch, exact: o.exact, onProgress })) out.push(b);
+    return out;
+  };
+
+  it('batches of exactly `batch` faces, the last one short; with `exact` filled up with its own faces', async () => {
+    const progress: [number, number, number][] = [];
+    const plain = await batchesOf(['face.jpg', 'grey.jpg', 'face.jpg', 'face.jpg'], { batch: 2, progress });
+    expect(plain.map((b) => b.dims[0])).toEqual([2, 1]);
+    expect(progress).toEqual([[1, 4, 1], [2, 4, 1], [3, 4, 2], [4, 4, 3]]);
+    const exact = await batchesOf(['face.jpg', 'grey.jpg'], { batch: 2, exact: true });
+    expect(exact.map((b) => b.dims)).toEqual([[2, 3, 112, 112]]);
+    const half = exact[0]!.data.length / 2;
+    expect(exact[0]!.data.subarray(half)).toEqual(exact[0]!.data.subarray(0, half));
+  });
+
+  it('no face in any photo is NO_CALIBRATION_DATA, saying how many photos were looked at', async () => {
+    const err = await batchesOf(['grey.jpg']).catch((e: unknown) => e);
+    expect(isFaceoptError(err, 'FACEOPT_ERR_NO_CALIBRATION_DATA'), String(err)).toBe(true);
+    expect((err as Error).message).toContain('no face detected in 1 images');
   });
 });

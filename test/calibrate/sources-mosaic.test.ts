@@ -21,9 +21,9 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const frames = async (grids?: number[]) => {
+const frames = async (grids?: number[], detSize: [number, number] = [64, 64], list: string[] = images) => {
   const out: InputBatch[] = [];
-  for await (const b of detectorBatches({ facesDir: dir, images, profile, detSize: [64, 64], grids })) out.push(b);
+  for await (const b of detectorBatches({ facesDir: dir, images: list, profile, detSize, grids })) out.push(b);
   return out;
 };
 /** Red value at (x, y) of a [1, 3, 64, 64] frame. */
@@ -45,5 +45,17 @@ describe('detector calibration frames', () => {
   it('grids [1] gives the plain letterboxed photos', async () => {
     const f = await frames([1]);
     expect(f.map((x) => red(x, 32, 32))).toEqual(REDS);
+  });
+  it('no grids given (an empty list) is the default mosaic, not a frame of NaN cells', async () => {
+    expect(await frames([])).toEqual(await frames());
+  });
+  it('a frame wider than high is cut into cells of its own height (width / g by height / g)', async () => {
+    // 64x32 frame, grid 2: cells of 32x16, each photo letterboxed into the cell's top-left 16x16
+    const [f] = await frames([2], [64, 32]);
+    expect(f!.dims).toEqual([1, 3, 32, 64]);
+    expect([red(f!, 5, 5), red(f!, 37, 5), red(f!, 5, 21), red(f!, 37, 21)]).toEqual(REDS);
+  });
+  it('no photos: no frames, and no error', async () => {
+    expect(await frames(undefined, [64, 64], [])).toEqual([]);
   });
 });

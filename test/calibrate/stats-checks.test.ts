@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalibrationCollector, type CalibrationMethod } from '../../pipeline/calibrate/collectors.js';
-import { checkStatsModel, createStats, hashImageList, loadStats, parseStats, serializeStats, statsFor, type CalibrationStats } from '../../pipeline/calibrate/stats.js';
+import { checkStatsModel, createStats, hashImageList, loadStats, parseStats, serializeStats, statsFor, statsHash, type CalibrationStats } from '../../pipeline/calibrate/stats.js';
 import { isFaceoptError } from '../../pipeline/errors.js';
 import { sha256 } from '../../pipeline/fsutil.js';
 import { gaussian } from './random.js';
@@ -61,7 +61,7 @@ describe('--stats checks', () => {
     try { await loadStats(folder); } catch (e) { err = e; }
     expect(isFaceoptError(err, 'FACEOPT_ERR_STATS'), String(err)).toBe(true);
     expect((err as Error).message).toContain(folder);
-    expect((err as Error).message).toMatch(/folder/);
+    expect((err as Error).message).toContain('it is a folder, not a stats file (name the stats.json inside it)');
     expect((err as { exitCode: number }).exitCode).toBe(65);
   });
 
@@ -132,3 +132,53 @@ describe('--stats checks', () => {
   });
 });
 
+
+describe('--stats checks at their edges (mutation audit)', () => {
+  it('a key left undefined is left out of the file and of the hash, as if absent', () => {
+    const s = stats('minmax');
+    const withUndefined = { ...s, source: { ...s.source, faces: undefined } };
+    expect(statsHash(withUndefined)).toBe(statsHash(s));
+    expect(serializeStats(withUndefined)).toBe(serializeStats(s));
+  });
+
+  it('a range a hair (rounding) past [min, max] loads; one below min is refused', () => {
+    const s = stats('minmax');
+    expect(() => parseStats(withRange(s, 'unit', [0, 1 + 1e-7]), 'h.json')).not.toThrow();
+    expect(refused(() => parseStats(withRange(s, 'unit', [-0.5, 0.5]), 'h.json'))).toMatch(/tensor unit: range \[-0\.5, 0\.5\] lies outside/);
+  });
+
+  it('the source must count its images as an integer >= 0', () => {
+    const s = stats('minmax');
+    for (const images of ['3', -1, 2.5]) {
+      const text = serializeStats({ ...s, source: { ...s.source, images: images as number } });
+      expect(refused(() => parseStats(text, 'src.json'))).toMatch(/source must have description, images and listSha256/);
+    }
+  });
+
+  it('the same list with another image count is another source (a hand-edited count)', () => {
+    const s = stats('minmax');
+    expect(refused(() => statsFor(s, 's.json', { modelSha256: MODEL, source: { images: 4, listSha256: hashImageList(images) } }))).toMatch(/calibration photos differ/);
+  });
+
+  it('a file of which exactly half the tensors are in the graph is not taken for another model\'s', () => {
+    const s = stats('minmax');
+    const four = { ...s, tensors: Object.fromEntries(Object.entries(s.tensors).slice(0, 4)) };
+    const names = Object.keys(four.tensors);
+    expect(() => checkStatsModel(four, 's.json', names.slice(0, 2))).not.toThrow();
+    expect(refused(() => checkStatsModel(four, 's.json', names.slice(0, 1)))).toMatch(/3 of its 4 tensors are not in this one/);
+  });
+
+  it('keeps the tool version the file names (informative), "unknown" when it names none', () => {
+    const s = stats('minmax');
+    expect(parseStats(serializeStats({ ...s, tool: '0.0.1-old' }), 's.json').tool).toBe('0.0.1-old');
+    const { tool: _tool, ...noTool } = JSON.parse(serializeStats(s)) as Record<string, unknown>;
+    expect(parseStats(JSON.stringify(noTool), 's.json').tool).toBe('unknown');
+  });
+
+  it('a histogram method is refused on minmax stats where only some tensors hold a histogram', () => {
+    const s = stats('minmax');
+    const withOne = { ...s, tensors: { ...s.tensors, unit: { ...s.tensors.unit!, histogram: stats('entropy').tensors.unit!.histogram } } };
+    const parsed = parseStats(serializeStats(withOne), 'mixed.json');
+    expect(refused(() => statsFor(parsed, 'mixed.json', { method: 'entropy' }))).toMatch(/minmax stats without histograms, and entropy needs them/);
+  });
+});

@@ -63,6 +63,12 @@ describe('unreadable calibration photos', () => {
     await expect(frames(['b-truncated.jpg', 'd-text.jpg'], [1], new Map())).rejects.toSatisfy((e: unknown) => isFaceoptError(e, 'FACEOPT_ERR_NO_CALIBRATION_DATA') && /none of the 2 images could be read/.test((e as Error).message));
   });
 
+  it('a left-out one-photo frame still counts as done in the progress', async () => {
+    const progress: [number, number][] = [];
+    for await (const _ of detectorBatches({ facesDir: dir, images: ['a.png', 'b-truncated.jpg', 'c.png'], profile, detSize: [64, 64], grids: [1], onUnreadable: () => undefined, onProgress: (d, t) => progress.push([d, t]) })) { /* frames */ }
+    expect(progress).toEqual([[1, 3], [2, 3], [3, 3]]);
+  });
+
   it('a missing file is not "unreadable": it still throws', async () => {
     const told = new Map<string, string>();
     await expect(skipUnreadable(() => decodeImage(path.join(dir, 'gone.jpg')), 'gone.jpg', (i, r) => told.set(i, r))).rejects.toSatisfy((e: unknown) => isFaceoptError(e) && !isFaceoptError(e, 'FACEOPT_ERR_BAD_IMAGE'));

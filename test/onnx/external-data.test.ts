@@ -1,27 +1,10 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, saveModel, makeNode, onnx } from '../../pipeline/onnx/index.js';
+import { loadModel, saveModel } from '../../pipeline/onnx/index.js';
 import { modelFile } from '../../pipeline/evaluate/evaluate.js';
-import { tinyModel } from './tiny.js';
-
-/** A model whose weight `w` lives in `weights.bin` beside it; returns the .onnx path. */
-function externalModel(dir: string): string {
-  const m = tinyModel({
-    opset: 13, input: { name: 'x', shape: ['N', 256] }, outputs: ['y'],
-    nodes: [makeNode('Mul', ['x', 'w'], ['y'], 'mul')],
-    initializers: [{ name: 'w', dims: [256], data: new Float32Array(256).fill(0.5) }],
-  });
-  const w = m.graph.initializer('w')!;
-  writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(w.rawData!));
-  w.rawData = new Uint8Array();
-  w.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
-  w.externalData = [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: '0' }, { key: 'length', value: '1024' }];
-  const file = path.join(dir, 'ext.onnx');
-  writeFileSync(file, m.toBytes());
-  return file;
-}
+import { externalModel } from './tiny.js';
 
 describe('models with external data', () => {
   it('the report counts the external data files in the model size', async () => {

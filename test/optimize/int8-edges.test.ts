@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isFaceoptError } from '../../pipeline/errors.js';
-import { makeNode, makeValueInfo } from '../../pipeline/onnx/index.js';
+import { loadModel, makeNode, makeValueInfo, readTensor } from '../../pipeline/onnx/index.js';
+import { TARGET_MARGIN } from '../../pipeline/quantize/mixed.js';
 import { DataType } from '../../pipeline/onnx/proto.js';
 import { optimizeFp32 } from '../../pipeline/optimize/fp32.js';
 import { checkRuns, optimizeInt8, type Int8Options } from '../../pipeline/optimize/int8.js';
@@ -293,7 +294,105 @@ describe('review mends', () => {
     const r = await run({ model: file, method: 'mse', methodGiven: true, statsFile, out: path.join(dir, 'rechosen-out', 'b.int8.onnx'), reportDir });
     const saved = path.join(reportDir, 'stats.json');
     expect(JSON.stringify(r.report)).toContain(saved);
+    expect(r.report!.provenance.calibration!.statsPath).toBe(saved);
     expect(JSON.parse(readFileSync(saved, 'utf8')).method).toBe('mse');
     expect(JSON.parse(readFileSync(statsFile, 'utf8')).method).toBe('percentile');
+  });
+});
+
+describe('calibration choices the run records (mutation audit)', () => {
+  const stats = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as { method: string; settings: { percentile: number }; tensors: Record<string, { count: number }> };
+
+  it('a generic model: 16 synthetic batches at the default percentile 99.99; the written graph is named after the source\'s', async () => {
+    const file = save('audit_default');
+    const statsFile = path.join(dir, 'audit-default-stats.json');
+    const r = await run({ model: file, method: 'percentile', statsFile, out: path.join(dir, 'audit-out', 'default.int8.onnx'), evaluate: false });
+    const s = stats(statsFile);
+    expect(s.settings.percentile).toBe(99.99);
+    expect(s.tensors.x!.count).toBe(16 * 3 * 16 * 16);
+    expect(loadModel(r.modelPath).graph.proto.name).toBe('tiny-int8');
+  });
+
+  it('a reused --stats file keeps its own method and percentile unless asked, also as the report\'s config', async () => {
+    const file = save('audit_reuse');
+    const at = (n: string) => path.join(dir, 'audit-reuse-out', `${n}.int8.onnx`);
+    const statsFile = path.join(dir, 'audit-reuse-p999.json');
+    await run({ model: file, method: 'percentile', methodGiven: true, collector: { percentile: 99.9 }, statsFile, out: at('p999'), evaluate: false });
+    // no --method (the generic default here is minmax) and no --percentile: the file's percentile 99.9 ranges
+    const lines: string[] = [];
+    const r = await run({ model: file, statsFile, out: at('reused'), reportDir: path.join(dir, 'audit-reuse-report'), log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toContain(`reusing ${statsFile}`);
+    expect(lines.join('\n')).not.toContain('re-chosen');
+    expect(readFileSync(at('reused')).equals(readFileSync(at('p999')))).toBe(true);
+    expect(r.report!.provenance.calibration!.config).toMatchObject({ method: 'percentile', percentile: 99.9, perChannel: true, targetMargin: TARGET_MARGIN });
+    // --method percentile without --percentile: still the file's 99.9
+    await run({ model: file, method: 'percentile', methodGiven: true, statsFile, out: at('same-method'), evaluate: false });
+    expect(readFileSync(at('same-method')).equals(readFileSync(at('p999')))).toBe(true);
+    // --percentile without --method reads the file's method (percentile): accepted, re-chosen at it
+    await run({ model: file, method: 'percentile', collector: { percentile: 99.99 }, out: at('p9999-fresh'), statsFile: path.join(dir, 'audit-reuse-fresh.json'), evaluate: false });
+    const pct: string[] = [];
+    await run({ model: file, collector: { percentile: 99.99 }, statsFile, out: at('p9999-reused'), evaluate: false, log: (l) => pct.push(l) });
+    expect(pct.join('\n')).toContain('re-chosen by percentile 99.99');
+    expect(readFileSync(at('p9999-reused')).equals(readFileSync(at('p9999-fresh')))).toBe(true);
+  });
+
+  it('ranges re-chosen from the report folder\'s own stats.json are saved beside it, not over it', async () => {
+    const file = save('audit_samefile');
+    const reportDir = path.join(dir, 'audit-samefile-report');
+    const statsFile = path.join(reportDir, 'stats.json');
+    await run({ model: file, method: 'percentile', statsFile, reportDir, out: path.join(dir, 'audit-samefile', 'a.int8.onnx'), evaluate: false });
+    await run({ model: file, method: 'mse', methodGiven: true, statsFile, reportDir, out: path.join(dir, 'audit-samefile', 'a.int8.onnx'), evaluate: false });
+    expect(stats(statsFile).method).toBe('percentile');
+    expect(stats(path.join(reportDir, 'stats.mse.json')).method).toBe('mse');
+  });
+
+  it('bias correction moves the conv biases off the float ones; without it they are the float ones', async () => {
+    const file = save('audit_bias');
+    const at = (n: string) => path.join(dir, 'audit-bias', `${n}.int8.onnx`);
+    // no equalization or channel padding, which rescale or extend the biases themselves
+    const rewrites = { equalize: false, padChannels: false };
+    await run({ model: file, out: at('corrected'), statsFile: path.join(dir, 'audit-bias.json'), evaluate: false, rewrites });
+    await run({ model: file, out: at('plain'), statsFile: path.join(dir, 'audit-bias.json'), evaluate: false, rewrites, biasCorrection: false });
+    // each conv's bias: int32 values and their scale, read by a DequantizeLinear
+    const biasOff = (f: string) => {
+      const g = loadModel(f).graph;
+      const float = convs().graph;
+      return [['c1', 'b1'], ['c2', 'b2']].map(([conv, b]) => {
+        const dq = g.nodes.find((d) => d.output?.[0] === g.node(conv!)!.input![2])!;
+        const q = readTensor(g.initializer(dq.input![0]!)!).data as Int32Array;
+        const s = g.getFloat(dq.input![1]!);
+        const want = float.getFloat(b!);
+        // largest distance from the float bias, in bias quantization steps
+        return Math.max(...Array.from(q, (v, i) => Math.abs(v * s[s.length === 1 ? 0 : i]! - want[i]!) / s[s.length === 1 ? 0 : i]!));
+      });
+    };
+    for (const off of biasOff(at('plain'))) expect(off).toBeLessThanOrEqual(0.5 + 1e-3);
+    expect(Math.max(...biasOff(at('corrected')))).toBeGreaterThan(1);
+  });
+
+  it('an int8 variant with every Conv excluded warns that it is in effect the float model', async () => {
+    const file = save('audit_noconv');
+    const lines: string[] = [];
+    await run({ model: file, out: path.join(dir, 'audit-noconv', 'a.int8.onnx'), evaluate: false, quantize: { exclude: ['Conv'] }, log: (l) => lines.push(l) });
+    expect(lines.filter((l) => l.startsWith('warning: nothing compute-heavy was quantized'))).toHaveLength(1);
+  });
+
+  it('the report records the run\'s own warnings for a later evaluate', async () => {
+    const file = save('audit_madeby');
+    const r = await run({ model: file, out: path.join(dir, 'audit-madeby', 'a.int8.onnx'), reportDir: path.join(dir, 'audit-madeby-report'), command: 'faceopt optimize --int8 audit_madeby.onnx' });
+    expect(r.report!.provenance.madeBy?.command).toBe('faceopt optimize --int8 audit_madeby.onnx');
+    expect(r.report!.provenance.madeBy?.warnings).toEqual(expect.arrayContaining([expect.stringContaining('not a face model faceopt recognises')]));
+  });
+});
+
+describe('--fp32 checks (mutation audit)', () => {
+  it('refuses rewrites that move the outputs past the tolerance, writing nothing; a fixed batch is timed at batch 1 alone', async () => {
+    const file = save('audit_fp32');
+    const out = path.join(dir, 'audit-fp32', 'a.fp32.onnx');
+    const err = await optimizeFp32({ model: file, out, tolerance: -1, log: () => {} }).catch((e: unknown) => e);
+    expect(isFaceoptError(err, 'FACEOPT_ERR_QUANTIZE'), String(err)).toBe(true);
+    expect(existsSync(out)).toBe(false);
+    const ok = await optimizeFp32({ model: file, out, log: () => {} });
+    expect(ok.speed.speedup.batch8).toBeNull();
   });
 });
