@@ -80,11 +80,12 @@ interface ProbePlan {
   outputs: string[];
 }
 
-const probeName = (kind: 'min' | 'max' | 'size' | 'sample', t: string) => `faceopt_calibration_${kind}:${t}`;
+const probeName = (kind: 'min' | 'max' | 'size' | 'sum' | 'sample', t: string) => `faceopt_calibration_${kind}:${t}`;
 
 /**
- * A copy of the model that outputs, for each sampled tensor, its exact ReduceMin/ReduceMax/Size and
- * (with `sample`) every `stride`-th value of the flattened tensor; small tensors are exposed whole.
+ * A copy of the model that outputs, for each sampled tensor, its exact ReduceMin/ReduceMax/Size, its
+ * ReduceSum (non-finite when the tensor holds NaN or ±Infinity) and (with `sample`) every `stride`-th
+ * value of the flattened tensor; small tensors are exposed whole.
  */
 export function buildProbe(model: OnnxModel, plan: Omit<ProbePlan, 'outputs'>, stride: number, sample: boolean): { bytes: Uint8Array; outputs: string[] } {
   const probe = model.clone();
@@ -105,6 +106,8 @@ export function buildProbe(model: OnnxModel, plan: Omit<ProbePlan, 'outputs'>, s
     g.addNode(makeNode('ReduceMin', [t], [probeName('min', t)], probeName('min', t), { keepdims: 0 }));
     g.addNode(makeNode('ReduceMax', [t], [probeName('max', t)], probeName('max', t), { keepdims: 0 }));
     g.addNode(makeNode('Size', [t], [probeName('size', t)], probeName('size', t)));
+    // NaN or ±Infinity anywhere makes the sum non-finite (ReduceMin/ReduceMax pass over NaN)
+    g.addNode(makeNode('ReduceSum', [t], [probeName('sum', t)], probeName('sum', t), { keepdims: 0 }));
     if (sample) {
       const flat = `${probeName('sample', t)}/flat`;
       g.addNode(makeNode('Reshape', [t, probeName('sample', 'flat')], [flat], flat));
@@ -115,6 +118,7 @@ export function buildProbe(model: OnnxModel, plan: Omit<ProbePlan, 'outputs'>, s
     expose(probeName('min', t), DataType.FLOAT);
     expose(probeName('max', t), DataType.FLOAT);
     expose(probeName('size', t), DataType.INT64);
+    expose(probeName('sum', t), DataType.FLOAT);
     if (sample) expose(probeName('sample', t), DataType.FLOAT);
   }
   return { bytes: probe.toBytes(), outputs };
@@ -172,6 +176,8 @@ export async function collectActivationStats(
   // onnxruntime's memory pattern made this graph ~6x slower (see SessionOptions.memPattern)
   const sessionOptions: SessionOptions = { optimization: 'basic', intraOpThreads: opts.threads, memPattern: false };
   let session: Session | null = null;
+  // a session exposing the sampled tensors whole, made when a batch needs it (updateNonFinite)
+  let fallback: Session | null = null;
   let plan: ProbePlan = { full: tensors, sampled: [], outputs: tensors };
   let done = 0;
   try {
@@ -197,21 +203,58 @@ export async function collectActivationStats(
         const v = out[t];
         if (v) collector.update(t, v.data as Float32Array);
       }
+      const nonFinite: string[] = [];
       for (const t of plan.sampled) {
         const min = (out[probeName('min', t)]!.data as Float32Array)[0]!;
         const max = (out[probeName('max', t)]!.data as Float32Array)[0]!;
+        const sum = (out[probeName('sum', t)]!.data as Float32Array)[0]!;
+        // NaN or ±Infinity in the batch (or a sum past float32): the in-graph min, max and size are not
+        // those of its finite values
+        if (!Number.isFinite(min) || !Number.isFinite(max) || !Number.isFinite(sum)) { nonFinite.push(t); continue; }
         const size = Number((out[probeName('size', t)]!.data as BigInt64Array)[0]!);
         const sample = out[probeName('sample', t)]?.data as Float32Array | undefined;
         collector.updateSample(t, sample ?? EMPTY, min, max, size);
       }
       for (const v of Object.values(out)) v.dispose?.();
+      if (nonFinite.length) {
+        // rare: run the batch again with those tensors exposed whole, and take what the probe would
+        // have given over their finite values (exact min, max and count, the same strided sample)
+        fallback ??= await createSession(exposeTensors(model, plan.sampled), sessionOptions);
+        const whole = await runSession(fallback, { [inputName]: floatTensor(batch.data, batch.dims) }, nonFinite, 'calibration');
+        for (const t of nonFinite) updateNonFinite(collector, t, whole[t]!.data as Float32Array, stride, collector.needsHistogram);
+        for (const v of Object.values(whole)) v.dispose?.();
+      }
       done += n;
       opts.onProgress?.(done);
     }
   } finally {
     await session?.release();
+    await fallback?.release();
   }
   return collector.results();
 }
 
 const EMPTY = new Float32Array(0);
+
+/**
+ * A sampled tensor's batch that holds NaN or ±Infinity, from its values in full: its non-finite values
+ * counted as such, then exact min, max and count of its finite values with every `stride`-th value as
+ * the sample. From the probe alone such a batch lost its finite min and max (ReduceMin/ReduceMax return
+ * the infinite value, and pass over NaN), its count and its non-finite count.
+ */
+function updateNonFinite(collector: CalibrationCollector, t: string, data: Float32Array, stride: number, sample: boolean): void {
+  let min = Infinity;
+  let max = -Infinity;
+  const bad: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) { bad.push(v); continue; }
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  collector.update(t, Float32Array.from(bad)); // counts them, and nothing else
+  if (bad.length === data.length) return;
+  const strided = sample ? new Float32Array(Math.ceil(data.length / stride)) : EMPTY;
+  for (let i = 0; i < strided.length; i++) strided[i] = data[i * stride]!;
+  collector.updateSample(t, strided, min, max, data.length - bad.length);
+}

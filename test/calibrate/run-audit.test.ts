@@ -86,3 +86,35 @@ describe('a model exported with a fixed batch of 4', () => {
     expect(seen(stats.b!)).toBe(stats.b!.count / 16);
   });
 });
+
+describe('a sampled tensor with NaN or ±Infinity in a batch', () => {
+  // x [N,8,64,64] -> Abs -> Log: Log(0) is -Infinity, a NaN input stays NaN; a and y are sampled (32768 values per item)
+  const model = () => tinyModel({
+    opset: 13, input: { name: 'x', shape: ['N', 8, 64, 64] }, outputs: ['y'],
+    nodes: [makeNode('Abs', ['x'], ['a'], 'abs'), makeNode('Log', ['a'], ['y'], 'log')],
+  });
+  const per = 2 * 8 * 64 * 64;
+  // batch 1: one -Infinity and one NaN (at positions the every-16th sample skips); batch 3: y all -Infinity
+  const batches = (): InputBatch[] => [0, 1, 2, 3].map((i) => {
+    const data = i === 3 ? new Float32Array(per) : seededFloats(per, 60 + i).map((v) => v * 10);
+    if (i === 1) { data[7] = 0; data[1000] = Number.NaN; }
+    return { data, dims: [2, 8, 64, 64] };
+  });
+
+  it('keeps that batch\'s finite min, max and count, and counts its non-finite values, as the full pass does', async () => {
+    expect(8 * 64 * 64).toBeGreaterThan(SAMPLE_ABOVE);
+    for (const method of ['minmax', 'percentile'] as const) {
+      const full = await collectActivationStats(model(), batches(), { method, settings: { sampleStride: 1 } });
+      const sampled = await collectActivationStats(model(), batches(), { method, settings: { sampleStride: 16 } });
+      for (const t of ['a', 'y']) {
+        const pick = (s: TensorStats) => ({ min: s.min, max: s.max, count: s.count, nonFinite: s.nonFinite });
+        expect(pick(sampled[t]!), `${method} ${t}`).toEqual(pick(full[t]!));
+      }
+      expect(full.y!.nonFinite).toBe(2 + per);
+      expect(full.y!.count).toBe(3 * per - 2);
+      if (method === 'minmax') expect(sampled.y!.range).toEqual(full.y!.range);
+      // the histogram holds the same every-16th values as for a batch without them: 3 batches' worth
+      else expect(seen(sampled.y!)).toBe(3 * Math.ceil(per / 16));
+    }
+  });
+});

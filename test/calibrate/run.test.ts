@@ -67,6 +67,6 @@ describe('calibration probe layout', () => {
     expect(nodes.slice(0, 3).map((n) => n.name)).toEqual(['conv', 'relu', 'pool']);
     expect(firstReader('r')).toBeLessThan(firstReader('c'));
     // every sampled tensor has exact min/max/size plus a strided sample among the outputs, in tensor order
-    expect(probe.outputs).toEqual(['p', ...['c', 'r'].flatMap((t) => ['min', 'max', 'size', 'sample'].map((k) => `faceopt_calibration_${k}:${t}`))]);
+    expect(probe.outputs).toEqual(['p', ...['c', 'r'].flatMap((t) => ['min', 'max', 'size', 'sum', 'sample'].map((k) => `faceopt_calibration_${k}:${t}`))]);
   });
 });
