@@ -21,6 +21,15 @@ export function sharedDir(): string {
 }
 
 /**
+ * Whether a path that `path.relative(dir, x)` gave leaves `dir`: '..' itself, a '../' prefix, or another
+ * root (Windows drives). A name that merely starts with two dots ('..w.bin', '..x/a.jpg') is inside;
+ * `rel.startsWith('..')`, used before, took it for outside.
+ */
+export function leavesDir(rel: string): boolean {
+  return rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
+}
+
+/**
  * Where a model variant is written: `out` as given, or `fileName` inside it when `out` ends with a
  * slash (a folder, made when needed); `fileName` in models/ without `out`.
  */

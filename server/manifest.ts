@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../pipeline/errors.js';
 import { sha256File, writeFileAtomic } from '../pipeline/fsutil.js';
-import { modelsDir } from '../pipeline/paths.js';
+import { leavesDir, modelsDir } from '../pipeline/paths.js';
 import { TOOL_VERSION } from '../pipeline/version.js';
 import { reportInconsistency } from '../pipeline/report/io.js';
 import { readReport, reportMatchThreshold } from './report.js';
@@ -119,7 +119,7 @@ export function entryMatchThreshold(entry: ManifestEntry, report: Report | null)
 /** Store paths relative to the manifest folder when the file lives under it (portable across mounts), else absolute. */
 function storedPath(manifestFile: string, file: string): string {
   const rel = path.relative(path.dirname(path.resolve(manifestFile)), path.resolve(file));
-  return rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(file) : rel;
+  return leavesDir(rel) ? path.resolve(file) : rel;
 }
 
 /** Find a report's model file: absolute, relative to the working folder, or relative to the report folder. */

@@ -11,6 +11,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
+import { leavesDir } from '../paths.js';
 import { readTextListFile, sha256 } from '../fsutil.js';
 import type { InputBatch } from './run.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
@@ -89,7 +90,7 @@ export function readImageList(listFile: string, facesDir: string, notes?: ImageL
     let rel: string;
     if (path.isAbsolute(line) || path.posix.isAbsolute(line.replace(/\\/g, '/'))) {
       const r = path.relative(root, path.resolve(line));
-      if (!r || r.startsWith('..') || path.isAbsolute(r)) refuse(line, `an absolute path outside --faces ${facesDir} (paths in the list are relative to --faces)`);
+      if (!r || leavesDir(r)) refuse(line, `an absolute path outside --faces ${facesDir} (paths in the list are relative to --faces)`);
       rel = normalizeRelPath(r.split(path.sep).join('/'));
     } else {
       rel = normalizeRelPath(line);

@@ -6,6 +6,7 @@
 import { readFileSync, existsSync, realpathSync, openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError, MODEL_FILE_HINT } from '../errors.js';
+import { leavesDir } from '../paths.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { Graph } from './graph.js';
 import { onnx, toNumber, type Int64, type ModelProto, type TensorProto } from './proto.js';
@@ -107,13 +108,9 @@ export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
   return proto;
 }
 
-/**
- * Whether `file` lies in `dir` or below it. A relative path that merely starts with '..' ('..w.bin') is
- * a file inside; only '..' itself or a '../' prefix (or another root) leaves the folder.
- */
+/** Whether `file` lies in `dir` or below it ('..w.bin' beside the model does: paths.ts leavesDir). */
 function insideDir(dir: string, file: string): boolean {
-  const rel = path.relative(dir, file);
-  return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+  return !leavesDir(path.relative(dir, file));
 }
 
 /** Load tensors whose data lives in external files into raw_data. */

@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FaceoptError } from '../errors.js';
+import { leavesDir } from '../paths.js';
 import { checkWritableDir, specialFileKind } from '../fsutil.js';
 import { externalDataFiles } from '../onnx/model.js';
 
@@ -36,7 +37,7 @@ export function checkOutputs(outPath: string, reportDir: string, statsFile?: str
   // the report folder (and the stats.json saved in it) at the model's path, or a --stats file there:
   // one was made where the other was then written, failing after all the work (or the stats replaced)
   const inOut = path.relative(path.resolve(outPath), path.resolve(reportDir));
-  if (inOut === '' || (!inOut.startsWith('..') && !path.isAbsolute(inOut))) {
+  if (inOut === '' || !leavesDir(inOut)) {
     throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'a report folder other than the --out model file', name: '--report-dir', received: reportDir });
   }
   if (statsFile && path.resolve(statsFile) === path.resolve(outPath)) {
@@ -74,7 +75,7 @@ export function checkBundleOut(outDir: string, source: string): void {
   const expected = 'a new or empty folder, or an earlier TensorRT bundle (with plan.json)';
   if (!st.isDirectory()) throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { name: '--out', expected, received: `${outDir}, a file` });
   const inside = path.relative(realpathSync(outDir), realpathSync(source));
-  if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
+  if (!leavesDir(inside)) {
     throw new FaceoptError('FACEOPT_ERR_OVERWRITE_SOURCE', { what: `model ${source} by replacing its folder `, path: outDir });
   }
   const entries = readdirSync(outDir);

@@ -81,6 +81,12 @@ describe('readImageList', () => {
     }
   });
 
+  it('an absolute path takes a folder whose name starts with two dots as inside --faces, and refuses the folder above', () => {
+    const dotted = folder('dotted', ['..P9/a.jpg']);
+    expect(readImageList(list('dotted.txt', `${path.join(dotted, '..P9', 'a.jpg')}\n`), dotted)).toEqual(['..P9/a.jpg']);
+    expect(code(() => readImageList(list('above.txt', `${path.join(root, 'x.jpg')}\n`), dotted))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
+  });
+
   it('a list of comments alone is NO_CALIBRATION_DATA', () => {
     expect(code(() => readImageList(list('comments.txt', '# nothing yet\n\n'), people))).toBe('FACEOPT_ERR_NO_CALIBRATION_DATA');
   });

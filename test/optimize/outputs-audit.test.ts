@@ -100,6 +100,9 @@ describe('checkBundleOut', () => {
     expect(await codeOf(() => checkBundleOut(earlier, src))).toBe('none');
     expect(await codeOf(() => checkBundleOut(saved('bundle-file.txt'), src))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(await codeOf(() => checkBundleOut(path.dirname(src), src))).toBe('FACEOPT_ERR_OVERWRITE_SOURCE');
+    // a source whose name starts with two dots is in its folder too (taken for outside before)
+    const dotted = saved('bundle-dotted/..model.onnx');
+    expect(await codeOf(() => checkBundleOut(path.dirname(dotted), dotted))).toBe('FACEOPT_ERR_OVERWRITE_SOURCE');
     const other = path.join(dir, 'bundle-other');
     mkdirSync(other);
     writeFileSync(path.join(other, 'notes.txt'), '');

@@ -95,5 +95,8 @@ describe('entries', () => {
     expect(readManifest(file)).toMatchObject({ detector: { variant: 'int8' }, recognizer: { path: 'rec.onnx', variant: 'fp32' } });
     const outside = await entryFromFile(file, path.join(tmp, 'm0.json'));
     expect(outside.path).toBe(path.join(tmp, 'm0.json'));
+    // a file whose name starts with two dots is under the folder too (it was stored absolute)
+    await writeFile(path.join(dir, '..rec.onnx'), 'rec');
+    expect((await entryFromFile(file, path.join(dir, '..rec.onnx'))).path).toBe('..rec.onnx');
   });
 });
