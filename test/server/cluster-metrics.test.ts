@@ -95,4 +95,28 @@ describe('ClusterMetrics', () => {
     expect(lat.find((v) => (v as { metricName?: string }).metricName === 'lat_seconds_count')!.value).toBe(2);
     expect(lat.find((v) => v.labels.le === 0.1)!.value).toBe(2);
   });
+
+  it('a worker that exits while an earlier round awaits its answer, with a second round in between, is counted once in each', async () => {
+    const metrics = new ClusterMetrics(2);
+    const a = worker(1);
+    const b = worker(2);
+    a.requests.inc({ route: '/embed' }, 1);
+    b.requests.inc({ route: '/embed' }, 2);
+    await metrics.collect([a, b], ask);
+    b.requests.inc({ route: '/embed' }, 3);
+    let answerB: () => void = () => undefined;
+    const slowB = new Promise<void>((resolve) => { answerB = resolve; });
+    const first = metrics.collect([a, b], async (w) => { if (w === b) await slowB; return ask(w); });
+    metrics.workerExited(b.id); // b's answer to the first round is still on its way
+    expect(value(await metrics.collect([a], ask), 'req_total{route="/embed"}')).toBe(1 + 2); // b as last reported
+    answerB();
+    expect(value(await first, 'req_total{route="/embed"}')).toBe(1 + 5); // b's answer, not also its older report
+    expect(value(await metrics.collect([a], ask), 'req_total{route="/embed"}')).toBe(1 + 5); // b's newest report stays
+  });
+
+  it('sumMonotonic matches a series whatever order its labels were given in', () => {
+    const series = (labels: Record<string, string>, value: number) => [{ name: 'req_total', help: 'h', type: 'counter', aggregator: 'sum', values: [{ labels, value }] }] as unknown as Parameters<typeof sumMonotonic>[0];
+    const sum = sumMonotonic(series({ route: '/embed', status: '200' }, 2), series({ status: '200', route: '/embed' }, 3));
+    expect(sum[0]!.values.map((v) => v.value)).toEqual([5]);
+  });
 });

@@ -255,3 +255,43 @@ describe('Dispatcher bookkeeping', () => {
     expect(d.state.ready).toBe(1);
   });
 });
+
+describe('Dispatcher: refusals, undelivered hand-offs and throwing sends (mutation audit)', () => {
+  it('a worker that refuses without stopping (a failed receive) stays ready for later connections', () => {
+    const { d, a, b } = twoReadyWorkers();
+    d.connection(sock('s'));
+    d.answered(a.got[0]!.id, false); // to a (first in turn), refused: handed to b
+    expect(b.got.map((g) => g.socket.name)).toEqual(['s']);
+    expect(d.state.ready).toBe(2);
+    d.connection(sock('t'));
+    expect(a.got.map((g) => g.socket.name)).toEqual(['s', 't']);
+  });
+
+  it('a channel that drops a hand-off (NACK) costs only that worker\'s oldest pending one a try', () => {
+    const { d, a, b } = twoReadyWorkers();
+    const sockets = ['a1', 'b1', 'a2', 'b2'].map(sock);
+    for (const s of sockets) d.connection(s);
+    expect(a.got.map((g) => g.socket.name)).toEqual(['a1', 'a2']);
+    const tries = () => sockets.map((s) => [...a.got, ...b.got].filter((g) => g.socket === s).length);
+    d.notReceived(b); // b's oldest is b1, though a1 is older
+    expect(tries()).toEqual([1, 2, 1, 1]);
+    d.notReceived(a); // a's oldest, a1, and nothing else of a's
+    expect(tries()).toEqual([2, 2, 1, 1]);
+    expect(sockets.some((s) => s.destroyed)).toBe(false);
+    expect(d.state.pending).toBe(4);
+  });
+
+  it('a send that throws (instead of calling back) takes the worker out and hands the connection to another', () => {
+    const d = new Dispatcher<HandoffTarget & FakeWorker>();
+    const thrower = Object.assign(new FakeWorker('thrower'), {
+      send(): boolean { throw new Error('ERR_IPC_CHANNEL_CLOSED'); },
+    });
+    const live = new FakeWorker('live');
+    d.workerReady(thrower);
+    d.workerReady(live);
+    const s = sock('s');
+    d.connection(s);
+    expect(live.got.map((g) => g.socket.name)).toEqual(['s']);
+    expect(d.state).toEqual({ ready: 1, pending: 1, waiting: 0 });
+  });
+});

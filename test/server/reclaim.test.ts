@@ -135,4 +135,19 @@ describe('MemoryReclaimer limits and lifecycle (fake timers)', () => {
     expect(timers()).toBe(before);
     r.close();
   });
+
+  it('with the defaults (the inference threads\' reclaimer): 256 MiB of decodes collect without waiting for quiet, and collections stay 1 s apart', () => {
+    fake();
+    let runs = 0;
+    const r = new MemoryReclaimer(() => runs++);
+    r.noteDecoded(256 << 20);
+    vi.advanceTimersByTime(1);
+    expect(runs).toBe(1);
+    r.noteDecoded(256 << 20);
+    vi.advanceTimersByTime(900);
+    expect(runs).toBe(1);
+    vi.advanceTimersByTime(100);
+    expect(runs).toBe(2);
+    r.close();
+  });
 });
