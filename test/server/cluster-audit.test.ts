@@ -215,6 +215,27 @@ describe('--workers: failed starts and restarts (no models)', () => {
     expect(s.events('stopping').map((e) => e.id)).toEqual([1]);
   });
 
+  it('a worker that crashes is replaced and its counts stay in the sums; a replacement that cannot start while another serves leaves the cluster serving', async () => {
+    const s = await startStub({ exitAtStart: { 4: 66 } });
+    const [c1, c2] = [connect(s.port), connect(s.port)];
+    const first = await pidOf(c1);
+    expect(await pidOf(c2)).not.toBe(first);
+    await pidOf(c1);
+    expect(metric((await c2.get('/metrics')).body, 'stub_requests_total')).toBe(3);
+    c1.sock.write('GET /exit?code=1 HTTP/1.1\r\nHost: x\r\n\r\n'); // a crash (not a configuration error)
+    await s.until(() => s.events('ready').some((e) => e.id === 3), 'the replacement');
+    const text = (await c2.get('/metrics')).body;
+    expect(metric(text, 'stub_requests_total')).toBe(3); // the dead worker's two as it last reported them
+    expect(metric(text, 'faceopt_cluster_workers{state="answered"}')).toBe(2);
+    c2.sock.write('GET /exit?code=1 HTTP/1.1\r\nHost: x\r\n\r\n'); // its replacement (worker 4) fails with 66
+    await s.until(() => logged(s, 'a new worker could not start') === 1, 'the failed replacement');
+    expect(s.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('a new worker could not start'))?.msg).toMatch(/1 worker\(s\) keep serving; trying again in 30 s/);
+    const replacement = s.events('ready').find((e) => e.id === 3)!.pid;
+    expect(await pidOf(connect(s.port))).toBe(replacement);
+    s.proc.kill('SIGTERM');
+    expect(await capped(s.exited, 'the cluster to exit')).toBe(0);
+  });
+
   it('workers that keep exiting (not a configuration error) are restarted workers x 3 times, then the cluster exits 1', async () => {
     const s = await startStub({ exitAtStart: { '*': 1 } }, 0);
     expect(await capped(s.exited, 'the cluster to exit')).toBe(1);
