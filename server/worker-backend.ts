@@ -52,14 +52,16 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type Call = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
 /** One inference thread with its own sessions; calls are answered in order by id. */
-class Lane {
+export class Lane {
   private nextId = 1;
   /** Calls sent so far. */
   calls = 0;
   private readonly pending = new Map<number, Pending>();
   private stopped: Error | null = null;
-  /** Told once when the thread fails or exits unasked (not after `retire()`). */
-  onDeath: ((reason: string) => void) | null = null;
+  /** Told once when the thread fails or exits unasked (not after `retire()`): set by `watchDeath`. */
+  private onDeath: ((reason: string) => void) | null = null;
+  /** Why the thread ended, once it has. */
+  private deathReason: string | null = null;
   private retired = false;
 
   constructor(readonly worker: Worker) {
@@ -75,6 +77,7 @@ class Lane {
       this.stopped ??= new FaceoptError('FACEOPT_ERR_INFERENCE', { model: '(inference thread)', reason });
       for (const p of this.pending.values()) p.reject(this.stopped);
       this.pending.clear();
+      if (first) this.deathReason = reason;
       if (first && !this.retired) this.onDeath?.(reason);
     };
     worker.on('error', (e: unknown) => stop(`the inference thread failed: ${e instanceof Error ? e.message : String(e)}`));
@@ -88,6 +91,16 @@ class Lane {
 
   get alive(): boolean {
     return this.stopped === null;
+  }
+
+  /**
+   * Tell `fn` when the thread dies unasked, and at once when it already has: lanes load side by side,
+   * and one that was ready first could end while the others still loaded, before anyone watched it (it
+   * stayed dead for good, the server a lane short with /ready at 200).
+   */
+  watchDeath(fn: (reason: string) => void): void {
+    this.onDeath = fn;
+    if (this.deathReason !== null && !this.retired) fn(this.deathReason);
   }
 
   /** The thread is being ended on purpose (release): its exit is no death. */
@@ -149,7 +162,9 @@ export class WorkerBackend implements FaceBackend {
 
   /** The narrow lanes and the latency lane (`lane()` reads it on every call); a restarted lane takes its dead one's place. */
   private readonly allLanes: Lane[];
-  private laneEvents: LaneEvents = {};
+  private laneEvents: LaneEvents | null = null;
+  /** Deaths seen before `setLaneEvents` (a lane dead before the backend was built), told when it is called. */
+  private readonly untoldDeaths: [number, string][] = [];
   /** Calls that found no live lane, waiting for a restart (each at most `waitLimitMs`). */
   private readonly waiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
   /** Restarts loading or warming now: release() waits for them (a process that exits while a thread creates its sessions aborts). */
@@ -159,6 +174,7 @@ export class WorkerBackend implements FaceBackend {
 
   setLaneEvents(events: LaneEvents): void {
     this.laneEvents = events;
+    for (const [index, reason] of this.untoldDeaths.splice(0)) events.died?.(index, reason);
   }
 
   /** Whether a lane can run calls now (false while every thread is dead and restarting). */
@@ -173,11 +189,12 @@ export class WorkerBackend implements FaceBackend {
    * while /ready still answered 200.
    */
   private watch(lane: Lane, index: number): void {
-    lane.onDeath = (reason) => {
+    lane.watchDeath((reason) => {
       if (this.released) return;
-      this.laneEvents.died?.(index, reason);
+      if (this.laneEvents) this.laneEvents.died?.(index, reason);
+      else this.untoldDeaths.push([index, reason]);
       this.restart(index, 0);
-    };
+    });
   }
 
   private restart(index: number, attempt: number): void {
@@ -197,7 +214,7 @@ export class WorkerBackend implements FaceBackend {
       if (started) { started.retire(); await started.worker.terminate(); }
       if (this.released) return;
       const delay = Math.min(MAX_RESTART_DELAY_MS, WorkerBackend.restartDelayMs * 2 ** attempt);
-      this.laneEvents.restartFailed?.(index, e, delay);
+      this.laneEvents?.restartFailed?.(index, e, delay);
       // calls waiting for a lane are answered now rather than held until a later try: 503 NOT_READY (the
       // reason, which may name a model path, goes to the log through restartFailed, not to clients)
       if (!this.healthy) this.answerWaiters(notReady('restarting'));
@@ -209,7 +226,7 @@ export class WorkerBackend implements FaceBackend {
     if (index < this.laneList.length) this.laneList[index] = started;
     else this.latencyLane = started;
     this.watch(started, index);
-    this.laneEvents.restarted?.(index, performance.now() - t0);
+    this.laneEvents?.restarted?.(index, performance.now() - t0);
     for (const w of [...this.waiters]) { this.waiters.delete(w); w.resolve(); }
   }
 

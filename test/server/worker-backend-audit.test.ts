@@ -3,7 +3,8 @@
  * the latency lane, a dead narrow lane leaves the backend healthy and its calls on the latency lane, a
  * restarted latency lane is the latency lane again, a thread that fails with an uncaught error is one
  * death and one restart (its 'error' and 'exit' both come), a restarted thread that dies again restarts
- * again, and calls waiting for a restart are answered when it fails or the backend is released.
+ * again, and calls waiting for a restart are answered when it fails or the backend is released; a lane
+ * whose thread ended before the backend was built is restarted too.
  */
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,9 @@ import { isFaceoptError } from '../../pipeline/errors.js';
 import type { RgbImage } from '../../pipeline/faces/types.js';
 import { resolveServerConfig, type ServerConfigInput } from '../../server/config.js';
 import { selectModels } from '../../server/models.js';
-import { WorkerBackend } from '../../server/worker-backend.js';
+import { analyzerOptionsFor } from '../../server/analyzer-options.js';
+import type { WorkerInit } from '../../server/inference-worker.js';
+import { Lane, WorkerBackend } from '../../server/worker-backend.js';
 import { describeShared, shared } from '../helpers/shared.js';
 import { waitFor } from './helpers.js';
 
@@ -108,6 +111,34 @@ describeShared('WorkerBackend lanes when threads die (mutation audit)', () => {
       WorkerBackend.restartDelayMs = saved;
       await b.release();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a lane whose thread ended before the backend watched it (ready first, the other lanes still loading) is restarted, its death told once events are set', async () => {
+    const config = resolveServerConfig({ detector: DET, recognizer: REC, intraOpThreads: 1, lanes: 2 });
+    const models = await selectModels(config);
+    const init: WorkerInit = { analyzer: analyzerOptionsFor(models, config), warmBatch: 1 };
+    const [first, second] = await Promise.all([Lane.start(init), Lane.start(init)]);
+    await first.lane.worker.terminate();
+    await waitFor(() => !first.lane.alive, CAP_MS, 'the first lane dead');
+    // what WorkerBackend.load does once every lane has started
+    const Backend = WorkerBackend as unknown as new (...args: unknown[]) => WorkerBackend;
+    const { ready } = second;
+    const b = new Backend([first.lane, second.lane], null, [init, init], {
+      detector: { path: models.detector.path, inputSize: ready.detSize }, recognizer: { path: models.recognizer.path, inputSize: ready.recognizerInput },
+    }, ready.recognizerInput, config.maxPixels);
+    const events: string[] = [];
+    b.setLaneEvents({ died: (l, reason) => events.push(`died ${l}: ${reason}`), restarted: (l) => events.push(`restarted ${l}`), restartFailed: (l) => events.push(`failed ${l}`) });
+    try {
+      expect(events).toEqual(['died 0: the inference thread exited (code 1)']);
+      await waitFor(() => events.includes('restarted 0'), CAP_MS, 'the dead lane restarted');
+      const img = await b.decode(readFileSync(PHOTO), 't1.jpg');
+      b.setLoadProbe(() => 5);
+      const before = b.callsPerLane.lanes;
+      await Promise.all([b.detect(img, {}), b.detect(img, {})]); // one call per lane: both alive
+      expect(b.callsPerLane.lanes.map((n, i) => n - before[i]!)).toEqual([1, 1]);
+    } finally {
+      await b.release();
     }
   });
 });
