@@ -1,10 +1,12 @@
 /**
  * FaceService's checks of results read back from a shared Redis, field by field (a mutation audit found
- * these unchecked): a value of the wrong shape is a miss and the request runs inference. Needs
+ * these unchecked): a value of the wrong shape is a miss and the request runs inference; two servers of
+ * the same models, one running the detector at the size its report set, share no entries. Needs
  * redis-server (skipped with a reason without it).
  */
 import { describe, expect, it } from 'vitest';
-import { FakeBackend, fakeApp, HAS_REDIS, NO_REDIS_REASON, redisForSuite, solidImage, waitFor } from './helpers.js';
+import { buildApp } from '../../server/app.js';
+import { FakeBackend, fakeApp, fakeModels, HAS_REDIS, NO_REDIS_REASON, redisForSuite, solidImage, waitFor } from './helpers.js';
 
 const post = (url: string, payload: Buffer) => ({ method: 'POST' as const, url, payload, headers: { 'content-type': 'image/jpeg' } });
 
@@ -50,6 +52,25 @@ describe.skipIf(!HAS_REDIS)('values read from Redis', () => {
       expect(res.json()).toEqual(first.json());
     } finally {
       await app.close();
+    }
+  });
+
+  it('a server running the detector at the size its report evaluated shares no entries with one at the default size (the size is in the cache scope)', async () => {
+    const cache = { memoryEntries: 0, redisUrl: suite.redis.url };
+    const { app: atDefault } = await fakeApp({ cache }, new FakeBackend());
+    const atReport = await buildApp({ logLevel: 'silent', cache }, { models: { ...fakeModels(), detSize: 320 }, backend: async () => new FakeBackend() });
+    try {
+      await atReport.faceoptReady;
+      for (const app of [atDefault, atReport]) await waitFor(() => app.faceopt.service.cache.status().redis?.status === 'ready', 10_000, 'redis connection');
+      await suite.client.flushall();
+      const img = await solidImage([30, 90, 150]);
+      expect((await atDefault.inject(post('/v1/detect', img))).headers['x-faceopt-cache']).toBe('miss');
+      await waitFor(async () => (await suite.client.keys('faceopt:*')).length === 1, 5000, 'the first entry');
+      expect((await atDefault.inject(post('/v1/detect', img))).headers['x-faceopt-cache']).toBe('hit');
+      expect((await atReport.inject(post('/v1/detect', img))).headers['x-faceopt-cache']).toBe('miss');
+    } finally {
+      await atDefault.close();
+      await atReport.close();
     }
   });
 });
