@@ -14,11 +14,18 @@ import { CalibrationCollector, SAMPLE_ABOVE, type CalibrationMethod, type Collec
 export interface InputBatch {
   data: Float32Array;
   dims: number[];
+  /** How many of its items are samples of their own, when fewer: the rest repeat them to fill a fixed batch. */
+  items?: number;
 }
 
-/** How many samples `batches` hold (the first dim of each). */
+/** How many samples `batches` hold (the first dim of each): what a run over them processes. */
 export function sampleCount(batches: readonly InputBatch[]): number {
   return batches.reduce((n, b) => n + (b.dims[0] ?? 1), 0);
+}
+
+/** How many distinct samples `batches` hold: a fixed batch's filling repeats are not counted. */
+export function distinctSamples(batches: readonly InputBatch[]): number {
+  return batches.reduce((n, b) => n + (b.items ?? b.dims[0] ?? 1), 0);
 }
 
 export interface CalibrateOptions {

@@ -227,10 +227,11 @@ export async function* recognizerBatches(o: RecognizerSourceOptions): AsyncGener
   const skip: OnUnreadable | undefined = o.onUnreadable && ((image, reason) => { unreadable++; o.onUnreadable!(image, reason); });
   const flush = function* () {
     if (!buf.length) return;
+    const items = buf.length;
     if (o.exact) for (let k = 0; buf.length < batch; k++) buf.push(buf[k]!);
     const data = new Float32Array(buf.length * 3 * w * h);
     buf.forEach((b, i) => data.set(b, i * b.length));
-    yield { data, dims: [buf.length, 3, h, w] };
+    yield { data, dims: [buf.length, 3, h, w], ...(items < buf.length ? { items } : {}) };
     buf = [];
   };
   try {

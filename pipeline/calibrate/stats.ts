@@ -26,7 +26,9 @@ export interface CalibrationSource {
   images: number;
   /**
    * Faces actually fed, where it differs from `images` by design (a recognizer calibrates on the faces
-   * found in its photos; photos without one are left out). Absent in files that did not record it.
+   * found in its photos; photos without one are left out). A recognizer with a fixed batch is fed
+   * repeats of its faces to fill the last batch: they are not counted (before 2026-12-07 they were).
+   * Absent in files that did not record it.
    */
   faces?: number;
   /** `hashImageList` of the ordered list of images fed. */

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { OnnxModel } from '../onnx/model.js';
-import { activationTensors, collectActivationStats, sampleCount, type InputBatch } from '../calibrate/run.js';
+import { activationTensors, collectActivationStats, distinctSamples, sampleCount, type InputBatch } from '../calibrate/run.js';
 import { createStats, hashImageList, rechooseRanges, saveStats, statsFor, type CalibrationStats } from '../calibrate/stats.js';
 import { resolveSettings } from '../calibrate/collectors.js';
 import { countProgress } from '../progress.js';
@@ -103,7 +103,7 @@ export async function int8Stats(c: StatsStep): Promise<{ stats: CalibrationStats
   bar?.done();
   const stats = createStats({
     modelSha256: c.preparedSha, method: o.method, settings: resolveSettings(o.collector),
-    source: { description: c.description ?? 'synthetic N(0,1) inputs', images: c.statsImages.length, listSha256: hashImageList(c.statsImages), ...(c.statsBatches ? { faces: sampleCount(c.statsBatches) } : {}) },
+    source: { description: c.description ?? 'synthetic N(0,1) inputs', images: c.statsImages.length, listSha256: hashImageList(c.statsImages), ...(c.statsBatches ? { faces: distinctSamples(c.statsBatches) } : {}) },
     tensors,
   });
   const statsOut = o.statsFile ?? path.join(c.reportDir, 'stats.json');

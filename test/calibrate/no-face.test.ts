@@ -9,7 +9,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FacelessPhotos, noFaceWarning, recognizerBatches } from '../../pipeline/calibrate/sources.js';
-import type { InputBatch } from '../../pipeline/calibrate/run.js';
+import { distinctSamples, sampleCount, type InputBatch } from '../../pipeline/calibrate/run.js';
 import { parseStats, serializeStats, createStats, hashImageList } from '../../pipeline/calibrate/stats.js';
 import { CalibrationCollector } from '../../pipeline/calibrate/collectors.js';
 import { detectProfile, type RecognizerProfile } from '../../pipeline/faces/profile.js';
@@ -72,6 +72,10 @@ describeShared('recognizer calibration on photos without a face', () => {
     expect(progress).toEqual([[1, 4, 1], [2, 4, 1], [3, 4, 2], [4, 4, 3]]);
     const exact = await batchesOf(['face.jpg', 'grey.jpg'], { batch: 2, exact: true });
     expect(exact.map((b) => b.dims)).toEqual([[2, 3, 112, 112]]);
+    // one face of its own: the stats file's face count says 1, not the 2 the run processed
+    expect(exact[0]!.items).toBe(1);
+    expect([sampleCount(exact), distinctSamples(exact)]).toEqual([2, 1]);
+    expect(plain.map((b) => b.items)).toEqual([undefined, undefined]);
     const half = exact[0]!.data.length / 2;
     expect(exact[0]!.data.subarray(half)).toEqual(exact[0]!.data.subarray(0, half));
   });
