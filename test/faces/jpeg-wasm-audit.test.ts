@@ -6,7 +6,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../../pipeline/faces/decode.js';
-import { decodeJpegWasm, wasmJpegEligible } from '../../pipeline/faces/jpeg-wasm.js';
+import { decodeJpegWasm, wasmJpegDecoder, wasmJpegEligible } from '../../pipeline/faces/jpeg-wasm.js';
 import { beforeSof, exifApp1, jpegFrom, jpegSegments, segment, sofAt, tiff, withoutApp } from '../helpers/image-bytes.js';
 
 const plain = async (w = 40, h = 24) =>
@@ -78,5 +78,29 @@ describe('decodeJpegWasm after a file libjpeg warned about', () => {
     const img = await decodeJpegWasm(good);
     expect(img).not.toBeNull();
     expect(Buffer.compare(Buffer.from(img!.data), Buffer.from((await decodeImage(good, { decoder: 'sharp' })).data))).toBe(0);
+  });
+});
+
+describe('decoder instance renewal', () => {
+  const noise = (side: number) => {
+    const px = Buffer.alloc(side * side * 3);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 7919) % 251;
+    return sharp(px, { raw: { width: side, height: side, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+  };
+
+  it('an instance is replaced after its 8th error exit, not before', async () => {
+    // a Huffman table whose code counts overflow: an error exit that leaves the heap as it was
+    const bogus = Buffer.from(await noise(64));
+    const dht = bogus.indexOf(Buffer.from([0xff, 0xc4]));
+    bogus.fill(0xff, dht + 5, dht + 21);
+    // start from a fresh instance: earlier decodes may have taken some exits already
+    const first = await wasmJpegDecoder();
+    for (let k = 0; k < 8 && (await wasmJpegDecoder()) === first; k++) await decodeJpegWasm(bogus);
+    const fresh = await wasmJpegDecoder();
+    expect(fresh).not.toBeNull();
+    for (let k = 0; k < 7; k++) expect(await decodeJpegWasm(bogus)).toBeNull();
+    expect(await wasmJpegDecoder()).toBe(fresh);
+    expect(await decodeJpegWasm(bogus)).toBeNull();
+    expect(await wasmJpegDecoder()).not.toBe(fresh);
   });
 });
