@@ -2,10 +2,11 @@
  * Photo decoding on images made in code with sharp: every accepted format and pixel layout comes out
  * as 8-bit RGB with the right pixels, EXIF orientation is applied, and bad input gets coded errors.
  */
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../../pipeline/faces/decode.js';
+import { PNG_SIGNATURE, pngChunk } from '../helpers/image-bytes.js';
 
 const W = 40;
 const H = 24;
@@ -24,19 +25,11 @@ function pattern(): Buffer {
 }
 /** A ~140-byte PNG claiming a huge size (one zero row of data): what a decompression bomb's header looks like. */
 function pngHeaderOnly(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(width * 3 + 1))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(width * 3 + 1))), pngChunk('IEND')]);
 }
 const raw = () => sharp(pattern(), { raw: { width: W, height: H, channels: 3 } });
 const at = (d: { width: number; data: Uint8Array }, x: number, y: number) => Array.from(d.data.subarray((y * d.width + x) * 3, (y * d.width + x) * 3 + 3));
