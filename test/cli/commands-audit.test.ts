@@ -156,6 +156,12 @@ describe('faceopt serve: settings refused before anything loads or listens', () 
     expect(coded(r.err)).toMatchObject({ code: 'FACEOPT_ERR_BAD_ARGUMENT', message: 'Expected a number for --port but received "0x10".' });
   });
 
+  it('an unknown --provider is a usage error naming the providers (not "provider unavailable")', async () => {
+    const r = await run(['--provider', 'gpu']);
+    expect(r.code).toBe(64);
+    expect(coded(r.err)).toMatchObject({ code: 'FACEOPT_ERR_BAD_ARGUMENT', message: 'Expected one of cpu, cuda, tensorrt for --provider but received gpu.' });
+  });
+
   it('FACEOPT_API_KEY and REDIS_URL from the environment are checked like the flags', async () => {
     const key = await run([], { FACEOPT_API_KEY: 'short' });
     expect(coded(key.err)).toMatchObject({ code: 'FACEOPT_ERR_BAD_ARGUMENT', message: expect.stringContaining('api key') });
