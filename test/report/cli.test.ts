@@ -3,13 +3,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalibrationCollector } from '../../pipeline/calibrate/collectors.js';
 import { createStats, saveStats, statsHash } from '../../pipeline/calibrate/stats.js';
 import { register, reportCommand } from '../../pipeline/cli/report.js';
-import { runCli } from '../../pipeline/cli/run.js';
 import { writeReport } from '../../pipeline/report/io.js';
+import { runInProcess } from '../helpers/cli-inproc.js';
 import { exampleDetectorReport, exampleRecognizerReport } from './example.js';
 
 let root: string;
@@ -35,21 +34,7 @@ afterAll(async () => {
 });
 
 /** Run `faceopt report ...args` in-process; returns exit code, stdout and stderr. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const program = new Command('faceopt').configureOutput({ writeErr: (s) => { err += s; }, writeOut: (s) => { out += s; } });
-  register(program);
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
-  try {
-    const code = await runCli(program, ['node', 'faceopt', 'report', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (...args: string[]) => runInProcess(register, ['report', ...args]);
 
 describe('faceopt report', () => {
   it('without DIR shows the newest report: verdict, gate sentences, key numbers', async () => {
