@@ -67,11 +67,13 @@ describe('evaluateRecognizer: folds follow the pairs file when pairs are dropped
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   const model = path.join(root, 'tiny-recognizer.onnx');
   // a 16-d embedding from one strided conv: the folds, not the faces, are under test
-  beforeAll(async () => saveModel(tinyModel({
+  const other = path.join(root, 'tiny-recognizer-2.onnx'); // other weights: another recognizer
+  const recognizer = (file: string, seed: number) => saveModel(tinyModel({
     opset: 13, input: { name: 'x', shape: ['N', 3, 112, 112] }, outputs: ['y'],
     nodes: [makeNode('Conv', ['x', 'w'], ['c'], 'conv', { strides: [16, 16] }), makeNode('GlobalAveragePool', ['c'], ['g'], 'gap'), makeNode('Flatten', ['g'], ['y'], 'flat')],
-    initializers: [{ name: 'w', dims: [16, 3, 16, 16], data: seededFloats(16 * 3 * 16 * 16, 5) }],
-  }), model));
+    initializers: [{ name: 'w', dims: [16, 3, 16, 16], data: seededFloats(16 * 3 * 16 * 16, seed) }],
+  }), file);
+  beforeAll(async () => { await recognizer(model, 5); await recognizer(other, 6); });
 
   const photo = (id: string, k: number) => `${id}/${id}_${String(k).padStart(4, '0')}.jpg`;
   /** A View 2 list in small: set s has 3 same pairs (S{s}_{j}) then 3 different ones (D{s}_{j} vs E{s}_{j}). */
@@ -114,6 +116,22 @@ describe('evaluateRecognizer: folds follow the pairs file when pairs are dropped
     const err = await failure(() => evaluateRecognizer({ reference: model, variant: model, aligned: aligned(set2), pairs: { file: '/x/pairs.txt', pairs } }));
     expect(err?.code).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(err?.message).toBe('Expected scored pairs in each of the 10 verification folds (assigned over the 60 pairs of pairs.txt, as the LFW protocol has them) for --pairs but received none in fold 3 of 10: of its 6 pairs, 6 have a photo where no face was found (or that could not be read).');
+  }, 60_000);
+
+  it('each model\'s results come from its own embeddings: the reference\'s do not depend on the variant compared', async () => {
+    const list = { file: '/x/pairs.txt', pairs };
+    const [ab, aa, bb] = await Promise.all([[model, other], [model, model], [other, other]].map(([reference, variant]) => evaluateRecognizer({ reference: reference!, variant: variant!, aligned: aligned(), pairs: list })));
+    expect(ab!.verification!.reference).toEqual(aa!.verification!.reference);
+    expect(ab!.verification!.variant).toEqual(bb!.verification!.variant);
+    expect(ab!.verification!.reference).not.toEqual(bb!.verification!.reference); // the two recognizers do differ
+  }, 60_000);
+
+  it('the per-face cosine covers only the images asked for; a pair list inconsistent with its file is an internal error', async () => {
+    const r = await evaluateRecognizer({ reference: model, variant: other, aligned: aligned(), images: photos.slice(0, 5) });
+    expect(r.faces).toBe(5);
+    expect(r.cosine.count).toBe(5);
+    const broken = { file: '/x/pairs.txt', pairs: pairs.slice(1), source: { pairs, index: range(58, (i) => i + 1), leftOut: 'test' } };
+    expect((await failure(() => evaluateRecognizer({ reference: model, variant: model, aligned: aligned(), pairs: broken })))?.code).toBe('FACEOPT_ERR_INTERNAL');
   }, 60_000);
 
   it('pairs touching calibration identities (evaluationSet) leave the other pairs in their file folds', async () => {
