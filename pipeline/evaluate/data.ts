@@ -33,9 +33,10 @@ export function readPairs(file: string): Pair[] {
     // numbers rise: so `17<TAB>42<TAB>1`, two photos named by number, stays a faceopt line)
     const sameField = tab[2]?.trim();
     if (tab.length === 3 && (sameField === '0' || sameField === '1' || !(n(tab[1]!.trim()) && n(sameField!)))) {
-      if (i === 0 && tab[2] === 'same') continue; // header
-      if (tab[2] !== '0' && tab[2] !== '1') throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'same = 0 or 1', name: `${path.basename(file)} line ${i + 1}`, received: tab[2] });
-      pairs.push({ left: tab[0]!, right: tab[1]!, same: tab[2] === '1' });
+      // the flag as trimmed above, which chose this form (the raw field refused `1 ` as "received 1 ")
+      if (i === 0 && sameField === 'same') continue; // header
+      if (sameField !== '0' && sameField !== '1') throw new FaceoptError('FACEOPT_ERR_BAD_ARGUMENT', { expected: 'same = 0 or 1', name: `${path.basename(file)} line ${i + 1}`, received: tab[2] });
+      pairs.push({ left: tab[0]!, right: tab[1]!, same: sameField === '1' });
       continue;
     }
     const w = line.trim().split(/\s+/);

@@ -44,6 +44,13 @@ describe('readPairs', () => {
       { left: 'Abel_Pacheco/Abel_Pacheco_0001.jpg', right: 'Abel_Pacheco/Abel_Pacheco_0004.jpg', same: true },
     ]);
   });
+  it('a same flag followed by spaces is read as the flag (it was refused as "received 1 ", which reads as a 1)', () => {
+    // the line was recognised as a faceopt line by its trimmed flag, then refused by the untrimmed one
+    expect(readPairs(file('trailing.tsv', 'left\tright\tsame \na/1.jpg\tb/1.jpg\t0 \na/1.jpg\ta/2.jpg\t1  \n'))).toEqual([
+      { left: 'a/1.jpg', right: 'b/1.jpg', same: false },
+      { left: 'a/1.jpg', right: 'a/2.jpg', same: true },
+    ]);
+  });
   it('refuses a line it cannot read, a bad same flag, an empty list and a missing file, with codes', () => {
     expect(code(() => readPairs(file('bad.tsv', 'garbage line\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT');
     expect(code(() => readPairs(file('words.tsv', 'garbage line here\n')))).toBe('FACEOPT_ERR_BAD_ARGUMENT'); // not "garbage_0NaN.jpg"
