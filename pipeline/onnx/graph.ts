@@ -10,6 +10,7 @@ import type { GraphProto, NodeProto, TensorProto } from './proto.js';
 import { constantTensor, makeTensor, readTensor, tensorToFloat32, type TensorData, type TypedArray } from './tensor.js';
 import { valueInfoOf, type ValueInfo } from './value-info.js';
 import { NameScope } from './name-scope.js';
+import { capturedInputs } from './subgraphs.js';
 
 /**
  * Ops whose second input is a weight: the layers quantizers make int8, and a float one of them is a float
@@ -19,27 +20,6 @@ export const WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose
 
 export { makeValueInfo, valueInfoOf, type ValueInfo } from './value-info.js';
 export { NameScope } from './name-scope.js';
-
-/**
- * The outer-scope tensors a node's subgraphs read (If branches, Loop/Scan bodies, and subgraphs nested in
- * them at any depth): every subgraph node input not defined in that subgraph or an enclosing one (by a
- * node output, an initializer or a subgraph input).
- */
-function capturedInputs(n: NodeProto, enclosing: ReadonlySet<string> = new Set()): string[] {
-  const out: string[] = [];
-  for (const a of n.attribute ?? []) for (const g of [a.g, ...(a.graphs ?? [])]) {
-    if (!g) continue;
-    const local = new Set<string>([
-      ...enclosing, ...(g.node ?? []).flatMap((x) => x.output ?? []),
-      ...(g.initializer ?? []).map((t) => t.name ?? ''), ...(g.input ?? []).map((v) => v.name ?? ''),
-    ]);
-    for (const sn of g.node ?? []) {
-      for (const i of sn.input ?? []) if (i && !local.has(i)) out.push(i);
-      out.push(...capturedInputs(sn, local));
-    }
-  }
-  return out;
-}
 
 export class Graph {
   readonly proto: GraphProto;

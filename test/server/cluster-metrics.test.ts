@@ -18,6 +18,18 @@ type W = ReturnType<typeof worker>;
 const ask = async (w: W) => (w.answers ? w.registry.getMetricsAsJSON() : null);
 const value = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}"=+.]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
+/** Two workers that answered one round with 1 and 2 /embed requests, b having served 3 more since. */
+async function twoWorkersCounted(): Promise<{ metrics: ClusterMetrics; a: W; b: W }> {
+  const metrics = new ClusterMetrics(2);
+  const a = worker(1);
+  const b = worker(2);
+  a.requests.inc({ route: '/embed' }, 1);
+  b.requests.inc({ route: '/embed' }, 2);
+  await metrics.collect([a, b], ask);
+  b.requests.inc({ route: '/embed' }, 3);
+  return { metrics, a, b };
+}
+
 describe('ClusterMetrics', () => {
   it('keeps a dead or silent worker\'s counters and histograms at what it last reported, gauges only from answers', async () => {
     const metrics = new ClusterMetrics(2);
@@ -60,13 +72,7 @@ describe('ClusterMetrics', () => {
   });
 
   it('a worker that exits during a round is counted once: by its answer in that round, by what it left after', async () => {
-    const metrics = new ClusterMetrics(2);
-    const a = worker(1);
-    const b = worker(2);
-    a.requests.inc({ route: '/embed' }, 1);
-    b.requests.inc({ route: '/embed' }, 2);
-    await metrics.collect([a, b], ask);
-    b.requests.inc({ route: '/embed' }, 3);
+    const { metrics, a, b } = await twoWorkersCounted();
     // b answers (5) and exits before the round is summed
     const during = await metrics.collect([a, b], async (w) => {
       const m = await ask(w);
@@ -97,13 +103,7 @@ describe('ClusterMetrics', () => {
   });
 
   it('a worker that exits while an earlier round awaits its answer, with a second round in between, is counted once in each', async () => {
-    const metrics = new ClusterMetrics(2);
-    const a = worker(1);
-    const b = worker(2);
-    a.requests.inc({ route: '/embed' }, 1);
-    b.requests.inc({ route: '/embed' }, 2);
-    await metrics.collect([a, b], ask);
-    b.requests.inc({ route: '/embed' }, 3);
+    const { metrics, a, b } = await twoWorkersCounted();
     let answerB: () => void = () => undefined;
     const slowB = new Promise<void>((resolve) => { answerB = resolve; });
     const first = metrics.collect([a, b], async (w) => { if (w === b) await slowB; return ask(w); });
